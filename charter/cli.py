@@ -1,0 +1,85 @@
+"""The `charter` command line.
+
+Each group of commands lives in `charter/commands/<group>.py`; heavy imports (cfn-lint,
+checkov, moto, numpy) happen inside the commands so `charter --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from charter import __version__
+from charter.commands import landing_zone
+from charter.errors import CharterError
+from charter.output import error
+
+app = typer.Typer(
+    name="charter",
+    help="Charter: a SOC2-mapped AWS landing zone, its evidence and its workloads, from one org.yaml.\n\n"
+    "Start with `charter init`, then `charter validate`, `charter synth` and `charter lint`.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+landing_zone.register(app)
+
+
+def _register_optional() -> None:
+    """Command groups whose modules land in later issues register if present."""
+    import importlib
+
+    for module, name in (("charter.commands.optimize", "optimize"),):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        app.add_typer(mod.app, name=name)
+
+
+_register_optional()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"charter {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    pass
+
+
+def main() -> None:
+    """Console entry point: user-caused errors print a message, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except CharterError as exc:
+        error(exc.render())
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        error("interrupted; work finished so far is kept")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        error("aborted")
+        sys.exit(1)
+    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Landing-zone commands: init, validate, schema, synth, lint, builders."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from charter.output import console, err_console, ok
+
+ConfigOpt = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.", show_default=True)
+OutOpt = typer.Option(Path("out"), "-o", "--out", help="Output directory.", show_default=True)
+
+
+def validate(config: Path = ConfigOpt) -> None:
+    """Check org.yaml: every problem with file:line:column, what is wrong and how to fix it.
+
+    Example: `charter validate -c examples/small/org.yaml`
+    """
+    from landing_zone.config import load_config
+
+    cfg = load_config(config)
+    ok(f"{config}: valid — {len(cfg.accounts)} accounts, {len(cfg.ous)} OUs, "
+       f"{len(cfg.organization.governed_regions)} governed regions")
+
+
+def schema(out: Path | None = typer.Option(None, "-o", "--out", help="Write to a file instead of stdout.")) -> None:
+    """Print the JSON Schema of org.yaml, for editor completion.
+
+    Example: `charter schema -o org.schema.json`, then add
+    `# yaml-language-server: $schema=org.schema.json` at the top of org.yaml.
+    """
+    from landing_zone.config.model import OrgConfig
+
+    text = json.dumps(OrgConfig.model_json_schema(), indent=2)
+    if out:
+        out.write_text(text + "\n")
+        ok(f"wrote {out}")
+    else:
+        typer.echo(text)
+
+
+def init(path: Path = typer.Argument(Path("org.yaml"), help="Where to write the starter file."),
+         force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")) -> None:
+    """Write a commented starter org.yaml (six accounts, two regions).
+
+    Example: `charter init org.yaml && charter validate -c org.yaml`
+    """
+    from charter.errors import CharterError
+    from landing_zone.config.starter import starter_text
+
+    if path.exists() and not force:
+        raise CharterError(f"{path} already exists", hint="pass --force to overwrite it, or choose another path")
+    path.write_text(starter_text())
+    ok(f"wrote {path}; edit the names and emails, then run `charter validate -c {path}`")
+
+
+def synth(config: Path = ConfigOpt, out: Path = OutOpt) -> None:
+    """Synthesize CloudFormation templates and out/plan.json from org.yaml.
+
+    Example: `charter synth -c examples/small/org.yaml -o out/`
+    """
+    from landing_zone.config import load_config
+    from landing_zone.synth import build_plan, synthesize, write_output
+
+    start = time.perf_counter()
+    cfg = load_config(config)
+    stacks = synthesize(cfg)
+    plan = build_plan(cfg, stacks, config.read_text())
+    path = write_output(stacks, plan, out)
+    from rich.table import Table
+
+    table = Table("stack", "deploys as", "resources", "bytes", "upload", title=f"{len(stacks)} stacks")
+    for s in plan.stacks:
+        d = s.deployment
+        how = d.kind if d.kind == "stack" else f"stackset {d.permission_model or ''}".strip()
+        table.add_row(s.name, how, str(s.resources), f"{s.bytes:,}", s.upload)
+    console.print(table)
+    ok(f"wrote {len(stacks)} templates and {path} in {time.perf_counter() - start:.1f}s")
+
+
+def lint(out: Path = typer.Argument(Path("out"), help="Directory written by `charter synth`."),
+         fmt: str = typer.Option("text", "--format", help="text or json."),
+         regions: str = typer.Option("", "--regions", help="Comma-separated regions for cfn-lint "
+                                     "(default: the plan's governed regions).")) -> None:
+    """Lint every template with cfn-lint and checkov, in-process. Exit 1 on any finding.
+
+    Suppressions are only honoured when written on the resource with a reason; they are
+    listed here and in the control matrix.
+
+    Example: `charter synth -c examples/large/org.yaml -o out && charter lint out`
+    """
+    from landing_zone.lint import Linter
+    from landing_zone.synth import Plan
+
+    start = time.perf_counter()
+    region_list = [r for r in regions.split(",") if r]
+    if not region_list:
+        try:
+            region_list = Plan.read(out).governed_regions
+        except Exception:  # a plan is not required to lint a directory of templates
+            region_list = ["us-east-1"]
+    with err_console.status("linting with cfn-lint and checkov..."):
+        report = Linter(region_list).lint_dir(out)
+    elapsed = time.perf_counter() - start
+    if fmt == "json":
+        typer.echo(json.dumps({
+            "templates": report.templates,
+            "findings": [f.__dict__ for f in report.findings],
+            "suppressions": [s.__dict__ for s in report.suppressions],
+            "checkov_passed": report.checkov_passed,
+        }, indent=2))
+    else:
+        for f in report.findings:
+            console.print(f.render(), markup=False)
+        if report.suppressions:
+            console.print(f"\n{len(report.suppressions)} suppression(s), each with its reason:")
+            for s in report.suppressions:
+                console.print(f"  {s.template}: {s.resource}: {s.rule}: {s.reason}", markup=False)
+        summary = (f"{len(report.templates)} templates: {report.count('cfn-lint')} cfn-lint findings, "
+                   f"{report.count('checkov')} checkov failures ({report.checkov_passed} checks passed), "
+                   f"{len(report.suppressions)} suppressions, {elapsed:.1f}s")
+        (ok if report.ok else err_console.print)(summary)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def builders_cmd() -> None:
+    """List the landing-zone builders and the control ids each implements.
+
+    Example: `charter builders`
+    """
+    from rich.table import Table
+
+    from landing_zone.registry import builders
+
+    table = Table("builder", "controls", "description")
+    for b in builders().values():
+        table.add_row(b.name, ", ".join(b.controls), b.description)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command()(validate)
+    app.command()(schema)
+    app.command()(synth)
+    app.command()(lint)
+    app.command("builders")(builders_cmd)

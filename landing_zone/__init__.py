@@ -1,0 +1,1 @@
+"""The landing zone: org config, builders, synth, limits, lint and deploy."""

@@ -1,0 +1,1 @@
+"""Landing zone builders, one module per part; each registers itself with `@builder`."""

@@ -1,0 +1,61 @@
+"""The organization stack: the OU tree, the member accounts and the packed SCPs.
+
+Deployed as a single stack in the management account's home region. Accounts carry
+`DeletionPolicy: Retain`: deleting the stack must never close an account.
+"""
+
+from __future__ import annotations
+
+from troposphere import Parameter, Ref, Tags, Template
+from troposphere.organizations import Account, OrganizationalUnit, Policy
+
+from landing_zone.config.model import ROOT, OrgConfig
+from landing_zone.metadata import controls
+from landing_zone.naming import logical_id
+from landing_zone.registry import builder
+from landing_zone.scp.packing import pack
+from landing_zone.stacks import Deployment, StackSpec
+
+
+def ou_logical_id(name: str) -> str:
+    return "Ou" + logical_id(name)
+
+
+def account_logical_id(name: str) -> str:
+    return "Account" + logical_id(name)
+
+
+@builder("organization", controls=["ORG-01", "ORG-02", "ORG-03", "ORG-04", "ORG-05", "IAM-02", "LOG-02",
+                                   "MON-02", "MON-03", "ENC-03", "ENC-04", "DAT-01"],
+         description="OU tree, member accounts and service control policies.")
+def build(cfg: OrgConfig):
+    t = Template(Description=f"Charter: AWS Organization structure and SCPs for {cfg.organization.name}")
+    root = t.add_parameter(Parameter("RootId", Type="String", AllowedPattern=r"^r-[0-9a-z]{4,32}$",
+                                     Description="Id of the organization root (r-xxxx)."))
+
+    def target_ref(name: str):
+        return Ref(root) if name == ROOT else Ref(ou_logical_id(name))
+
+    ordered = sorted(cfg.ous, key=lambda ou: cfg.ou_depths()[ou.name])
+    for ou in ordered:
+        res = OrganizationalUnit(ou_logical_id(ou.name), Name=ou.name, ParentId=target_ref(ou.parent),
+                                 Tags=Tags(ManagedBy="charter"))
+        t.add_resource(controls(res, "ORG-01"))
+
+    for acct in cfg.accounts:
+        res = Account(account_logical_id(acct.name), AccountName=acct.name, Email=str(acct.email),
+                      ParentIds=[target_ref(acct.ou)],
+                      Tags=Tags(ManagedBy="charter", Environment=acct.environment, Owner=str(acct.owner)))
+        res.DeletionPolicy = "Retain"
+        res.UpdateReplacePolicy = "Retain"
+        t.add_resource(controls(res, "ORG-01"))
+
+    for policy in pack(cfg):
+        res = Policy(logical_id("Scp", policy.name), Name=policy.name, Type="SERVICE_CONTROL_POLICY",
+                     Content=policy.document, Description="Charter guardrails: " + ", ".join(policy.controls),
+                     TargetIds=[target_ref(target) for target in policy.targets],
+                     Tags=Tags(ManagedBy="charter"))
+        t.add_resource(controls(res, *policy.controls))
+
+    home = cfg.organization.home_region
+    return [StackSpec("organization", t, Deployment(kind="stack", account="management", regions=[home], order=0))]

@@ -1,0 +1,200 @@
+"""Checks that look across fields of a valid-shaped `org.yaml`.
+
+Each check yields `(path, message, hint)` where `path` is the location of the offending
+value as a tuple (`("accounts", 2, "email")`), so the loader can turn it into
+`org.yaml:23:7`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+from difflib import get_close_matches
+
+from .model import ROOT, OrgConfig
+
+Loc = tuple[str | int, ...]
+Problem = tuple[Loc, str, str]
+
+ROLE_ENVIRONMENTS = ("log-archive", "audit", "security")
+
+
+def _did_you_mean(value: str, choices: list[str]) -> str:
+    close = get_close_matches(value, choices, n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "use one of: " + ", ".join(choices[:12]) + (" ..." if len(choices) > 12 else "")
+
+
+def unique_accounts(cfg: OrgConfig) -> Iterator[Problem]:
+    seen_names: dict[str, int] = {}
+    seen_emails: dict[str, int] = {}
+    seen_ids: dict[str, int] = {}
+    for i, acct in enumerate(cfg.accounts):
+        if acct.name in seen_names:
+            yield (("accounts", i, "name"), f"duplicate account name '{acct.name}' "
+                   f"(also accounts[{seen_names[acct.name]}])", "give every account a unique name")
+        seen_names.setdefault(acct.name, i)
+        email = str(acct.email).lower()
+        if email in seen_emails:
+            yield (("accounts", i, "email"), f"duplicate account email '{acct.email}' "
+                   f"(also accounts[{seen_emails[email]}])",
+                   "AWS requires a unique root email per account; use plus-addressing, e.g. aws+dev@example.com")
+        seen_emails.setdefault(email, i)
+        if acct.account_id:
+            if acct.account_id in seen_ids:
+                yield (("accounts", i, "account_id"), f"duplicate account_id {acct.account_id}",
+                       "each account_id may appear once")
+            seen_ids.setdefault(acct.account_id, i)
+        if str(acct.email).lower() == str(cfg.organization.management_email).lower():
+            yield (("accounts", i, "email"), "member account uses the management account's email",
+                   "use a different address for each member account")
+
+
+def role_accounts(cfg: OrgConfig) -> Iterator[Problem]:
+    for env in ROLE_ENVIRONMENTS:
+        matches = [i for i, a in enumerate(cfg.accounts) if a.environment == env]
+        if not matches:
+            yield (("accounts",), f"no account has environment '{env}'",
+                   f"add one account with `environment: {env}`; the landing zone needs it")
+        for i in matches[1:]:
+            yield (("accounts", i, "environment"), f"more than one '{env}' account "
+                   f"(first is accounts[{matches[0]}])", f"keep exactly one '{env}' account")
+
+
+def ou_tree(cfg: OrgConfig) -> Iterator[Problem]:
+    names = [ou.name for ou in cfg.ous]
+    seen: dict[str, int] = {}
+    for i, ou in enumerate(cfg.ous):
+        if ou.name == ROOT:
+            yield (("ous", i, "name"), "'Root' is reserved for the organization root", "rename the OU")
+        if ou.name in seen:
+            yield (("ous", i, "name"), f"duplicate OU name '{ou.name}' (also ous[{seen[ou.name]}])",
+                   "OU names must be unique; accounts refer to OUs by name")
+        seen.setdefault(ou.name, i)
+        if ou.parent != ROOT and ou.parent not in names:
+            yield (("ous", i, "parent"), f"parent OU '{ou.parent}' does not exist",
+                   _did_you_mean(ou.parent, [ROOT, *names]))
+    parents = {ou.name: ou.parent for ou in cfg.ous}
+    index = {ou.name: i for i, ou in enumerate(cfg.ous)}
+    reported: set[str] = set()
+    for start in parents:
+        chain, node = [start], parents[start]
+        while node in parents and node not in chain:
+            chain.append(node)
+            node = parents[node]
+        if node in chain and node not in reported:
+            cycle = chain[chain.index(node):] + [node]
+            reported.update(cycle)
+            yield (("ous", index[node], "parent"), "OUs form a cycle: " + " -> ".join(cycle),
+                   "every OU chain must end at Root; point one of these at Root or another OU")
+    if reported:
+        return
+    limit = cfg.limits.ou_max_depth
+    for name, depth in cfg.ou_depths().items():
+        if depth > limit:
+            yield (("ous", index[name], "parent"), f"OU '{name}' is nested {depth} deep; AWS allows {limit}",
+                   "flatten the OU tree: AWS Organizations allows 5 levels below Root")
+
+
+def account_ous(cfg: OrgConfig) -> Iterator[Problem]:
+    names = [ou.name for ou in cfg.ous]
+    for i, acct in enumerate(cfg.accounts):
+        if acct.ou != ROOT and acct.ou not in names:
+            yield (("accounts", i, "ou"), f"OU '{acct.ou}' does not exist", _did_you_mean(acct.ou, [ROOT, *names]))
+
+
+def regions(cfg: OrgConfig) -> Iterator[Problem]:
+    org = cfg.organization
+    if org.home_region not in org.governed_regions:
+        yield (("organization", "home_region"), f"home region {org.home_region} is not in governed_regions",
+               f"add {org.home_region} to governed_regions")
+    seen: set[str] = set()
+    for i, region in enumerate(org.governed_regions):
+        if region in seen:
+            yield (("organization", "governed_regions", i), f"region {region} listed twice", "list each region once")
+        seen.add(region)
+    if org.dr_region and org.dr_region == org.home_region:
+        yield (("organization", "dr_region"), "dr_region equals home_region",
+               "choose a different region for disaster recovery")
+
+
+def networks(cfg: OrgConfig) -> Iterator[Problem]:
+    parsed: list[tuple[int, ipaddress.IPv4Network]] = []
+    for i, acct in enumerate(cfg.accounts):
+        if not acct.network:
+            continue
+        loc = ("accounts", i, "network", "cidr")
+        try:
+            net = ipaddress.IPv4Network(acct.network.cidr, strict=True)
+        except ValueError as exc:
+            yield (loc, f"'{acct.network.cidr}' is not a valid network: {exc}",
+                   "use a network address such as 10.1.0.0/16 (host bits zero)")
+            continue
+        if not 16 <= net.prefixlen <= 24:
+            yield (loc, f"/{net.prefixlen} is outside /16../24", "a VPC across 3 AZs with 3 tiers needs /16 to /24")
+            continue
+        for j, other in parsed:
+            if net.overlaps(other):
+                yield (loc, f"{net} overlaps {other} of accounts[{j}] ({cfg.accounts[j].name})",
+                       "give every account a non-overlapping CIDR so VPCs can be peered or attached")
+        parsed.append((i, net))
+
+
+def scp_references(cfg: OrgConfig) -> Iterator[Problem]:
+    from landing_zone.scp.guardrails import GUARDRAILS, is_condition_operator
+
+    targets = [ROOT, *[ou.name for ou in cfg.ous]]
+    known = sorted(GUARDRAILS)
+    if cfg.scps.guardrails != "default":
+        for i, gid in enumerate(cfg.scps.guardrails):
+            if gid not in GUARDRAILS:
+                yield (("scps", "guardrails", i), f"unknown guardrail '{gid}'", _did_you_mean(gid, known))
+    for i, gid in enumerate(cfg.scps.exclude):
+        if gid not in GUARDRAILS:
+            yield (("scps", "exclude", i), f"unknown guardrail '{gid}'", _did_you_mean(gid, known))
+    for i, target in enumerate(cfg.scps.targets):
+        if target not in targets:
+            yield (("scps", "targets", i), f"target '{target}' is not an OU", _did_you_mean(target, targets))
+    if cfg.scps.suspended_ou and cfg.scps.suspended_ou not in targets:
+        yield (("scps", "suspended_ou"), f"suspended OU '{cfg.scps.suspended_ou}' does not exist",
+               "add it under `ous:` or set `suspended_ou: null`")
+    sids: set[str] = set()
+    for i, stmt in enumerate(cfg.scps.custom):
+        if stmt.sid in sids:
+            yield (("scps", "custom", i, "sid"), f"duplicate sid '{stmt.sid}'", "give each custom statement a unique sid")
+        sids.add(stmt.sid)
+        for op in (stmt.condition or {}):
+            if not is_condition_operator(op):
+                yield (("scps", "custom", i, "condition", op), f"'{op}' is not an IAM condition operator",
+                       "use an operator such as StringEquals, StringNotLike, ArnNotLike, Bool")
+        for j, target in enumerate(stmt.targets):
+            if target not in targets:
+                yield (("scps", "custom", i, "targets", j), f"target '{target}' is not an OU",
+                       _did_you_mean(target, targets))
+
+
+def identity(cfg: OrgConfig) -> Iterator[Problem]:
+    ident = cfg.baseline.identity
+    sets = [p.name for p in ident.permission_sets]
+    accounts = [a.name for a in cfg.accounts]
+    for i, assignment in enumerate(ident.assignments):
+        if assignment.permission_set not in sets:
+            yield (("baseline", "identity", "assignments", i, "permission_set"),
+                   f"permission set '{assignment.permission_set}' is not defined", _did_you_mean(assignment.permission_set, sets))
+        for j, name in enumerate(assignment.accounts):
+            if name not in accounts:
+                yield (("baseline", "identity", "assignments", i, "accounts", j),
+                       f"account '{name}' does not exist", _did_you_mean(name, accounts))
+        if not assignment.accounts and not assignment.environments:
+            yield (("baseline", "identity", "assignments", i), "assignment names no accounts or environments",
+                   "add `accounts: [...]` or `environments: [...]`")
+
+
+CHECKS: list[Callable[[OrgConfig], Iterator[Problem]]] = [
+    unique_accounts, role_accounts, ou_tree, account_ous, regions, networks, scp_references, identity,
+]
+
+
+def run_checks(cfg: OrgConfig) -> list[Problem]:
+    return [problem for check in CHECKS for problem in check(cfg)]

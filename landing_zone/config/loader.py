@@ -1,0 +1,198 @@
+"""Load `org.yaml` into an `OrgConfig`, with every error located at file:line:column.
+
+ruamel.yaml's round-trip loader keeps the line and column of every key and item, which
+PyYAML's safe loader throws away; that is why it is used here and not PyYAML.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Sequence
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from charter.errors import ConfigError, ConfigIssue
+
+from .checks import Loc, run_checks
+from .model import OrgConfig
+
+_TYPE_HINTS = {
+    "string_type": "quote the value, e.g. \"123456789012\" for an account id",
+    "int_type": "use a whole number",
+    "int_parsing": "use a whole number",
+    "bool_type": "use true or false",
+    "bool_parsing": "use true or false",
+    "list_type": "use a YAML list (`- item` lines or [a, b])",
+    "dict_type": "use a mapping of `key: value` lines",
+    "model_type": "use a mapping of `key: value` lines",
+    "model_attributes_type": "use a mapping of `key: value` lines",
+    "string_pattern_mismatch": "",
+    "value_error": "",
+    "literal_error": "",
+    "too_short": "add at least one item",
+    "greater_than_equal": "",
+    "less_than_equal": "",
+}
+
+
+def _position(root: Any, loc: Sequence[str | int]) -> tuple[int, int, bool]:
+    """Line and column (0-based) of the deepest node of `loc` present in the YAML tree.
+
+    Returns (line, column, reached) where `reached` says the whole path exists.
+    """
+    node, line, col = root, 0, 0
+    if isinstance(root, (CommentedMap, CommentedSeq)) and root.lc.line is not None:
+        line, col = root.lc.line, root.lc.col
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            kline, kcol = node.lc.key(part)
+            line, col = kline, kcol
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line, col = node.lc.item(part)
+            node = node[part]
+        else:
+            return line, col, False
+    return line, col, True
+
+
+def _format_path(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The pydantic model class that validates the mapping at `loc`."""
+    model: type[BaseModel] | None = OrgConfig
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = _find_model(field.annotation)
+    return model
+
+
+def _find_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _find_model(typing.get_args(annotation)[0])
+    if origin in (list, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _find_model(arg)
+            if found:
+                return found
+    return None
+
+
+def _strip_union_tags(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Pydantic inserts union member tags (e.g. 'list[str]', 'literal[...]') into loc."""
+    return tuple(p for p in loc if isinstance(p, int) or not any(c in p for c in "[]()"))
+
+
+def _issue_from_pydantic(file: str, root: Any, err: dict[str, Any]) -> ConfigIssue:
+    loc = _strip_union_tags(tuple(err["loc"]))
+    kind = err["type"]
+    line, col, _ = _position(root, loc)
+    path = _format_path(loc)
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        model = _model_at(loc[:-1])
+        allowed = sorted(model.model_fields) if model else []
+        close = get_close_matches(key, allowed, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else (
+            "remove it; allowed keys here: " + ", ".join(allowed) if allowed else "remove it")
+        return ConfigIssue(file, line + 1, col + 1, path, f"unknown key '{key}'", hint)
+    if kind == "missing":
+        key = str(loc[-1])
+        pline, pcol, _ = _position(root, loc[:-1])
+        return ConfigIssue(file, pline + 1, pcol + 1, path, f"required key '{key}' is missing",
+                           f"add `{key}:` here (see `charter schema`)")
+    message = err["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    got = err.get("input")
+    if kind in ("string_type", "int_type", "bool_type", "list_type", "dict_type", "model_type"):
+        message += f" (got {type(got).__name__} {got!r})" if not isinstance(got, (dict, list)) else ""
+    return ConfigIssue(file, line + 1, col + 1, path, message, _TYPE_HINTS.get(kind, ""))
+
+
+def _read_yaml(path: Path, text: str) -> Any:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        hint = "check indentation and quoting near this point"
+        if "duplicate key" in str(exc):
+            problem = "duplicate key " + (str(exc).split('duplicate key "', 1)[-1].split('"', 1)[0] if 'duplicate key "' in str(exc) else "")
+            hint = "each key may appear once per mapping"
+        raise ConfigError([ConfigIssue(str(path), line, col, "", f"YAML syntax error: {problem}", hint)]) from None
+    except (YAMLError, RecursionError, ValueError, TypeError) as exc:
+        raise ConfigError([ConfigIssue(str(path), 1, 1, "", f"cannot read YAML: {exc}",
+                                       "fix the YAML syntax")]) from None
+
+
+def load_config_text(text: str, path: str | Path = "org.yaml") -> OrgConfig:
+    """Parse and validate `text`; raise `ConfigError` listing every problem found."""
+    path = Path(path)
+    data = _read_yaml(path, text)
+    if not isinstance(data, CommentedMap):
+        raise ConfigError([ConfigIssue(str(path), 1, 1, "", "the file must be a YAML mapping at the top level",
+                                       "start from `charter init` for a commented example")])
+    try:
+        cfg = OrgConfig.model_validate(data)
+    except ValidationError as exc:
+        issues = [_issue_from_pydantic(str(path), data, e) for e in exc.errors(include_url=False)]
+        raise ConfigError(_sorted(issues)) from None
+    except RecursionError:
+        raise ConfigError([ConfigIssue(str(path), 1, 1, "", "the YAML refers to itself (recursive alias)",
+                                       "replace the alias with a plain value")]) from None
+    problems = run_checks(cfg)
+    if problems:
+        issues = []
+        for loc, message, hint in problems:
+            line, col, _ = _position(data, loc)
+            issues.append(ConfigIssue(str(path), line + 1, col + 1, _format_path(loc), message, hint))
+        raise ConfigError(_sorted(issues))
+    return cfg
+
+
+def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    return sorted(issues, key=lambda i: (i.line, i.column))
+
+
+def load_config(path: str | Path) -> OrgConfig:
+    """Load `org.yaml` from disk."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigIssue(str(path), 1, 1, "", "file not found",
+                                       "pass the path with -c, or create one with `charter init`")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigIssue(str(path), 1, 1, "", f"cannot read file: {exc}",
+                                       "check the path and that the file is UTF-8 text")]) from None
+    return load_config_text(text, path)
+
+

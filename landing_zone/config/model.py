@@ -1,0 +1,320 @@
+"""The pydantic model of `org.yaml`.
+
+Field-level rules live here (types, patterns, ranges); rules that look across fields
+(unique names, references, CIDR overlap, OU depth and cycles) live in `checks.py` so each
+can point at the exact line of the offending value.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+
+ROOT = "Root"
+
+Environment = Literal["dev", "staging", "prod", "security", "audit", "log-archive", "shared", "sandbox"]
+#: Environments that run workloads and get the network, backup and KMS workload baseline.
+WORKLOAD_ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod", "shared", "sandbox")
+
+#: CloudWatch Logs accepts only these retention values (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+    2557, 2922, 3288, 3653,
+)
+
+
+@lru_cache(maxsize=1)
+def known_regions() -> frozenset[str]:
+    """Regions botocore knows, across partitions (fast: no cfn-lint import)."""
+    import boto3
+
+    session = boto3.session.Session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("sts", partition_name=partition))
+        regions.update(session.get_available_regions("ec2", partition_name=partition))
+    return frozenset(regions)
+
+
+def _check_region(value: str) -> str:
+    if value not in known_regions():
+        from difflib import get_close_matches
+
+        close = get_close_matches(value, sorted(known_regions()), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"'{value}' is not an AWS region{hint}")
+    return value
+
+
+def _check_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        allowed = min(LOG_RETENTION_DAYS, key=lambda d: abs(d - value))
+        raise ValueError(
+            f"{value} is not a retention CloudWatch Logs accepts; nearest allowed is {allowed} "
+            "(2557 = 7 years)"
+        )
+    return value
+
+
+Region = Annotated[str, AfterValidator(_check_region)]
+RetentionDays = Annotated[int, AfterValidator(_check_retention)]
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,48}[a-z0-9]$")]
+OUName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9 _-]{0,127}$")]
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
+ControlId = Annotated[str, Field(pattern=r"^[A-Z]{2,6}-\d{2,3}$")]
+Cidr = Annotated[str, Field(pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors (the loader adds a did-you-mean)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Organization(StrictModel):
+    name: Name = Field(description="Short slug used in resource names, e.g. `acme`.")
+    management_account_id: AccountId | None = Field(
+        default=None, description="12-digit id of the management account (quote it)."
+    )
+    management_email: EmailStr
+    home_region: Region = Field(description="Where aggregators, findings and the org trail live.")
+    governed_regions: list[Region] = Field(min_length=1)
+    dr_region: Region | None = Field(
+        default=None, description="Backups are copied here; defaults to the second governed region."
+    )
+    security_contact: EmailStr | None = Field(
+        default=None, description="Receives security alerts; defaults to management_email."
+    )
+
+
+class OrganizationalUnit(StrictModel):
+    name: OUName
+    parent: str = Field(default=ROOT, description="Name of the parent OU, or `Root`.")
+
+
+class AccountNetwork(StrictModel):
+    cidr: Cidr
+    nat_gateways: Literal["per-az", "single", "none"] | None = Field(
+        default=None, description="Defaults to per-az in prod and single elsewhere."
+    )
+
+
+class Account(StrictModel):
+    name: Name
+    email: EmailStr
+    ou: str = Field(description="Name of the OU the account lives in.")
+    environment: Environment
+    owner: EmailStr = Field(description="Reviews this account's access every quarter.")
+    account_id: AccountId | None = Field(default=None, description="Set to adopt an existing account.")
+    network: AccountNetwork | None = None
+
+
+class CustomStatement(StrictModel):
+    sid: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,64}$")]
+    control: ControlId = Field(description="The control id this statement implements.")
+    effect: Literal["Deny", "Allow"] = "Deny"
+    actions: list[Annotated[str, Field(pattern=r"^(\*|[a-z0-9-]+:[A-Za-z0-9*]+)$")]] = Field(min_length=1)
+    resources: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    condition: dict[str, dict[str, str | list[str]]] | None = None
+    targets: list[str] = Field(min_length=1, description="OU names or `Root`.")
+
+
+class ScpSettings(StrictModel):
+    guardrails: list[str] | Literal["default"] = Field(
+        default="default", description="Guardrail ids to apply; `default` applies them all."
+    )
+    exclude: list[str] = Field(default_factory=list, description="Guardrail ids to leave out.")
+    custom: list[CustomStatement] = Field(default_factory=list)
+    targets: list[str] = Field(
+        default_factory=lambda: [ROOT],
+        description="Where the guardrails attach: OU names or `Root`.",
+    )
+    suspended_ou: str | None = Field(
+        default="Suspended", description="OU that gets deny-all; null to skip."
+    )
+    protected_roles: list[str] = Field(
+        default_factory=lambda: ["Charter*", "stacksets-exec-*", "AWSCloudFormationStackSetExecutionRole"],
+        description="IAM role name patterns only Charter's deploy role may change.",
+    )
+    admin_role: str = Field(
+        default="CharterDeployRole", description="Role exempt from the guardrails (deploys Charter)."
+    )
+
+
+class CloudTrailSettings(StrictModel):
+    enabled: bool = True
+    insights: bool = True
+    data_events: list[Literal["s3", "lambda", "dynamodb"]] = Field(default_factory=list)
+
+
+class ConfigSettings(StrictModel):
+    enabled: bool = True
+    conformance_pack: bool = True
+
+
+class SecurityHubSettings(StrictModel):
+    enabled: bool = True
+    standards: list[Literal["fsbp", "cis-3.0"]] = Field(default_factory=lambda: ["fsbp", "cis-3.0"])
+
+
+class GuardDutySettings(StrictModel):
+    enabled: bool = True
+    protection: list[Literal["s3", "eks", "rds", "lambda", "malware", "runtime"]] = Field(
+        default_factory=lambda: ["s3", "eks", "rds", "lambda", "malware", "runtime"]
+    )
+
+
+class Toggle(StrictModel):
+    enabled: bool = True
+
+
+class PasswordPolicy(StrictModel):
+    min_length: int = Field(default=14, ge=14, le=128)
+    max_age_days: int = Field(default=90, ge=1, le=1095)
+    reuse_prevention: int = Field(default=24, ge=1, le=24)
+
+
+class BackupSettings(StrictModel):
+    enabled: bool = True
+    rpo_hours: dict[Environment, Annotated[int, Field(ge=1, le=168)]] = Field(
+        default_factory=lambda: {"prod": 1, "staging": 24, "dev": 24}
+    )
+    rto_hours: dict[Environment, Annotated[int, Field(ge=1, le=720)]] = Field(
+        default_factory=lambda: {"prod": 4, "staging": 24, "dev": 72}
+    )
+    retention_days: int = Field(default=35, ge=1, le=36500)
+    copy_to_dr: bool = True
+
+
+class NetworkSettings(StrictModel):
+    enabled: bool = True
+    flow_log_retention_days: RetentionDays = 365
+    interface_endpoints: list[str] = Field(
+        default_factory=lambda: ["sts", "kms", "logs", "sagemaker.api", "sagemaker.runtime", "bedrock-runtime"]
+    )
+
+
+class PermissionSet(StrictModel):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9+=,.@-]{1,32}$")]
+    managed_policies: list[str] = Field(default_factory=list)
+    session_hours: int = Field(default=4, ge=1, le=12)
+    description: str = ""
+
+
+class Assignment(StrictModel):
+    group: str = Field(description="Identity Center group display name.")
+    permission_set: str
+    accounts: list[str] = Field(default_factory=list, description="Account names.")
+    environments: list[Environment] = Field(default_factory=list)
+
+
+def _default_permission_sets() -> list[PermissionSet]:
+    return [
+        PermissionSet(name="Administrator", managed_policies=["AdministratorAccess"], session_hours=1,
+                      description="Full access, one-hour sessions."),
+        PermissionSet(name="ReadOnly", managed_policies=["ReadOnlyAccess"], session_hours=4),
+        PermissionSet(name="Auditor", managed_policies=["SecurityAudit", "ViewOnlyAccess"], session_hours=8),
+        PermissionSet(name="Developer", managed_policies=["PowerUserAccess"], session_hours=8),
+    ]
+
+
+class IdentitySettings(StrictModel):
+    enabled: bool = True
+    instance_arn: str | None = Field(
+        default=None, description="IAM Identity Center instance ARN; deploy looks it up when unset."
+    )
+    permission_sets: list[PermissionSet] = Field(default_factory=_default_permission_sets)
+    assignments: list[Assignment] = Field(default_factory=list)
+    break_glass: bool = True
+
+
+class Baseline(StrictModel):
+    log_retention_days: RetentionDays = Field(default=2557, description="2557 days = 7 years.")
+    object_lock_days: int = Field(default=2557, ge=1, le=36500)
+    cloudtrail: CloudTrailSettings = Field(default_factory=CloudTrailSettings)
+    config: ConfigSettings = Field(default_factory=ConfigSettings)
+    security_hub: SecurityHubSettings = Field(default_factory=SecurityHubSettings)
+    guardduty: GuardDutySettings = Field(default_factory=GuardDutySettings)
+    access_analyzer: Toggle = Field(default_factory=Toggle)
+    macie: Toggle = Field(default_factory=Toggle)
+    inspector: Toggle = Field(default_factory=lambda: Toggle(enabled=False))
+    kms_rotation_days: int = Field(default=365, ge=90, le=2560)
+    password_policy: PasswordPolicy = Field(default_factory=PasswordPolicy)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    evidence_schedule: str = Field(
+        default="rate(1 day)", pattern=r"^(rate|cron)\(.+\)$",
+        description="EventBridge schedule of the continuous evidence collector.",
+    )
+
+
+class Limits(StrictModel):
+    """AWS quotas as settings, so a raised quota needs no new Charter release."""
+
+    scp_max_chars: int = Field(default=10_240, ge=1, description="Since 2026-05-15 (was 5,120).")
+    scp_max_per_target: int = Field(default=10, ge=1, description="Since 2026-05-15 (was 5).")
+    full_aws_access_takes_slot: bool = True
+    rcp_max_chars: int = Field(default=5_120, ge=1)
+    ou_max_depth: int = Field(default=5, ge=1)
+    template_max_bytes_inline: int = Field(default=51_200, ge=1)
+    template_max_bytes_s3: int = Field(default=1_000_000, ge=1)
+    template_max_resources: int = Field(default=500, ge=1)
+    template_max_parameters: int = Field(default=200, ge=1)
+    template_max_outputs: int = Field(default=200, ge=1)
+
+
+class DeploymentSettings(StrictModel):
+    """StackSet operation preferences."""
+
+    concurrency_mode: Literal["SOFT_FAILURE_TOLERANCE", "STRICT_FAILURE_TOLERANCE"] = "SOFT_FAILURE_TOLERANCE"
+    region_concurrency: Literal["PARALLEL", "SEQUENTIAL"] = "PARALLEL"
+    max_concurrent_percentage: int = Field(default=100, ge=1, le=100)
+    failure_tolerance_percentage: int = Field(default=10, ge=0, le=100)
+    template_bucket: str | None = Field(
+        default=None, description="S3 bucket for templates over 51,200 bytes."
+    )
+
+
+class OrgConfig(StrictModel):
+    version: Literal[1] = 1
+    organization: Organization
+    ous: list[OrganizationalUnit] = Field(default_factory=list)
+    accounts: list[Account] = Field(min_length=1)
+    scps: ScpSettings = Field(default_factory=ScpSettings)
+    baseline: Baseline = Field(default_factory=Baseline)
+    limits: Limits = Field(default_factory=Limits)
+    deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
+
+    # -- derived views used by builders -----------------------------------------------
+    def accounts_in(self, *environments: str) -> list[Account]:
+        return [a for a in self.accounts if a.environment in environments]
+
+    def account(self, environment: str) -> Account:
+        """The single account of a role environment (log-archive, audit, security)."""
+        return self.accounts_in(environment)[0]
+
+    @property
+    def dr_region(self) -> str:
+        org = self.organization
+        if org.dr_region:
+            return org.dr_region
+        others = [r for r in org.governed_regions if r != org.home_region]
+        return others[0] if others else org.home_region
+
+    @property
+    def security_contact(self) -> str:
+        return str(self.organization.security_contact or self.organization.management_email)
+
+    def ou_depths(self) -> dict[str, int]:
+        """Depth of each OU below Root (Root's children are depth 1). Assumes no cycles."""
+        parents = {ou.name: ou.parent for ou in self.ous}
+        depths: dict[str, int] = {}
+        for name in parents:
+            depth, node = 0, name
+            while node != ROOT and node in parents and depth <= len(parents):
+                depth, node = depth + 1, parents[node]
+            depths[name] = depth
+        return depths

@@ -1,0 +1,1 @@
+"""Service control policies: guardrails (awacs) and packing within AWS limits."""

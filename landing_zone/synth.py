@@ -1,0 +1,135 @@
+"""Turn the org config into CloudFormation templates and a deploy plan.
+
+`synthesize` runs every builder and checks AWS limits; `write_output` writes one YAML
+template per stack plus `plan.json`. Output is deterministic (no timestamps), so the
+content hash in the plan changes only when the template does, which is what makes
+deploys incremental.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field
+
+from charter.errors import SynthError
+from landing_zone.config.model import OrgConfig
+from landing_zone.limits import check_template
+from landing_zone.naming import stack_name
+from landing_zone.registry import Builder, builders
+from landing_zone.stacks import Deployment, StackSpec
+
+PLAN_FILE = "plan.json"
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+@dataclass
+class SynthesizedStack:
+    spec: StackSpec
+    data: dict[str, Any]
+    body: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body.encode()).hexdigest()
+
+    @property
+    def controls(self) -> list[str]:
+        return sorted({cid for res in self.data.get("Resources", {}).values()
+                       for cid in res.get("Metadata", {}).get("Charter", {}).get("Controls", [])})
+
+
+class PlannedStack(BaseModel):
+    name: str
+    stack_name: str
+    file: str
+    builder: str
+    deployment: Deployment
+    sha256: str
+    bytes: int
+    resources: int
+    upload: str
+    controls: list[str]
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+class Plan(BaseModel):
+    """`out/plan.json`: what `charter deploy` reads."""
+
+    version: int = 1
+    organization: str
+    home_region: str
+    governed_regions: list[str]
+    config_sha256: str
+    stacks: list[PlannedStack]
+
+    @classmethod
+    def read(cls, out_dir: str | Path) -> Plan:
+        path = Path(out_dir) / PLAN_FILE
+        try:
+            return cls.model_validate_json(path.read_text())
+        except FileNotFoundError:
+            raise SynthError(f"{path}: no plan found", hint=f"run `charter synth -c org.yaml -o {out_dir}` first") from None
+        except ValueError as exc:
+            raise SynthError(f"{path}: not a Charter plan ({str(exc).splitlines()[0]})",
+                             hint="re-run `charter synth` to regenerate it") from None
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120, allow_unicode=True)
+
+
+def synthesize(cfg: OrgConfig, selected: dict[str, Builder] | None = None) -> list[SynthesizedStack]:
+    """Run the builders (all landing-zone builders by default) and check limits."""
+    out: list[SynthesizedStack] = []
+    seen: set[str] = set()
+    for b in (selected or builders()).values():
+        for spec in b.build(cfg):
+            if spec.name in seen:
+                raise RuntimeError(f"two builders emit a stack named {spec.name!r}")
+            seen.add(spec.name)
+            spec.builder = spec.builder or b.name
+            data = spec.template.to_dict()
+            out.append(SynthesizedStack(spec, data, dump_yaml(data)))
+    return sorted(out, key=lambda s: (s.spec.deployment.order, s.name))
+
+
+def build_plan(cfg: OrgConfig, stacks: list[SynthesizedStack], config_text: str = "") -> Plan:
+    planned = []
+    for s in stacks:
+        size = len(s.body.encode())
+        upload = check_template(s.name, s.data, size, cfg.limits)
+        planned.append(PlannedStack(
+            name=s.name, stack_name=stack_name(cfg, s.name), file=f"{s.name}.yaml", builder=s.spec.builder,
+            deployment=s.spec.deployment, sha256=s.sha256, bytes=size,
+            resources=len(s.data.get("Resources", {})), upload=upload, controls=s.controls, facts=s.spec.facts,
+        ))
+    org = cfg.organization
+    return Plan(organization=org.name, home_region=org.home_region, governed_regions=list(org.governed_regions),
+                config_sha256=hashlib.sha256(config_text.encode()).hexdigest(), stacks=planned)
+
+
+def write_output(stacks: list[SynthesizedStack], plan: Plan, out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        keep = {f"{s.name}.yaml" for s in stacks}
+        for stale in out.glob("*.yaml"):
+            if stale.name not in keep:  # a stack switched off must not linger and be deployed
+                stale.unlink()
+        for s in stacks:
+            (out / f"{s.name}.yaml").write_text(s.body)
+        path = out / PLAN_FILE
+        path.write_text(json.dumps(plan.model_dump(mode="json"), indent=2) + "\n")
+    except OSError as exc:
+        raise SynthError(f"{out}: cannot write output: {exc.strerror}", hint="choose a writable directory with -o") from None
+    return path
