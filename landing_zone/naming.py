@@ -21,3 +21,45 @@ def stack_name(cfg: OrgConfig, short: str) -> str:
 def resource_name(cfg: OrgConfig, *parts: str) -> str:
     """A physical name prefix like `acme-log-archive` (lowercase, dash separated)."""
     return "-".join([cfg.organization.name, *[p.lower() for p in parts]])
+
+
+# -- names other stacks and the evidence collectors rely on -----------------------------
+# Physical names that cross stack or account boundaries are fixed here, so a builder, a
+# collector and a runbook can never disagree about them.
+
+#: Read-only role in every account, assumed by the evidence collector (SecurityAudit + ViewOnlyAccess).
+EVIDENCE_READER_ROLE = "CharterEvidenceReader"
+#: The collector's own role in the audit account (the only principal the reader role trusts).
+EVIDENCE_COLLECTOR_ROLE = "CharterEvidenceCollector"
+#: Role `charter deploy` assumes in member accounts (created by Organizations CreateAccount).
+MEMBER_ACCESS_ROLE = "OrganizationAccountAccessRole"
+#: Self-managed StackSet roles, names as AWS documents them.
+STACKSET_ADMIN_ROLE = "AWSCloudFormationStackSetAdministrationRole"
+STACKSET_EXECUTION_ROLE = "AWSCloudFormationStackSetExecutionRole"
+
+
+def log_bucket_name(cfg: OrgConfig, kind: str) -> str:
+    """A bucket in the log-archive account (kind: cloudtrail, config, flow-logs), for `Fn::Sub`
+    with the `LogArchiveAccountId` context parameter."""
+    return f"{cfg.organization.name}-{kind}-${{LogArchiveAccountId}}-{cfg.organization.home_region}"
+
+
+def access_log_bucket_name(cfg: OrgConfig) -> str:
+    """The S3 server-access-log bucket of the account and region a stack runs in (for `Fn::Sub`).
+    S3 delivers access logs only to a bucket in the same account and region."""
+    return f"{cfg.organization.name}-s3-access-logs-${{AWS::AccountId}}-${{AWS::Region}}"
+
+
+def evidence_bucket_name(cfg: OrgConfig) -> str:
+    """The Object Lock evidence bucket in the audit account (for `Fn::Sub` with `AuditAccountId`)."""
+    return f"{cfg.organization.name}-evidence-${{AuditAccountId}}-{cfg.organization.home_region}"
+
+
+def kms_alias(cfg: OrgConfig, environment: str) -> str:
+    """The customer-managed key of an environment, in each account of that environment."""
+    return f"alias/{cfg.organization.name}-{environment}"
+
+
+def security_topic_name(cfg: OrgConfig) -> str:
+    """The KMS-encrypted SNS topic that receives security alerts, in every account and region."""
+    return f"{cfg.organization.name}-security-alerts"

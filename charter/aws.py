@@ -1,0 +1,146 @@
+"""The one way Charter talks to AWS: a session factory with profile, region and role.
+
+Everything that calls AWS (deploy, evidence, access reviews, workloads) gets its clients
+here, so that:
+- retries are `adaptive` (client-side rate limiting on throttling) everywhere;
+- member accounts are reached by assuming a named role, with credentials cached per
+  (account, role) and refreshed before they expire;
+- the embedded AWS (moto server) is just an `endpoint_url`, so the same code runs
+  against real AWS and the laptop;
+- AWS errors a user can cause (no credentials, a role that can't be assumed, an
+  unreachable endpoint) become `AwsError` with the account and region in the message.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from charter.errors import CharterError
+
+RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=10, read_timeout=60,
+                      max_pool_connections=50)
+
+
+class AwsError(CharterError):
+    """AWS refused or could not be reached."""
+
+    code = "CHARTER-300"
+    fix = "Check the profile's credentials, the role name and that the account exists; see the account/region named."
+
+
+@dataclass
+class SessionFactory:
+    """Clients for the management account and, by role assumption, member accounts."""
+
+    profile: str | None = None
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    #: Extra client config (tests add event hooks through `on_client`).
+    on_client: list[Any] = field(default_factory=list)
+    _base: boto3.Session | None = field(default=None, init=False, repr=False)
+    _assumed: dict[tuple[str, str], tuple[boto3.Session, float]] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @classmethod
+    def local(cls, endpoint_url: str, region: str = "us-east-1") -> SessionFactory:
+        """A factory for the embedded AWS (moto server); credentials are moto's fakes."""
+        return cls(profile=None, region=region, endpoint_url=endpoint_url)
+
+    @property
+    def base(self) -> boto3.Session:
+        if self._base is None:
+            try:
+                if self.endpoint_url:
+                    self._base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                               region_name=self.region)
+                else:
+                    self._base = boto3.Session(profile_name=self.profile, region_name=self.region)
+            except botocore.exceptions.ProfileNotFound:
+                raise AwsError(f"AWS profile '{self.profile}' not found",
+                               hint="list profiles with `aws configure list-profiles`, or use --local") from None
+        return self._base
+
+    def client(self, service: str, *, region: str | None = None, account_id: str | None = None,
+               role_name: str | None = None) -> Any:
+        """A client in `region`; in `account_id` (by assuming `role_name`) when given."""
+        session = self.base if account_id is None else self.assumed(account_id, role_name or "", region)
+        client = session.client(service, region_name=region or self.region, endpoint_url=self.endpoint_url,
+                                config=RETRY_CONFIG)
+        for hook in self.on_client:
+            hook(client)
+        return client
+
+    def assumed(self, account_id: str, role_name: str, region: str | None = None) -> boto3.Session:
+        key = (account_id, role_name)
+        with self._lock:
+            cached = self._assumed.get(key)
+            if cached and cached[1] - time.time() > 300:
+                return cached[0]
+        arn = f"arn:aws:iam::{account_id}:role/{role_name}"
+        sts = self.client("sts", region=region)
+        try:
+            creds = sts.assume_role(RoleArn=arn, RoleSessionName="charter")["Credentials"]
+        except botocore.exceptions.ClientError as exc:
+            raise AwsError(f"{account_id}/{region or self.region}: cannot assume {arn}: {error_message(exc)}",
+                           hint=f"check that {role_name} exists in {account_id} and trusts this caller") from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise AwsError(f"{account_id}/{region or self.region}: cannot reach STS: {exc}",
+                           hint="check network access and the endpoint") from None
+        session = boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                                aws_session_token=creds["SessionToken"], region_name=region or self.region)
+        expires = creds["Expiration"].timestamp() if hasattr(creds["Expiration"], "timestamp") else time.time() + 3600
+        with self._lock:
+            self._assumed[key] = (session, expires)
+        return session
+
+    def caller_arn(self) -> str:
+        try:
+            return self.client("sts").get_caller_identity()["Arn"]
+        except (botocore.exceptions.ClientError, botocore.exceptions.NoCredentialsError) as exc:
+            raise AwsError(f"no usable AWS credentials ({exc})",
+                           hint="pass --profile NAME for real AWS, or --local for the embedded AWS") from None
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return exc.response.get("Error", {}).get("Code", "")
+    return type(exc).__name__
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip()
+    return str(exc)
+
+
+@dataclass
+class Drained:
+    """Every item of a paginated call, with proof that the last page was reached."""
+
+    items: list[Any]
+    pages: int
+    complete: bool  # the final page carried no continuation token
+
+
+def paginate(client: Any, operation: str, result_key: str, **params: Any) -> Drained:
+    """Drain a paginator (every page, always): the full population or an exception."""
+    paginator = client.get_paginator(operation)
+    items: list[Any] = []
+    pages = 0
+    for page in paginator.paginate(**params):
+        pages += 1
+        items.extend(page.get(result_key, []))
+    return Drained(items=items, pages=pages, complete=True)
+
+
+def iter_pages(client: Any, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+    yield from client.get_paginator(operation).paginate(**params)
