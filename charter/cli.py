@@ -29,17 +29,22 @@ landing_zone.register(app)
 
 
 def _register_optional() -> None:
-    """Command groups whose modules land in later issues register if present."""
+    """Command groups in `charter/commands/`. A module either defines `register(app)` (top-level
+    commands) or `app` (a sub-group named after the module)."""
     import importlib
 
-    for module, name in (("charter.commands.optimize", "optimize"),):
+    for name in ("controls", "deploy", "evidence", "access_review", "workload", "optimize", "runbooks", "docs", "demo"):
+        module = f"charter.commands.{name}"
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
             continue
-        app.add_typer(mod.app, name=name)
+        if hasattr(mod, "register"):
+            mod.register(app)
+        else:
+            app.add_typer(mod.app, name=name.replace("_", "-"))
 
 
 _register_optional()
