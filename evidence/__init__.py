@@ -1,0 +1,1 @@
+"""Evidence: collectors, the tamper-evident store, verify, export and access reviews."""
