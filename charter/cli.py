@@ -63,27 +63,18 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def main() -> None:
-    """Console entry point: user-caused errors print a message, never a traceback."""
+    """Console entry point: user-caused errors print a message, never a traceback.
+
+    click (inside typer) handles usage errors itself (exit 2); CharterError is ours.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except CharterError as exc:
         error(exc.render())
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         error("interrupted; work finished so far is kept")
         sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        error("aborted")
-        sys.exit(1)
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
 
 
 if __name__ == "__main__":

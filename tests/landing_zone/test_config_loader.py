@@ -1,0 +1,145 @@
+"""org.yaml loading: valid examples load; every error is located and says how to fix it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from charter.errors import ConfigError
+from landing_zone.config import load_config, load_config_text
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _errors(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, "org.yaml")
+    return [issue.render() for issue in info.value.issues]
+
+
+def _small() -> str:
+    return (EXAMPLES / "small" / "org.yaml").read_text()
+
+
+@pytest.mark.parametrize("example", sorted(p.parent.name for p in EXAMPLES.glob("*/org.yaml")))
+def test_examples_are_valid(example: str) -> None:
+    cfg = load_config(EXAMPLES / example / "org.yaml")
+    assert cfg.account("log-archive").environment == "log-archive"
+    assert cfg.organization.home_region in cfg.organization.governed_regions
+
+
+def test_defaults_follow_aws_limits_and_soc2_retention(small_config) -> None:
+    assert small_config.baseline.log_retention_days == 2557
+    assert small_config.limits.scp_max_chars == 10_240
+    assert small_config.limits.scp_max_per_target == 10
+    assert small_config.limits.full_aws_access_takes_slot is True
+    assert small_config.limits.ou_max_depth == 5
+
+
+def test_unknown_key_is_located_with_did_you_mean() -> None:
+    text = _small().replace("  home_region: us-east-1", "  home_regoin: us-east-1")
+    errors = _errors(text)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "home_regoin" in ln)
+    assert any(e.startswith(f"org.yaml:{line}:3: organization.home_regoin: unknown key") and
+               "did you mean 'home_region'" in e for e in errors), errors
+
+
+def test_bad_email_points_at_the_value_line() -> None:
+    text = _small().replace("aws+dev@acme-corp.example", "not-an-email")
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "not-an-email" in ln)
+    errors = _errors(text)
+    assert any(e.startswith(f"org.yaml:{line}:5: accounts[5].email:") for e in errors), errors
+
+
+def test_unquoted_account_id_explains_quoting() -> None:
+    text = _small().replace('management_account_id: "111111111111"', "management_account_id: 111111111111")
+    (error,) = _errors(text)
+    assert "organization.management_account_id" in error and "quote the value" in error
+
+
+def test_duplicate_names_and_emails_are_cross_checked() -> None:
+    text = _small().replace("name: staging", "name: prod").replace("aws+staging@", "aws+prod@")
+    errors = _errors(text)
+    assert any("duplicate account name 'prod'" in e for e in errors)
+    assert any("duplicate account email" in e and "plus-addressing" in e for e in errors)
+
+
+def test_missing_ou_reference_suggests_the_closest() -> None:
+    text = _small().replace("ou: NonProd\n    environment: dev", "ou: NonPrd\n    environment: dev")
+    (error,) = _errors(text)
+    assert "accounts[5].ou: OU 'NonPrd' does not exist" in error and "did you mean 'NonProd'" in error
+
+
+def test_cyclic_ous_are_reported() -> None:
+    text = _small().replace("  - name: Workloads\n", "  - name: Workloads\n    parent: Prod\n")
+    errors = _errors(text)
+    assert any("OUs form a cycle" in e and "Workloads" in e and "Prod" in e for e in errors), errors
+
+
+def test_ou_depth_limit_is_enforced() -> None:
+    chain = "".join(f"  - name: L{i}\n    parent: {'Root' if i == 1 else f'L{i - 1}'}\n" for i in range(1, 7))
+    text = _small().replace("ous:\n", "ous:\n" + chain)
+    errors = _errors(text)
+    assert any("OU 'L6' is nested 6 deep; AWS allows 5" in e for e in errors), errors
+
+
+def test_overlapping_cidrs_are_rejected() -> None:
+    text = _small().replace("cidr: 10.20.0.0/16", "cidr: 10.10.128.0/17")
+    (error,) = _errors(text)
+    assert "overlaps 10.10.0.0/16" in error and "accounts[4].network.cidr" in error
+
+
+def test_region_typo_suggests_a_region() -> None:
+    text = _small().replace("dr_region: us-west-2", "dr_region: us-wset-2")
+    (error,) = _errors(text)
+    assert "is not an AWS region" in error and "us-west-2" in error
+
+
+def test_retention_must_be_a_cloudwatch_value() -> None:
+    text = _small().replace("log_retention_days: 2557", "log_retention_days: 2555")
+    (error,) = _errors(text)
+    assert "nearest allowed is 2557" in error
+
+
+def test_required_role_accounts() -> None:
+    text = _small().replace("environment: audit", "environment: shared")
+    (error,) = _errors(text)
+    assert "no account has environment 'audit'" in error
+
+
+def test_yaml_syntax_error_has_position() -> None:
+    errors = _errors("organization:\n  name: [acme\n")
+    assert re.match(r"org\.yaml:\d+:\d+: YAML syntax error", errors[0])
+
+
+def test_top_level_must_be_mapping() -> None:
+    (error,) = _errors("- just\n- a list\n")
+    assert error.startswith("org.yaml:1:1:") and "mapping" in error
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.yaml")
+    assert "file not found" in info.value.render() and "charter init" in info.value.render()
+
+
+def test_custom_scp_condition_operator_is_checked() -> None:
+    text = _small().replace("  suspended_ou: Suspended\n", """  suspended_ou: Suspended
+  custom:
+    - sid: DenyBigInstances
+      control: ORG-03
+      actions: ["ec2:RunInstances"]
+      condition: {StringNotLkie: {"ec2:InstanceType": ["t3.*"]}}
+      targets: [Workloads]
+""")
+    (error,) = _errors(text)
+    assert "'StringNotLkie' is not an IAM condition operator" in error
+
+
+def test_starter_file_is_valid() -> None:
+    from landing_zone.config.starter import starter_text
+
+    cfg = load_config_text(starter_text(), "org.yaml")
+    assert len(cfg.accounts) == 6
