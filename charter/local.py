@@ -7,6 +7,7 @@ same `SessionFactory` as to real AWS, only with an `endpoint_url`.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,6 +24,57 @@ class LocalAwsError(CharterError):
     fix = "Choose a free port with --port, or stop the process that holds it."
 
 
+def _guarded_app():
+    """moto's WSGI app, answering services moto does not implement with a 4xx AWS error.
+
+    Left alone, moto answers them with HTTP 500, which every AWS SDK retries with backoff
+    (ten attempts in Charter's adaptive mode): a call to Access Analyzer would hang for
+    minutes before failing. A real AWS account has every service, so the honest answer of
+    the embedded AWS is a fast, non-retryable "not implemented here".
+    """
+    import json
+
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    class Dispatcher(DomainDispatcherApplication):
+        def get_backend_for_host(self, host):  # moto's, minus a print() meant for moto's developers
+            if host is None or host == "moto_api" or host in backends.list_of_moto_modules():
+                return host
+            return next((b for b, pattern in self.backend_url_patterns if pattern.match(f"http://{host}")), None)
+
+    inner = Dispatcher(create_backend_app)
+
+    def app(environ, start_response):
+        try:
+            backend = inner.get_application(environ)
+        except Exception:  # moto raises several types when no backend matches the host
+            host = environ.get("HTTP_HOST", "")
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            message = f"the embedded AWS (moto) does not implement this service ({target or host})"
+            body = json.dumps({"__type": "UnsupportedOperation", "message": message}).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),
+                                               ("x-amzn-ErrorType", "UnsupportedOperation"),
+                                               ("Content-Length", str(len(body)))])
+            return [body]
+        return backend(environ, start_response)
+
+    return app
+
+
+def _server_class():
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    class GuardedMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:  # same as moto's, with the guarded app
+            self._server = make_server(self._ip_address, self._port, _guarded_app(), True)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return GuardedMotoServer
+
+
 class LocalAws:
     """A moto server in a background thread. Use as a context manager."""
 
@@ -33,11 +85,12 @@ class LocalAws:
         self.port = 0
 
     def start(self) -> LocalAws:
-        from moto.server import ThreadedMotoServer
-
+        # AWS-managed policies (ReadOnlyAccess, SecurityAudit, ...) exist in every real account;
+        # moto loads them only when asked
+        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
         # werkzeug logs every request to stderr; the CLI's own progress is the output
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.requested_port, verbose=False)
+        server = _server_class()(ip_address="127.0.0.1", port=self.requested_port, verbose=False)
         try:
             server.start()
         except OSError as exc:

@@ -1,0 +1,1 @@
+"""Quarterly access reviews: snapshot, reviewer workbooks, decisions, verified removal, signed report."""

@@ -1,0 +1,40 @@
+"""Which quarters lack a closed campaign: SOC2 wants every quarter reviewed, none skipped.
+
+The quarter in progress is not due yet; every earlier quarter since the first one that
+should have been reviewed must have a closed campaign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from evidence.artifact import Artifact
+
+from .model import QUARTER
+
+
+def quarter_of(day: date) -> str:
+    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+
+
+def _index(quarter: str) -> int:
+    match = QUARTER.match(quarter)
+    if not match:
+        raise ValueError(f"not a quarter: {quarter}")
+    return int(match.group(1)) * 4 + int(match.group(2)) - 1
+
+
+def _name(index: int) -> str:
+    return f"{index // 4}Q{index % 4 + 1}"
+
+
+def closed_quarters(artifacts: Iterable[Artifact]) -> set[str]:
+    """Quarters with a campaign report in the evidence store."""
+    return {str(a.raw.get("quarter")) for a in artifacts if a.kind == "campaign" and a.collector == "access_review"}
+
+
+def missing_quarters(closed: set[str], *, since: str, today: date) -> list[str]:
+    """Quarters from `since` up to (not including) today's quarter without a closed campaign."""
+    due_until = _index(quarter_of(today))
+    return [_name(i) for i in range(_index(since), due_until) if _name(i) not in closed]
