@@ -20,6 +20,8 @@ LOCAL_MANAGEMENT_ACCOUNT = "123456789012"
 
 
 class LocalAwsError(CharterError):
+    """The embedded AWS could not start."""
+
     code = "CHARTER-310"
     fix = "Choose a free port with --port, or stop the process that holds it."
 

@@ -6,16 +6,22 @@ from charter.errors import CharterError
 
 
 class AccessReviewError(CharterError):
+    """An access-review step that cannot go ahead as asked."""
+
     code = "CHARTER-500"
     fix = "Follow the message; `charter access-review status` shows where the campaign stands."
 
 
 class CampaignNotFoundError(AccessReviewError):
+    """No campaign exists for the quarter named."""
+
     code = "CHARTER-501"
     fix = "Start the quarter's campaign with `charter access-review start --quarter YYYYQn`."
 
 
 class WorkbookError(AccessReviewError):
+    """A file that is not a readable Charter reviewer workbook."""
+
     code = "CHARTER-510"
     fix = "Send back the reviewer's own workbook with only the decision and comment columns filled."
 
@@ -35,5 +41,7 @@ class WorkbookRejected(AccessReviewError):
 
 
 class CloseRefused(AccessReviewError):
+    """The campaign cannot close: workbooks missing or revocations not in effect."""
+
     code = "CHARTER-520"
     fix = "Record every reviewer's workbook first, or apply and verify the revocations."

@@ -1,0 +1,1 @@
+"""Generated documentation: architecture (with an SVG from the org), CLI reference, guides."""
