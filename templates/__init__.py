@@ -1,0 +1,1 @@
+"""Jinja2 templates for reports (control matrix, evidence index, access review)."""
