@@ -60,3 +60,20 @@ def test_trust_principals_flags_wildcards() -> None:
                          {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}},
                          {"Effect": "Deny", "Principal": "*"}]}
     assert _trust_principals(doc) == ["AWS:arn:aws:iam::999999999999:root", "AWS:*", "Service:lambda.amazonaws.com"]
+
+
+def test_collector_fails_skipped_quarters(small_config) -> None:
+    from datetime import UTC, datetime
+
+    from evidence.collectors.access_review import check_quarters
+    from evidence.collectors.base import Context, Target
+
+    ctx = Context(cfg=small_config, target=Target("123456789012", "management", "us-east-1", is_management=True),
+                  now=datetime(2026, 11, 28, tzinfo=UTC))
+    snap = {"campaigns": [{"quarter": "2026Q1", "status": "closed"}, {"quarter": "2026Q3", "status": "closed"},
+                          {"quarter": "2026Q4", "status": "open"}]}
+    results = {i.id: i.result for i in check_quarters(snap, ctx)}
+    assert results == {"access-review/2026Q2": "fail", "access-review/2026Q1": "pass",
+                       "access-review/2026Q3": "pass", "access-review/2026Q4": "not_applicable"}
+    (never,) = check_quarters({"campaigns": []}, ctx)
+    assert never.result == "fail" and "access-review start" in never.reason
