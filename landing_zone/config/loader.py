@@ -102,17 +102,35 @@ def _find_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _strip_union_tags(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-    """Pydantic inserts union member tags (e.g. 'list[str]', 'literal[...]') into loc."""
-    return tuple(p for p in loc if isinstance(p, int) or not any(c in p for c in "[]()"))
+def _clean_loc(root: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Drop the union-member tags pydantic inserts into loc (e.g. 'list[str]', "literal['default']").
+
+    A part that is a real key of the YAML node at that point is kept even if it looks like a
+    tag, so a user's key such as `a[b]` is still reported by name.
+    """
+    out: list[str | int] = []
+    node = root
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif isinstance(part, str) and any(c in part for c in "[]()"):
+            continue  # a pydantic union tag: not part of the user's document
+        else:
+            out.append(part)
+            node = None
+    return tuple(out)
 
 
 def _issue_from_pydantic(file: str, root: Any, err: dict[str, Any]) -> ConfigIssue:
-    loc = _strip_union_tags(tuple(err["loc"]))
+    loc = _clean_loc(root, tuple(err["loc"]))
     kind = err["type"]
     line, col, _ = _position(root, loc)
     path = _format_path(loc)
-    if kind == "extra_forbidden":
+    if kind == "extra_forbidden" and loc:
         key = str(loc[-1])
         model = _model_at(loc[:-1])
         allowed = sorted(model.model_fields) if model else []
@@ -120,7 +138,7 @@ def _issue_from_pydantic(file: str, root: Any, err: dict[str, Any]) -> ConfigIss
         hint = f"did you mean '{close[0]}'?" if close else (
             "remove it; allowed keys here: " + ", ".join(allowed) if allowed else "remove it")
         return ConfigIssue(file, line + 1, col + 1, path, f"unknown key '{key}'", hint)
-    if kind == "missing":
+    if kind == "missing" and loc:
         key = str(loc[-1])
         pline, pcol, _ = _position(root, loc[:-1])
         return ConfigIssue(file, pline + 1, pcol + 1, path, f"required key '{key}' is missing",

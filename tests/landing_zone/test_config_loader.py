@@ -143,3 +143,9 @@ def test_starter_file_is_valid() -> None:
 
     cfg = load_config_text(starter_text(), "org.yaml")
     assert len(cfg.accounts) == 6
+
+
+def test_unknown_key_that_looks_like_a_type_is_named() -> None:
+    """Regression (found by the fuzz test): pydantic's union tags look like `list[str]`."""
+    (error,) = _errors(_small() + "'list[str]': 1\n")
+    assert "unknown key 'list[str]'" in error
