@@ -1,0 +1,319 @@
+"""AWS Config everywhere (MON-01), the organization aggregator and the SOC2 conformance pack (MON-09).
+
+Stacks:
+
+- `config-recorder` — SERVICE_MANAGED StackSet on `Root`, every governed region: a
+  configuration recorder (all supported resource types; global ones such as IAM only in
+  the home region so they are recorded once), a delivery channel to the log-archive Config
+  bucket encrypted with the logs key, and the managed rules of `MANAGED_RULES`.
+- `config-recorder-management` — the same template as plain stacks in the management
+  account, one per governed region. Service-managed StackSets never reach the management
+  account (AWS documents this), and a SELF_MANAGED StackSet would first need the
+  administration/execution roles in that account; `charter deploy` already holds
+  management-account credentials, so plain stacks are the simplest way to cover it.
+- `config-aggregator` — organization-wide aggregator in the audit account, which is made
+  Config's delegated administrator by the `api_steps` in its facts (see `detection` for
+  the shape).
+- `config-conformance-pack` — `AWS::Config::OrganizationConformancePack` `charter-soc2`
+  in the management account, every governed region (org conformance packs are regional).
+  AWS publishes no SOC2 pack, so its TemplateBody is built here (with troposphere) from
+  the same `MANAGED_RULES` table.
+
+`MANAGED_RULES` is the single list of rules: the control catalog and the `config`
+evidence collector import it, so a rule cannot be deployed without its controls or
+collected without being deployed.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import NamedTuple
+
+from awacs import sts
+from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from troposphere import AWSHelperFn, Equals, GetAtt, If, Ref, Sub, Tags, Template
+from troposphere.config import (
+    ConfigRule,
+    ConfigSnapshotDeliveryProperties,
+    ConfigurationAggregator,
+    ConfigurationRecorder,
+    ConformancePackInputParameter,
+    DeliveryChannel,
+    OrganizationAggregationSource,
+    OrganizationConformancePack,
+    RecordingGroup,
+    Scope,
+    Source,
+)
+from troposphere.iam import Role
+
+from landing_zone.builders.detection import api_step
+from landing_zone.builders.log_archive import logs_key_arn
+from landing_zone.components.s3 import OBJECT_LOCK_TAG
+from landing_zone.config.model import OrgConfig
+from landing_zone.context import context_parameter
+from landing_zone.metadata import controls
+from landing_zone.naming import log_bucket_name, logical_id
+from landing_zone.registry import builder
+from landing_zone.stacks import Deployment, StackSpec
+
+CONFORMANCE_PACK_NAME = "charter-soc2"
+HOME_REGION_CONDITION = "IsHomeRegion"
+
+
+class RuleSpec(NamedTuple):
+    """One AWS managed Config rule.
+
+    `parameters` values are literals, `cfg:<dotted path>` (read from the org config, e.g.
+    `cfg:baseline.password_policy.min_length`) or `ctx:<Name>` (a deploy-time context
+    parameter of `landing_zone.context`, e.g. the security account id).
+    """
+
+    controls: tuple[str, ...]
+    parameters: dict[str, str] = {}
+    #: Evaluates account-level/global state: deploy in the home region only (no duplicates).
+    global_only: bool = False
+    #: Dotted config path of the feature the rule checks; the rule is left out when it is off,
+    #: so a switched-off service shows up as a control gap instead of a failing rule.
+    requires: str | None = None
+    #: Resource types the rule is scoped to (empty: the rule's own default).
+    resource_types: tuple[str, ...] = ()
+    #: (tag key, tag value) scope.
+    tag: tuple[str, str] | None = None
+
+
+#: rule identifier -> RuleSpec(controls, input parameters, ...). Every rule also evidences
+#: MON-01 (managed rules are part of the Config control).
+MANAGED_RULES: dict[str, RuleSpec] = {
+    "IAM_PASSWORD_POLICY": RuleSpec(("IAM-01", "MON-01"), {
+        "RequireUppercaseCharacters": "true", "RequireLowercaseCharacters": "true",
+        "RequireSymbols": "true", "RequireNumbers": "true",
+        "MinimumPasswordLength": "cfg:baseline.password_policy.min_length",
+        "PasswordReusePrevention": "cfg:baseline.password_policy.reuse_prevention",
+        "MaxPasswordAge": "cfg:baseline.password_policy.max_age_days",
+    }, global_only=True),
+    "ROOT_ACCOUNT_MFA_ENABLED": RuleSpec(("IAM-02", "MON-01"), global_only=True),
+    "IAM_ROOT_ACCESS_KEY_CHECK": RuleSpec(("IAM-02", "MON-01"), global_only=True),
+    "MFA_ENABLED_FOR_IAM_CONSOLE_ACCESS": RuleSpec(("IAM-03", "MON-01"), global_only=True),
+    "ACCESS_KEYS_ROTATED": RuleSpec(("IAM-04", "MON-01"), {"maxAccessKeyAge": "90"}, global_only=True),
+    # 45 days as CIS AWS Foundations 3.0 (1.12) asks.
+    "IAM_USER_UNUSED_CREDENTIALS_CHECK": RuleSpec(("IAM-04", "MON-01"), {"maxCredentialUsageAge": "45"},
+                                                  global_only=True),
+    "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS": RuleSpec(("IAM-05", "MON-01"), global_only=True),
+    "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED": RuleSpec(("LOG-01", "MON-01"), global_only=True,
+                                                        requires="baseline.cloudtrail.enabled"),
+    "MULTI_REGION_CLOUD_TRAIL_ENABLED": RuleSpec(("LOG-01", "MON-01"), global_only=True,
+                                                 requires="baseline.cloudtrail.enabled"),
+    "CLOUD_TRAIL_ENCRYPTION_ENABLED": RuleSpec(("LOG-01", "MON-01"), global_only=True,
+                                               requires="baseline.cloudtrail.enabled"),
+    "EC2_EBS_ENCRYPTION_BY_DEFAULT": RuleSpec(("ENC-03", "MON-01")),
+    "S3_BUCKET_SSL_REQUESTS_ONLY": RuleSpec(("ENC-04", "MON-01")),
+    "S3_BUCKET_SERVER_SIDE_ENCRYPTION_ENABLED": RuleSpec(("ENC-02", "MON-01")),
+    "S3_BUCKET_PUBLIC_READ_PROHIBITED": RuleSpec(("DAT-01", "MON-01")),
+    "VPC_FLOW_LOGS_ENABLED": RuleSpec(("LOG-06", "MON-01"), requires="baseline.network.enabled"),
+    "VPC_DEFAULT_SECURITY_GROUP_CLOSED": RuleSpec(("NET-02", "MON-01")),
+    "GUARDDUTY_ENABLED_CENTRALIZED": RuleSpec(("MON-05", "MON-01"),
+                                              {"CentralMonitoringAccount": "ctx:SecurityAccountId"},
+                                              requires="baseline.guardduty.enabled"),
+    "SECURITYHUB_ENABLED": RuleSpec(("MON-04", "MON-01"), requires="baseline.security_hub.enabled"),
+    "CMK_BACKING_KEY_ROTATION_ENABLED": RuleSpec(("ENC-01", "MON-01")),
+    "CW_LOGGROUP_RETENTION_PERIOD_CHECK": RuleSpec(("LOG-04", "MON-01"),
+                                                   {"MinRetentionTime": "cfg:baseline.log_retention_days"}),
+    "DYNAMODB_PITR_ENABLED": RuleSpec(("BCK-03", "MON-01")),
+    "S3_BUCKET_REPLICATION_ENABLED": RuleSpec(("BCK-02", "MON-01"), requires="baseline.backup.enabled"),
+    # Only buckets Charter built with Object Lock carry the tag: the rule proves they stay locked
+    # instead of flagging every workload bucket.
+    "S3_BUCKET_DEFAULT_LOCK_ENABLED": RuleSpec(("LOG-03", "MON-01"), resource_types=("AWS::S3::Bucket",),
+                                               tag=(OBJECT_LOCK_TAG, "compliance")),
+}
+
+
+def enabled_rules(cfg: OrgConfig) -> dict[str, RuleSpec]:
+    """The rules whose feature is switched on in `cfg` (all of them when Config is on and nothing is off)."""
+    if not cfg.baseline.config.enabled:
+        return {}
+    return {name: spec for name, spec in MANAGED_RULES.items()
+            if spec.requires is None or operator.attrgetter(spec.requires)(cfg)}
+
+
+def rule_name(identifier: str) -> str:
+    """`IAM_PASSWORD_POLICY` -> `charter-iam-password-policy` (the deployed rule name)."""
+    return "charter-" + identifier.lower().replace("_", "-")
+
+
+def _parameter_value(cfg: OrgConfig, t: Template, value: str) -> str | AWSHelperFn:
+    if value.startswith("cfg:"):
+        return str(operator.attrgetter(value[4:])(cfg))
+    if value.startswith("ctx:"):
+        return Ref(context_parameter(t, value[4:]))
+    return value
+
+
+def add_rules(cfg: OrgConfig, t: Template, *, prefix: str = "", depends_on: list[str] | None = None,
+              home_condition: bool = True) -> list[ConfigRule]:
+    """Add the enabled managed rules to `t`, each tagged with its control ids."""
+    out = []
+    for identifier, spec in enabled_rules(cfg).items():
+        params = {k: _parameter_value(cfg, t, v) for k, v in spec.parameters.items()}
+        rule = ConfigRule(
+            logical_id("Rule", identifier.lower()),
+            ConfigRuleName=prefix + rule_name(identifier),
+            Description=f"Charter {', '.join(spec.controls)}: AWS managed rule {identifier}",
+            Source=Source(Owner="AWS", SourceIdentifier=identifier),
+        )
+        if params:
+            rule.InputParameters = params
+        if spec.resource_types or spec.tag:
+            scope = Scope()
+            if spec.resource_types:
+                scope.ComplianceResourceTypes = list(spec.resource_types)
+            if spec.tag:
+                scope.TagKey, scope.TagValue = spec.tag
+            rule.Scope = scope
+        if spec.global_only and home_condition:
+            rule.Condition = HOME_REGION_CONDITION
+        if depends_on:
+            rule.DependsOn = depends_on
+        out.append(t.add_resource(controls(rule, *spec.controls)))
+    return out
+
+
+def _tags(*control_ids: str) -> Tags:
+    return Tags(ManagedBy="charter", **{"charter:controls": " ".join(control_ids)})
+
+
+def recorder_template(cfg: OrgConfig) -> Template:
+    """Recorder + delivery channel + managed rules for one account and region."""
+    home = cfg.organization.home_region
+    t = Template(Description=f"Charter: AWS Config recorder, delivery channel and managed rules ({cfg.organization.name})")
+    context_parameter(t, "LogArchiveAccountId")
+    t.add_condition(HOME_REGION_CONDITION, Equals(Ref("AWS::Region"), home))
+
+    # A role per region (IAM is global): StackSet instances of different regions run in
+    # parallel and must not race for one name.
+    role = Role(
+        "ConfigRecorderRole",
+        RoleName=Sub("CharterConfigRecorder-${AWS::Region}"),
+        Description="AWS Config recorder role (reads resource configuration)",
+        AssumeRolePolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
+            Effect=Allow, Principal=Principal("Service", "config.amazonaws.com"), Action=[sts.AssumeRole],
+            Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
+        )]),
+        ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWS_ConfigRole")],
+        Tags=_tags("MON-01"),
+    )
+    t.add_resource(controls(role, "MON-01"))
+    recorder = ConfigurationRecorder(
+        "ConfigRecorder",
+        Name="charter",
+        RoleARN=GetAtt(role, "Arn"),
+        RecordingGroup=RecordingGroup(AllSupported=True,
+                                      IncludeGlobalResourceTypes=If(HOME_REGION_CONDITION, True, False)),
+    )
+    t.add_resource(controls(recorder, "MON-01"))
+    channel = DeliveryChannel(
+        "ConfigDeliveryChannel",
+        Name="charter",
+        S3BucketName=Sub(log_bucket_name(cfg, "config")),
+        S3KmsKeyArn=Sub(logs_key_arn(cfg)),
+        ConfigSnapshotDeliveryProperties=ConfigSnapshotDeliveryProperties(DeliveryFrequency="TwentyFour_Hours"),
+    )
+    t.add_resource(controls(channel, "MON-01", "LOG-03"))
+    # Rules need a recorder in the region, and the recorder starts only with a channel.
+    add_rules(cfg, t, depends_on=[recorder.title, channel.title])
+    return t
+
+
+def aggregator_template(cfg: OrgConfig) -> Template:
+    t = Template(Description=f"Charter: organization-wide AWS Config aggregator ({cfg.organization.name})")
+    role = Role(
+        "AggregatorRole",
+        Description="Lets AWS Config read the organization's account list for the aggregator",
+        AssumeRolePolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
+            Effect=Allow, Principal=Principal("Service", "config.amazonaws.com"), Action=[sts.AssumeRole],
+            Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
+        )]),
+        ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSConfigRoleForOrganizations")],
+        Tags=_tags("MON-01"),
+    )
+    t.add_resource(controls(role, "MON-01"))
+    agg = ConfigurationAggregator(
+        "OrganizationAggregator",
+        ConfigurationAggregatorName=f"{cfg.organization.name}-organization",
+        OrganizationAggregationSource=OrganizationAggregationSource(
+            RoleArn=GetAtt(role, "Arn"), AwsRegions=list(cfg.organization.governed_regions), AllAwsRegions=False,
+        ),
+        Tags=_tags("MON-01"),
+    )
+    t.add_resource(controls(agg, "MON-01"))
+    return t
+
+
+def conformance_pack_body(cfg: OrgConfig) -> Template:
+    """The conformance pack's own template: the same rules, named `soc2-…` so they never clash
+    with the per-account `charter-…` rules."""
+    body = Template(Description="Charter SOC2 conformance pack: AWS managed Config rules mapped to SOC2 controls")
+    add_rules(cfg, body, prefix="soc2-", home_condition=False)
+    # Conformance-pack templates take parameters but not the AllowedPattern context checks.
+    for param in body.parameters.values():
+        param.properties.pop("AllowedPattern", None)
+    return body
+
+
+def conformance_pack_template(cfg: OrgConfig) -> Template:
+    t = Template(Description=f"Charter: {CONFORMANCE_PACK_NAME} organization conformance pack ({cfg.organization.name})")
+    body = conformance_pack_body(cfg)
+    inputs = [ConformancePackInputParameter(ParameterName=name, ParameterValue=Ref(context_parameter(t, name)))
+              for name in body.parameters]
+    pack = OrganizationConformancePack(
+        "Soc2ConformancePack",
+        OrganizationConformancePackName=CONFORMANCE_PACK_NAME,
+        TemplateBody=body.to_json(indent=None),
+    )
+    if inputs:
+        pack.ConformancePackInputParameters = inputs
+    t.add_resource(controls(pack, "MON-09"))
+    return t
+
+
+@builder("config_rules", controls=["MON-01", "MON-09", "IAM-01", "IAM-02", "IAM-03", "IAM-04", "IAM-05", "LOG-01",
+                                   "LOG-03", "LOG-04", "LOG-06", "ENC-01", "ENC-02", "ENC-03", "ENC-04", "DAT-01",
+                                   "NET-02", "MON-04", "MON-05", "BCK-02", "BCK-03"],
+         description="AWS Config recorder in every account and region, aggregator, managed rules, SOC2 pack.")
+def build(cfg: OrgConfig) -> list[StackSpec]:
+    if not cfg.baseline.config.enabled:
+        return []
+    org = cfg.organization
+    regions = list(org.governed_regions)
+    audit = cfg.account("audit").name
+    recorder = recorder_template(cfg)
+    specs = [
+        StackSpec("config-recorder", recorder,
+                  Deployment(kind="stackset", permission_model="SERVICE_MANAGED", regions=regions,
+                             target_ous=["Root"], order=30, depends_on=["log-archive"]),
+                  facts={"rules": list(enabled_rules(cfg))}),
+        StackSpec("config-recorder-management", recorder_template(cfg),
+                  Deployment(kind="stack", account="management", regions=regions, order=30,
+                             depends_on=["log-archive"]),
+                  facts={"rules": list(enabled_rules(cfg))}),
+        StackSpec("config-aggregator", aggregator_template(cfg),
+                  Deployment(kind="stack", account=audit, regions=[org.home_region], order=40,
+                             depends_on=["config-recorder"]),
+                  facts={"api_steps": [
+                      api_step("organizations", "EnableAWSServiceAccess", "management",
+                               ServicePrincipal="config.amazonaws.com"),
+                      api_step("organizations", "RegisterDelegatedAdministrator", "management",
+                               AccountId="${AuditAccountId}", ServicePrincipal="config.amazonaws.com"),
+                  ]}),
+    ]
+    if cfg.baseline.config.conformance_pack:
+        specs.append(StackSpec(
+            "config-conformance-pack", conformance_pack_template(cfg),
+            Deployment(kind="stack", account="management", regions=regions, order=40,
+                       depends_on=["config-recorder", "config-recorder-management"]),
+            facts={"conformance_pack": CONFORMANCE_PACK_NAME, "api_steps": [
+                api_step("organizations", "EnableAWSServiceAccess", "management",
+                         ServicePrincipal="config-multiaccountsetup.amazonaws.com"),
+            ]},
+        ))
+    return specs
