@@ -1,0 +1,147 @@
+"""Account baseline: password policy, S3 account public access block, EBS default encryption.
+
+CloudFormation has no resource for these, so a small Lambda of our own
+(`landing_zone.custom_resources.account_baseline`) sets them through a custom resource.
+Its code is inlined as `ZipFile`, read from the handler module at synth time and minified
+(docstrings/comments dropped, one-space indentation) to stay under CloudFormation's
+4,096-character ZipFile limit; synth fails loudly if it ever grows past it (then the code
+would ship as an S3 asset in `deployment.template_bucket`, which needs a bucket per region).
+
+Deployment:
+- `account-baseline`: service-managed StackSet to Root in every governed region plus the
+  DR region (EBS default encryption is regional). The password policy and the S3 account
+  public access block are account-wide, so the custom resource applies them only in the
+  home region (`ApplyGlobal`).
+- `account-baseline-management`: the same template through a self-managed StackSet to the
+  management account, which service-managed StackSets never reach.
+
+Both need the environment key (`kms-*` StackSets) first: the EBS default key is the
+imported `charter-kms-key-arn`. The Lambda's ARN is exported for the network stacks'
+default-security-group custom resource.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from troposphere import Equals, Export, GetAtt, If, Output, Ref, Sub, Template
+from troposphere.awslambda import Code, Function, LoggingConfig
+from troposphere.cloudformation import CustomResource
+from troposphere.iam import Policy, Role
+from troposphere.logs import LogGroup
+
+from charter.errors import SynthError
+from landing_zone.builders.kms import all_regions, environments, key_arn_import
+from landing_zone.config.model import OrgConfig
+from landing_zone.custom_resources import account_baseline as handler_module
+from landing_zone.custom_resources import inline_source
+from landing_zone.metadata import controls, suppress
+from landing_zone.registry import builder
+from landing_zone.stacks import Deployment, StackSpec
+
+FUNCTION_NAME = "charter-account-baseline"
+ROLE_NAME_PREFIX = "CharterAccountBaseline"
+#: Export of the custom-resource Lambda's ARN (per account and region).
+FUNCTION_ARN_EXPORT = "charter-account-baseline-function-arn"
+ZIPFILE_LIMIT = 4096
+#: CloudFormation gives up on an unanswered custom resource after this (default: one hour).
+SERVICE_TIMEOUT_SECONDS = 300
+
+
+class AccountBaselineResource(CustomResource):
+    resource_type = "Custom::AccountBaseline"
+
+
+class DefaultSecurityGroupClosedResource(CustomResource):
+    resource_type = "Custom::DefaultSecurityGroupClosed"
+
+
+def handler_code() -> str:
+    code = inline_source(handler_module)
+    if len(code) > ZIPFILE_LIMIT:
+        raise SynthError(f"account baseline handler is {len(code)} characters; CloudFormation ZipFile allows {ZIPFILE_LIMIT}",
+                         hint="shorten landing_zone/custom_resources/account_baseline.py or ship it as an S3 asset")
+    return code
+
+
+def _actions(*names: str) -> list[Action]:
+    return [Action(*n.split(":", 1)) for n in names]
+
+
+def template(cfg: OrgConfig) -> Template:
+    code = handler_code()
+    t = Template(Description="Charter: account baseline (password policy, S3 account public access block, "
+                             "EBS default encryption) via a custom resource (IAM-01, DAT-01, ENC-03)")
+    t.add_condition("IsHomeRegion", Equals(Ref("AWS::Region"), cfg.organization.home_region))
+    key = key_arn_import()
+
+    log_group = t.add_resource(controls(LogGroup(
+        "BaselineFunctionLogs", LogGroupName=f"/aws/lambda/{FUNCTION_NAME}",
+        RetentionInDays=cfg.baseline.log_retention_days, KmsKeyId=key), "LOG-04"))
+    log_group.DeletionPolicy = "Retain"
+    log_group.UpdateReplacePolicy = "Retain"
+
+    sg_arn = Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/*")
+    policy = PolicyDocument(Version="2012-10-17", Statement=[
+        # these four account-level calls have no resource-level permissions (Resource must be *)
+        Statement(Sid="AccountSettings", Effect=Allow, Resource=["*"], Action=_actions(
+            "iam:UpdateAccountPasswordPolicy", "s3:PutAccountPublicAccessBlock",
+            "ec2:EnableEbsEncryptionByDefault", "ec2:ModifyEbsDefaultKmsKeyId")),
+        Statement(Sid="ReadSecurityGroups", Effect=Allow, Resource=["*"], Action=_actions("ec2:DescribeSecurityGroups")),
+        Statement(Sid="CloseDefaultSecurityGroups", Effect=Allow, Resource=[sg_arn],
+                  Action=_actions("ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress")),
+        Statement(Sid="DescribeEnvironmentKey", Effect=Allow, Resource=[key], Action=_actions("kms:DescribeKey")),
+        Statement(Sid="WriteOwnLogs", Effect=Allow, Resource=[GetAtt(log_group, "Arn")],
+                  Action=_actions("logs:CreateLogStream", "logs:PutLogEvents")),
+    ])
+    trust = PolicyDocument(Version="2012-10-17", Statement=[Statement(
+        Effect=Allow, Principal=Principal("Service", "lambda.amazonaws.com"), Action=_actions("sts:AssumeRole"),
+        Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))))])
+    # a fixed name (one per region: IAM is global, the stack runs in every region) so the
+    # ORG-04 guardrail protects it (Charter*) and the management execution role can scope to it
+    role = t.add_resource(controls(Role(
+        "BaselineFunctionRole", RoleName=Sub(f"{ROLE_NAME_PREFIX}-${{AWS::Region}}"), AssumeRolePolicyDocument=trust, MaxSessionDuration=3600,
+        Description="Lets the account-baseline custom resource set account-level security settings",
+        Policies=[Policy(PolicyName="account-baseline", PolicyDocument=policy)]), "IAM-01", "DAT-01", "ENC-03"))
+
+    fn = Function(
+        "BaselineFunction", FunctionName=FUNCTION_NAME, Runtime="python3.12", Handler="index.handler",
+        Timeout=120, MemorySize=128, Role=GetAtt(role, "Arn"), Code=Code(ZipFile=code),
+        LoggingConfig=LoggingConfig(LogGroup=Ref(log_group)),
+        Description="Charter account baseline custom resource (password policy, S3 PAB, EBS encryption)")
+    suppress(fn, "CKV_AWS_117", "Custom-resource Lambda calls only AWS control-plane APIs and runs before any VPC exists in the account")
+    suppress(fn, "CKV_AWS_116", "CloudFormation invokes custom resources and is always answered (FAILED on error or timeout); a DLQ would answer nobody")
+    suppress(fn, "CKV_AWS_115", "New accounts have a concurrency quota of 10; reserving concurrency can fail the account baseline itself")
+    t.add_resource(controls(fn, "IAM-01", "DAT-01", "ENC-03"))
+
+    pp = cfg.baseline.password_policy
+    baseline = AccountBaselineResource(
+        "AccountBaseline", ServiceToken=GetAtt(fn, "Arn"), ServiceTimeout=SERVICE_TIMEOUT_SECONDS,
+        ApplyGlobal=If("IsHomeRegion", "true", "false"),
+        PasswordPolicy={"MinimumPasswordLength": pp.min_length, "MaxPasswordAge": pp.max_age_days,
+                        "PasswordReusePrevention": pp.reuse_prevention},
+        EbsKmsKeyId=key,
+        # a new handler version re-applies the baseline (Update)
+        CodeSha256=hashlib.sha256(code.encode()).hexdigest()[:16])
+    t.add_resource(controls(baseline, "IAM-01", "DAT-01", "ENC-03"))
+
+    t.add_output(Output("FunctionArn", Value=GetAtt(fn, "Arn"), Export=Export(FUNCTION_ARN_EXPORT),
+                        Description="Charter custom-resource Lambda (also closes default security groups)"))
+    return t
+
+
+@builder("account_baseline", controls=["IAM-01", "DAT-01", "ENC-03", "LOG-04"],
+         description="Password policy, S3 account public access block and EBS default encryption (custom resource).")
+def build(cfg: OrgConfig) -> list[StackSpec]:
+    t = template(cfg)
+    regions = all_regions(cfg)
+    kms = [f"kms-{env}" for env in environments(cfg)]
+    return [
+        StackSpec("account-baseline", t, Deployment(
+            kind="stackset", permission_model="SERVICE_MANAGED", regions=regions, target_ous=["Root"],
+            order=30, depends_on=kms)),
+        StackSpec("account-baseline-management", t, Deployment(
+            kind="stackset", permission_model="SELF_MANAGED", regions=regions, target_accounts=["management"],
+            order=30, depends_on=["stackset-roles", "kms-management"])),
+    ]

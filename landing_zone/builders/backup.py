@@ -1,0 +1,155 @@
+"""Backups that meet the RPO, in a locked vault, copied to the DR region (BCK-01, BCK-02).
+
+One service-managed StackSet per workload environment that has an RPO in
+`baseline.backup.rpo_hours` (`backup-<env>`), filtered to that environment's accounts and
+deployed to the home region and the DR region:
+- both regions get a vault with the same name, encrypted with the environment key and
+  under Vault Lock (compliance mode after a 3-day grace period: nobody, root included,
+  can delete recovery points early or lift the lock afterwards);
+- the home region gets the backup plan and the selections (tag `backup: charter`, plus
+  every DynamoDB table), whose rule runs often enough for the RPO (hourly for a 1-hour
+  RPO, with continuous backup for point-in-time restores where retention allows it) and
+  copies each recovery point into the DR region's vault.
+
+RTO and RPO are recorded in the stack facts for the disaster-recovery runbook (BCK-04).
+"""
+
+from __future__ import annotations
+
+from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from troposphere import Equals, GetAtt, Ref, Sub, Tags, Template
+from troposphere.backup import (
+    BackupPlan,
+    BackupPlanResourceType,
+    BackupRuleResourceType,
+    BackupSelection,
+    BackupSelectionResourceType,
+    BackupVault,
+    ConditionResourceType,
+    CopyActionResourceType,
+    LifecycleResourceType,
+    LockConfigurationType,
+)
+from troposphere.iam import Role
+
+from landing_zone.builders.kms import key_arn_import, member_targets
+from landing_zone.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
+from landing_zone.metadata import controls
+from landing_zone.naming import resource_name
+from landing_zone.registry import builder
+from landing_zone.stacks import Deployment, StackSpec
+
+BACKUP_TAG = ("backup", "charter")
+#: AWS Backup keeps continuous (point-in-time) backups at most this long.
+CONTINUOUS_MAX_DAYS = 35
+#: Days before a compliance-mode Vault Lock becomes immutable.
+LOCK_GRACE_DAYS = 3
+
+
+def schedule_for_rpo(rpo_hours: int) -> str:
+    """An AWS Backup cron whose largest gap between runs is at most `rpo_hours`."""
+    if rpo_hours == 1:
+        return "cron(0 * ? * * *)"
+    if rpo_hours < 24:
+        return f"cron(0 0/{rpo_hours} ? * * *)"
+    if rpo_hours < 48:
+        return "cron(0 5 ? * * *)"
+    if rpo_hours < 168:
+        # every k days; the month boundary only ever shortens a gap
+        return f"cron(0 5 1/{rpo_hours // 24} * ? *)"
+    return "cron(0 5 ? * 1 *)"
+
+
+def vault_name(cfg: OrgConfig, environment: str) -> str:
+    return resource_name(cfg, environment, "vault")
+
+
+def template(cfg: OrgConfig, environment: str) -> Template:
+    b = cfg.baseline.backup
+    rpo = b.rpo_hours[environment]
+    home, dr = cfg.organization.home_region, cfg.dr_region
+    retention = b.retention_days
+    name = vault_name(cfg, environment)
+    t = Template(Description=f"Charter: {environment} backups (RPO {rpo} h) with Vault Lock and DR copy (BCK-01, BCK-02)")
+    t.add_condition("IsHomeRegion", Equals(Ref("AWS::Region"), home))
+
+    vault = BackupVault(
+        "BackupVault", BackupVaultName=name, EncryptionKeyArn=key_arn_import(),
+        LockConfiguration=LockConfigurationType(MinRetentionDays=retention, MaxRetentionDays=max(retention, 3653),
+                                                ChangeableForDays=LOCK_GRACE_DAYS),
+        BackupVaultTags={"ManagedBy": "charter", "Environment": environment})
+    vault.DeletionPolicy = "Retain"
+    vault.UpdateReplacePolicy = "Retain"
+    t.add_resource(controls(vault, "BCK-01", "BCK-02"))
+
+    trust = PolicyDocument(Version="2012-10-17", Statement=[Statement(
+        Effect=Allow, Principal=Principal("Service", "backup.amazonaws.com"), Action=[Action("sts", "AssumeRole")],
+        Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))))])
+    role = Role("BackupRole", AssumeRolePolicyDocument=trust, MaxSessionDuration=3600,
+                Description="AWS Backup creates and restores recovery points of selected resources",
+                # AWS's managed policies for Backup; the S3 pair is needed for tag-selected buckets
+                ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"),
+                                   Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"),
+                                   Sub("arn:${AWS::Partition}:iam::aws:policy/AWSBackupServiceRolePolicyForS3Backup"),
+                                   Sub("arn:${AWS::Partition}:iam::aws:policy/AWSBackupServiceRolePolicyForS3Restore")],
+                Tags=Tags(ManagedBy="charter"))
+    role.Condition = "IsHomeRegion"
+    t.add_resource(controls(role, "BCK-01"))
+
+    copies = []
+    if b.copy_to_dr and dr != home:
+        copies = [CopyActionResourceType(
+            DestinationBackupVaultArn=Sub(f"arn:${{AWS::Partition}}:backup:{dr}:${{AWS::AccountId}}:backup-vault:{name}"),
+            Lifecycle=LifecycleResourceType(DeleteAfterDays=retention))]
+    rule = BackupRuleResourceType(
+        RuleName=f"rpo-{rpo}h", TargetBackupVault=Ref(vault), ScheduleExpression=schedule_for_rpo(rpo),
+        StartWindowMinutes=60, CompletionWindowMinutes=max(120, min(rpo, 24) * 60),
+        Lifecycle=LifecycleResourceType(DeleteAfterDays=retention),
+        RecoveryPointTags={"ManagedBy": "charter", "RpoHours": str(rpo)},
+        **({"CopyActions": copies} if copies else {}))
+    if rpo <= 1 and retention <= CONTINUOUS_MAX_DAYS:
+        rule.EnableContinuousBackup = True  # point-in-time restore between the hourly runs
+    plan = BackupPlan("BackupPlan", BackupPlan=BackupPlanResourceType(
+        BackupPlanName=resource_name(cfg, environment, "plan"), BackupPlanRule=[rule]),
+        BackupPlanTags={"ManagedBy": "charter", "Environment": environment})
+    plan.Condition = "IsHomeRegion"
+    t.add_resource(controls(plan, "BCK-01", "BCK-02"))
+
+    key, value = BACKUP_TAG
+    selections = {
+        "TaggedResources": {"ListOfTags": [ConditionResourceType(ConditionKey=key, ConditionType="STRINGEQUALS",
+                                                                 ConditionValue=value)]},
+        "DynamoDbTables": {"Resources": [Sub("arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*")]},
+    }
+    for sel_name, how in selections.items():
+        sel = BackupSelection(f"{sel_name}Selection", BackupPlanId=Ref(plan), BackupSelection=BackupSelectionResourceType(
+            SelectionName=f"charter-{sel_name}", IamRoleArn=GetAtt(role, "Arn"), **how))
+        sel.Condition = "IsHomeRegion"
+        t.add_resource(controls(sel, "BCK-01"))
+    return t
+
+
+def environments_with_rpo(cfg: OrgConfig) -> list[str]:
+    rpo = cfg.baseline.backup.rpo_hours
+    return [env for env in WORKLOAD_ENVIRONMENTS if env in rpo and cfg.accounts_in(env)]
+
+
+@builder("backup", controls=["BCK-01", "BCK-02"],
+         description="Backup vault with Vault Lock, RPO-driven plans and cross-region copy to the DR region.")
+def build(cfg: OrgConfig) -> list[StackSpec]:
+    b = cfg.baseline.backup
+    if not b.enabled:
+        return []
+    regions = list(dict.fromkeys([cfg.organization.home_region, cfg.dr_region]))
+    specs = []
+    for env in environments_with_rpo(cfg):
+        names = [a.name for a in cfg.accounts_in(env)]
+        specs.append(StackSpec(f"backup-{env}", template(cfg, env), Deployment(
+            kind="stackset", permission_model="SERVICE_MANAGED", regions=regions, order=30,
+            depends_on=[f"kms-{env}"], **member_targets(cfg, names)),
+            facts={"account_filter": "INTERSECTION", "environment": env,
+                   "rpo_hours": b.rpo_hours[env], "rto_hours": b.rto_hours.get(env),
+                   "schedule": schedule_for_rpo(b.rpo_hours[env]), "retention_days": b.retention_days,
+                   "dr_region": cfg.dr_region if b.copy_to_dr else None, "vault": vault_name(cfg, env),
+                   "selection": {"tag": dict([BACKUP_TAG]), "all_dynamodb_tables": True}}))
+    return specs

@@ -1,0 +1,279 @@
+"""Identity: Identity Center permission sets and assignments, break-glass and evidence roles.
+
+(IAM-06, IAM-07, IAM-08.) Stacks:
+
+- `stackset-roles` (management account, home region, wave 20): the self-managed StackSet
+  administration and execution roles that let Charter's self-managed StackSets
+  (`kms-management`, `account-baseline-management`, `identity-roles-management`) reach the
+  management account, which service-managed StackSets never do. The execution role may
+  only do what those templates need, scoped to this account (no AdministratorAccess).
+- `identity` (management account, home region, wave 20, when identity is enabled): the
+  IAM Identity Center permission sets (managed policies and session length from config;
+  Administrator one hour) and the group assignments. Group display names and account ids are not known
+  at synth: each becomes a template parameter (`Group<Name>Id`, `<Account>AccountId`;
+  log-archive/audit/security use the context parameters) and `facts["resolve"]` tells
+  deploy what to look up (identitystore:GetGroupId by display name, Organizations for
+  account ids; an account's `account_id` in org.yaml is the parameter default). The
+  instance ARN comes from `identity.instance_arn` or the `IdentityCenterInstanceArn`
+  parameter (deploy: sso-admin:ListInstances).
+- `identity-roles` (service-managed StackSet to Root, home region only: IAM is global) and
+  `identity-roles-management` (self-managed StackSet to the management account): in every
+  account, the MFA-gated break-glass role trusted only by the management account, and the
+  read-only `CharterEvidenceReader` trusted only by the audit account's
+  `CharterEvidenceCollector` role. Trust policies name the account and pin the exact role
+  with `aws:PrincipalArn`, which IAM accepts before the collector role exists (a role ARN
+  as Principal would fail CreateRole until then) and is equally strict.
+"""
+
+from __future__ import annotations
+
+from awacs.aws import (
+    Action,
+    Allow,
+    ArnEquals,
+    Bool,
+    Condition,
+    NumericLessThan,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+)
+from troposphere import GetAtt, Parameter, Ref, Sub, Tags, Template
+from troposphere.iam import Policy, Role
+from troposphere.sso import Assignment, PermissionSet
+
+from charter.errors import SynthError
+from landing_zone.builders.kms import ADMIN_ACTIONS, BREAK_GLASS_ROLE
+from landing_zone.config.model import OrgConfig
+from landing_zone.context import context_parameter
+from landing_zone.metadata import controls, suppress
+from landing_zone.naming import (
+    EVIDENCE_COLLECTOR_ROLE,
+    EVIDENCE_READER_ROLE,
+    STACKSET_ADMIN_ROLE,
+    STACKSET_EXECUTION_ROLE,
+    logical_id,
+)
+from landing_zone.registry import builder
+from landing_zone.stacks import Deployment, StackSpec
+
+#: The management-account stack holding the self-managed StackSet roles; every self-managed
+#: StackSet to the management account depends on it.
+STACKSET_ROLES_STACK = "stackset-roles"
+#: AWS managed policies that live under the job-function/ path.
+JOB_FUNCTION_POLICIES = {"ViewOnlyAccess", "Billing", "DatabaseAdministrator", "DataScientist",
+                         "NetworkAdministrator", "SupportUser", "SystemAdministrator"}
+BREAK_GLASS_SESSION_SECONDS = 3600
+#: Accounts whose ids are deploy-time context parameters already.
+CONTEXT_ACCOUNT_PARAMETERS = {"log-archive": "LogArchiveAccountId", "audit": "AuditAccountId",
+                              "security": "SecurityAccountId"}
+GROUP_ID_PATTERN = r"^([0-9a-f]{10}-|)[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}$"
+
+
+def managed_policy_arn(name: str) -> Sub | str:
+    if name.startswith("arn:"):
+        return name
+    path = "job-function/" if name in JOB_FUNCTION_POLICIES else ""
+    return Sub(f"arn:${{AWS::Partition}}:iam::aws:policy/{path}{name}")
+
+
+def _actions(*names: str) -> list[Action]:
+    return [Action(*n.split(":", 1)) for n in names]
+
+
+def _arn(service: str, resource: str, region: str = "*") -> Sub:
+    return Sub(f"arn:${{AWS::Partition}}:{service}:{region}:${{AWS::AccountId}}:{resource}")
+
+
+# -- management account: permission sets, assignments, StackSet roles ---------------------
+
+def _stackset_roles(t: Template) -> None:
+    admin_trust = PolicyDocument(Version="2012-10-17", Statement=[Statement(
+        Effect=Allow, Principal=Principal("Service", "cloudformation.amazonaws.com"), Action=_actions("sts:AssumeRole"),
+        Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))))])
+    exec_arn = Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{STACKSET_EXECUTION_ROLE}")
+    admin = t.add_resource(controls(Role(
+        "StackSetAdministrationRole", RoleName=STACKSET_ADMIN_ROLE, AssumeRolePolicyDocument=admin_trust,
+        MaxSessionDuration=3600, Description="Self-managed StackSets: assumes the execution role in the management account",
+        Policies=[Policy(PolicyName="assume-execution-role", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[
+            Statement(Effect=Allow, Action=_actions("sts:AssumeRole"), Resource=[exec_arn])]))],
+        Tags=Tags(ManagedBy="charter")), "IAM-06"))
+
+    exec_trust = PolicyDocument(Version="2012-10-17", Statement=[Statement(
+        Effect=Allow, Principal=Principal("AWS", GetAtt(admin, "Arn")), Action=_actions("sts:AssumeRole"))])
+    # Exactly what Charter's self-managed StackSets (kms-management, account-baseline-management,
+    # identity-roles-management) create in this account, each scoped to this account.
+    statements = [
+        Statement(Sid="StackInstances", Effect=Allow, Action=[Action("cloudformation", "*")],
+                  Resource=[_arn("cloudformation", "stack/StackSet-charter-*")]),
+        Statement(Sid="ReadExports", Effect=Allow, Action=_actions("cloudformation:ListExports"), Resource=["*"]),
+        # CreateKey has no resource-level permission; the key policy then governs the key
+        Statement(Sid="CreateKeys", Effect=Allow, Action=_actions("kms:CreateKey", "kms:TagResource", "kms:ListAliases"), Resource=["*"]),
+        Statement(Sid="AdministerKeys", Effect=Allow, Action=_actions(*ADMIN_ACTIONS),
+                  Resource=[_arn("kms", "key/*"), _arn("kms", "alias/*")]),
+        Statement(Sid="CharterRoles", Effect=Allow, Action=_actions(
+            "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole", "iam:UpdateRoleDescription",
+            "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy",
+            "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
+            "iam:TagRole", "iam:UntagRole", "iam:PassRole"),
+                  Resource=[_arn("iam", "role/Charter*", "")]),
+        Statement(Sid="BaselineFunction", Effect=Allow, Action=_actions(
+            "lambda:CreateFunction", "lambda:DeleteFunction", "lambda:GetFunction", "lambda:GetFunctionConfiguration",
+            "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:InvokeFunction",
+            "lambda:TagResource", "lambda:UntagResource", "lambda:ListTags"),
+                  Resource=[_arn("lambda", "function:charter-*")]),
+        Statement(Sid="BaselineLogs", Effect=Allow, Action=_actions(
+            "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy",
+            "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagResource", "logs:UntagResource",
+            "logs:ListTagsForResource", "logs:DescribeLogGroups"),
+                  Resource=[_arn("logs", "log-group:*")]),
+    ]
+    role = Role(STACKSET_EXECUTION_ROLE.replace("AWSCloudFormation", ""), RoleName=STACKSET_EXECUTION_ROLE,
+                AssumeRolePolicyDocument=exec_trust, MaxSessionDuration=3600,
+                Description="Self-managed StackSets: deploys Charter's baseline stacks into the management account",
+                Policies=[Policy(PolicyName="charter-baseline-deploy",
+                                 PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
+                Tags=Tags(ManagedBy="charter"))
+    t.add_resource(controls(role, "IAM-06"))
+
+
+def _account_id(t: Template, cfg: OrgConfig, name: str) -> tuple[Ref, bool]:
+    """The account id of account `name` as a Ref, and whether deploy must resolve a new parameter."""
+    acct = next(a for a in cfg.accounts if a.name == name)
+    if acct.environment in CONTEXT_ACCOUNT_PARAMETERS and cfg.account(acct.environment).name == name:
+        return Ref(context_parameter(t, CONTEXT_ACCOUNT_PARAMETERS[acct.environment])), False
+    pname = logical_id(name, "AccountId")
+    if pname not in t.parameters:
+        kwargs = {"Default": acct.account_id} if acct.account_id else {}
+        t.add_parameter(Parameter(pname, Type="String", AllowedPattern=r"^\d{12}$",
+                                  Description=f"Account id of '{name}' (deploy resolves it)", **kwargs))
+    return Ref(pname), True
+
+
+def assignment_targets(cfg: OrgConfig) -> list[tuple[str, str, str]]:
+    """(group, permission set, account name) triples, deduplicated, in config order."""
+    id_cfg = cfg.baseline.identity
+    names = {p.name for p in id_cfg.permission_sets}
+    accounts = {a.name for a in cfg.accounts}
+    out: list[tuple[str, str, str]] = []
+    for i, a in enumerate(id_cfg.assignments):
+        if a.permission_set not in names:
+            raise SynthError(f"baseline.identity.assignments[{i}]: unknown permission set '{a.permission_set}'",
+                             hint=f"use one of {sorted(names)} or add it to baseline.identity.permission_sets")
+        targets = list(a.accounts) + [x.name for x in cfg.accounts_in(*a.environments)]
+        for name in targets:
+            if name not in accounts:
+                raise SynthError(f"baseline.identity.assignments[{i}]: unknown account '{name}'",
+                                 hint="name an account from `accounts:`")
+            if (a.group, a.permission_set, name) not in out:
+                out.append((a.group, a.permission_set, name))
+    return out
+
+
+def stackset_roles_template() -> Template:
+    t = Template(Description="Charter: self-managed StackSet administration and execution roles for the management account")
+    _stackset_roles(t)
+    return t
+
+
+def management_template(cfg: OrgConfig) -> tuple[Template | None, dict[str, object]]:
+    id_cfg = cfg.baseline.identity
+    t = Template(Description="Charter: IAM Identity Center permission sets and assignments (IAM-06)")
+    resolve: dict[str, object] = {}
+    if not id_cfg.enabled:
+        return None, resolve
+    if id_cfg.instance_arn:
+        instance = id_cfg.instance_arn
+    else:
+        t.add_parameter(Parameter("IdentityCenterInstanceArn", Type="String",
+                                  AllowedPattern=r"^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9-.]{16}$",
+                                  Description="IAM Identity Center instance ARN (deploy: sso-admin ListInstances)"))
+        instance = Ref("IdentityCenterInstanceArn")
+        resolve["IdentityCenterInstanceArn"] = {"sso_instance": True}
+
+    permission_sets = {}
+    for ps in id_cfg.permission_sets:
+        res = PermissionSet(
+            logical_id("PermissionSet", ps.name), InstanceArn=instance, Name=ps.name,
+            Description=ps.description or f"Charter {ps.name} ({ps.session_hours} h sessions)",
+            SessionDuration=f"PT{ps.session_hours}H",
+            ManagedPolicies=[managed_policy_arn(p) for p in ps.managed_policies],
+            Tags=Tags(ManagedBy="charter"))
+        permission_sets[ps.name] = t.add_resource(controls(res, "IAM-06"))
+
+    groups: dict[str, str] = {}
+    accounts: dict[str, str] = {}
+    for group, ps_name, account in assignment_targets(cfg):
+        gparam = logical_id("Group", group, "Id")
+        if gparam not in t.parameters:
+            t.add_parameter(Parameter(gparam, Type="String", AllowedPattern=GROUP_ID_PATTERN,
+                                      Description=f"Identity Center group id of '{group}' (deploy: identitystore GetGroupId)"))
+            groups[gparam] = group
+        target, to_resolve = _account_id(t, cfg, account)
+        if to_resolve:
+            accounts[target.data["Ref"]] = account
+        t.add_resource(controls(Assignment(
+            logical_id("Assign", group, ps_name, account), InstanceArn=instance,
+            PermissionSetArn=GetAtt(permission_sets[ps_name], "PermissionSetArn"),
+            PrincipalType="GROUP", PrincipalId=Ref(gparam), TargetType="AWS_ACCOUNT", TargetId=target), "IAM-06"))
+    resolve.update({"groups": groups, "accounts": accounts})
+    return t, resolve
+
+
+# -- every account: break-glass and evidence reader -------------------------------------
+
+def roles_template(cfg: OrgConfig) -> Template:
+    t = Template(Description="Charter: MFA-gated break-glass role and read-only evidence role (IAM-07, IAM-08)")
+    # the trust policies below Sub these in
+    context_parameter(t, "AuditAccountId")
+
+    if cfg.baseline.identity.break_glass:
+        context_parameter(t, "ManagementAccountId")
+        trust = PolicyDocument(Version="2012-10-17", Statement=[Statement(
+            Sid="ManagementAccountWithRecentMfa", Effect=Allow, Action=_actions("sts:AssumeRole"),
+            Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${ManagementAccountId}:root")),
+            Condition=Condition([Bool("aws:MultiFactorAuthPresent", True),
+                                 NumericLessThan("aws:MultiFactorAuthAge", BREAK_GLASS_SESSION_SECONDS)]))])
+        role = Role("BreakGlassRole", RoleName=BREAK_GLASS_ROLE, AssumeRolePolicyDocument=trust,
+                    MaxSessionDuration=BREAK_GLASS_SESSION_SECONDS,
+                    Description="Emergency access: MFA required, one-hour sessions; every use alerts (MON-08)",
+                    ManagedPolicyArns=[managed_policy_arn("AdministratorAccess")], Tags=Tags(ManagedBy="charter"))
+        # checkov's CKV_AWS_274 matches only a literal ARN, not our partition-aware Sub; the
+        # suppression records the deliberate admin grant for the control matrix anyway
+        suppress(role, "CKV_AWS_274", "Break-glass is by definition full access; MFA-gated, 1 h sessions, management-account only, alerted and reviewed")
+        t.add_resource(controls(role, "IAM-07"))
+
+    collector = Sub(f"arn:${{AWS::Partition}}:iam::${{AuditAccountId}}:role/{EVIDENCE_COLLECTOR_ROLE}")
+    trust = PolicyDocument(Version="2012-10-17", Statement=[Statement(
+        Sid="EvidenceCollectorOnly", Effect=Allow, Action=_actions("sts:AssumeRole"),
+        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AuditAccountId}:root")),
+        Condition=Condition(ArnEquals("aws:PrincipalArn", collector)))])
+    t.add_resource(controls(Role(
+        "EvidenceReaderRole", RoleName=EVIDENCE_READER_ROLE, AssumeRolePolicyDocument=trust, MaxSessionDuration=3600,
+        Description=f"Read-only evidence collection, assumable only by {EVIDENCE_COLLECTOR_ROLE} in the audit account",
+        ManagedPolicyArns=[managed_policy_arn("SecurityAudit"), managed_policy_arn("ViewOnlyAccess")],
+        Tags=Tags(ManagedBy="charter")), "IAM-08"))
+    return t
+
+
+@builder("identity", controls=["IAM-06", "IAM-07", "IAM-08"],
+         description="Identity Center permission sets and assignments, break-glass and evidence reader roles.")
+def build(cfg: OrgConfig) -> list[StackSpec]:
+    home = cfg.organization.home_region
+    mgmt, resolve = management_template(cfg)
+    roles = roles_template(cfg)
+    specs = [StackSpec(STACKSET_ROLES_STACK, stackset_roles_template(),
+                       Deployment(kind="stack", account="management", regions=[home], order=20))]
+    if mgmt is not None:
+        # separate from the StackSet roles: an Identity Center problem must not block the baselines
+        specs.append(StackSpec("identity", mgmt, Deployment(kind="stack", account="management", regions=[home], order=20),
+                               facts={"resolve": resolve,
+                                      "session_hours": {p.name: p.session_hours for p in cfg.baseline.identity.permission_sets}}))
+    return specs + [
+        StackSpec("identity-roles", roles, Deployment(
+            kind="stackset", permission_model="SERVICE_MANAGED", regions=[home], target_ous=["Root"], order=30)),
+        StackSpec("identity-roles-management", roles, Deployment(
+            kind="stackset", permission_model="SELF_MANAGED", regions=[home], target_accounts=["management"],
+            order=30, depends_on=[STACKSET_ROLES_STACK])),
+    ]

@@ -1,0 +1,85 @@
+"""BCK-01, BCK-02: plans meeting the RPO, Vault Lock, copies to the DR region."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from landing_zone.builders import backup
+from landing_zone.config import load_config
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def specs(cfg):
+    return {s.name: s for s in backup.build(cfg)}
+
+
+def _rule(spec):
+    plan = spec.template.to_dict()["Resources"]["BackupPlan"]
+    [rule] = plan["Properties"]["BackupPlan"]["BackupPlanRule"]
+    return plan, rule
+
+
+def test_one_stackset_per_workload_environment_with_an_rpo(cfg, specs):
+    assert set(specs) == {"backup-prod", "backup-staging", "backup-dev"}
+    dep = specs["backup-prod"].deployment
+    assert dep.target_accounts == ["prod"] and dep.regions == [cfg.organization.home_region, cfg.dr_region]
+
+
+def test_prod_plan_is_hourly_and_copies_to_the_dr_vault(cfg, specs):
+    plan, rule = _rule(specs["backup-prod"])
+    assert rule["ScheduleExpression"] == "cron(0 * ? * * *)"
+    assert rule["EnableContinuousBackup"] is True  # point in time between the hourly runs
+    [copy] = rule["CopyActions"]
+    arn = copy["DestinationBackupVaultArn"]["Fn::Sub"]
+    assert f":backup:{cfg.dr_region}:" in arn and arn.endswith(f"backup-vault:{backup.vault_name(cfg, 'prod')}")
+    assert copy["Lifecycle"]["DeleteAfterDays"] == cfg.baseline.backup.retention_days
+    assert rule["Lifecycle"]["DeleteAfterDays"] == cfg.baseline.backup.retention_days
+    assert plan["Condition"] == "IsHomeRegion"  # the DR region holds only the vault
+
+
+def test_daily_rpo_gets_a_daily_plan(specs):
+    _, rule = _rule(specs["backup-dev"])
+    assert rule["ScheduleExpression"] == "cron(0 5 ? * * *)"
+    assert "EnableContinuousBackup" not in rule
+
+
+@pytest.mark.parametrize(("rpo", "expected"), [
+    (1, "cron(0 * ? * * *)"), (4, "cron(0 0/4 ? * * *)"), (24, "cron(0 5 ? * * *)"),
+    (72, "cron(0 5 1/3 * ? *)"), (168, "cron(0 5 ? * 1 *)"),
+])
+def test_schedule_never_exceeds_the_rpo(rpo, expected):
+    assert backup.schedule_for_rpo(rpo) == expected
+
+
+def test_vault_is_locked_encrypted_and_retained(cfg, specs):
+    vault = specs["backup-staging"].template.to_dict()["Resources"]["BackupVault"]
+    props = vault["Properties"]
+    assert props["EncryptionKeyArn"] == {"Fn::ImportValue": "charter-kms-key-arn"}
+    lock = props["LockConfiguration"]
+    assert lock["MinRetentionDays"] == cfg.baseline.backup.retention_days
+    assert lock["ChangeableForDays"] == backup.LOCK_GRACE_DAYS  # compliance mode after the grace period
+    assert vault["DeletionPolicy"] == "Retain"
+    assert {"BCK-01", "BCK-02"} <= set(vault["Metadata"]["Charter"]["Controls"])
+
+
+def test_selection_by_tag_and_all_dynamodb_tables(specs):
+    res = specs["backup-prod"].template.to_dict()["Resources"]
+    tagged = res["TaggedResourcesSelection"]["Properties"]["BackupSelection"]["ListOfTags"]
+    assert tagged == [{"ConditionKey": "backup", "ConditionType": "STRINGEQUALS", "ConditionValue": "charter"}]
+    tables = res["DynamoDbTablesSelection"]["Properties"]["BackupSelection"]["Resources"]
+    assert tables[0]["Fn::Sub"].endswith(":table/*")
+
+
+def test_rto_rpo_recorded_for_the_runbooks(cfg, specs):
+    facts = specs["backup-prod"].facts
+    assert facts["rpo_hours"] == 1 and facts["rto_hours"] == cfg.baseline.backup.rto_hours["prod"]
+    assert facts["dr_region"] == cfg.dr_region

@@ -1,0 +1,104 @@
+"""IAM-06..08: permission sets and assignments, break-glass with MFA, evidence reader trust."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from landing_zone.builders import identity
+from landing_zone.config import load_config
+from landing_zone.naming import (
+    EVIDENCE_COLLECTOR_ROLE,
+    EVIDENCE_READER_ROLE,
+    STACKSET_ADMIN_ROLE,
+    STACKSET_EXECUTION_ROLE,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def specs(cfg):
+    return {s.name: s for s in identity.build(cfg)}
+
+
+def _of_type(data, type_):
+    return {k: r for k, r in data["Resources"].items() if r["Type"] == type_}
+
+
+def test_permission_sets_session_durations(specs):
+    sets = _of_type(specs["identity"].template.to_dict(), "AWS::SSO::PermissionSet").values()
+    durations = {p["Properties"]["Name"]: p["Properties"]["SessionDuration"] for p in sets}
+    assert durations == {"Administrator": "PT1H", "ReadOnly": "PT4H", "Auditor": "PT8H", "Developer": "PT8H"}
+    auditor = next(p for p in sets if p["Properties"]["Name"] == "Auditor")
+    assert [m["Fn::Sub"].rsplit("/", 1)[1] for m in auditor["Properties"]["ManagedPolicies"]] == ["SecurityAudit", "ViewOnlyAccess"]
+    assert "job-function/ViewOnlyAccess" in auditor["Properties"]["ManagedPolicies"][1]["Fn::Sub"]
+
+
+def test_assignments_expand_environments_and_resolve_at_deploy(cfg, specs):
+    spec = specs["identity"]
+    data = spec.template.to_dict()
+    assigns = _of_type(data, "AWS::SSO::Assignment")
+    # platform-admins x 3 envs, engineers Developer x 2, engineers ReadOnly x 1, auditors x 6 accounts
+    assert len(assigns) == 3 + 2 + 1 + 6
+    a = assigns["AssignPlatformAdminsAdministratorProd"]["Properties"]
+    assert a["PrincipalType"] == "GROUP" and a["PrincipalId"] == {"Ref": "GroupPlatformAdminsId"}
+    assert a["TargetId"] == {"Ref": "ProdAccountId"}
+    assert a["PermissionSetArn"] == {"Fn::GetAtt": ["PermissionSetAdministrator", "PermissionSetArn"]}
+    audit = assigns["AssignAuditorsAuditorAudit"]["Properties"]
+    assert audit["TargetId"] == {"Ref": "AuditAccountId"}  # a context parameter deploy fills anyway
+    resolve = spec.facts["resolve"]
+    assert resolve["groups"] == {"GroupPlatformAdminsId": "platform-admins", "GroupEngineersId": "engineers",
+                                 "GroupAuditorsId": "auditors"}
+    assert resolve["accounts"] == {"ProdAccountId": "prod", "StagingAccountId": "staging", "DevAccountId": "dev"}
+    assert "IdentityCenterInstanceArn" in data["Parameters"]
+
+
+def test_break_glass_requires_mfa_and_trusts_only_the_management_account(specs):
+    role = specs["identity-roles"].template.to_dict()["Resources"]["BreakGlassRole"]["Properties"]
+    [stmt] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert stmt["Condition"]["Bool"]["aws:MultiFactorAuthPresent"] in (True, "true")
+    assert stmt["Condition"]["NumericLessThan"]["aws:MultiFactorAuthAge"] == identity.BREAK_GLASS_SESSION_SECONDS
+    assert stmt["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${ManagementAccountId}:root"}}
+    assert role["MaxSessionDuration"] == 3600
+
+
+def test_evidence_reader_trusted_only_by_the_collector(specs):
+    role = specs["identity-roles"].template.to_dict()["Resources"]["EvidenceReaderRole"]["Properties"]
+    assert role["RoleName"] == EVIDENCE_READER_ROLE
+    [stmt] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert stmt["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AuditAccountId}:root"}}
+    assert stmt["Condition"]["ArnEquals"]["aws:PrincipalArn"] == {
+        "Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AuditAccountId}}:role/{EVIDENCE_COLLECTOR_ROLE}"}
+    policies = [p["Fn::Sub"].rsplit("/", 1)[1] for p in role["ManagedPolicyArns"]]
+    assert policies == ["SecurityAudit", "ViewOnlyAccess"] and "Policies" not in role
+
+
+def test_roles_reach_every_account_including_management(specs):
+    members, mgmt = specs["identity-roles"].deployment, specs["identity-roles-management"].deployment
+    assert (members.permission_model, members.target_ous) == ("SERVICE_MANAGED", ["Root"])
+    assert (mgmt.permission_model, mgmt.target_accounts) == ("SELF_MANAGED", ["management"])
+    assert identity.STACKSET_ROLES_STACK in mgmt.depends_on
+    res = specs[identity.STACKSET_ROLES_STACK].template.to_dict()["Resources"]
+    admin = res["StackSetAdministrationRole"]["Properties"]
+    assert admin["RoleName"] == STACKSET_ADMIN_ROLE
+    execution = next(r["Properties"] for r in res.values()
+                     if r["Type"] == "AWS::IAM::Role" and r["Properties"]["RoleName"] == STACKSET_EXECUTION_ROLE)
+    assert execution["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "AWS": {"Fn::GetAtt": ["StackSetAdministrationRole", "Arn"]}}
+
+
+def test_unknown_permission_set_is_a_synth_error(cfg):
+    from charter.errors import SynthError
+    from landing_zone.config.model import Assignment
+
+    ident = cfg.baseline.identity.model_copy(update={"assignments": [Assignment(group="g", permission_set="Nope", accounts=["prod"])]})
+    bad = cfg.model_copy(update={"baseline": cfg.baseline.model_copy(update={"identity": ident})})
+    with pytest.raises(SynthError, match="unknown permission set 'Nope'"):
+        identity.build(bad)
