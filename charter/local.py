@@ -6,6 +6,7 @@ same `SessionFactory` as to real AWS, only with an `endpoint_url`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -64,6 +65,39 @@ def _guarded_app():
     return app
 
 
+_PATCHED = False
+
+
+def _patch_moto() -> None:
+    """Fix, inside the embedded AWS only, what moto's CloudFormation gets wrong for templates
+    that real CloudFormation accepts. Each patch makes moto behave like AWS; none changes
+    what Charter generates.
+
+    - AWS::KMS::Key: moto passes the template's `Tags` ({Key, Value}) to its KMS tagger,
+      which expects KMS's own {TagKey, TagValue} shape, and crashes (moto 5.2.1); it also
+      ignores KeySpec/KeyUsage, so a signing key would come out symmetric.
+    """
+    global _PATCHED
+    if _PATCHED:
+        return
+    from moto.kms import models as kms
+
+    def create_key(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        props = cloudformation_json["Properties"]
+        tags = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in props.get("Tags", [])]
+        key = kms.kms_backends[account_id][region_name].create_key(
+            policy=props["KeyPolicy"] if isinstance(props.get("KeyPolicy"), str) else json.dumps(props.get("KeyPolicy")),
+            key_usage=props.get("KeyUsage", "ENCRYPT_DECRYPT"), key_spec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
+            description=props.get("Description"), tags=tags,
+        )
+        key.key_rotation_status = props.get("EnableKeyRotation", False)
+        key.enabled = props.get("Enabled", True)
+        return key
+
+    kms.Key.create_from_cloudformation_json = classmethod(create_key)
+    _PATCHED = True
+
+
 def _server_class():
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
@@ -87,6 +121,7 @@ class LocalAws:
         self.port = 0
 
     def start(self) -> LocalAws:
+        _patch_moto()
         # AWS-managed policies (ReadOnlyAccess, SecurityAudit, ...) exist in every real account;
         # moto loads them only when asked
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
