@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 
 from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from troposphere import Equals, Export, GetAtt, If, Output, Ref, Sub, Template
+from troposphere import And, Equals, Export, GetAtt, If, Not, Output, Ref, Sub, Template
 from troposphere.awslambda import Code, Function, LoggingConfig
 from troposphere.cloudformation import CustomResource
 from troposphere.iam import Policy, Role
@@ -33,7 +33,9 @@ from troposphere.logs import LogGroup
 
 from charter.errors import SynthError
 from landing_zone.builders.kms import all_regions, environments, key_arn_import
+from landing_zone.components.s3 import access_log_bucket
 from landing_zone.config.model import OrgConfig
+from landing_zone.context import context_parameter
 from landing_zone.custom_resources import account_baseline as handler_module
 from landing_zone.custom_resources import inline_source
 from landing_zone.metadata import controls, suppress
@@ -126,12 +128,21 @@ def template(cfg: OrgConfig) -> Template:
         CodeSha256=hashlib.sha256(code.encode()).hexdigest()[:16])
     t.add_resource(controls(baseline, "IAM-01", "DAT-01", "ENC-03"))
 
+    # S3 delivers server access logs only to a bucket in the same account and region, so every
+    # account and region gets one here; the log-archive account's home region already has its
+    # own from the log-archive stack, which deploys first (wave 10).
+    log_archive = Ref(context_parameter(t, "LogArchiveAccountId"))
+    t.add_condition("OwnsAccessLogBucket", Not(And(
+        Equals(Ref("AWS::AccountId"), log_archive), Equals(Ref("AWS::Region"), cfg.organization.home_region))))
+    for resource in access_log_bucket(t, cfg, controls=["LOG-05"]):
+        resource.Condition = "OwnsAccessLogBucket"
+
     t.add_output(Output("FunctionArn", Value=GetAtt(fn, "Arn"), Export=Export(FUNCTION_ARN_EXPORT),
                         Description="Charter custom-resource Lambda (also closes default security groups)"))
     return t
 
 
-@builder("account_baseline", controls=["IAM-01", "DAT-01", "ENC-03", "LOG-04"],
+@builder("account_baseline", controls=["IAM-01", "DAT-01", "ENC-03", "LOG-04", "LOG-05"],
          description="Password policy, S3 account public access block and EBS default encryption (custom resource).")
 def build(cfg: OrgConfig) -> list[StackSpec]:
     t = template(cfg)

@@ -238,3 +238,17 @@ def test_function_role_is_least_privilege(cfg):
                        "ec2:RevokeSecurityGroupEgress", "kms:DescribeKey", "logs:CreateLogStream",
                        "logs:PutLogEvents"}
     assert not any(a.endswith("*") for a in actions)
+
+
+def test_every_account_and_region_gets_its_access_log_bucket(small_config) -> None:
+    """S3 logs only to a bucket in the same account and region; the log-archive home region
+    already has one from the log-archive stack, so the baseline skips exactly that one."""
+    from landing_zone.builders.account_baseline import template
+
+    data = template(small_config).to_dict()
+    bucket = data["Resources"]["AccessLogBucket"]
+    assert bucket["Condition"] == "OwnsAccessLogBucket"
+    assert bucket["Properties"]["BucketName"] == {"Fn::Sub": "acme-s3-access-logs-${AWS::AccountId}-${AWS::Region}"}
+    assert "LogArchiveAccountId" in data["Parameters"]
+    condition = data["Conditions"]["OwnsAccessLogBucket"]
+    assert "Fn::Not" in condition
