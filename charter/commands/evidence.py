@@ -1,0 +1,282 @@
+"""`charter evidence`: collect into the tamper-evident store, verify it, export it, list collectors."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from charter.output import console, err_console, ok, warn
+
+app = typer.Typer(
+    help="Evidence: collect from every account and region into a signed, hash-chained store; "
+         "verify it; export a period for the auditor.\n\n"
+         "Example: `charter evidence collect --profile mgmt -c org.yaml --store s3://acme-evidence-.../`",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+DEFAULT_STORE = str(Path(".charter") / "evidence")
+StoreOpt = typer.Option(DEFAULT_STORE, "--store", "-s", help="Store: a directory or s3://bucket/prefix.")
+ProfileOpt = typer.Option(None, "--profile", "-p", help="AWS profile (real AWS).")
+LocalOpt = typer.Option(False, "--local", help="Use the embedded AWS (moto server started for this command).")
+EndpointOpt = typer.Option(None, "--endpoint", help="Use an already running embedded AWS, e.g. http://127.0.0.1:5000.")
+RegionOpt = typer.Option(None, "--region", help="Region for the AWS clients (default: the org's home region).")
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    out = [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+    return out or None
+
+
+@contextmanager
+def _sessions(*, local: bool, profile: str | None, endpoint: str | None, region: str):
+    from charter.aws import SessionFactory
+    from charter.local import aws_sessions
+
+    if endpoint:
+        yield SessionFactory.local(endpoint, region=region)
+    else:
+        with aws_sessions(local=local, profile=profile, region=region) as sessions:
+            yield sessions
+
+
+def _needs_aws(store: str, local: bool, profile: str | None, endpoint: str | None) -> bool:
+    return store.startswith("s3://") or local or bool(profile) or bool(endpoint)
+
+
+def _check_org(sessions: Any, where: str) -> None:
+    """With the embedded AWS, an empty organization is the usual mistake: say so plainly."""
+    import botocore.exceptions
+
+    from charter.aws import error_code
+    from evidence.errors import EmptyOrganizationError
+
+    try:
+        sessions.client("organizations").describe_organization()
+        accounts = sessions.client("organizations").list_accounts()["Accounts"]
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "AWSOrganizationsNotInUseException":
+            raise EmptyOrganizationError(
+                f"the embedded AWS ({where}) has no organization: there is nothing to collect evidence from",
+                hint="--local starts a fresh, empty embedded AWS; deploy the organization into a running one "
+                     "(e.g. `charter demo`, or `python -m moto.server -p 5000` then deploy to it) and collect with "
+                     "--endpoint http://127.0.0.1:5000") from None
+        raise
+    if len(accounts) <= 1:
+        warn(f"the organization in {where} has only the management account: deploy org.yaml for member evidence")
+
+
+def _resolve_accounts(sessions: Any, cfg: Any, wanted: list[str] | None) -> list[Any] | None:
+    """--accounts by id or org.yaml name -> fanout AccountRefs (None: the whole organization)."""
+    if not wanted:
+        return None
+    from evidence.errors import CollectError
+    from evidence.fanout import discover_accounts
+
+    known = discover_accounts(sessions, cfg)
+    out = []
+    for w in wanted:
+        match = [a for a in known if w in (a.id, a.name)]
+        if not match:
+            raise CollectError(f"--accounts {w}: no such account in the organization",
+                               hint="known: " + ", ".join(f"{a.name} ({a.id})" for a in known))
+        out.extend(match)
+    return out
+
+
+def _signer(store_url: str, backend: Any, sessions: Any, kms_key: str | None, cfg: Any) -> Any:
+    from evidence.errors import SigningKeyError
+    from evidence.signing import KmsSigner, LocalSigner
+
+    if kms_key or store_url.startswith("s3://"):
+        if sessions is None:
+            raise SigningKeyError("signing with KMS needs AWS access", hint="pass --profile NAME or --local")
+        from landing_zone.builders.evidence_store import signing_key_alias
+
+        return KmsSigner(sessions.client("kms"), kms_key or signing_key_alias(cfg))
+    return LocalSigner.for_directory(Path(backend.root) / ".signing")
+
+
+@app.command()
+def collect(
+    config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml."),
+    store: str = StoreOpt,
+    local: bool = LocalOpt,
+    profile: str | None = ProfileOpt,
+    endpoint: str | None = EndpointOpt,
+    region: str | None = RegionOpt,
+    accounts: list[str] | None = typer.Option(None, "--accounts", "-a", help="Account ids or names (comma separated)."),
+    regions: list[str] | None = typer.Option(None, "--regions", help="Regions (default: governed_regions)."),
+    collectors: list[str] | None = typer.Option(None, "--collector", help="Only these collectors (repeatable)."),
+    kms_key: str | None = typer.Option(None, "--kms-key", help="KMS signing key (default for S3 stores: "
+                                                               "alias/<org>-evidence-signing)."),
+    new_run: bool = typer.Option(False, "--new-run", help="Start a new run instead of resuming an unfinished one."),
+    max_workers: int = typer.Option(16, "--max-workers", min=1, max=128, help="Concurrent AWS reads."),
+) -> None:
+    """Collect evidence from every account and region into the store, then seal and sign the run.
+
+    Interrupted runs resume: what is already stored for the run is not stored again.
+
+    Example: `charter evidence collect --profile mgmt -c org.yaml --store .charter/evidence`
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from evidence.continuous import collect_all_fn, collect_to_store
+    from evidence.store import EvidenceStore, open_backend
+    from landing_zone.config import load_config
+
+    cfg = load_config(config)
+    collect_fn = collect_all_fn()
+    region = region or cfg.organization.home_region
+    with _sessions(local=local, profile=profile, endpoint=endpoint, region=region) as sessions:
+        if local or endpoint:
+            _check_org(sessions, endpoint or "--local")
+        backend = open_backend(store, sessions=sessions, region=region)
+        ev_store = EvidenceStore(backend)
+        signer = _signer(store, backend, sessions, kms_key, cfg)
+        refs = _resolve_accounts(sessions, cfg, _split(accounts))
+        caller = sessions.caller_arn()
+        with Progress(TextColumn("[bold]collecting[/]"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("account-region-collector units · {task.fields[ar]} account-regions"),
+                      TimeElapsedColumn(), console=err_console, transient=False) as bar:
+            task = bar.add_task("collect", total=None, ar=0)
+            seen: set[tuple[str, str]] = set()
+
+            def progress(done: int, total: int, artifact: Any) -> None:
+                seen.add((artifact.account_id, artifact.region))
+                bar.update(task, completed=done, total=total, ar=len(seen))
+
+            result = collect_to_store(
+                ev_store, sessions, cfg, signer,
+                accounts=[(a.id, a.name) for a in refs] if refs else None,
+                regions=_split(regions), collectors=_split(collectors), resume=not new_run,
+                max_workers=max_workers, progress=progress, caller_arn=caller, collect=collect_fn)
+    run = result.run
+    if result.run.resumed:
+        ok(f"resumed run {run.run_id}: {result.skipped} artifacts were already stored")
+    m = result.manifest
+    assert m is not None
+    ok(f"run {run.run_id} sealed as manifest #{m.sequence}: {len(m.artifacts)} artifacts "
+       f"({result.stored} new), {len(result.gaps)} gaps, signed by key {signer.key_id[:16]} → {backend.url}")
+    for gap in result.gaps[:20]:
+        warn(f"gap {gap.collector} {gap.account_id}/{gap.region}: {gap.error}")
+    if len(result.gaps) > 20:
+        warn(f"... and {len(result.gaps) - 20} more gaps (see the Gaps sheet of `charter evidence export`)")
+
+
+def _trusted(keys: list[Path] | None) -> list[Any]:
+    from evidence.errors import SigningKeyError
+    from evidence.signing import load_public_key
+
+    out = []
+    for k in keys or []:
+        if not k.is_file():
+            raise SigningKeyError(f"{k}: no such key file", hint="pass keys/<fingerprint>.pem from the store or package")
+        out.append(load_public_key(k.read_bytes(), str(k)))
+    return out
+
+
+@app.command()
+def verify(
+    store: str = typer.Argument(DEFAULT_STORE, help="Store directory or s3://bucket/prefix."),
+    package: Path | None = typer.Option(None, "--package", help="Verify an export package (.zip) instead."),
+    public_key: list[Path] | None = typer.Option(None, "--public-key", "-k",
+                                                 help="Trusted public key (PEM); repeat for rotated keys."),
+    local: bool = LocalOpt,
+    profile: str | None = ProfileOpt,
+    endpoint: str | None = EndpointOpt,
+    region: str = typer.Option("us-east-1", "--region", help="Region of the S3 store's client."),
+) -> None:
+    """Recompute every hash, walk the manifest chain and check every signature.
+
+    Exit 0 when everything is intact, 1 naming each changed, missing, unlisted or forged item.
+
+    Example: `charter evidence verify .charter/evidence` or `charter evidence verify --package q3.zip`
+    """
+    from evidence.store import open_backend
+    from evidence.verify import verify as run_verify
+
+    trusted = _trusted(public_key)
+    if package is not None:
+        from evidence.export import verify_package
+
+        report = verify_package(package, trusted_keys=trusted)
+        where = str(package)
+    elif store.startswith("s3://"):
+        with _sessions(local=local, profile=profile, endpoint=endpoint, region=region) as sessions:
+            report = run_verify(open_backend(store, sessions=sessions, region=region), trusted_keys=trusted)
+        where = store
+    else:
+        report = run_verify(open_backend(store, must_exist=True), trusted_keys=trusted)
+        where = store
+    for w in report.warnings:
+        warn(w)
+    if not report.ok:
+        # one line per problem, never wrapped: the item path is what people grep and copy
+        for p in report.problems:
+            console.print(f"FAIL {p.render()}", soft_wrap=True, markup=False)
+        err_console.print(f"[bold red]verification FAILED[/]: {len(report.problems)} problems in {where}")
+        raise typer.Exit(1)
+    ok(f"{where}: verified — {report.summary()}")
+    if not trusted:
+        console.print("  the signing key was taken from the store; pin it with --public-key for an independent check")
+
+
+@app.command()
+def export(
+    date_from: str = typer.Option(..., "--from", help="First day (UTC, YYYY-MM-DD) of the period."),
+    date_to: str = typer.Option(..., "--to", help="Last day (UTC, YYYY-MM-DD), inclusive."),
+    out: Path = typer.Option(..., "-o", "--out", help="The package to write (.zip)."),
+    store: str = StoreOpt,
+    seed: str | None = typer.Option(None, "--seed", help="Sampling seed (default: from the last manifest's hash)."),
+    config: Path | None = typer.Option(None, "-c", "--config", help="org.yaml (for the organization's name)."),
+    local: bool = LocalOpt,
+    profile: str | None = ProfileOpt,
+    endpoint: str | None = EndpointOpt,
+    region: str = typer.Option("us-east-1", "--region", help="Region of the S3 store's client."),
+) -> None:
+    """Export a period as a zip: index.html, an .xlsx workbook (populations, seeded samples),
+    the manifests, artifacts and public keys, and a README on verifying it offline.
+
+    Example: `charter evidence export --from 2026-07-01 --to 2026-09-30 -o q3-evidence.zip`
+    """
+    from evidence.export import export as run_export
+    from evidence.store import EvidenceStore, open_backend
+
+    org = ""
+    if config is not None:
+        from landing_zone.config import load_config
+
+        org = load_config(config).organization.name
+
+    def go(backend: Any) -> None:
+        result = run_export(EvidenceStore(backend), date_from, date_to, out, seed=seed, organization=org)
+        ok(f"wrote {out}: {len(result.runs)} runs, {result.artifacts} artifacts, "
+           f"{result.criteria_evidenced} criteria with automated evidence, sampling seed {result.seed}")
+        console.print(f"  verify it offline: charter evidence verify --package {out}")
+
+    if store.startswith("s3://"):
+        with _sessions(local=local, profile=profile, endpoint=endpoint, region=region) as sessions:
+            go(open_backend(store, sessions=sessions, region=region))
+    else:
+        go(open_backend(store, must_exist=True))
+
+
+@app.command("collectors")
+def list_collectors() -> None:
+    """List the evidence collectors and the controls each one evidences.
+
+    Example: `charter evidence collectors`
+    """
+    from rich.table import Table
+
+    from evidence.collectors import all_collectors
+
+    table = Table("collector", "controls", "scope", "description", title="evidence collectors")
+    for c in all_collectors():
+        scope = c.scope + (", management account" if getattr(c, "management_only", False) else "")
+        table.add_row(c.name, ", ".join(c.controls), scope, c.description)
+    console.print(table)
