@@ -207,3 +207,15 @@ class KmsSigner:
 
     def public_key_pem(self) -> bytes:
         return public_pem(self._public)
+
+
+def signer_for(store_url: str, backend: Any, sessions: Any, kms_key: str | None, cfg: Any) -> Signer:
+    """The signer a store uses: the org's KMS signing key for S3 stores (or when a key is
+    named), else the local Ed25519 key kept beside the directory store."""
+    if kms_key or str(store_url).startswith("s3://"):
+        if sessions is None:
+            raise SigningKeyError("signing with KMS needs AWS access", hint="pass --profile NAME or --local")
+        from landing_zone.builders.evidence_store import signing_key_alias
+
+        return KmsSigner(sessions.client("kms"), kms_key or signing_key_alias(cfg))
+    return LocalSigner.for_directory(Path(backend.root) / ".signing")

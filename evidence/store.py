@@ -425,6 +425,14 @@ class EvidenceStore:
         raise StoreWriteError(f"{self.backend.url}: could not claim a manifest sequence number after 5 tries",
                               hint="another collector is sealing at the same time; run again")
 
+    def write_run(self, artifacts: Iterable[Artifact], signer: Signer, scope: Scope, *,
+                  caller_arn: str = "") -> Manifest:
+        """Store `artifacts` as one new run and seal it (for evidence made outside a collection,
+        such as an access-review campaign's snapshot and report)."""
+        run = self.open_run(scope, resume=False)
+        self.add_all(run, artifacts)
+        return self.seal(run, signer, caller_arn=caller_arn)
+
     def signature(self, sequence: int) -> Signature:
         return Signature.model_validate_json(self.backend.get(signature_path(sequence)))
 

@@ -46,11 +46,11 @@ def start(quarter: str = typer.Option(..., "--quarter", help="The quarter under 
     from landing_zone.config import load_config
 
     cfg = load_config(config)
-    with _sessions(cfg, profile, region, local, endpoint_url) as sessions, \
-            err_console.status("snapshotting access...") as status:
-        campaign, snapshot, paths = camp.start(sessions, cfg, quarter, state_dir,
-                                               progress=lambda name: status.update(f"snapshotting {name}..."))
-    _store(store, [camp.snapshot_artifact(snapshot, quarter, cfg.organization.home_region)], cfg)
+    with _sessions(cfg, profile, region, local, endpoint_url) as sessions:
+        with err_console.status("snapshotting access...") as status:
+            campaign, snapshot, paths = camp.start(sessions, cfg, quarter, state_dir,
+                                                   progress=lambda name: status.update(f"snapshotting {name}..."))
+        _store(store, [camp.snapshot_artifact(snapshot, quarter, cfg.organization.home_region)], cfg, sessions)
     ok(f"campaign {campaign.id}: {len(snapshot.rows)} accesses in {len(snapshot.accounts)} accounts")
     for gap in snapshot.gaps:
         err_console.print(f"[yellow]gap:[/] {gap['account_name']} ({gap['account_id']}): {gap['error']}")
@@ -123,19 +123,26 @@ def close(quarter: str = typer.Option(..., "--quarter", help="e.g. 2026Q4"),
             raise CharterError("--apply needs confirmation and there is no terminal",
                                hint="review the list above and re-run with --apply --yes")
         typer.confirm("Carry out these revocations?", abort=True)
-    with _sessions(cfg, profile, region, local, endpoint_url) as sessions, \
-            err_console.status("verifying...") as status_line:
-        report = camp.close(sessions, cfg, quarter, state_dir, apply=apply, write_role=role,
-                            progress=lambda msg: status_line.update(msg))
-        caller = sessions.caller_arn()
-    _store(store, [camp.report_artifact(report, caller, cfg.organization.home_region)], cfg)
+    with _sessions(cfg, profile, region, local, endpoint_url) as sessions:
+        with err_console.status("verifying...") as status_line:
+            report = camp.close(sessions, cfg, quarter, state_dir, apply=apply, write_role=role,
+                                progress=lambda msg: status_line.update(msg))
+        _store(store, [camp.report_artifact(report, sessions.caller_arn(), cfg.organization.home_region)],
+               cfg, sessions)
     ok(f"campaign {report.campaign_id} closed: {len(report.revocations)} revocation(s) verified, "
        f"{len(report.exceptions)} exception(s)")
 
 
-def _store(store: str | None, artifacts: list, cfg) -> None:
+def _store(store: str | None, artifacts: list, cfg, sessions=None) -> None:
     """Write campaign artifacts into the evidence store, sealed and signed as one run."""
-    from evidence.store import write_artifacts
+    from evidence.manifest import Scope
+    from evidence.signing import signer_for
+    from evidence.store import DEFAULT_LOCAL_STORE, EvidenceStore, open_backend
 
-    where = write_artifacts(artifacts, store, scope=f"access review ({cfg.organization.name})")
-    ok(f"evidence written to {where}")
+    url = store or str(DEFAULT_LOCAL_STORE)
+    backend = open_backend(url, sessions=sessions, region=cfg.organization.home_region)
+    manifest = EvidenceStore(backend).write_run(
+        artifacts, signer_for(url, backend, sessions, None, cfg),
+        Scope(organization=cfg.organization.name, collectors=["access_review"]),
+        caller_arn=artifacts[0].caller_arn if artifacts else "")
+    ok(f"evidence sealed as manifest #{manifest.sequence} in {backend.url}")

@@ -87,19 +87,6 @@ def _resolve_accounts(sessions: Any, cfg: Any, wanted: list[str] | None) -> list
     return out
 
 
-def _signer(store_url: str, backend: Any, sessions: Any, kms_key: str | None, cfg: Any) -> Any:
-    from evidence.errors import SigningKeyError
-    from evidence.signing import KmsSigner, LocalSigner
-
-    if kms_key or store_url.startswith("s3://"):
-        if sessions is None:
-            raise SigningKeyError("signing with KMS needs AWS access", hint="pass --profile NAME or --local")
-        from landing_zone.builders.evidence_store import signing_key_alias
-
-        return KmsSigner(sessions.client("kms"), kms_key or signing_key_alias(cfg))
-    return LocalSigner.for_directory(Path(backend.root) / ".signing")
-
-
 @app.command()
 def collect(
     config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml."),
@@ -125,6 +112,7 @@ def collect(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from evidence.continuous import collect_all_fn, collect_to_store
+    from evidence.signing import signer_for
     from evidence.store import EvidenceStore, open_backend
     from landing_zone.config import load_config
 
@@ -136,7 +124,7 @@ def collect(
             _check_org(sessions, endpoint or "--local")
         backend = open_backend(store, sessions=sessions, region=region)
         ev_store = EvidenceStore(backend)
-        signer = _signer(store, backend, sessions, kms_key, cfg)
+        signer = signer_for(store, backend, sessions, kms_key, cfg)
         refs = _resolve_accounts(sessions, cfg, _split(accounts))
         caller = sessions.caller_arn()
         with Progress(TextColumn("[bold]collecting[/]"), BarColumn(), MofNCompleteColumn(),

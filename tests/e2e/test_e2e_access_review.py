@@ -150,3 +150,38 @@ def test_tampered_and_incomplete_workbooks_are_rejected_by_row(aws, small_config
     _fill(target, lambda row: ("keep", ""))
     with pytest.raises(WorkbookRejected, match="belongs to campaign"):
         camp.record(target, state)
+
+
+def test_cli_closed_loop_writes_signed_evidence(aws, small_config_path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from charter.cli import app
+    from evidence.store import EvidenceStore, open_backend
+    from evidence.verify import verify
+
+    sessions, _ = aws
+    state, store = tmp_path / "reviews", tmp_path / "evidence"
+    common = ["-c", str(small_config_path), "--endpoint-url", sessions.endpoint_url, "--state-dir", str(state),
+              "--store", str(store)]
+    runner = CliRunner()
+    started = runner.invoke(app, ["access-review", "start", "--quarter", "2027Q2", *common])
+    assert started.exit_code == 0, started.output
+    for book in sorted((state / "2027Q2" / "workbooks").glob("*.xlsx")):
+        _fill(book, lambda row: ("revoke", "cli test") if row["principal"] == "alice" and row["access_type"] == "console"
+              else ("keep", ""))
+        recorded = runner.invoke(app, ["access-review", "record", str(book), "--state-dir", str(state)])
+        assert recorded.exit_code == 0, recorded.output
+    status = runner.invoke(app, ["access-review", "status", "--quarter", "2027Q2", "--state-dir", str(state)])
+    assert status.exit_code == 0 and "returned" in status.output
+    closed = runner.invoke(app, ["access-review", "close", "--quarter", "2027Q2", "--apply", "--yes", *common])
+    assert closed.exit_code == 0, closed.output
+    assert "revocation(s) verified" in closed.output
+    ev = EvidenceStore(open_backend(str(store)))
+    assert len(ev.manifest_paths()) == 2  # the snapshot at start, the report at close
+    assert verify(ev.backend).ok
+
+    missing = runner.invoke(app, ["access-review", "status", "--quarter", "2031Q1", "--state-dir", str(state)])
+    from evidence.access_review.errors import CampaignNotFoundError
+
+    assert isinstance(missing.exception, CampaignNotFoundError)  # main() turns it into exit 2
+    assert "charter access-review start --quarter 2031Q1" in missing.exception.render()
