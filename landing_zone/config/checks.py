@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from difflib import get_close_matches
 
 from .model import ROOT, OrgConfig
+from .workloads import workload_checks
 
 Loc = tuple[str | int, ...]
 Problem = tuple[Loc, str, str]
@@ -131,8 +132,10 @@ def networks(cfg: OrgConfig) -> Iterator[Problem]:
             yield (loc, f"'{acct.network.cidr}' is not a valid network: {exc}",
                    "use a network address such as 10.1.0.0/16 (host bits zero)")
             continue
-        if not 16 <= net.prefixlen <= 24:
-            yield (loc, f"/{net.prefixlen} is outside /16../24", "a VPC across 3 AZs with 3 tiers needs /16 to /24")
+        if not 16 <= net.prefixlen <= 23:
+            yield (loc, f"/{net.prefixlen} is outside /16../23",
+                   "a VPC across 3 AZs with 3 tiers needs /16 to /23 (its public and isolated subnets are "
+                   "/prefix+5; AWS's smallest subnet is /28)")
             continue
         for j, other in parsed:
             if net.overlaps(other):
@@ -193,6 +196,7 @@ def identity(cfg: OrgConfig) -> Iterator[Problem]:
 
 CHECKS: list[Callable[[OrgConfig], Iterator[Problem]]] = [
     unique_accounts, role_accounts, ou_tree, account_ous, regions, networks, scp_references, identity,
+    workload_checks,
 ]
 
 

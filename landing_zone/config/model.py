@@ -287,6 +287,8 @@ class OrgConfig(StrictModel):
     baseline: Baseline = Field(default_factory=Baseline)
     limits: Limits = Field(default_factory=Limits)
     deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    # An empty section by default, so `workloads.optimizer` is a path that always resolves.
+    workloads: WorkloadsConfig = Field(default_factory=lambda: WorkloadsConfig())
 
     # -- derived views used by builders -----------------------------------------------
     def accounts_in(self, *environments: str) -> list[Account]:
@@ -318,3 +320,9 @@ class OrgConfig(StrictModel):
                 depth, node = depth + 1, parents[node]
             depths[name] = depth
         return depths
+
+
+# At the bottom, not the top: workloads.py builds on StrictModel and the types above.
+from .workloads import WorkloadsConfig  # noqa: E402
+
+OrgConfig.model_rebuild()

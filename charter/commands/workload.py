@@ -1,0 +1,119 @@
+"""`charter workload synth|plan|deploy optimizer --env ENV`: the optimizer's stacks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from charter.output import console, err_console, ok
+
+app = typer.Typer(help="Workload stacks (the optimizer) layered on the landing zone.", no_args_is_help=True)
+
+WorkloadArg = typer.Argument("optimizer", help="Workload name (only `optimizer`).")
+EnvOpt = typer.Option(..., "--env", "-e", help="dev, staging or prod.")
+ConfigOpt = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.")
+OutOpt = typer.Option(None, "-o", "--out", help="Output directory (default out/workload-<env>).")
+LocalOpt = typer.Option(False, "--local", help="Use the embedded AWS (moto server) instead of real AWS.")
+ProfileOpt = typer.Option(None, "--profile", help="AWS profile of the management account.")
+RoleOpt = typer.Option("OrganizationAccountAccessRole", "--role", help="Role to assume in the workload account.")
+ImageTagOpt = typer.Option(None, "--image-tag", help="Immutable ECR tag of the optimizer images to deploy.")
+CodeKeyOpt = typer.Option(None, "--code-key", help="S3 key of the handlers zip in the model-artifacts bucket.")
+
+
+def _out(out: Path | None, env: str) -> Path:
+    return out or Path("out") / f"workload-{env}"
+
+
+def _check(workload: str, env: str) -> None:
+    from workloads.synth import WorkloadError
+
+    if workload != "optimizer":
+        raise WorkloadError(f"unknown workload '{workload}'", hint="the only workload is 'optimizer'")
+    if env not in ("dev", "staging", "prod"):
+        raise WorkloadError(f"--env {env}: not a workload environment", hint="use --env dev, staging or prod")
+
+
+def synth(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt) -> None:
+    """Synthesize the workload's stacks for one environment (templates + plan.json).
+
+    Example: `charter workload synth optimizer --env dev -c examples/small/org.yaml -o out/wl-dev`
+    """
+    from rich.table import Table
+
+    from landing_zone.config import load_config
+    from workloads.deploy import synth_to
+
+    _check(workload, env)
+    start = time.perf_counter()
+    cfg = load_config(config)
+    target = _out(out, env)
+    plan = synth_to(cfg, env, target, config.read_text())
+    table = Table("stack", "account", "region", "wave", "resources", "bytes", "controls", title=f"{workload} ({env})")
+    table.columns[0].no_wrap = True
+    for s in plan.stacks:
+        d = s.deployment
+        table.add_row(s.name, d.account or "", ",".join(d.regions), str(d.order), str(s.resources), f"{s.bytes:,}",
+                      str(len(s.controls)))
+    console.print(table)
+    ok(f"wrote {len(plan.stacks)} templates and {target / 'plan.json'} in {time.perf_counter() - start:.1f}s; "
+       f"lint with `charter lint {target}`")
+
+
+def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, profile: str | None, role: str,
+         image_tag: str | None, code_key: str | None, dry_run: bool) -> None:
+    from charter.local import aws_sessions
+    from landing_zone.config import load_config
+    from workloads.deploy import deploy_workload
+
+    _check(workload, env)
+    if local:  # moto warns on every resource type its CloudFormation skips; the summary says what failed
+        import logging
+        import warnings
+
+        warnings.filterwarnings("ignore", module=r"moto\..*")
+        logging.getLogger("moto").setLevel(logging.ERROR)
+    cfg = load_config(config)
+    overrides = {k: v for k, v in (("ImageTag", image_tag), ("CodeKey", code_key)) if v}
+    with aws_sessions(local=local, profile=profile, region=cfg.organization.home_region) as sessions:
+        with err_console.status(f"{'planning' if dry_run else 'deploying'} {workload} ({env})..."):
+            result = deploy_workload(cfg, env, sessions, _out(out, env), dry_run=dry_run, local=local,
+                                     role_name=role, config_text=config.read_text(), overrides=overrides)
+    for change in result.changes:
+        console.print(change.render(), markup=False)
+    for line in result.failures:
+        err_console.print(f"[red]failed[/red] {line}")
+    verb = "would make" if dry_run else "made"
+    summary = f"{workload} ({env}): {verb} {len(result.changes)} change(s), {len(result.failures)} failure(s) " \
+              f"in {result.elapsed:.1f}s"
+    if result.ok:
+        ok(summary)
+    else:
+        err_console.print(summary)
+        raise typer.Exit(1)
+
+
+def plan(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
+         local: bool = LocalOpt, profile: str | None = ProfileOpt, role: str = RoleOpt,
+         image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt) -> None:
+    """Show what `deploy` would change in the environment's account (read-only).
+
+    Example: `charter workload plan optimizer --env staging -c org.yaml --profile mgmt`
+    """
+    _run(workload, env, config, out, local, profile, role, image_tag, code_key, dry_run=True)
+
+
+def deploy(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
+           local: bool = LocalOpt, profile: str | None = ProfileOpt, role: str = RoleOpt,
+           image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt) -> None:
+    """Create or update the workload's stacks in the environment's account, wave by wave.
+
+    Example: `charter workload deploy optimizer --env dev -c examples/small/org.yaml --local`
+    """
+    _run(workload, env, config, out, local, profile, role, image_tag, code_key, dry_run=False)
+
+
+app.command()(synth)
+app.command()(plan)
+app.command()(deploy)

@@ -1,0 +1,152 @@
+"""The `workloads:` section of `org.yaml`: where and how the optimizer workload runs.
+
+One `EnvironmentWorkload` per workload environment (dev, staging, prod) holds what differs
+between them (account, domain, certificate, sizes, budget, alert emails); what is shared
+(model ids, CI/CD source) sits once on `OptimizerWorkload`. Cross-field rules (the account
+exists and belongs to that environment, ...) are in `workload_checks`, run by the loader
+with every other check so each problem points at its line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from difflib import get_close_matches
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import EmailStr, Field
+
+from .model import Name, RetentionDays, StrictModel
+
+if TYPE_CHECKING:
+    from .model import OrgConfig
+
+WorkloadEnvironment = Literal["dev", "staging", "prod"]
+#: Deployment order of the environments (the pipeline promotes in this order).
+ENVIRONMENT_ORDER: tuple[str, ...] = ("dev", "staging", "prod")
+
+CertificateArn = Annotated[str, Field(
+    pattern=r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$",
+    description="ACM certificate for the custom domain; CloudFront requires it in us-east-1.",
+)]
+Domain = Annotated[str, Field(max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]
+ModelId = Annotated[str, Field(pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)+[a-z0-9.:-]*$")]
+
+
+class ModelIds(StrictModel):
+    """Bedrock foundation models (or inference profile ids) the agents use."""
+
+    analysis: ModelId = Field(
+        default="anthropic.claude-3-5-sonnet-20240620-v1:0",
+        description="Claude Sonnet: portfolio strategy and market analysis (deep reasoning).",
+    )
+    realtime: ModelId = Field(
+        default="anthropic.claude-3-haiku-20240307-v1:0",
+        description="Claude Haiku: real-time risk assessment (low latency, low cost).",
+    )
+    embedding: ModelId = Field(
+        default="amazon.titan-embed-text-v2:0", description="Embeddings for the knowledge base."
+    )
+
+
+class EnvironmentWorkload(StrictModel):
+    """Settings of the optimizer in one environment."""
+
+    account: Name | None = Field(
+        default=None, description="Account name; defaults to the one account with this environment."
+    )
+    domain: Domain = Field(description="Custom domain of the frontend, e.g. optimizer.acme.example.")
+    certificate_arn: CertificateArn
+    alert_emails: list[EmailStr] = Field(min_length=1, description="Receive budget and anomaly alerts.")
+    monthly_budget_usd: int = Field(ge=1, le=10_000_000)
+    anomaly_threshold_usd: int = Field(default=100, ge=1, description="Alert on anomalies above this impact.")
+    provisioned_concurrency: int | None = Field(
+        default=None, ge=0, le=1000,
+        description="Provisioned concurrency of each API function alias; defaults to 5 in prod, 0 elsewhere.",
+    )
+    processing_instance_type: str = Field(default="ml.c5.4xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    processing_max_instances: int = Field(default=20, ge=1, le=100)
+    training_instance_type: str = Field(default="ml.c5.2xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    search_max_jobs: int = Field(default=50, ge=1, le=750, description="Hyperparameter search budget.")
+    search_parallel_jobs: int = Field(default=10, ge=1, le=100)
+    log_retention_days: RetentionDays | None = Field(
+        default=None, description="Defaults to baseline.log_retention_days."
+    )
+    api_rate_per_second: int = Field(default=10, ge=1, le=2000, description="WAF limit per user.")
+    approval_required: bool = Field(
+        default=True, description="The pipeline waits for a manual approval before deploying here (not dev)."
+    )
+
+    def concurrency(self, env: str) -> int:
+        if self.provisioned_concurrency is not None:
+            return self.provisioned_concurrency
+        return 5 if env == "prod" else 0
+
+
+class CicdSettings(StrictModel):
+    account: Name = Field(description="Account that hosts the pipeline (a shared/tooling account).")
+    connection_arn: str = Field(
+        pattern=r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]+$",
+        description="CodeConnections connection to the source repository.",
+    )
+    repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="owner/name")
+    branch: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]{1,100}$")
+
+
+class OptimizerWorkload(StrictModel):
+    models: ModelIds = Field(default_factory=ModelIds)
+    environments: dict[WorkloadEnvironment, EnvironmentWorkload] = Field(min_length=1)
+    cicd: CicdSettings | None = None
+
+
+class WorkloadsConfig(StrictModel):
+    optimizer: OptimizerWorkload | None = None
+
+
+Problem = tuple[tuple[str | int, ...], str, str]
+
+
+def _hint(value: str, choices: list[str]) -> str:
+    close = get_close_matches(value, choices, n=1)
+    return f"did you mean '{close[0]}'?" if close else "use one of: " + ", ".join(choices)
+
+
+def workload_checks(cfg: OrgConfig) -> Iterator[Problem]:
+    """Each environment's account exists and is of that environment; domains are unique."""
+    wl = cfg.workloads.optimizer if cfg.workloads else None
+    if wl is None:
+        return
+    names = [a.name for a in cfg.accounts]
+    domains: dict[str, str] = {}
+    base = ("workloads", "optimizer", "environments")
+    for env, settings in wl.environments.items():
+        if settings.account is None:
+            matches = cfg.accounts_in(env)
+            if len(matches) != 1:
+                yield ((*base, env), f"{len(matches)} accounts have environment '{env}'; cannot pick one",
+                       f"set `account:` to the account that runs the {env} optimizer")
+        else:
+            if settings.account not in names:
+                yield ((*base, env, "account"), f"account '{settings.account}' does not exist",
+                       _hint(settings.account, names))
+            else:
+                acct = next(a for a in cfg.accounts if a.name == settings.account)
+                if acct.environment != env:
+                    yield ((*base, env, "account"),
+                           f"account '{acct.name}' has environment '{acct.environment}', not '{env}'",
+                           f"point {env} at an account with `environment: {env}` so it gets the {env} key and network")
+        if settings.domain in domains:
+            yield ((*base, env, "domain"), f"domain {settings.domain} is also used by {domains[settings.domain]}",
+                   "give each environment its own domain")
+        domains.setdefault(settings.domain, env)
+    if wl.cicd and wl.cicd.account not in names:
+        yield (("workloads", "optimizer", "cicd", "account"), f"account '{wl.cicd.account}' does not exist",
+               _hint(wl.cicd.account, names))
+
+
+def workload_account(cfg: OrgConfig, env: str) -> str:
+    """The account name that runs the optimizer in `env` (config already checked)."""
+    wl = cfg.workloads.optimizer if cfg.workloads else None
+    settings = wl.environments.get(env) if wl else None  # type: ignore[call-overload]
+    if settings is not None and settings.account:
+        return settings.account
+    return cfg.accounts_in(env)[0].name

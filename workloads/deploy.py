@@ -1,0 +1,273 @@
+"""Deploy (or plan) the optimizer's stacks of one environment into its account.
+
+Reuses the landing zone's deploy machinery (`Run`, `deploy_stack`, templates, journal):
+stacks are created or updated in wave order in the environment's account by assuming
+`OrganizationAccountAccessRole` (or `--role`), unchanged stacks are only described
+(template and parameter hash tags), big templates go through the template bucket, and
+every failure is one line naming stack/account/region/resource.
+
+Parameters only deploy knows are filled here: the code bucket (the environment's model
+artifacts bucket), the role that deploys (it creates the vector index), the REST API's
+domain (an output of the api stack, read after the api wave), the pipeline account id and
+the organization id. The organization and accounts must exist (the landing zone made
+them); `--local` creates them in the embedded AWS, with the landing-zone exports the
+workload stacks import.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+from botocore.parsers import ResponseParserError
+
+from charter.aws import SessionFactory, error_code, error_message
+from landing_zone.config.model import OrgConfig
+from landing_zone.config.workloads import workload_account
+from landing_zone.deploy import orgs
+from landing_zone.deploy.journal import Journal
+from landing_zone.deploy.run import Change, Run, describe_error
+from landing_zone.deploy.stacks import deploy_stack
+from landing_zone.deploy.templates import load
+from landing_zone.naming import MEMBER_ACCESS_ROLE
+from landing_zone.synth import Plan, PlannedStack, build_plan, write_output
+from workloads.stacks._common import PRIVATE_SUBNETS_EXPORT, VPC_EXPORT, Ctx
+from workloads.synth import WorkloadError, synthesize_workloads
+
+#: Stack that stands in for the landing zone's exports in the embedded AWS.
+LOCAL_EXPORTS_STACK = "charter-local-landing-zone-exports"
+
+
+@dataclass
+class WorkloadDeployResult:
+    plan: Plan
+    changes: list[Change] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+class _WorkloadRun(Run):
+    """A Run whose member role is configurable (the pipeline uses its own deploy role)."""
+
+    role_name: str = MEMBER_ACCESS_ROLE
+    local: bool = False
+
+    def client(self, service: str, region: str | None = None, account_id: str | None = None) -> Any:
+        assert self.sessions is not None
+        region = region or self.home
+        member = account_id if account_id and account_id != self.ctx.management_account_id else None
+        key = (service, region, member or "")
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self.sessions.client(
+                    service, region=region, account_id=member, role_name=self.role_name if member else None)
+            return self._clients[key]
+
+
+def synth_to(cfg: OrgConfig, env: str, out_dir: Path, config_text: str = "") -> Plan:
+    stacks = synthesize_workloads(cfg, env)
+    plan = build_plan(cfg, stacks, config_text)
+    write_output(stacks, plan, out_dir)
+    return plan
+
+
+def deploy_workload(cfg: OrgConfig, env: str, sessions: SessionFactory, out_dir: Path, *, dry_run: bool = False,
+                    local: bool = False, role_name: str = MEMBER_ACCESS_ROLE, config_text: str = "",
+                    overrides: dict[str, str] | None = None, poll_interval: float | None = None) -> WorkloadDeployResult:
+    started = time.monotonic()
+    out_dir = Path(out_dir)
+    plan = synth_to(cfg, env, out_dir, config_text)
+    # The embedded AWS starts empty each time: a journal from an earlier local run is stale.
+    journal = (None if local else Journal.load(out_dir)) or Journal(organization=cfg.organization.name)
+    run = _WorkloadRun(cfg=cfg, sessions=sessions, plan=plan, out_dir=out_dir, journal=journal, dry_run=dry_run,
+                       poll_interval=poll_interval if poll_interval is not None else (0.05 if local else 5.0))
+    run.role_name = role_name
+    run.local = local
+    ctx = Ctx(cfg, env)
+    _resolve_organization(run, local, {ps.deployment.account or ctx.account for ps in plan.stacks})
+    if local and not dry_run:
+        _local_exports(run, ctx)
+    extra = dict(overrides or {})
+    waves: dict[int, list[PlannedStack]] = {}
+    for ps in plan.stacks:
+        waves.setdefault(ps.deployment.order, []).append(ps)
+    for order in sorted(waves):
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda ps: _deploy_one(run, ctx, ps, extra), waves[order]))
+        run.save_journal()
+    return WorkloadDeployResult(plan=plan, changes=run.changes, failures=run.failures,
+                                elapsed=time.monotonic() - started)
+
+
+def _resolve_organization(run: Run, local: bool, needed: set[str]) -> None:
+    try:
+        state = orgs.read_state(run)
+    except botocore.exceptions.ClientError as exc:
+        if local or error_code(exc) not in ("AccessDeniedException", "AccessDenied"):
+            raise
+        # A member account (the pipeline's): it may describe the organization but not list
+        # it, so account ids come from org.yaml (`account_id`).
+        _from_config(run)
+        return
+    if state is None and not local:
+        raise WorkloadError("these credentials are not in an AWS Organization",
+                            hint="deploy the landing zone first (`charter deploy`), or use --local")
+    state = orgs.ensure_organization(run, state, check_management=not local)
+    if local:
+        # The embedded AWS gets only the accounts these stacks deploy to (creating the whole
+        # organization is the landing zone's deploy); they are adopted by email if present.
+        full = run.cfg
+        run.cfg = full.model_copy(update={"accounts": [a for a in full.accounts if a.name in needed]})
+        try:
+            orgs.ensure_accounts(run, state)
+        finally:
+            run.cfg = full
+        return
+    by_email = {a["Email"].lower(): aid for aid, a in state.accounts.items() if a.get("Email")}
+    for acct in run.cfg.accounts:
+        found = acct.account_id or by_email.get(str(acct.email).lower())
+        if found:
+            run.ctx.account_ids[acct.name] = found
+
+
+def _from_config(run: Run) -> None:
+    org = run.client("organizations").describe_organization()["Organization"]
+    run.ctx.organization_id = org["Id"]
+    run.ctx.management_account_id = org["MasterAccountId"]
+    missing = [a.name for a in run.cfg.accounts if not a.account_id]
+    for acct in run.cfg.accounts:
+        if acct.account_id:
+            run.ctx.account_ids[acct.name] = acct.account_id
+    if missing:
+        run.fail("organization: cannot list accounts from this account; set `account_id` in org.yaml for "
+                 + ", ".join(missing))
+
+
+def _local_exports(run: Run, ctx: Ctx) -> None:
+    """The landing zone's key and network exports, for the embedded AWS only."""
+    import json
+
+    account = run.ctx.account_id(ctx.account)
+    body = json.dumps({
+        "Resources": {
+            "Key": {"Type": "AWS::KMS::Key", "Properties": {
+                "Description": "local stand-in for the environment key",
+                "KeyPolicy": {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Action": "kms:*", "Resource": "*",
+                    "Principal": {"AWS": {"Fn::Sub": "arn:aws:iam::${AWS::AccountId}:root"}}}]}}},
+            "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.99.0.0/16"}},
+            "SubnetA": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.99.1.0/24"}},
+            "SubnetB": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.99.2.0/24"}},
+        },
+        "Outputs": {
+            "KeyArn": {"Value": {"Fn::GetAtt": ["Key", "Arn"]}, "Export": {"Name": "charter-kms-key-arn"}},
+            "VpcId": {"Value": {"Ref": "Vpc"}, "Export": {"Name": VPC_EXPORT}},
+            "Subnets": {"Value": {"Fn::Join": [",", [{"Ref": "SubnetA"}, {"Ref": "SubnetB"}]]},
+                        "Export": {"Name": PRIVATE_SUBNETS_EXPORT}},
+        },
+    })
+    regions = {r for ps in run.plan.stacks for r in ps.deployment.regions}
+    for region in sorted(regions):
+        cfn = run.client("cloudformation", region=region, account_id=account)
+        try:
+            cfn.describe_stacks(StackName=LOCAL_EXPORTS_STACK)
+        except botocore.exceptions.ClientError:
+            run.mutate(Change("stack", f"{LOCAL_EXPORTS_STACK} ({ctx.account}/{region})", "create",
+                              ["embedded AWS: the landing zone's key and network exports"]),
+                       cfn.create_stack, StackName=LOCAL_EXPORTS_STACK, TemplateBody=body)
+
+
+def _local_code(run: Run, account: str, params: dict[str, str], data: dict[str, Any]) -> None:
+    """Embedded AWS: put the handlers (this checkout's `workloads` package) and an empty layer
+    where the functions expect them; the pipeline uploads the real build artifacts."""
+    import io
+    import zipfile
+
+    import workloads
+
+    defaults = {k: v.get("Default") for k, v in (data.get("Parameters") or {}).items()}
+    bucket = params["CodeBucket"]
+    s3 = run.client("s3", account_id=account)
+    root = Path(workloads.__file__).resolve().parent
+    for key_param in ("CodeKey", "LayerKey"):
+        key = params.get(key_param) or defaults.get(key_param)
+        if not key:
+            continue
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            if key_param == "CodeKey":
+                for path in sorted(root.rglob("*.py")):
+                    zf.write(path, str(path.relative_to(root.parent)))
+            else:
+                zf.writestr("python/.keep", "")
+        run.mutate(Change("stack", f"s3://{bucket}/{key}", "upload", ["embedded AWS: handler code"]),
+                   s3.put_object, Bucket=bucket, Key=key, Body=buf.getvalue())
+
+
+def _stack_output(run: Run, account: str, region: str, stack: str, key: str) -> str | None:
+    try:
+        cfn = run.client("cloudformation", region=region, account_id=account)
+        outputs = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    except botocore.exceptions.ClientError:
+        return None
+    return next((o["OutputValue"] for o in outputs if o["OutputKey"] == key), None)
+
+
+def deploy_values(run: Run, ctx: Ctx, ps: PlannedStack, wanted: set[str]) -> dict[str, str]:
+    """Values of the parameters only deploy knows, for the account `ps` deploys to."""
+    account = run.ctx.account_id(ps.deployment.account or ctx.account)
+    home = ctx.region
+    values = {
+        "CodeBucket": Ctx.bucket(ctx, "models").replace("${AWS::AccountId}", account).replace("${AWS::Region}", home),
+        "DeployerRoleArn": f"arn:aws:iam::{account}:role/{getattr(run, 'role_name', MEMBER_ACCESS_ROLE)}",
+        "OrganizationId": run.ctx.organization_id,
+    }
+    wl = ctx.workload
+    if wl.cicd:
+        values["PipelineAccountId"] = run.ctx.account_id(wl.cicd.account)
+        for env in wl.environments:
+            values[f"{env.capitalize()}AccountId"] = run.ctx.account_id(workload_account(run.cfg, env))
+    api_stack = f"charter-optimizer-{ctx.env}-api"
+    if "RestApiDomain" in wanted:  # an output of the api stack, deployed in an earlier wave
+        domain = _stack_output(run, run.ctx.account_id(ctx.account), home, api_stack, "RestApiDomain")
+        if domain:
+            values["RestApiDomain"] = domain
+        elif run.dry_run:
+            values["RestApiDomain"] = f"pending.execute-api.{home}.amazonaws.com"
+    return values
+
+
+def _deploy_one(run: _WorkloadRun, ctx: Ctx, ps: PlannedStack, extra: dict[str, str]) -> None:
+    blocked = [d for d in ps.deployment.depends_on if d in run.failed_stacks]
+    if blocked:
+        run.fail(f"{ps.stack_name}: skipped, depends on {', '.join(blocked)} which failed")
+        run.failed_stacks.add(ps.name)
+        return
+    try:
+        tpl = load(run, ps)
+        wanted = set(tpl.data.get("Parameters") or {})
+        known = {**deploy_values(run, ctx, ps, wanted), **extra}
+        for name in sorted(wanted):
+            if name in known and name not in tpl.parameters:
+                tpl.parameters[name] = known[name]
+                if name in tpl.missing:
+                    tpl.missing.remove(name)
+        if run.local and "CodeBucket" in wanted and not run.dry_run:
+            _local_code(run, run.ctx.account_id(ps.deployment.account or ctx.account), tpl.parameters, tpl.data)
+        ok = deploy_stack(run, tpl)
+    except botocore.exceptions.ClientError as exc:
+        run.fail(f"{ps.stack_name}: {error_code(exc)}: {error_message(exc)}")
+        ok = False
+    except (botocore.exceptions.BotoCoreError, ResponseParserError, OSError) as exc:
+        run.fail(f"{ps.stack_name}: {describe_error(exc)}")
+        ok = False
+    if not ok:
+        run.failed_stacks.add(ps.name)

@@ -1,0 +1,217 @@
+"""CI/CD: one CodePipeline promoting the optimizer dev -> staging -> prod, with approvals.
+
+    Source (CodeConnections) -> Build (tests, handler zips, container images)
+      -> Deploy dev -> [approval] -> Deploy staging -> [approval] -> Deploy prod
+
+The pipeline lives in `workloads.optimizer.cicd.account`. Each deploy action is a
+CodeBuild run that assumes the environment's deploy role (the `cicd-target` stack in
+that account), pushes the images and zips there and runs `charter workload deploy`.
+Approvals are skipped only where `approval_required: false` (never needed for dev).
+The artifact bucket and build logs are encrypted with the pipeline account's key.
+"""
+
+from __future__ import annotations
+
+from awacs import cloudformation as cfn
+from awacs import codebuild as cb_actions
+from awacs import codeconnections
+from awacs import codestar_connections as cs_connections
+from awacs import ecr as ecr_actions
+from awacs import iam as iam_actions
+from awacs import kms as kms_actions
+from awacs import logs as logs_actions
+from awacs import s3 as s3_actions
+from awacs import sts as sts_actions
+from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.sts import AssumeRole
+from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template
+from troposphere import codebuild as cb
+from troposphere import codepipeline as cp
+from troposphere.iam import Policy as InlinePolicy
+from troposphere.iam import Role
+
+from landing_zone.components.s3 import secure_bucket
+from landing_zone.config.workloads import ENVIRONMENT_ORDER
+from landing_zone.context import context_parameter
+from landing_zone.metadata import controls
+from landing_zone.naming import access_log_bucket_name
+
+from ._common import Ctx, allow, key_parameter, key_use, log_group, new_template, service_role
+
+BUILD_IMAGE = "aws/codebuild/amazonlinux2-x86_64-standard:5.0"
+
+
+def deploy_role_name(ctx: Ctx) -> str:
+    """The role the pipeline assumes in each environment's account."""
+    return f"{ctx.cfg.organization.name}-optimizer-deploy"
+
+
+def pipeline_build_role_name(ctx: Ctx) -> str:
+    return f"{ctx.cfg.organization.name}-optimizer-pipeline-deploy"
+
+
+BUILD_SPEC = """version: 0.2
+phases:
+  install:
+    commands:
+      - pip install -e '.[test]'
+  build:
+    commands:
+      - python -m pytest -q
+      - mkdir -p dist && python -m zipfile -c dist/optimizer-handlers.zip workloads
+      - pip install --target build/python -r requirements-layer.txt && (cd build && python -m zipfile -c ../dist/optimizer-layer.zip python)
+      - for image in risk processing search; do docker build -t optimizer-$image:$CODEBUILD_RESOLVED_SOURCE_VERSION -f docker/$image.Dockerfile .; docker save optimizer-$image:$CODEBUILD_RESOLVED_SOURCE_VERSION -o dist/$image.tar; done
+artifacts:
+  files: ['**/*']
+  base-directory: .
+"""
+
+DEPLOY_SPEC = """version: 0.2
+env:
+  shell: bash
+phases:
+  install:
+    commands:
+      - pip install -e .
+  build:
+    commands:
+      - creds=$(aws sts assume-role --role-arn "arn:aws:iam::${TARGET_ACCOUNT_ID}:role/${DEPLOY_ROLE}" --role-session-name pipeline --query Credentials --output json)
+      - export AWS_ACCESS_KEY_ID=$(echo "$creds" | jq -r .AccessKeyId) AWS_SECRET_ACCESS_KEY=$(echo "$creds" | jq -r .SecretAccessKey) AWS_SESSION_TOKEN=$(echo "$creds" | jq -r .SessionToken)
+      - TAG=$CODEBUILD_RESOLVED_SOURCE_VERSION; BUCKET="${PREFIX}-models-${TARGET_ACCOUNT_ID}-${AWS_REGION}"
+      - aws s3 cp dist/optimizer-handlers.zip "s3://$BUCKET/code/$TAG/optimizer-handlers.zip"
+      - aws s3 cp dist/optimizer-layer.zip "s3://$BUCKET/code/$TAG/optimizer-layer.zip"
+      - aws ecr get-login-password | docker login --username AWS --password-stdin "${TARGET_ACCOUNT_ID}.dkr.ecr.${AWS_REGION}.amazonaws.com"
+      - for image in risk processing search; do docker load -i dist/$image.tar; docker tag optimizer-$image:$TAG "${TARGET_ACCOUNT_ID}.dkr.ecr.${AWS_REGION}.amazonaws.com/${PREFIX}-$image:$TAG"; docker push "${TARGET_ACCOUNT_ID}.dkr.ecr.${AWS_REGION}.amazonaws.com/${PREFIX}-$image:$TAG"; done
+      - unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+      - charter workload deploy optimizer --env "$TARGET_ENV" -c "$CONFIG_FILE" --role "$DEPLOY_ROLE" --image-tag "$TAG" --code-key "code/$TAG/optimizer-handlers.zip"
+"""
+
+
+def _action(name: str, category: str, provider: str, owner: str = "AWS", run_order: int = 1, **props: object) -> cp.Actions:
+    return cp.Actions(Name=name, RunOrder=run_order, ActionTypeId=cp.ActionTypeId(
+        Category=category, Owner=owner, Provider=provider, Version="1"), **props)
+
+
+def build(ctx: Ctx) -> Template:
+    """The pipeline stack (deployed to the CI/CD account)."""
+    cicd = ctx.workload.cicd
+    assert cicd is not None
+    t = new_template(ctx, "CI/CD pipeline")
+    key = key_parameter(t, ctx)
+    org_id = context_parameter(t, "OrganizationId")
+    config_file = t.add_parameter(Parameter("ConfigFile", Type="String", Default="org.yaml",
+                                            Description="Path of org.yaml in the repository."))
+
+    artifacts, _ = secure_bucket(
+        t, "ArtifactBucket", controls=["WKL-07", "WKL-03"], bucket_name=f"{ctx.cfg.organization.name}-optimizer-"
+        "pipeline-${AWS::AccountId}-${AWS::Region}", kms_key_arn=key, access_log_bucket=access_log_bucket_name(ctx.cfg))
+    artifact_objects = Sub("${Arn}/*", Arn=GetAtt(artifacts, "Arn"))
+    logs = log_group(t, ctx, "BuildLogs", f"/charter/{ctx.cfg.organization.name}-optimizer/codebuild", key, "WKL-07")
+    common = [allow([s3_actions.GetObject, s3_actions.PutObject, s3_actions.GetObjectVersion], [artifact_objects]),
+              allow([s3_actions.GetBucketLocation], [GetAtt(artifacts, "Arn")]),
+              allow([logs_actions.CreateLogStream, logs_actions.PutLogEvents], [GetAtt(logs, "Arn"),
+                    Sub("${Arn}:*", Arn=GetAtt(logs, "Arn"))]),
+              key_use(key)]
+    build_role = service_role(t, "BuildRole", "codebuild.amazonaws.com", common, "WKL-07", "WKL-11")
+    deploy_role = service_role(t, "DeployBuildRole", "codebuild.amazonaws.com", [
+        *common,
+        allow([AssumeRole], [Sub("arn:${AWS::Partition}:iam::*:role/" + deploy_role_name(ctx))],
+              condition=Condition(StringEquals("aws:ResourceOrgID", Ref(org_id)))),
+    ], "WKL-07", "WKL-11", name=pipeline_build_role_name(ctx))
+
+    def project(logical: str, name: str, role: Role, spec: str, privileged: bool, env: dict[str, object]) -> cb.Project:
+        return t.add_resource(controls(cb.Project(
+            logical, Name=name, ServiceRole=GetAtt(role, "Arn"), EncryptionKey=key,
+            Source=cb.Source(Type="CODEPIPELINE", BuildSpec=spec), Artifacts=cb.Artifacts(Type="CODEPIPELINE"),
+            Environment=cb.Environment(
+                Type="LINUX_CONTAINER", ComputeType="BUILD_GENERAL1_MEDIUM", Image=BUILD_IMAGE,
+                PrivilegedMode=privileged, EnvironmentVariables=[
+                    cb.EnvironmentVariable(Name=k, Type="PLAINTEXT", Value=v) for k, v in env.items()]),
+            LogsConfig=cb.LogsConfig(CloudWatchLogs=cb.CloudWatchLogs(Status="ENABLED", GroupName=Ref(logs))),
+            TimeoutInMinutes=60), "WKL-07", "WKL-05"))
+
+    # Docker-in-Docker needs privileged mode to build the optimizer's container images.
+    build_project = project("BuildProject", f"{ctx.cfg.organization.name}-optimizer-build", build_role, BUILD_SPEC,
+                            True, {"CONFIG_FILE": Ref(config_file)})
+
+    pipeline_role = service_role(t, "PipelineRole", "codepipeline.amazonaws.com", [
+        *common,
+        allow([cb_actions.StartBuild, cb_actions.BatchGetBuilds], [Sub(
+            "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:project/"
+            + ctx.cfg.organization.name + "-optimizer-*")]),
+        allow([codeconnections.UseConnection, cs_connections.UseConnection], [cicd.connection_arn]),
+        allow([s3_actions.ListBucket], [GetAtt(artifacts, "Arn")]),
+    ], "WKL-07", "WKL-11")
+
+    stages = [
+        cp.Stages(Name="Source", Actions=[_action(
+            "Source", "Source", "CodeStarSourceConnection", OutputArtifacts=[cp.OutputArtifacts(Name="source")],
+            Configuration={"ConnectionArn": cicd.connection_arn, "FullRepositoryId": cicd.repository,
+                           "BranchName": cicd.branch, "OutputArtifactFormat": "CODE_ZIP"})]),
+        cp.Stages(Name="Build", Actions=[_action(
+            "TestAndBuild", "Build", "CodeBuild", InputArtifacts=[cp.InputArtifacts(Name="source")],
+            OutputArtifacts=[cp.OutputArtifacts(Name="built")],
+            Configuration={"ProjectName": Ref(build_project)})]),
+    ]
+    envs = [e for e in ENVIRONMENT_ORDER if e in ctx.workload.environments]
+    for env in envs:
+        proj = project(f"Deploy{env.capitalize()}Project", f"{ctx.cfg.organization.name}-optimizer-deploy-{env}",
+                       deploy_role, DEPLOY_SPEC, False,
+                       {"TARGET_ENV": env, "CONFIG_FILE": Ref(config_file), "DEPLOY_ROLE": deploy_role_name(ctx),
+                        "PREFIX": Ctx(ctx.cfg, env).prefix,
+                        "TARGET_ACCOUNT_ID": Ref(t.add_parameter(Parameter(
+                            f"{env.capitalize()}AccountId", Type="String", AllowedPattern=r"^\d{12}$",
+                            Description=f"Account id of the {env} optimizer (filled by deploy).")))})
+        actions = []
+        if env != "dev" and ctx.workload.environments[env].approval_required:  # type: ignore[index]
+            actions.append(_action(f"Approve{env.capitalize()}", "Approval", "Manual", run_order=1, Configuration={
+                "CustomData": f"Approve deploying the optimizer to {env} (change management, CHG-01)."}))
+        actions.append(_action(f"Deploy{env.capitalize()}", "Build", "CodeBuild", run_order=len(actions) + 1,
+                               InputArtifacts=[cp.InputArtifacts(Name="built")],
+                               Configuration={"ProjectName": Ref(proj)}))
+        stages.append(cp.Stages(Name=f"Deploy-{env}", Actions=actions))
+
+    pipeline = t.add_resource(controls(cp.Pipeline(
+        "Pipeline", Name=f"{ctx.cfg.organization.name}-optimizer", PipelineType="V2", ExecutionMode="QUEUED",
+        RoleArn=GetAtt(pipeline_role, "Arn"), RestartExecutionOnUpdate=False,
+        ArtifactStore=cp.ArtifactStore(Type="S3", Location=Ref(artifacts), EncryptionKey=cp.EncryptionKey(
+            Id=key, Type="KMS")),
+        Stages=stages), "WKL-07"))
+    t.add_output(Output("PipelineName", Value=Ref(pipeline)))
+    return t
+
+
+def build_target(ctx: Ctx) -> Template:
+    """The deploy role in one environment's account, trusted only by the pipeline's deploy builds."""
+    t = new_template(ctx, "CI/CD deploy role")
+    pipeline_account = t.add_parameter(Parameter(
+        "PipelineAccountId", Type="String", AllowedPattern=r"^\d{12}$",
+        Description="Account that hosts the optimizer pipeline (filled by deploy)."))
+    trust = PolicyDocument(Version="2012-10-17", Statement=[Statement(
+        Effect=Allow, Action=[AssumeRole],
+        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${Account}:role/" + pipeline_build_role_name(ctx),
+                                       Account=Ref(pipeline_account))))])
+    stacks = Sub("arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/charter-optimizer-"
+                 + ctx.env + "-*")
+    role = Role("DeployRole", RoleName=deploy_role_name(ctx), AssumeRolePolicyDocument=trust, MaxSessionDuration=3600,
+                ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/PowerUserAccess")],
+                Policies=[InlinePolicy(PolicyName="DeployOptimizer", PolicyDocument=PolicyDocument(
+                    Version="2012-10-17", Statement=[
+                        allow([cfn.Action("*")], [stacks], sid="OptimizerStacks"),
+                        allow([iam_actions.Action(a) for a in (
+                            "CreateRole", "DeleteRole", "GetRole", "PassRole", "TagRole", "UntagRole",
+                            "PutRolePolicy", "DeleteRolePolicy", "GetRolePolicy", "AttachRolePolicy",
+                            "DetachRolePolicy", "UpdateAssumeRolePolicy")],
+                              [Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/charter-optimizer-" + ctx.env + "-*"),
+                               Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + ctx.prefix + "-*")],
+                              sid="OptimizerRoles"),
+                        allow([iam_actions.CreateServiceLinkedRole], ["*"], sid="ServiceLinkedRoles",
+                              condition=Condition(StringEquals("iam:AWSServiceName", [
+                                  "dynamodb.application-autoscaling.amazonaws.com", "ops.apigateway.amazonaws.com",
+                                  "replication.dynamodb.amazonaws.com"]))),
+                        allow([kms_actions.DescribeKey], ["*"], sid="ResolveEnvironmentKeyAlias"),
+                        allow([ecr_actions.GetAuthorizationToken, sts_actions.GetCallerIdentity], ["*"], sid="Login"),
+                    ]))])
+    t.add_resource(controls(role, "WKL-07", "WKL-11"))
+    t.add_output(Output("DeployRoleArn", Value=GetAtt(role, "Arn")))
+    return t

@@ -1,0 +1,280 @@
+"""Compute stack: the optimizer's Lambda functions, their aliases and CodeDeploy canaries.
+
+Each function gets its own least-privilege role, a KMS-encrypted log group, X-Ray
+tracing, the shared dead-letter queue, the private subnets of the landing-zone VPC and
+an alias named after the environment. Publishing new code (a new `CodeKey`/`ImageTag`)
+replaces the `AWS::Lambda::Version`, which moves the alias through CodeDeploy: 10 % of
+traffic for 5 minutes, rolled back on failure or on the function's error-rate alarm.
+API functions keep provisioned concurrency on the alias in prod (cold starts matter
+there, not in dev).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from awacs import cloudwatch as cw
+from awacs import dynamodb as ddb
+from awacs import execute_api
+from awacs import s3 as s3_actions
+from awacs import sagemaker as sm
+from awacs import sqs as sqs_actions
+from awacs.aws import Condition, StringEquals
+from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template
+from troposphere.awslambda import (
+    Alias,
+    Code,
+    DeadLetterConfig,
+    DestinationConfig,
+    EphemeralStorage,
+    EventInvokeConfig,
+    Function,
+    ImageConfig,
+    LayerVersion,
+    LoggingConfig,
+    OnFailure,
+    ProvisionedConcurrencyConfiguration,
+    TracingConfig,
+    Version,
+    VPCConfig,
+)
+from troposphere.awslambda import Content as LayerContent
+from troposphere.awslambda import Environment as LambdaEnvironment
+from troposphere.awslambda import Permission as LambdaPermission
+from troposphere.codedeploy import (
+    Alarm,
+    AlarmConfiguration,
+    Application,
+    AutoRollbackConfiguration,
+    DeploymentGroup,
+    DeploymentStyle,
+)
+from troposphere.ec2 import SecurityGroup, SecurityGroupRule
+from troposphere.events import Rule, Target
+from troposphere.policies import CodeDeployLambdaAliasUpdate, UpdatePolicy
+from troposphere.sqs import Queue
+
+from landing_zone.metadata import controls, suppress
+
+from ._common import (
+    HANDLERS,
+    LAMBDA_RUNTIME,
+    Ctx,
+    allow,
+    key_parameter,
+    key_use,
+    log_group,
+    network_parameters,
+    new_template,
+    service_role,
+)
+
+#: CodeDeploy's predefined canary: 10 % for 5 minutes, then 100 %.
+CANARY_CONFIG = "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+#: Vendors drop raw files here; ingestion validates them into `validated/`, which starts the pipeline.
+INCOMING_PREFIX = "incoming/"
+VALIDATED_PREFIX = "validated/"
+CLEANUP_SCHEDULE = "cron(0 3 * * ? *)"  # daily, 03:00 UTC
+
+
+@dataclass(frozen=True)
+class Fn:
+    """One function of the optimizer (the figures are the spec's)."""
+
+    short: str
+    handler: str
+    memory: int
+    timeout: int
+    description: str
+    api: bool = False  # invoked by API Gateway: provisioned concurrency in prod
+    image: bool = False  # container image (the risk manager needs numpy/scipy beyond a zip)
+    ephemeral_mb: int = 512
+    reserved: int | None = None
+    asynchronous: bool = False
+    #: arm64 unless the code ships native wheels built for x86 only.
+    architecture: str = "arm64"
+    env: dict[str, str] = field(default_factory=dict)
+
+
+FUNCTIONS: tuple[Fn, ...] = (
+    Fn("submit", f"{HANDLERS}.api.submit", 512, 30, "POST /optimize: validate and queue a strategy job", api=True),
+    Fn("status", f"{HANDLERS}.api.status", 256, 10, "GET /jobs/{id}: job status", api=True),
+    Fn("results", f"{HANDLERS}.api.results", 1024, 30, "GET /jobs/{id}/results: signed results", api=True),
+    # The image is built by the pipeline's x86 CodeBuild fleet (SciPy/BLAS wheels), hence x86_64.
+    Fn("risk", f"{HANDLERS}.risk.handler", 3008, 900, "Portfolio risk manager (container image)", image=True,
+       ephemeral_mb=10240, architecture="x86_64"),
+    Fn("agents", f"{HANDLERS}.agents.handler", 2048, 900, "Hyperparameter optimizer agent (async)",
+       asynchronous=True),
+    Fn("aggregator", f"{HANDLERS}.aggregator.handler", 4096, 900, "Results aggregator", reserved=10),
+    Fn("ingest", f"{HANDLERS}.ingest.handler", 1024, 300, "Market data ingestion (new S3 objects)"),
+    Fn("cleanup", f"{HANDLERS}.cleanup.handler", 512, 300, "Daily cleanup of expired jobs and results"),
+    Fn("ws-connect", f"{HANDLERS}.websocket.connect", 256, 10, "WebSocket $connect", api=True),
+    Fn("ws-disconnect", f"{HANDLERS}.websocket.disconnect", 256, 10, "WebSocket $disconnect", api=True),
+    Fn("ws-default", f"{HANDLERS}.websocket.default", 256, 30, "WebSocket $default", api=True),
+)
+FUNCTION_BY_NAME = {f.short: f for f in FUNCTIONS}
+
+
+def logical(short: str, suffix: str = "") -> str:
+    return "".join(p.capitalize() for p in short.split("-")) + suffix
+
+
+def error_alarm_name(ctx: Ctx, short: str) -> str:
+    """The monitoring stack's error-rate alarm of a function (CodeDeploy rolls back on it)."""
+    return ctx.name(short, "error-rate")
+
+
+def _permissions(ctx: Ctx, fn: Fn) -> list:
+    jobs, cache, conns, strategies = (ctx.table_arn(t) for t in ("jobs", "cache", "connections", "strategies"))
+    jobs_index = Sub("arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
+                     + ctx.name("jobs") + "/index/*")
+    objects = {k: Sub("arn:${AWS::Partition}:s3:::" + ctx.bucket(k) + "/*") for k in ("market-data", "results", "models")}
+    pipeline = Sub("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/" + ctx.name("pipeline"))
+    ws_api = Sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:*/" + ctx.env + "/POST/@connections/*")
+    metrics = allow([cw.PutMetricData], ["*"], condition=Condition(StringEquals("cloudwatch:namespace", "Charter/Optimizer")))
+    by_fn = {
+        "submit": [allow([ddb.PutItem], [jobs]), allow([sm.StartPipelineExecution], [pipeline])],
+        "status": [allow([ddb.GetItem, ddb.Query], [jobs, jobs_index])],
+        "results": [allow([ddb.GetItem, ddb.Query], [jobs, jobs_index]), allow([ddb.GetItem, ddb.PutItem], [cache]),
+                    allow([s3_actions.GetObject], [objects["results"]])],
+        "risk": [allow([ddb.GetItem, ddb.UpdateItem], [jobs]), allow([s3_actions.GetObject], [objects["market-data"]]),
+                 allow([s3_actions.PutObject], [objects["results"]])],
+        "agents": [allow([ddb.GetItem, ddb.Query], [strategies]), allow([ddb.UpdateItem], [jobs]),
+                   allow([sm.StartPipelineExecution, sm.DescribePipelineExecution], [pipeline, Sub(
+                       "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/"
+                       + ctx.name("pipeline") + "/execution/*")])],
+        "aggregator": [allow([ddb.UpdateItem, ddb.GetItem], [jobs]), allow([s3_actions.GetObject, s3_actions.PutObject],
+                       [objects["results"]]), metrics],
+        "ingest": [allow([s3_actions.GetObject, s3_actions.PutObject], [objects["market-data"]]), metrics],
+        "cleanup": [allow([ddb.Scan, ddb.DeleteItem], [jobs, cache, conns]),
+                    allow([s3_actions.DeleteObject], [objects["results"]])],
+        "ws-connect": [allow([ddb.PutItem], [conns])],
+        "ws-disconnect": [allow([ddb.DeleteItem], [conns])],
+        "ws-default": [allow([ddb.GetItem, ddb.Query], [conns, jobs]), allow([execute_api.ManageConnections], [ws_api])],
+    }
+    return by_fn[fn.short]
+
+
+def build(ctx: Ctx) -> Template:
+    t = new_template(ctx, "compute (Lambda)")
+    key = key_parameter(t, ctx)
+    vpc, subnets = network_parameters(t)
+    code_bucket = t.add_parameter(Parameter(
+        "CodeBucket", Type="String", AllowedPattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        Description="Bucket of the function and layer zips (the model-artifacts bucket; filled by deploy)."))
+    code_key = t.add_parameter(Parameter("CodeKey", Type="String", Default="code/optimizer-handlers.zip",
+                                         Description="S3 key of the handlers zip; a new key publishes a new version."))
+    layer_key = t.add_parameter(Parameter("LayerKey", Type="String", Default="code/optimizer-layer.zip",
+                                          Description="S3 key of the shared dependencies layer zip."))
+    t.add_parameter(Parameter("ImageTag", Type="String", Default="initial",
+                              AllowedPattern=r"^[A-Za-z0-9_.-]{1,128}$",
+                              Description="Immutable tag of the risk-manager image in ECR."))
+
+    dlq = t.add_resource(controls(Queue(
+        "DeadLetterQueue", QueueName=ctx.name("dlq"), KmsMasterKeyId=key,
+        MessageRetentionPeriod=DLQ_RETENTION_SECONDS), "WKL-03", "WKL-06"))
+    sg = t.add_resource(controls(SecurityGroup(
+        "FunctionSecurityGroup", GroupDescription=f"{ctx.prefix} Lambda functions: HTTPS egress only",
+        VpcId=vpc, SecurityGroupEgress=[SecurityGroupRule(
+            IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0",
+            Description="HTTPS to AWS endpoints and market data vendors")]), "WKL-13"))
+    layer = t.add_resource(controls(LayerVersion(
+        "SharedLayer", LayerName=ctx.name("shared"), Description="Shared dependencies of the optimizer handlers",
+        Content=LayerContent(S3Bucket=Ref(code_bucket), S3Key=Ref(layer_key)),
+        CompatibleRuntimes=[LAMBDA_RUNTIME], CompatibleArchitectures=["arm64", "x86_64"]), "WKL-07"))
+    app = t.add_resource(controls(Application(
+        "CodeDeployApplication", ApplicationName=ctx.name("lambda"), ComputePlatform="Lambda"), "WKL-07"))
+    deploy_role = service_role(t, "CodeDeployRole", "codedeploy.amazonaws.com", [], "WKL-07",
+                               managed=["service-role/AWSCodeDeployRoleForLambdaLimited"])
+
+    env_vars = {
+        "CHARTER_ENVIRONMENT": ctx.env,
+        "JOBS_TABLE": ctx.name("jobs"), "STRATEGIES_TABLE": ctx.name("strategies"),
+        "CACHE_TABLE": ctx.name("cache"), "CONNECTIONS_TABLE": ctx.name("connections"),
+        "MARKET_DATA_BUCKET": Sub(ctx.bucket("market-data")), "RESULTS_BUCKET": Sub(ctx.bucket("results")),
+        "PIPELINE_NAME": ctx.name("pipeline"), "METRICS_NAMESPACE": "Charter/Optimizer",
+        "POWERTOOLS_SERVICE_NAME": ctx.prefix,
+    }
+    for fn in FUNCTIONS:
+        name = ctx.function_name(fn.short)
+        group = log_group(t, ctx, logical(fn.short, "Logs"), f"/aws/lambda/{name}", key)
+        statements = [*_permissions(ctx, fn), key_use(key),
+                      allow([sqs_actions.SendMessage], [GetAtt(dlq, "Arn")], sid="DeadLetters")]
+        role = service_role(t, logical(fn.short, "Role"), "lambda.amazonaws.com", statements, "WKL-11",
+                            managed=["service-role/AWSLambdaVPCAccessExecutionRole", "AWSXRayDaemonWriteAccess"])
+        props: dict[str, object] = dict(
+            FunctionName=name, Description=fn.description, Role=GetAtt(role, "Arn"),
+            MemorySize=fn.memory, Timeout=fn.timeout, Architectures=[fn.architecture],
+            TracingConfig=TracingConfig(Mode="Active"), KmsKeyArn=key,
+            DeadLetterConfig=DeadLetterConfig(TargetArn=GetAtt(dlq, "Arn")),
+            VpcConfig=VPCConfig(SecurityGroupIds=[Ref(sg)], SubnetIds=subnets),
+            EphemeralStorage=EphemeralStorage(Size=fn.ephemeral_mb),
+            Environment=LambdaEnvironment(Variables=env_vars),
+            LoggingConfig=LoggingConfig(LogGroup=Ref(group)),
+        )
+        if fn.image:
+            props.update(PackageType="Image", ImageConfig=ImageConfig(Command=[fn.handler]),
+                         Code=Code(ImageUri=Sub("${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/"
+                                                + ctx.name("risk") + ":${ImageTag}")))
+            version_note = Sub("image ${ImageTag}")
+        else:
+            props.update(Runtime=LAMBDA_RUNTIME, Handler=fn.handler, Layers=[Ref(layer)],
+                         Code=Code(S3Bucket=Ref(code_bucket), S3Key=Ref(code_key)))
+            version_note = Sub("code ${CodeKey}")
+        if fn.reserved is not None:
+            props["ReservedConcurrentExecutions"] = fn.reserved
+        func = controls(Function(logical(fn.short, "Function"), **props), "WKL-05", "WKL-03", "WKL-13")
+        if fn.reserved is None:
+            suppress(func, "CKV_AWS_115", "Concurrency is bounded upstream (API Gateway usage plan, WAF rate limit, "
+                     "EventBridge and pipeline fan-out); reserving concurrency per function would carve up the "
+                     "account pool. Only the aggregator, which fans in from the pipeline, has a reserved limit (10).")
+        t.add_resource(func)
+        version = t.add_resource(controls(Version(
+            logical(fn.short, "Version"), FunctionName=Ref(func), Description=version_note), "WKL-07"))
+        version.DeletionPolicy = "Retain"  # CodeDeploy shifts traffic off the old version before it goes
+        group_res = t.add_resource(controls(DeploymentGroup(
+            logical(fn.short, "DeploymentGroup"), ApplicationName=Ref(app), ServiceRoleArn=GetAtt(deploy_role, "Arn"),
+            DeploymentGroupName=ctx.name(fn.short), DeploymentConfigName=CANARY_CONFIG,
+            DeploymentStyle=DeploymentStyle(DeploymentType="BLUE_GREEN", DeploymentOption="WITH_TRAFFIC_CONTROL"),
+            AutoRollbackConfiguration=AutoRollbackConfiguration(
+                Enabled=True, Events=["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]),
+            AlarmConfiguration=AlarmConfiguration(Enabled=True, Alarms=[Alarm(Name=error_alarm_name(ctx, fn.short))]),
+        ), "WKL-07"))
+        alias_props: dict[str, object] = dict(FunctionName=Ref(func), FunctionVersion=GetAtt(version, "Version"),
+                                              Name=ctx.alias)
+        if fn.api and ctx.settings.concurrency(ctx.env) > 0:
+            alias_props["ProvisionedConcurrencyConfig"] = ProvisionedConcurrencyConfiguration(
+                ProvisionedConcurrentExecutions=ctx.settings.concurrency(ctx.env))
+        alias = controls(Alias(logical(fn.short, "Alias"), **alias_props), "WKL-07")
+        alias.UpdatePolicy = UpdatePolicy(CodeDeployLambdaAliasUpdate=CodeDeployLambdaAliasUpdate(
+            ApplicationName=Ref(app), DeploymentGroupName=Ref(group_res)))
+        t.add_resource(alias)
+        if fn.asynchronous:
+            t.add_resource(controls(EventInvokeConfig(
+                logical(fn.short, "AsyncConfig"), FunctionName=Ref(func), Qualifier=ctx.alias,
+                MaximumRetryAttempts=2, MaximumEventAgeInSeconds=3600,
+                DestinationConfig=DestinationConfig(OnFailure=OnFailure(Destination=GetAtt(dlq, "Arn"))),
+                DependsOn=[alias.title]), "WKL-06"))
+        t.add_output(Output(logical(fn.short, "AliasArn"), Value=Ref(alias)))
+
+    # New market data -> ingestion (S3 "Object Created" through EventBridge).
+    ingest_rule = t.add_resource(controls(Rule(
+        "IngestOnNewMarketData", Name=ctx.name("ingest-new-data"), State="ENABLED",
+        Description="Run ingestion for each new market data object",
+        EventPattern={"source": ["aws.s3"], "detail-type": ["Object Created"],
+                      "detail": {"bucket": {"name": [Sub(ctx.bucket("market-data"))]},
+                                 "object": {"key": [{"prefix": INCOMING_PREFIX}]}}},
+        Targets=[Target(Id="ingest", Arn=ctx.function_arn("ingest", ctx.alias))], DependsOn=["IngestAlias"]), "WKL-10"))
+    cleanup_rule = t.add_resource(controls(Rule(
+        "DailyCleanup", Name=ctx.name("daily-cleanup"), State="ENABLED", ScheduleExpression=CLEANUP_SCHEDULE,
+        Description="Daily cleanup of expired jobs, cache entries and results",
+        Targets=[Target(Id="cleanup", Arn=ctx.function_arn("cleanup", ctx.alias))], DependsOn=["CleanupAlias"]),
+        "WKL-06"))
+    for rule, short in ((ingest_rule, "ingest"), (cleanup_rule, "cleanup")):
+        t.add_resource(controls(LambdaPermission(
+            logical(short, "EventsPermission"), Action="lambda:InvokeFunction", Principal="events.amazonaws.com",
+            FunctionName=ctx.function_arn(short, ctx.alias), SourceArn=GetAtt(rule, "Arn"),
+            DependsOn=[logical(short, "Alias")]), "WKL-11"))
+    t.add_output(Output("DeadLetterQueueUrl", Value=Ref(dlq)))
+    return t

@@ -1,0 +1,63 @@
+"""Cost stack: a monthly budget with alerts and Cost Anomaly Detection for the environment.
+
+The workload account is dedicated to one environment, so the budget and the monitor cover
+the whole account. Every resource of every optimizer stack also carries cost allocation
+tags (`CostCenter`, `charter:component`, `charter:environment`, per-agent `charter:agent`);
+they must be activated once in the management account's Billing console to appear in
+Cost Explorer.
+"""
+
+from __future__ import annotations
+
+import json
+
+from troposphere import Output, Ref, Template
+from troposphere.budgets import Budget as BudgetResource
+from troposphere.budgets import (
+    BudgetData,
+    Notification,
+    NotificationWithSubscribers,
+    ResourceTag,
+    Spend,
+    Subscriber,
+)
+from troposphere.ce import AnomalyMonitor, AnomalySubscription
+from troposphere.ce import ResourceTag as CeResourceTag
+from troposphere.ce import Subscriber as CeSubscriber
+
+from landing_zone.metadata import controls
+
+from ._common import Ctx, new_template
+
+#: (notification type, percent of the budget): warn early on actuals, and on the forecast.
+BUDGET_ALERTS: tuple[tuple[str, float], ...] = (("ACTUAL", 80.0), ("ACTUAL", 100.0), ("FORECASTED", 100.0))
+
+
+def build(ctx: Ctx) -> Template:
+    t = new_template(ctx, "cost (budget, anomaly detection)")
+    s = ctx.settings
+    emails = [str(e) for e in s.alert_emails]
+    tags = ctx.tags("cost")
+    t.add_resource(controls(BudgetResource(
+        "MonthlyBudget",
+        Budget=BudgetData(BudgetName=ctx.name("monthly"), BudgetType="COST", TimeUnit="MONTHLY",
+                          BudgetLimit=Spend(Amount=float(s.monthly_budget_usd), Unit="USD")),
+        NotificationsWithSubscribers=[NotificationWithSubscribers(
+            Notification=Notification(NotificationType=kind, ComparisonOperator="GREATER_THAN", Threshold=pct,
+                                      ThresholdType="PERCENTAGE"),
+            Subscribers=[Subscriber(SubscriptionType="EMAIL", Address=e) for e in emails])
+            for kind, pct in BUDGET_ALERTS],
+        ResourceTags=[ResourceTag(Key=k, Value=v) for k, v in tags.items()],
+    ), "WKL-09"))
+    monitor = t.add_resource(controls(AnomalyMonitor(
+        "AnomalyMonitor", MonitorName=ctx.name("services"), MonitorType="DIMENSIONAL", MonitorDimension="SERVICE",
+        ResourceTags=[CeResourceTag(Key=k, Value=v) for k, v in tags.items()]), "WKL-09"))
+    t.add_resource(controls(AnomalySubscription(
+        "AnomalySubscription", SubscriptionName=ctx.name("anomalies"), MonitorArnList=[Ref(monitor)],
+        Frequency="DAILY", Subscribers=[CeSubscriber(Type="EMAIL", Address=e) for e in emails],
+        ThresholdExpression=json.dumps({"Dimensions": {
+            "Key": "ANOMALY_TOTAL_IMPACT_ABSOLUTE", "MatchOptions": ["GREATER_THAN_OR_EQUAL"],
+            "Values": [str(s.anomaly_threshold_usd)]}}),
+        ResourceTags=[CeResourceTag(Key=k, Value=v) for k, v in tags.items()]), "WKL-09"))
+    t.add_output(Output("AnomalyMonitorArn", Value=Ref(monitor)))
+    return t

@@ -1,0 +1,105 @@
+"""Edge stack (us-east-1, where CloudFront's certificates and WAF ACLs live).
+
+CloudFront serves the frontend and results from the results bucket (origin access
+control, SigV4) and routes the API paths (`/optimize`, `/jobs/*`, `/health`) to the
+regional REST API. It uses the custom domain's ACM certificate (`certificate_arn` in the
+config), TLS 1.2+, custom error pages under `/errors/`, a security-headers policy (HSTS,
+CSP, frame denial, nosniff, referrer policy), standard logging and the CloudFront-scoped
+WAF ACL (same rate limit and managed rules as the regional one).
+"""
+
+from __future__ import annotations
+
+from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template
+from troposphere import cloudfront as cf
+from troposphere.s3 import OwnershipControls, OwnershipControlsRule
+
+from landing_zone.components.s3 import secure_bucket
+from landing_zone.metadata import controls
+from landing_zone.naming import access_log_bucket_name
+
+from ._common import Ctx, key_parameter, new_template
+from .api import waf_logging, web_acl
+
+# AWS managed policy ids (documented, identical in every account).
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+API_PATHS = ("/optimize", "/jobs/*", "/health")
+ERROR_PAGES = {403: "/errors/403.html", 404: "/errors/404.html", 500: "/errors/5xx.html",
+               502: "/errors/5xx.html", 503: "/errors/5xx.html", 504: "/errors/5xx.html"}
+CONTENT_SECURITY_POLICY = ("default-src 'self'; connect-src 'self' https://*.amazonaws.com wss://*.amazonaws.com; "
+                           "img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+
+
+def build(ctx: Ctx) -> Template:
+    t = new_template(ctx, "edge (CloudFront, WAF)")
+    key = key_parameter(t, ctx)
+    cert = t.add_parameter(Parameter(
+        "CertificateArn", Type="String", Default=ctx.settings.certificate_arn,
+        AllowedPattern=r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$",
+        Description=f"ACM certificate (us-east-1) for {ctx.settings.domain}."))
+    api_domain = t.add_parameter(Parameter(
+        "RestApiDomain", Type="String", AllowedPattern=r"^[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com$",
+        Description="Domain of the regional REST API (api stack output RestApiDomain; filled by deploy)."))
+
+    # CloudFront standard logs are delivered through a bucket ACL grant and cannot use a
+    # customer key without a key-policy grant to AWS's log-delivery account: this one
+    # bucket keeps ACLs enabled (public access stays blocked) and uses SSE-S3.
+    logs, _ = secure_bucket(
+        t, "CloudFrontLogBucket", controls=["WKL-05"], bucket_name=ctx.bucket("cdn-logs"), kms_key_arn=None,
+        access_log_bucket=access_log_bucket_name(ctx.cfg))
+    logs.OwnershipControls = OwnershipControls(Rules=[OwnershipControlsRule(ObjectOwnership="BucketOwnerPreferred")])
+
+    acl = t.add_resource(web_acl(ctx, "EdgeWebAcl", "CLOUDFRONT", ctx.name("edge")))
+    waf_logging(t, ctx, acl, key, "Edge")
+
+    oac = t.add_resource(controls(cf.OriginAccessControl(
+        "ResultsOriginAccessControl", OriginAccessControlConfig=cf.OriginAccessControlConfig(
+            Name=ctx.name("results"), OriginAccessControlOriginType="s3", SigningBehavior="always",
+            SigningProtocol="sigv4", Description="CloudFront reads the results bucket with SigV4")), "WKL-01", "WKL-03"))
+    headers = t.add_resource(controls(cf.ResponseHeadersPolicy(
+        "SecurityHeaders", ResponseHeadersPolicyConfig=cf.ResponseHeadersPolicyConfig(
+            Name=ctx.name("security-headers"), Comment="HSTS, CSP, frame denial, nosniff, referrer policy",
+            SecurityHeadersConfig=cf.SecurityHeadersConfig(
+                StrictTransportSecurity=cf.StrictTransportSecurity(
+                    AccessControlMaxAgeSec=63072000, IncludeSubdomains=True, Preload=True, Override=True),
+                ContentTypeOptions=cf.ContentTypeOptions(Override=True),
+                FrameOptions=cf.FrameOptions(FrameOption="DENY", Override=True),
+                ReferrerPolicy=cf.ReferrerPolicy(ReferrerPolicy="strict-origin-when-cross-origin", Override=True),
+                XSSProtection=cf.XSSProtection(Protection=True, ModeBlock=True, Override=True),
+                ContentSecurityPolicy=cf.ContentSecurityPolicy(ContentSecurityPolicy=CONTENT_SECURITY_POLICY,
+                                                               Override=True)))), "WKL-01"))
+
+    results_domain = Sub(ctx.bucket("results", ctx.region) + f".s3.{ctx.region}.amazonaws.com")
+    api_behaviours = [cf.CacheBehavior(
+        PathPattern=path, TargetOriginId="api", ViewerProtocolPolicy="https-only",
+        AllowedMethods=["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"], CachedMethods=["GET", "HEAD"],
+        CachePolicyId=CACHING_DISABLED, OriginRequestPolicyId=ALL_VIEWER_EXCEPT_HOST,
+        ResponseHeadersPolicyId=Ref(headers), Compress=True) for path in API_PATHS]
+    distribution = controls(cf.Distribution("Distribution", DistributionConfig=cf.DistributionConfig(
+        Comment=f"{ctx.prefix} frontend and API", Enabled=True, Aliases=[ctx.settings.domain],
+        DefaultRootObject="index.html", HttpVersion="http2and3", IPV6Enabled=True, PriceClass="PriceClass_100",
+        WebACLId=GetAtt(acl, "Arn"),
+        ViewerCertificate=cf.ViewerCertificate(AcmCertificateArn=Ref(cert), SslSupportMethod="sni-only",
+                                               MinimumProtocolVersion="TLSv1.2_2021"),
+        Origins=[
+            cf.Origin(Id="results", DomainName=results_domain, OriginAccessControlId=GetAtt(oac, "Id"),
+                      S3OriginConfig=cf.S3OriginConfig(OriginAccessIdentity="")),
+            cf.Origin(Id="api", DomainName=Ref(api_domain), OriginPath=f"/{ctx.env}",
+                      CustomOriginConfig=cf.CustomOriginConfig(OriginProtocolPolicy="https-only",
+                                                               OriginSSLProtocols=["TLSv1.2"])),
+        ],
+        DefaultCacheBehavior=cf.DefaultCacheBehavior(
+            TargetOriginId="results", ViewerProtocolPolicy="redirect-to-https", AllowedMethods=["GET", "HEAD"],
+            CachePolicyId=CACHING_OPTIMIZED, ResponseHeadersPolicyId=Ref(headers), Compress=True),
+        CacheBehaviors=api_behaviours,
+        CustomErrorResponses=[cf.CustomErrorResponse(ErrorCode=code, ResponseCode=code, ResponsePagePath=page,
+                                                     ErrorCachingMinTTL=10) for code, page in ERROR_PAGES.items()],
+        Logging=cf.Logging(Bucket=GetAtt(logs, "DomainName"), Prefix="cloudfront/", IncludeCookies=False),
+        Restrictions=cf.Restrictions(GeoRestriction=cf.GeoRestriction(RestrictionType="none")),
+    )), "WKL-01", "WKL-05")
+    t.add_resource(distribution)
+    t.add_output(Output("DistributionDomain", Value=GetAtt(distribution, "DomainName")))
+    t.add_output(Output("DistributionId", Value=Ref(distribution)))
+    return t

@@ -1,0 +1,134 @@
+"""Synthesize the optimizer's stacks for one environment, with the landing zone's machinery.
+
+`synthesize_workloads(cfg, env)` returns `SynthesizedStack`s exactly like
+`landing_zone.synth.synthesize`, so `build_plan`, `write_output`, `charter lint`, the
+control matrix and deploy treat workload stacks like any other. Waves start at 50
+(the landing zone's workload wave) and follow the dependencies below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from troposphere import Template
+
+from charter.errors import CharterError
+from landing_zone.config.model import OrgConfig
+from landing_zone.naming import kms_alias
+from landing_zone.stacks import StackSpec
+from landing_zone.synth import SynthesizedStack, dump_yaml
+from workloads.stacks import (
+    api,
+    bedrock,
+    cicd,
+    compute,
+    cost,
+    data,
+    edge,
+    monitoring,
+    sagemaker,
+    secrets,
+)
+from workloads.stacks._common import Ctx
+
+
+class WorkloadError(CharterError):
+    """The workload is not configured for what was asked."""
+
+    code = "CHARTER-700"
+    fix = "Add a `workloads: optimizer: environments: <env>:` section to org.yaml."
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    build: Callable[[Ctx], Template]
+    order: int
+    depends_on: tuple[str, ...] = ()
+    #: None = the environment's home region; "dr" = the DR region; "us-east-1" for CloudFront/WAF.
+    region: str | None = None
+
+
+#: Every stack of one environment, in deploy order.
+PARTS: tuple[Part, ...] = (
+    Part("data-dr", data.build_dr, 50, region="dr"),
+    Part("data", data.build, 51, ("data-dr",)),
+    Part("secrets", secrets.build, 52, ("data",)),
+    Part("sagemaker", sagemaker.build, 52, ("data",)),
+    Part("compute", compute.build, 53, ("data", "sagemaker")),
+    Part("bedrock", bedrock.build, 54, ("compute",)),
+    Part("api", api.build, 55, ("compute",)),
+    Part("edge", edge.build, 56, ("api", "data"), region="us-east-1"),
+    Part("monitoring", monitoring.build, 57, ("compute", "api")),
+    Part("cost", cost.build, 57),
+)
+#: The deploy role the pipeline assumes goes first; the pipeline itself last.
+TARGET_PART = Part("cicd-target", cicd.build_target, 50)
+PIPELINE_STACK = "optimizer-cicd"
+CICD_ORDER = 58
+WORKLOADS = ("optimizer",)
+
+
+def environments(cfg: OrgConfig) -> list[str]:
+    wl = cfg.workloads.optimizer if cfg.workloads else None
+    return [e for e in ("dev", "staging", "prod") if wl and e in wl.environments]
+
+
+def _check(cfg: OrgConfig, env: str) -> None:
+    envs = environments(cfg)
+    if not envs:
+        raise WorkloadError("org.yaml has no `workloads: optimizer:` section",
+                            hint="add one (see examples/small/org.yaml) and re-run")
+    if env not in envs:
+        raise WorkloadError(f"the optimizer is not configured for environment '{env}' (configured: {', '.join(envs)})",
+                            hint=f"add `workloads: optimizer: environments: {env}:` to org.yaml or pick --env "
+                                 + "|".join(envs))
+
+
+def synthesize_workloads(cfg: OrgConfig, env: str, workload: str = "optimizer") -> list[SynthesizedStack]:
+    """Every optimizer stack of `env` (plus the pipeline when its account is `env`'s)."""
+    if workload not in WORKLOADS:
+        raise WorkloadError(f"unknown workload '{workload}'", hint="the only workload is 'optimizer'")
+    _check(cfg, env)
+    ctx = Ctx(cfg, env)
+    wl = ctx.workload
+    parts = [*PARTS, TARGET_PART] if wl.cicd else list(PARTS)
+    out: list[SynthesizedStack] = []
+    for part in parts:
+        region = {"dr": ctx.dr_region, None: ctx.region}.get(part.region, part.region)
+        spec = ctx.spec(part.name, part.build(ctx), order=part.order, region=region, depends_on=list(part.depends_on))
+        spec.builder = part.build.__module__
+        spec.facts.update(kms_alias=ctx.kms_alias, region=region)
+        out.append(_synth(spec))
+    if wl.cicd and env == pipeline_environment(cfg):
+        spec = ctx.spec("cicd", cicd.build(ctx), order=CICD_ORDER)
+        spec.name = PIPELINE_STACK
+        spec.builder = cicd.__name__
+        spec.deployment.account = wl.cicd.account
+        pipeline_env = next(a.environment for a in cfg.accounts if a.name == wl.cicd.account)
+        spec.facts.update(kms_alias=kms_alias(cfg, pipeline_env), region=ctx.region)
+        out.append(_synth(spec))
+    return sorted(out, key=lambda s: (s.spec.deployment.order, s.name))
+
+
+def pipeline_environment(cfg: OrgConfig) -> str | None:
+    """The environment whose synth also emits the (single) pipeline stack: the pipeline
+    account's own environment when it runs the optimizer, else the first environment."""
+    wl = cfg.workloads.optimizer if cfg.workloads else None
+    if not wl or not wl.cicd:
+        return None
+    envs = environments(cfg)
+    account_env = next((a.environment for a in cfg.accounts if a.name == wl.cicd.account), None)
+    return account_env if account_env in envs else envs[0]
+
+
+def synthesize_all_workloads(cfg: OrgConfig) -> list[SynthesizedStack]:
+    """Every configured environment's stacks ([] without a `workloads:` section), for the
+    control matrix (`compute_matrix(cfg, extra_stacks=synthesize_all_workloads(cfg))`)."""
+    return [s for env in environments(cfg) for s in synthesize_workloads(cfg, env)]
+
+
+def _synth(spec: StackSpec) -> SynthesizedStack:
+    data = spec.template.to_dict()
+    return SynthesizedStack(spec, data, dump_yaml(data))
