@@ -76,7 +76,7 @@ DESTRUCTIVE_ACTIONS = (
 )
 #: AWS services account principals may use the key through (kms:ViaService).
 VIA_SERVICES = ("ec2", "s3", "dynamodb", "backup", "logs", "sns", "sqs", "lambda", "rds",
-                "secretsmanager", "sagemaker", "elasticfilesystem")
+                "secretsmanager", "sagemaker", "elasticfilesystem", "bedrock", "aoss", "ecr", "codebuild")
 
 
 def _actions(names: tuple[str, ...] | list[str]) -> list[Action]:
@@ -121,6 +121,11 @@ def key_policy(cfg: OrgConfig) -> PolicyDocument:
                   Principal=Principal("Service", ["events.amazonaws.com", "cloudwatch.amazonaws.com"]),
                   Action=_actions(["kms:Decrypt", "kms:GenerateDataKey*"]), Resource=["*"],
                   Condition=Condition(StringEquals(this_account))),
+        # CloudFront (origin access control) reads the KMS-encrypted results bucket it serves
+        Statement(Sid="CloudFrontDistributionsRead", Effect=Allow, Principal=Principal("Service", "cloudfront.amazonaws.com"),
+                  Action=_actions(["kms:Decrypt"]), Resource=["*"],
+                  Condition=Condition(ArnLike("AWS:SourceArn",
+                                              Sub("arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/*")))),
         Statement(Sid="DenyDirectUseByKeyAdministrators", Effect=Deny, Principal=Principal("AWS", "*"),
                   Action=_actions(USE_ACTIONS), Resource=["*"],
                   Condition=Condition([ArnLike("aws:PrincipalArn", admins), Null("kms:ViaService", True)])),
