@@ -95,7 +95,54 @@ def _patch_moto() -> None:
         return key
 
     kms.Key.create_from_cloudformation_json = classmethod(create_key)
+    _add_lambda_alias_model()
     _PATCHED = True
+
+
+def _add_lambda_alias_model() -> None:
+    """AWS::Lambda::Alias, which moto's Lambda API supports but its CloudFormation does not:
+    without it every stack that points API Gateway or permissions at an alias fails."""
+    from moto.awslambda.models import lambda_backends
+    from moto.cloudformation import parsing
+    from moto.core.common_models import CloudFormationModel
+
+    class LambdaAliasModel(CloudFormationModel):
+        def __init__(self, alias) -> None:
+            self.alias = alias
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::Lambda::Alias"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return "Name"
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.alias.arn
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr in ("AliasArn",)
+
+        def get_cfn_attribute(self, attribute_name: str) -> str:
+            return self.alias.arn
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                            **kwargs):
+            props = cloudformation_json["Properties"]
+            backend = lambda_backends[account_id][region_name]
+            function = str(props["FunctionName"]).split(":function:")[-1].split(":")[0]
+            alias = backend.create_alias(name=props["Name"], function_name=function,
+                                         function_version=str(props.get("FunctionVersion", "$LATEST")),
+                                         description=props.get("Description", ""), routing_config=None)
+            return cls(alias)
+
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    parsing.get_name_type_map.cache_clear()
 
 
 def _server_class():

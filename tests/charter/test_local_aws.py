@@ -50,3 +50,24 @@ def test_aws_managed_policies_exist(aws) -> None:
 def test_env_points_sdks_at_the_server(aws) -> None:
     env = aws.env()
     assert env["AWS_ENDPOINT_URL"] == aws.endpoint_url and aws.endpoint_url.startswith("http://127.0.0.1:")
+
+
+def test_lambda_alias_deploys_through_cloudformation(aws) -> None:
+    role = "arn:aws:iam::123456789012:role/lambda-role"
+    template = {"Resources": {
+        "Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+            "FunctionName": "fn-alias-test", "Runtime": "python3.12", "Handler": "index.handler", "Role": role,
+            "Code": {"ZipFile": "def handler(event, context):\n    return 1\n"}}},
+        "Live": {"Type": "AWS::Lambda::Alias", "Properties": {
+            "FunctionName": {"Ref": "Fn"}, "FunctionVersion": "$LATEST", "Name": "live"}},
+        "Invoke": {"Type": "AWS::Lambda::Permission", "Properties": {
+            "FunctionName": {"Ref": "Live"}, "Action": "lambda:InvokeFunction", "Principal": "apigateway.amazonaws.com"}}}}
+    sessions = aws.sessions()
+    sessions.client("iam").create_role(RoleName="lambda-role", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                 "Action": "sts:AssumeRole"}]}))
+    cf = sessions.client("cloudformation")
+    cf.create_stack(StackName="alias", TemplateBody=json.dumps(template))
+    assert cf.describe_stacks(StackName="alias")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    alias = sessions.client("lambda").get_alias(FunctionName="fn-alias-test", Name="live")
+    assert alias["AliasArn"].endswith(":function:fn-alias-test:live")
