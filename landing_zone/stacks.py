@@ -18,11 +18,13 @@ class Deployment(BaseModel):
       `regions` (never reaches the management account, as AWS documents).
     - `stackset` SELF_MANAGED: to the named `target_accounts`, which is the only way to
       reach the management account through a StackSet.
+    - `organizations`: applied through the Organizations API by `charter deploy` (OUs,
+      accounts, SCPs); the template is kept for review and lint, never deployed.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["stack", "stackset"]
+    kind: Literal["stack", "stackset", "organizations"]
     permission_model: Literal["SERVICE_MANAGED", "SELF_MANAGED"] | None = None
     account: str | None = None
     regions: list[str]

@@ -1,6 +1,8 @@
 """The organization stack: the OU tree, the member accounts and the packed SCPs.
 
-Deployed as a single stack in the management account's home region. Accounts carry
+Applied by `charter deploy` through the Organizations API (`Deployment.kind
+"organizations"`: incremental, adopts existing accounts by email); the template is kept
+for review and lint. Accounts carry
 `DeletionPolicy: Retain`: deleting the stack must never close an account.
 """
 
@@ -58,4 +60,4 @@ def build(cfg: OrgConfig):
         t.add_resource(controls(res, *policy.controls))
 
     home = cfg.organization.home_region
-    return [StackSpec("organization", t, Deployment(kind="stack", account="management", regions=[home], order=0))]
+    return [StackSpec("organization", t, Deployment(kind="organizations", account="management", regions=[home], order=0))]

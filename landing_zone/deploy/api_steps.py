@@ -1,0 +1,102 @@
+"""`StackSpec.facts["api_steps"]`: org-level calls CloudFormation cannot make
+(EnableOrganizationAdminAccount, RegisterDelegatedAdministrator, CreateMembers, ...), made
+idempotently before the stack that carries them is deployed.
+
+A step is {"service", "operation", "parameters", "account", "regions"} (shape documented
+in `landing_zone/builders/detection.py`): called once per region, or once in the home
+region when `regions` is empty. Placeholders in parameter values, like `Fn::Sub`:
+`${<context parameter>}`, `${account:<name>}`, and, as a whole value, `${MemberAccountIds}`
+(every active member account id except the calling one), `${MemberAccountDetails}` (the
+same as [{"AccountId", "Email"}]) and `${DetectorId}` (the calling account's GuardDuty
+detector in that region). A step done before (same resolved call in the journal) is
+skipped; an "already" answer from AWS counts as done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import botocore.exceptions
+from botocore import xform_name
+
+from charter.aws import error_code, error_message, paginate
+
+from .run import Change, Run, describe_error
+
+_ALREADY = ("AlreadyExists", "AlreadyRegistered", "AlreadyEnabled", "ResourceConflict", "DuplicateAccount")
+
+
+def already_done(exc: botocore.exceptions.ClientError) -> bool:
+    code, message = error_code(exc), error_message(exc).lower()
+    return any(a in code for a in _ALREADY) or ("already" in message and code in (
+        "BadRequestException", "InvalidInputException", "ValidationException", "ConflictException",
+        "InvalidRequestException"))
+
+
+def step_key(step: dict[str, Any], region: str) -> str:
+    return hashlib.sha256(json.dumps([step, region], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class _Resolver:
+    def __init__(self, run: Run, account_id: str, region: str) -> None:
+        self.run, self.account_id, self.region = run, account_id, region
+
+    def members(self) -> list[dict[str, str]]:
+        emails = {a.name: str(a.email) for a in self.run.cfg.accounts}
+        return [{"AccountId": aid, "Email": emails.get(name, "")}
+                for name, aid in sorted(self.run.ctx.account_ids.items())
+                if aid != self.account_id and aid != self.run.ctx.management_account_id]
+
+    def detector(self) -> str:
+        gd = self.run.client("guardduty", region=self.region, account_id=self.account_id)
+        ids = paginate(gd, "list_detectors", "DetectorIds").items
+        if not ids:
+            raise LookupError(f"no GuardDuty detector in {self.run.ctx.account_name(self.account_id)}/{self.region} yet")
+        return ids[0]
+
+    def __call__(self, value: Any) -> Any:
+        if value == "${MemberAccountIds}":
+            return [m["AccountId"] for m in self.members()]
+        if value == "${MemberAccountDetails}":
+            return self.members()
+        if value == "${DetectorId}":
+            return self.detector()
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self(v) for k, v in value.items()}
+        return self.run.ctx.substitute(value, self.run.cfg)
+
+
+def run_steps(run: Run, stack: str, steps: list[dict[str, Any]]) -> bool:
+    ok = True
+    for step in steps:
+        account_name = step.get("account") or "management"
+        account_id = run.ctx.account_id(account_name)
+        service, operation = step["service"], step["operation"]
+        for region in step.get("regions") or [run.home]:
+            label = f"{stack}/{account_name}/{region}/{service}:{operation}"
+            try:
+                params = _Resolver(run, account_id, region)(step.get("parameters") or {})
+                key = step_key({**step, "parameters": params, "account_id": account_id}, region)
+                if key in run.journal.api_steps:
+                    continue
+                client = run.client(service, region=region, account_id=account_id)
+                run.mutate(Change("api-step", f"{service}:{operation}", "call",
+                                  [f"in {account_name}/{region}: {json.dumps(params, sort_keys=True, default=str)[:100]}"]),
+                           getattr(client, xform_name(operation)), **params)
+            except botocore.exceptions.ClientError as exc:
+                if not already_done(exc):
+                    run.fail(f"{label}: {describe_error(exc)}")
+                    ok = False
+                    continue
+            except Exception as exc:  # noqa: BLE001 - role assumption (AwsError), lookups, bad parameters
+                run.fail(f"{label}: {getattr(exc, 'message', None) or describe_error(exc)}")
+                ok = False
+                continue
+            if not run.dry_run:
+                run.journal.api_steps[key] = datetime.now(UTC).isoformat(timespec="seconds")
+    return ok

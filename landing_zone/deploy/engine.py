@@ -1,0 +1,201 @@
+"""The deploy, in order: organization, OUs, accounts, moves, SCPs, trusted access and
+delegated administrators, then the plan's stacks wave by wave (StackSets of one wave in
+parallel), each followed by its API steps. `dry_run=True` is `charter plan` against AWS."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+from botocore.config import Config
+
+from charter.aws import AwsError, SessionFactory, error_code, error_message
+from charter.errors import SynthError
+from landing_zone.config.model import OrgConfig
+from landing_zone.synth import Plan, PlannedStack
+
+from . import orgs, scps
+from .api_steps import run_steps
+from .errors import CredentialsError, EndpointError, PlanMissingError
+from .journal import SSM_MAX, Journal, ssm_parameter_name
+from .run import Change, Run, describe_error
+from .stacks import deploy_stack
+from .stacksets import StackSetDeployer
+from .templates import load
+
+#: Planned stacks with this kind are applied through the Organizations API.
+ORGANIZATIONS_KIND = "organizations"
+
+
+@dataclass
+class DeployResult:
+    changes: list[Change]
+    failures: list[str]
+    journal: Journal
+    elapsed: float
+    journal_path: Path | None = None
+    caller: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def read_plan(out_dir: Path) -> Plan:
+    try:
+        return Plan.read(out_dir)
+    except SynthError as exc:
+        raise PlanMissingError(f"deploy: {exc.message}", hint=exc.hint) from None
+
+
+def is_organizations(ps: PlannedStack) -> bool:
+    # The organization builder's stack is applied through the API even if plan.json predates the kind.
+    return ps.deployment.kind == ORGANIZATIONS_KIND or ps.builder == "organization"
+
+
+def preflight(sessions: SessionFactory) -> str:
+    """Who are we? Fails fast (one attempt, short timeouts) with where and how to fix."""
+    where = sessions.endpoint_url or f"AWS ({sessions.region}, profile {sessions.profile or 'default'})"
+    try:
+        sts = sessions.base.client("sts", region_name=sessions.region, endpoint_url=sessions.endpoint_url,
+                                   config=Config(retries={"max_attempts": 1, "mode": "standard"},
+                                                 connect_timeout=3, read_timeout=10))
+        return sts.get_caller_identity()["Arn"]
+    except AwsError as exc:
+        raise CredentialsError(f"deploy: {exc.message}", hint=exc.hint) from None
+    except botocore.exceptions.EndpointConnectionError:
+        raise EndpointError(f"deploy: cannot reach {where}",
+                            hint="start the embedded AWS with `charter local` and pass its --endpoint-url, "
+                                 "use --local, or check the network") from None
+    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError):
+        raise CredentialsError(f"deploy: no AWS credentials for {where}",
+                               hint="pass --profile NAME (see `aws configure list-profiles`) or --local") from None
+    except botocore.exceptions.ClientError as exc:
+        raise CredentialsError(f"deploy: {where} refused the credentials: {error_message(exc)}",
+                               hint="refresh the profile's credentials (`aws sso login --profile NAME`)") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise EndpointError(f"deploy: cannot talk to {where}: {exc}", hint="check --endpoint-url / --region") from None
+
+
+def deploy(cfg: OrgConfig, out_dir: Path, sessions: SessionFactory, *, dry_run: bool = False,
+           poll_interval: float | None = None, progress: Any = None, max_workers: int = 4) -> DeployResult:
+    started = time.monotonic()
+    out_dir = Path(out_dir)
+    plan = read_plan(out_dir)
+    caller = preflight(sessions)
+    local = sessions.endpoint_url is not None
+    local_journal = Journal.load(out_dir)
+    journal = local_journal or Journal(organization=cfg.organization.name)
+    run = Run(cfg=cfg, sessions=sessions, plan=plan, out_dir=out_dir, journal=journal, dry_run=dry_run,
+              poll_interval=poll_interval if poll_interval is not None else (0.05 if local else 5.0),
+              progress=progress)
+    if local_journal is None:
+        _adopt_mirror(run)
+
+    state = orgs.read_state(run)
+    state = orgs.ensure_organization(run, state, check_management=not local)
+    orgs.ensure_ous(run, state)
+    orgs.ensure_accounts(run, state)
+    orgs.move_accounts(run, state)
+    orgs.ensure_scp_type(run, state)
+    scps.reconcile(run)
+    orgs.ensure_service_access(run)
+    orgs.ensure_stacksets_access(run)
+    run.save_journal()
+
+    waves: dict[int, list[PlannedStack]] = {}
+    for ps in plan.stacks:
+        if not is_organizations(ps):
+            waves.setdefault(ps.deployment.order, []).append(ps)
+        elif ps.facts.get("api_steps"):
+            run_steps(run, ps.stack_name, list(ps.facts["api_steps"]))  # type: ignore[arg-type]
+    for order in sorted(waves):
+        with ThreadPoolExecutor(max_workers=max_workers) as pool:
+            list(pool.map(lambda ps: _deploy_one(run, ps), waves[order]))
+        run.save_journal()
+
+    _write_mirror(run)
+    path = None if dry_run else Journal.path(out_dir)
+    return DeployResult(changes=run.changes, failures=run.failures, journal=run.journal,
+                        elapsed=time.monotonic() - started, journal_path=path, caller=caller)
+
+
+def _deploy_one(run: Run, ps: PlannedStack) -> None:
+    blocked = [d for d in ps.deployment.depends_on if d in run.failed_stacks]
+    if blocked:
+        run.fail(f"{ps.stack_name}: skipped, depends on {', '.join(blocked)} which failed")
+        run.failed_stacks.add(ps.name)
+        return
+    try:
+        tpl = load(run, ps)
+        steps = ps.facts.get("api_steps") or []
+        # API steps run before their stack (delegations the stack's resources rely on);
+        # a failed step is reported and the stack still deploys.
+        if steps:
+            run_steps(run, ps.stack_name, list(steps))  # type: ignore[arg-type]
+        if ps.deployment.kind == "stackset":
+            ok = StackSetDeployer(run, tpl).deploy()
+        else:
+            ok = deploy_stack(run, tpl)
+    except botocore.exceptions.ClientError as exc:
+        run.fail(f"{ps.stack_name}: {error_code(exc)}: {error_message(exc)}")
+        ok = False
+    except AwsError as exc:
+        run.fail(f"{ps.stack_name}: {exc.message}")
+        ok = False
+    except Exception as exc:  # noqa: BLE001 - one stack's surprise must not stop the others
+        run.fail(f"{ps.stack_name}: {describe_error(exc)}")
+        ok = False
+    if not ok:
+        run.failed_stacks.add(ps.name)
+
+
+def _adopt_mirror(run: Run) -> None:
+    """No local journal (a fresh checkout, another CI runner): resume from the copy in the
+    management account."""
+    try:
+        packed = _read_mirror(run.client("ssm"), ssm_parameter_name(run.cfg.organization.name))
+        if packed:
+            run.journal = Journal.unpack(packed)
+    except (botocore.exceptions.ClientError, ValueError):
+        return
+
+
+def _read_mirror(ssm: Any, name: str) -> str | None:
+    """The packed journal: one parameter, or `parts:N` and N parameters `<name>-<i>`
+    when it outgrows one (8 KB each)."""
+    try:
+        value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "ParameterNotFound":
+            return None
+        raise
+    if not value.startswith("parts:"):
+        return value
+    return "".join(ssm.get_parameter(Name=f"{name}-{i}")["Parameter"]["Value"] for i in range(int(value[6:])))
+
+
+def _write_mirror(run: Run) -> None:
+    if run.dry_run:
+        return
+    ssm = run.client("ssm")
+    name = ssm_parameter_name(run.cfg.organization.name)
+    packed = run.journal.packed()
+    try:
+        if _read_mirror(ssm, name) == packed:
+            return  # unchanged: no write, so a no-change deploy makes no mutating call
+        parts = [packed[i:i + SSM_MAX] for i in range(0, len(packed), SSM_MAX)]
+        writes = [(name, packed)] if len(parts) == 1 else [(f"{name}-{i}", p) for i, p in enumerate(parts)] + [
+            (name, f"parts:{len(parts)}")]  # the index last, so a reader never sees a partial set
+        for key, value in writes:
+            ssm.put_parameter(Name=key, Value=value, Type="String", Overwrite=True,
+                              Tier="Intelligent-Tiering",  # never a forbidden Advanced->Standard downgrade
+                              Description="Charter deploy journal (zlib+base64 JSON)")
+    except botocore.exceptions.ClientError as exc:
+        # The local journal is complete; a mirror that could not be written is a warning line.
+        run.fail(f"journal/{name}: not mirrored ({error_code(exc)}: {error_message(exc)}); kept locally")

@@ -1,0 +1,112 @@
+"""One deploy (or plan) run: clients, the change log, failures and the dry-run switch.
+
+Every mutating AWS call goes through `Run.mutate`, which records a `Change` (what `charter
+plan` prints) and, unless the run is a dry run, makes the call. Reads are made directly.
+Failures are collected as one line each and never stop unrelated work.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from charter.aws import SessionFactory, error_code, error_message
+from landing_zone.config.model import OrgConfig
+from landing_zone.naming import MEMBER_ACCESS_ROLE
+from landing_zone.synth import Plan
+
+from .context import DeployContext
+from .journal import Journal
+
+
+@dataclass
+class Change:
+    """One thing deploy would do (plan) or did (deploy)."""
+
+    area: str  # organization | ou | account | scp | trusted-access | delegated-admin | stackset | stack | api-step
+    target: str  # e.g. "charter-baseline" or "OU Prod"
+    action: str  # create | update | move | attach | detach | delete | enable | register | retry | call
+    details: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        head = f"{self.action:<8} {self.area} {self.target}"
+        return head + "".join(f"\n           {d}" for d in self.details)
+
+
+@dataclass
+class Run:
+    cfg: OrgConfig
+    sessions: SessionFactory | None
+    plan: Plan
+    out_dir: Path
+    journal: Journal
+    dry_run: bool = False
+    #: Seconds between polls of long-running operations (real AWS: seconds; embedded: ms).
+    poll_interval: float = 5.0
+    #: Maximum wait for one StackSet operation / stack / account creation.
+    timeout: float = 3600.0
+    progress: Any = None
+    ctx: DeployContext = field(default_factory=DeployContext)
+    changes: list[Change] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    #: Planned stack names that failed (later waves that depend on them are skipped).
+    failed_stacks: set[str] = field(default_factory=set)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _clients: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+
+    @property
+    def home(self) -> str:
+        return self.cfg.organization.home_region
+
+    def client(self, service: str, region: str | None = None, account_id: str | None = None) -> Any:
+        """A cached client; `account_id` other than the management account assumes the member role."""
+        assert self.sessions is not None, "offline runs make no AWS calls"
+        region = region or self.home
+        member = account_id if account_id and account_id != self.ctx.management_account_id else None
+        key = (service, region, member or "")
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self.sessions.client(
+                    service, region=region, account_id=member, role_name=MEMBER_ACCESS_ROLE if member else None)
+            return self._clients[key]
+
+    def mutate(self, change: Change, fn: Callable[..., Any] | None = None, /, **kwargs: Any) -> Any:
+        """Record `change`; make the call unless this is a dry run."""
+        with self._lock:
+            self.changes.append(change)
+        if self.dry_run or fn is None:
+            return None
+        return fn(**kwargs)
+
+    def fail(self, line: str) -> None:
+        line = " ".join(line.split())  # one line per failure, whatever AWS put in the message
+        with self._lock:
+            if line not in self.failures:
+                self.failures.append(line)
+
+    def fail_exc(self, where: str, exc: BaseException) -> None:
+        self.fail(f"{where}: {describe_error(exc)}")
+
+    def sleep(self) -> None:
+        time.sleep(self.poll_interval)
+
+    def save_journal(self) -> None:
+        with self._lock:
+            self.journal.failures = list(self.failures)
+            if not self.dry_run:
+                self.journal.save(self.out_dir)
+
+
+def describe_error(exc: BaseException) -> str:
+    if not isinstance(exc, __import__("botocore.exceptions", fromlist=["ClientError"]).ClientError):
+        # parser errors carry the whole response body; the first line says enough
+        return f"{type(exc).__name__}: {str(getattr(exc, 'message', exc)).splitlines()[0][:300]}"
+    code = error_code(exc)
+    message = error_message(exc)
+    if code and not message.startswith(code):
+        return f"{code}: {message}"
+    return message

@@ -1,0 +1,96 @@
+"""Bad input stops a deploy with a CHARTER-6xx message saying where and how to fix, no traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from charter.aws import SessionFactory
+from landing_zone.config import load_config
+from landing_zone.deploy import deploy
+from landing_zone.deploy.errors import CredentialsError, EndpointError, PlanMissingError
+from landing_zone.deploy.planner import offline_plan
+from landing_zone.deploy.testing import write_sample_plan
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = REPO / "examples" / "small" / "org.yaml"
+CHARTER = [sys.executable, "-c", "from charter.cli import main; main()"]
+
+
+@pytest.fixture(scope="module")
+def small():
+    return load_config(SMALL)
+
+
+@pytest.fixture
+def planned(small, tmp_path: Path) -> Path:
+    write_sample_plan(small, tmp_path / "out")
+    return tmp_path / "out"
+
+
+def test_unreachable_endpoint_says_where_and_how(small, planned: Path) -> None:
+    with pytest.raises(EndpointError) as err:
+        deploy(small, planned, SessionFactory.local("http://127.0.0.1:9"))
+    assert err.value.code == "CHARTER-602"
+    assert "http://127.0.0.1:9" in err.value.message
+    assert "charter local" in (err.value.hint or "")
+
+
+def test_unknown_profile_is_a_credentials_error(small, planned: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    with pytest.raises(CredentialsError) as err:
+        deploy(small, planned, SessionFactory(profile="charter-no-such-profile"))
+    assert err.value.code == "CHARTER-603"
+    assert "charter-no-such-profile" in err.value.message
+
+
+def test_missing_plan_dir_names_the_path_and_the_command(small, tmp_path: Path) -> None:
+    with pytest.raises(PlanMissingError) as err:
+        deploy(small, tmp_path / "nowhere", SessionFactory.local("http://127.0.0.1:9"))
+    assert err.value.code == "CHARTER-601"
+    assert str(tmp_path / "nowhere") in err.value.message
+    assert "charter synth" in (err.value.hint or "")
+
+
+def test_cli_prints_message_and_fix_without_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run([*CHARTER, "deploy", "-c", str(SMALL), "-o", str(tmp_path / "o"), "--no-synth",
+                           "--endpoint-url", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60,
+                          cwd=REPO)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "no plan found" in proc.stderr and "fix:" in proc.stderr
+
+
+def test_offline_plan_before_any_deploy_lists_everything_to_create(small, planned: Path) -> None:
+    changes, journal = offline_plan(small, planned)
+    assert journal is None
+    kinds = {(c.area, c.action) for c in changes}
+    assert {("organization", "create"), ("ou", "create"), ("account", "create"), ("scp", "create"),
+            ("stackset", "create")} <= kinds
+    assert sum(1 for c in changes if c.area == "account") == len(small.accounts)
+
+
+def test_charter_local_prints_exports_and_stops_on_ctrl_c() -> None:
+    proc = subprocess.Popen([*CHARTER, "local", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        lines = [proc.stdout.readline() for _ in range(4)]
+        assert lines[0].startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:")
+        endpoint = lines[0].strip().split("=", 1)[1]
+        import boto3
+
+        sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                           aws_secret_access_key="testing")
+        assert sts.get_caller_identity()["Account"] == "123456789012"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "stopped" in err and "Traceback" not in err
