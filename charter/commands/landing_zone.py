@@ -75,7 +75,7 @@ def synth(config: Path = ConfigOpt, out: Path = OutOpt) -> None:
     table = Table("stack", "deploys as", "resources", "bytes", "upload", title=f"{len(stacks)} stacks")
     for s in plan.stacks:
         d = s.deployment
-        how = d.kind if d.kind == "stack" else f"stackset {d.permission_model or ''}".strip()
+        how = d.kind if d.kind in ("stack", "organizations") else f"stackset {d.permission_model or ''}".strip()
         table.add_row(s.name, how, str(s.resources), f"{s.bytes:,}", s.upload)
     console.print(table)
     ok(f"wrote {len(stacks)} templates and {path} in {time.perf_counter() - start:.1f}s")
