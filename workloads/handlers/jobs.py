@@ -1,0 +1,166 @@
+"""The jobs table: one item per optimization job, keyed (`job_id`, `timestamp` = submission time).
+
+Readers know only the job id, so they Query the partition (newest first, limit 1);
+writers use the full key. Every change bumps `version`, which long polling and the
+WebSocket pushes use to tell "changed" from "same". Timestamps are ISO-8601 UTC strings
+(they sort); `expires_at` is epoch seconds for cleanup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from . import aws
+from .settings import Settings
+
+_ser, _de = TypeSerializer(), TypeDeserializer()
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dynamo(v) for v in value]
+    return value
+
+
+@dataclass
+class Job:
+    job_id: str
+    timestamp: str
+    user_id: str
+    status: str = "QUEUED"
+    version: int = 1
+    progress: float = 0.0
+    message: str = ""
+    error: str | None = None
+    objective: str | None = None
+    request: str = "{}"
+    updated_at: str = ""
+    expires_at: int = 0
+    result_prefix: str | None = None
+    execution_arn: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def request_data(self) -> dict[str, Any]:
+        return json.loads(self.request)
+
+    def item(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "extra" and v is not None}
+        data.update(self.extra)
+        return {k: _ser.serialize(_dynamo(v)) for k, v in data.items()}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Job:
+        data = {k: _plain(_de.deserialize(v)) for k, v in item.items()}
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        return cls(**{k: v for k, v in data.items() if k in known},
+                   extra={k: v for k, v in data.items() if k not in known})
+
+    def public(self, base_url: str = "") -> dict[str, Any]:
+        """The JobStatus the API returns."""
+        return {
+            "job_id": self.job_id, "status": self.status, "created_at": self.timestamp,
+            "updated_at": self.updated_at or self.timestamp, "version": self.version,
+            "progress": round(float(self.progress), 4), "message": self.message, "error": self.error,
+            "objective": self.objective,
+            "results_url": f"{base_url}/jobs/{self.job_id}/results" if self.status == "SUCCEEDED" else None,
+        }
+
+
+class JobStore:
+    def __init__(self, settings: Settings) -> None:
+        self.table = settings.jobs_table
+        self.retention_seconds = settings.job_retention_days * 86400
+        self.ddb = aws.client("dynamodb")
+
+    def create(self, user_id: str, request: dict[str, Any], objective: str | None = None,
+               job_id: str | None = None) -> Job:
+        stamp = now_iso()
+        job = Job(job_id=job_id or new_job_id(), timestamp=stamp, user_id=user_id, objective=objective,
+                  request=json.dumps(request, separators=(",", ":"), default=str), updated_at=stamp,
+                  message="queued", expires_at=int(time.time()) + self.retention_seconds)
+        self.ddb.put_item(TableName=self.table, Item=job.item(),
+                          ConditionExpression="attribute_not_exists(job_id)")
+        return job
+
+    def put(self, job: Job, expected_version: int | None = None) -> bool:
+        """Overwrite the whole item; with `expected_version`, only if nobody changed it meanwhile."""
+        kwargs: dict[str, Any] = {}
+        if expected_version is not None:
+            kwargs = {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
+                      "ExpressionAttributeValues": {":v": {"N": str(expected_version)}}}
+        try:
+            self.ddb.put_item(TableName=self.table, Item=job.item(), **kwargs)
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def get(self, job_id: str, consistent: bool = True) -> Job | None:
+        resp = self.ddb.query(
+            TableName=self.table, KeyConditionExpression="job_id = :id",
+            ExpressionAttributeValues={":id": {"S": job_id}}, ScanIndexForward=False, Limit=1,
+            ConsistentRead=consistent)
+        items = resp.get("Items") or []
+        return Job.from_item(items[0]) if items else None
+
+    def update(self, job: Job, **changes: Any) -> Job:
+        """Set attributes (None removes them), bump the version and the update time."""
+        changes["updated_at"] = now_iso()
+        names: dict[str, str] = {"#version": "version"}
+        values: dict[str, Any] = {":one": {"N": "1"}}
+        sets, removes = [], []
+        for i, (key, value) in enumerate(changes.items()):
+            names[f"#a{i}"] = key
+            if value is None:
+                removes.append(f"#a{i}")
+            else:
+                values[f":v{i}"] = _ser.serialize(_dynamo(value))
+                sets.append(f"#a{i} = :v{i}")
+        expr = "SET " + ", ".join(sets) + " ADD #version :one"
+        if removes:
+            expr += " REMOVE " + ", ".join(removes)
+        resp = self.ddb.update_item(
+            TableName=self.table, Key={"job_id": {"S": job.job_id}, "timestamp": {"S": job.timestamp}},
+            UpdateExpression=expr, ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW")
+        return Job.from_item(resp["Attributes"])
+
+    def delete(self, job: Job) -> None:
+        self.ddb.delete_item(TableName=self.table,
+                             Key={"job_id": {"S": job.job_id}, "timestamp": {"S": job.timestamp}})
+
+    def scan(self) -> Any:
+        """Every job, page by page (cleanup)."""
+        for page in self.ddb.get_paginator("scan").paginate(TableName=self.table):
+            for item in page.get("Items", []):
+                yield Job.from_item(item)

@@ -1,0 +1,229 @@
+"""Run one optimization job: market data -> optimizer -> results in S3 -> job status.
+
+Used by the local worker pool (a thread of the API process when `CHARTER_LOCAL=1`) and
+by the SageMaker processing container (`python -m workloads.handlers.worker --job-id ID`,
+or the `JOB_ID` environment variable the pipeline sets). Everything numeric is the
+optimizer library's; this module only wires it to the job's request and to AWS.
+
+A user-caused problem (unknown dataset or ticker, infeasible constraints, too little
+history) fails the job with the optimizer's message; nothing is retried, because the
+same input would fail the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+import time
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from optimizer import (
+    Constraints,
+    HyperparameterSearch,
+    PortfolioOptimizer,
+    SearchSpace,
+    WalkForward,
+)
+from optimizer import Settings as SearchConfig
+from optimizer.data import MarketData
+from optimizer.errors import OptimizerError
+
+from . import datasets, results
+from .jobs import Job, JobStore
+from .models import TERMINAL, OptimizeRequest
+from .risk import portfolio_risk
+from .settings import Settings
+
+log = logging.getLogger("charter.workloads.worker")
+#: At most one progress write per this many seconds (each is a DynamoDB write and a push).
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+def _constraints(req: OptimizeRequest, with_turnover: bool) -> Constraints:
+    c = req.constraints
+    return Constraints(long_only=c.long_only, leverage=c.leverage, min_weight=c.min_weight, max_weight=c.max_weight,
+                       max_turnover=c.max_turnover if with_turnover else None)
+
+
+def build_optimizer(req: OptimizeRequest, with_turnover: bool = False) -> PortfolioOptimizer:
+    params: dict[str, Any] = {}
+    if req.objective in ("mean_variance", "mean_cvar"):
+        params["risk_aversion"] = req.risk_aversion
+    if req.objective in ("min_cvar", "mean_cvar"):
+        params["beta"] = req.cvar_alpha
+    scenarios, scenario_params = "historical", {}
+    if req.scenarios and req.objective in ("min_cvar", "mean_cvar"):
+        scenarios, scenario_params = "bootstrap", {"n_scenarios": req.scenarios}
+    return PortfolioOptimizer(objective=req.objective, objective_params=params, risk_model=req.risk_model,
+                              scenarios=scenarios, scenario_params=scenario_params,
+                              constraints=_constraints(req, with_turnover), seed=req.seed)
+
+
+def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tuple[dict[str, Any], list[dict]]:
+    """The whole computation of a job: (summary, result rows). Pure: no AWS."""
+    report = progress or (lambda fraction, message: None)
+    R = md.returns[-req.horizon_days:]
+    alive = np.isfinite(R).all(axis=0)
+    if alive.sum() < 2:
+        raise OptimizerError(f"fewer than 2 assets have complete data in the last {req.horizon_days} days")
+    window = R[:, alive]
+    window = window[np.isfinite(window).all(axis=1)]
+    names = [a for a, ok in zip(md.assets, alive, strict=True) if ok]
+    report(0.2, f"optimizing {len(names)} assets ({req.objective})")
+    opt = build_optimizer(req).fit(window)
+    weights = np.zeros(len(md.assets))
+    weights[alive] = opt.weights_
+    risk = portfolio_risk(window, opt.weights_, names, req.cvar_alpha)
+    rows: list[dict[str, Any]] = [
+        {"kind": "weight", "asset": a, "weight": float(w), "risk_contribution": risk["risk_contributions"].get(a, 0.0)}
+        for a, w in zip(md.assets, weights, strict=True)]
+    summary: dict[str, Any] = {
+        "objective": req.objective, "dataset": md.report.get("dataset", req.dataset), "assets": list(md.assets),
+        "weights": {a: float(w) for a, w in zip(md.assets, weights, strict=True)}, "risk": risk,
+        "data_report": {k: v for k, v in md.report.items() if k != "source"} | {
+            "first_date": str(md.dates[0]), "last_date": str(md.dates[-1]), "days": int(len(md.dates)),
+            "excluded_assets": [a for a, ok in zip(md.assets, alive, strict=True) if not ok]},
+    }
+    if req.backtest.enabled:
+        report(0.4, "walk-forward backtest")
+        bt = req.backtest
+        wf = WalkForward(build_optimizer(req, with_turnover=True), lookback=bt.lookback,
+                         rebalance_every=bt.rebalance_every, cost_bps=bt.cost_bps, vol_target=bt.vol_target).fit(md)
+        wealth = np.cumprod(1.0 + wf.returns_)
+        summary["backtest"] = {**wf.metrics_, "lookback": bt.lookback, "rebalance_every": bt.rebalance_every,
+                               "first_date": str(wf.dates_[0]), "last_date": str(wf.dates_[-1])}
+        rows += [{"kind": "backtest", "date": str(d), "return": float(r), "wealth": float(v)}
+                 for d, r, v in zip(wf.dates_, wf.returns_, wealth, strict=True)]
+    if req.search.enabled:
+        s = req.search
+        report(0.6, f"hyperparameter search ({s.n_trials} trials)")
+        search = HyperparameterSearch(
+            space=SearchSpace(lookback=(s.lookback_min, s.lookback_max), objectives=tuple(s.objectives)),
+            settings=SearchConfig(max_weight=req.constraints.max_weight, min_weight=max(req.constraints.min_weight, 0.0),
+                                  cost_bps=req.backtest.cost_bps),
+            n_trials=s.n_trials, sampler=s.sampler, seed=s.seed, halving=s.halving, workers=1,
+        ).fit(md, progress=lambda done, total, rung: report(0.6 + 0.35 * done / max(total, 1),
+                                                            f"search: {done}/{total} trials"))
+        summary["search"] = {"best_config": search.best_config_, "holdout_sharpe": search.holdout_sharpe_,
+                             "deflated_sharpe": search.deflated_sharpe_, "failures": search.n_failures_,
+                             "best_metrics": search.best_backtest_.metrics_}
+        rows += [{"kind": "trial", "trial": r["trial"], "rung": r["rung"], "score": r["score"], "error": r["error"],
+                  **{k: r["config"][k] for k in ("objective", "risk_model", "lookback", "rebalance_every")}}
+                 for r in search.table_]
+    return results.finite(summary), results.finite(rows)
+
+
+class _Progress:
+    def __init__(self, store: JobStore, job: Job, notify: Any) -> None:
+        self.store, self.job, self.notify, self.last = store, job, notify, 0.0
+
+    def __call__(self, fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY_SECONDS:
+            return
+        self.last = now
+        self.job = self.store.update(self.job, progress=round(fraction, 4), message=message)
+        self.notify(self.job)
+
+
+def run_job(job_id: str, settings: Settings | None = None) -> Job:
+    """Run a queued job to SUCCEEDED or FAILED and return its final state."""
+    from .websocket import notify  # the push is best effort and needs the connections table only
+
+    settings = settings or Settings.from_env()
+    store = JobStore(settings)
+    job = store.get(job_id)
+    if job is None:
+        raise LookupError(f"job {job_id} not found in {settings.jobs_table}")
+    if job.status in TERMINAL:
+        return job
+    job = store.update(job, status="RUNNING", progress=0.05, message="loading market data")
+    notify(job, settings)
+    progress = _Progress(store, job, lambda j: notify(j, settings))
+    try:
+        req = OptimizeRequest.model_validate(job.request_data)
+        md, entry = datasets.load(settings, req.dataset)
+        md = datasets.select(md, req.assets, req.start, req.end, dataset=entry.get("dataset", req.dataset))
+        summary, rows = optimize(req, md, progress)
+        where = results.write(settings.results_bucket, job.job_id, summary, rows, settings.results_page_rows)
+        job = store.update(progress.job, status="SUCCEEDED", progress=1.0, message="done", result_prefix=where,
+                           rows_total=len(rows))
+    except (OptimizerError, ValidationError) as exc:
+        job = store.update(progress.job, status="FAILED", message="failed", error=str(exc)[:2000])
+    except Exception as exc:  # noqa: BLE001 - a bug must still end the job, not leave it RUNNING
+        log.exception("job %s crashed", job_id)
+        job = store.update(progress.job, status="FAILED", message="failed",
+                           error=f"internal error ({type(exc).__name__}); see the worker log")
+    notify(job, settings)
+    return job
+
+
+# -- the local worker pool (CHARTER_LOCAL=1) -------------------------------------------------
+
+_pool: Executor | None = None
+_pool_lock = threading.Lock()
+
+
+def submit_local(job_id: str, settings: Settings) -> Future:
+    """Queue a job on local workers (stand-in for the processing job).
+
+    Worker processes by default: a job is CPU-bound Python and numpy, and in a thread it
+    would hold the API server's GIL. Spawned children inherit the environment (endpoint,
+    credentials), so they reach the same embedded AWS."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            workers = max(1, settings.local_workers)
+            if settings.local_worker_processes:
+                import multiprocessing as mp
+
+                _pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+            else:
+                _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="charter-worker")
+        return _pool.submit(_run_logged, job_id, settings)
+
+
+def _run_logged(job_id: str, settings: Settings) -> str:
+    try:
+        return run_job(job_id, settings).status
+    except Exception:  # noqa: BLE001 - a worker thread has nobody to raise to
+        log.exception("local worker failed on job %s", job_id)
+        return "FAILED"
+
+
+def shutdown_local(wait: bool = True) -> None:
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=wait, cancel_futures=not wait)
+
+
+# -- the processing container -----------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run one Charter optimization job.")
+    parser.add_argument("--job-id", default=os.environ.get("JOB_ID"), help="default: $JOB_ID")
+    args = parser.parse_args(argv)
+    if not args.job_id:
+        parser.error("--job-id or JOB_ID is required")
+    logging.basicConfig(level=logging.INFO)
+    job = run_job(args.job_id)
+    if job.status != "SUCCEEDED":
+        message = Path("/opt/ml/output/message")
+        if message.parent.is_dir():  # SageMaker shows its first 1 KB as the failure reason
+            message.write_text((job.error or "failed")[:1024])
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""`charter workload serve`: the optimizer's REST API on this machine (registered by the lead)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from charter.output import console, ok
+
+
+def serve(
+    config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml."),
+    env: str = typer.Option("dev", "--env", help="Workload environment whose names to use (dev, staging, prod)."),
+    port: int = typer.Option(8080, "--port", help="Port of the API on 127.0.0.1 (0 = any free port)."),
+    local: bool = typer.Option(False, "--local", help="Run against the embedded AWS (moto server)."),
+    endpoint_url: str | None = typer.Option(None, "--endpoint-url", help="An AWS-compatible endpoint to use instead."),
+) -> None:
+    """Serve POST /optimize, GET /jobs/{id}, GET /jobs/{id}/results, /health and /openapi.json locally.
+
+    Jobs run in a worker thread of this process. With --local the tables and buckets are
+    created in the embedded AWS; drop market data into `incoming/` of the market-data
+    bucket and call the ingest handler, or use `charter demo`.
+
+    Example: `charter workload serve -c examples/small/org.yaml --env dev --local --port 8080`
+    """
+    from charter.errors import CharterError
+    from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
+    from landing_zone.config import load_config
+    from landing_zone.naming import resource_name
+    from workloads.handlers.settings import Settings
+    from workloads.server import LocalApiServer
+
+    cfg = load_config(config)
+    wl = cfg.workloads.optimizer if cfg.workloads else None
+    if wl is None or env not in wl.environments:
+        raise CharterError(f"{config}: no `workloads: optimizer: environments: {env}:` section",
+                           hint="add the environment to org.yaml or pass --env with one that exists")
+    region = cfg.organization.home_region
+    prefix = resource_name(cfg, env, "optimizer")
+    embedded = LocalAws(region=region).start() if local else None
+    try:
+        if embedded is not None:
+            os.environ.update(embedded.env())
+            account = LOCAL_MANAGEMENT_ACCOUNT
+        elif endpoint_url:
+            os.environ["AWS_ENDPOINT_URL"] = endpoint_url
+            os.environ.setdefault("AWS_DEFAULT_REGION", region)
+            account = LOCAL_MANAGEMENT_ACCOUNT
+        else:
+            import boto3
+
+            account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
+        settings = Settings.for_names(prefix, account, region, environment=env,
+                                      local=bool(embedded is not None or endpoint_url))
+        server = LocalApiServer(settings, port=port).start()
+        ok(f"optimizer API ({env}) on {server.url} — try {server.url}/health and {server.url}/openapi.json")
+        console.print(f"jobs table {settings.jobs_table}; market data s3://{settings.market_data_bucket}/incoming/")
+        server.serve_forever()
+        server.stop()
+    finally:
+        if embedded is not None:
+            embedded.stop()
