@@ -117,3 +117,12 @@ def deploy(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = Config
 app.command()(synth)
 app.command()(plan)
 app.command()(deploy)
+
+
+def _register_serve() -> None:
+    from workloads.serve_cli import serve
+
+    app.command()(serve)
+
+
+_register_serve()
