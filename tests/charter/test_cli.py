@@ -76,3 +76,12 @@ def test_unknown_command_is_usage_error() -> None:
 def test_bad_paths_are_clear(args: list[str]) -> None:
     result = charter(*args)
     assert result.returncode == 2 and "Traceback" not in result.stderr and "fix:" in result.stderr
+
+
+def test_ci_runs_exactly_the_readme_test_line() -> None:
+    """.ci/run extracts the README's test line; it must exist once and install the test extras."""
+    readme = (REPO / "README.md").read_text().splitlines()
+    lines = [ln for ln in readme if ln.endswith("# tests")]
+    assert len(lines) == 1
+    assert "pip install -e '.[test]'" in lines[0] and "pytest" in lines[0]
+    assert 'grep -E "# tests$" README.md' in (REPO / ".ci" / "run").read_text()
