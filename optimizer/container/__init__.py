@@ -1,0 +1,1 @@
+"""The optimizer's SageMaker container: ``python3 -m optimizer.container <subcommand>``."""

@@ -1,0 +1,5 @@
+import sys
+
+from optimizer.container.entrypoint import main
+
+sys.exit(main())

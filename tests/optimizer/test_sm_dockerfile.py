@@ -1,0 +1,27 @@
+"""The optimizer image's Dockerfile passes checkov's Dockerfile checks and stays minimal."""
+
+from pathlib import Path
+
+DOCKERFILE = Path(__file__).resolve().parents[2] / "optimizer" / "container" / "Dockerfile"
+REQUIREMENTS = DOCKERFILE.parent / "requirements.txt"
+
+
+def test_checkov_dockerfile_checks_pass():
+    from checkov.dockerfile.runner import Runner
+    from checkov.runner_filter import RunnerFilter
+
+    report = Runner().run(root_folder=None, files=[str(DOCKERFILE)], runner_filter=RunnerFilter(framework=["dockerfile"]))
+    assert report.passed_checks, "checkov ran no Dockerfile check"
+    assert [(c.check_id, c.check_name) for c in report.failed_checks] == []
+    ids = {c.check_id for c in report.passed_checks}
+    assert {"CKV_DOCKER_2", "CKV_DOCKER_3", "CKV_DOCKER_7", "CKV_DOCKER_8"} <= ids  # healthcheck, user, tag, non-root
+
+
+def test_image_is_pinned_and_only_numpy_scipy():
+    text = DOCKERFILE.read_text()
+    base = next(line.split()[1] for line in text.splitlines() if line.startswith("FROM "))
+    assert base.startswith("python:3.11.") and "slim" in base
+    assert "ADD " not in text
+    reqs = [r for r in REQUIREMENTS.read_text().splitlines() if r and not r.startswith("#")]
+    assert sorted(r.split("==")[0] for r in reqs) == ["numpy", "scipy"]
+    assert all("==" in r for r in reqs)
