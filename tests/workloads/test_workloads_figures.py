@@ -147,14 +147,16 @@ def test_workloads_pipeline_processing_and_spot_search(prod):
     body = props(s, "OptimizationPipeline")["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][0]
     definition = json.loads(body)
     steps = {st["Name"]: st for st in definition["Steps"]}
-    assert list(steps) == ["DataValidation", "ScenarioGeneration", "HyperparameterSearch",
-                           "DistributedOptimization", "ResultsAggregation", "AgentSynthesis"]
+    # the five steps, in order, each depending on the one before
+    assert list(steps) == ["DataValidation", "ScenarioGeneration", "DistributedOptimization",
+                           "ResultsAggregation", "AgentSynthesis"]
+    names = list(steps)
+    assert all(steps[b]["DependsOn"] == [a] for a, b in zip(names, names[1:], strict=False))
     params = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
     assert params["ProcessingInstanceType"] == "ml.c5.4xlarge"
-    assert params["ProcessingInstanceCount"] == 20
-    cluster = steps["DistributedOptimization"]["Arguments"]["ProcessingResources"]["ClusterConfig"]
-    assert cluster["InstanceCount"] == {"Get": "Parameters.ProcessingInstanceCount"}
-    training = steps["HyperparameterSearch"]["Arguments"]["TrainingJobDefinition"]
+    assert params["OptimizationInstanceCount"] == 20
+    training = steps["DistributedOptimization"]["Arguments"]
+    assert training["ResourceConfig"]["InstanceCount"] == {"Get": "Parameters.OptimizationInstanceCount"}
     assert training["EnableManagedSpotTraining"] is True
     stop = training["StoppingCondition"]
     assert stop["MaxWaitTimeInSeconds"] > stop["MaxRuntimeInSeconds"]
