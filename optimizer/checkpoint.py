@@ -21,6 +21,7 @@ class Checkpoint:
         self.fingerprint = fingerprint
         self.records: dict[tuple[int, int], dict] = {}
         if self.path and self.path.exists():
+            repair_torn_tail(self.path)
             self._load()
         elif self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +66,21 @@ class Checkpoint:
     def add(self, rec: dict) -> None:
         self.records[(int(rec["rung"]), int(rec["trial"]))] = rec
         self._append(rec)
+
+
+def repair_torn_tail(path: Path) -> int:
+    """Cut a partial last line (the process died mid-write) so appends start on a fresh line;
+    otherwise the next record would be glued onto the fragment and the file become corrupt.
+    Returns the number of bytes removed."""
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    keep = data.rfind(b"\n") + 1
+    with open(path, "r+b") as fh:
+        fh.truncate(keep)
+    return len(data) - keep
 
 
 def read_records(path: str | Path) -> list[dict]:

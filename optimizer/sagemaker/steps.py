@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.checkpoint import Checkpoint
+from optimizer.checkpoint import Checkpoint, repair_torn_tail  # noqa: F401 (re-exported for tests)
 from optimizer.data import MarketData, save_returns_csv
 from optimizer.errors import OptimizerError
 from optimizer.jobfile import Job, parse_job
@@ -198,24 +198,6 @@ def _evaluate(cfg: dict, budget: float, rung: int) -> dict:
     return evaluate_trial(cfg, _W["market"], _W["settings"], budget, rung)
 
 
-def repair_torn_tail(path: Path) -> int:
-    """Cut a partial last line (the process died mid-write) so appends start on a fresh line.
-
-    ``Checkpoint`` skips a torn last line when loading but then appends right after it,
-    gluing the next record onto the fragment; the line is then corrupt and not last, and
-    the following load fails.  Returns the number of bytes removed.
-    """
-    if not path.exists():
-        return 0
-    data = path.read_bytes()
-    if not data or data.endswith(b"\n"):
-        return 0
-    keep = data.rfind(b"\n") + 1
-    with open(path, "r+b") as fh:
-        fh.truncate(keep)
-    return len(data) - keep
-
-
 def shard_file_name(host: str, rung: int) -> str:
     return f"{host}-rung{rung}.jsonl"
 
@@ -264,8 +246,7 @@ def optimize_shard(c: Contract, rung: int | None = None, workers: int = 1,
         raise OptimizerError(f"optimize-shard: rung {rung} out of range (the search has {len(budgets)} rung(s))")
     mine = _my_trials(c, plan, rung, cluster.host_index, cluster.n_hosts)
     ckpt_path = c.checkpoint_dir / shard_file_name(cluster.current_host, rung)
-    repair_torn_tail(ckpt_path)
-    ckpt = Checkpoint(ckpt_path, fp)
+    ckpt = Checkpoint(ckpt_path, fp)  # drops a torn last line left by a killed shard
     configs = sample_configs(s.space, s.n_trials, s.seed, s.sampler)
     todo = [configs[i] for i in mine if not ckpt.done(rung, i)]
     log(f"optimize-shard: host {cluster.current_host} ({cluster.host_index + 1}/{cluster.n_hosts}) rung {rung}: "
@@ -475,8 +456,7 @@ def search(c: Contract, workers: int | None = None, max_new_trials: int | None =
         raise OptimizerError(f"{cfg_path}: no 'search:' section")
     s = job.search
     s.workers = workers
-    s.checkpoint = str(c.checkpoint_dir / "trials.jsonl")
-    repair_torn_tail(Path(s.checkpoint))
+    s.checkpoint = str(c.checkpoint_dir / "trials.jsonl")  # Checkpoint drops a torn last line on resume
     s.max_new_trials = max_new_trials
     s.fit(job.market)
     out = _write_json(c.ml / "model" / "search.json", search_summary(s))

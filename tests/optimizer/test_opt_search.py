@@ -103,3 +103,20 @@ def test_sharded_hosts_reproduce_single_run(market, reference, tmp_path):
     assert shard(list(range(7)), 1, 3) == [1, 4]
     with pytest.raises(OptimizerError):
         shard([1], 3, 3)
+
+
+def test_checkpoint_survives_a_torn_write_then_more_appends(tmp_path):
+    """A process killed mid-write leaves half a line; the resumed run appends after it and
+    a third run must still load every finished trial (found when running shards on SageMaker)."""
+    from optimizer.checkpoint import Checkpoint
+
+    path = tmp_path / "trials.jsonl"
+    first = Checkpoint(path, "fp")
+    first.add({"rung": 0, "trial": 0, "score": 1.0})
+    with open(path, "a") as fh:
+        fh.write('{"rung": 0, "tri')  # killed mid-write
+    second = Checkpoint(path, "fp")
+    assert second.done(0, 0) and not second.done(0, 1)
+    second.add({"rung": 0, "trial": 1, "score": 2.0})
+    third = Checkpoint(path, "fp")
+    assert third.done(0, 0) and third.done(0, 1)
