@@ -71,15 +71,22 @@ def suppressions_in(template_name: str, data: dict[str, Any]) -> list[Suppressio
 
 
 class Linter:
-    """Build once, lint many: the expensive rule loading happens in the constructor."""
+    """Build once, lint many: cfn-lint's rules are loaded once, on first use, and reused."""
 
     def __init__(self, regions: Iterable[str] = ("us-east-1",)) -> None:
-        import cfnlint.api  # noqa: F401  (imports cfnlint in the order its modules need)
-        from cfnlint.config import ConfigMixIn
-        from cfnlint.runner.cli import Runner as CfnLintRunner
-
         self.regions = list(regions)
-        self._cfnlint = CfnLintRunner(ConfigMixIn(regions=self.regions))
+        self._runner = None
+
+    @property
+    def _cfnlint(self):
+        # Loaded on first use, so lint_dir can start checkov's process before paying for it.
+        if self._runner is None:
+            import cfnlint.api  # noqa: F401  (imports cfnlint in the order its modules need)
+            from cfnlint.config import ConfigMixIn
+            from cfnlint.runner.cli import Runner as CfnLintRunner
+
+            self._runner = CfnLintRunner(ConfigMixIn(regions=self.regions))
+        return self._runner
 
     def cfn_lint(self, name: str, data: dict[str, Any]) -> list[Finding]:
         out = []
