@@ -23,7 +23,7 @@ a gap in the control matrix.
 
 Organization-level operations that CloudFormation cannot perform (delegating a service's
 administration, adopting existing accounts as members) are recorded as data on the stack
-that needs them, for `charter deploy` to execute *before* deploying that stack. Each step
+that needs them, for `charter deploy` to execute before or after deploying that stack. Each step
 is a plain dict:
 
 ```
@@ -31,8 +31,17 @@ is a plain dict:
  "operation": "EnableOrganizationAdminAccount",  # API operation name (PascalCase)
  "parameters": {"AdminAccountId": "${SecurityAccountId}"},
  "account": "management",                     # "management" or an account name from org.yaml
- "regions": ["us-east-1", "us-west-2"]}       # regions to call it in ([] = global API)
+ "regions": ["us-east-1", "us-west-2"],       # regions to call it in ([] = global API)
+ "phase": "before"}                           # "before" (default) or "after" the stack
 ```
+
+`phase`: delegations (EnableOrganizationAdminAccount, RegisterDelegatedAdministrator,
+EnableAWSServiceAccess) are "before": the stack's organization-wide resources (the
+ORGANIZATION analyzer, Security Hub's organization configuration) need them. Calls the
+delegated administrator makes on the organization's accounts (CreateMembers, Macie's
+automated discovery, Inspector's Enable and organization configuration) are "after": they
+act as the administrator whose settings the stack establishes, and they run only once the
+stack is in place (a failed stack leaves them for the deploy that fixes it).
 
 Parameter values may contain placeholders that deploy substitutes like `Fn::Sub`:
 `${<context parameter>}` (any name in `landing_zone.context.CONTEXT_PARAMETERS`),
@@ -85,11 +94,11 @@ GUARDDUTY_FEATURES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def api_step(service: str, operation: str, account: str, regions: list[str] | None = None,
-             **parameters: Any) -> dict[str, Any]:
+def api_step(service: str, operation: str, account: str, regions: list[str] | None = None, *,
+             phase: str = "before", **parameters: Any) -> dict[str, Any]:
     """One organization-level API call for `charter deploy` (shape in the module docstring)."""
     return {"service": service, "operation": operation, "parameters": parameters, "account": account,
-            "regions": list(regions or [])}
+            "regions": list(regions or []), "phase": phase}
 
 
 def _charter_tags(*control_ids: str) -> dict[str, str]:
@@ -179,26 +188,26 @@ def security_api_steps(cfg: OrgConfig) -> list[dict[str, Any]]:
     if b.security_hub.enabled:
         steps += [
             api_step("securityhub", "EnableOrganizationAdminAccount", "management", regions, AdminAccountId=admin),
-            api_step("securityhub", "CreateMembers", sec, regions, AccountDetails="${MemberAccountDetails}"),
+            api_step("securityhub", "CreateMembers", sec, regions, phase="after", AccountDetails="${MemberAccountDetails}"),
         ]
     if b.guardduty.enabled:
         steps += [
             api_step("guardduty", "EnableOrganizationAdminAccount", "management", regions, AdminAccountId=admin),
-            api_step("guardduty", "CreateMembers", sec, regions, DetectorId="${DetectorId}",
+            api_step("guardduty", "CreateMembers", sec, regions, phase="after", DetectorId="${DetectorId}",
                      AccountDetails="${MemberAccountDetails}"),
         ]
     if b.macie.enabled:
         steps += [
             api_step("macie2", "EnableOrganizationAdminAccount", "management", regions, adminAccountId=admin),
-            api_step("macie2", "UpdateAutomatedDiscoveryConfiguration", sec, regions, status="ENABLED"),
+            api_step("macie2", "UpdateAutomatedDiscoveryConfiguration", sec, regions, phase="after", status="ENABLED"),
         ]
     if b.inspector.enabled:
         steps += [
             api_step("inspector2", "EnableDelegatedAdminAccount", "management", regions,
                      delegatedAdminAccountId=admin),
-            api_step("inspector2", "Enable", sec, regions, accountIds="${MemberAccountIds}",
+            api_step("inspector2", "Enable", sec, regions, phase="after", accountIds="${MemberAccountIds}",
                      resourceTypes=["EC2", "ECR", "LAMBDA"]),
-            api_step("inspector2", "UpdateOrganizationConfiguration", sec, regions,
+            api_step("inspector2", "UpdateOrganizationConfiguration", sec, regions, phase="after",
                      autoEnable={"ec2": True, "ecr": True, "lambda": True}),
         ]
     if b.access_analyzer.enabled:

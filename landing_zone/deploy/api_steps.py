@@ -2,9 +2,9 @@
 (EnableOrganizationAdminAccount, RegisterDelegatedAdministrator, CreateMembers, ...), made
 idempotently before the stack that carries them is deployed.
 
-A step is {"service", "operation", "parameters", "account", "regions"} (shape documented
-in `landing_zone/builders/detection.py`): called once per region, or once in the home
-region when `regions` is empty. Placeholders in parameter values, like `Fn::Sub`:
+A step is {"service", "operation", "parameters", "account", "regions", "phase"} (shape
+documented in `landing_zone/builders/detection.py`): called once per region, or once in the
+home region when `regions` is empty. `phase` is "before" (the default) or "after" its stack. Placeholders in parameter values, like `Fn::Sub`:
 `${<context parameter>}`, `${account:<name>}`, and, as a whole value, `${MemberAccountIds}`
 (every active member account id except the calling one), `${MemberAccountDetails}` (the
 same as [{"AccountId", "Email"}]) and `${DetectorId}` (the calling account's GuardDuty
@@ -34,6 +34,19 @@ def already_done(exc: botocore.exceptions.ClientError) -> bool:
     return any(a in code for a in _ALREADY) or ("already" in message and code in (
         "BadRequestException", "InvalidInputException", "ValidationException", "ConflictException",
         "InvalidRequestException"))
+
+
+PHASES = ("before", "after")
+
+
+def split_phases(steps: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(steps run before the stack, steps run after it); a step without `phase` is "before"."""
+    for step in steps:
+        if step.get("phase", "before") not in PHASES:
+            raise ValueError(f"api step {step.get('service')}:{step.get('operation')} has phase "
+                             f"{step.get('phase')!r}; use one of {', '.join(PHASES)}")
+    return ([s for s in steps if s.get("phase", "before") == "before"],
+            [s for s in steps if s.get("phase") == "after"])
 
 
 def step_key(step: dict[str, Any], region: str) -> str:
@@ -79,9 +92,12 @@ def run_steps(run: Run, stack: str, steps: list[dict[str, Any]]) -> bool:
         service, operation = step["service"], step["operation"]
         for region in step.get("regions") or [run.home]:
             label = f"{stack}/{account_name}/{region}/{service}:{operation}"
+            key = ""
             try:
                 params = _Resolver(run, account_id, region)(step.get("parameters") or {})
-                key = step_key({**step, "parameters": params, "account_id": account_id}, region)
+                # the phase is when, not what: moving a step between phases does not redo it
+                key = step_key({**{k: v for k, v in step.items() if k != "phase"}, "parameters": params,
+                                "account_id": account_id}, region)
                 if key in run.journal.api_steps:
                     continue
                 client = run.client(service, region=region, account_id=account_id)
@@ -89,6 +105,12 @@ def run_steps(run: Run, stack: str, steps: list[dict[str, Any]]) -> bool:
                                   [f"in {account_name}/{region}: {json.dumps(params, sort_keys=True, default=str)[:100]}"]),
                            getattr(client, xform_name(operation)), **params)
             except botocore.exceptions.ClientError as exc:
+                if run.unsupported_here(exc):
+                    # remembered, so a re-deploy to the same embedded AWS does not call it again
+                    run.note(f"{label}: not run, {error_message(exc)}")
+                    if key and not run.dry_run:
+                        run.journal.api_steps[key] = f"not run: the embedded AWS lacks {service}:{operation}"
+                    continue
                 if not already_done(exc):
                     run.fail(f"{label}: {describe_error(exc)}")
                     ok = False

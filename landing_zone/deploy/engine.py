@@ -5,7 +5,7 @@ parallel), each followed by its API steps. `dry_run=True` is `charter plan` agai
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ from landing_zone.config.model import OrgConfig
 from landing_zone.synth import Plan, PlannedStack
 
 from . import orgs, scps
-from .api_steps import run_steps
+from .api_steps import run_steps, split_phases
+from .assets import ensure_assets
 from .errors import CredentialsError, EndpointError, PlanMissingError
 from .journal import SSM_MAX, Journal, ssm_parameter_name
 from .run import Change, Run, describe_error
@@ -115,14 +116,44 @@ def deploy(cfg: OrgConfig, out_dir: Path, sessions: SessionFactory, *, dry_run: 
         elif ps.facts.get("api_steps"):
             run_steps(run, ps.stack_name, list(ps.facts["api_steps"]))  # type: ignore[arg-type]
     for order in sorted(waves):
-        with ThreadPoolExecutor(max_workers=max_workers) as pool:
-            list(pool.map(lambda ps: _deploy_one(run, ps), waves[order]))
+        _deploy_wave(run, waves[order], max_workers)
         run.save_journal()
 
     _write_mirror(run)
     path = None if dry_run else Journal.path(out_dir)
     return DeployResult(changes=run.changes, failures=run.failures, journal=run.journal,
-                        elapsed=time.monotonic() - started, journal_path=path, caller=caller)
+                        elapsed=time.monotonic() - started, journal_path=path, caller=caller, notes=run.notes)
+
+
+def wave_dependencies(stacks: list[PlannedStack]) -> dict[str, set[str]]:
+    """Planned stack name -> the stacks of the same wave it must wait for (`depends_on`
+    naming an earlier wave is already satisfied by the wave order)."""
+    names = {ps.name for ps in stacks}
+    return {ps.name: {d for d in ps.deployment.depends_on if d in names and d != ps.name} for ps in stacks}
+
+
+def _deploy_wave(run: Run, stacks: list[PlannedStack], max_workers: int) -> None:
+    """The stacks of one wave in parallel, each started once the stacks it depends on in
+    this wave have finished (a topological order; `_deploy_one` then skips it if one of
+    them failed). Stacks caught in a dependency cycle cannot be ordered and are reported."""
+    deps = wave_dependencies(stacks)
+    pending = {ps.name: ps for ps in stacks}
+    done: set[str] = set()
+    running: dict[Future[None], str] = {}
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        while pending or running:
+            for name in [n for n in pending if deps[n] <= done]:
+                running[pool.submit(_deploy_one, run, pending.pop(name))] = name
+            if not running:  # nothing can start and nothing is running: a cycle
+                for name, ps in pending.items():
+                    run.fail(f"{ps.stack_name}: not deployed, its depends_on forms a cycle within wave "
+                             f"{ps.deployment.order} ({', '.join(sorted(deps[name] - done))})")
+                    run.failed_stacks.add(name)
+                return
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                done.add(running.pop(future))
+                future.result()  # _deploy_one reports its own failures; this re-raises only bugs
 
 
 def _deploy_one(run: Run, ps: PlannedStack) -> None:
@@ -133,15 +164,21 @@ def _deploy_one(run: Run, ps: PlannedStack) -> None:
         return
     try:
         tpl = load(run, ps)
-        steps = ps.facts.get("api_steps") or []
-        # API steps run before their stack (delegations the stack's resources rely on);
-        # a failed step is reported and the stack still deploys.
-        if steps:
-            run_steps(run, ps.stack_name, list(steps))  # type: ignore[arg-type]
+        steps = list(ps.facts.get("api_steps") or [])  # type: ignore[call-overload]
+        # "before" steps (the default: delegations the stack's resources rely on) run first;
+        # a failed one is reported and the stack still deploys. "after" steps act on what
+        # the stack made (e.g. the delegated admin adopting members) and run only once the
+        # stack is in place; if it failed they wait for the deploy that fixes it.
+        before, after = split_phases(steps)
+        if before:
+            run_steps(run, ps.stack_name, before)
+        ensure_assets(run, tpl)
         if ps.deployment.kind == "stackset":
             ok = StackSetDeployer(run, tpl).deploy()
         else:
             ok = deploy_stack(run, tpl)
+        if ok and after:
+            run_steps(run, ps.stack_name, after)
     except botocore.exceptions.ClientError as exc:
         run.fail(f"{ps.stack_name}: {error_code(exc)}: {error_message(exc)}")
         ok = False

@@ -40,3 +40,8 @@ class WrongAccountError(DeployError):
 class OrganizationStateError(DeployError):
     code = "CHARTER-605"
     fix = "Fix the organization as the message says (feature set, policy types), then deploy again."
+
+
+class AssetError(DeployError):
+    code = "CHARTER-606"
+    fix = "Make the stack's code asset buildable (pip reaches PyPI for the Lambda's dependencies), then deploy again."

@@ -22,6 +22,9 @@ from landing_zone.synth import Plan
 from .context import DeployContext
 from .journal import Journal
 
+#: The error code the embedded AWS answers for an operation moto does not implement.
+UNSUPPORTED_HERE = "UnsupportedOperation"
+
 
 @dataclass
 class Change:
@@ -53,6 +56,8 @@ class Run:
     ctx: DeployContext = field(default_factory=DeployContext)
     changes: list[Change] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    #: Things not done for a reason that is not a failure (the embedded AWS lacks the API).
+    notes: list[str] = field(default_factory=list)
     #: Planned stack names that failed (later waves that depend on them are skipped).
     failed_stacks: set[str] = field(default_factory=set)
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -87,6 +92,19 @@ class Run:
         with self._lock:
             if line not in self.failures:
                 self.failures.append(line)
+
+    def note(self, line: str) -> None:
+        line = " ".join(line.split())
+        with self._lock:
+            if line not in self.notes:
+                self.notes.append(line)
+
+    def unsupported_here(self, exc: BaseException) -> bool:
+        """True when the endpoint is the embedded AWS and it answered that it does not
+        implement the operation (`charter.local`'s 400 UnsupportedOperation): the call
+        would work on AWS, so it is a note, never a failure. Real AWS never qualifies."""
+        return (self.sessions is not None and self.sessions.endpoint_url is not None
+                and error_code(exc) == UNSUPPORTED_HERE)
 
     def fail_exc(self, where: str, exc: BaseException) -> None:
         self.fail(f"{where}: {describe_error(exc)}")

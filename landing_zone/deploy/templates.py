@@ -139,13 +139,31 @@ class _Lookups:
             if name in self.sso:
                 return self.instance()[0]
             if name in self.groups:
-                store = self.instance()[1]
-                ids = self.run.client("identitystore")
-                return ids.get_group_id(IdentityStoreId=store, AlternateIdentifier={"UniqueAttribute": {
-                    "AttributePath": "displayName", "AttributeValue": self.groups[name]}})["GroupId"]
+                return self.group_id(self.groups[name])
         except (botocore.exceptions.ClientError, LookupError) as exc:
             self.errors[name] = str(exc) if isinstance(exc, LookupError) else f"{error_code(exc)} looking it up"
         return None
+
+    def group_id(self, display_name: str) -> str:
+        store = self.instance()[1]
+        ids = self.run.client("identitystore")
+        try:
+            return ids.get_group_id(IdentityStoreId=store, AlternateIdentifier={"UniqueAttribute": {
+                "AttributePath": "displayName", "AttributeValue": display_name}})["GroupId"]
+        except botocore.exceptions.ClientError as exc:
+            local = self.run.sessions is not None and self.run.sessions.endpoint_url is not None
+            if error_code(exc) != "ResourceNotFoundException" or not local:
+                raise
+        # On AWS the groups come from the identity provider (SCIM) and a missing one is a
+        # failure to fix there. The embedded AWS has no identity provider: deploy stands in
+        # for it, creating the group by its display name, and says so.
+        created = self.run.mutate(Change("identity-group", display_name, "create",
+                                         ["in the embedded AWS's identity store (on AWS: your identity provider)"]),
+                                  ids.create_group, IdentityStoreId=store, DisplayName=display_name,
+                                  Description="Created by charter deploy on the embedded AWS (stands in for SCIM)")
+        self.run.note(f"identity/{display_name}: group created in the embedded AWS (on AWS your identity provider "
+                      "provides it)")
+        return PENDING if created is None else created["GroupId"]  # None: a dry run
 
     def instance(self) -> tuple[str, str]:
         if self._instance is None:

@@ -71,3 +71,67 @@ def test_lambda_alias_deploys_through_cloudformation(aws) -> None:
     assert cf.describe_stacks(StackName="alias")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     alias = sessions.client("lambda").get_alias(FunctionName="fn-alias-test", Name="live")
     assert alias["AliasArn"].endswith(":function:fn-alias-test:live")
+
+
+@pytest.mark.parametrize(("service", "call", "kwargs"), [
+    ("cloudformation", "describe_organizations_access", {}),  # query XML: moto raises NotImplementedError
+    ("macie2", "update_automated_discovery_configuration", {"status": "ENABLED"}),  # REST JSON: no route
+])
+def test_an_operation_moto_lacks_in_a_known_service_is_a_fast_client_error(aws, service, call, kwargs) -> None:
+    client = aws.sessions().client(service)
+    start = time.perf_counter()
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        getattr(client, call)(**kwargs)
+    assert info.value.response["Error"]["Code"] == "UnsupportedOperation"
+    assert time.perf_counter() - start < 5, "a 500 would have been retried with backoff"
+
+
+def test_a_tls_only_bucket_policy_lets_sdk_requests_through_but_a_plain_deny_still_denies(aws) -> None:
+    s3 = aws.sessions().client("s3")
+    s3.create_bucket(Bucket="charter-tls-only")
+    s3.put_bucket_policy(Bucket="charter-tls-only", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": ["arn:aws:s3:::charter-tls-only", "arn:aws:s3:::charter-tls-only/*"],
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        {"Sid": "DenyDeletes", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+         "Resource": "arn:aws:s3:::charter-tls-only/*"}]}))
+    s3.put_object(Bucket="charter-tls-only", Key="k", Body=b"x")
+    assert s3.get_object(Bucket="charter-tls-only", Key="k")["Body"].read() == b"x"
+    with pytest.raises(botocore.exceptions.ClientError):
+        s3.delete_object(Bucket="charter-tls-only", Key="k")
+
+
+def test_service_managed_stack_instances_are_real_stacks_that_skip_the_management_account(aws) -> None:
+    sessions = aws.sessions()
+    org = sessions.client("organizations")
+    try:
+        org.create_organization(FeatureSet="ALL")
+    except botocore.exceptions.ClientError:
+        pass  # another test made it
+    root = org.list_roots()["Roots"][0]["Id"]
+    outer = org.create_organizational_unit(ParentId=root, Name="Outer")["OrganizationalUnit"]["Id"]
+    inner = org.create_organizational_unit(ParentId=outer, Name="Inner")["OrganizationalUnit"]["Id"]
+    member = org.create_account(Email="deep@example.com", AccountName="deep")["CreateAccountStatus"]["AccountId"]
+    org.move_account(AccountId=member, SourceParentId=root, DestinationParentId=inner)
+    export = {"Resources": {"P": {"Type": "AWS::SSM::Parameter", "Properties": {
+        "Name": "/ss-test/p", "Type": "String", "Value": "v"}}},
+              "Outputs": {"Name": {"Value": {"Ref": "P"}, "Export": {"Name": "ss-test-export"}}}}
+    cf = sessions.client("cloudformation")
+    cf.create_stack_set(StackSetName="ss-test", TemplateBody=json.dumps(export), PermissionModel="SERVICE_MANAGED",
+                        AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False})
+    cf.create_stack_instances(StackSetName="ss-test", Regions=["us-east-1"],
+                              DeploymentTargets={"OrganizationalUnitIds": [root]})
+    # again for the one account: AWS never duplicates an instance
+    cf.create_stack_instances(StackSetName="ss-test", Regions=["us-east-1"], DeploymentTargets={
+        "OrganizationalUnitIds": [inner], "Accounts": [member], "AccountFilterType": "INTERSECTION"})
+    instances = cf.list_stack_instances(StackSetName="ss-test")["Summaries"]
+    assert {i["StackInstanceStatus"]["DetailedStatus"] for i in instances} == {"SUCCEEDED"}
+    accounts = [i["Account"] for i in instances]
+    assert "123456789012" not in accounts  # the management account
+    assert accounts.count(member) == 1  # reached two OU levels down, once
+    # the instance is a stack in the member account whose export a later stack there imports
+    mcf = sessions.client("cloudformation", account_id=member, role_name="OrganizationAccountAccessRole")
+    importer = {"Resources": {"Q": {"Type": "AWS::SSM::Parameter", "Properties": {
+        "Name": "/ss-test/q", "Type": "String", "Value": {"Fn::ImportValue": "ss-test-export"}}}}}
+    mcf.create_stack(StackName="importer", TemplateBody=json.dumps(importer))
+    assert mcf.describe_stacks(StackName="importer")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"

@@ -110,8 +110,10 @@ def test_api_steps_shape_and_delegation(small_config, small) -> None:
     steps = small["detection"].facts["api_steps"]
     names = {a.name for a in small_config.accounts} | {"management"}
     for step in steps:
-        assert set(step) == {"service", "operation", "parameters", "account", "regions"}
+        assert set(step) == {"service", "operation", "parameters", "account", "regions", "phase"}
         assert step["account"] in names
+        # delegations come before the stack; the delegated admin acts on members after it
+        assert step["phase"] == ("before" if step["account"] == "management" else "after"), step
         assert re.match(r"^[A-Z][A-Za-z]+$", step["operation"])
         for value in step["parameters"].values():
             for placeholder in re.findall(r"\$\{(\w+)\}", str(value)):

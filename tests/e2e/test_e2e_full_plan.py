@@ -1,0 +1,154 @@
+"""End to end on the embedded AWS: the FULL landing-zone plan of examples/small deploys with
+no failure, a second deploy changes nothing, and what it built is there in the accounts."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from charter.aws import SessionFactory
+from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
+from landing_zone.config import load_config
+from landing_zone.config.model import OrgConfig
+from landing_zone.deploy import deploy
+from landing_zone.deploy.engine import DeployResult
+from landing_zone.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
+from landing_zone.synth import build_plan, synthesize, write_output
+
+REPO = Path(__file__).resolve().parents[2]
+READS = ("Describe", "List", "Get")
+CREDENTIALS = ("AssumeRole",)
+
+
+def _reset(server: LocalAws) -> None:
+    # moto's backends live in the process: start from an empty AWS whatever ran before
+    urllib.request.urlopen(urllib.request.Request(f"{server.endpoint_url}/moto-api/reset", method="POST")).read()
+
+
+class Deployed:
+    def __init__(self, cfg: OrgConfig, sessions: SessionFactory, first: DeployResult, second: DeployResult,
+                 second_calls: list[str], first_seconds: float) -> None:
+        self.cfg, self.sessions, self.first, self.second = cfg, sessions, first, second
+        self.second_calls, self.first_seconds = second_calls, first_seconds
+        org = sessions.client("organizations")
+        self.accounts = {a["Name"]: a["Id"] for a in org.list_accounts()["Accounts"]}
+
+    def member(self, service: str, name: str, region: str | None = None) -> Any:
+        return self.sessions.client(service, region=region, account_id=self.accounts[name],
+                                    role_name=MEMBER_ACCESS_ROLE)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    cfg = load_config(REPO / "examples" / "small" / "org.yaml")
+    out = tmp_path_factory.mktemp("full-plan")
+    stacks = synthesize(cfg)
+    write_output(stacks, build_plan(cfg, stacks, (REPO / "examples" / "small" / "org.yaml").read_text()), out)
+    with LocalAws() as server:
+        _reset(server)
+        sessions = server.sessions()
+        started = time.monotonic()
+        first = deploy(cfg, out, sessions)
+        first_seconds = time.monotonic() - started
+        calls: list[str] = []
+        again = server.sessions()
+        again.on_client.append(lambda client: client.meta.events.register(
+            "before-call", lambda model, **_: calls.append(model.name)))
+        second = deploy(cfg, out, again)
+        yield Deployed(cfg, sessions, first, second, calls, first_seconds)
+        _reset(server)
+
+
+def test_the_full_plan_deploys_without_a_failure_and_quickly(deployed: Deployed) -> None:
+    assert deployed.first.failures == []
+    # every note is the embedded AWS saying what it lacks, never a hidden failure
+    for note in deployed.first.notes:
+        assert "embedded AWS" in note, note
+    assert deployed.first_seconds < 60, f"deploy took {deployed.first_seconds:.1f}s"
+
+
+def test_a_second_deploy_makes_no_mutating_call(deployed: Deployed) -> None:
+    assert deployed.second.failures == []
+    assert deployed.second.changes == []
+    mutating = [c for c in deployed.second_calls if not c.startswith(READS) and c not in CREDENTIALS]
+    assert mutating == []
+    assert deployed.second_calls, "the second deploy read nothing: the hook did not see it"
+
+
+def test_the_organization_trail_logs_to_the_log_archive(deployed: Deployed) -> None:
+    trails = deployed.sessions.client("cloudtrail").describe_trails()["trailList"]
+    trail = next(t for t in trails if t["Name"] == f"{deployed.cfg.organization.name}-organization-trail")
+    assert trail["IsOrganizationTrail"] and trail["IsMultiRegionTrail"] and trail["LogFileValidationEnabled"]
+    assert deployed.accounts["log-archive"] in trail["S3BucketName"]
+    status = deployed.sessions.client("cloudtrail").get_trail_status(Name=trail["TrailARN"])
+    assert status["IsLogging"]
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "us-west-2"])
+def test_a_member_account_records_config_in_every_governed_region(deployed: Deployed, region: str) -> None:
+    config = deployed.member("config", "dev", region)
+    recorders = config.describe_configuration_recorders()["ConfigurationRecorders"]
+    assert [r["name"] for r in recorders] == ["charter"]
+    assert config.describe_configuration_recorder_status()["ConfigurationRecordersStatus"][0]["recording"]
+    channel = config.describe_delivery_channels()["DeliveryChannels"][0]
+    assert deployed.accounts["log-archive"] in channel["s3BucketName"]
+
+
+def test_member_accounts_have_the_evidence_reader_role_with_read_only_policies(deployed: Deployed) -> None:
+    for name in ("dev", "prod", "security"):
+        iam = deployed.member("iam", name)
+        assert iam.get_role(RoleName=EVIDENCE_READER_ROLE)["Role"]["RoleName"] == EVIDENCE_READER_ROLE
+        attached = {p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=EVIDENCE_READER_ROLE)[
+            "AttachedPolicies"]}
+        assert attached == {"SecurityAudit", "ViewOnlyAccess"}
+
+
+def test_service_managed_stacksets_never_reach_the_management_account(deployed: Deployed) -> None:
+    cfn = deployed.sessions.client("cloudformation")
+    instances = cfn.list_stack_instances(StackSetName="charter-config-recorder")["Summaries"]
+    accounts = {i["Account"] for i in instances}
+    assert LOCAL_MANAGEMENT_ACCOUNT not in accounts
+    assert accounts == {aid for name, aid in deployed.accounts.items() if name != "master"}
+    assert {i["Region"] for i in instances} == {"us-east-1", "us-west-2"}
+
+
+def test_the_account_baseline_is_applied_by_its_own_handler(deployed: Deployed) -> None:
+    # the resources around the custom resource
+    lam = deployed.member("lambda", "staging", "us-west-2")
+    assert lam.get_function(FunctionName="charter-account-baseline")["Configuration"]["Runtime"] == "python3.12"
+    # what the handler's code did in the account: the password policy (home region only,
+    # IAM is global), EBS encryption by default with the environment key (every region)
+    policy = deployed.member("iam", "staging").get_account_password_policy()["PasswordPolicy"]
+    pp = deployed.cfg.baseline.password_policy
+    assert policy["MinimumPasswordLength"] == pp.min_length
+    assert policy["PasswordReusePrevention"] == pp.reuse_prevention
+    for region in ("us-east-1", "us-west-2"):
+        ec2 = deployed.member("ec2", "staging", region)
+        assert ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"] is True
+        key = ec2.get_ebs_default_kms_key_id()["KmsKeyId"]
+        assert f":{deployed.accounts['staging']}:key/" in key
+    # and in the management account, through the self-managed StackSet
+    mgmt = deployed.sessions.client("ec2", region="us-west-2")
+    assert mgmt.get_ebs_encryption_by_default()["EbsEncryptionByDefault"] is True
+
+
+def test_the_security_account_is_guardduty_administrator_with_its_own_detector(deployed: Deployed) -> None:
+    gd = deployed.sessions.client("guardduty")
+    admins = gd.list_organization_admin_accounts()["AdminAccounts"]
+    assert [a["AdminAccountId"] for a in admins] == [deployed.accounts["security"]]
+    assert deployed.member("guardduty", "security").list_detectors()["DetectorIds"]
+
+
+def test_the_evidence_collector_code_is_uploaded_before_its_stack(deployed: Deployed) -> None:
+    audit = deployed.accounts["audit"]
+    s3 = deployed.member("s3", "audit")
+    bucket = f"{deployed.cfg.organization.name}-charter-assets-{audit}-us-east-1"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert len(keys) == 1 and keys[0].startswith("charter/evidence-collector-")
+    fn = deployed.member("lambda", "audit").list_functions()["Functions"]
+    assert any(f["Handler"] == "evidence.continuous.handler" for f in fn)
