@@ -1,0 +1,343 @@
+"""The machinery every collector shares: record each AWS call, then judge a snapshot.
+
+Prowler's split, made auditable. A collector's `fetch` reads one AWS area once per
+account and region through a `Recorder`; the recorder makes each call, drains every
+paginator, keeps the exact parameters and page counts (`ApiCall`) and the raw responses
+(JSON-safe, without `ResponseMetadata`) for `Artifact.raw`. `fetch` returns a snapshot: a
+plain JSON-safe dict. Each control's evaluation is then a pure function
+`check(snapshot, ctx) -> list[PopulationItem]`: no AWS, no clock (the time is `ctx.now`),
+so it can be tested with a hand-written snapshot and no call is ever made twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Any, Literal
+
+import botocore.exceptions
+
+from charter.aws import error_code, error_message
+from charter.errors import CharterError
+from evidence.artifact import ApiCall, Artifact, PopulationItem, Result, utcnow
+from landing_zone.config.model import OrgConfig
+
+Scope = Literal["global", "regional"]
+
+#: Criteria per control, from the fixed control list; used when `controls.catalog` is absent.
+CONTROL_CRITERIA: dict[str, tuple[str, ...]] = {
+    "ORG-01": ("CC1.3", "CC5.2", "CC6.1"), "ORG-02": ("CC6.1", "CC8.1"), "ORG-03": ("CC6.1", "CC6.6"),
+    "ORG-04": ("CC8.1", "CC5.2"), "ORG-05": ("CC6.2", "CC6.3"), "ORG-06": ("CC8.1", "CC7.1"),
+    "IAM-01": ("CC6.1",), "IAM-02": ("CC6.1", "CC6.2"), "IAM-03": ("CC6.1",), "IAM-04": ("CC6.2", "CC6.3"),
+    "IAM-05": ("CC6.3",), "IAM-06": ("CC6.1", "CC6.2", "CC6.3"), "IAM-07": ("CC6.1", "CC7.4"),
+    "IAM-08": ("CC4.1", "CC6.3"), "IAM-09": ("CC6.2", "CC6.3", "CC1.5"), "IAM-10": ("CC6.3", "CC6.6"),
+    "LOG-01": ("CC7.2", "CC7.3", "CC4.1"), "LOG-02": ("CC7.2", "CC8.1"), "LOG-03": ("CC7.2", "PI1.5", "C1.1"),
+    "LOG-04": ("CC7.2", "PI1.5"), "LOG-05": ("CC7.2",), "LOG-06": ("CC7.2", "CC6.6"),
+    "MON-01": ("CC7.1", "CC4.1"), "MON-02": ("CC7.1", "CC8.1"), "MON-03": ("CC7.2", "CC8.1"),
+    "MON-04": ("CC7.1", "CC4.1", "CC4.2"), "MON-05": ("CC7.2", "CC6.8"), "MON-06": ("C1.1", "CC6.7", "P4.1"),
+    "MON-07": ("CC7.1", "CC6.8"), "MON-08": ("CC7.2", "CC7.3", "CC7.4", "CC2.2"), "MON-09": ("CC4.1", "CC4.2"),
+    "ENC-01": ("CC6.1", "CC6.7", "C1.1"), "ENC-02": ("CC6.7", "C1.1"), "ENC-03": ("CC6.7", "C1.1"),
+    "ENC-04": ("CC6.7",), "DAT-01": ("CC6.1", "CC6.6", "C1.1"), "NET-01": ("CC6.6",), "NET-02": ("CC6.6",),
+    "NET-03": ("CC6.6", "CC6.7"), "BCK-01": ("A1.2", "CC7.5"), "BCK-02": ("A1.2", "CC9.1"), "BCK-03": ("A1.2",),
+    "BCK-04": ("A1.3", "CC7.5"), "EVD-01": ("CC4.1", "CC4.2"), "CHG-01": ("CC8.1",), "CHG-02": ("CC8.1", "CC7.1"),
+}
+
+
+@lru_cache(maxsize=512)
+def _catalog_criteria(control: str) -> tuple[str, ...] | None:
+    """Criteria from `controls.catalog` when it is installed (looked up at run time only, so
+    the collectors never depend on the catalog at import time)."""
+    try:
+        catalog = importlib.import_module("controls.catalog")
+    except Exception:  # noqa: BLE001 - absent or broken catalog: fall back to the fixed list
+        return None
+    for name in ("get_control", "control", "get"):
+        fn = getattr(catalog, name, None)
+        if callable(fn):
+            try:
+                found = fn(control)
+            except Exception:  # noqa: BLE001
+                continue
+            crit = getattr(found, "criteria", None)
+            if crit:
+                return tuple(crit)
+    for name in ("CONTROLS", "CATALOG"):
+        table = getattr(catalog, name, None)
+        entry = table.get(control) if isinstance(table, dict) else None
+        if entry is None and isinstance(table, list | tuple):
+            entry = next((c for c in table if getattr(c, "id", None) == control), None)
+        crit = getattr(entry, "criteria", None)
+        if crit:
+            return tuple(crit)
+    return None
+
+
+def criteria_for(controls: Iterable[str]) -> list[str]:
+    out: set[str] = set()
+    for control in controls:
+        out.update(_catalog_criteria(control) or CONTROL_CRITERIA.get(control, ()))
+    return sorted(out, key=_criterion_key)
+
+
+def _criterion_key(crit: str) -> tuple[str, int, int]:
+    head, _, tail = crit.partition(".")
+    letters = head.rstrip("0123456789")
+    major = int(head[len(letters):] or 0)
+    return (letters, major, int(tail or 0))
+
+
+# -- JSON-safe raw responses ------------------------------------------------------------
+
+def json_safe(value: Any) -> Any:
+    """Responses as JSON: datetimes as ISO 8601, bytes as UTF-8 text (or base64), no
+    `ResponseMetadata` (request ids and retry counts would make identical evidence differ)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(value).decode()
+    if hasattr(value, "read"):  # StreamingBody
+        return json_safe(value.read())
+    return value
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO 8601 text (as stored in snapshots) back to an aware datetime; None if absent."""
+    if value in (None, "", "N/A", "no_information", "not_supported"):
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+# -- targets, context, semaphores --------------------------------------------------------
+
+@dataclass(frozen=True)
+class Target:
+    """One account (and region) the fan-out reads."""
+
+    account_id: str
+    account_name: str
+    region: str
+    environment: str | None = None
+    is_management: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a check may look at besides the snapshot: the config, the target, the time."""
+
+    cfg: OrgConfig
+    target: Target
+    now: datetime = field(default_factory=utcnow)
+    #: account name -> id for every account in the run (identity center maps assignments).
+    account_ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def region(self) -> str:
+        return self.target.region
+
+    @property
+    def is_home_region(self) -> bool:
+        return self.target.region == self.cfg.organization.home_region
+
+
+#: In-flight calls per (account, service). AWS throttles per account (per region for most
+#: services; account-wide for IAM, Organizations, Identity Center), so bounds are per account.
+DEFAULT_SERVICE_LIMITS: dict[str, int] = {
+    "iam": 4, "organizations": 2, "sso-admin": 3, "identitystore": 3, "cloudformation": 3, "s3": 8,
+}
+DEFAULT_SERVICE_LIMIT = 6
+
+
+class Throttle:
+    """Semaphores bounding concurrent calls per (account, service)."""
+
+    def __init__(self, limits: dict[str, int] | None = None, default: int = DEFAULT_SERVICE_LIMIT) -> None:
+        self.limits = {**DEFAULT_SERVICE_LIMITS, **(limits or {})}
+        self.default = default
+        self._sems: dict[tuple[str, str], threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, account_id: str, service: str) -> threading.BoundedSemaphore:
+        key = (account_id, service)
+        with self._lock:
+            sem = self._sems.get(key)
+            if sem is None:
+                sem = self._sems[key] = threading.BoundedSemaphore(self.limits.get(service, self.default))
+            return sem
+
+
+# -- the recorder --------------------------------------------------------------------------
+
+ClientFactory = Callable[[str, str], Any]  # (service, region) -> boto3 client
+
+
+class Recorder:
+    """Makes and records the AWS calls of one collector in one account and region."""
+
+    def __init__(self, client_factory: ClientFactory, account_id: str, region: str,
+                 throttle: Throttle | None = None) -> None:
+        self._factory = client_factory
+        self.account_id = account_id
+        self.region = region
+        self.throttle = throttle or Throttle()
+        self._clients: dict[tuple[str, str], Any] = {}
+        self.calls: list[ApiCall] = []
+        self.raw: dict[str, Any] = {}
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = (service, region or self.region)
+        if key not in self._clients:
+            self._clients[key] = self._factory(*key)
+        return self._clients[key]
+
+    def _key(self, service: str, api: str, params: dict[str, Any], region: str) -> str:
+        key = f"{service}:{api}"
+        if params:
+            key += " " + json.dumps(json_safe(params), sort_keys=True, separators=(",", ":"))
+        if region != self.region:
+            key += f" @{region}"
+        return key
+
+    def call(self, service: str, method: str, *, region: str | None = None,
+             expected: tuple[str, ...] = (), **params: Any) -> dict[str, Any] | None:
+        """One (non-paginated) call. An error whose code is in `expected` (e.g. NoSuchEntity:
+        "there is no password policy") is an answer, returned as None; others raise."""
+        region = region or self.region
+        client = self.client(service, region)
+        api = client.meta.method_to_api_mapping.get(method, method)
+        key = self._key(service, api, params, region)
+        self.calls.append(ApiCall(service=service, operation=api, parameters=json_safe(params), region=region))
+        try:
+            with self.throttle(self.account_id, service):
+                response = getattr(client, method)(**params)
+        except botocore.exceptions.ClientError as exc:
+            self.raw[key] = {"Error": {"Code": error_code(exc), "Message": error_message(exc)}}
+            if error_code(exc) in expected:
+                return None
+            raise
+        self.raw[key] = json_safe(response)
+        return self.raw[key]
+
+    def drain(self, service: str, method: str, result_key: str, *, region: str | None = None,
+              expected: tuple[str, ...] = (), trim: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+              **params: Any) -> list[Any] | None:
+        """Every item of a paginated call (all pages, always), recorded with its page count.
+        `trim` keeps only the named fields of huge items (findings) in the raw record."""
+        region = region or self.region
+        client = self.client(service, region)
+        api = client.meta.method_to_api_mapping.get(method, method)
+        if not client.can_paginate(method):
+            response = self.call(service, method, region=region, expected=expected, **params)
+            return None if response is None else list(response.get(result_key, []))
+        key = self._key(service, api, params, region)
+        record = ApiCall(service=service, operation=api, parameters=json_safe(params), region=region,
+                         pages=0, drained=False)
+        self.calls.append(record)
+        items: list[Any] = []
+        pages: list[Any] = []
+        try:
+            iterator = iter(client.get_paginator(method).paginate(**params))
+            while True:
+                with self.throttle(self.account_id, service):
+                    page = next(iterator, None)
+                if page is None:
+                    break
+                record.pages += 1
+                page_items = json_safe(page.get(result_key, []))
+                items.extend(page_items)
+                kept = {k: v for k, v in json_safe(page).items() if k != result_key}
+                kept[result_key] = [trim(i) for i in page_items] if trim else page_items
+                pages.append(kept)
+        except botocore.exceptions.ClientError as exc:
+            self.raw[key] = {"Error": {"Code": error_code(exc), "Message": error_message(exc)}, "Pages": pages}
+            if error_code(exc) in expected:
+                record.drained = True  # the service answered: there is nothing to list
+                return None
+            raise
+        record.drained = True
+        record.pages = max(record.pages, 1)
+        self.raw[key] = {"Pages": pages}
+        return items
+
+
+# -- collectors ------------------------------------------------------------------------------
+
+Snapshot = dict[str, Any]
+Fetch = Callable[[Recorder, Context], Snapshot]
+Check = Callable[[Snapshot, Context], list[PopulationItem]]
+
+
+def item(id: str, control: str, result: Result | bool, reason: str, **attributes: Any) -> PopulationItem:
+    """A population item; `result` True/False mean pass/fail."""
+    if isinstance(result, bool):
+        result = "pass" if result else "fail"
+    return PopulationItem(id=id, control=control, result=result, reason=reason, attributes=json_safe(attributes))
+
+
+@dataclass(frozen=True)
+class Collector:
+    """One AWS area: fetch once, then one pure check per control (or more)."""
+
+    name: str
+    description: str
+    fetch: Fetch
+    checks: tuple[tuple[str, Check], ...]
+    scope: Scope = "regional"
+    management_only: bool = False
+    services: tuple[str, ...] = ()
+
+    @property
+    def controls(self) -> list[str]:
+        return sorted({control for control, _ in self.checks})
+
+    def applies_to(self, target: Target, home_region: str) -> bool:
+        if self.management_only and not target.is_management:
+            return False
+        return self.scope == "regional" or target.region == home_region
+
+    def evaluate(self, snapshot: Snapshot, ctx: Context) -> list[PopulationItem]:
+        out: list[PopulationItem] = []
+        for control, check in self.checks:
+            for it in check(snapshot, ctx):
+                if it.control != control:  # a check speaks only to the control it is registered for
+                    it = it.model_copy(update={"control": control})
+                out.append(it)
+        return out
+
+    def collect(self, rec: Recorder, ctx: Context, caller_arn: str, charter_version: str) -> Artifact:
+        snapshot = self.fetch(rec, ctx)
+        population = self.evaluate(snapshot, ctx)
+        return Artifact(
+            collector=self.name, controls=self.controls, criteria=criteria_for(self.controls),
+            account_id=ctx.target.account_id, account_name=ctx.target.account_name, region=ctx.region,
+            collected_at=ctx.now, caller_arn=caller_arn, charter_version=charter_version,
+            calls=rec.calls, population=population, raw={"responses": rec.raw, "snapshot": json_safe(snapshot)},
+        )
+
+
+def days_between(later: datetime, earlier: datetime | None) -> int | None:
+    return None if earlier is None else (later - earlier) // timedelta(days=1)
+
+
+class UnknownCollectorError(CharterError):
+    """A collector name that no module registers."""
+
+    code = "CHARTER-470"
+    fix = "Run `charter evidence collectors` to list the collector names."

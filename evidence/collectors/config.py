@@ -1,0 +1,76 @@
+"""AWS Config (regional): recorders and their status, delivery channels, rules and their
+compliance (DescribeComplianceByConfigRule)."""
+
+from __future__ import annotations
+
+from evidence.collectors import register
+from evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
+
+
+def fetch(rec: Recorder, ctx: Context) -> Snapshot:
+    recorders = (rec.call("config", "describe_configuration_recorders") or {}).get("ConfigurationRecorders", [])
+    statuses = (rec.call("config", "describe_configuration_recorder_status") or {}).get(
+        "ConfigurationRecordersStatus", [])
+    channels = (rec.call("config", "describe_delivery_channels") or {}).get("DeliveryChannels", [])
+    rules = rec.drain("config", "describe_config_rules", "ConfigRules") or []
+    compliance = rec.drain("config", "describe_compliance_by_config_rule", "ComplianceByConfigRules") or []
+    by_rule = {c["ConfigRuleName"]: (c.get("Compliance") or {}) for c in compliance}
+    return {
+        "recorders": [{"name": r["name"], "all_supported": (r.get("recordingGroup") or {}).get("allSupported", False),
+                       "global_types": (r.get("recordingGroup") or {}).get("includeGlobalResourceTypes", False),
+                       "recording": next((s.get("recording") for s in statuses if s.get("name") == r["name"]), False),
+                       "last_status": next((s.get("lastStatus") for s in statuses if s.get("name") == r["name"]), None)}
+                      for r in recorders],
+        "delivery_channels": [{"name": c.get("name"), "bucket": c.get("s3BucketName")} for c in channels],
+        "rules": [{"name": r["ConfigRuleName"], "arn": r.get("ConfigRuleArn"), "state": r.get("ConfigRuleState"),
+                   "source": (r.get("Source") or {}).get("SourceIdentifier"),
+                   "compliance": by_rule.get(r["ConfigRuleName"], {}).get("ComplianceType"),
+                   "non_compliant": (by_rule.get(r["ConfigRuleName"], {}).get("ComplianceContributorCount") or {}
+                                     ).get("CappedCount")} for r in rules],
+    }
+
+
+def check_recorder(snap: Snapshot, ctx: Context) -> list:
+    rid = f"{ctx.target.account_id}/{ctx.region}/config-recorder"
+    if not snap["recorders"]:
+        return [item(rid, "MON-01", False, "no configuration recorder")]
+    out = []
+    for r in snap["recorders"]:
+        problems = []
+        if not r["recording"]:
+            problems.append("not recording")
+        if not r["all_supported"]:
+            problems.append("does not record all supported resource types")
+        if not snap["delivery_channels"]:
+            problems.append("no delivery channel")
+        out.append(item(f"{rid}/{r['name']}", "MON-01", not problems,
+                        "; ".join(problems) or "recording all supported resources, delivery channel set",
+                        last_status=r["last_status"], global_types=r["global_types"],
+                        delivery=[c["bucket"] for c in snap["delivery_channels"]]))
+    return out
+
+
+_RESULT = {"COMPLIANT": "pass", "NON_COMPLIANT": "fail", "NOT_APPLICABLE": "not_applicable",
+           "INSUFFICIENT_DATA": "not_applicable"}
+
+
+def check_rules(snap: Snapshot, ctx: Context) -> list:
+    if not snap["rules"]:
+        if ctx.cfg.baseline.config.enabled and ctx.cfg.baseline.config.conformance_pack:
+            return [item(f"{ctx.target.account_id}/{ctx.region}/config-rules", "MON-09", False, "no Config rules")]
+        return []
+    out = []
+    for r in snap["rules"]:
+        result = _RESULT.get(r["compliance"] or "", "not_applicable")
+        reason = {"pass": "compliant", "fail": f"non-compliant ({r['non_compliant'] or '?'} resources)"}.get(
+            result, f"no evaluation result ({r['compliance'] or 'none yet'})")
+        out.append(item(r["arn"] or r["name"], "MON-09", result, reason, rule=r["name"], source=r["source"],
+                        state=r["state"]))
+    return out
+
+
+COLLECTOR = register(Collector(
+    name="config", scope="regional", services=("config",),
+    description="Config recorders, delivery channels, rules and their compliance results",
+    fetch=fetch, checks=(("MON-01", check_recorder), ("MON-09", check_rules)),
+))

@@ -1,0 +1,332 @@
+"""Collect evidence from every account and governed region, concurrently, never silently.
+
+`collect_all` plans one unit of work per (account, region, collector) — global collectors
+(IAM, S3 account level, Organizations, StackSets, Identity Center) once per account in
+the home region, management-only collectors only in the management account — and runs
+the units on a thread pool. Member accounts are read through the `CharterEvidenceReader`
+role (assumed once per account, up front); the caller's own account is read with the
+caller's session. Calls are bounded per (account, service) by semaphores and retried by
+the session factory's adaptive retry mode.
+
+Every planned unit yields exactly one artifact: evidence, or `kind="gap"` saying what
+could not be read (role not assumable, access denied, region unreachable, throttled
+beyond retries) and how to fix it. A run never skips a unit silently and never crashes
+on one account; completeness is `len(artifacts) == planned`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import botocore.exceptions
+
+from charter import __version__ as CHARTER_VERSION
+from charter.aws import AwsError, SessionFactory, error_code, error_message, paginate
+from evidence.artifact import ApiCall, Artifact, utcnow
+from evidence.collectors import all_collectors
+from evidence.collectors import get as get_collector
+from evidence.collectors.base import Collector, Context, Recorder, Target, Throttle, criteria_for
+from landing_zone.config.model import OrgConfig
+from landing_zone.naming import EVIDENCE_READER_ROLE
+
+Progress = Callable[[int, int, Artifact], None]
+
+_THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
+              "ProvisionedThroughputExceededException", "SlowDown", "RequestThrottled"}
+_DENIED_PREFIX = ("AccessDenied", "UnauthorizedOperation", "AuthorizationError")
+_REGION_OFF = {"OptInRequired", "UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure",
+               "SubscriptionRequiredException"}
+
+
+class DiscoveryError(AwsError):
+    """The account list could not be read from Organizations."""
+
+    code = "CHARTER-471"
+    fix = "Run from the management account (or a delegated administrator), or pass the accounts explicitly."
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """An account to read, with what org.yaml says about it (when it is there)."""
+
+    id: str
+    name: str
+    environment: str | None = None
+    email: str | None = None
+    status: str = "ACTIVE"
+
+
+@dataclass(frozen=True)
+class Unit:
+    collector: Collector
+    target: Target
+
+
+@dataclass
+class _Access:
+    """How one account is reached: its client factory and the identity the calls run as."""
+
+    caller_arn: str
+    account_id: str | None  # None: the caller's own session
+    error: str | None = None
+
+
+def _match(cfg: OrgConfig, account_id: str, name: str, email: str | None) -> tuple[str, str | None]:
+    """(name, environment) from org.yaml, matched by account id, email, then name."""
+    for acct in cfg.accounts:
+        if (acct.account_id and acct.account_id == account_id) or (
+                email and str(acct.email).lower() == email.lower()) or acct.name == name:
+            return acct.name, acct.environment
+    return name, None
+
+
+def discover_accounts(sessions: SessionFactory, cfg: OrgConfig) -> list[AccountRef]:
+    """Every account of the organization (ListAccounts, drained), named as in org.yaml."""
+    try:
+        drained = paginate(sessions.client("organizations"), "list_accounts", "Accounts")
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise DiscoveryError(f"cannot list the organization's accounts: {error_message(exc)}",
+                             hint="use the management account's credentials, or pass account ids") from None
+    out = []
+    for acct in drained.items:
+        name, env = _match(cfg, acct["Id"], acct.get("Name", ""), acct.get("Email"))
+        out.append(AccountRef(acct["Id"], name, env, acct.get("Email"), acct.get("Status", "ACTIVE")))
+    return sorted(out, key=lambda a: a.id)
+
+
+def _fix_for(exc: BaseException, service: str, operation: str, account: str, region: str, role: str) -> str:
+    code = error_code(exc)
+    if isinstance(exc, AwsError):
+        return exc.hint or exc.fix
+    if code in _THROTTLED:
+        return "throttled beyond the adaptive retries: rerun later or with fewer workers (--max-workers)"
+    if code.startswith(_DENIED_PREFIX):
+        return (f"allow {service}:{operation} to {role} in {account} (it needs SecurityAudit + ViewOnlyAccess), "
+                "and check no SCP denies it")
+    if code in _REGION_OFF:
+        return f"enable region {region} for account {account}, or remove it from governed_regions"
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError
+                  | botocore.exceptions.ReadTimeoutError):
+        return f"the {service} endpoint in {region} is unreachable: check the network, proxy and that the region exists"
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return f"AWS refused {service}:{operation}; see the message, then rerun `charter evidence collect`"
+    return "an unexpected error in Charter: rerun with --collector to isolate it and report it with this artifact"
+
+
+def _local_s3control_host(request: Any, **_: Any) -> None:
+    """S3 Control's endpoint rules put the account id in the host ({id}.host); a local
+    endpoint (the embedded AWS on 127.0.0.1) has no such names, so send it to the host itself."""
+    parts = urlsplit(request.url)
+    head, _, rest = parts.netloc.partition(".")
+    if head.isdigit() and len(head) == 12 and rest:
+        request.url = urlunsplit(parts._replace(netloc=rest))
+
+
+class _Clients:
+    """One client per (account, region, service), shared by the units of an account (boto3
+    clients are thread-safe; creating one is the expensive part)."""
+
+    def __init__(self, sessions: SessionFactory, role_name: str) -> None:
+        self.sessions = sessions
+        self.role_name = role_name
+        self._cache: dict[tuple[str | None, str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def factory(self, account_id: str | None) -> Callable[[str, str], Any]:
+        def make(service: str, region: str) -> Any:
+            key = (account_id, region, service)
+            with self._lock:
+                found = self._cache.get(key)
+            if found is None:
+                found = self.sessions.client(service, region=region, account_id=account_id,
+                                             role_name=self.role_name if account_id else None)
+                if self.sessions.endpoint_url and service == "s3control":
+                    found.meta.events.register("before-send.s3-control", _local_s3control_host)
+                with self._lock:
+                    found = self._cache.setdefault(key, found)
+            return found
+        return make
+
+
+class FanOut:
+    """A planned run; `collect_all` is the one-call form."""
+
+    def __init__(self, sessions: SessionFactory, cfg: OrgConfig, accounts: Sequence[AccountRef], *,
+                 regions: Sequence[str] | None = None, collectors: Iterable[str | Collector] | None = None,
+                 role_name: str = EVIDENCE_READER_ROLE, throttle: Throttle | None = None,
+                 management_account_id: str | None = None, now: datetime | None = None,
+                 skip: Iterable[tuple[str, str, str]] = ()) -> None:
+        self.sessions = sessions
+        self.cfg = cfg
+        self.accounts = list(accounts)
+        self.home = cfg.organization.home_region
+        #: Regional collectors run in each of these; global ones once, in the home region.
+        self.regions = list(regions or cfg.organization.governed_regions)
+        chosen = list(collectors) if collectors is not None else all_collectors()
+        self.collectors = [c if isinstance(c, Collector) else get_collector(c) for c in chosen]
+        self.role_name = role_name
+        self.throttle = throttle or Throttle()
+        self.management_account_id = management_account_id
+        self.now = now or utcnow()
+        self.clients = _Clients(sessions, role_name)
+        self.account_ids = {a.name: a.id for a in self.accounts}
+        self._caller: tuple[str, str] | None = None
+        #: (collector, account id, region) already stored by an earlier pass of a resumed run.
+        self.skip = frozenset(skip)
+
+    # -- planning ---------------------------------------------------------------------
+    def caller(self) -> tuple[str, str]:
+        """(account id, ARN) of the credentials the run uses."""
+        if self._caller is None:
+            try:
+                ident = self.sessions.client("sts", region=self.home).get_caller_identity()
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                raise AwsError(f"no usable AWS credentials: {error_message(exc)}",
+                               hint="pass --profile NAME for real AWS, or --local for the embedded AWS") from None
+            self._caller = (ident["Account"], ident["Arn"])
+        return self._caller
+
+    def units_for(self, account: AccountRef) -> list[Unit]:
+        mgmt = account.id == (self.management_account_id or self.cfg.organization.management_account_id)
+        units = []
+        for collector in self.collectors:
+            for region in ([self.home] if collector.scope == "global" else self.regions):
+                target = Target(account.id, account.name, region, account.environment, mgmt)
+                if collector.applies_to(target, self.home) and (
+                        (collector.name, account.id, region) not in self.skip):
+                    units.append(Unit(collector, target))
+        return units
+
+    def plan(self) -> list[Unit]:
+        return [u for a in self.accounts if a.status == "ACTIVE" for u in self.units_for(a)]
+
+    # -- running ----------------------------------------------------------------------
+    def _access(self, account: AccountRef) -> _Access:
+        caller_account, caller_arn = self.caller()
+        if account.id == caller_account:
+            return _Access(caller_arn, None)
+        try:
+            sts = self.clients.factory(account.id)("sts", self.home)
+            return _Access(sts.get_caller_identity()["Arn"], account.id)
+        except AwsError as exc:
+            return _Access(caller_arn, account.id, f"{exc.message}; fix: {exc.hint or exc.fix}")
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            fix = _fix_for(exc, "sts", "GetCallerIdentity", account.id, self.home, self.role_name)
+            return _Access(caller_arn, account.id, f"{account.id}: cannot read with {self.role_name}: "
+                                                  f"{error_message(exc)}; fix: {fix}")
+
+    def _gap(self, unit: Unit, caller_arn: str, error: str, calls: list[ApiCall] | None = None) -> Artifact:
+        t = unit.target
+        return Artifact(kind="gap", collector=unit.collector.name, controls=unit.collector.controls,
+                        criteria=criteria_for(unit.collector.controls), account_id=t.account_id,
+                        account_name=t.account_name, region=t.region, collected_at=self.now, caller_arn=caller_arn,
+                        charter_version=CHARTER_VERSION, calls=calls or [], error=error)
+
+    def run_unit(self, unit: Unit, access: _Access) -> Artifact:
+        if access.error:
+            return self._gap(unit, access.caller_arn, access.error)
+        t = unit.target
+        rec = Recorder(self.clients.factory(access.account_id), t.account_id, t.region, self.throttle)
+        ctx = Context(self.cfg, t, self.now, self.account_ids)
+        try:
+            return unit.collector.collect(rec, ctx, access.caller_arn, CHARTER_VERSION)
+        except Exception as exc:  # noqa: BLE001 - one unit must never end the run
+            last = rec.calls[-1] if rec.calls else None
+            service, op = (last.service, last.operation) if last else (unit.collector.name, "?")
+            where = f"{t.account_id}/{t.region}"
+            fix = _fix_for(exc, service, op, t.account_id, t.region, self.role_name)
+            text = error_message(exc) if not isinstance(exc, AwsError) else exc.message
+            if not isinstance(exc, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError | AwsError):
+                text = f"{type(exc).__name__}: {exc}"
+            return self._gap(unit, access.caller_arn, f"{where} {service}:{op}: {text}; fix: {fix}", rec.calls)
+
+    def run(self, *, max_workers: int = 16, progress: Progress | None = None) -> Iterator[Artifact]:
+        """Artifacts in completion order (the store orders them; order carries no meaning)."""
+        active = [a for a in self.accounts if a.status == "ACTIVE"]
+        skipped = [a for a in self.accounts if a.status != "ACTIVE"]
+        planned = self.plan()
+        total = len(planned) + len(skipped)
+        self.caller()  # once, before the workers need it
+        done = 0
+
+        def report(artifact: Artifact) -> Artifact:
+            nonlocal done
+            done += 1
+            if progress:
+                progress(done, total, artifact)
+            return artifact
+
+        for acct in skipped:
+            yield report(Artifact(kind="gap", collector="fanout", controls=[], account_id=acct.id,
+                                  account_name=acct.name, region=self.home, collected_at=self.now,
+                                  caller_arn=self.caller()[1], charter_version=CHARTER_VERSION,
+                                  error=f"account {acct.status}: not collected (suspended accounts are denied "
+                                        "everything by ORG-05; closed accounts cannot be read)"))
+        if max_workers <= 1:
+            for acct in active:
+                access = self._access(acct)
+                for unit in self.units_for(acct):
+                    yield report(self.run_unit(unit, access))
+            return
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="charter-evidence") as pool:
+            # Reach every account first (one role assumption each), then run its units as
+            # soon as its access is known.
+            pending: dict[Future, tuple[str, Any]] = {pool.submit(self._access, a): ("access", a) for a in active}
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    kind, payload = pending.pop(fut)
+                    if kind == "access":
+                        access = fut.result()
+                        for unit in self.units_for(payload):
+                            pending[pool.submit(self.run_unit, unit, access)] = ("unit", unit)
+                    else:
+                        yield report(fut.result())
+
+
+def collect_all(sessions: SessionFactory, cfg: OrgConfig,
+                accounts: Sequence[tuple[str, str] | AccountRef | str] | None = None, *,
+                regions: Sequence[str] | None = None, collectors: Iterable[str | Collector] | None = None,
+                max_workers: int = 16, progress: Progress | None = None, role_name: str = EVIDENCE_READER_ROLE,
+                throttle: Throttle | None = None, now: datetime | None = None,
+                skip: Iterable[tuple[str, str, str]] = ()) -> Iterator[Artifact]:
+    """Evidence from every account and governed region (see the module docstring).
+
+    `accounts`: (account_id, account_name) pairs, AccountRefs or bare ids; when None, every
+    account of the organization (Organizations ListAccounts, drained), matched to org.yaml
+    by email/name. `max_workers=1` runs sequentially (same artifacts, same calls per unit).
+    `skip`: (collector, account id, region) triples a resumed run already stored; not read again.
+    `progress(done, total, artifact)` is called after each artifact.
+    """
+    mgmt = cfg.organization.management_account_id
+    if accounts is None:
+        refs = discover_accounts(sessions, cfg)
+        if mgmt is None:
+            try:
+                mgmt = sessions.client("organizations").describe_organization()["Organization"]["MasterAccountId"]
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+                mgmt = None
+    else:
+        refs = []
+        for entry in accounts:
+            if isinstance(entry, AccountRef):
+                refs.append(entry)
+            elif isinstance(entry, str):
+                cfg_name, env = _match(cfg, entry, entry, None)
+                refs.append(AccountRef(entry, cfg_name, env))
+            else:
+                account_id, name = entry
+                cfg_name, env = _match(cfg, account_id, name, None)
+                refs.append(AccountRef(account_id, cfg_name, env))
+    run = FanOut(sessions, cfg, refs, regions=regions, collectors=collectors, role_name=role_name,
+                 throttle=throttle, management_account_id=mgmt, now=now, skip=skip)
+    if run.management_account_id is None:
+        # Without org.yaml's id or Organizations, the caller's own account is taken as management.
+        run.management_account_id = run.caller()[0]
+    yield from run.run(max_workers=max_workers, progress=progress)
