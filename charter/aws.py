@@ -96,6 +96,8 @@ class SessionFactory:
                            hint="check network access and the endpoint") from None
         session = boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                                 aws_session_token=creds["SessionToken"], region_name=region or self.region)
+        # parse service models and endpoint rules once, not once per assumed account
+        session._session.register_component("data_loader", self.base._session.get_component("data_loader"))
         expires = creds["Expiration"].timestamp() if hasattr(creds["Expiration"], "timestamp") else time.time() + 3600
         with self._lock:
             self._assumed[key] = (session, expires)

@@ -50,15 +50,29 @@ def _call(method: str, url: str, body: dict | None = None) -> dict[str, Any]:
 
 
 def run_demo_job(cfg: OrgConfig, sessions: SessionFactory, out_dir: Path, env: str = "dev") -> dict[str, Any]:
-    from workloads.handlers import aws, ingest
-    from workloads.handlers.settings import Settings
-    from workloads.server import LocalApiServer
+    from workloads.handlers import aws
 
     if sessions.endpoint_url is None:
         raise CharterError("the demo job runs against the embedded AWS only", hint="run `charter demo`")
     region = cfg.organization.home_region
+    # The handlers read their AWS settings from the environment, as in Lambda; restore it after,
+    # so nothing later in this process talks to an embedded AWS that has stopped.
+    saved = dict(os.environ)
     os.environ.update({"AWS_ENDPOINT_URL": sessions.endpoint_url, "AWS_ACCESS_KEY_ID": "testing",
                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": region})
+    try:
+        return _run_job(cfg, out_dir, env, region)
+    finally:
+        aws.reset()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _run_job(cfg: OrgConfig, out_dir: Path, env: str, region: str) -> dict[str, Any]:
+    from workloads.handlers import aws, ingest
+    from workloads.handlers.settings import Settings
+    from workloads.server import LocalApiServer
+
     aws.reset()
     settings = Settings.for_names(resource_name(cfg, env, "optimizer"), LOCAL_MANAGEMENT_ACCOUNT, region,
                                   environment=env, local=True)
@@ -94,7 +108,6 @@ def run_demo_job(cfg: OrgConfig, sessions: SessionFactory, out_dir: Path, env: s
             pages += 1
             page = result["next_page"]
         (out_dir / f"job-{job_id}.json").write_text(json.dumps({"status": status, "summary": summary}, indent=2))
-    aws.reset()
     weights = summary.get("weights", {})
     top = ", ".join(f"{a} {w:.0%}" for a, w in sorted(weights.items(), key=lambda kv: -kv[1])[:3])
     return {"job_id": job_id, "status": "SUCCEEDED", "pages": pages, "ingested": ingested.get("validated"),

@@ -93,6 +93,8 @@ def deploy(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt,
         _print_changes(result.changes, limit=10_000)
     ok(f"deploy {'finished' if result.ok else 'ran'} in {result.elapsed:.1f}s: {_summary(result.changes)}"
        + (f"; journal {result.journal_path}" if result.journal_path else ""))
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
     if result.failures:
         _print_failures(result.failures)
         raise typer.Exit(1)

@@ -20,7 +20,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from charter.errors import ConfigError, ConfigIssue
 
-from .checks import Loc, run_checks
+from .checks import run_checks
 from .model import OrgConfig
 
 _TYPE_HINTS = {
