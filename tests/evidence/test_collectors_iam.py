@@ -65,7 +65,7 @@ def test_iam_population_and_results(aws):
     assert results(art, "IAM-05") == {admin_arn: "fail", narrow_arn: "pass"}
     # a fresh key passes; the same key seen 120 days later is unrotated and unused
     assert results(art, "IAM-04")[f"svc/{key}"] == "pass"
-    later = run_collector("iam", now=utcnow() + timedelta(days=120))
+    later = run_collector("iam", now=utcnow() + timedelta(days=120, hours=1))  # whole days, not 119.99
     item = next(p for p in later.population if p.id == f"svc/{key}")
     assert item.result == "fail" and "not rotated for 120 days" in item.reason
 
