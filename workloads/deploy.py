@@ -152,37 +152,46 @@ def _from_config(run: Run) -> None:
 
 
 def _local_exports(run: Run, ctx: Ctx) -> None:
-    """The landing zone's key and network exports, for the embedded AWS only."""
+    """Stand-ins for the landing zone's key and network exports, on the embedded AWS only, and
+    only where the landing zone has not been deployed there (then its real exports are used)."""
     import json
 
+    from charter.aws import paginate
+
     account = run.ctx.account_id(ctx.account)
-    body = json.dumps({
-        "Resources": {
-            "Key": {"Type": "AWS::KMS::Key", "Properties": {
-                "Description": "local stand-in for the environment key",
-                "KeyPolicy": {"Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow", "Action": "kms:*", "Resource": "*",
-                    "Principal": {"AWS": {"Fn::Sub": "arn:aws:iam::${AWS::AccountId}:root"}}}]}}},
-            "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.99.0.0/16"}},
-            "SubnetA": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.99.1.0/24"}},
-            "SubnetB": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.99.2.0/24"}},
-        },
-        "Outputs": {
-            "KeyArn": {"Value": {"Fn::GetAtt": ["Key", "Arn"]}, "Export": {"Name": "charter-kms-key-arn"}},
-            "VpcId": {"Value": {"Ref": "Vpc"}, "Export": {"Name": VPC_EXPORT}},
-            "Subnets": {"Value": {"Fn::Join": [",", [{"Ref": "SubnetA"}, {"Ref": "SubnetB"}]]},
-                        "Export": {"Name": PRIVATE_SUBNETS_EXPORT}},
-        },
-    })
+    key_policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "kms:*", "Resource": "*",
+        "Principal": {"AWS": {"Fn::Sub": "arn:aws:iam::${AWS::AccountId}:root"}}}]}
+    parts = {
+        "charter-kms-key-arn": (
+            {"Key": {"Type": "AWS::KMS::Key", "Properties": {"Description": "local stand-in for the environment key",
+                                                               "KeyPolicy": key_policy}}},
+            {"KeyArn": {"Value": {"Fn::GetAtt": ["Key", "Arn"]}, "Export": {"Name": "charter-kms-key-arn"}}}),
+        VPC_EXPORT: (
+            {"Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.99.0.0/16"}},
+             "SubnetA": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.99.1.0/24"}},
+             "SubnetB": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.99.2.0/24"}}},
+            {"VpcId": {"Value": {"Ref": "Vpc"}, "Export": {"Name": VPC_EXPORT}},
+             "Subnets": {"Value": {"Fn::Join": [",", [{"Ref": "SubnetA"}, {"Ref": "SubnetB"}]]},
+                         "Export": {"Name": PRIVATE_SUBNETS_EXPORT}}}),
+    }
     regions = {r for ps in run.plan.stacks for r in ps.deployment.regions}
     for region in sorted(regions):
         cfn = run.client("cloudformation", region=region, account_id=account)
+        existing = {e["Name"] for e in paginate(cfn, "list_exports", "Exports").items}
+        missing = [name for name in parts if name not in existing]
+        if not missing:
+            continue  # the landing zone is deployed here: its real exports serve
         try:
             cfn.describe_stacks(StackName=LOCAL_EXPORTS_STACK)
+            continue
         except botocore.exceptions.ClientError:
-            run.mutate(Change("stack", f"{LOCAL_EXPORTS_STACK} ({ctx.account}/{region})", "create",
-                              ["embedded AWS: the landing zone's key and network exports"]),
-                       cfn.create_stack, StackName=LOCAL_EXPORTS_STACK, TemplateBody=body)
+            pass
+        body = json.dumps({"Resources": {k: v for n in missing for k, v in parts[n][0].items()},
+                           "Outputs": {k: v for n in missing for k, v in parts[n][1].items()}})
+        run.mutate(Change("stack", f"{LOCAL_EXPORTS_STACK} ({ctx.account}/{region})", "create",
+                          ["embedded AWS: stand-ins for the landing zone's " + ", ".join(missing)]),
+                   cfn.create_stack, StackName=LOCAL_EXPORTS_STACK, TemplateBody=body)
 
 
 def _local_code(run: Run, account: str, params: dict[str, str], data: dict[str, Any]) -> None:
