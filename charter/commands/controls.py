@@ -19,6 +19,8 @@ def controls(
     config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.", show_default=True),
     fmt: Format = typer.Option(Format.md, "--format", "-f", help="Output format.", case_sensitive=False),
     out: Path | None = typer.Option(None, "-o", "--out", help="Write to this file instead of stdout."),
+    reviews: Path = typer.Option(Path(".charter/access-reviews"), "--access-reviews",
+                                 help="Access-review campaigns: a due quarter without a closed one fails IAM-09."),
 ) -> None:
     """Compute the SOC 2 control matrix (criterion -> controls -> resources -> evidence) from org.yaml.
 
@@ -28,13 +30,18 @@ def controls(
 
     Example: `charter controls -c examples/small/org.yaml --format html -o matrix.html`
     """
+    from datetime import UTC, datetime
+
     from charter.errors import CharterError
     from charter.output import ok
     from controls.matrix import compute_matrix, render
+    from evidence.access_review.coverage import failing_from_state
     from landing_zone.config import load_config
+    from workloads.synth import synthesize_all_workloads
 
     cfg = load_config(config)
-    matrix = compute_matrix(cfg)
+    matrix = compute_matrix(cfg, extra_stacks=synthesize_all_workloads(cfg),
+                            failing_controls=failing_from_state(reviews, datetime.now(UTC).date()))
     text = render(matrix, fmt.value)
     if out is None:
         typer.echo(text, nl=False)

@@ -77,3 +77,19 @@ def test_collector_fails_skipped_quarters(small_config) -> None:
                        "access-review/2026Q3": "pass", "access-review/2026Q4": "not_applicable"}
     (never,) = check_quarters({"campaigns": []}, ctx)
     assert never.result == "fail" and "access-review start" in never.reason
+
+
+def test_matrix_failure_for_skipped_quarters(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from evidence.access_review.coverage import failing_from_state
+    from evidence.access_review.model import Campaign
+
+    today = date(2026, 11, 28)
+    assert "no access-review campaign" in failing_from_state(tmp_path, today)["IAM-09"]
+    for quarter, status in (("2026Q1", "closed"), ("2026Q3", "closed"), ("2026Q4", "open")):
+        (tmp_path / quarter).mkdir()
+        (tmp_path / quarter / "campaign.json").write_text(Campaign(
+            id=f"c-{quarter}", quarter=quarter, started_at=datetime(2026, 1, 1, tzinfo=UTC), snapshot_sha256="0" * 64,
+            status=status).model_dump_json())
+    assert failing_from_state(tmp_path, today) == {"IAM-09": "no closed access-review campaign for 2026Q2"}
