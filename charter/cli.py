@@ -28,26 +28,21 @@ app = typer.Typer(
 landing_zone.register(app)
 
 
-def _register_optional() -> None:
+def _register_groups() -> None:
     """Command groups in `charter/commands/`. A module either defines `register(app)` (top-level
-    commands) or `app` (a sub-group named after the module)."""
+    commands) or `app` (a sub-group named after the module). Each module imports its heavy
+    dependencies inside its commands, so importing them all here stays fast."""
     import importlib
 
     for name in ("controls", "deploy", "evidence", "access_review", "workload", "optimize", "runbooks", "docs", "demo"):
-        module = f"charter.commands.{name}"
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
+        mod = importlib.import_module(f"charter.commands.{name}")
         if hasattr(mod, "register"):
             mod.register(app)
         else:
             app.add_typer(mod.app, name=name.replace("_", "-"))
 
 
-_register_optional()
+_register_groups()
 
 
 def _version(value: bool) -> None:

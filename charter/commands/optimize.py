@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from charter.commands.optimize_cluster import local_cluster
+
 app = typer.Typer(help="Portfolio optimisation: single backtest (run) or hyperparameter search (search).",
                   no_args_is_help=True)
 
@@ -151,12 +153,4 @@ def search(config: Path = ConfigOpt, out: Path = OutOpt,
     except OptimizerError as exc:
         _fail(f"{config}: {exc}")
     typer.echo(f"best: {s.best_config_}  ->  {out / 'search.json'}")
-
-
-def _register_local_cluster() -> None:
-    from charter.commands.optimize_cluster import local_cluster
-
-    app.command("local-cluster")(local_cluster)
-
-
-_register_local_cluster()
+app.command("local-cluster")(local_cluster)

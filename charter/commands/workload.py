@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from charter.output import console, err_console, ok
+from workloads.serve_cli import serve
 
 app = typer.Typer(help="Workload stacks (the optimizer) layered on the landing zone.", no_args_is_help=True)
 
@@ -117,12 +118,4 @@ def deploy(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = Config
 app.command()(synth)
 app.command()(plan)
 app.command()(deploy)
-
-
-def _register_serve() -> None:
-    from workloads.serve_cli import serve
-
-    app.command()(serve)
-
-
-_register_serve()
+app.command()(serve)
