@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,7 +96,8 @@ def start(sessions: SessionFactory, cfg: OrgConfig, quarter: str, state_dir: Pat
                                      "or see `charter access-review status`")
     snapshot = take_snapshot(sessions, cfg, accounts, progress=progress)
     snapshot_json = snapshot.model_dump_json(indent=1)
-    campaign = Campaign(id=f"{cfg.organization.name}-{quarter}-{hashlib.sha256(snapshot_json.encode()).hexdigest()[:8]}",
+    # a random part: two campaigns over identical snapshots must still not accept each other's workbooks
+    campaign = Campaign(id=f"{cfg.organization.name}-{quarter}-{secrets.token_hex(4)}",
                         quarter=quarter, started_at=utcnow(),
                         snapshot_sha256=hashlib.sha256(snapshot_json.encode()).hexdigest())
     folder.write(folder.snapshot, snapshot_json)
