@@ -50,28 +50,23 @@ class _Recorder:
 def discover_accounts(sessions: SessionFactory, cfg: OrgConfig) -> list[Account]:
     """Every ACTIVE account of the organization, named and owned as org.yaml says.
 
-    Accounts AWS has but the config does not know are reviewed by the security contact.
+    The listing and the matching to org.yaml are the evidence fan-out's; accounts AWS has
+    but the config does not know are reviewed by the security contact.
     """
-    org = sessions.client("organizations")
-    try:
-        listed = paginate(org, "list_accounts", "Accounts").items
-    except botocore.exceptions.ClientError as exc:
-        raise AwsError(f"organizations/{sessions.region}: cannot list accounts: {error_message(exc)}",
-                       hint="run from the management account (or a delegated administrator) with --profile") from None
-    by_email = {str(a.email).lower(): a for a in cfg.accounts}
-    by_name = {a.name: a for a in cfg.accounts}
-    mgmt = org.describe_organization()["Organization"]["MasterAccountId"]
+    from evidence.fanout import discover_accounts as organization_accounts
+
+    owners = {a.name: str(a.owner) for a in cfg.accounts}
+    refs = organization_accounts(sessions, cfg)
+    mgmt = sessions.client("organizations").describe_organization()["Organization"]["MasterAccountId"]
     out = []
-    for acct in listed:
-        if acct.get("Status", "ACTIVE") != "ACTIVE":
+    for ref in refs:
+        if ref.status != "ACTIVE":
             continue
-        known = by_email.get(acct["Email"].lower()) or by_name.get(acct["Name"])
-        if acct["Id"] == mgmt and not known:
-            out.append(Account(id=acct["Id"], name="management", owner=cfg.security_contact))
-        elif known:
-            out.append(Account(id=acct["Id"], name=known.name, owner=str(known.owner)))
+        if ref.name in owners:
+            out.append(Account(id=ref.id, name=ref.name, owner=owners[ref.name]))
         else:
-            out.append(Account(id=acct["Id"], name=acct["Name"], owner=cfg.security_contact))
+            out.append(Account(id=ref.id, name="management" if ref.id == mgmt else ref.name,
+                               owner=cfg.security_contact))
     return sorted(out, key=lambda a: a.name)
 
 
