@@ -148,6 +148,12 @@ def _patch_moto() -> None:
     kms.Key.create_from_cloudformation_json = classmethod(create_key)
     _add_lambda_alias_model()
     _patch_service_managed_stacksets()
+    _export_only_when_output_exists()
+    _add_fn_cidr()
+    _add_lambda_version_attributes()
+    _patch_api_gateway_method()
+    _add_workload_resource_models()
+    _failed_resources_roll_back()
     _add_delegated_admin_services()
     _patch_bucket_policy_conditions()
     _add_resource_models()
@@ -206,42 +212,55 @@ def _add_lambda_alias_model() -> None:
 
 
 def _patch_service_managed_stacksets() -> None:
-    """Service-managed StackSet instances as AWS makes them (moto 5.2.1 differs in four ways):
+    """StackSet instances as AWS makes them (moto 5.2.1 differs in several ways):
 
     - AWS never deploys a service-managed instance to the organization's management
       account, even when the target is Root; moto did, colliding with the management stacks.
     - AWS reaches every account in the target OUs' whole subtree; moto only one level down.
     - AWS honours DeploymentTargets.Accounts with AccountFilterType (INTERSECTION,
-      DIFFERENCE, UNION) and never duplicates an existing instance; moto ignored both.
+      DIFFERENCE, UNION) and never duplicates an existing instance; moto ignored both, and
+      its UpdateStackInstances read only `Accounts`, so an update addressed by
+      DeploymentTargets (the only way for service-managed StackSets) changed nothing.
     - Each instance is a real stack in its account and region (named StackSet-<name>-<id>),
       so its Outputs' exports are importable there and it sees the exports of the stacks
       already in that account; moto's was hidden, without exports or imports.
+    - An instance's parameters are the StackSet's, overridden by its ParameterOverrides;
+      moto used the overrides alone (or the StackSet's alone when there were none).
+    - UpdateStackInstances and UpdateStackSet update each instance's stack with the current
+      template and parameters (see `_update_stack`); moto only recorded the new values, so
+      a VPC whose CIDR comes from an override was never created.
     An instance whose stack fails is reported by the instance (DetailedStatus FAILED and
     the reason), not as an error of the whole CreateStackInstances call, and is created
-    again by UpdateStackInstances (how deploy retries it).
+    (or updated) again by UpdateStackInstances (how deploy retries it).
     """
     from moto.cloudformation import models as cfn
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
     from moto.moto_api._internal import mock_random
 
     def init(self, account_id, region_name, stackset_id, stack_name, name, template, parameters,
-             permission_model):
+             permission_model, defaults=None):
         self.account_id, self.region_name, self.stackset_id = account_id, region_name, stackset_id
         self.stack_name, self.name, self.template = stack_name, name, template
-        self.parameters = parameters or []
+        # moto hands over the StackSet's own parameters (a dict) when no overrides were given
+        self.parameters = parameters if isinstance(parameters, list) else []
         self.permission_model = permission_model
         self.status, self.detailed, self.reason = "CURRENT", "SUCCEEDED", ""
-        params = parameters if isinstance(parameters, dict) else {
-            p["ParameterKey"]: p["ParameterValue"] for p in (parameters or [])}
         prefix = "StackSet:" if permission_model == "SELF_MANAGED" else "StackSet-"
         suffix = "" if permission_model == "SELF_MANAGED" else f"-{mock_random.uuid4()}"
         self.stack = None
         backend = cfn.cloudformation_backends[account_id][region_name]
         stack_name = f"{prefix}{name}{suffix}"
         try:
-            self.stack = backend.create_stack(name=stack_name, template=template, parameters=params)
+            self.stack = backend.create_stack(name=stack_name, template=template,
+                                              parameters=_effective_parameters(defaults, self.parameters))
+            if self.stack.status == "ROLLBACK_COMPLETE":
+                failure = RuntimeError(self.stack.rollback_reason)
+                failure.charter_reason = self.stack.rollback_reason
+                raise failure
         except Exception as exc:  # noqa: BLE001 - the instance fails, as on AWS
-            self.status, self.detailed = "OUTDATED", "FAILED"
-            self.reason = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+            self.stack = None
+            self._failed(exc)
             # AWS rolls a failed creation back: what was made goes, so a retry can make it again
             for stack_id, stack in list(backend.stacks.items()):
                 if stack.name == stack_name:
@@ -250,6 +269,15 @@ def _patch_service_managed_stacksets() -> None:
                     except Exception:  # noqa: BLE001, S110 - best effort, like a rollback that cannot delete
                         pass
                     backend.stacks.pop(stack_id, None)
+                    for export in [e for e in backend.exports.values() if e.exporting_stack_id == stack_id]:
+                        backend.exports.pop(export.name, None)
+
+    def failed(self, exc: Exception) -> None:
+        self.status, self.detailed = "OUTDATED", "FAILED"
+        reason = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+        if hasattr(exc, "charter_resource"):  # which resource, as AWS's instance status says
+            reason = f"{exc.charter_resource[0]}: {reason}"
+        self.reason = getattr(exc, "charter_reason", None) or reason
 
     def delete(self):
         if self.stack is not None:
@@ -265,48 +293,598 @@ def _patch_service_managed_stacksets() -> None:
             out["StatusReason"] = self.reason
         return out
 
-    def create_instances(self, accounts, regions, parameters, deployment_targets, permission_model):
+    def targets(self, accounts, deployment_targets, permission_model) -> list[str]:
+        """The accounts a Create/UpdateStackInstances call addresses, as AWS resolves them."""
+        if permission_model != "SERVICE_MANAGED" or not deployment_targets:
+            return list(dict.fromkeys(accounts))
         org = self.org_backend
-        targets = list(accounts)
-        if permission_model == "SERVICE_MANAGED":
-            ous = set(deployment_targets.get("OrganizationalUnitIds", []))
-            grew = True
-            while grew:  # the whole subtree of every target OU
-                below = {ou.id for ou in org.ou if ou.parent_id in ous}
-                grew = not below <= ous
-                ous |= below
-            in_ous = [a.id for a in org.accounts if a.parent_id in ous]
-            named = list(deployment_targets.get("Accounts", []) or [])
-            how = deployment_targets.get("AccountFilterType", "NONE" if not named else "INTERSECTION")
-            targets = {"INTERSECTION": [a for a in in_ous if a in named],
-                       "DIFFERENCE": [a for a in in_ous if a not in named],
-                       "UNION": in_ous + [a for a in named if a not in in_ous]}.get(how, in_ous)
-            management = org.org.master_account_id if org.org else None
-            targets = [a for a in targets if a != management]
+        ous = set(deployment_targets.get("OrganizationalUnitIds", []))
+        grew = True
+        while grew:  # the whole subtree of every target OU
+            below = {ou.id for ou in org.ou if ou.parent_id in ous}
+            grew = not below <= ous
+            ous |= below
+        in_ous = [a.id for a in org.accounts if a.parent_id in ous]
+        named = list(deployment_targets.get("Accounts", []) or [])
+        how = deployment_targets.get("AccountFilterType", "NONE" if not named else "INTERSECTION")
+        found = {"INTERSECTION": [a for a in in_ous if a in named],
+                 "DIFFERENCE": [a for a in in_ous if a not in named],
+                 "UNION": in_ous + [a for a in named if a not in in_ous]}.get(how, in_ous)
+        management = org.org.master_account_id if org.org else None
+        return [a for a in dict.fromkeys(found) if a != management]
+
+    def create_instances(self, accounts, regions, parameters, deployment_targets, permission_model):
+        found = self.targets(accounts, deployment_targets, permission_model)
         have = {(i.account_id, i.region_name) for i in self.stack_instances}
         new = [cfn.StackInstance(account_id=a, region_name=r, stackset_id=self.stackset_id,
                                  stack_name=self.stack_name, name=self.stackset_name, template=self.template,
-                                 parameters=parameters, permission_model=permission_model)
-               for r in regions for a in dict.fromkeys(targets) if (a, r) not in have]
+                                 parameters=parameters, permission_model=permission_model,
+                                 defaults=self.parameters)
+               for r in regions for a in found if (a, r) not in have]
         self.stack_instances += new
         return [i.to_dict() for i in new]
 
     def update(self, accounts, regions, parameters):
-        # an instance that failed is created again (AWS retries it on UpdateStackInstances)
+        """UpdateStackInstances (`parameters`: the new overrides, None to keep them) and the
+        instance side of UpdateStackSet: each addressed instance's stack is brought to the
+        StackSet's current template with its parameters; one that has no stack (its creation
+        failed and was rolled back) is created again."""
         for instance in self.stack_instances:
-            if instance.account_id in accounts and instance.region_name in regions:
-                if instance.detailed == "FAILED":
-                    instance.__init__(instance.account_id, instance.region_name, instance.stackset_id,
-                                      instance.stack_name, instance.name, self.template, parameters or instance.parameters,
-                                      instance.permission_model)
-                elif parameters:
-                    instance.parameters = parameters
+            if instance.account_id not in accounts or instance.region_name not in regions:
+                continue
+            if parameters is not None:
+                previous = {p["ParameterKey"]: p for p in instance.parameters}
+                instance.parameters = [previous[p["ParameterKey"]] if p.get("UsePreviousValue") else p
+                                       for p in parameters
+                                       if not p.get("UsePreviousValue") or p["ParameterKey"] in previous]
+            if instance.stack is None:
+                instance.__init__(instance.account_id, instance.region_name, instance.stackset_id,
+                                  instance.stack_name, instance.name, self.template, instance.parameters,
+                                  instance.permission_model, defaults=self.parameters)
+                continue
+            instance.template = self.template
+            try:
+                _update_stack(cfn.cloudformation_backends[instance.account_id][instance.region_name],
+                              instance.stack, self.template, _effective_parameters(self.parameters, instance.parameters))
+            except Exception as exc:  # noqa: BLE001 - the instance fails, as on AWS
+                instance._failed(exc)
+            else:
+                instance.status, instance.detailed, instance.reason = "CURRENT", "SUCCEEDED", ""
+
+    def stackset_update(self, template, description, parameters, tags, admin_role, execution_role, accounts,
+                        regions, operation_id):
+        self.template = template or self.template
+        self.description = description if description is not None else self.description
+        self.parameters = parameters or self.parameters
+        self.tags = tags or self.tags
+        self.administration_role_arn = admin_role or self.administration_role_arn
+        self.execution_role_name = execution_role or self.execution_role_name
+        self.instances.template, self.instances.parameters = self.template, self.parameters
+        # without Accounts/Regions, AWS updates every existing instance of the StackSet
+        accounts = accounts or [i.account_id for i in self.stack_instances]
+        regions = regions or [i.region_name for i in self.stack_instances]
+        self.instances.update(accounts, regions, None)
+        return self._create_operation(operation_id=operation_id, action="UPDATE", status="SUCCEEDED",
+                                      accounts=accounts, regions=regions)
+
+    def update_stack_instances_call(self):
+        name = self._get_param("StackSetName")
+        stackset = self.cloudformation_backend.describe_stack_set(name)
+        accounts = stackset.instances.targets(self._get_param("Accounts", []),
+                                              self._get_params().get("DeploymentTargets"),
+                                              stackset.permission_model)
+        # absent: keep each instance's overrides; present (even empty): they become the list
+        overrides = self._get_params().get("ParameterOverrides")
+        operation = self.cloudformation_backend.update_stack_instances(
+            name, accounts, self._get_param("Regions", []), overrides)
+        return ActionResult({"OperationId": operation["OperationId"]})
 
     cfn.StackInstance.__init__ = init
+    cfn.StackInstance._failed = failed
     cfn.StackInstance.delete = delete
     cfn.StackInstance.to_dict = to_dict
+    cfn.StackInstances.targets = targets
     cfn.StackInstances.create_instances = create_instances
     cfn.StackInstances.update = update
+    cfn.StackSet.update = stackset_update
+    CloudFormationResponse.update_stack_instances = update_stack_instances_call
+
+
+def _effective_parameters(defaults: dict[str, str] | None, overrides: list[dict]) -> dict[str, str]:
+    """A StackSet instance's parameters: the StackSet's, each overridden by the instance's."""
+    values = dict(defaults or {})
+    values.update({p["ParameterKey"]: p["ParameterValue"] for p in overrides if "ParameterValue" in p})
+    return values
+
+
+def _template_references(node, refs: set[str], conditions: set[str]) -> None:
+    """Names a template fragment depends on: Ref, Fn::GetAtt and Fn::Sub targets in `refs`,
+    Fn::If conditions in `conditions`."""
+    import re
+
+    if isinstance(node, list):
+        for item in node:
+            _template_references(item, refs, conditions)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if key == "Ref" and isinstance(value, str):
+            refs.add(value)
+        elif key == "Fn::GetAtt":
+            refs.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
+        elif key == "Fn::Sub":
+            text, local = (value[0], value[1]) if isinstance(value, list) else (value, {})
+            refs.update(m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", str(text)) if m not in local)
+            _template_references(local, refs, conditions)
+        elif key == "Fn::If" and isinstance(value, list) and value:
+            conditions.add(str(value[0]))
+            _template_references(value[1:], refs, conditions)
+        else:
+            _template_references(value, refs, conditions)
+
+
+def _update_stack(backend, stack, template: str, parameters: dict[str, str]) -> None:
+    """Update `stack` to `template` with `parameters` as CloudFormation does: a resource whose
+    definition, parameters, conditions and referenced resources are all unchanged is kept
+    (same physical id, so what imports or references it stays valid); a resource whose
+    condition became false or that left the template is deleted; every other one is made
+    anew from its new definition (AWS updates many of those in place, but the outcome, the
+    resource as the new template describes it, is the same). The stack's outputs and its
+    exports in the account and region follow.
+
+    moto's own update diffs only the template text, so a resource whose Condition turned
+    true with new parameters (the VPC of a network StackSet once its CIDR override arrives)
+    was never created, and the exports kept their values from creation.
+    """
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.parsing import ResourceMap
+
+    old = stack.resource_map
+    # parsed afresh: moto's parsing edits the definitions it creates from (adds "Properties")
+    old_json = (stack.parse_template(stack.template) or {}).get("Resources") or {}
+    stack.template = template
+    stack._parse_template()
+    new = ResourceMap(stack.stack_id, stack.name, parameters, stack.tags, account_id=stack.account_id,
+                      region_name=stack.region_name, template=stack.template_dict,
+                      cross_stack_resources=backend.exports)
+    new.load()
+    new_json = (stack.parse_template(template) or {}).get("Resources") or {}
+    changed_parameters = {k for k in set(old.resolved_parameters) | set(new.resolved_parameters)
+                          if old.resolved_parameters.get(k) != new.resolved_parameters.get(k)}
+    def holds(conditions, name: str) -> bool:  # indexing evaluates a condition not yet evaluated
+        return name in conditions and bool(conditions[name])
+
+    old_conditions, new_conditions = old.lazy_condition_map, new.lazy_condition_map
+    changed_conditions = {c for c in set(old_conditions) | set(new_conditions)
+                          if holds(old_conditions, c) != holds(new_conditions, c)}
+    made = {lid for lid in old_json if lid in old._parsed_resources}
+
+    def wanted(lid: str) -> bool:
+        condition = new_json[lid].get("Condition")
+        return not condition or holds(new_conditions, condition)
+
+    def was_wanted(lid: str) -> bool:
+        condition = old_json[lid].get("Condition")
+        return not condition or holds(old_conditions, condition)
+
+    depends: dict[str, set[str]] = {}
+    keep = set()
+    for lid in made:
+        if lid not in new_json or old_json[lid] != new_json[lid] or not wanted(lid):
+            continue
+        refs: set[str] = set()
+        conditions: set[str] = set()
+        _template_references(new_json[lid], refs, conditions)
+        if refs & changed_parameters or conditions & changed_conditions:
+            continue
+        depends[lid] = {r for r in refs if r in new_json}
+        keep.add(lid)
+    def anew(lid: str) -> bool:
+        """Made (again) by this update: replaced, or new to the stack. A resource moto never
+        makes (a type its CloudFormation skips) is neither, before and after alike."""
+        if lid in keep:
+            return False
+        return lid in made or lid not in old_json or (wanted(lid) and not was_wanted(lid))
+
+    shrinking = True
+    while shrinking:  # a resource that references one made anew is made anew too
+        dropped = {lid for lid in keep if any(anew(d) for d in depends[lid])}
+        keep -= dropped
+        shrinking = bool(dropped)
+
+    gone = made - keep
+    for _ in range(len(gone) + 1):  # dependents first: retry what a dependency still blocks
+        if not gone:
+            break
+        for lid in sorted(gone):
+            resource = old._parsed_resources.get(lid)
+            try:
+                if resource is not None and not isinstance(resource, str):
+                    old._delete_resource(resource, old_json[lid])
+            except Exception:  # noqa: BLE001, S112 - still referenced: the next pass deletes it
+                continue
+            old._parsed_resources.pop(lid, None)
+            gone.discard(lid)
+
+    new._parsed_resources.update({lid: old._parsed_resources[lid] for lid in keep})
+    new.create(stack.template_dict)
+    stack.resource_map, stack.parameters = new, parameters
+    stack.output_map = stack._create_output_map()
+    exports = stack.exports
+    others = {name for name, e in backend.exports.items() if e.exporting_stack_id != stack.stack_id}
+    clash = others & {e.name for e in exports}
+    if clash:
+        raise ValidationError(stack.stack_id, message=f"Export names must be unique across a given region: "
+                                                      f"{', '.join(sorted(clash))}")
+    for name in [n for n, e in backend.exports.items() if e.exporting_stack_id == stack.stack_id]:
+        backend.exports.pop(name)
+    backend.exports.update({e.name: e for e in exports})
+    stack._add_stack_event("UPDATE_COMPLETE")
+    stack.status = "UPDATE_COMPLETE"
+
+
+def _export_only_when_output_exists() -> None:
+    """An Output with a false Condition does not exist on AWS, so neither does its export;
+    moto exported it anyway, with the value None (list_exports showed `charter-vpc-id` in an
+    account without a VPC, and Fn::ImportValue of it then failed with "No export named")."""
+    from moto.cloudformation import parsing
+
+    def exports(self) -> list:
+        out = []
+        for value in (self._output_json_map or {}).values():
+            condition, conditions = value.get("Condition"), self._resource_map.lazy_condition_map
+            if not value.get("Export") or (condition and not (condition in conditions and conditions[condition])):
+                continue
+            out.append(parsing.Export(self._stack_id, parsing.clean_json(value["Export"].get("Name"), self._resource_map),
+                                      parsing.clean_json(value.get("Value"), self._resource_map)))
+        return out
+
+    parsing.OutputMap.exports = property(exports)
+
+
+def _add_fn_cidr() -> None:
+    """Fn::Cidr, which CloudFormation has and moto 5.2.1 lacks: moto left the function
+    unevaluated, so a subnet's `Fn::Select [24, Fn::Cidr [...]]` failed with KeyError 24.
+
+    As AWS defines it: the first `count` blocks of `cidrBits` host bits each (a /21 for 11
+    bits of IPv4, a /64 for 64 bits of IPv6) carved from `ipBlock` in address order.
+    """
+    import ipaddress
+
+    from moto.cloudformation import parsing
+    from moto.cloudformation.exceptions import ValidationError
+
+    if getattr(parsing.clean_json, "charter_fn_cidr", False):
+        return
+    original = parsing.clean_json
+
+    def clean_json(resource_json, resources_map):
+        if isinstance(resource_json, dict) and "Fn::Cidr" in resource_json:
+            block, count, bits = (original(v, resources_map) for v in resource_json["Fn::Cidr"])
+            try:
+                network = ipaddress.ip_network(str(block))
+                prefix = network.max_prefixlen - int(bits)
+                blocks = []
+                for subnet in network.subnets(new_prefix=prefix):
+                    if len(blocks) == int(count):
+                        break
+                    blocks.append(str(subnet))
+            except ValueError as exc:
+                raise ValidationError(message=f"Template error: Fn::Cidr {[block, count, bits]}: {exc}") from None
+            if len(blocks) < int(count):
+                raise ValidationError(message=f"Template error: Fn::Cidr {block} holds only {len(blocks)} "
+                                              f"blocks of {bits} bits, not {count}")
+            return blocks
+        return original(resource_json, resources_map)
+
+    clean_json.charter_fn_cidr = True  # type: ignore[attr-defined]
+    # clean_json recurses through the module's global name, so nested uses are covered too
+    parsing.clean_json = clean_json
+
+
+def _add_lambda_version_attributes() -> None:
+    """AWS::Lambda::Version's Ref (the version's ARN) and Fn::GetAtt Version / FunctionArn,
+    which moto 5.2.1 lacks: an alias pointing at `!GetAtt V.Version` crashed the request
+    (HTTP 500) instead of deploying."""
+    from moto.awslambda import models as lam
+
+    original = lam.LambdaVersion.create_from_cloudformation_json.__func__
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        version = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        fn = lam.lambda_backends[account_id][region_name].get_function(
+            cloudformation_json["Properties"]["FunctionName"])
+        version.function_arn = fn.function_arn.split(":$LATEST")[0]  # the unqualified ARN
+        return version
+
+    lam.LambdaVersion.create_from_cloudformation_json = classmethod(create)
+    lam.LambdaVersion.physical_resource_id = property(lambda self: f"{self.function_arn}:{self.version}")
+    lam.LambdaVersion.has_cfn_attr = classmethod(lambda cls, attr: attr in ("Version", "FunctionArn"))
+    lam.LambdaVersion.get_cfn_attribute = (
+        lambda self, attr: str(self.version) if attr == "Version" else self.function_arn)
+
+
+def _patch_api_gateway_method() -> None:
+    """AWS::ApiGateway::Method as CloudFormation defines it: moto 5.2.1 required
+    Integration.IntegrationHttpMethod and Uri, which a MOCK integration has neither of
+    (KeyError, HTTP 500), and dropped the integration's request templates, the integration
+    responses and the method responses."""
+    from moto.apigateway import models as apigw
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        props = cloudformation_json["Properties"]
+        api, resource, verb = props["RestApiId"], props["ResourceId"], props["HttpMethod"]
+        backend = apigw.apigateway_backends[account_id][region_name]
+        method = backend.put_method(function_id=api, resource_id=resource, method_type=verb,
+                                    authorization_type=props.get("AuthorizationType", "NONE"),
+                                    api_key_required=props.get("ApiKeyRequired"),
+                                    request_parameters=props.get("RequestParameters"),
+                                    request_models=props.get("RequestModels"),
+                                    operation_name=props.get("OperationName"),
+                                    authorizer_id=props.get("AuthorizerId"),
+                                    authorization_scopes=props.get("AuthorizationScopes"),
+                                    request_validator_id=props.get("RequestValidatorId"))
+        for response in props.get("MethodResponses", []):
+            backend.put_method_response(api, resource, verb, str(response["StatusCode"]),
+                                        response.get("ResponseModels"), response.get("ResponseParameters"))
+        integration = props.get("Integration")
+        if integration:
+            backend.put_integration(
+                function_id=api, resource_id=resource, method_type=verb, integration_type=integration["Type"],
+                uri=integration.get("Uri"), integration_method=integration.get("IntegrationHttpMethod"),
+                credentials=integration.get("Credentials"), request_templates=integration.get("RequestTemplates"),
+                passthrough_behavior=integration.get("PassthroughBehavior"),
+                cache_namespace=integration.get("CacheNamespace"),
+                timeout_in_millis=integration.get("TimeoutInMillis"),
+                request_parameters=integration.get("RequestParameters"),
+                content_handling=integration.get("ContentHandling"),
+                connection_type=integration.get("ConnectionType"))
+            for response in integration.get("IntegrationResponses", []):
+                backend.put_integration_response(api, resource, verb, str(response["StatusCode"]),
+                                                 response.get("SelectionPattern"), response.get("ResponseTemplates"),
+                                                 response.get("ResponseParameters"), response.get("ContentHandling"))
+        return method
+
+    apigw.Method.create_from_cloudformation_json = classmethod(create)
+
+
+def _distribution_config(props: dict) -> dict:
+    """CloudFormation's DistributionConfig in the shape of CloudFront's API (lists as
+    {Quantity, Items}, a few renamed keys), which moto's backend reads."""
+    def items(values) -> dict:
+        values = list(values or [])
+        return {"Quantity": len(values), "Items": values}
+
+    def methods(behavior: dict) -> dict:
+        allowed = behavior.get("AllowedMethods") or ["GET", "HEAD"]
+        return {**items(allowed), "CachedMethods": items(behavior.get("CachedMethods") or ["GET", "HEAD"])}
+
+    def behavior(b: dict) -> dict:
+        return {**{k: v for k, v in b.items() if k not in ("AllowedMethods", "CachedMethods")},
+                "AllowedMethods": methods(b)}
+
+    def origin(o: dict) -> dict:
+        out = {k: v for k, v in o.items() if k not in ("S3OriginConfig", "CustomOriginConfig", "OriginCustomHeaders")}
+        if "S3OriginConfig" in o:
+            out["S3OriginConfig"] = {"OriginAccessIdentity": o["S3OriginConfig"].get("OriginAccessIdentity", "")}
+        if "CustomOriginConfig" in o:
+            c = o["CustomOriginConfig"]
+            out["CustomOriginConfig"] = {"HTTPPort": c.get("HTTPPort"), "HTTPSPort": c.get("HTTPSPort"),
+                                         "OriginProtocolPolicy": c.get("OriginProtocolPolicy"),
+                                         "OriginSslProtocols": items(c.get("OriginSSLProtocols"))}
+        out["CustomHeaders"] = items(o.get("OriginCustomHeaders"))
+        return out
+
+    import uuid
+
+    config = {k: v for k, v in props.items() if k not in (
+        "Aliases", "Origins", "DefaultCacheBehavior", "CacheBehaviors", "CustomErrorResponses", "ViewerCertificate",
+        "Logging", "IPV6Enabled")}
+    config["CallerReference"] = str(uuid.uuid4())
+    config["Aliases"] = items(props.get("Aliases"))
+    config["Origins"] = items([origin(o) for o in props.get("Origins", [])])
+    config["DefaultCacheBehavior"] = behavior(props.get("DefaultCacheBehavior", {}))
+    if props.get("CacheBehaviors"):
+        config["CacheBehaviors"] = items([behavior(b) for b in props["CacheBehaviors"]])
+    if props.get("CustomErrorResponses"):
+        config["CustomErrorResponses"] = items(props["CustomErrorResponses"])
+    if "ViewerCertificate" in props:
+        v = props["ViewerCertificate"]
+        config["ViewerCertificate"] = {"CloudFrontDefaultCertificate": v.get("CloudFrontDefaultCertificate", False),
+                                       "ACMCertificateArn": v.get("AcmCertificateArn"),
+                                       "IAMCertificateId": v.get("IamCertificateId"),
+                                       "SSLSupportMethod": v.get("SslSupportMethod"),
+                                       "MinimumProtocolVersion": v.get("MinimumProtocolVersion")}
+    if "Logging" in props:
+        config["Logging"] = {"Enabled": True, **props["Logging"]}
+    if "IPV6Enabled" in props:
+        config["IsIPV6Enabled"] = props["IPV6Enabled"]
+    return config
+
+
+def _add_workload_resource_models() -> None:
+    """CloudFormation types of the optimizer's workload stacks that moto's APIs implement but
+    its CloudFormation skips, and that other resources or outputs read (Fn::GetAtt of a
+    skipped resource fails the stack, or crashes moto's output validation). Each is created
+    through moto's own backend, so it is then visible through the service's API.
+
+    Bedrock guardrails have no moto backend at all: they are recorded with the identifiers
+    AWS gives them (`_recorded`), and are not readable through an API here.
+    """
+    import json as _json
+    import secrets
+    from types import SimpleNamespace
+
+    from moto.bedrockagent.models import bedrockagent_backends
+    from moto.cloudformation import parsing
+    from moto.cloudfront.models import cloudfront_backends
+    from moto.cognitoidp.models import cognitoidp_backends
+    from moto.opensearchserverless.models import Collection, opensearchserverless_backends
+    from moto.utilities.utils import get_partition
+    from moto.wafv2.models import wafv2_backends
+
+    def tags_dict(tags) -> dict:
+        if isinstance(tags, dict):
+            return dict(tags)
+        return {t["Key"]: t["Value"] for t in tags or []}
+
+    def user_pool(p, account, region, name):
+        config = {k: v for k, v in p.items() if k not in ("UserPoolName", "UserPoolTags")}
+        config["UserPoolTags"] = tags_dict(p.get("UserPoolTags"))
+        pool = cognitoidp_backends[account][region].create_user_pool(p.get("UserPoolName") or name, config)
+        pool.provider_name = f"cognito-idp.{region}.amazonaws.com/{pool.id}"
+        pool.provider_url = f"https://{pool.provider_name}"
+        return pool
+
+    def web_acl(p, account, region, name):
+        acl = wafv2_backends[account][region].create_web_acl(
+            p.get("Name") or name, p["VisibilityConfig"], p["DefaultAction"], p["Scope"], p.get("Description"),
+            p.get("Tags") or [], p.get("Rules") or [], p.get("AssociationConfig"), p.get("CaptchaConfig"),
+            p.get("ChallengeConfig"), p.get("CustomResponseBodies"), p.get("TokenDomains"))
+        acl.ref = f"{acl.name}|{acl.id}|{p['Scope']}"  # AWS's Ref of a web ACL
+        return acl
+
+    def security_policy(p, account, region, name):
+        policy = p["Policy"] if isinstance(p["Policy"], str) else _json.dumps(p["Policy"])
+        return opensearchserverless_backends[account][region].create_security_policy(
+            None, p.get("Description"), p["Name"], policy, p["Type"])
+
+    def collection(p, account, region, name):
+        backend = opensearchserverless_backends[account][region]
+        # moto takes the last policy naming the collection, a network one as often as not;
+        # the collection's key comes from its encryption policy
+        encryption = [sp.policy for sp in backend.security_policies.values()
+                      if sp.type == "encryption" and f"collection/{p['Name']}" in sp.resources]
+        if not encryption:
+            from moto.opensearchserverless.exceptions import ValidationException
+
+            raise ValidationException(msg=f"No matching security policy of encryption type found for collection "
+                                          f"name: {p['Name']}")
+        key = encryption[-1] if "KmsARN" in encryption[-1] else {**encryption[-1], "KmsARN": "auto"}
+        made = Collection(client_token=secrets.token_hex(5), description=p.get("Description", ""), name=p["Name"],
+                          standby_replicas=p.get("StandbyReplicas", "ENABLED"), tags=p.get("Tags") or [],
+                          type=p.get("Type", "SEARCH"), policy=key, region=region, account_id=account)
+        backend.collections[made.id] = made
+        # this API's tags are {key, value}, CloudFormation's {Key, Value}
+        backend.tag_resource(made.arn, [{"key": t["Key"], "value": t["Value"]} for t in made.tags])
+        return made
+
+    def agent(p, account, region, name):
+        return bedrockagent_backends[account][region].create_agent(
+            p["AgentName"], p.get("AgentResourceRoleArn"), None, p.get("Instruction"), p.get("FoundationModel"),
+            p.get("Description"), p.get("IdleSessionTTLInSeconds"), p.get("CustomerEncryptionKeyArn"),
+            tags_dict(p.get("Tags")), p.get("PromptOverrideConfiguration"))
+
+    def lower_first(node):
+        # CloudFormation spells these structures in PascalCase, the Bedrock API in camelCase
+        if isinstance(node, dict):
+            return {k[:1].lower() + k[1:]: lower_first(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [lower_first(v) for v in node]
+        return node
+
+    def knowledge_base(p, account, region, name):
+        return bedrockagent_backends[account][region].create_knowledge_base(
+            p["Name"], p["RoleArn"], lower_first(p["KnowledgeBaseConfiguration"]),
+            lower_first(p["StorageConfiguration"]), None, p.get("Description"), tags_dict(p.get("Tags")))
+
+    def origin_access_control(p, account, region, name):
+        return cloudfront_backends[account][get_partition(region)].create_origin_access_control(p["OriginAccessControlConfig"])
+
+    def distribution(p, account, region, name):
+        config = _distribution_config(p["DistributionConfig"])
+        dist, _, _ = cloudfront_backends[account][get_partition(region)].create_distribution(config, p.get("Tags") or [])
+        return dist
+
+    def _recorded(kind: str):
+        def create(p, account, region, name):
+            ident = secrets.token_hex(6)
+            return SimpleNamespace(id=ident, arn=f"arn:aws:bedrock:{region}:{account}:{kind}/{ident}", version="DRAFT")
+        return create
+
+    def guardrail_version(p, account, region, name):
+        return SimpleNamespace(id="1", version="1")
+
+    _cfn_model("AWS::Cognito::UserPool", user_pool,
+               {"Arn": "arn", "ProviderName": "provider_name", "ProviderURL": "provider_url", "UserPoolId": "id"})
+    _cfn_model("AWS::WAFv2::WebACL", web_acl,
+               {"Arn": "arn", "Id": "id", "Capacity": "capacity", "LabelNamespace": "label_namespace"},
+               physical="ref")
+    _cfn_model("AWS::OpenSearchServerless::SecurityPolicy", security_policy, physical="name")
+    _cfn_model("AWS::OpenSearchServerless::Collection", collection,
+               {"Arn": "arn", "Id": "id", "CollectionEndpoint": "collection_endpoint",
+                "DashboardEndpoint": "dashboard_endpoint"})
+    _cfn_model("AWS::Bedrock::Agent", agent, {"AgentArn": "agent_arn", "AgentId": "agent_id",
+                                              "AgentVersion": "agent_version"}, physical="agent_id")
+    _cfn_model("AWS::Bedrock::KnowledgeBase", knowledge_base,
+               {"KnowledgeBaseArn": "knowledge_base_arn", "KnowledgeBaseId": "knowledge_base_id"},
+               physical="knowledge_base_id")
+    _cfn_model("AWS::Bedrock::Guardrail", _recorded("guardrail"),
+               {"GuardrailArn": "arn", "GuardrailId": "id", "Version": "version"}, physical="arn")
+    _cfn_model("AWS::Bedrock::GuardrailVersion", guardrail_version, {"Version": "version"})
+    _cfn_model("AWS::CloudFront::OriginAccessControl", origin_access_control, {"Id": "id"})
+    _cfn_model("AWS::CloudFront::Distribution", distribution, {"DomainName": "domain_name", "Id": "id"})
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    parsing.get_name_type_map.cache_clear()
+
+
+def _failed_resources_roll_back() -> None:
+    """A resource that cannot be created fails its stack as on AWS: a CREATE_FAILED event
+    names the resource and the reason, what was made is deleted and the stack ends
+    ROLLBACK_COMPLETE. moto let the exception escape the CreateStack call (HTTP 500, which
+    SDKs report as an unparseable response). Template errors (an unknown export, a Fn::GetAtt
+    of an undefined resource) still fail the CreateStack call itself, as on AWS."""
+    from moto.cloudformation import exceptions as cfn_errors
+    from moto.cloudformation import models as cfn
+    from moto.cloudformation import parsing
+
+    original_parse = parsing.parse_and_create_resource
+    original_create = cfn.Stack.create_resources
+
+    def parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name):
+        try:
+            return original_parse(logical_id, resource_json, resources_map, account_id, region_name)
+        except Exception as exc:
+            if not hasattr(exc, "charter_resource"):  # the innermost resource is the cause
+                exc.charter_resource = (logical_id, resource_json.get("Type", ""))
+            raise
+
+    def create_resources(self) -> None:
+        try:
+            original_create(self)
+        except (cfn_errors.ValidationError, cfn_errors.ExportNotFound, cfn_errors.UnformattedGetAttTemplateException):
+            # refused as a whole, as AWS refuses it: no stack remains (moto kept a half-made
+            # one, whose name then blocked the corrected template) and nothing it made
+            backend = cfn.cloudformation_backends[self.account_id][self.region_name]
+            backend.stacks.pop(self.stack_id, None)
+            for name in [n for n, e in backend.exports.items() if e.exporting_stack_id == self.stack_id]:
+                backend.exports.pop(name)
+            try:
+                self.resource_map.delete()
+            except Exception:  # noqa: BLE001, S110 - best effort, what was made before the error
+                pass
+            raise
+        except Exception as exc:  # noqa: BLE001 - the stack fails and rolls back, as on AWS
+            logical, kind = getattr(exc, "charter_resource", (self.name, "AWS::CloudFormation::Stack"))
+            reason = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+            self.events.append(cfn.Event(stack_id=self.stack_id, stack_name=self.name, logical_resource_id=logical,
+                                         physical_resource_id="", resource_type=kind,
+                                         resource_status="CREATE_FAILED", resource_status_reason=reason,
+                                         resource_properties=None))
+            self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) "
+                                                                               f"failed to create: [{logical}].")
+            try:
+                self.resource_map.delete()
+            except Exception:  # noqa: BLE001, S110 - a rollback that cannot delete everything still ends
+                pass
+            self._add_stack_event("ROLLBACK_COMPLETE")
+            self.status = "ROLLBACK_COMPLETE"
+            self.rollback_reason = f"{logical}: {reason}"
+
+    parsing.parse_and_create_resource = parse_and_create_resource
+    cfn.Stack.create_resources = create_resources
 
 
 def _add_delegated_admin_services() -> None:

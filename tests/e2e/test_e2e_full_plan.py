@@ -152,3 +152,24 @@ def test_the_evidence_collector_code_is_uploaded_before_its_stack(deployed: Depl
     assert len(keys) == 1 and keys[0].startswith("charter/evidence-collector-")
     fn = deployed.member("lambda", "audit").list_functions()["Functions"]
     assert any(f["Handler"] == "evidence.continuous.handler" for f in fn)
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_each_workload_account_gets_its_planned_network_and_exports_it(deployed: Deployed, name: str) -> None:
+    """The network StackSet is created with its defaults (no CIDR, so no VPC) and each
+    account's CIDR arrives as an instance override: the override must build the VPC and
+    subnets the plan computed, and the account's exports must be that VPC's, for the
+    workload stacks that import them."""
+    plan = build_plan(deployed.cfg, synthesize(deployed.cfg))
+    network = next(ps for ps in plan.stacks if ps.name == "network").facts["accounts"][name]
+    ec2 = deployed.member("ec2", name)
+    vpc = next(v for v in ec2.describe_vpcs()["Vpcs"] if v["CidrBlock"] == network["cidr"])
+    subnets = {s["CidrBlock"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])[
+        "Subnets"]}
+    assert subnets == {c for tier in network["subnets"].values() for c in tier}
+    exports = {e["Name"]: e for e in deployed.member("cloudformation", name).list_exports()["Exports"]}
+    assert exports["charter-vpc-id"]["Value"] == vpc["VpcId"]
+    assert "/StackSet-charter-network-" in exports["charter-vpc-id"]["ExportingStackId"]
+    private = set(exports["charter-private-subnet-ids"]["Value"].split(","))
+    assert {s["CidrBlock"] for s in ec2.describe_subnets(SubnetIds=sorted(private))["Subnets"]} == \
+        set(network["subnets"]["private"])
