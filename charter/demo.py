@@ -1,8 +1,9 @@
 """`charter demo`: the whole of Charter, on a laptop, against the embedded AWS.
 
 validate -> synth -> lint -> deploy the landing zone -> control matrix -> collect evidence
--> verify -> a quarterly access review with scripted decisions -> the optimizer workload
-and one job through the local API -> auditor package -> runbooks and docs.
+-> verify -> a quarterly access review with scripted decisions -> the optimizer's dev
+stacks deployed on the landing zone, and one job through the local API on them -> auditor
+package -> runbooks and docs.
 
 Every step calls the same code the individual commands call; the demo only wires them
 together and scripts the people (reviewers filling workbooks).
@@ -228,9 +229,49 @@ class Demo:
             return "skipped: no `workloads:` section in the config"
         from workloads.demo import run_demo_job
 
-        outcome = run_demo_job(self.cfg, self.sessions, self.result.out / "workload")
+        env = "dev"
+        deployed = self.deploy_workload(env)
+        outcome = run_demo_job(self.cfg, self.sessions, self.result.out / "workload", env=env,
+                               account_id=self.account_ids[self._workload_account(env)])
         self.result.facts["job"] = outcome
-        return outcome.get("summary", json.dumps(outcome)[:200])
+        return f"{deployed}; {outcome.get('summary', json.dumps(outcome)[:200])}"
+
+    def _workload_account(self, env: str) -> str:
+        from landing_zone.config.workloads import workload_account
+
+        return workload_account(self.cfg, env)
+
+    def deploy_workload(self, env: str) -> str:
+        """The optimizer's stacks of `env` into its account, after the landing zone: the same
+        `charter workload deploy` path, importing the landing zone's real key and network
+        exports. Each stack's CloudFormation status is read back from the account."""
+        import botocore.exceptions
+
+        from landing_zone.naming import MEMBER_ACCESS_ROLE
+        from workloads.deploy import deploy_workload
+
+        result = deploy_workload(self.cfg, env, self.sessions, self.result.out / "workload" / "stacks", local=True,
+                                 config_text=self.config_path.read_text())
+        if not result.ok:
+            raise DemoFailed("optimizer workload", "\n".join(result.failures[:10]))
+        status: dict[str, str] = {}
+        for ps in result.plan.stacks:
+            account = self.account_ids[ps.deployment.account or self._workload_account(env)]
+            for region in ps.deployment.regions:
+                cfn = self.sessions.client("cloudformation", region=region, account_id=account,
+                                           role_name=MEMBER_ACCESS_ROLE)
+                try:
+                    status[f"{ps.stack_name}/{region}"] = cfn.describe_stacks(StackName=ps.stack_name)["Stacks"][0][
+                        "StackStatus"]
+                except botocore.exceptions.ClientError as exc:
+                    status[f"{ps.stack_name}/{region}"] = f"missing ({exc.response['Error'].get('Message', '')})"
+        self.result.facts["workload_stacks"] = status
+        complete = sum(s in ("CREATE_COMPLETE", "UPDATE_COMPLETE") for s in status.values())
+        self.result.facts["workload_stacks_deployed"] = complete
+        if complete != len(status):
+            raise DemoFailed("optimizer workload", "\n".join(f"{k}: {v}" for k, v in sorted(status.items())
+                                                              if v not in ("CREATE_COMPLETE", "UPDATE_COMPLETE")))
+        return f"{complete} workload stacks deployed to {env} in {result.elapsed:.1f}s"
 
     def export(self) -> str:
         from evidence.export import export, verify_package

@@ -3,6 +3,12 @@
 The same path a user takes: market data lands in the bucket and the ingest handler
 validates it, then POST /optimize, long-poll GET /jobs/{id}, and page GET /jobs/{id}/results
 over real HTTP against `workloads.server.LocalApiServer` on the embedded AWS.
+
+With `account_id` (the environment's account, after `workloads.deploy.deploy_workload`
+deployed the stacks there) the handlers run as that account, with the credentials of its
+`OrganizationAccountAccessRole`, on the tables and buckets the data stack made, as the
+deployed functions would. Without it they run in the embedded AWS's default account and
+the local server makes the tables and buckets itself.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from charter.aws import SessionFactory
 from charter.errors import CharterError
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT
 from landing_zone.config.model import OrgConfig
-from landing_zone.naming import resource_name
+from landing_zone.naming import MEMBER_ACCESS_ROLE, resource_name
 
 N_ASSETS = 8
 N_DAYS = 504
@@ -49,32 +55,38 @@ def _call(method: str, url: str, body: dict | None = None) -> dict[str, Any]:
         return json.loads(response.read())
 
 
-def run_demo_job(cfg: OrgConfig, sessions: SessionFactory, out_dir: Path, env: str = "dev") -> dict[str, Any]:
+def run_demo_job(cfg: OrgConfig, sessions: SessionFactory, out_dir: Path, env: str = "dev",
+                 account_id: str | None = None) -> dict[str, Any]:
     from workloads.handlers import aws
 
     if sessions.endpoint_url is None:
         raise CharterError("the demo job runs against the embedded AWS only", hint="run `charter demo`")
     region = cfg.organization.home_region
+    credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    if account_id is not None:
+        frozen = sessions.assumed(account_id, MEMBER_ACCESS_ROLE, region).get_credentials().get_frozen_credentials()
+        credentials = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key,
+                       "AWS_SESSION_TOKEN": frozen.token}
     # The handlers read their AWS settings from the environment, as in Lambda; restore it after,
     # so nothing later in this process talks to an embedded AWS that has stopped.
     saved = dict(os.environ)
-    os.environ.update({"AWS_ENDPOINT_URL": sessions.endpoint_url, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": region})
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.update({"AWS_ENDPOINT_URL": sessions.endpoint_url, "AWS_DEFAULT_REGION": region, **credentials})
     try:
-        return _run_job(cfg, out_dir, env, region)
+        return _run_job(cfg, out_dir, env, region, account_id or LOCAL_MANAGEMENT_ACCOUNT)
     finally:
         aws.reset()
         os.environ.clear()
         os.environ.update(saved)
 
 
-def _run_job(cfg: OrgConfig, out_dir: Path, env: str, region: str) -> dict[str, Any]:
+def _run_job(cfg: OrgConfig, out_dir: Path, env: str, region: str, account: str) -> dict[str, Any]:
     from workloads.handlers import aws, ingest
     from workloads.handlers.settings import Settings
     from workloads.server import LocalApiServer
 
     aws.reset()
-    settings = Settings.for_names(resource_name(cfg, env, "optimizer"), LOCAL_MANAGEMENT_ACCOUNT, region,
+    settings = Settings.for_names(resource_name(cfg, env, "optimizer"), account, region,
                                   environment=env, local=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     with LocalApiServer(settings) as server:
@@ -111,5 +123,5 @@ def _run_job(cfg: OrgConfig, out_dir: Path, env: str, region: str) -> dict[str, 
     weights = summary.get("weights", {})
     top = ", ".join(f"{a} {w:.0%}" for a, w in sorted(weights.items(), key=lambda kv: -kv[1])[:3])
     return {"job_id": job_id, "status": "SUCCEEDED", "pages": pages, "ingested": ingested.get("validated"),
-            "weights": weights, "summary": f"job {job_id[:8]} SUCCEEDED over {len(assets)} assets ({top}; "
-                                           f"{pages} result pages)"}
+            "weights": weights, "account": account, "jobs_table": settings.jobs_table,
+            "summary": f"job {job_id[:8]} SUCCEEDED over {len(assets)} assets ({top}; {pages} result pages)"}

@@ -10,8 +10,8 @@ Parameters only deploy knows are filled here: the code bucket (the environment's
 artifacts bucket), the role that deploys (it creates the vector index), the REST API's
 domain (an output of the api stack, read after the api wave), the pipeline account id and
 the organization id. The organization and accounts must exist (the landing zone made
-them); `--local` creates them in the embedded AWS, with the landing-zone exports the
-workload stacks import.
+them); `--local` on an embedded AWS without the landing zone creates them there, with
+stand-ins for the landing-zone exports the workload stacks import (`_local_exports`).
 """
 
 from __future__ import annotations
@@ -151,12 +151,27 @@ def _from_config(run: Run) -> None:
                  + ", ".join(missing))
 
 
+def _imported_exports(node: Any) -> set[str]:
+    """The export names a template fragment imports with a literal Fn::ImportValue."""
+    if isinstance(node, list):
+        return set().union(*(_imported_exports(v) for v in node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    found = {node["Fn::ImportValue"]} if isinstance(node.get("Fn::ImportValue"), str) else set()
+    return found.union(*(_imported_exports(v) for v in node.values()))
+
+
 def _local_exports(run: Run, ctx: Ctx) -> None:
-    """Stand-ins for the landing zone's key and network exports, on the embedded AWS only, and
-    only where the landing zone has not been deployed there (then its real exports are used)."""
+    """Stand-ins for the landing zone's key and network exports, on the embedded AWS only, for
+    `charter workload deploy --local` on its own: the embedded AWS then starts empty, without
+    the landing zone the workload builds on. Only the exports the stacks of a region import
+    are made, and only where the landing zone has not deployed them (after `charter deploy`
+    on the same embedded AWS, as in `charter demo`, its real exports serve and nothing is
+    made). A region whose stacks import nothing gets nothing, as on AWS."""
     import json
 
     from charter.aws import paginate
+    from landing_zone.deploy.templates import parse_body
 
     account = run.ctx.account_id(ctx.account)
     key_policy = {"Version": "2012-10-17", "Statement": [{
@@ -175,13 +190,18 @@ def _local_exports(run: Run, ctx: Ctx) -> None:
              "Subnets": {"Value": {"Fn::Join": [",", [{"Ref": "SubnetA"}, {"Ref": "SubnetB"}]]},
                          "Export": {"Name": PRIVATE_SUBNETS_EXPORT}}}),
     }
-    regions = {r for ps in run.plan.stacks for r in ps.deployment.regions}
-    for region in sorted(regions):
+    provides = {"charter-kms-key-arn": "charter-kms-key-arn", VPC_EXPORT: VPC_EXPORT, PRIVATE_SUBNETS_EXPORT: VPC_EXPORT}
+    imports: dict[str, set[str]] = {}
+    for ps in run.plan.stacks:
+        names = _imported_exports(parse_body((run.out_dir / ps.file).read_text()))
+        for region in ps.deployment.regions:
+            imports.setdefault(region, set()).update(names)
+    for region in sorted(imports):
         cfn = run.client("cloudformation", region=region, account_id=account)
         existing = {e["Name"] for e in paginate(cfn, "list_exports", "Exports").items}
-        missing = [name for name in parts if name not in existing]
+        missing = sorted({provides[n] for n in imports[region] - existing if n in provides})
         if not missing:
-            continue  # the landing zone is deployed here: its real exports serve
+            continue  # nothing imported here, or the landing zone is deployed here: its real exports serve
         try:
             cfn.describe_stacks(StackName=LOCAL_EXPORTS_STACK)
             continue

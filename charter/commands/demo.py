@@ -36,6 +36,13 @@ def demo(config: Path = typer.Option(None, "-c", "--config", help="org.yaml (def
     for step in result.steps:
         table.add_row(step.name, f"{step.seconds:.1f}", step.summary)
     console.print(table)
+    stacks = result.facts.get("workload_stacks") or {}
+    if stacks:  # what CloudFormation says of each workload stack, read back from its account
+        deployed = Table("workload stack", "region", "status", title="optimizer workload stacks (dev)")
+        for key, status in sorted(stacks.items()):
+            name, _, region = key.rpartition("/")
+            deployed.add_row(name, region, status)
+        console.print(deployed)
     total = sum(s.seconds for s in result.steps)
     for label, path in result.paths.items():
         console.print(f"  {label}: {path}")

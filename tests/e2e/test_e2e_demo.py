@@ -1,10 +1,12 @@
 """`charter demo` end to end on the embedded AWS: it leaves the HTML matrix, a verified
-auditor package and the runbooks, and its summary names what it did."""
+auditor package and the runbooks, and its summary names what it did. The optimizer's dev
+stacks are deployed after the landing zone (on its real exports) and the job runs on them."""
 
 from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,9 +16,46 @@ pytestmark = pytest.mark.e2e
 def test_demo_runs_the_whole_flow(tmp_path: Path, small_config, small_config_path) -> None:
     from charter.demo import Demo
     from evidence.export import verify_package
+    from landing_zone.naming import MEMBER_ACCESS_ROLE
+    from landing_zone.synth import build_plan
+    from workloads.synth import synthesize_workloads
 
+    seen: dict[str, Any] = {}
+
+    class Observed(Demo):
+        """Reads the dev account itself while the embedded AWS still runs, apart from what
+        the demo reports: every workload stack's status, the landing-zone exports the
+        stacks imported, and the job's record in the deployed jobs table."""
+
+        def workload(self) -> str:
+            summary = super().workload()
+            dev = self.account_ids["dev"]
+            seen["stacks"] = {}
+            for ps in build_plan(self.cfg, synthesize_workloads(self.cfg, "dev")).stacks:
+                for region in ps.deployment.regions:
+                    cfn = self.sessions.client("cloudformation", region=region, account_id=dev,
+                                               role_name=MEMBER_ACCESS_ROLE)
+                    seen["stacks"][f"{ps.stack_name}/{region}"] = cfn.describe_stacks(
+                        StackName=ps.stack_name)["Stacks"][0]["StackStatus"]
+            cfn = self.sessions.client("cloudformation", account_id=dev, role_name=MEMBER_ACCESS_ROLE)
+            seen["exports"] = {e["Name"]: e["ExportingStackId"] for e in cfn.list_exports()["Exports"]}
+            seen["stack_names"] = {s["StackName"] for s in cfn.describe_stacks()["Stacks"]}
+            data = next(s for s in seen["stacks"] if "-dev-data/" in s).split("/")[0]
+            seen["tables"] = {r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName=data)[
+                "StackResources"] if r.get("ResourceType") == "AWS::DynamoDB::Table"}
+            job = self.result.facts["job"]
+            ddb = self.sessions.client("dynamodb", account_id=dev, role_name=MEMBER_ACCESS_ROLE)
+            seen["job_items"] = ddb.query(TableName=job["jobs_table"], KeyConditionExpression="job_id = :j",
+                                          ExpressionAttributeValues={":j": {"S": job["job_id"]}})["Items"]
+            seen["dev"] = dev
+            return summary
+
+    from moto.moto_api._internal.models import moto_api_backend
+
+    # moto's backends live in the process: the demo starts from an empty AWS, as `charter demo` does
+    moto_api_backend.reset()
     out = tmp_path / "demo"
-    result = Demo(small_config, small_config_path, out).run()
+    result = Observed(small_config, small_config_path, out).run()
 
     steps = [s.name for s in result.steps]
     assert steps == ["validate", "synth", "lint", "deploy landing zone", "control matrix", "collect evidence",
@@ -28,7 +67,25 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, small_config, small_config_pat
     assert facts["criteria_covered"] == 61
     assert facts["evidence_items"] > 0 and facts["verified"] is True
     assert facts["revocations_verified"] >= 1
-    assert facts["job"]["status"] == "SUCCEEDED"
+
+    # every dev workload stack is in the dev account, complete, as the demo's summary says
+    stacks = seen["stacks"]
+    assert len(stacks) >= 12 and set(stacks.values()) == {"CREATE_COMPLETE"}, stacks
+    assert facts["workload_stacks_deployed"] == len(stacks) and facts["workload_stacks"] == stacks
+    workload_step = next(s for s in result.steps if s.name == "optimizer workload")
+    assert f"{len(stacks)} workload stacks deployed" in workload_step.summary
+    # the network and key the stacks import are the landing zone's own (StackSet instances),
+    # not the stand-ins `charter workload deploy --local` makes on an empty embedded AWS
+    assert "StackSet-charter-network-" in seen["exports"]["charter-vpc-id"]
+    assert "StackSet-charter-kms-dev-" in seen["exports"]["charter-kms-key-arn"]
+    assert not any(name.startswith("charter-local-") for name in seen["stack_names"])
+
+    # the job ran as the dev account, on the jobs table the data stack made, and finished
+    job = facts["job"]
+    assert job["status"] == "SUCCEEDED" and job["account"] == seen["dev"]
+    assert job["jobs_table"] in seen["tables"]
+    assert [i["status"]["S"] for i in seen["job_items"]] == ["SUCCEEDED"]
+    assert abs(sum(job["weights"].values()) - 1) < 1e-6
 
     matrix = result.paths["control matrix"].read_text()
     assert "CC6.1" in matrix and "PI1.5" in matrix

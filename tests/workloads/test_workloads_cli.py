@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from charter.cli import app
@@ -57,38 +56,57 @@ def test_workloads_controls_hook_returns_synthesized_stacks():
     assert gap.status == "gap" and "workloads.optimizer is not set" in gap.reason
 
 
-@pytest.fixture
-def small_parts(monkeypatch):
-    """Deploy only the stacks moto's CloudFormation can build end to end (it has no Lambda
-    aliases, Bedrock or WAF), which is what the embedded AWS is for: the deploy path."""
-    import workloads.synth as wsynth
+def test_workloads_deploy_local_creates_stacks_in_the_env_account(tmp_path):
+    """`charter workload deploy --local` on its own: the embedded AWS starts without the
+    landing zone, so stand-ins provide exactly the exports each region's stacks import, and
+    every stack of the environment deploys (`charter demo` deploys them on the landing
+    zone's real exports instead, see tests/e2e/test_e2e_demo.py)."""
+    import json
 
-    keep = {"data-dr", "data", "cost"}
-    monkeypatch.setattr(wsynth, "PARTS", tuple(p for p in wsynth.PARTS if p.name in keep))
-    monkeypatch.setattr(wsynth, "TARGET_PART", wsynth.TARGET_PART)
-    warnings.filterwarnings("ignore", module=r"moto\..*")
+    from moto.moto_api._internal.models import moto_api_backend
 
-
-def test_workloads_deploy_local_creates_stacks_in_the_env_account(tmp_path, small_parts):
     from charter.local import LocalAws
-    from workloads.deploy import deploy_workload
+    from workloads.deploy import LOCAL_EXPORTS_STACK, deploy_workload
 
+    warnings.filterwarnings("ignore", module=r"moto\..*")
     cfg = load_config(EXAMPLE)
+    # moto's backends live in the process: start without a landing zone whatever ran before
+    moto_api_backend.reset()
     with LocalAws() as aws:
         sessions = aws.sessions()
         result = deploy_workload(cfg, "dev", sessions, tmp_path / "wl", local=True)
         assert result.ok, result.failures
         created = [c.target for c in result.changes if c.area == "stack" and c.action == "create"]
-        assert any("charter-optimizer-dev-data (dev/us-east-1)" in t for t in created)
-        assert any("charter-optimizer-dev-data-dr (dev/us-west-2)" in t for t in created)
+        for ps in result.plan.stacks:
+            for region in ps.deployment.regions:
+                assert any(f"{ps.stack_name} (dev/{region})" in t for t in created), ps.stack_name
         org = sessions.client("organizations")
         dev_id = next(a["Id"] for a in org.list_accounts()["Accounts"] if a["Name"] == "dev")
         ddb = sessions.client("dynamodb", account_id=dev_id, role_name="OrganizationAccountAccessRole")
         tables = ddb.list_tables()["TableNames"]
         assert {"acme-dev-optimizer-jobs", "acme-dev-optimizer-strategies", "acme-dev-optimizer-cache",
                 "acme-dev-optimizer-connections"} <= set(tables)
+        statuses = {}
+        for ps in result.plan.stacks:
+            for region in ps.deployment.regions:
+                cfn = sessions.client("cloudformation", region=region, account_id=dev_id,
+                                      role_name="OrganizationAccountAccessRole")
+                statuses[ps.stack_name] = cfn.describe_stacks(StackName=ps.stack_name)["Stacks"][0]["StackStatus"]
+        assert set(statuses.values()) == {"CREATE_COMPLETE"}, statuses
+        # stand-ins only for what each region imports: the DR region's data stack imports the
+        # key alone, so no stand-in VPC is made there
+        stand_ins = {}
+        for region in ("us-east-1", "us-west-2"):
+            cfn = sessions.client("cloudformation", region=region, account_id=dev_id,
+                                  role_name="OrganizationAccountAccessRole")
+            body = cfn.get_template(StackName=LOCAL_EXPORTS_STACK)["TemplateBody"]
+            body = body if isinstance(body, dict) else json.loads(body)
+            stand_ins[region] = sorted(o["Export"]["Name"] for o in body["Outputs"].values())
+        assert stand_ins == {"us-east-1": ["charter-kms-key-arn", "charter-private-subnet-ids", "charter-vpc-id"],
+                             "us-west-2": ["charter-kms-key-arn"]}
         # a second deploy changes nothing (hash tags on the stacks)
         again = deploy_workload(cfg, "dev", sessions, tmp_path / "wl", local=True)
         assert again.ok, again.failures
         assert not [c for c in again.changes if c.area == "stack" and c.action in ("create", "update")
                     and "local-landing-zone" not in c.target]
+    moto_api_backend.reset()  # leave no stand-in exports behind for the next embedded AWS of this process
