@@ -1,4 +1,4 @@
-"""The optimizer's REST API on a laptop: stdlib HTTP server -> the Lambda handlers.
+"""The optimizer's REST API on a laptop: an HTTP server -> the Lambda handlers.
 
 Each request becomes an API Gateway REST proxy event (the real shape: resource, path,
 httpMethod, headers, multiValueHeaders, queryStringParameters, pathParameters, body,
@@ -10,24 +10,48 @@ claims) and is handed to the same handler function Lambda runs; its
 `LocalApiServer(settings).start()` creates the tables and buckets it needs (names from
 `Settings`, the same the stacks create) in whatever AWS the environment points at —
 normally the embedded moto server.
+
+How it serves (what the API latency benchmark measures, `benchmarks/api_latency.py`):
+
+- HTTP/1.1 with keep-alive on aiohttp (an asyncio loop in one thread; aiohttp's C
+  parser), not a thread per connection: with 50 clients, 50 threads fighting for the
+  GIL wake in no useful order and each socket read or write waits out a GIL switch
+  interval.
+- Handlers run on a FIFO thread pool. When the embedded AWS runs in this process (`serve
+  --local`) a request is pure CPU under the GIL, so the pool has one thread: requests
+  run one at a time, to the end, in arrival order, and a request's latency is the queue
+  ahead of it. With AWS across the network the pool is wide (handlers wait on I/O).
+  Long polls (`GET /jobs/{id}?wait=N`, mostly asleep) have their own pool.
+- The handlers' AWS clients are created here, once, and (with the embedded AWS in this
+  process) call moto's app directly instead of through a socket (`workloads.handlers.aws`).
+- Jobs run in worker processes at a lower priority that also hold back their AWS calls
+  while requests are in flight (`workloads.handlers.worker`).
+- Full garbage collections stay off the request path (`_QuietGc`): the embedded AWS keeps
+  its data as Python objects in this process, and a full collection walks all of them
+  (300 ms with a few thousand jobs).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import concurrent.futures
+import contextlib
+import functools
+import gc
 import json
 import logging
+import multiprocessing
 import os
 import re
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
+
+from aiohttp import web
 
 from workloads.handlers import api, aws
 from workloads.handlers.openapi import openapi_document
@@ -37,6 +61,15 @@ log = logging.getLogger("charter.workloads.server")
 LOCAL_USER = "local-user"
 MAX_BODY_BYTES = 1_000_000
 STAGE = "local"
+#: Handlers running at once: one when the embedded AWS shares this process (all CPU, one
+#: GIL), many when AWS is across the network (mostly waiting).
+IN_PROCESS_SLOTS = 1
+NETWORK_SLOTS = 64
+#: Long polls waiting at once (each holds a thread, asleep, for up to STATUS_MAX_WAIT_SECONDS).
+LONG_POLL_SLOTS = 64
+MAX_HEADER_BYTES = 16_384
+#: Seconds without requests after which frozen garbage is collected (`_QuietGc`).
+GC_IDLE_SECONDS = 5.0
 ACCOUNT = "123456789012"
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -82,7 +115,7 @@ def proxy_event(method: str, resource: str, path: str, headers: dict[str, str], 
         "pathParameters": path_params or None, "stageVariables": None,
         "requestContext": {
             "resourceId": "local", "resourcePath": resource, "httpMethod": method,
-            "extendedRequestId": request_id, "requestTime": formatdate(now, usegmt=True),
+            "extendedRequestId": request_id, "requestTime": _request_time(int(now)),
             "path": f"/{STAGE}{path}", "accountId": ACCOUNT, "protocol": "HTTP/1.1", "stage": STAGE,
             "domainPrefix": "localhost", "requestTimeEpoch": int(now * 1000), "requestId": request_id,
             "identity": {"cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None,
@@ -94,6 +127,16 @@ def proxy_event(method: str, resource: str, path: str, headers: dict[str, str], 
         },
         "body": text, "isBase64Encoded": is_b64,
     }
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@functools.lru_cache(maxsize=4)
+def _request_time(second: int) -> str:
+    """API Gateway's `requestTime`, e.g. `09/Apr/2015:12:34:56 +0000` (one string a second)."""
+    t = time.gmtime(second)
+    return f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
 
 
 def ensure_resources(settings: Settings) -> None:
@@ -128,96 +171,100 @@ def ensure_resources(settings: Settings) -> None:
             s3.create_bucket(Bucket=bucket, **extra)
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    server_version = "CharterLocalApi/1.0"
-    protocol_version = "HTTP/1.1"
-    app: LocalApiServer
+def _embedded_app(endpoint: str | None) -> tuple[str, Any] | None:
+    """(endpoint, moto's WSGI app) when `endpoint` is an embedded AWS running in this process.
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def setup(self) -> None:
-        super().setup()
-        # Responses go out in one write anyway; without Nagle no segment waits for a delayed ACK.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for k, v in (headers or {"Content-Type": "application/json"}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        # Headers and body in one write (end_headers() would flush the headers alone first).
-        self._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
-        if self.command != "HEAD":
-            self._headers_buffer.append(body)  # type: ignore[attr-defined]
-        self.flush_headers()
-
-    def _json(self, status: int, value: Any) -> None:
-        self._send(status, json.dumps(value).encode())
-
-    def _dispatch(self) -> None:
-        split = urlsplit(self.path)
-        path = unquote(split.path) or "/"
-        length_header = self.headers.get("Content-Length")
-        body = b""
-        if length_header:
-            try:
-                length = int(length_header)
-            except ValueError:
-                self.close_connection = True
-                return self._json(400, {"error": "validation", "message": "bad Content-Length",
-                                        "fields": [{"field": "Content-Length", "message": "not an integer"}]})
-            if length > MAX_BODY_BYTES or length < 0:
-                self.close_connection = True
-                return self._json(413, {"error": "too_large", "message": f"body over {MAX_BODY_BYTES} bytes"})
-            body = self.rfile.read(length)
-        if self.command == "GET" and path == "/health":
-            return self._json(200, {"status": "ok"})
-        if self.command == "GET" and path == "/openapi.json":
-            host = self.headers.get("Host") or f"127.0.0.1:{self.app.port}"
-            return self._json(200, openapi_document(server_url=f"http://{host}", security=False))
-        allowed = []
-        for method, resource, pattern, name in ROUTES:
-            match = pattern.match(path)
-            if not match:
-                continue
-            if method != self.command:
-                allowed.append(method)
-                continue
-            event = proxy_event(self.command, resource, path, dict(self.headers.items()), split.query,
-                                match.groupdict() or None, body or None, self.client_address[0])
-            handler: Handler = getattr(api, name)
-            result = handler(event, LambdaContext(event["requestContext"]["requestId"]))
-            raw = result.get("body") or ""
-            payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
-            return self._send(int(result["statusCode"]), payload, result.get("headers"))
-        if allowed:
-            return self._send(405, json.dumps({"error": "method_not_allowed", "message": f"use {', '.join(allowed)}"})
-                              .encode(), {"Content-Type": "application/json", "Allow": ", ".join(allowed)})
-        return self._json(404, {"error": "not_found", "message": f"no route for {self.command} {path}"})
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        self._dispatch()
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch()
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._dispatch()
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self._dispatch()
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        self._dispatch()
-
-    # Methods API Gateway would also answer (405/404), never the stdlib's 501.
-    do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = do_PATCH  # noqa: N815
+    `charter workload serve --local` starts the embedded AWS (`charter.local.LocalAws`, a
+    moto server thread) in the same process as this server; the handlers' clients then
+    call the same app directly (see `workloads.handlers.aws`). State is shared: moto
+    keeps it in module-level backends, whichever app instance answers."""
+    if not endpoint:
+        return None
+    try:
+        from charter import local
+    except ImportError:  # the handlers without Charter's CLI: plain HTTP
+        return None
+    running = {e.rstrip("/") for e in getattr(local, "_ENDPOINT", ())}
+    if endpoint.rstrip("/") not in running:
+        return None
+    return endpoint.rstrip("/"), local._guarded_app()
 
 
-class _Httpd(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # the benchmark's 50 clients connect at once
+class _ClientFaults(logging.Filter):
+    """aiohttp logs a request it cannot parse (bad request line, header too long) with a
+    traceback; the client has its 400 already, so that is debug detail, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            log.debug("bad request: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            return False
+        return True
+
+
+_http_log = logging.getLogger("charter.workloads.server.http")
+_http_log.addFilter(_ClientFaults())
+
+
+def _json_body(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+class _QuietGc:
+    """Full (generation 2) garbage collections that do not stall requests.
+
+    With the embedded AWS in the process, its tables and buckets are hundreds of
+    thousands of long-lived Python objects, and every automatic full collection walks
+    them all while every request waits. So after each full collection the survivors
+    (reachable at that moment) are frozen (`gc.freeze()`): later collections walk only
+    what was allocated since. Garbage cycles among frozen objects are reclaimed when
+    the server is idle (`idle()`: unfreeze, collect, freeze), where a pause costs no
+    request anything. Everything is restored when the server stops."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        gc.callbacks.append(self._after_collection)
+
+    def stop(self) -> None:
+        if self._after_collection in gc.callbacks:
+            gc.callbacks.remove(self._after_collection)
+            gc.unfreeze()
+
+    def _after_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info.get("generation") == 2 and self.loop is not None and not self.loop.is_closed():
+            # not inside the collector's callback: on the loop, a moment later
+            self.loop.call_soon_threadsafe(gc.freeze)
+
+    @staticmethod
+    def idle() -> None:
+        if gc.get_freeze_count():
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+
+
+class _Busy:
+    """Requests queued or running, published to the local workers (a shared int), which
+    hold back their AWS calls while it is not 0 (`workloads.handlers.worker`)."""
+
+    def __init__(self, shared: Any) -> None:
+        self.shared, self._lock = shared, threading.Lock()
+
+    def add(self, n: int) -> None:
+        if self.shared is not None:
+            with self._lock:
+                self.shared.value += n
+
+    def __enter__(self) -> None:
+        self.add(1)
+
+    def __exit__(self, *exc: object) -> None:
+        self.add(-1)
 
 
 class LocalApiServer:
@@ -225,24 +272,101 @@ class LocalApiServer:
 
     def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 0) -> None:
         self.settings, self.host, self.requested_port = settings, host, port
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.port = 0
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.ServerRunner | None = None
+        self._handlers: concurrent.futures.ThreadPoolExecutor | None = None
+        self._long_polls: concurrent.futures.ThreadPoolExecutor | None = None
+        self._in_process: tuple[str, Any] | None = None
+        self._busy = _Busy(None)
+        self._gc = _QuietGc()
+        self._last_request = time.monotonic()
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    # -- lifecycle ------------------------------------------------------------------------
+
     def start(self) -> LocalApiServer:
         # The handlers read their settings from the environment, as in Lambda.
         os.environ.update(self.settings.to_env())
+        self._in_process = _embedded_app(os.environ.get("AWS_ENDPOINT_URL"))
+        if self._in_process is not None:
+            aws.use_in_process(*self._in_process)
         ensure_resources(self.settings)
-        handler = type("Handler", (_RequestHandler,), {"app": self})
-        self._httpd = _Httpd((self.host, self.requested_port), handler)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="charter-local-api", daemon=True)
+        # The clients the handlers use, made now rather than by the first requests (one costs ~50 ms).
+        for service in ("dynamodb", "s3"):
+            aws.client(service)
+        slots = IN_PROCESS_SLOTS if self._in_process is not None else NETWORK_SLOTS
+        self._handlers = concurrent.futures.ThreadPoolExecutor(slots, thread_name_prefix="charter-api")
+        self._long_polls = concurrent.futures.ThreadPoolExecutor(LONG_POLL_SLOTS, thread_name_prefix="charter-api-poll")
+        if self.settings.local:
+            self._busy = _Busy(multiprocessing.get_context("spawn").RawValue("i", 0))
+        self._loop = asyncio.new_event_loop()
+        ready: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), name="charter-local-api", daemon=True)
         self._thread.start()
+        try:
+            self.port = ready.result(timeout=30)
+        except OSError as exc:
+            self.stop()
+            from charter.errors import CharterError
+
+            raise CharterError(f"cannot serve the API on {self.host}:{self.requested_port}: {exc.strerror or exc}",
+                               hint="choose a free port with --port (0 picks one)") from None
+        if self.settings.local:
+            from workloads.handlers.worker import start_local
+
+            start_local(self.settings, busy=self._busy.shared)
         return self
+
+    def _serve(self, ready: concurrent.futures.Future[int]) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        try:
+            self._runner = loop.run_until_complete(self._open())
+            port = self._runner.addresses[0][1]
+        except BaseException as exc:  # noqa: BLE001 - handed to start(), which raises it
+            ready.set_exception(exc)
+            loop.close()
+            return
+        ready.set_result(port)
+        self._gc.start(loop)
+        housekeeping = loop.create_task(self._housekeeping())
+        try:
+            loop.run_forever()
+        finally:
+            housekeeping.cancel()
+            self._gc.stop()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+    async def _housekeeping(self) -> None:
+        """Reclaim frozen garbage (`_QuietGc.idle`) once requests have stopped for a while."""
+        collected_at = time.monotonic()
+        while True:
+            await asyncio.sleep(GC_IDLE_SECONDS / 2)
+            if self._last_request > collected_at and time.monotonic() - self._last_request > GC_IDLE_SECONDS \
+                    and not (self._busy.shared is not None and self._busy.shared.value):
+                self._gc.idle()
+                collected_at = time.monotonic()
+
+    async def _open(self) -> web.ServerRunner:
+        server = web.Server(self._handle, max_line_size=MAX_HEADER_BYTES, max_field_size=MAX_HEADER_BYTES,
+                            logger=_http_log)
+        runner = web.ServerRunner(server, handle_signals=False, access_log=None)
+        await runner.setup()
+        # backlog: the benchmark's 50 clients connect at once
+        await web.TCPSite(runner, self.host, self.requested_port, backlog=128).start()
+        return runner
+
+    def in_flight(self) -> contextlib.AbstractContextManager[None]:
+        """Count a request served elsewhere (another server on the same workers, e.g. the
+        latency benchmark's peer) as in flight: the local workers yield to it too."""
+        return self._busy
 
     def serve_forever(self) -> None:
         """Block until interrupted (the CLI)."""
@@ -256,14 +380,101 @@ class LocalApiServer:
     def stop(self) -> None:
         from workloads.handlers.worker import shutdown_local
 
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        if self._loop is not None and self._thread is not None:
+            if not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._loop, self._thread = None, None
+        for pool in (self._handlers, self._long_polls):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._handlers = self._long_polls = None
         shutdown_local(wait=False)
+        if self._in_process is not None:
+            aws.use_in_process(self._in_process[0], None)
+            self._in_process = None
 
     def __enter__(self) -> LocalApiServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- requests -----------------------------------------------------------------------
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        self._last_request = time.monotonic()
+        method = request.method
+        raw_path = request.rel_url.raw_path
+        path = unquote(raw_path) or "/"
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return self._response(413, _json_body({"error": "too_large", "message": f"body over {MAX_BODY_BYTES} bytes"}),
+                                  close=True)
+        try:
+            body = await request.read() if request.body_exists else b""
+        except web.HTTPRequestEntityTooLarge:  # a chunked body over aiohttp's own limit
+            body = None
+        if body is None or len(body) > MAX_BODY_BYTES:
+            return self._response(413, _json_body({"error": "too_large", "message": f"body over {MAX_BODY_BYTES} bytes"}),
+                                  close=True)
+        if method == "GET" and path == "/health":
+            return self._response(200, _json_body({"status": "ok"}))
+        if method == "GET" and path == "/openapi.json":
+            host = request.headers.get("Host") or f"127.0.0.1:{self.port}"
+            return self._response(200, _json_body(openapi_document(server_url=f"http://{host}", security=False)))
+        found = route(method, path)
+        if isinstance(found, list):
+            if found:
+                return self._response(405, _json_body({"error": "method_not_allowed", "message": f"use {', '.join(found)}"}),
+                                      {"Content-Type": "application/json", "Allow": ", ".join(found)})
+            return self._response(404, _json_body({"error": "not_found", "message": f"no route for {method} {path}"}))
+        resource, name, params = found
+        query = request.rel_url.raw_query_string
+        call = (method, resource, path, dict(request.headers.items()), query, params, body,
+                request.remote or "127.0.0.1", name)
+        if name == "status" and _waits(query):
+            assert self._long_polls is not None
+            status, payload, headers = await asyncio.wrap_future(self._long_polls.submit(invoke, *call))
+        else:
+            assert self._handlers is not None
+            with self._busy:
+                status, payload, headers = await asyncio.wrap_future(self._handlers.submit(invoke, *call))
+        return self._response(status, payload, headers)
+
+    @staticmethod
+    def _response(status: int, body: bytes, headers: dict[str, str] | None = None,
+                  close: bool = False) -> web.Response:
+        response = web.Response(status=status, body=body, headers=headers or {"Content-Type": "application/json"})
+        if close:  # the rest of a refused body is not read: the connection cannot be reused
+            response.force_close()
+        return response
+
+
+def route(method: str, path: str) -> tuple[str, str, dict[str, str] | None] | list[str]:
+    """(API Gateway resource, handler name on `api`, path parameters) of a request; if
+    none matches, the methods the path allows (empty: no such path)."""
+    allowed = []
+    for route_method, resource, pattern, name in ROUTES:
+        match = pattern.match(path)
+        if match:
+            if route_method == method:
+                return resource, name, match.groupdict() or None
+            allowed.append(route_method)
+    return allowed
+
+
+def invoke(method: str, resource: str, path: str, headers: dict[str, str], query: str,
+           path_params: dict[str, str] | None, body: bytes, peer: str, name: str) -> tuple[int, bytes, dict[str, str] | None]:
+    """One Lambda invocation: proxy event -> handler -> (status, body, headers)."""
+    event = proxy_event(method, resource, path, headers, query, path_params, body or None, peer)
+    handler: Handler = getattr(api, name)
+    result = handler(event, LambdaContext(event["requestContext"]["requestId"]))
+    raw = result.get("body") or ""
+    payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
+    return int(result["statusCode"]), payload, result.get("headers")
+
+
+def _waits(query: str) -> bool:
+    """Does `?wait=N` (N > 0) make this status call a long poll?"""
+    values = parse_qs(query).get("wait") if "wait" in query else None
+    return bool(values) and values[-1].strip() not in ("", "0")

@@ -1,17 +1,21 @@
 """The jobs table: one item per optimization job, keyed (`job_id`, `timestamp` = submission time).
 
-Readers know only the job id, so they Query the partition (newest first, limit 1);
-writers use the full key. Every change bumps `version`, which long polling and the
-WebSocket pushes use to tell "changed" from "same". Timestamps are ISO-8601 UTC strings
-(they sort); `expires_at` is epoch seconds for cleanup.
+A job id carries its submission time: the first 14 hex digits are the microseconds
+since the epoch of `timestamp`, the other 18 are random (72 bits). So a reader who has
+only the id still knows the whole key and reads the job with one consistent GetItem;
+ids made otherwise (older jobs, ids given by callers) fall back to a Query of the
+partition (newest first, limit 1). Writers use the full key. Every change bumps
+`version`, which long polling and the WebSocket pushes use to tell "changed" from
+"same". Timestamps are ISO-8601 UTC strings (they sort); `expires_at` is epoch seconds
+for cleanup.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -24,12 +28,37 @@ from .settings import Settings
 _ser, _de = TypeSerializer(), TypeDeserializer()
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_TIME_DIGITS = 14  # hex digits of microseconds: good until the year 4253
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _iso(micros: int) -> str:
+    return (_EPOCH + dt.timedelta(microseconds=micros)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_job_key() -> tuple[str, str]:
+    """(job_id, timestamp) of a job submitted now; the id encodes the timestamp."""
+    micros = time.time_ns() // 1000
+    return f"{micros:0{_TIME_DIGITS}x}{secrets.token_hex(9)}", _iso(micros)
+
+
 def new_job_id() -> str:
-    return uuid.uuid4().hex
+    return new_job_key()[0]
+
+
+def timestamp_of(job_id: str) -> str | None:
+    """The submission timestamp a `new_job_key` id encodes (None if it cannot be one)."""
+    if len(job_id) != 32:
+        return None
+    try:
+        micros = int(job_id[:_TIME_DIGITS], 16)
+        return _iso(micros)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _plain(value: Any) -> Any:
@@ -105,8 +134,8 @@ class JobStore:
 
     def create(self, user_id: str, request: dict[str, Any], objective: str | None = None,
                job_id: str | None = None) -> Job:
-        stamp = now_iso()
-        job = Job(job_id=job_id or new_job_id(), timestamp=stamp, user_id=user_id, objective=objective,
+        new_id, stamp = new_job_key()
+        job = Job(job_id=job_id or new_id, timestamp=stamp, user_id=user_id, objective=objective,
                   request=json.dumps(request, separators=(",", ":"), default=str), updated_at=stamp,
                   message="queued", expires_at=int(time.time()) + self.retention_seconds)
         self.ddb.put_item(TableName=self.table, Item=job.item(),
@@ -126,6 +155,12 @@ class JobStore:
         return True
 
     def get(self, job_id: str, consistent: bool = True) -> Job | None:
+        stamp = timestamp_of(job_id)
+        if stamp is not None:
+            item = self.ddb.get_item(TableName=self.table, Key={"job_id": {"S": job_id}, "timestamp": {"S": stamp}},
+                                     ConsistentRead=consistent).get("Item")
+            if item:
+                return Job.from_item(item)
         resp = self.ddb.query(
             TableName=self.table, KeyConditionExpression="job_id = :id",
             ExpressionAttributeValues={":id": {"S": job_id}}, ScanIndexForward=False, Limit=1,

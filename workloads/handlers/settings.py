@@ -2,12 +2,14 @@
 
 The names are the contract with `workloads/stacks/compute.py` (which sets them on every
 function). Defaults let the same code run on a laptop against the embedded AWS. Read on
-each invocation (a dict lookup) rather than cached, so tests and the local server can
-change them without reloading modules.
+each invocation (the variables are looked up each time, a distinct set of values is
+parsed once) rather than fixed at import, so tests and the local server can change them
+without reloading modules.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, fields
 
@@ -35,6 +37,7 @@ ENV_VARS: dict[str, str] = {
     "INLINE_SEARCH_MAX_TRIALS": "inline_search_max_trials",
     "LOCAL_WORKERS": "local_workers",
     "LOCAL_WORKER_PROCESSES": "local_worker_processes",
+    "LOCAL_WORKER_NICE": "local_worker_nice",
 }
 
 TRUE = {"1", "true", "yes", "on"}
@@ -68,23 +71,33 @@ class Settings:
     #: Agent searches up to this many trials run inside the Lambda; larger ones start the pipeline.
     inline_search_max_trials: int = 16
     local_workers: int = 1
-    #: Run local jobs in spawned processes instead of threads (off the API GIL, but one more process on the CPUs).
-    local_worker_processes: bool = False
+    #: Run local jobs in spawned processes (off the API server's GIL) instead of its threads.
+    local_worker_processes: bool = True
+    #: Niceness added to the local worker processes: the API answers first, jobs take the CPU left.
+    local_worker_nice: int = 10
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
+        # Every request reads the settings: parse each distinct environment once.
+        return cls._parse(tuple(env.get(var) for var in ENV_VARS))
+
+    @classmethod
+    @functools.lru_cache(maxsize=32)
+    def _parse(cls, raws: tuple[str | None, ...]) -> Settings:
         kinds = {f.name: f.type for f in fields(cls)}
         values: dict[str, object] = {}
-        for var, name in ENV_VARS.items():
-            raw = env.get(var)
+        for (var, name), raw in zip(ENV_VARS.items(), raws, strict=True):
             if raw is None or raw == "":
                 continue
             kind = kinds[name]
             if kind in ("bool", bool):
                 values[name] = raw.strip().lower() in TRUE
             elif kind in ("int", int):
-                values[name] = int(raw)
+                try:
+                    values[name] = int(raw)
+                except ValueError:
+                    raise ValueError(f"environment variable {var}={raw!r} is not an integer") from None
             else:
                 values[name] = raw
         return cls(**values)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,9 @@ from .settings import Settings
 log = logging.getLogger("charter.workloads.worker")
 #: At most one progress write per this many seconds (each is a DynamoDB write and a push).
 PROGRESS_EVERY_SECONDS = 1.0
+#: The longest a local worker holds one AWS call for the API server's requests (`_yield_to_api`).
+YIELD_MAX_SECONDS = 1.0
+YIELD_POLL_SECONDS = 0.002
 
 
 def _constraints(req: OptimizeRequest, with_turnover: bool) -> Constraints:
@@ -168,33 +171,144 @@ def run_job(job_id: str, settings: Settings | None = None) -> Job:
 
 # -- the local worker pool (CHARTER_LOCAL=1) -------------------------------------------------
 
-_pool: Executor | None = None
+class _ProcessWorkers:
+    """Worker processes fed job ids through a queue (the local stand-in for SageMaker).
+
+    Processes, not threads: a job is CPU-bound Python and numpy, and in a thread of the
+    API server it would hold the GIL the requests need. The processes run at a lower
+    priority (`Settings.local_worker_nice`), as processing jobs run on their own
+    machines on AWS: the API keeps answering while a job computes, and the job takes the
+    CPU the API leaves. Spawned children inherit the environment (endpoint,
+    credentials), so they reach the same embedded AWS, over its HTTP endpoint.
+    Our own small pool rather than ProcessPoolExecutor: stopping must end a running job
+    (the embedded AWS stops with the server), which the executor cannot do."""
+
+    def __init__(self, settings: Settings, busy: Any = None) -> None:
+        import multiprocessing as mp
+
+        self.ctx = mp.get_context("spawn")
+        # An unbounded queue (a feeder thread drains it into the pipe): submit never blocks on a backlog.
+        self.queue = self.ctx.Queue()
+        self.settings, self.busy = settings, busy
+        self.procs: list[Any] = []
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+        for _ in range(max(1, settings.local_workers)):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        proc = self.ctx.Process(target=_serve_queue, args=(self.queue, self.settings.local_worker_nice, self.busy),
+                                name="charter-worker", daemon=True)
+        proc.start()
+        self.procs.append(proc)
+
+    def submit(self, job_id: str, settings: Settings) -> None:
+        now = time.monotonic()
+        # At most once a second: is_alive() is a waitpid() call, and submits come by the hundred.
+        if now - self._checked > 1.0:
+            with self._lock:
+                self._checked = now
+                for proc in [p for p in self.procs if not p.is_alive()]:
+                    # a crashed worker (killed, out of memory) is replaced; the queue is kept
+                    log.warning("local worker process %s exited with %s; starting another", proc.pid, proc.exitcode)
+                    self.procs.remove(proc)
+                    self._spawn()
+        self.queue.put((job_id, settings))
+
+    def shutdown(self, wait: bool) -> None:
+        if wait:
+            for _ in self.procs:
+                self.queue.put(None)
+            for proc in self.procs:
+                proc.join()
+        else:
+            for proc in self.procs:
+                proc.terminate()
+            for proc in self.procs:
+                proc.join(5)
+            self.queue.cancel_join_thread()  # queued jobs are dropped, not flushed into a dead pipe
+        self.queue.close()
+
+
+def _serve_queue(queue: Any, nice: int, busy: Any = None) -> None:
+    """A worker process: run the jobs of `queue` until None (or until the server is gone)."""
+    import multiprocessing
+    import queue as queues
+    import signal
+
+    from . import aws
+
+    # Ctrl-C is the server's to handle: it stops the workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if nice > 0 and hasattr(os, "nice"):  # POSIX only
+        try:
+            os.nice(nice)
+        except OSError:  # not permitted here: run at normal priority
+            pass
+    if busy is not None:
+        aws.before_each_call(lambda: _yield_to_api(busy))
+    logging.basicConfig(level=logging.WARNING)
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            item = queue.get(timeout=1.0)
+        except queues.Empty:
+            # The server killed without its cleanup (SIGKILL, SIGTERM): do not outlive it.
+            if parent is not None and not parent.is_alive():
+                return
+            continue
+        if item is None:
+            return
+        _run_logged(*item)
+
+
+def _yield_to_api(busy: Any) -> None:
+    """Hold this worker's next AWS call while the API server has requests in flight.
+
+    The embedded AWS lives in the API server's process: a worker's calls are answered
+    there, under the same GIL as the requests, at full priority whatever this process's
+    nice value. So the worker also waits its turn for them (at most
+    `YIELD_MAX_SECONDS` per call, so a job still moves under a constant load)."""
+    deadline = time.monotonic() + YIELD_MAX_SECONDS
+    while busy.value > 0 and time.monotonic() < deadline:
+        time.sleep(YIELD_POLL_SECONDS)
+
+
+_pool: _ProcessWorkers | ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def submit_local(job_id: str, settings: Settings) -> Future:
-    """Queue a job on local workers (stand-in for the processing job).
+def start_local(settings: Settings, busy: Any = None) -> None:
+    """Start the local workers now (the server does, so no request waits for a worker to spawn).
 
-    Worker processes by default: a job is CPU-bound Python and numpy, and in a thread it
-    would hold the API server's GIL. Spawned children inherit the environment (endpoint,
-    credentials), so they reach the same embedded AWS."""
+    `busy`: a shared `multiprocessing` int, the API server's requests in flight; worker
+    processes hold their AWS calls while it is not 0 (`_yield_to_api`)."""
     global _pool
     with _pool_lock:
         if _pool is None:
-            workers = max(1, settings.local_workers)
             if settings.local_worker_processes:
-                import multiprocessing as mp
-
-                _pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+                _pool = _ProcessWorkers(settings, busy)
             else:
-                _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="charter-worker")
-        return _pool.submit(_run_logged, job_id, settings)
+                _pool = ThreadPoolExecutor(max_workers=max(1, settings.local_workers),
+                                           thread_name_prefix="charter-worker")
+
+
+def submit_local(job_id: str, settings: Settings) -> None:
+    """Queue a job on the local workers (stand-in for the processing job)."""
+    start_local(settings)
+    pool = _pool
+    if isinstance(pool, ThreadPoolExecutor):
+        pool.submit(_run_logged, job_id, settings)
+    elif pool is not None:
+        pool.submit(job_id, settings)
+    else:  # shut down between the two lines above: the server is stopping
+        raise RuntimeError("the local workers are shut down")
 
 
 def _run_logged(job_id: str, settings: Settings) -> str:
     try:
         return run_job(job_id, settings).status
-    except Exception:  # noqa: BLE001 - a worker thread has nobody to raise to
+    except Exception:  # noqa: BLE001 - a worker has nobody to raise to
         log.exception("local worker failed on job %s", job_id)
         return "FAILED"
 
@@ -203,8 +317,10 @@ def shutdown_local(wait: bool = True) -> None:
     global _pool
     with _pool_lock:
         pool, _pool = _pool, None
-    if pool is not None:
+    if isinstance(pool, ThreadPoolExecutor):
         pool.shutdown(wait=wait, cancel_futures=not wait)
+    elif pool is not None:
+        pool.shutdown(wait=wait)
 
 
 # -- the processing container -----------------------------------------------------------------
