@@ -58,20 +58,21 @@ def test_workloads_lambda_sizes_and_timeouts(prod):
 def test_workloads_every_function_traced_with_dlq_and_alias(prod):
     c = prod["compute"]
     functions = of_type(c, "AWS::Lambda::Function")
-    assert len(functions) == 11
+    assert len(functions) == 12
     handlers = {p["Properties"].get("Handler") or p["Properties"]["ImageConfig"]["Command"][0] for p in functions.values()}
     assert handlers == {f"workloads.handlers.{h}" for h in (
         "api.submit", "api.status", "api.results", "risk.handler", "agents.handler", "aggregator.handler",
-        "ingest.handler", "cleanup.handler", "websocket.connect", "websocket.disconnect", "websocket.default")}
+        "ingest.handler", "cleanup.handler", "ws_authorizer.handler", "websocket.connect", "websocket.disconnect",
+        "websocket.default")}
     for lid, res in functions.items():
         p = res["Properties"]
         assert p["TracingConfig"] == {"Mode": "Active"}, lid
         assert "DeadLetterConfig" in p, lid
         assert p["KmsKeyArn"] == {"Fn::ImportValue": "charter-kms-key-arn"}, lid
     arm = [lid for lid, r in functions.items() if r["Properties"]["Architectures"] == ["arm64"]]
-    assert len(arm) == 10  # all but the container image
+    assert len(arm) == 11  # all but the container image
     aliases = of_type(c, "AWS::Lambda::Alias")
-    assert len(aliases) == 11 and all(a["Properties"]["Name"] == "prod" for a in aliases.values())
+    assert len(aliases) == 12 and all(a["Properties"]["Name"] == "prod" for a in aliases.values())
     assert all("CodeDeployLambdaAliasUpdate" in a["UpdatePolicy"] for a in aliases.values())
     groups = of_type(c, "AWS::CodeDeploy::DeploymentGroup")
     assert {g["Properties"]["DeploymentConfigName"] for g in groups.values()} == {
@@ -83,7 +84,7 @@ def test_workloads_provisioned_concurrency_only_on_prod_api(prod, dev):
     def provisioned(stacks):
         return {lid for lid, a in of_type(stacks["compute"], "AWS::Lambda::Alias").items()
                 if "ProvisionedConcurrencyConfig" in a["Properties"]}
-    assert provisioned(prod) == {"SubmitAlias", "StatusAlias", "ResultsAlias", "WsConnectAlias",
+    assert provisioned(prod) == {"SubmitAlias", "StatusAlias", "ResultsAlias", "WsAuthorizerAlias", "WsConnectAlias",
                                  "WsDisconnectAlias", "WsDefaultAlias"}
     assert provisioned(dev) == set()
 

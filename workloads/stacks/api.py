@@ -5,8 +5,14 @@ and `GET /jobs/{id}/results` (cached 300 s per job id), `GET /health` (a mock fo
 canaries). Every data route needs a Cognito token from a user with MFA and an API key
 bound to a usage plan.
 
-WebSocket: `$connect` (IAM-signed with Cognito identity-pool credentials, the only route
-API Gateway can authorize), `$disconnect`, `$default`.
+WebSocket: `$connect`, `$disconnect`, `$default`. API Gateway authorizes only `$connect`
+(the connection is then trusted for its lifetime), with a Lambda REQUEST authorizer
+(`workloads.handlers.ws_authorizer`, a function of the compute stack like every other):
+the client passes its Cognito token as `?token=<JWT>` (browsers cannot set headers on a
+WebSocket handshake), the authorizer verifies it against the user pool's keys and answers
+with principalId = the user's `sub`, the same user id the REST API's Cognito authorizer
+gives the handlers. The user pool and app client ids reach it as stage variables: this
+stack creates the pool after the compute stack made the function.
 
 WAF rate limit, 10 requests per second per user: WAF counts requests over a window of
 60-600 s, so the rule is `Limit=600` over `EvaluationWindowSec=60` (600/60 = 10 rps),
@@ -22,17 +28,6 @@ import hashlib
 import json
 from typing import Any
 
-from awacs import execute_api
-from awacs.aws import (
-    Allow,
-    Condition,
-    ForAnyValueStringLike,
-    Policy,
-    Principal,
-    Statement,
-    StringEquals,
-)
-from awacs.sts import AssumeRoleWithWebIdentity
 from troposphere import GetAtt, Join, Output, Ref, Sub, Template
 from troposphere import apigateway as agw
 from troposphere import apigatewayv2 as agw2
@@ -40,9 +35,6 @@ from troposphere.awslambda import Permission as LambdaPermission
 from troposphere.cognito import (
     AccountRecoverySetting,
     AdminCreateUserConfig,
-    CognitoIdentityProvider,
-    IdentityPool,
-    IdentityPoolRoleAttachment,
     PasswordPolicy,
     Policies,
     RecoveryOption,
@@ -51,8 +43,6 @@ from troposphere.cognito import (
     UserPoolAddOns,
     UserPoolClient,
 )
-from troposphere.iam import Policy as InlinePolicy
-from troposphere.iam import Role
 from troposphere.wafv2 import (
     AllowAction,
     BlockAction,
@@ -278,16 +268,26 @@ def build(ctx: Ctx) -> Template:
     ws = t.add_resource(controls(agw2.Api(
         "WebSocketApi", Name=ctx.name("ws"), ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action",
         Description="Job progress notifications"), "WKL-02"))
+    ws_authorizer = t.add_resource(controls(agw2.Authorizer(
+        "WsConnectAuthorizer", ApiId=Ref(ws), Name="cognito-jwt", AuthorizerType="REQUEST",
+        AuthorizerUri=_lambda_uri(ctx, "ws-authorizer"), IdentitySource=["route.request.querystring.token"]),
+        "WKL-02"))
+    t.add_resource(controls(LambdaPermission(
+        "WsAuthorizerPermission", Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
+        FunctionName=ctx.function_arn("ws-authorizer", ctx.alias),
+        SourceArn=Sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/authorizers/${Auth}",
+                      Api=Ref(ws), Auth=Ref(ws_authorizer))), "WKL-11"))
     routes = []
     for route_key, short in (("$connect", "ws-connect"), ("$disconnect", "ws-disconnect"), ("$default", "ws-default")):
         lid = "Ws" + "".join(w.capitalize() for w in route_key.strip("$").split("-"))
         integration = t.add_resource(controls(agw2.Integration(
             lid + "Integration", ApiId=Ref(ws), IntegrationType="AWS_PROXY", IntegrationUri=_lambda_uri(ctx, short)),
             "WKL-02"))
+        auth: dict[str, Any] = ({"AuthorizationType": "CUSTOM", "AuthorizerId": Ref(ws_authorizer)}
+                                if route_key == "$connect" else {"AuthorizationType": "NONE"})
         route = controls(agw2.Route(
             lid + "Route", ApiId=Ref(ws), RouteKey=route_key, OperationName=lid,
-            AuthorizationType="AWS_IAM" if route_key == "$connect" else "NONE",
-            Target=Join("/", ["integrations", Ref(integration)])), "WKL-02")
+            Target=Join("/", ["integrations", Ref(integration)]), **auth), "WKL-02")
         routes.append(t.add_resource(route))
         t.add_resource(controls(LambdaPermission(
             lid + "Permission", Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
@@ -295,42 +295,27 @@ def build(ctx: Ctx) -> Template:
             SourceArn=Sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/*/" + route_key,
                           Api=Ref(ws))), "WKL-11"))
     ws_logs = log_group(t, ctx, "WebSocketAccessLogs", f"/charter/{ctx.prefix}/ws-access", key)
+    # As for REST: a new deployment whenever the routes or their authorizer change.
+    ws_digest = hashlib.sha256(json.dumps([r.to_dict() for r in (*routes, ws_authorizer)], sort_keys=True,
+                                          default=str).encode()).hexdigest()
     ws_deployment = t.add_resource(controls(agw2.Deployment(
-        "WebSocketDeployment" + digest[:10], ApiId=Ref(ws), DependsOn=[r.title for r in routes]), "WKL-07"))
+        "WebSocketDeployment" + ws_digest[:10], ApiId=Ref(ws), DependsOn=[r.title for r in routes]), "WKL-07"))
     ws_stage = t.add_resource(controls(agw2.Stage(
         "WebSocketStage", ApiId=Ref(ws), StageName=ctx.env, DeploymentId=Ref(ws_deployment),
+        # what the $connect authorizer accepts tokens of (ids, not secrets: the web app ships them too)
+        StageVariables={"cognitoUserPoolId": Ref(pool), "cognitoClientId": Ref(client)},
         DefaultRouteSettings=agw2.RouteSettings(LoggingLevel="INFO", DataTraceEnabled=False,
                                                 DetailedMetricsEnabled=True, ThrottlingRateLimit=100,
                                                 ThrottlingBurstLimit=200),
         AccessLogSettings=agw2.AccessLogSettings(DestinationArn=GetAtt(ws_logs, "Arn"), Format=json.dumps({
             "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "route": "$context.routeKey",
+            "user": "$context.authorizer.principalId",
             "status": "$context.status", "connectionId": "$context.connectionId"}, separators=(",", ":"))),
         DependsOn=[account.title]), "WKL-05"))
 
-    # Signed-in users get short-lived credentials that may only open the WebSocket.
-    identity_pool = t.add_resource(controls(IdentityPool(
-        "IdentityPool", IdentityPoolName=ctx.name("identities").replace("-", "_"), AllowUnauthenticatedIdentities=False,
-        AllowClassicFlow=False, CognitoIdentityProviders=[CognitoIdentityProvider(
-            ClientId=Ref(client), ProviderName=GetAtt(pool, "ProviderName"), ServerSideTokenCheck=True)]), "WKL-02"))
-    ws_user_role = t.add_resource(controls(Role(
-        "WebSocketUserRole",
-        AssumeRolePolicyDocument=Policy(Version="2012-10-17", Statement=[Statement(
-            Effect=Allow, Principal=Principal("Federated", "cognito-identity.amazonaws.com"),
-            Action=[AssumeRoleWithWebIdentity],
-            Condition=Condition([StringEquals("cognito-identity.amazonaws.com:aud", Ref(identity_pool)),
-                                 ForAnyValueStringLike("cognito-identity.amazonaws.com:amr", "authenticated")]))]),
-        Policies=[InlinePolicy(
-            PolicyName="ConnectWebSocket", PolicyDocument=Policy(Version="2012-10-17", Statement=[Statement(
-                Effect=Allow, Action=[execute_api.Invoke],
-                Resource=[Sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/"
-                              + ctx.env + "/$connect", Api=Ref(ws))])]))]), "WKL-02", "WKL-11"))
-    t.add_resource(controls(IdentityPoolRoleAttachment(
-        "IdentityPoolRoles", IdentityPoolId=Ref(identity_pool),
-        Roles={"authenticated": GetAtt(ws_user_role, "Arn")}), "WKL-02"))
-
     for name, value in (("RestApiId", Ref(api)), ("RestApiStage", Ref(stage)), ("UserPoolId", Ref(pool)),
                         ("UserPoolClientId", Ref(client)), ("WebSocketApiId", Ref(ws)),
-                        ("WebSocketStage", Ref(ws_stage)), ("IdentityPoolId", Ref(identity_pool)),
+                        ("WebSocketStage", Ref(ws_stage)),
                         ("RestApiDomain", Sub("${Api}.execute-api.${AWS::Region}.amazonaws.com", Api=Ref(api)))):
         t.add_output(Output(name, Value=value))
     return t

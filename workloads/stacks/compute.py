@@ -109,6 +109,8 @@ FUNCTIONS: tuple[Fn, ...] = (
     Fn("aggregator", f"{HANDLERS}.aggregator.handler", 4096, 900, "Results aggregator", reserved=10),
     Fn("ingest", f"{HANDLERS}.ingest.handler", 1024, 300, "Market data ingestion (new S3 objects)"),
     Fn("cleanup", f"{HANDLERS}.cleanup.handler", 512, 300, "Daily cleanup of expired jobs and results"),
+    Fn("ws-authorizer", f"{HANDLERS}.ws_authorizer.handler", 256, 10, "WebSocket $connect authorizer (Cognito JWT)",
+       api=True),
     Fn("ws-connect", f"{HANDLERS}.websocket.connect", 256, 10, "WebSocket $connect", api=True),
     Fn("ws-disconnect", f"{HANDLERS}.websocket.disconnect", 256, 10, "WebSocket $disconnect", api=True),
     Fn("ws-default", f"{HANDLERS}.websocket.default", 256, 30, "WebSocket $default", api=True),
@@ -149,6 +151,7 @@ def _permissions(ctx: Ctx, fn: Fn) -> list:
         "ingest": [allow([s3_actions.GetObject, s3_actions.PutObject], [objects["market-data"]]), metrics],
         "cleanup": [allow([ddb.Scan, ddb.DeleteItem], [jobs, cache, conns]),
                     allow([s3_actions.DeleteObject], [objects["results"]])],
+        "ws-authorizer": [],  # verifies tokens against the user pool's public keys (HTTPS); no AWS API
         "ws-connect": [allow([ddb.PutItem], [conns])],
         "ws-disconnect": [allow([ddb.DeleteItem], [conns])],
         "ws-default": [allow([ddb.GetItem, ddb.Query], [conns, jobs]), allow([execute_api.ManageConnections], [ws_api])],
