@@ -184,10 +184,9 @@ def _embedded_app(endpoint: str | None) -> tuple[str, Any] | None:
         from charter import local
     except ImportError:  # the handlers without Charter's CLI: plain HTTP
         return None
-    running = {e.rstrip("/") for e in getattr(local, "_ENDPOINT", ())}
-    if endpoint.rstrip("/") not in running:
+    if endpoint.rstrip("/") not in local.running_endpoints():
         return None
-    return endpoint.rstrip("/"), local._guarded_app()
+    return endpoint.rstrip("/"), local.wsgi_app()
 
 
 class _ClientFaults(logging.Filter):

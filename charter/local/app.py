@@ -1,0 +1,92 @@
+"""moto's WSGI app, guarded: a service or operation moto does not implement is answered
+with a fast HTTP 400 `UnsupportedOperation` in the caller's protocol, not an HTTP 500
+that every SDK retries."""
+
+from __future__ import annotations
+
+import json
+
+
+def _guarded_app():
+    """moto's WSGI app, answering services moto does not implement with a 4xx AWS error.
+
+    Left alone, moto answers them with HTTP 500, which every AWS SDK retries with backoff
+    (ten attempts in Charter's adaptive mode): a call to Access Analyzer would hang for
+    minutes before failing. A real AWS account has every service, so the honest answer of
+    the embedded AWS is a fast, non-retryable "not implemented here".
+    """
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    class Dispatcher(DomainDispatcherApplication):
+        def get_backend_for_host(self, host):  # moto's, minus a print() meant for moto's developers
+            if host is None or host == "moto_api" or host in backends.list_of_moto_modules():
+                return host
+            return next((b for b, pattern in self.backend_url_patterns if pattern.match(f"http://{host}")), None)
+
+    inner = Dispatcher(create_backend_app)
+
+    def app(environ, start_response):
+        try:
+            backend = inner.get_application(environ)
+        except Exception:  # moto raises several types when no backend matches the host
+            target = environ.get("HTTP_X_AMZ_TARGET", "") or environ.get("HTTP_HOST", "")
+            return _unsupported(start_response, f"this service ({target})", environ)
+        return _answer(backend, environ, start_response)
+
+    return app
+
+
+_REST_XML = ("s3", "route53", "cloudfront")  # services whose errors are <Error> XML (s3control signs as s3)
+
+
+def _unsupported(start_response, what: str, environ: dict | None = None) -> list[bytes]:
+    """HTTP 400 `UnsupportedOperation`, in the error shape of the caller's protocol (JSON,
+    query XML, EC2 XML or REST XML), so every SDK parses it as an ordinary client error."""
+    from xml.sax.saxutils import escape
+
+    environ = environ or {}
+    message = f"the embedded AWS (moto) does not implement {what}"
+    scope = environ.get("HTTP_AUTHORIZATION", "").partition("Credential=")[2].split(",")[0].split("/")
+    service = scope[3] if len(scope) > 3 else ""
+    form = "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", "")
+    code, msg = "<Code>UnsupportedOperation</Code>", f"<Message>{escape(message)}</Message>"
+    if environ.get("HTTP_X_AMZ_TARGET") or not (form or service in _REST_XML or service == "ec2"):
+        body, ctype = json.dumps({"__type": "UnsupportedOperation", "message": message}).encode(), \
+            "application/x-amz-json-1.1"
+    elif service == "ec2":
+        body, ctype = f"<Response><Errors><Error>{code}{msg}</Error></Errors><RequestID>0</RequestID></Response>".encode(), \
+            "text/xml"
+    elif service in _REST_XML:
+        body, ctype = f"<Error>{code}{msg}</Error>".encode(), "application/xml"
+    else:
+        body, ctype = (f"<ErrorResponse><Error><Type>Sender</Type>{code}{msg}</Error>"
+                       f"<RequestId>0</RequestId></ErrorResponse>").encode(), "text/xml"
+    start_response("400 Bad Request", [("Content-Type", ctype), ("x-amzn-ErrorType", "UnsupportedOperation"),
+                                       ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _answer(backend, environ, start_response) -> list[bytes]:
+    """A known service's answer, except where moto lacks the operation: moto raises
+    NotImplementedError (-> HTTP 500, retried by every SDK) or, for REST APIs, its router
+    answers an HTML 404. Both become the same fast 400 `UnsupportedOperation`."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    what = f"this operation ({target or environ.get('REQUEST_METHOD', '') + ' ' + environ.get('PATH_INFO', '')})"
+    seen: dict[str, object] = {}
+
+    def capture(status, headers, exc_info=None):
+        seen["status"], seen["headers"] = status, headers
+        return lambda data: None
+
+    try:
+        chunks = list(backend(environ, capture))
+    except NotImplementedError as exc:
+        return _unsupported(start_response, f"{what}: {exc}", environ)
+    status = str(seen.get("status", "500"))
+    headers = list(seen.get("headers", []))  # type: ignore[call-overload]
+    html = any(k.lower() == "content-type" and "text/html" in v for k, v in headers)
+    if status.startswith("404") and html:
+        return _unsupported(start_response, what, environ)
+    start_response(status, headers)
+    return chunks

@@ -1,0 +1,119 @@
+"""The embedded AWS's server: `LocalAws` (moto's threaded server on 127.0.0.1, patched to
+behave like AWS, answering through the guarded app) and `aws_sessions`, which every
+AWS-facing command uses to pick the embedded AWS or a real profile."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from charter.aws import SessionFactory
+from charter.errors import CharterError
+from charter.local import patches
+from charter.local.running import _ENDPOINT
+
+
+class LocalAwsError(CharterError):
+    """The embedded AWS could not start."""
+
+    code = "CHARTER-310"
+    fix = "Choose a free port with --port, or stop the process that holds it."
+
+
+def _server_class():
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    class GuardedMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:  # same as moto's, with the guarded app
+            # looked up on the package when the server starts, so whoever wraps
+            # `charter.local._guarded_app` (benchmarks/evidence_fanout.py counts requests that
+            # way) wraps the app this server answers with
+            import charter.local
+
+            self._server = make_server(self._ip_address, self._port, charter.local._guarded_app(), True)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return GuardedMotoServer
+
+
+class _SkippedTypeFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No Moto CloudFormation support")
+
+
+class LocalAws:
+    """A moto server in a background thread. Use as a context manager."""
+
+    def __init__(self, port: int = 0, region: str = "us-east-1") -> None:
+        self.requested_port = port
+        self.region = region
+        self._server = None
+        self.port = 0
+
+    def start(self) -> LocalAws:
+        patches.apply()
+        # AWS-managed policies (ReadOnlyAccess, SecurityAudit, ...) exist in every real account;
+        # moto loads them only when asked
+        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        # werkzeug logs every request to stderr; the CLI's own progress is the output
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # moto's CloudFormation says, per resource, which types it only records (Config
+        # rules, alarms, ...): its own limits, not the user's problem, on every deploy
+        moto_log = logging.getLogger("moto")
+        if not any(isinstance(f, _SkippedTypeFilter) for f in moto_log.filters):
+            moto_log.addFilter(_SkippedTypeFilter())
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+        server = _server_class()(ip_address="127.0.0.1", port=self.requested_port, verbose=False)
+        try:
+            server.start()
+        except OSError as exc:
+            raise LocalAwsError(f"cannot start the embedded AWS on 127.0.0.1:{self.requested_port}: {exc.strerror}",
+                                hint="pass --port 0 to pick a free port") from None
+        self._server = server
+        self.port = server.get_host_and_port()[1]
+        _ENDPOINT.append(self.endpoint_url)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            if self.endpoint_url in _ENDPOINT:
+                _ENDPOINT.remove(self.endpoint_url)
+            self._server = None
+
+    def __enter__(self) -> LocalAws:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point the AWS CLI and SDKs at this server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    def sessions(self) -> SessionFactory:
+        return SessionFactory.local(self.endpoint_url, region=self.region)
+
+
+@contextmanager
+def aws_sessions(*, local: bool, profile: str | None, region: str) -> Iterator[SessionFactory]:
+    """The factory every AWS-facing command uses: embedded AWS with --local, else the profile."""
+    if local:
+        with LocalAws(region=region) as server:
+            yield server.sessions()
+    else:
+        yield SessionFactory(profile=profile, region=region)
