@@ -215,30 +215,30 @@ def _local_exports(run: Run, ctx: Ctx) -> None:
 
 
 def _local_code(run: Run, account: str, params: dict[str, str], data: dict[str, Any]) -> None:
-    """Embedded AWS: put the handlers (this checkout's `workloads` package) and an empty layer
-    where the functions expect them; the pipeline uploads the real build artifacts."""
+    """Embedded AWS: put the handlers zip (built as the pipeline builds it, `workloads.package`)
+    and an empty layer where the functions expect them. The real layer is not built here: its
+    pip step needs PyPI; the pipeline uploads it (`charter workload package`)."""
     import io
     import zipfile
 
-    import workloads
+    from workloads.package import handlers_zip_bytes
 
     defaults = {k: v.get("Default") for k, v in (data.get("Parameters") or {}).items()}
     bucket = params["CodeBucket"]
     s3 = run.client("s3", account_id=account)
-    root = Path(workloads.__file__).resolve().parent
     for key_param in ("CodeKey", "LayerKey"):
         key = params.get(key_param) or defaults.get(key_param)
         if not key:
             continue
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            if key_param == "CodeKey":
-                for path in sorted(root.rglob("*.py")):
-                    zf.write(path, str(path.relative_to(root.parent)))
-            else:
+        if key_param == "CodeKey":
+            body = handlers_zip_bytes()
+        else:
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
                 zf.writestr("python/.keep", "")
+            body = buf.getvalue()
         run.mutate(Change("stack", f"s3://{bucket}/{key}", "upload", ["embedded AWS: handler code"]),
-                   s3.put_object, Bucket=bucket, Key=key, Body=buf.getvalue())
+                   s3.put_object, Bucket=bucket, Key=key, Body=body)
 
 
 def _stack_output(run: Run, account: str, region: str, stack: str, key: str) -> str | None:

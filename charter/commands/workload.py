@@ -1,4 +1,5 @@
-"""`charter workload synth|plan|deploy optimizer --env ENV`: the optimizer's stacks."""
+"""`charter workload synth|plan|deploy optimizer --env ENV`: the optimizer's stacks;
+`charter workload package optimizer -o dist`: its Lambda artifacts."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import typer
 
 from charter.output import console, err_console, ok
+from workloads.package import DEFAULT_ARCH, PackageError
 from workloads.serve_cli import serve
 
 app = typer.Typer(help="Workload stacks (the optimizer) layered on the landing zone.", no_args_is_help=True)
@@ -21,6 +23,7 @@ ProfileOpt = typer.Option(None, "--profile", help="AWS profile of the management
 RoleOpt = typer.Option("OrganizationAccountAccessRole", "--role", help="Role to assume in the workload account.")
 ImageTagOpt = typer.Option(None, "--image-tag", help="Immutable ECR tag of the optimizer images to deploy.")
 CodeKeyOpt = typer.Option(None, "--code-key", help="S3 key of the handlers zip in the model-artifacts bucket.")
+LayerKeyOpt = typer.Option(None, "--layer-key", help="S3 key of the shared layer zip in the model-artifacts bucket.")
 
 
 def _out(out: Path | None, env: str) -> Path:
@@ -63,7 +66,7 @@ def synth(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigO
 
 
 def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, profile: str | None, role: str,
-         image_tag: str | None, code_key: str | None, dry_run: bool) -> None:
+         image_tag: str | None, code_key: str | None, layer_key: str | None, dry_run: bool) -> None:
     from charter.local import aws_sessions
     from landing_zone.config import load_config
     from workloads.deploy import deploy_workload
@@ -76,7 +79,7 @@ def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, p
         warnings.filterwarnings("ignore", module=r"moto\..*")
         logging.getLogger("moto").setLevel(logging.ERROR)
     cfg = load_config(config)
-    overrides = {k: v for k, v in (("ImageTag", image_tag), ("CodeKey", code_key)) if v}
+    overrides = {k: v for k, v in (("ImageTag", image_tag), ("CodeKey", code_key), ("LayerKey", layer_key)) if v}
     with aws_sessions(local=local, profile=profile, region=cfg.organization.home_region) as sessions:
         with err_console.status(f"{'planning' if dry_run else 'deploying'} {workload} ({env})..."):
             result = deploy_workload(cfg, env, sessions, _out(out, env), dry_run=dry_run, local=local,
@@ -97,25 +100,65 @@ def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, p
 
 def plan(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
          local: bool = LocalOpt, profile: str | None = ProfileOpt, role: str = RoleOpt,
-         image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt) -> None:
+         image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt,
+         layer_key: str | None = LayerKeyOpt) -> None:
     """Show what `deploy` would change in the environment's account (read-only).
 
     Example: `charter workload plan optimizer --env staging -c org.yaml --profile mgmt`
     """
-    _run(workload, env, config, out, local, profile, role, image_tag, code_key, dry_run=True)
+    _run(workload, env, config, out, local, profile, role, image_tag, code_key, layer_key, dry_run=True)
 
 
 def deploy(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
            local: bool = LocalOpt, profile: str | None = ProfileOpt, role: str = RoleOpt,
-           image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt) -> None:
+           image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt,
+           layer_key: str | None = LayerKeyOpt) -> None:
     """Create or update the workload's stacks in the environment's account, wave by wave.
 
     Example: `charter workload deploy optimizer --env dev -c examples/small/org.yaml --local`
     """
-    _run(workload, env, config, out, local, profile, role, image_tag, code_key, dry_run=False)
+    _run(workload, env, config, out, local, profile, role, image_tag, code_key, layer_key, dry_run=False)
+
+
+def package(workload: str = WorkloadArg,
+            out: Path = typer.Option(Path("dist"), "-o", "--out", help="Directory for the two zips."),
+            arch: str = typer.Option(DEFAULT_ARCH, "--arch",
+                                     help="Architecture of the functions that use the layer: arm64 or x86_64.")) -> None:
+    """Build the optimizer's Lambda artifacts: optimizer-handlers.zip and optimizer-layer.zip.
+
+    The handlers zip holds exactly the modules the handlers import at runtime (workloads.handlers
+    and the optimizer engine). The layer is `python/` with workloads/requirements-layer.txt
+    installed by pip from wheels for the Lambda runtime's Python and --arch (pip needs PyPI).
+    Fails if a module the handlers import is missing from the layer, or if the handlers plus
+    the layer exceed Lambda's 250 MB unzipped. The pipeline's build runs this.
+
+    Example: `charter workload package optimizer -o dist --arch arm64`
+    """
+    from rich.table import Table
+
+    from workloads.package import LAMBDA_UNZIPPED_LIMIT
+    from workloads.package import package as build
+
+    if workload != "optimizer":
+        raise PackageError(f"unknown workload '{workload}'", hint="the only workload is 'optimizer'")
+    start = time.perf_counter()
+    with err_console.status("packaging the optimizer...") as status:
+        def progress(message: str) -> None:
+            err_console.print(f"  {message}", markup=False)
+            status.update(message + "...")
+
+        result = build(out, arch=arch, progress=progress)
+    table = Table("artifact", "files", "unzipped", "zipped", "sha256", title=f"{workload} Lambda artifacts ({arch})")
+    for art in (result.handlers, result.layer):
+        table.add_row(art.path.name, f"{art.files:,}", f"{art.unzipped_bytes / 1_048_576:.1f} MB",
+                      f"{art.zipped_bytes / 1_048_576:.1f} MB", art.sha256[:16])
+    console.print(table)
+    ok(f"wrote both to {out} in {time.perf_counter() - start:.1f}s; "
+       f"{result.unzipped_bytes / 1_048_576:.1f} MB of Lambda's {LAMBDA_UNZIPPED_LIMIT / 1_048_576:.0f} MB unzipped")
 
 
 app.command()(synth)
 app.command()(plan)
 app.command()(deploy)
+app.command()(package)
 app.command()(serve)

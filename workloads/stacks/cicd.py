@@ -3,6 +3,10 @@
     Source (CodeConnections) -> Build (tests, handler zips, container images)
       -> Deploy dev -> [approval] -> Deploy staging -> [approval] -> Deploy prod
 
+The build makes every artifact from the repository: `charter workload package optimizer`
+(workloads/package.py: the handlers zip and the shared layer) and one image per ECR
+repository from the Dockerfiles in `IMAGES`.
+
 The pipeline lives in `workloads.optimizer.cicd.account`. Each deploy action is a
 CodeBuild run that assumes the environment's deploy role (the `cicd-target` stack in
 that account), pushes the images and zips there and runs `charter workload deploy`.
@@ -35,6 +39,8 @@ from landing_zone.config.workloads import ENVIRONMENT_ORDER
 from landing_zone.context import context_parameter
 from landing_zone.metadata import controls
 from landing_zone.naming import access_log_bucket_name
+from workloads.package import DEFAULT_ARCH as LAYER_ARCH
+from workloads.package import HANDLERS_ZIP, LAYER_ZIP
 
 from ._common import Ctx, allow, key_parameter, key_use, log_group, new_template, service_role
 
@@ -50,21 +56,42 @@ def pipeline_build_role_name(ctx: Ctx) -> str:
     return f"{ctx.cfg.organization.name}-optimizer-pipeline-deploy"
 
 
-BUILD_SPEC = """version: 0.2
-phases:
-  install:
-    commands:
-      - pip install -e '.[test]'
-  build:
-    commands:
-      - python -m pytest -q
-      - mkdir -p dist && python -m zipfile -c dist/optimizer-handlers.zip workloads
-      - pip install --target build/python -r requirements-layer.txt && (cd build && python -m zipfile -c ../dist/optimizer-layer.zip python)
-      - for image in risk processing search; do docker build -t optimizer-$image:$CODEBUILD_RESOLVED_SOURCE_VERSION -f docker/$image.Dockerfile .; docker save optimizer-$image:$CODEBUILD_RESOLVED_SOURCE_VERSION -o dist/$image.tar; done
-artifacts:
-  files: ['**/*']
-  base-directory: .
-"""
+#: The Dockerfile of each ECR repository (sagemaker.REPOSITORIES), paths from the repository
+#: root. Processing and search are one image, the SageMaker one (optimizer/container: its
+#: entrypoint serves the Processing and the Training contracts), pushed to both repositories;
+#: the risk manager is a Lambda image that unpacks the handlers zip.
+IMAGES = {
+    "risk": "workloads/container/risk.Dockerfile",
+    "processing": "optimizer/container/Dockerfile",
+    "search": "optimizer/container/Dockerfile",
+}
+#: What the build writes for the deploy stages: the zips, one image archive, the image tag.
+IMAGES_TAR = "dist/images.tar"
+TAG_FILE = "dist/image-tag"
+
+
+def _build_spec() -> str:
+    by_file: dict[str, list[str]] = {}
+    for image, dockerfile in IMAGES.items():
+        by_file.setdefault(dockerfile, []).append(image)
+    # `-f` paths are literal (tests check each exists); one build per Dockerfile, tagged per repository.
+    builds = [f"docker build -f {dockerfile} " + " ".join(f'-t "optimizer-{i}:$TAG"' for i in images) + " ."
+              for dockerfile, images in by_file.items()]
+    commands = [
+        "python -m pytest -q",
+        f"charter workload package optimizer -o dist --arch {LAYER_ARCH}",
+        # the commit, or the build number where CodePipeline passes no revision; the deploy
+        # stages read it from the artifact (their own source version is the build's artifact).
+        f'TAG="${{CODEBUILD_RESOLVED_SOURCE_VERSION:-build-$CODEBUILD_BUILD_NUMBER}}" && echo "$TAG" > {TAG_FILE}',
+        *builds,
+        f"docker save -o {IMAGES_TAR} " + " ".join(f'"optimizer-{i}:$TAG"' for i in IMAGES),
+    ]
+    return ("version: 0.2\nphases:\n  install:\n    commands:\n      - pip install -e '.[test]'\n"
+            "  build:\n    commands:\n" + "".join(f"      - {c}\n" for c in commands)
+            + "artifacts:\n  files: ['**/*']\n  base-directory: .\n")
+
+
+BUILD_SPEC = _build_spec()
 
 DEPLOY_SPEC = """version: 0.2
 env:
@@ -77,13 +104,14 @@ phases:
     commands:
       - creds=$(aws sts assume-role --role-arn "arn:aws:iam::${TARGET_ACCOUNT_ID}:role/${DEPLOY_ROLE}" --role-session-name pipeline --query Credentials --output json)
       - export AWS_ACCESS_KEY_ID=$(echo "$creds" | jq -r .AccessKeyId) AWS_SECRET_ACCESS_KEY=$(echo "$creds" | jq -r .SecretAccessKey) AWS_SESSION_TOKEN=$(echo "$creds" | jq -r .SessionToken)
-      - TAG=$CODEBUILD_RESOLVED_SOURCE_VERSION; BUCKET="${PREFIX}-models-${TARGET_ACCOUNT_ID}-${AWS_REGION}"
-      - aws s3 cp dist/optimizer-handlers.zip "s3://$BUCKET/code/$TAG/optimizer-handlers.zip"
-      - aws s3 cp dist/optimizer-layer.zip "s3://$BUCKET/code/$TAG/optimizer-layer.zip"
-      - aws ecr get-login-password | docker login --username AWS --password-stdin "${TARGET_ACCOUNT_ID}.dkr.ecr.${AWS_REGION}.amazonaws.com"
-      - for image in risk processing search; do docker load -i dist/$image.tar; docker tag optimizer-$image:$TAG "${TARGET_ACCOUNT_ID}.dkr.ecr.${AWS_REGION}.amazonaws.com/${PREFIX}-$image:$TAG"; docker push "${TARGET_ACCOUNT_ID}.dkr.ecr.${AWS_REGION}.amazonaws.com/${PREFIX}-$image:$TAG"; done
+      - TAG=$(cat """ + TAG_FILE + """); BUCKET="${PREFIX}-models-${TARGET_ACCOUNT_ID}-${AWS_REGION}"; REGISTRY="${TARGET_ACCOUNT_ID}.dkr.ecr.${AWS_REGION}.amazonaws.com"
+      - aws s3 cp dist/""" + HANDLERS_ZIP + """ "s3://$BUCKET/code/$TAG/""" + HANDLERS_ZIP + """"
+      - aws s3 cp dist/""" + LAYER_ZIP + """ "s3://$BUCKET/code/$TAG/""" + LAYER_ZIP + """"
+      - aws ecr get-login-password | docker login --username AWS --password-stdin "$REGISTRY"
+      - docker load -i """ + IMAGES_TAR + """
+      - for image in """ + " ".join(IMAGES) + """; do docker tag "optimizer-$image:$TAG" "$REGISTRY/${PREFIX}-$image:$TAG" && docker push "$REGISTRY/${PREFIX}-$image:$TAG" || exit 1; done
       - unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
-      - charter workload deploy optimizer --env "$TARGET_ENV" -c "$CONFIG_FILE" --role "$DEPLOY_ROLE" --image-tag "$TAG" --code-key "code/$TAG/optimizer-handlers.zip"
+      - charter workload deploy optimizer --env "$TARGET_ENV" -c "$CONFIG_FILE" --role "$DEPLOY_ROLE" --image-tag "$TAG" --code-key "code/$TAG/""" + HANDLERS_ZIP + """" --layer-key "code/$TAG/""" + LAYER_ZIP + """"
 """
 
 
@@ -130,7 +158,8 @@ def build(ctx: Ctx) -> Template:
             LogsConfig=cb.LogsConfig(CloudWatchLogs=cb.CloudWatchLogs(Status="ENABLED", GroupName=Ref(logs))),
             TimeoutInMinutes=60), "WKL-07", "WKL-05"))
 
-    # Docker-in-Docker needs privileged mode to build the optimizer's container images.
+    # Docker-in-Docker needs privileged mode: the build builds the optimizer's images, each
+    # deploy loads and pushes them (`docker load`/`push` talk to the same in-build daemon).
     build_project = project("BuildProject", f"{ctx.cfg.organization.name}-optimizer-build", build_role, BUILD_SPEC,
                             True, {"CONFIG_FILE": Ref(config_file)})
 
@@ -156,7 +185,7 @@ def build(ctx: Ctx) -> Template:
     envs = [e for e in ENVIRONMENT_ORDER if e in ctx.workload.environments]
     for env in envs:
         proj = project(f"Deploy{env.capitalize()}Project", f"{ctx.cfg.organization.name}-optimizer-deploy-{env}",
-                       deploy_role, DEPLOY_SPEC, False,
+                       deploy_role, DEPLOY_SPEC, True,
                        {"TARGET_ENV": env, "CONFIG_FILE": Ref(config_file), "DEPLOY_ROLE": deploy_role_name(ctx),
                         "PREFIX": Ctx(ctx.cfg, env).prefix,
                         "TARGET_ACCOUNT_ID": Ref(t.add_parameter(Parameter(
