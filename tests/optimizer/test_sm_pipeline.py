@@ -163,7 +163,7 @@ def test_workload_stack_with_this_definition_lints_clean(tmp_path):
     ctx = Ctx(cfg, "prod")
     s = ctx.settings
     d = pipeline_definition(
-        image_uri="${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/" + ctx.name("processing") + ":v1",
+        image_uri="${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/" + ctx.name("processing") + ":${ImageTag}",
         role_arn="${PipelineRoleArn}", bucket=ctx.bucket("results"), instance_type=s.processing_instance_type,
         instance_count=s.processing_max_instances, spot=True, kms_key_id="${EnvironmentKeyArn}")
     assert (d["Parameters"][3]["DefaultValue"], d["Parameters"][4]["DefaultValue"]) == ("ml.c5.4xlarge", 20)

@@ -185,7 +185,7 @@ def build(ctx: Ctx) -> Template:
     layer = t.add_resource(controls(LayerVersion(
         "SharedLayer", LayerName=ctx.name("shared"), Description="Shared dependencies of the optimizer handlers",
         Content=LayerContent(S3Bucket=Ref(code_bucket), S3Key=Ref(layer_key)),
-        CompatibleRuntimes=[LAMBDA_RUNTIME], CompatibleArchitectures=["arm64", "x86_64"]), "WKL-07"))
+        CompatibleRuntimes=[LAMBDA_RUNTIME], CompatibleArchitectures=["arm64"]), "WKL-07"))  # native wheels built for arm64 only
     app = t.add_resource(controls(Application(
         "CodeDeployApplication", ApplicationName=ctx.name("lambda"), ComputePlatform="Lambda"), "WKL-07"))
     deploy_role = service_role(t, "CodeDeployRole", "codedeploy.amazonaws.com", [], "WKL-07",

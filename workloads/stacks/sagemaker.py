@@ -39,7 +39,7 @@ from awacs.ec2 import (
     DescribeSubnets,
     DescribeVpcs,
 )
-from troposphere import GetAtt, Output, Sub, Template
+from troposphere import GetAtt, Output, Parameter, Sub, Template
 from troposphere.ecr import (
     EncryptionConfiguration,
     ImageScanningConfiguration,
@@ -69,12 +69,16 @@ _LIFECYCLE = json.dumps({"rules": [{
 
 
 def _image(ctx: Ctx, repo: str) -> str:
-    return "${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/" + ctx.name(repo) + ":latest-approved"
+    # The tag the pipeline built and pushed (`charter workload deploy --image-tag`): the
+    # repositories are IMMUTABLE, so a moving tag such as "latest" could never be re-pushed.
+    return "${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/" + ctx.name(repo) + ":${ImageTag}"
 
 
 def build(ctx: Ctx, definition: dict[str, Any] | None = None) -> Template:
     t = new_template(ctx, "ML (ECR, SageMaker pipeline, model registry)")
     key = key_parameter(t, ctx)
+    t.add_parameter(Parameter("ImageTag", Type="String", Default="initial", AllowedPattern=r"^[A-Za-z0-9_.-]{1,128}$",
+                              Description="Immutable tag of the processing image in ECR (set by the pipeline)."))
     for repo in REPOSITORIES:
         res = controls(Repository(
             "Repository" + repo.capitalize(), RepositoryName=ctx.name(repo), ImageTagMutability="IMMUTABLE",
