@@ -17,6 +17,7 @@ from .data import MarketData
 from .errors import OptimizerError
 from .metrics import performance
 from .portfolio import PortfolioOptimizer
+from .risk import RollingMoments
 
 
 class WalkForward:
@@ -61,21 +62,33 @@ class WalkForward:
         turnovers = np.zeros(rebal.size)
         cost_rate = self.cost_bps / 1e4
         finite = np.isfinite(R)
+        all_finite = bool(finite.all())
+        Rz = R if all_finite else np.where(finite, R, 0.0)  # delisted/halted: position frozen
+        # Consecutive windows share most rows: the covariance estimators that only need
+        # the window's mean and scatter get them updated incrementally.
+        rolling = RollingMoments(R) if opt.uses_moments() else None
+        all_idx = np.arange(n)
         excluded = 0
         last_alive = None
         for j, t in enumerate(rebal):
             window = R[t - L:t]
-            alive = np.flatnonzero(finite[t - L:t].all(axis=0))
+            alive = all_idx if all_finite else np.flatnonzero(finite[t - L:t].all(axis=0))
             excluded += n - alive.size
             target = np.zeros(n)
             if alive.size >= 1:
                 if last_alive is None or not np.array_equal(alive, last_alive):
                     opt._state = {}  # warm starts are per asset-set
                 last_alive = alive
-                c = base_c.restricted(alive) if alive.size < n else base_c
+                whole = alive.size == n
+                c = base_c if whole else base_c.restricted(alive)
+                mom = None
+                if rolling is not None:
+                    rolling.move(t - L, t)
+                    mom = rolling.moments(None if whole else alive)
                 opt.constraints = c
                 try:
-                    opt.fit(window[:, alive], current_weights=w[alive] if c.max_turnover is not None else None)
+                    opt.fit(window if whole else window[:, alive],
+                            current_weights=w[alive] if c.max_turnover is not None else None, moments=mom)
                 finally:
                     opt.constraints = base_c
                 target[alive] = opt.weights_
@@ -91,12 +104,12 @@ class WalkForward:
             turnovers[j] = turnover
             weights[j] = target
             stop = min(t + k, T)
-            seg = np.nan_to_num(R[t:stop], nan=0.0)  # delisted/halted: position frozen
-            growth = np.cumprod(1.0 + seg, axis=0)
+            growth = np.cumprod(1.0 + Rz[t:stop], axis=0)
             cash = 1.0 - target.sum()
             V = cash + growth @ target
-            prev = np.concatenate([[1.0], V[:-1]])
-            seg_ret = V / prev - 1.0
+            seg_ret = np.empty(V.size)
+            seg_ret[0] = V[0] - 1.0
+            seg_ret[1:] = V[1:] / V[:-1] - 1.0
             seg_ret[0] -= turnover * cost_rate
             out[t - L:stop - L] = seg_ret
             w = target * growth[-1] / V[-1] if V[-1] > 0 else np.zeros(n)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 
 def drawdowns(returns: np.ndarray) -> np.ndarray:
@@ -55,6 +54,10 @@ def deflated_sharpe_ratio(returns: np.ndarray, trial_sharpes: np.ndarray, n_tria
     trials tried; the expected maximum of that many noise Sharpes is the hurdle.
     Returns the probability that the true Sharpe exceeds the hurdle.
     """
+    # imported here: scipy.stats takes ~1 s to import, which every search worker
+    # process would otherwise pay at start-up for a function only the parent calls
+    from scipy import stats
+
     r = np.asarray(returns, float)
     T = r.size
     sr = r.mean() / r.std(ddof=1) if T > 1 and r.std(ddof=1) > 0 else 0.0

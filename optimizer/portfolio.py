@@ -8,7 +8,7 @@ from .constraints import Constraints
 from .errors import OptimizerError
 from .objectives import Inputs, make_objective
 from .returns import make_returns_model
-from .risk import make_risk_model
+from .risk import Moments, make_risk_model
 from .scenarios import make_scenarios
 
 NEEDS = {
@@ -55,22 +55,33 @@ class PortfolioOptimizer:
         self._obj = make_objective(objective, **self.objective_params)
         self._state: dict = {}
 
-    def estimate(self, X: np.ndarray) -> Inputs:
+    def uses_moments(self) -> bool:
+        """True when the covariance estimate is a function of the window's mean and scatter,
+        so a walk-forward can supply incrementally updated :class:`~optimizer.risk.Moments`."""
+        return "cov" in NEEDS[self.objective] and self.risk_model != "ewma"
+
+    def estimate(self, X: np.ndarray, moments: Moments | None = None) -> Inputs:
         needs = NEEDS[self.objective]
         inp = Inputs(state=self._state)
         if "cov" in needs:
-            inp.cov = make_risk_model(self.risk_model, **self.risk_params).fit(X).covariance_
+            inp.cov = make_risk_model(self.risk_model, **self.risk_params).fit(X, moments=moments).covariance_
         if "mu" in needs:
             inp.mu = make_returns_model(self.returns_model, **self.returns_params).fit(X).mean_
         if "scenarios" in needs:
             inp.scenarios = make_scenarios(self.scenarios, X, seed=self.seed, **self.scenario_params)
         return inp
 
-    def fit(self, X: np.ndarray, current_weights: np.ndarray | None = None) -> PortfolioOptimizer:
+    def fit(self, X: np.ndarray, current_weights: np.ndarray | None = None,
+            moments: Moments | None = None) -> PortfolioOptimizer:
+        """Estimate inputs from the returns window ``X`` and solve.
+
+        ``moments`` (optional) are ``X``'s precomputed mean and scatter, used by the
+        covariance estimators that need nothing else (see :class:`~optimizer.risk.RollingMoments`).
+        """
         X = np.asarray(X, float)
         if X.ndim != 2:
             raise OptimizerError("fit: returns must be a 2-D array (time x assets)")
-        inp = self.estimate(X)
+        inp = self.estimate(X, moments)
         c = self.constraints if current_weights is None else self.constraints.with_current(current_weights)
         w = self._obj.solve(inp, c)
         self.weights_ = np.asarray(w, float)

@@ -63,3 +63,19 @@ def test_metrics_and_dsr():
     d1 = deflated_sharpe_ratio(r, np.random.default_rng(1).normal(0, 0.02, 10))
     d2 = deflated_sharpe_ratio(r, np.random.default_rng(1).normal(0, 0.02, 1000), n_trials=1000)
     assert 0 <= d2["dsr"] <= d1["dsr"] <= 1
+
+
+@pytest.mark.parametrize("risk_model", ["ledoit_wolf", "shrunk", "sample", "oas", "factor"])
+def test_incremental_window_moments_do_not_change_the_backtest(risk_model, monkeypatch):
+    md = generate_market(12, 700, seed=6)
+    md.returns[:150, 3] = np.nan  # a late listing: the asset set changes mid-way
+
+    def run():
+        opt = PortfolioOptimizer("min_variance", risk_model=risk_model, constraints=Constraints(max_weight=0.3))
+        return WalkForward(opt, lookback=120, rebalance_every=7).fit(md)
+
+    fast = run()
+    monkeypatch.setattr(PortfolioOptimizer, "uses_moments", lambda self: False)
+    slow = run()
+    assert np.abs(fast.weights_ - slow.weights_).max() < 1e-10
+    assert np.abs(fast.returns_ - slow.returns_).max() < 1e-12

@@ -121,3 +121,43 @@ def test_scenarios_reproducible(kind):
     b = make_scenarios(kind, X, n_scenarios=500, seed=9)
     assert a.shape == (500, 6) and np.array_equal(a, b)
     assert not np.array_equal(a, make_scenarios(kind, X, n_scenarios=500, seed=10))
+
+
+def test_rolling_moments_match_direct_estimates_through_nans_and_refreshes():
+    from optimizer.risk import Moments, RollingMoments, ledoit_wolf, oas, sample_cov
+
+    R = generate_market(7, 400, seed=8).returns
+    R[:90, 2] = np.nan  # lists late
+    R[300:, 5] = np.nan  # delists
+    roll = RollingMoments(R, refresh=5)  # refresh often so both update paths are exercised
+    # the walk-forward's moves (overlapping steps) plus jumps back and far ahead (fresh products)
+    for lo, hi in [(0, 60), (10, 70), (20, 80), (25, 85), (100, 160), (110, 170), (40, 100), (300, 390),
+                   (301, 391), (305, 400)]:
+        roll.move(lo, hi)
+        X = R[lo:hi]
+        cols = np.flatnonzero(np.isfinite(X).all(axis=0))
+        mom = roll.moments(cols)
+        Xc = X[:, cols]
+        assert isinstance(mom, Moments) and mom.T == hi - lo
+        assert np.allclose(mom.mean, Xc.mean(axis=0), rtol=0, atol=1e-15)
+        for f in (sample_cov, lambda A, m=None: ledoit_wolf(A, m)[0], lambda A, m=None: oas(A, m)[0]):
+            direct, shared = f(Xc), f(Xc, mom)
+            assert np.abs(direct - shared).max() <= 1e-12 * np.abs(direct).max()
+    with pytest.raises(OptimizerError, match="moments are for"):
+        ledoit_wolf(R[310:320, :3], roll.moments(np.arange(3)))
+
+
+def test_ledoit_wolf_fourth_moment_shortcut_is_the_sklearn_term():
+    from optimizer.risk import ledoit_wolf
+
+    X = generate_market(9, 120, seed=4).returns
+    Xc = X - X.mean(axis=0)
+    T, n = Xc.shape
+    S = Xc.T @ Xc / T
+    mu = np.trace(S) / n
+    X2 = Xc**2
+    beta = min(max(((X2.T @ X2).sum() / T - (S**2).sum()) / T, 0.0), (S**2).sum() - 2 * mu * np.trace(S) + n * mu**2)
+    shrink = beta / ((S**2).sum() - 2 * mu * np.trace(S) + n * mu**2)
+    C, s = ledoit_wolf(X)
+    assert s == pytest.approx(shrink, rel=1e-12)
+    assert np.allclose(C, (1 - shrink) * S + shrink * mu * np.eye(n), rtol=1e-12, atol=0)
