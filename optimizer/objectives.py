@@ -184,6 +184,17 @@ def max_ratio_box(P, mu, lb, ub, budget, state) -> np.ndarray:
             "use min_variance or a lower risk_free_rate"
         )
     zero = np.zeros(n)
+    if float(np.ptp(mu)) <= 1e-12 * float(np.abs(mu).max()):
+        # Equal expected returns (e.g. fully shrunk means): the ratio is mean * budget /
+        # volatility, maximised by the minimum-variance portfolio.  The frontier has no
+        # direction here, and following rounding noise along it breaks the budget.
+        r = solve_box_budget_qp(P, zero, lb, ub, budget, warm_active=state.get("active"))
+        state["gamma"], state["active"] = 0.0, r.active
+        return r.w
+    # On the budget plane mu'w = mean(mu) * budget + mu_c'w, so the frontier QPs and
+    # their directions use the centred mu_c: the same solutions, without the large
+    # common part that g * mu would otherwise push through the equality solves.
+    mu_c = mu - mu.mean()
     scale = float(np.trace(P)) / n / max(float(np.abs(mu).max()), 1e-300)
     g_lo, g_hi = 0.0, scale * 1e8
     g = float(state.get("gamma", scale))
@@ -195,7 +206,7 @@ def max_ratio_box(P, mu, lb, ub, budget, state) -> np.ndarray:
 
     best_w, best_r = None, -np.inf
     for _ in range(200):
-        r = solve_box_budget_qp(P, -g * mu, lb, ub, budget, warm_active=active)
+        r = solve_box_budget_qp(P, -g * mu_c, lb, ub, budget, warm_active=active)
         active = r.active
         rr = ratio(r.w)
         if rr > best_r:
@@ -204,8 +215,8 @@ def max_ratio_box(P, mu, lb, ub, budget, state) -> np.ndarray:
         if F.size == 0:  # vertex: ratio constant on this piece; move by bracket
             g_star = None
         else:
-            d, _, _ = _eqp(P, -mu, zero, zero, 0.0, active)
-            m0, m1 = mu @ a, mu @ d
+            d, _, _ = _eqp(P, -mu_c, zero, zero, 0.0, active)
+            m0, m1 = mu @ a, mu_c @ d  # sum(d) = 0, so mu'd = mu_c'd without the cancellation
             v0, v1, v2 = a @ P @ a, a @ P @ d, d @ P @ d
             den = m0 * v2 - m1 * v1
             g_star = (m1 * v0 - m0 * v1) / den if abs(den) > 1e-300 else None
@@ -214,7 +225,7 @@ def max_ratio_box(P, mu, lb, ub, budget, state) -> np.ndarray:
             # exact optimum if g* is on this piece (same active set stays optimal)
             if abs(g_star - g) <= 1e-12 * max(g, 1e-300) or (
                 np.all(w_star[F] >= lb[F] - 1e-13) and np.all(w_star[F] <= ub[F] + 1e-13)
-                and _piece_valid(P, mu, lb, ub, w_star, g_star, active)
+                and _piece_valid(P, mu_c, lb, ub, w_star, g_star, active)
             ):
                 rs = ratio(w_star)
                 if rs >= best_r:
@@ -337,19 +348,28 @@ class RiskParity:
         n = P.shape[0]
         if not c.long_only:
             raise OptimizerError("risk_parity: only defined for long-only portfolios; set long_only: true")
+        from scipy.linalg.lapack import dpotrf, dpotrs
+
         b = np.full(n, 1.0 / n)
-        y = 1.0 / np.sqrt(np.diag(P))
-        y *= 1.0 / np.sqrt(y @ P @ y)
+        y = inp.state.get("rp_y")
+        if y is None or y.shape != (n,):
+            y = 1.0 / np.sqrt(np.diag(P))
+            y *= 1.0 / np.sqrt(y @ P @ y)
+        # (warm: last rebalance's solution, typically 3-4 Newton steps instead of 6)
+        diag = np.diag_indices(n)
         for _ in range(100):
             g = P @ y - b / y
-            H = P + np.diag(b / y**2)
-            step = np.linalg.solve(H, g)
+            if np.max(np.abs(g)) < 1e-13:
+                break
+            H = P.copy()
+            H[diag] += b / y**2  # positive definite: the barrier term adds a positive diagonal
+            cf, info = dpotrf(H, lower=0, clean=0, overwrite_a=1)
+            step = dpotrs(cf, g)[0] if info == 0 else np.linalg.solve(P + np.diag(b / y**2), g)
             t = 1.0
             while np.any(y - t * step <= 0):
                 t *= 0.5
             y = y - t * step
-            if np.max(np.abs(g)) < 1e-13:
-                break
+        inp.state["rp_y"] = y
         w = y / y.sum() * c.budget
         lb, ub = c.bounds(n)
         if c.is_box_budget() and np.all(w >= lb - 1e-12) and np.all(w <= ub + 1e-12):
