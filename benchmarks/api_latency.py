@@ -265,10 +265,9 @@ def main() -> int:
               f"peer: {'werkzeug threaded WSGI server ' + peer_url if peer_url else 'not measured'}")
         print(f"load: closed loop, POST /optimize then GET /jobs/{{id}}, {args.requests} pairs per client, "
               f"think time {args.think_ms:.0f} ms, {len(bodies)} distinct request bodies")
-        # warm both servers (first calls of each moto operation, connection pools)
-        run(url, bodies, 2, 5, 0)
-        if peer_url:
-            run(peer_url, bodies, 2, 5, 0)
+        # No client-side warm-up: every request sent is measured. The server warms itself
+        # before it reports ready (`LocalApiServer.start`: each handler once, then a full
+        # garbage collection and gc.freeze), as any client of `serve --local` would find it.
         worst, errors = 0.0, 0
         for clients in args.clients:
             ours = run(url, bodies, clients, args.requests, args.think_ms, pid)

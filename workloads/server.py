@@ -26,9 +26,13 @@ How it serves (what the API latency benchmark measures, `benchmarks/api_latency.
   process) call moto's app directly instead of through a socket (`workloads.handlers.aws`).
 - Jobs run in worker processes at a lower priority that also hold back their AWS calls
   while requests are in flight (`workloads.handlers.worker`).
+- Start-up work is done before the server accepts requests: each handler runs once
+  (`_warm_up`), then one full garbage collection and `gc.freeze()` (`_QuietGc.settle`).
 - Full garbage collections stay off the request path (`_QuietGc`): the embedded AWS keeps
-  its data as Python objects in this process, and a full collection walks all of them
-  (300 ms with a few thousand jobs).
+  its data as Python objects in this process, with every module imported, and a full
+  collection walks all of them (150-200 ms right after start, ~300k objects; more with
+  a few thousand jobs). Measured: that first full collection, landing on a request, was
+  the one stall behind the API benchmark's p99 (all 50 queued requests waited it out).
 """
 
 from __future__ import annotations
@@ -214,16 +218,32 @@ def _json_body(value: Any) -> bytes:
 class _QuietGc:
     """Full (generation 2) garbage collections that do not stall requests.
 
-    With the embedded AWS in the process, its tables and buckets are hundreds of
-    thousands of long-lived Python objects, and every automatic full collection walks
-    them all while every request waits. So after each full collection the survivors
-    (reachable at that moment) are frozen (`gc.freeze()`): later collections walk only
-    what was allocated since. Garbage cycles among frozen objects are reclaimed when
-    the server is idle (`idle()`: unfreeze, collect, freeze), where a pause costs no
-    request anything. Everything is restored when the server stops."""
+    With the embedded AWS in the process, its tables and buckets, and every module
+    imported (moto, botocore, pydantic, numpy), are hundreds of thousands of long-lived
+    Python objects, and every automatic full collection walks them all while every
+    request waits (150-200 ms for the ~300k objects of a freshly started server).
+
+    - `settle()`, at start before the server accepts requests: one full collection, then
+      everything alive is frozen (`gc.freeze()`) and an (empty) full collection resets the
+      collector's count of long-lived objects, so the next automatic full collection
+      comes early and walks only what was allocated since, not the whole process.
+      (Without it the first full collection lands on a request: measured as the one
+      ~180 ms stall behind the API benchmark's p99.)
+    - After each automatic full collection the survivors are frozen again: later ones
+      keep walking only what is new.
+    - Garbage cycles among frozen objects are reclaimed when the server is idle
+      (`idle()`: unfreeze, collect, freeze), where a pause costs no request anything.
+
+    Everything is restored when the server stops."""
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
+
+    @staticmethod
+    def settle() -> None:
+        gc.collect()
+        gc.freeze()
+        gc.collect()  # walks nothing (all frozen); sets the long-lived count to ~0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -232,7 +252,7 @@ class _QuietGc:
     def stop(self) -> None:
         if self._after_collection in gc.callbacks:
             gc.callbacks.remove(self._after_collection)
-            gc.unfreeze()
+        gc.unfreeze()
 
     def _after_collection(self, phase: str, info: dict[str, int]) -> None:
         if phase == "stop" and info.get("generation") == 2 and self.loop is not None and not self.loop.is_closed():
@@ -245,6 +265,7 @@ class _QuietGc:
             gc.unfreeze()
             gc.collect()
             gc.freeze()
+            gc.collect()  # as in settle(): the next automatic full collection walks only new objects
 
 
 class _Busy:
@@ -298,6 +319,9 @@ class LocalApiServer:
         # The clients the handlers use, made now rather than by the first requests (one costs ~50 ms).
         for service in ("dynamodb", "s3"):
             aws.client(service)
+        _warm_up()
+        # Last before accepting requests: the first full collection would otherwise land on one.
+        self._gc.settle()
         slots = IN_PROCESS_SLOTS if self._in_process is not None else NETWORK_SLOTS
         self._handlers = concurrent.futures.ThreadPoolExecutor(slots, thread_name_prefix="charter-api")
         self._long_polls = concurrent.futures.ThreadPoolExecutor(LONG_POLL_SLOTS, thread_name_prefix="charter-api-poll")
@@ -471,6 +495,21 @@ def invoke(method: str, resource: str, path: str, headers: dict[str, str], query
     raw = result.get("body") or ""
     payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
     return int(result["statusCode"]), payload, result.get("headers")
+
+
+def _warm_up() -> None:
+    """Run each route's handler once, on paths that change nothing (a body that fails
+    validation, a job that does not exist), so the first users do not pay the first
+    use of pydantic's validators, the AWS operations' models and moto's dispatch."""
+    fake_id = "0" * 32
+    calls = (("POST", "/optimize", "/optimize", b'{"objective": 0}', None, "submit"),
+             ("GET", "/jobs/{id}", f"/jobs/{fake_id}", b"", {"id": fake_id}, "status"),
+             ("GET", "/jobs/{id}/results", f"/jobs/{fake_id}/results", b"", {"id": fake_id}, "results"))
+    headers = {"Content-Type": "application/json", "User-Agent": "charter-local-api/warm-up"}
+    for method, resource, path, body, params, name in calls:
+        status, _, _ = invoke(method, resource, path, headers, "", params, body, "127.0.0.1", name)
+        if status >= 500:  # the handler logged why; the server still starts (the same call would fail later)
+            log.warning("warm-up %s %s answered %s", method, path, status)
 
 
 def _waits(query: str) -> bool:

@@ -3,6 +3,8 @@ the FIFO handler pool, the workers' yield to the API, start/stop hygiene."""
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import json
 import multiprocessing
 import os
@@ -22,6 +24,7 @@ from handlers_testkit import SETTINGS, settings_env  # noqa: E402
 
 from charter.errors import CharterError  # noqa: E402
 from charter.local import LocalAws  # noqa: E402
+from workloads import server as server_module  # noqa: E402
 from workloads.handlers import aws, jobs, worker  # noqa: E402
 from workloads.handlers.jobs import JobStore  # noqa: E402
 from workloads.handlers.settings import Settings  # noqa: E402
@@ -176,3 +179,37 @@ def test_busy_port_is_a_charter_error_and_stop_leaves_no_worker(monkeypatch) -> 
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{server.url}/health", timeout=2)
     aws.reset()
+
+
+def test_start_warms_up_and_no_full_collection_of_the_process_is_left_for_a_request(monkeypatch) -> None:
+    """The API benchmark's one ~180 ms stall was the first full garbage collection after
+    start walking every object of the process (moto, botocore, ...) on a request. Start
+    now runs each handler once and collects and freezes before it accepts requests."""
+    invoked: list[str] = []
+    original = server_module.invoke
+    monkeypatch.setattr(server_module, "invoke", lambda *a: invoked.append(a[-1]) or original(*a))
+    others = gc.callbacks[:]  # another server of this test process must not freeze for us
+    gc.callbacks.clear()
+    gc.unfreeze()
+    try:
+        with LocalAws() as moto:
+            for k, v in {**settings_env(), **moto.env()}.items():
+                monkeypatch.setenv(k, v)
+            aws.reset()
+            with LocalApiServer(dataclasses.replace(SETTINGS, local=False)) as server:
+                assert invoked == ["submit", "status", "results"]  # before any request
+                frozen = gc.get_freeze_count()
+                assert frozen > 50_000  # the process's long-lived objects...
+                assert len(gc.get_objects(2)) < frozen // 20  # ...are not left for a full collection to walk
+                # a full collection while serving: its survivors are frozen in turn
+                kept = [[i] for i in range(20_000)]
+                gc.collect()
+                deadline = time.monotonic() + 5
+                while len(gc.get_objects(2)) > 2_000 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert len(gc.get_objects(2)) <= 2_000 and gc.get_freeze_count() > frozen
+                assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
+            assert gc.get_freeze_count() == 0 and len(kept) == 20_000  # stop gives the collector everything back
+    finally:
+        gc.callbacks[:] = others + [c for c in gc.callbacks if c not in others]
+        aws.reset()
