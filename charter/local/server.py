@@ -41,6 +41,12 @@ def _server_class():
     return GuardedMotoServer
 
 
+def _reset_backends() -> None:
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+
+
 class _SkippedTypeFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("No Moto CloudFormation support")
@@ -57,6 +63,11 @@ class LocalAws:
 
     def start(self) -> LocalAws:
         patches.apply()
+        if not _ENDPOINT:
+            # moto keeps accounts in module-level backends: a second embedded AWS in the same
+            # process (a test after a test, a demo after a collect) would otherwise find the
+            # first one's organization, stacks and keys, which a fresh AWS never has
+            _reset_backends()
         # AWS-managed policies (ReadOnlyAccess, SecurityAudit, ...) exist in every real account;
         # moto loads them only when asked
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
