@@ -5,9 +5,10 @@ like `examples/large` (62 member accounts, 3 governed regions), each account see
 little data (an IAM user with a key, a KMS key and a log group per region, an S3 bucket,
 a DynamoDB table). Every AWS request pays an injected latency (a botocore `before-send`
 hook installed through `SessionFactory.on_client`, 50 ms by default), as a real API call
-does. The same `collect_all` run then collects every collector's evidence twice, in this
-one process: concurrently (`--workers`, default 32) and sequentially (`max_workers=1`),
-each with a fresh session factory, and checks that both produced the same artifacts.
+does. The same `collect_all` run then collects every collector's evidence twice:
+concurrently (`--workers`, default 32, threads shared by `--processes` worker processes,
+default one per CPU) and sequentially (`max_workers=1`, in this process), each with a
+fresh session factory, and checks that both produced the same artifacts.
 
 The server runs in a child process by default so its CPU (it is Python too) is not
 charged to the collector's GIL; `--in-process` runs it in this process instead.
@@ -26,6 +27,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import sys
 import threading
 import time
@@ -48,25 +50,53 @@ MOTO_MISSING = {
 }
 
 
-def _serve(queue) -> None:  # child process: the embedded AWS until killed
-    from charter.local import LocalAws
+def _lighten_moto() -> None:
+    """Two of moto's per-request costs that no AWS has, memoised in the server process: its
+    dispatcher lists moto's package directory (os.listdir + isdir of ~150 entries) to match
+    the request's host, and `BaseResponse.call_action` lists the response class's methods
+    (inspect.getmembers) to find the action. Both answers are fixed for a process's life."""
+    import functools
 
-    with LocalAws() as aws:
+    from moto import backends
+    from moto.core import responses, utils
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(
+        lambda clazz: frozenset(utils.method_names_from_class(clazz)))
+
+
+def _serve(queue, served, light: bool) -> None:  # child process: the embedded AWS until killed
+    from charter import local
+
+    if light:
+        _lighten_moto()
+
+    app = local._guarded_app
+
+    def counting_app():  # counts the requests the embedded AWS answers, for the report
+        inner = app()
+
+        def counted(environ, start_response):
+            with served.get_lock():
+                served.value += 1
+            return inner(environ, start_response)
+        return counted
+
+    local._guarded_app = counting_app
+    with local.LocalAws() as aws:
         queue.put(aws.endpoint_url)
         threading.Event().wait()
 
 
 class Latency:
-    """`on_client` hook: every request sleeps `seconds` before it is sent; counts requests."""
+    """`on_client` hook: every request sleeps `seconds` before it is sent. Picklable (plain
+    data), so the fan-out's worker processes install the same hook on their clients."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.requests = 0
-        self._lock = threading.Lock()
 
     def _sleep(self, **_) -> None:
-        with self._lock:
-            self.requests += 1
         time.sleep(self.seconds)
 
     def _missing(self, model, **_):
@@ -114,16 +144,6 @@ def seed(sessions: SessionFactory, cfg, accounts: int) -> list[tuple[str, str]]:
     return out
 
 
-class SharedLoaderSessions(SessionFactory):
-    """The proposed `charter/aws.py` change: assumed-role sessions share the base session's
-    botocore data loader, so service models and endpoints are parsed once, not per account."""
-
-    def assumed(self, account_id, role_name, region=None):
-        session = super().assumed(account_id, role_name, region)
-        session._session.register_component("data_loader", self.base._session.get_component("data_loader"))
-        return session
-
-
 def child_cpu(pid: int | None) -> float:
     """CPU seconds (user + system) of the embedded AWS's process, from /proc (Linux)."""
     if pid is None:
@@ -141,16 +161,25 @@ def fingerprint(artifacts) -> list:
                   for a in artifacts)
 
 
+def cpu_here_and_reaped() -> float:
+    """CPU seconds of this process plus its reaped children (the fan-out's worker processes,
+    reaped when its pool shuts down; the embedded AWS is reaped only at the end)."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-c", "--config", type=Path, default=REPO / "examples" / "large" / "org.yaml")
     parser.add_argument("--accounts", type=int, default=None, help="member accounts (default: all in the config)")
     parser.add_argument("--quick", action="store_true", help="8 accounts: a smoke run")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds added to every AWS request")
-    parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=32, help="concurrent AWS reads in the concurrent run")
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                        help="worker processes of the concurrent run (default: one per CPU)")
     parser.add_argument("--in-process", action="store_true", help="run the embedded AWS in this process")
-    parser.add_argument("--stock-sessions", action="store_true",
-                        help="use charter.aws.SessionFactory as is (no shared botocore loader)")
+    parser.add_argument("--stock-moto", action="store_true",
+                        help="leave moto's per-request directory listing and method lookup as they are")
     args = parser.parse_args()
 
     from evidence.fanout import collect_all
@@ -158,38 +187,41 @@ def main() -> None:
     cfg = load_config(args.config)
     accounts = 8 if args.quick else (args.accounts or len(cfg.accounts))
     regions = cfg.organization.governed_regions
+    ctx = multiprocessing.get_context("spawn")
+    served = ctx.Value("q", 0)
     if args.in_process:
         from charter.local import LocalAws
 
         server = LocalAws().start()
         endpoint, stop, server_pid = server.endpoint_url, server.stop, None
     else:
-        queue = multiprocessing.get_context("spawn").Queue()
-        proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(queue,), daemon=True)
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_serve, args=(queue, served, not args.stock_moto), daemon=True)
         proc.start()
         endpoint, stop, server_pid = queue.get(timeout=60), proc.terminate, proc.pid
-    factory = SessionFactory if args.stock_sessions else SharedLoaderSessions
     try:
         t0 = time.perf_counter()
-        members = seed(factory.local(endpoint), cfg, accounts)
+        members = seed(SessionFactory.local(endpoint), cfg, accounts)
         print(f"seeded {len(members)} member accounts x {len(regions)} regions in {time.perf_counter() - t0:.1f} s "
-              f"(embedded AWS {'in this process' if args.in_process else 'in a child process'}, "
-              f"{'stock' if args.stock_sessions else 'shared-loader'} sessions)")
+              f"(embedded AWS {'in this process' if args.in_process else 'in a child process'})")
         cfg_run = cfg.model_copy(update={"organization": cfg.organization.model_copy(
             update={"management_account_id": None})})
 
-        def run(workers: int):
-            sessions = factory.local(endpoint)
-            latency = Latency(args.latency)
-            sessions.on_client.append(latency)
-            start, cpu, server_cpu = time.perf_counter(), time.process_time(), child_cpu(server_pid)
-            arts = list(collect_all(sessions, cfg_run, max_workers=workers))
-            cpu = (time.process_time() - cpu, child_cpu(server_pid) - server_cpu)
-            return time.perf_counter() - start, arts, latency.requests, cpu
+        def run(workers: int, processes: int):
+            sessions = SessionFactory.local(endpoint)
+            sessions.on_client.append(Latency(args.latency))
+            start, cpu, server_cpu, requests = (time.perf_counter(), cpu_here_and_reaped(), child_cpu(server_pid),
+                                                served.value)
+            arts = list(collect_all(sessions, cfg_run, max_workers=workers, processes=processes))
+            elapsed = time.perf_counter() - start
+            cpu = (cpu_here_and_reaped() - cpu, child_cpu(server_pid) - server_cpu)
+            # requests the embedded AWS served, plus those the Latency hook answered for it (MOTO_MISSING)
+            faked = sum(c.operation in MOTO_MISSING for a in arts for c in a.calls)
+            return elapsed, arts, served.value - requests + faked, cpu
 
         # Concurrent first: it also pays for the credential reports' first generation.
-        t_conc, conc, req_conc, cpu_conc = run(args.workers)
-        t_seq, seq, req_seq, cpu_seq = run(1)
+        t_conc, conc, req_conc, cpu_conc = run(args.workers, args.processes)
+        t_seq, seq, req_seq, cpu_seq = run(1, 1)
     finally:
         stop()
 
@@ -201,9 +233,10 @@ def main() -> None:
     print(f"artifacts: {units} ({dict(kinds)}); gaps: "
           f"{sorted({(a.collector, (a.error or '')[:60]) for a in conc if a.kind == 'gap'})[:5]}")
     print(f"recorded API calls: {calls} = {calls / account_regions:.1f} per account-region "
-          f"({len(members) + 1} accounts x {len(regions)} regions); HTTP requests incl. STS: {req_conc}")
-    print(f"concurrent ({args.workers} workers): {t_conc:7.1f} s  (CPU: collector {cpu_conc[0]:.1f} s, "
-          f"embedded AWS {cpu_conc[1]:.1f} s)")
+          f"({len(members) + 1} accounts x {len(regions)} regions); HTTP requests incl. STS: "
+          f"{req_conc} concurrent, {req_seq} sequential")
+    print(f"concurrent ({args.workers} workers in {args.processes} process{'es' if args.processes > 1 else ''}): "
+          f"{t_conc:7.1f} s  (CPU: collector {cpu_conc[0]:.1f} s, embedded AWS {cpu_conc[1]:.1f} s)")
     print(f"sequential (1 worker):     {t_seq:7.1f} s  (CPU: collector {cpu_seq[0]:.1f} s, "
           f"embedded AWS {cpu_seq[1]:.1f} s)")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other processes slow the "

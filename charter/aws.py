@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.client
 import botocore.exceptions
 from botocore.config import Config
 
@@ -27,6 +29,58 @@ from charter.errors import CharterError
 
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=10, read_timeout=60,
                       max_pool_connections=50)
+
+
+#: Per loader a `SessionFactory` owns: (kind, service, API version) -> service model or client class.
+_SHARED: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str | None], Any]] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def _share_per_loader(kind: str, build: Any) -> Any:
+    """`build(creator, service_name, api_version | service_model)`, memoised per (loader,
+    service, API version) for the loaders in `_SHARED`; unchanged for every other botocore user."""
+    def shared(self: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        table = _SHARED.get(getattr(self, "_loader", None))
+        if table is None:
+            return build(self, service_name, *args, **kwargs)
+        arg = args[0] if args else next(iter(kwargs.values()), None)
+        key = (kind, service_name, arg if kind == "model" else getattr(arg, "api_version", None))
+        found = table.get(key)
+        if found is None:
+            with _SHARED_LOCK:  # built once even when many threads ask at the same moment
+                found = table.get(key)
+                if found is None:
+                    found = table[key] = build(self, service_name, *args, **kwargs)
+        return found
+
+    shared._charter_shared = True  # type: ignore[attr-defined]
+    return shared
+
+
+def _install_shared_client_parts() -> None:
+    """Build each service's model and client class once per `SessionFactory`, not once per client.
+
+    For every client, botocore wraps the (cached) JSON model in a new `ServiceModel`, whose
+    operation and shape objects are then resolved again on the client's first calls, and
+    builds a new client class: one Python method, with a lazy docstring, per operation of
+    the service (~600 for EC2). A fan-out creates one client per (account, region, service),
+    and measured, those two were about three quarters of the CPU of creating a client and a
+    fifth of the first call's. Both are pure functions of the loader's model and of the
+    session's `creating-client-class` handlers, which are boto3's defaults in every session a
+    `SessionFactory` makes (its `on_client` hooks run on clients, after the class exists), and
+    neither is changed after it is built, so sharing them is exact: credentials, region,
+    endpoint, event hooks and retry state stay per client. Only loaders a `SessionFactory`
+    registered are affected. If botocore ever renames the private methods wrapped here,
+    nothing is installed and clients are built the stock way.
+    """
+    creator = botocore.client.ClientCreator
+    for name, kind in (("_load_service_model", "model"), ("_create_client_class", "class")):
+        original = getattr(creator, name, None)
+        if original is not None and not getattr(original, "_charter_shared", False):
+            setattr(creator, name, _share_per_loader(kind, original))
+
+
+_install_shared_client_parts()
 
 
 class AwsError(CharterError):
@@ -48,6 +102,19 @@ class SessionFactory:
     _base: boto3.Session | None = field(default=None, init=False, repr=False)
     _assumed: dict[tuple[str, str], tuple[boto3.Session, float]] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    #: Services whose model this factory's loader has parsed (see `_create`), and a gate per service.
+    _ready: set[str] = field(default_factory=set, init=False, repr=False)
+    _gates: dict[str, threading.Lock] = field(default_factory=dict, init=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What another process needs to make the same clients: profile, region, endpoint and
+        hooks (which must be picklable). Sessions, cached credentials and locks stay here:
+        the other process builds its own (boto3 sessions are not shareable across processes)."""
+        return {"profile": self.profile, "region": self.region, "endpoint_url": self.endpoint_url,
+                "on_client": list(self.on_client)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
 
     @classmethod
     def local(cls, endpoint_url: str, region: str = "us-east-1") -> SessionFactory:
@@ -66,16 +133,30 @@ class SessionFactory:
             except botocore.exceptions.ProfileNotFound:
                 raise AwsError(f"AWS profile '{self.profile}' not found",
                                hint="list profiles with `aws configure list-profiles`, or use --local") from None
+            # every session of this factory shares this loader (see `assumed`), and so models and classes
+            _SHARED.setdefault(self._base._session.get_component("data_loader"), {})
         return self._base
 
     def client(self, service: str, *, region: str | None = None, account_id: str | None = None,
                role_name: str | None = None) -> Any:
         """A client in `region`; in `account_id` (by assuming `role_name`) when given."""
         session = self.base if account_id is None else self.assumed(account_id, role_name or "", region)
-        client = session.client(service, region_name=region or self.region, endpoint_url=self.endpoint_url,
-                                config=RETRY_CONFIG)
+        client = self._create(session, service, region or self.region)
         for hook in self.on_client:
             hook(client)
+        return client
+
+    def _create(self, session: boto3.Session, service: str, region: str) -> Any:
+        if service in self._ready:
+            return session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
+        # The first client of a service parses its model (megabytes of JSON for EC2) into the
+        # shared loader's cache; threads that ask for the same service at the same moment wait
+        # for that one parse instead of each doing it.
+        with self._lock:
+            gate = self._gates.setdefault(service, threading.Lock())
+        with gate:
+            client = session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
+            self._ready.add(service)
         return client
 
     def assumed(self, account_id: str, role_name: str, region: str | None = None) -> boto3.Session:

@@ -72,13 +72,15 @@ def collect_all_fn() -> CollectFn:
 
 def _call_collect(collect: CollectFn, sessions: Any, cfg: Any, run: Run, *, accounts: list[str] | None,
                   regions: list[str] | None, collectors: list[str] | None, max_workers: int | None,
-                  progress: Callable[..., None] | None) -> Iterator[Artifact]:
+                  progress: Callable[..., None] | None, processes: int = 1) -> Iterator[Artifact]:
     """Call collect_all with the keywords it accepts: `skip` (triples already stored) lets a
     resumed run avoid even reading them; without it they are read and not stored again."""
     params = inspect.signature(collect).parameters
     kwargs: dict[str, Any] = {"regions": regions, "collectors": collectors}
     if max_workers is not None and "max_workers" in params:
         kwargs["max_workers"] = max_workers
+    if processes != 1 and "processes" in params:
+        kwargs["processes"] = processes
     if progress is not None and "progress" in params:
         kwargs["progress"] = progress
     if "skip" in params and run.done:
@@ -98,7 +100,7 @@ def _account_id(account: Any) -> str:
 def collect_to_store(store: EvidenceStore, sessions: Any, cfg: Any, signer: Signer, *,
                      accounts: list[Any] | None = None, regions: list[str] | None = None,
                      collectors: list[str] | None = None, resume: bool = True, max_workers: int | None = None,
-                     progress: Callable[..., None] | None = None, on_artifact: Callable[[Artifact, bool], None] | None = None,
+                     processes: int = 1, progress: Callable[..., None] | None = None, on_artifact: Callable[[Artifact, bool], None] | None = None,
                      deadline: float | None = None, caller_arn: str = "",
                      collect: CollectFn | None = None) -> CollectResult:
     """Collect into a (new or resumed) run and seal it. `deadline` is a `time.monotonic()`
@@ -109,7 +111,7 @@ def collect_to_store(store: EvidenceStore, sessions: Any, cfg: Any, signer: Sign
     run = store.open_run(scope, resume=resume)
     result = CollectResult(run=run, manifest=None)
     stream = _call_collect(collect, sessions, cfg, run, accounts=accounts, regions=regions, collectors=collectors,
-                           max_workers=max_workers, progress=progress)
+                           max_workers=max_workers, progress=progress, processes=processes)
     try:
         for artifact in stream:
             path = store.add(run, artifact)

@@ -16,9 +16,20 @@ on one account; completeness is `len(artifacts) == planned`.
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
+import pickle
+import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,6 +47,7 @@ from landing_zone.config.model import OrgConfig
 from landing_zone.naming import EVIDENCE_READER_ROLE
 
 Progress = Callable[[int, int, Artifact], None]
+log = logging.getLogger(__name__)
 
 _THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
               "ProvisionedThroughputExceededException", "SlowDown", "RequestThrottled"}
@@ -130,7 +142,10 @@ def _local_s3control_host(request: Any, **_: Any) -> None:
 
 class _Clients:
     """One client per (account, region, service), shared by the units of an account (boto3
-    clients are thread-safe; creating one is the expensive part)."""
+    clients are thread-safe; creating one is the expensive part), and let go of when the
+    account is done: each client holds its own copy of the session's event hooks, endpoint
+    rules and connection pool, so keeping every account's clients to the end of a run makes
+    memory, and the garbage collector's passes over it, grow with the organization."""
 
     def __init__(self, sessions: SessionFactory, role_name: str) -> None:
         self.sessions = sessions
@@ -152,6 +167,15 @@ class _Clients:
                     found = self._cache.setdefault(key, found)
             return found
         return make
+
+    def release(self, account_id: str | None) -> None:
+        """Close and forget the account's clients (call when none of its units runs any more)."""
+        with self._lock:
+            gone = [self._cache.pop(key) for key in [k for k in self._cache if k[0] == account_id]]
+        for client in gone:
+            close = getattr(client, "close", None)  # botocore >= 1.25: the connection pool's sockets
+            if close:
+                close()
 
 
 class FanOut:
@@ -246,8 +270,13 @@ class FanOut:
                 text = f"{type(exc).__name__}: {exc}"
             return self._gap(unit, access.caller_arn, f"{where} {service}:{op}: {text}; fix: {fix}", rec.calls)
 
-    def run(self, *, max_workers: int = 16, progress: Progress | None = None) -> Iterator[Artifact]:
-        """Artifacts in completion order (the store orders them; order carries no meaning)."""
+    def run(self, *, max_workers: int = 16, progress: Progress | None = None,
+            processes: int = 1) -> Iterator[Artifact]:
+        """Artifacts in completion order (the store orders them; order carries no meaning).
+
+        `processes > 1` splits the accounts into that many groups of about equal work, each
+        read by its own process with `max_workers / processes` threads (see `_run_processes`);
+        `processes=0` picks the number from the organization's size (`auto_processes`)."""
         active = [a for a in self.accounts if a.status == "ACTIVE"]
         skipped = [a for a in self.accounts if a.status != "ACTIVE"]
         planned = self.plan()
@@ -268,26 +297,247 @@ class FanOut:
                                   caller_arn=self.caller()[1], charter_version=CHARTER_VERSION,
                                   error=f"account {acct.status}: not collected (suspended accounts are denied "
                                         "everything by ORG-05; closed accounts cannot be read)"))
+        if processes <= 0:
+            processes = auto_processes(len(active))
+        groups = self.groups(active, processes) if max_workers > 1 and processes > 1 else [active]
+        stream = self._run_processes(groups, max_workers) if len(groups) > 1 else self._run_threads(active, max_workers)
+        try:
+            for artifact in stream:
+                yield report(artifact)
+        finally:
+            stream.close()
+
+    def _run_threads(self, accounts: Sequence[AccountRef], max_workers: int,
+                     stop: Callable[[], bool] = lambda: False) -> Iterator[Artifact]:
+        """The accounts' units on a thread pool (in this process). `stop()` true: no new unit
+        starts (those running finish); the process pool's workers use it when the run is cut short."""
         if max_workers <= 1:
-            for acct in active:
+            for acct in accounts:
                 access = self._access(acct)
-                for unit in self.units_for(acct):
-                    yield report(self.run_unit(unit, access))
+                try:
+                    for unit in self.units_for(acct):
+                        if stop():
+                            return
+                        yield self.run_unit(unit, access)
+                finally:
+                    self.clients.release(access.account_id)
             return
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="charter-evidence") as pool:
             # Reach every account first (one role assumption each), then run its units as
             # soon as its access is known.
-            pending: dict[Future, tuple[str, Any]] = {pool.submit(self._access, a): ("access", a) for a in active}
+            pending: dict[Future, tuple[str, Any]] = {pool.submit(self._access, a): ("access", a) for a in accounts}
+            running: dict[str, int] = {}  # account id -> its units not finished yet
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     kind, payload = pending.pop(fut)
                     if kind == "access":
-                        access = fut.result()
-                        for unit in self.units_for(payload):
-                            pending[pool.submit(self.run_unit, unit, access)] = ("unit", unit)
+                        if fut.cancelled():
+                            continue
+                        account, access = payload.id, fut.result()
+                        units = [] if stop() else self.units_for(payload)
+                        running[account] = len(units)
+                        for unit in units:
+                            pending[pool.submit(self.run_unit, unit, access)] = ("unit", (account, access))
                     else:
-                        yield report(fut.result())
+                        account, access = payload
+                        running[account] -= 1
+                    if running[account] == 0:
+                        self.clients.release(access.account_id)
+                    if kind == "unit" and not fut.cancelled():
+                        yield fut.result()
+                if stop():
+                    for fut in pending:
+                        fut.cancel()
+
+    # -- several processes ------------------------------------------------------------
+    def groups(self, accounts: Sequence[AccountRef], processes: int) -> list[list[AccountRef]]:
+        """Accounts in at most `processes` groups of about the same number of units: the
+        largest account first, each to the group with the fewest units so far (ties: the
+        lower group). Deterministic for the same accounts, collectors and regions."""
+        weights = {a.id: len(self.units_for(a)) for a in accounts}
+        count = max(1, min(processes, len(accounts)))
+        groups: list[list[AccountRef]] = [[] for _ in range(count)]
+        load = [0] * count
+        for acct in sorted(accounts, key=lambda a: (-weights[a.id], a.id)):
+            i = min(range(count), key=lambda g: (load[g], g))
+            groups[i].append(acct)
+            load[i] += max(weights[acct.id], 1)
+        return [sorted(g, key=lambda a: a.id) for g in groups if g]
+
+    def _spec(self, index: int, group: Sequence[AccountRef], threads: int) -> _GroupSpec:
+        registered = {c.name for c in all_collectors()}
+        return _GroupSpec(
+            index=index, sessions=self.sessions, cfg=self.cfg, accounts=self.accounts,
+            group=[a.id for a in group], regions=self.regions,
+            # registered collectors by name (the worker imports the same modules); others as objects
+            collectors=[c.name if c.name in registered and get_collector(c.name) is c else c for c in self.collectors],
+            role_name=self.role_name, limits=dict(self.throttle.limits), default_limit=self.throttle.default,
+            management_account_id=self.management_account_id, now=self.now, skip=self.skip,
+            caller=self.caller(), threads=threads)
+
+    def _run_processes(self, groups: list[list[AccountRef]], max_workers: int) -> Iterator[Artifact]:
+        """Each group of accounts in its own process, artifacts streamed back as they are made.
+
+        One process's Python runs one thread at a time, and creating clients, signing,
+        parsing and judging is CPU work: past a few dozen accounts a single process is
+        CPU-bound long before AWS is. Accounts are independent (own role session, clients,
+        per-(account, service) semaphores), so a group runs exactly as the threads would run
+        it, with its own `SessionFactory` (rebuilt from the profile, region, endpoint and
+        `on_client` hooks, which must therefore be picklable). Processes are spawned, not
+        forked: the caller may have threads. A process that fails or dies leaves no unit
+        silent: every unit it did not return becomes a gap artifact naming the failure.
+        Where processes cannot be made (AWS Lambda has no /dev/shm for their locks), the
+        run falls back to threads in this process.
+        """
+        threads = max(1, -(-max_workers // len(groups)))
+        try:
+            ctx = multiprocessing.get_context("spawn")
+            results = ctx.Queue()
+            stop = ctx.Event()
+        except (OSError, NotImplementedError, ImportError) as exc:
+            log.info("no worker processes (%s): reading every account in this process", exc)
+            yield from self._run_threads([a for g in groups for a in g], max_workers)
+            return
+        specs = [self._spec(i, g, threads) for i, g in enumerate(groups)]
+        try:
+            pickle.dumps(specs)
+        except (pickle.PicklingError, TypeError, AttributeError, RuntimeError) as exc:
+            # e.g. an `on_client` hook that is a closure: the workers could not rebuild the sessions
+            log.warning("cannot hand the run to worker processes (%s): reading every account in this process", exc)
+            yield from self._run_threads([a for g in groups for a in g], max_workers)
+            return
+        expected = {i: {(u.collector.name, u.target.account_id, u.target.region)
+                        for a in group for u in self.units_for(a)} for i, group in enumerate(groups)}
+        seen: dict[int, set[tuple[str, str, str]]] = {i: set() for i in expected}
+        finished: set[int] = set()
+        failures: dict[int, str] = {}
+
+        def receive() -> Artifact | None:
+            """The next artifact from a worker, or None (an end marker, or nothing yet)."""
+            try:
+                index, item = results.get(timeout=0.5)
+            except queue.Empty:
+                # a worker that died (killed, out of memory) never sends its end marker
+                for fut, index in futures.items():
+                    if index not in finished and fut.done() and fut.exception() is not None:
+                        failures[index] = _describe(fut.exception())
+                        finished.add(index)
+                return None
+            if isinstance(item, Artifact):
+                seen[index].add((item.collector, item.account_id, item.region))
+                return item
+            finished.add(index)  # the end marker: None, or the text of the worker's exception
+            if item:
+                failures[index] = item
+            return None
+
+        pool = ProcessPoolExecutor(max_workers=len(groups), mp_context=ctx, initializer=_worker_init,
+                                   initargs=(results, stop))
+        futures: dict[Future, int] = {}
+        try:
+            futures.update({pool.submit(_worker_run, spec): spec.index for spec in specs})
+            while len(finished) < len(groups):
+                artifact = receive()
+                if artifact is not None:
+                    yield artifact
+        finally:
+            if len(finished) < len(groups):
+                # Cut short (the consumer stopped, or raised): no new unit starts, and what the
+                # workers still send is read and dropped, since a process cannot exit while its
+                # queue's pipe holds unread data.
+                stop.set()
+                while len(finished) < len(groups):
+                    receive()
+            pool.shutdown(wait=True, cancel_futures=True)
+            results.close()
+        for index in sorted(failures):
+            yield from self._lost(groups[index], expected[index] - seen[index], failures[index])
+
+    def _lost(self, group: Sequence[AccountRef], missing: set[tuple[str, str, str]], why: str) -> Iterator[Artifact]:
+        """Gap artifacts for the units a failed worker process did not return."""
+        caller_arn = self.caller()[1]
+        for acct in group:
+            for unit in self.units_for(acct):
+                if (unit.collector.name, unit.target.account_id, unit.target.region) in missing:
+                    yield self._gap(unit, caller_arn, f"{unit.target.account_id}/{unit.target.region}: the worker "
+                                                      f"process reading this account failed: {why}; fix: rerun "
+                                                      "`charter evidence collect` (it resumes), or run with "
+                                                      "--processes 1 and report the error")
+
+
+#: Accounts per worker process when the count is automatic. Starting a process (importing
+#: boto3 and every collector, building its sessions) costs about a second of CPU: below this
+#: many accounts per process, threads in one process finish first.
+ACCOUNTS_PER_PROCESS = 16
+
+
+def auto_processes(active_accounts: int) -> int:
+    """One process per `ACCOUNTS_PER_PROCESS` active accounts, at most one per usable CPU."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, active_accounts // ACCOUNTS_PER_PROCESS))
+
+
+@dataclass
+class _GroupSpec:
+    """What a worker process needs to read its group of accounts exactly as this process would."""
+
+    index: int
+    sessions: SessionFactory
+    cfg: OrgConfig
+    accounts: list[AccountRef]  # all of them: collectors map account names to ids across the organization
+    group: list[str]
+    regions: list[str]
+    collectors: list[str | Collector]
+    role_name: str
+    limits: dict[str, int]
+    default_limit: int
+    management_account_id: str | None
+    now: datetime
+    skip: frozenset[tuple[str, str, str]]
+    caller: tuple[str, str]
+    threads: int
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(results: Any, stop: Any) -> None:
+    _WORKER["results"], _WORKER["stop"] = results, stop
+
+
+def _worker_run(spec: _GroupSpec) -> int:
+    """In a worker process: read one group of accounts, putting each artifact on the results
+    queue as it is made, then an end marker (None, or the error that ended the group early)."""
+    results, stop = _WORKER["results"], _WORKER["stop"]
+    count = 0
+    try:
+        fan = FanOut(spec.sessions, spec.cfg, spec.accounts, regions=spec.regions, collectors=spec.collectors,
+                     role_name=spec.role_name, throttle=Throttle(spec.limits, spec.default_limit),
+                     management_account_id=spec.management_account_id, now=spec.now, skip=spec.skip)
+        fan._caller = spec.caller
+        members = set(spec.group)
+        stream = fan._run_threads([a for a in fan.accounts if a.id in members], spec.threads, stop.is_set)
+        try:
+            for artifact in stream:
+                results.put((spec.index, artifact))
+                count += 1
+        finally:
+            stream.close()
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which turns the rest into gaps
+        results.put((spec.index, _describe(exc)))
+        raise
+    results.put((spec.index, None))
+    return count
+
+
+def _describe(exc: BaseException | None) -> str:
+    if isinstance(exc, AwsError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
 
 
 def collect_all(sessions: SessionFactory, cfg: OrgConfig,
@@ -295,14 +545,17 @@ def collect_all(sessions: SessionFactory, cfg: OrgConfig,
                 regions: Sequence[str] | None = None, collectors: Iterable[str | Collector] | None = None,
                 max_workers: int = 16, progress: Progress | None = None, role_name: str = EVIDENCE_READER_ROLE,
                 throttle: Throttle | None = None, now: datetime | None = None,
-                skip: Iterable[tuple[str, str, str]] = ()) -> Iterator[Artifact]:
+                skip: Iterable[tuple[str, str, str]] = (), processes: int = 1) -> Iterator[Artifact]:
     """Evidence from every account and governed region (see the module docstring).
 
     `accounts`: (account_id, account_name) pairs, AccountRefs or bare ids; when None, every
     account of the organization (Organizations ListAccounts, drained), matched to org.yaml
     by email/name. `max_workers=1` runs sequentially (same artifacts, same calls per unit).
     `skip`: (collector, account id, region) triples a resumed run already stored; not read again.
-    `progress(done, total, artifact)` is called after each artifact.
+    `progress(done, total, artifact)` is called after each artifact (in this process).
+    `processes`: split the accounts over that many worker processes, `max_workers` threads in
+    all (see `FanOut._run_processes`); same artifacts as 1, which reads everything here; 0
+    picks it from the number of accounts and CPUs (`auto_processes`).
     """
     mgmt = cfg.organization.management_account_id
     if accounts is None:
@@ -329,4 +582,4 @@ def collect_all(sessions: SessionFactory, cfg: OrgConfig,
     if run.management_account_id is None:
         # Without org.yaml's id or Organizations, the caller's own account is taken as management.
         run.management_account_id = run.caller()[0]
-    yield from run.run(max_workers=max_workers, progress=progress)
+    yield from run.run(max_workers=max_workers, progress=progress, processes=processes)

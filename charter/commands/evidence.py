@@ -102,6 +102,9 @@ def collect(
                                                                "alias/<org>-evidence-signing)."),
     new_run: bool = typer.Option(False, "--new-run", help="Start a new run instead of resuming an unfinished one."),
     max_workers: int = typer.Option(16, "--max-workers", min=1, max=128, help="Concurrent AWS reads."),
+    processes: int = typer.Option(0, "--processes", min=0, max=64,
+                                  help="Worker processes sharing the accounts (0: one per 16 accounts, "
+                                       "at most one per CPU; 1: all in this process)."),
 ) -> None:
     """Collect evidence from every account and region into the store, then seal and sign the run.
 
@@ -141,7 +144,8 @@ def collect(
                 ev_store, sessions, cfg, signer,
                 accounts=[(a.id, a.name) for a in refs] if refs else None,
                 regions=_split(regions), collectors=_split(collectors), resume=not new_run,
-                max_workers=max_workers, progress=progress, caller_arn=caller, collect=collect_fn)
+                max_workers=max_workers, processes=processes, progress=progress, caller_arn=caller,
+                collect=collect_fn)
     run = result.run
     if result.run.resumed:
         ok(f"resumed run {run.run_id}: {result.skipped} artifacts were already stored")
