@@ -19,9 +19,9 @@ def serve(
 ) -> None:
     """Serve POST /optimize, GET /jobs/{id}, GET /jobs/{id}/results, /health and /openapi.json locally.
 
-    Jobs run in a worker thread of this process. With --local the tables and buckets are
-    created in the embedded AWS; drop market data into `incoming/` of the market-data
-    bucket and call the ingest handler, or use `charter demo`.
+    Jobs run in local worker processes, at a lower priority than requests. With --local the
+    tables and buckets are created in the embedded AWS; drop market data into `incoming/` of
+    the market-data bucket and call the ingest handler, or use `charter demo`.
 
     Example: `charter workload serve -c examples/small/org.yaml --env dev --local --port 8080`
     """
