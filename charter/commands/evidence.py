@@ -22,7 +22,8 @@ DEFAULT_STORE = str(Path(".charter") / "evidence")
 StoreOpt = typer.Option(DEFAULT_STORE, "--store", "-s", help="Store: a directory or s3://bucket/prefix.")
 ProfileOpt = typer.Option(None, "--profile", "-p", help="AWS profile (real AWS).")
 LocalOpt = typer.Option(False, "--local", help="Use the embedded AWS (moto server started for this command).")
-EndpointOpt = typer.Option(None, "--endpoint", help="Use an already running embedded AWS, e.g. http://127.0.0.1:5000.")
+EndpointOpt = typer.Option(None, "--endpoint-url", "--endpoint",
+                           help="Talk to a running `charter local` server, e.g. http://127.0.0.1:5000.")
 RegionOpt = typer.Option(None, "--region", help="Region for the AWS clients (default: the org's home region).")
 
 
@@ -62,8 +63,8 @@ def _check_org(sessions: Any, where: str) -> None:
             raise EmptyOrganizationError(
                 f"the embedded AWS ({where}) has no organization: there is nothing to collect evidence from",
                 hint="--local starts a fresh, empty embedded AWS; deploy the organization into a running one "
-                     "(e.g. `charter demo`, or `python -m moto.server -p 5000` then deploy to it) and collect with "
-                     "--endpoint http://127.0.0.1:5000") from None
+                     "(`charter local --port 5000`, then `charter deploy -c org.yaml --endpoint-url "
+                     "http://127.0.0.1:5000`) and collect with --endpoint-url http://127.0.0.1:5000") from None
         raise
     if len(accounts) <= 1:
         warn(f"the organization in {where} has only the management account: deploy org.yaml for member evidence")

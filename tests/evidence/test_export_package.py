@@ -280,7 +280,7 @@ def test_cli_collect_export_verify_against_the_embedded_aws(tmp_path, monkeypatc
 
     config = str(Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml")
     store = str(tmp_path / "ev")
-    code, text = cli("collect", "--endpoint", moto_server_url, "-c", config, "--store", store, "--collector", "kms")
+    code, text = cli("collect", "--endpoint-url", moto_server_url, "-c", config, "--store", store, "--collector", "kms")
     assert code == 2 and "has no organization" in text and "Traceback" not in text
     org = boto3.client("organizations", endpoint_url=moto_server_url, region_name="us-east-1",
                        aws_access_key_id="testing", aws_secret_access_key="testing")
