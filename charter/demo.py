@@ -203,6 +203,7 @@ class Demo:
 
     def access_review(self) -> str:
         from evidence.access_review import campaign as camp
+        from evidence.access_review.ledger import seal_campaign
         from evidence.manifest import Scope
 
         seed_review_population(self.sessions, self.cfg, self.account_ids)
@@ -216,9 +217,9 @@ class Demo:
         store, signer = self._store()
         caller = self.sessions.caller_arn()
         home = self.cfg.organization.home_region
-        store.write_run([camp.snapshot_artifact(snapshot, quarter, home), camp.report_artifact(report, caller, home)],
-                        signer, Scope(organization=self.cfg.organization.name, collectors=["access_review"]),
-                        caller_arn=caller)
+        seal_campaign(store, [camp.snapshot_artifact(snapshot, quarter, home), camp.report_artifact(report, caller, home)],
+                      signer, Scope(organization=self.cfg.organization.name, collectors=["access_review"]),
+                      caller_arn=caller)
         self.result.facts["access_rows"] = len(snapshot.rows)
         self.result.facts["revocations_verified"] = sum(r.verified for r in report.revocations)
         return (f"{quarter}: {len(snapshot.rows)} accesses, {len(books)} reviewers, "

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from charter.errors import CharterError
 from evidence.artifact import Artifact
 from evidence.errors import CollectError
 from evidence.manifest import Manifest, Scope
@@ -72,13 +73,16 @@ def collect_all_fn() -> CollectFn:
 
 def _call_collect(collect: CollectFn, sessions: Any, cfg: Any, run: Run, *, accounts: list[str] | None,
                   regions: list[str] | None, collectors: list[str] | None, max_workers: int | None,
-                  progress: Callable[..., None] | None, processes: int = 1) -> Iterator[Artifact]:
+                  progress: Callable[..., None] | None, processes: int = 1,
+                  sources: dict[str, Any] | None = None) -> Iterator[Artifact]:
     """Call collect_all with the keywords it accepts: `skip` (triples already stored) lets a
     resumed run avoid even reading them; without it they are read and not stored again."""
     params = inspect.signature(collect).parameters
     kwargs: dict[str, Any] = {"regions": regions, "collectors": collectors}
     if max_workers is not None and "max_workers" in params:
         kwargs["max_workers"] = max_workers
+    if sources and "sources" in params:
+        kwargs["sources"] = sources
     if processes != 1 and "processes" in params:
         kwargs["processes"] = processes
     if progress is not None and "progress" in params:
@@ -97,6 +101,18 @@ def _account_id(account: Any) -> str:
     return str(getattr(account, "id", account))
 
 
+def _sources(store: EvidenceStore, collectors: list[str] | None) -> dict[str, Any]:
+    """What collectors read from the store itself, fetched once before the run."""
+    if collectors is not None and "access_review" not in collectors:
+        return {}
+    from evidence.access_review.ledger import read_campaigns
+
+    try:
+        return {"access_review": read_campaigns(store)}
+    except CharterError as exc:  # e.g. S3 refused: the access_review unit becomes a gap naming it
+        return {"access_review": {"store": store.backend.url, "error": exc.message}}
+
+
 def collect_to_store(store: EvidenceStore, sessions: Any, cfg: Any, signer: Signer, *,
                      accounts: list[Any] | None = None, regions: list[str] | None = None,
                      collectors: list[str] | None = None, resume: bool = True, max_workers: int | None = None,
@@ -111,7 +127,8 @@ def collect_to_store(store: EvidenceStore, sessions: Any, cfg: Any, signer: Sign
     run = store.open_run(scope, resume=resume)
     result = CollectResult(run=run, manifest=None)
     stream = _call_collect(collect, sessions, cfg, run, accounts=accounts, regions=regions, collectors=collectors,
-                           max_workers=max_workers, progress=progress, processes=processes)
+                           max_workers=max_workers, progress=progress, processes=processes,
+                           sources=_sources(store, collectors))
     try:
         for artifact in stream:
             path = store.add(run, artifact)

@@ -71,3 +71,11 @@ class CollectError(EvidenceError):
 
     code = "CHARTER-408"
     fix = "Run `charter evidence collectors` to list the collectors; check --accounts against org.yaml."
+
+
+class CampaignSourceError(EvidenceError):
+    """The access-review campaigns sealed in the evidence store could not be read, so IAM-09
+    cannot be judged (a gap, not a failure: judging without them would miss closed quarters)."""
+
+    code = "CHARTER-409"
+    fix = "Check that the collector may list and read the evidence store (access-reviews/, manifests/, runs/), then collect again."

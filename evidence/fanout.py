@@ -185,7 +185,7 @@ class FanOut:
                  regions: Sequence[str] | None = None, collectors: Iterable[str | Collector] | None = None,
                  role_name: str = EVIDENCE_READER_ROLE, throttle: Throttle | None = None,
                  management_account_id: str | None = None, now: datetime | None = None,
-                 skip: Iterable[tuple[str, str, str]] = ()) -> None:
+                 skip: Iterable[tuple[str, str, str]] = (), sources: dict[str, Any] | None = None) -> None:
         self.sessions = sessions
         self.cfg = cfg
         self.accounts = list(accounts)
@@ -203,6 +203,8 @@ class FanOut:
         self._caller: tuple[str, str] | None = None
         #: (collector, account id, region) already stored by an earlier pass of a resumed run.
         self.skip = frozenset(skip)
+        #: `Context.sources`: what collectors read that the caller fetched before the run
+        self.sources = dict(sources or {})
 
     # -- planning ---------------------------------------------------------------------
     def caller(self) -> tuple[str, str]:
@@ -257,7 +259,7 @@ class FanOut:
             return self._gap(unit, access.caller_arn, access.error)
         t = unit.target
         rec = Recorder(self.clients.factory(access.account_id), t.account_id, t.region, self.throttle)
-        ctx = Context(self.cfg, t, self.now, self.account_ids)
+        ctx = Context(self.cfg, t, self.now, self.account_ids, self.sources)
         try:
             return unit.collector.collect(rec, ctx, access.caller_arn, CHARTER_VERSION)
         except Exception as exc:  # noqa: BLE001 - one unit must never end the run
@@ -373,7 +375,7 @@ class FanOut:
             # registered collectors by name (the worker imports the same modules); others as objects
             collectors=[c.name if c.name in registered and get_collector(c.name) is c else c for c in self.collectors],
             role_name=self.role_name, limits=dict(self.throttle.limits), default_limit=self.throttle.default,
-            management_account_id=self.management_account_id, now=self.now, skip=self.skip,
+            management_account_id=self.management_account_id, now=self.now, skip=self.skip, sources=self.sources,
             caller=self.caller(), threads=threads)
 
     def _run_processes(self, groups: list[list[AccountRef]], max_workers: int) -> Iterator[Artifact]:
@@ -498,6 +500,7 @@ class _GroupSpec:
     management_account_id: str | None
     now: datetime
     skip: frozenset[tuple[str, str, str]]
+    sources: dict[str, Any]
     caller: tuple[str, str]
     threads: int
 
@@ -517,7 +520,8 @@ def _worker_run(spec: _GroupSpec) -> int:
     try:
         fan = FanOut(spec.sessions, spec.cfg, spec.accounts, regions=spec.regions, collectors=spec.collectors,
                      role_name=spec.role_name, throttle=Throttle(spec.limits, spec.default_limit),
-                     management_account_id=spec.management_account_id, now=spec.now, skip=spec.skip)
+                     management_account_id=spec.management_account_id, now=spec.now, skip=spec.skip,
+                     sources=spec.sources)
         fan._caller = spec.caller
         members = set(spec.group)
         stream = fan._run_threads([a for a in fan.accounts if a.id in members], spec.threads, stop.is_set)
@@ -545,7 +549,8 @@ def collect_all(sessions: SessionFactory, cfg: OrgConfig,
                 regions: Sequence[str] | None = None, collectors: Iterable[str | Collector] | None = None,
                 max_workers: int = 16, progress: Progress | None = None, role_name: str = EVIDENCE_READER_ROLE,
                 throttle: Throttle | None = None, now: datetime | None = None,
-                skip: Iterable[tuple[str, str, str]] = (), processes: int = 1) -> Iterator[Artifact]:
+                skip: Iterable[tuple[str, str, str]] = (), processes: int = 1,
+                sources: dict[str, Any] | None = None) -> Iterator[Artifact]:
     """Evidence from every account and governed region (see the module docstring).
 
     `accounts`: (account_id, account_name) pairs, AccountRefs or bare ids; when None, every
@@ -556,6 +561,7 @@ def collect_all(sessions: SessionFactory, cfg: OrgConfig,
     `processes`: split the accounts over that many worker processes, `max_workers` threads in
     all (see `FanOut._run_processes`); same artifacts as 1, which reads everything here; 0
     picks it from the number of accounts and CPUs (`auto_processes`).
+    `sources`: `Context.sources`, by collector name (e.g. the access reviews the store holds).
     """
     mgmt = cfg.organization.management_account_id
     if accounts is None:
@@ -578,7 +584,7 @@ def collect_all(sessions: SessionFactory, cfg: OrgConfig,
                 cfg_name, env = _match(cfg, account_id, name, None)
                 refs.append(AccountRef(account_id, cfg_name, env))
     run = FanOut(sessions, cfg, refs, regions=regions, collectors=collectors, role_name=role_name,
-                 throttle=throttle, management_account_id=mgmt, now=now, skip=skip)
+                 throttle=throttle, management_account_id=mgmt, now=now, skip=skip, sources=sources)
     if run.management_account_id is None:
         # Without org.yaml's id or Organizations, the caller's own account is taken as management.
         run.management_account_id = run.caller()[0]

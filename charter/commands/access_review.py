@@ -135,14 +135,15 @@ def close(quarter: str = typer.Option(..., "--quarter", help="e.g. 2026Q4"),
 
 def _store(store: str | None, artifacts: list, cfg, sessions=None) -> None:
     """Write campaign artifacts into the evidence store, sealed and signed as one run."""
+    from evidence.access_review.ledger import seal_campaign
     from evidence.manifest import Scope
     from evidence.signing import signer_for
     from evidence.store import DEFAULT_LOCAL_STORE, EvidenceStore, open_backend
 
     url = store or str(DEFAULT_LOCAL_STORE)
     backend = open_backend(url, sessions=sessions, region=cfg.organization.home_region)
-    manifest = EvidenceStore(backend).write_run(
-        artifacts, signer_for(url, backend, sessions, None, cfg),
+    manifest = seal_campaign(
+        EvidenceStore(backend), artifacts, signer_for(url, backend, sessions, None, cfg),
         Scope(organization=cfg.organization.name, collectors=["access_review"]),
         caller_arn=artifacts[0].caller_arn if artifacts else "")
     ok(f"evidence sealed as manifest #{manifest.sequence} in {backend.url}")

@@ -1,10 +1,12 @@
 """Access review (management account): every due quarter has a closed campaign (IAM-09).
 
 The population is the quarters due since the organization's review programme began (the
-first campaign's quarter); a quarter without a closed campaign fails. The source is the
+first campaign's quarter); a quarter without a closed campaign fails. The sources are the
 campaign records `charter access-review` keeps (`CHARTER_ACCESS_REVIEW_DIR`, default
-`.charter/access-reviews`), whose reports are also signed into the evidence store; the
-reviews themselves read AWS, this check reads what they concluded.
+`.charter/access-reviews`) and the campaigns sealed into the evidence store, which the
+collection reads before the run (`evidence.access_review.ledger`, passed as
+`Context.sources["access_review"]`): the scheduled collector in the audit account has only
+the latter. The reviews themselves read AWS; this check reads what they concluded.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from evidence.access_review.coverage import missing_quarters, quarter_of
 from evidence.access_review.model import QUARTER, Campaign
 from evidence.collectors import register
 from evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
+from evidence.errors import CampaignSourceError
 
 STATE_DIR_ENV = "CHARTER_ACCESS_REVIEW_DIR"
 
@@ -25,14 +28,26 @@ def state_dir() -> Path:
 
 
 def fetch(rec: Recorder, ctx: Context) -> Snapshot:
-    campaigns = []
+    campaigns: dict[str, dict] = {}
     root = state_dir()
     for path in sorted(root.glob("*/campaign.json")) if root.is_dir() else []:
         if QUARTER.match(path.parent.name):
             c = Campaign.model_validate_json(path.read_text())
-            campaigns.append({"quarter": c.quarter, "status": c.status, "id": c.id,
-                              "closed_at": c.closed_at.isoformat() if c.closed_at else None})
-    return {"source": str(root), "campaigns": campaigns}
+            campaigns[c.quarter] = {"quarter": c.quarter, "status": c.status, "id": c.id,
+                                    "closed_at": c.closed_at.isoformat() if c.closed_at else None}
+    snapshot: Snapshot = {"source": str(root)}
+    stored = ctx.sources.get("access_review")
+    if stored is not None:
+        if stored.get("error"):
+            # judging without the store would report closed quarters as missing: a gap instead
+            raise CampaignSourceError(f"access-review campaigns in {stored.get('store')}: {stored['error']}")
+        snapshot["store"] = {k: stored[k] for k in ("store", "read", "rejected")}
+        for c in stored["campaigns"]:
+            known = campaigns.get(c["quarter"])
+            if known is None or (c["status"] == "closed" and known["status"] != "closed"):
+                campaigns[c["quarter"]] = c  # a campaign closed elsewhere counts as closed here
+    snapshot["campaigns"] = [campaigns[q] for q in sorted(campaigns)]
+    return snapshot
 
 
 def check_quarters(snap: Snapshot, ctx: Context) -> list:

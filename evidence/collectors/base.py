@@ -147,6 +147,10 @@ class Context:
     now: datetime = field(default_factory=utcnow)
     #: account name -> id for every account in the run (identity center maps assignments).
     account_ids: dict[str, str] = field(default_factory=dict)
+    #: What the caller read before the run for collectors whose source is not the account
+    #: they run in, by collector name (plain data: it crosses to worker processes). The
+    #: access_review collector's campaigns from the evidence store (evidence.access_review.ledger).
+    sources: dict[str, Any] = field(default_factory=dict)
 
     @property
     def region(self) -> str:

@@ -179,6 +179,12 @@ def test_cli_closed_loop_writes_signed_evidence(aws, small_config_path, tmp_path
     ev = EvidenceStore(open_backend(str(store)))
     assert len(ev.manifest_paths()) == 2  # the snapshot at start, the report at close
     assert verify(ev.backend).ok
+    # indexed for the scheduled collector, which has no --state-dir
+    from evidence.access_review.ledger import read_campaigns
+
+    found = read_campaigns(ev)
+    assert [(c["quarter"], c["status"]) for c in found["campaigns"]] == [("2027Q2", "closed")]
+    assert not found["rejected"]
 
     missing = runner.invoke(app, ["access-review", "status", "--quarter", "2031Q1", "--state-dir", str(state)])
     from evidence.access_review.errors import CampaignNotFoundError
