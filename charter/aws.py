@@ -13,12 +13,14 @@ here, so that:
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.client
@@ -90,6 +92,27 @@ class AwsError(CharterError):
     fix = "Check the profile's credentials, the role name and that the account exists; see the account/region named."
 
 
+class EndpointUnreachableError(AwsError):
+    """Nothing answers at the endpoint given with --endpoint-url."""
+
+    code = "CHARTER-301"
+    fix = "Start the embedded AWS (`charter local --port N`) and pass its URL, or use --local."
+
+
+def _probe(endpoint_url: str) -> None:
+    """Fail at once when nothing listens at an explicit endpoint (the embedded AWS not started):
+    botocore's retries would take ~50 s to give up on a refused connection, which only real
+    AWS's transient failures deserve."""
+    url = urlsplit(endpoint_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "127.0.0.1", port), timeout=5).close()
+    except OSError as exc:
+        raise EndpointUnreachableError(f"cannot reach {url.scheme}://{url.netloc} ({exc.strerror or type(exc).__name__})",
+                       hint="start the embedded AWS first (`charter local --port N`) and pass its URL, "
+                            "or use --local") from None
+
+
 @dataclass
 class SessionFactory:
     """Clients for the management account and, by role assumption, member accounts."""
@@ -126,6 +149,7 @@ class SessionFactory:
         if self._base is None:
             try:
                 if self.endpoint_url:
+                    _probe(self.endpoint_url)
                     self._base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                                                region_name=self.region)
                 else:
@@ -190,6 +214,54 @@ class SessionFactory:
         except (botocore.exceptions.ClientError, botocore.exceptions.NoCredentialsError) as exc:
             raise AwsError(f"no usable AWS credentials ({exc})",
                            hint="pass --profile NAME for real AWS, or --local for the embedded AWS") from None
+
+
+#: Error codes AWS uses for "slow down" (after botocore's adaptive retries gave up).
+THROTTLED_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
+                             "ProvisionedThroughputExceededException", "SlowDown", "RequestThrottled"})
+#: Prefixes of the codes for "not allowed" (IAM, SCPs, resource policies).
+DENIED_PREFIXES = ("AccessDenied", "UnauthorizedOperation", "AuthorizationError")
+_EXPIRED = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId",
+                      "UnrecognizedClientException", "SignatureDoesNotMatch"})
+_RESUME = "what finished is kept: `deploy` and `evidence collect` continue where they stopped when rerun"
+
+
+def explain(exc: BaseException) -> AwsError:
+    """A botocore error that reached the CLI, as a message saying what failed and what to do.
+
+    Commands turn the failures they expect into their own errors with more context; this is
+    the net under all of them, so that an unreachable endpoint, missing credentials or a
+    throttled API never ends in a traceback."""
+    ex = botocore.exceptions
+    if isinstance(exc, ex.ClientError):
+        code = error_code(exc)
+        op = getattr(exc, "operation_name", "") or "the call"
+        text = f"AWS refused {op}: {error_message(exc)}"
+        if code in THROTTLED_CODES:
+            return AwsError(f"AWS kept throttling {op} after 10 adaptive retries",
+                            hint=f"rerun in a few minutes, or with fewer concurrent calls (--max-workers); {_RESUME}")
+        if code.startswith(DENIED_PREFIXES):
+            return AwsError(text, hint="grant the caller this action (and check that no SCP or resource policy "
+                                       "denies it); `aws sts get-caller-identity` shows who the caller is")
+        if code in _EXPIRED:
+            return AwsError(text, hint="the credentials are expired or not valid here: refresh them "
+                                       "(`aws sso login --profile NAME`) or pick another --profile")
+        return AwsError(text, hint=f"see AWS's message above; {_RESUME}")
+    if isinstance(exc, ex.EndpointConnectionError | ex.ConnectTimeoutError | ex.ReadTimeoutError
+                  | ex.ConnectionClosedError | ex.ProxyConnectionError):
+        url = urlsplit(getattr(exc, "kwargs", {}).get("endpoint_url", "") or "")
+        where = f"{url.scheme}://{url.netloc}" if url.netloc else "AWS"  # the endpoint, not the request's path
+        return AwsError(f"cannot reach {where} ({type(exc).__name__})",
+                        hint="with --endpoint-url, start the embedded AWS first (`charter local --port N`); "
+                             f"against AWS, check the network, proxy and --region; {_RESUME}")
+    if isinstance(exc, ex.NoCredentialsError | ex.PartialCredentialsError | ex.ProfileNotFound
+                  | ex.TokenRetrievalError | ex.SSOTokenLoadError | ex.UnauthorizedSSOTokenError):
+        return AwsError(f"no usable AWS credentials: {exc}",
+                        hint="pass --profile NAME (run `aws sso login --profile NAME` first for SSO), "
+                             "or --local for the embedded AWS")
+    if isinstance(exc, ex.NoRegionError):
+        return AwsError("no AWS region given", hint="pass --region, or set region in the profile")
+    return AwsError(f"AWS call failed: {type(exc).__name__}: {exc}", hint=_RESUME)
 
 
 def error_code(exc: BaseException) -> str:

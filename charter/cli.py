@@ -67,6 +67,17 @@ def main() -> None:
     except CharterError as exc:
         error(exc.render())
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        # botocore's own errors (unreachable endpoint, no credentials, throttled after the
+        # retries) are things a user causes or meets, not bugs: say what to do instead.
+        # Checked by module so the CLI's start does not import botocore.
+        if not type(exc).__module__.startswith("botocore"):
+            raise
+        from charter.aws import explain
+
+        err = explain(exc)
+        error(err.render())
+        sys.exit(err.exit_code)
     except KeyboardInterrupt:
         error("interrupted; work finished so far is kept")
         sys.exit(130)

@@ -38,7 +38,16 @@ from urllib.parse import urlsplit, urlunsplit
 import botocore.exceptions
 
 from charter import __version__ as CHARTER_VERSION
-from charter.aws import AwsError, SessionFactory, error_code, error_message, paginate
+from charter.aws import (
+    DENIED_PREFIXES,
+    THROTTLED_CODES,
+    AwsError,
+    SessionFactory,
+    error_code,
+    error_message,
+    explain,
+    paginate,
+)
 from evidence.artifact import ApiCall, Artifact, utcnow
 from evidence.collectors import all_collectors
 from evidence.collectors import get as get_collector
@@ -49,9 +58,8 @@ from landing_zone.naming import EVIDENCE_READER_ROLE
 Progress = Callable[[int, int, Artifact], None]
 log = logging.getLogger(__name__)
 
-_THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
-              "ProvisionedThroughputExceededException", "SlowDown", "RequestThrottled"}
-_DENIED_PREFIX = ("AccessDenied", "UnauthorizedOperation", "AuthorizationError")
+_THROTTLED = THROTTLED_CODES
+_DENIED_PREFIX = DENIED_PREFIXES
 _REGION_OFF = {"OptInRequired", "UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure",
                "SubscriptionRequiredException"}
 
@@ -103,8 +111,11 @@ def discover_accounts(sessions: SessionFactory, cfg: OrgConfig) -> list[AccountR
     try:
         drained = paginate(sessions.client("organizations"), "list_accounts", "Accounts")
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        code = error_code(exc)
+        org_side = code.startswith(DENIED_PREFIXES) or code.startswith("AWSOrganizations")
         raise DiscoveryError(f"cannot list the organization's accounts: {error_message(exc)}",
-                             hint="use the management account's credentials, or pass account ids") from None
+                             hint="use the management account's credentials, or pass account ids" if org_side
+                             else explain(exc).hint) from None
     out = []
     for acct in drained.items:
         name, env = _match(cfg, acct["Id"], acct.get("Name", ""), acct.get("Email"))

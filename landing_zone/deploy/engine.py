@@ -13,7 +13,13 @@ from typing import Any
 import botocore.exceptions
 from botocore.config import Config
 
-from charter.aws import AwsError, SessionFactory, error_code, error_message
+from charter.aws import (
+    AwsError,
+    EndpointUnreachableError,
+    SessionFactory,
+    error_code,
+    error_message,
+)
 from charter.errors import SynthError
 from landing_zone.config.model import OrgConfig
 from landing_zone.synth import Plan, PlannedStack
@@ -67,12 +73,12 @@ def preflight(sessions: SessionFactory) -> str:
                                    config=Config(retries={"max_attempts": 1, "mode": "standard"},
                                                  connect_timeout=3, read_timeout=10))
         return sts.get_caller_identity()["Arn"]
-    except AwsError as exc:
-        raise CredentialsError(f"deploy: {exc.message}", hint=exc.hint) from None
-    except botocore.exceptions.EndpointConnectionError:
+    except (EndpointUnreachableError, botocore.exceptions.EndpointConnectionError):
         raise EndpointError(f"deploy: cannot reach {where}",
                             hint="start the embedded AWS with `charter local` and pass its --endpoint-url, "
                                  "use --local, or check the network") from None
+    except AwsError as exc:
+        raise CredentialsError(f"deploy: {exc.message}", hint=exc.hint) from None
     except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError):
         raise CredentialsError(f"deploy: no AWS credentials for {where}",
                                hint="pass --profile NAME (see `aws configure list-profiles`) or --local") from None

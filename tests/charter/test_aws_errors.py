@@ -1,0 +1,61 @@
+"""AWS failures a user meets (unreachable endpoint, no credentials, throttling, denial) end
+in a message with a fix, never a traceback, whichever command met them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import botocore.exceptions
+import pytest
+
+from charter.aws import explain
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def client_error(code: str, op: str = "ListAccounts") -> botocore.exceptions.ClientError:
+    return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": f"{code} says no"}}, op)
+
+
+@pytest.mark.parametrize(("exc", "says", "fix"), [
+    (client_error("ThrottlingException"), "kept throttling ListAccounts", "--max-workers"),
+    (client_error("TooManyRequestsException", "CreateStackInstances"), "kept throttling CreateStackInstances",
+     "continue where they stopped"),
+    (client_error("AccessDeniedException"), "AWS refused ListAccounts: AccessDeniedException", "no SCP"),
+    (client_error("ExpiredToken"), "ExpiredToken", "aws sso login"),
+    (client_error("ValidationError"), "AWS refused ListAccounts: ValidationError: ValidationError says no",
+     "AWS's message"),
+    (botocore.exceptions.EndpointConnectionError(endpoint_url="https://sts.eu-west-9.amazonaws.com/x?y=1"),
+     "cannot reach https://sts.eu-west-9.amazonaws.com (EndpointConnectionError)", "--region"),
+    (botocore.exceptions.NoCredentialsError(), "no usable AWS credentials", "--profile"),
+    (botocore.exceptions.NoRegionError(), "no AWS region", "--region"),
+])
+def test_each_failure_says_what_failed_and_what_to_do(exc, says, fix):
+    err = explain(exc)
+    assert says in err.message
+    assert fix in err.hint
+
+
+def _charter(tmp_path, *args: str) -> tuple[int, str]:
+    # no credentials anywhere: empty HOME, none in the environment, no instance metadata
+    done = subprocess.run([sys.executable, "-m", "charter.cli", *args], capture_output=True, text=True, cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true",
+                               "AWS_DEFAULT_REGION": "us-east-1"}, timeout=120)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_an_unreachable_endpoint_fails_at_once_with_the_fix(tmp_path):
+    start = time.monotonic()
+    code, out = _charter(tmp_path, "evidence", "verify", "s3://evidence/x", "--endpoint-url", "http://127.0.0.1:9")
+    assert code == 2 and "Traceback" not in out, out
+    assert "cannot reach http://127.0.0.1:9 (Connection refused)" in out and "charter local" in out
+    assert time.monotonic() - start < 20  # not botocore's ~50 s of retries on a refused connection
+
+
+def test_missing_credentials_end_in_a_message_not_a_traceback(tmp_path):
+    code, out = _charter(tmp_path, "evidence", "verify", "s3://evidence/x")
+    assert code == 2 and "Traceback" not in out, out
+    assert "no usable AWS credentials" in out and "--profile" in out
