@@ -63,7 +63,12 @@ def _write_json(path: Path, obj) -> None:
 @app.command()
 def run(config: Path = ConfigOpt, out: Path = OutOpt,
         report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report.")) -> None:
-    """Backtest the portfolio described in the job file (walk-forward)."""
+    """Backtest the portfolio described in the job file (walk-forward).
+
+    Writes result.json and report.html (equity curve, drawdowns, weights, efficient frontier).
+
+    Example: `charter optimize run -c examples/optimizer/job.yaml -o optimizer-out`
+    """
     from optimizer.backtest import WalkForward
     from optimizer.errors import OptimizerError
     from optimizer.portfolio import PortfolioOptimizer
@@ -109,7 +114,12 @@ def search(config: Path = ConfigOpt, out: Path = OutOpt,
            workers: int = typer.Option(None, "--workers", "-w", help="Processes (default: job file / 2)."),
            checkpoint: Path = typer.Option(None, "--checkpoint", help="JSONL checkpoint (default OUT/trials.jsonl)."),
            report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report.")) -> None:
-    """Hyperparameter search with out-of-sample validation; resumable from its checkpoint."""
+    """Hyperparameter search with out-of-sample validation; resumable from its checkpoint.
+
+    Interrupt it at any time: rerunning the same command skips the trials in the checkpoint.
+
+    Example: `charter optimize search -c examples/optimizer/job.yaml -o search-out --workers 2`
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from optimizer.errors import OptimizerError
