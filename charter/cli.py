@@ -6,6 +6,7 @@ checkov, moto, numpy) happen inside the commands so `charter --help` stays fast.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -57,11 +58,18 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console entry point: user-caused errors print a message, never a traceback.
 
     click (inside typer) handles usage errors itself (exit 2); CharterError is ours.
     """
+    # SIGTERM (docker stop, systemd, CI timeouts) stops a command the way Ctrl-C does, so the
+    # embedded AWS, the local API's workers and open runs are closed by their `finally` blocks
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
     except CharterError as exc:

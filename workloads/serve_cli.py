@@ -55,10 +55,12 @@ def serve(
         settings = Settings.for_names(prefix, account, region, environment=env,
                                       local=bool(embedded is not None or endpoint_url))
         server = LocalApiServer(settings, port=port).start()
-        ok(f"optimizer API ({env}) on {server.url} — try {server.url}/health and {server.url}/openapi.json")
-        console.print(f"jobs table {settings.jobs_table}; market data s3://{settings.market_data_bucket}/incoming/")
-        server.serve_forever()
-        server.stop()
+        try:
+            ok(f"optimizer API ({env}) on {server.url} — try {server.url}/health and {server.url}/openapi.json")
+            console.print(f"jobs table {settings.jobs_table}; market data s3://{settings.market_data_bucket}/incoming/")
+            server.serve_forever()
+        finally:  # Ctrl-C or SIGTERM: the job workers are stopped, not left behind
+            server.stop()
     finally:
         if embedded is not None:
             embedded.stop()

@@ -110,3 +110,31 @@ def test_workloads_deploy_local_creates_stacks_in_the_env_account(tmp_path):
         assert not [c for c in again.changes if c.area == "stack" and c.action in ("create", "update")
                     and "local-landing-zone" not in c.target]
     moto_api_backend.reset()  # leave no stand-in exports behind for the next embedded AWS of this process
+
+
+def test_serve_stops_cleanly_on_sigterm(tmp_path):
+    """docker stop / systemd / a CI timeout send SIGTERM: the server, its job workers and the
+    embedded AWS stop as on Ctrl-C, with nothing left running and no traceback."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
+    proc = subprocess.Popen([sys.executable, "-m", "charter.cli", "workload", "serve", "-c", str(config),
+                             "--port", "0", "--local"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 90
+        seen = ""
+        while "jobs table" not in seen and time.monotonic() < deadline and proc.poll() is None:
+            seen += proc.stdout.readline()
+        assert "jobs table" in seen, seen + proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in err and "leaked" not in err, err
+    assert proc.returncode in (0, 1, 130), (proc.returncode, err)
