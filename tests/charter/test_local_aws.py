@@ -135,3 +135,32 @@ def test_service_managed_stack_instances_are_real_stacks_that_skip_the_managemen
         "Name": "/ss-test/q", "Type": "String", "Value": {"Fn::ImportValue": "ss-test-export"}}}}}
     mcf.create_stack(StackName="importer", TemplateBody=json.dumps(importer))
     assert mcf.describe_stacks(StackName="importer")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_updating_a_stack_follows_its_conditions_both_ways(aws) -> None:
+    """A resource whose Condition turns true on UpdateStack is created (with its export), and
+    deleted when it turns false again; a condition-false resource is not listed at all."""
+    template = json.dumps({
+        "Parameters": {"On": {"Type": "String", "Default": "false"}},
+        "Conditions": {"IsOn": {"Fn::Equals": [{"Ref": "On"}, "true"]}},
+        "Resources": {"Always": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "flip-always"}},
+                      "Maybe": {"Type": "AWS::SQS::Queue", "Condition": "IsOn",
+                                "Properties": {"QueueName": "flip-maybe"}}},
+        "Outputs": {"MaybeArn": {"Condition": "IsOn", "Value": {"Fn::GetAtt": ["Maybe", "Arn"]},
+                                 "Export": {"Name": "flip-maybe-arn"}}}})
+    sessions = aws.sessions()
+    cfn, sqs = sessions.client("cloudformation"), sessions.client("sqs")
+
+    def state(on: str):
+        cfn.update_stack(StackName="flip", TemplateBody=template, Parameters=[{"ParameterKey": "On", "ParameterValue": on}])
+        queues = sorted(u.rsplit("/", 1)[1] for u in sqs.list_queues(QueueNamePrefix="flip-").get("QueueUrls", []))
+        exports = [e["Name"] for e in cfn.list_exports()["Exports"] if e["Name"].startswith("flip-")]
+        listed = sorted(r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName="flip")["StackResourceSummaries"])
+        return queues, exports, listed
+
+    cfn.create_stack(StackName="flip", TemplateBody=template)
+    listed = [r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName="flip")["StackResourceSummaries"]]
+    assert listed == ["Always"]
+    assert state("true") == (["flip-always", "flip-maybe"], ["flip-maybe-arn"], ["Always", "Maybe"])
+    assert state("false") == (["flip-always"], [], ["Always"])
+    assert cfn.describe_stacks(StackName="flip")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"

@@ -4,8 +4,10 @@ generates. One module per area; `apply()` installs them all, once per process.
 
 - `kms`: AWS::KMS::Key with its tags, key spec and usage.
 - `lambda_models`: AWS::Lambda::Alias, and AWS::Lambda::Version's Ref and attributes.
-- `stacksets` (with `stack_update`): StackSet instances and their updates as AWS makes them.
-- `cfn_evaluation`: Fn::Cidr; exports only for Outputs that exist.
+- `stacksets` (with `stack_update`): StackSet instances and their updates as AWS makes them;
+  `stack_update` also updates ordinary stacks (conditions that flip, exports that follow).
+- `cfn_evaluation`: Fn::Cidr; exports only for Outputs that exist; stack resources listed
+  only when their condition holds.
 - `apigateway`: AWS::ApiGateway::Method as CloudFormation defines it.
 - `workload_models`, `landing_zone_models` (through `cfn_model`): resource types moto's API
   implements but its CloudFormation skips.
@@ -31,6 +33,7 @@ from charter.local.patches import (
     organizations,
     rollback,
     s3,
+    stack_update,
     stacksets,
     workload_models,
 )
@@ -47,7 +50,9 @@ def apply() -> None:
     kms.patch_kms_key()
     lambda_models.add_lambda_alias_model()
     stacksets.patch_service_managed_stacksets()
+    stack_update.plain_stacks_update_as_aws_does()
     cfn_evaluation.export_only_when_output_exists()
+    cfn_evaluation.list_only_resources_that_exist()
     cfn_evaluation.add_fn_cidr()
     lambda_models.add_lambda_version_attributes()
     apigateway.patch_api_gateway_method()

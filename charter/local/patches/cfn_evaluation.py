@@ -61,3 +61,11 @@ def add_fn_cidr() -> None:
     clean_json.charter_fn_cidr = True  # type: ignore[attr-defined]
     # clean_json recurses through the module's global name, so nested uses are covered too
     parsing.clean_json = clean_json
+
+
+def list_only_resources_that_exist() -> None:
+    """ListStackResources / DescribeStackResources name only the resources the stack has: moto
+    listed a resource whose Condition is false as an empty entry (logical id '', no type)."""
+    from moto.cloudformation.models import Stack
+
+    Stack.stack_resources = property(lambda self: [r for r in self.resource_map.values() if r is not None])

@@ -129,3 +129,22 @@ def update_stack(backend, stack, template: str, parameters: dict[str, str]) -> N
     backend.exports.update({e.name: e for e in exports})
     stack._add_stack_event("UPDATE_COMPLETE")
     stack.status = "UPDATE_COMPLETE"
+
+
+def plain_stacks_update_as_aws_does() -> None:
+    """UpdateStack on an ordinary stack goes through `update_stack` too: moto's own update
+    left a resource whose Condition turned true uncreated (and made it on the next update,
+    whatever the condition then was) and dropped exports that appeared."""
+    from moto.cloudformation.models import CloudFormationBackend
+
+    def backend_update_stack(self, name, template, role_arn, parameters, tags):
+        stack = self.get_stack(name)
+        resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
+        stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+        update_stack(self, stack, template, resolved)
+        stack.role_arn = role_arn
+        if tags is not None:
+            stack.tags = tags
+        return stack
+
+    CloudFormationBackend.update_stack = backend_update_stack
