@@ -16,6 +16,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import urllib.request
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -104,6 +105,8 @@ def _probe(endpoint_url: str) -> None:
     botocore's retries would take ~50 s to give up on a refused connection, which only real
     AWS's transient failures deserve."""
     url = urlsplit(endpoint_url)
+    if urllib.request.getproxies().get(url.scheme) and not urllib.request.proxy_bypass(url.hostname or ""):
+        return  # reached through a proxy: a direct connection proves nothing
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         socket.create_connection((url.hostname or "127.0.0.1", port), timeout=5).close()
