@@ -20,6 +20,8 @@ ConfigOpt = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.y
 OutOpt = typer.Option(None, "-o", "--out", help="Output directory (default out/workload-<env>).")
 LocalOpt = typer.Option(False, "--local", help="Use the embedded AWS (moto server) instead of real AWS.")
 ProfileOpt = typer.Option(None, "--profile", help="AWS profile of the management account.")
+EndpointOpt = typer.Option(None, "--endpoint-url",
+                           help="Talk to a running `charter local` server (where `charter deploy` put the landing zone).")
 RoleOpt = typer.Option("OrganizationAccountAccessRole", "--role", help="Role to assume in the workload account.")
 ImageTagOpt = typer.Option(None, "--image-tag", help="Immutable ECR tag of the optimizer images to deploy.")
 CodeKeyOpt = typer.Option(None, "--code-key", help="S3 key of the handlers zip in the model-artifacts bucket.")
@@ -66,21 +68,29 @@ def synth(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigO
 
 
 def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, profile: str | None, role: str,
-         image_tag: str | None, code_key: str | None, layer_key: str | None, dry_run: bool) -> None:
+         image_tag: str | None, code_key: str | None, layer_key: str | None, dry_run: bool,
+         endpoint_url: str | None = None) -> None:
+    from contextlib import nullcontext
+
+    from charter.aws import SessionFactory
     from charter.local import aws_sessions
     from landing_zone.config import load_config
     from workloads.deploy import deploy_workload
 
     _check(workload, env)
+    cfg = load_config(config)
+    region = cfg.organization.home_region
+    sessions_cm = (nullcontext(SessionFactory.local(endpoint_url, region=region)) if endpoint_url
+                   else aws_sessions(local=local, profile=profile, region=region))
+    local = local or bool(endpoint_url)  # an embedded AWS either way: its account ids, no journal
     if local:  # moto warns on every resource type its CloudFormation skips; the summary says what failed
         import logging
         import warnings
 
         warnings.filterwarnings("ignore", module=r"moto\..*")
         logging.getLogger("moto").setLevel(logging.ERROR)
-    cfg = load_config(config)
     overrides = {k: v for k, v in (("ImageTag", image_tag), ("CodeKey", code_key), ("LayerKey", layer_key)) if v}
-    with aws_sessions(local=local, profile=profile, region=cfg.organization.home_region) as sessions:
+    with sessions_cm as sessions:
         with err_console.status(f"{'planning' if dry_run else 'deploying'} {workload} ({env})..."):
             result = deploy_workload(cfg, env, sessions, _out(out, env), dry_run=dry_run, local=local,
                                      role_name=role, config_text=config.read_text(), overrides=overrides)
@@ -99,25 +109,31 @@ def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, p
 
 
 def plan(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
-         local: bool = LocalOpt, profile: str | None = ProfileOpt, role: str = RoleOpt,
-         image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt,
+         local: bool = LocalOpt, profile: str | None = ProfileOpt, endpoint_url: str | None = EndpointOpt,
+         role: str = RoleOpt, image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt,
          layer_key: str | None = LayerKeyOpt) -> None:
     """Show what `deploy` would change in the environment's account (read-only).
 
     Example: `charter workload plan optimizer --env staging -c org.yaml --profile mgmt`
     """
-    _run(workload, env, config, out, local, profile, role, image_tag, code_key, layer_key, dry_run=True)
+    _run(workload, env, config, out, local, profile, role, image_tag, code_key, layer_key, dry_run=True,
+         endpoint_url=endpoint_url)
 
 
 def deploy(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
-           local: bool = LocalOpt, profile: str | None = ProfileOpt, role: str = RoleOpt,
-           image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt,
+           local: bool = LocalOpt, profile: str | None = ProfileOpt, endpoint_url: str | None = EndpointOpt,
+           role: str = RoleOpt, image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt,
            layer_key: str | None = LayerKeyOpt) -> None:
     """Create or update the workload's stacks in the environment's account, wave by wave.
 
+    With --local the embedded AWS starts empty (stand-ins replace the landing zone's exports);
+    with --endpoint-url the stacks go on top of the landing zone `charter deploy` put there,
+    and a second run updates them in place.
+
     Example: `charter workload deploy optimizer --env dev -c examples/small/org.yaml --local`
     """
-    _run(workload, env, config, out, local, profile, role, image_tag, code_key, layer_key, dry_run=False)
+    _run(workload, env, config, out, local, profile, role, image_tag, code_key, layer_key, dry_run=False,
+         endpoint_url=endpoint_url)
 
 
 def package(workload: str = WorkloadArg,

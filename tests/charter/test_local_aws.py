@@ -164,3 +164,44 @@ def test_updating_a_stack_follows_its_conditions_both_ways(aws) -> None:
     assert state("true") == (["flip-always", "flip-maybe"], ["flip-maybe-arn"], ["Always", "Maybe"])
     assert state("false") == (["flip-always"], [], ["Always"])
     assert cfn.describe_stacks(StackName="flip")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+
+
+def test_an_update_whose_resource_fails_ends_in_rollback_with_the_resource_named(aws) -> None:
+    """As on AWS: UpdateStack is accepted, the stack ends UPDATE_ROLLBACK_COMPLETE and an
+    UPDATE_FAILED event names the resource and why (moto let the resource's own error escape
+    the call in a format the SDK could not parse)."""
+    sessions = aws.sessions()
+    cfn = sessions.client("cloudformation")
+    good = {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "upd-ok"}}}}
+    cfn.create_stack(StackName="upd-fail", TemplateBody=json.dumps(good))
+    bad = {"Resources": {**good["Resources"], "Dup": {"Type": "AWS::SQS::Queue", "Properties": {
+        "QueueName": "upd-ok", "VisibilityTimeout": 99}}}}  # the same name with other attributes: SQS refuses
+    cfn.update_stack(StackName="upd-fail", TemplateBody=json.dumps(bad))
+    stack = cfn.describe_stacks(StackName="upd-fail")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    failed = [e for e in cfn.describe_stack_events(StackName="upd-fail")["StackEvents"]
+              if e["ResourceStatus"] == "UPDATE_FAILED"]
+    assert failed and failed[0]["LogicalResourceId"] == "Dup" and failed[0]["ResourceStatusReason"]
+
+
+def test_a_replaced_lambda_alias_is_deleted_before_it_is_made_again(aws) -> None:
+    sessions = aws.sessions()
+    cfn = sessions.client("cloudformation")
+    role = sessions.client("iam").create_role(RoleName="alias-swap", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+
+    def template(description: str) -> str:
+        return json.dumps({"Resources": {
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+                "FunctionName": "alias-swap", "Runtime": "python3.12", "Handler": "index.handler", "Role": role,
+                "Code": {"ZipFile": "def handler(event, context):\n    return 1\n"}}},
+            "Live": {"Type": "AWS::Lambda::Alias", "Properties": {
+                "FunctionName": {"Ref": "Fn"}, "FunctionVersion": "$LATEST", "Name": "live",
+                "Description": description}}}})
+
+    cfn.create_stack(StackName="alias-swap", TemplateBody=template("first"))
+    cfn.update_stack(StackName="alias-swap", TemplateBody=template("second"))
+    assert cfn.describe_stacks(StackName="alias-swap")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    aliases = sessions.client("lambda").list_aliases(FunctionName="alias-swap")["Aliases"]
+    assert [(a["Name"], a["Description"]) for a in aliases] == [("live", "second")]

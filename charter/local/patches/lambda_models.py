@@ -13,8 +13,15 @@ def add_lambda_alias_model() -> None:
     from moto.core.common_models import CloudFormationModel
 
     class LambdaAliasModel(CloudFormationModel):
-        def __init__(self, alias) -> None:
+        def __init__(self, alias, function: str = "") -> None:
             self.alias = alias
+            self.function = function
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            # a stack update that replaces the alias (new provisioned concurrency, a new
+            # version) deletes the old one first; without this the new one was refused as
+            # "Alias already exists" and the whole UpdateStack failed
+            lambda_backends[account_id][region_name].delete_alias(self.alias.name, self.function)
 
         @staticmethod
         def cloudformation_type() -> str:
@@ -44,7 +51,7 @@ def add_lambda_alias_model() -> None:
             alias = backend.create_alias(name=props["Name"], function_name=function,
                                          function_version=str(props.get("FunctionVersion", "$LATEST")),
                                          description=props.get("Description", ""), routing_config=None)
-            return cls(alias)
+            return cls(alias, function)
 
     _MODELS.append(LambdaAliasModel)
     parsing.get_model_list.cache_clear()
