@@ -111,9 +111,9 @@ def _probe(endpoint_url: str) -> None:
     try:
         socket.create_connection((url.hostname or "127.0.0.1", port), timeout=5).close()
     except OSError as exc:
-        raise EndpointUnreachableError(f"cannot reach {url.scheme}://{url.netloc} ({exc.strerror or type(exc).__name__})",
-                       hint="start the embedded AWS first (`charter local --port N`) and pass its URL, "
-                            "or use --local") from None
+        raise EndpointUnreachableError(
+            f"cannot reach {url.scheme}://{url.netloc} ({exc.strerror or type(exc).__name__})",
+            hint="start the embedded AWS first (`charter local --port N`) and pass its URL, or use --local") from None
 
 
 @dataclass

@@ -58,8 +58,6 @@ from landing_zone.naming import EVIDENCE_READER_ROLE
 Progress = Callable[[int, int, Artifact], None]
 log = logging.getLogger(__name__)
 
-_THROTTLED = THROTTLED_CODES
-_DENIED_PREFIX = DENIED_PREFIXES
 _REGION_OFF = {"OptInRequired", "UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure",
                "SubscriptionRequiredException"}
 
@@ -127,9 +125,9 @@ def _fix_for(exc: BaseException, service: str, operation: str, account: str, reg
     code = error_code(exc)
     if isinstance(exc, AwsError):
         return exc.hint or exc.fix
-    if code in _THROTTLED:
+    if code in THROTTLED_CODES:
         return "throttled beyond the adaptive retries: rerun later or with fewer workers (--max-workers)"
-    if code.startswith(_DENIED_PREFIX):
+    if code.startswith(DENIED_PREFIXES):
         return (f"allow {service}:{operation} to {role} in {account} (it needs SecurityAudit + ViewOnlyAccess), "
                 "and check no SCP denies it")
     if code in _REGION_OFF:

@@ -22,15 +22,10 @@ StoreOpt = typer.Option(None, "--store", help="Evidence store (directory or s3:/
 
 
 def _sessions(cfg, profile, region, local, endpoint):
-    from charter.aws import SessionFactory
     from charter.local import aws_sessions
 
-    region = region or cfg.organization.home_region
-    if endpoint:
-        from contextlib import nullcontext
-
-        return nullcontext(SessionFactory.local(endpoint, region=region))
-    return aws_sessions(local=local, profile=profile, region=region)
+    return aws_sessions(local=local, profile=profile, region=region or cfg.organization.home_region,
+                        endpoint_url=endpoint)
 
 
 @app.command()

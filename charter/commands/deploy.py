@@ -23,22 +23,16 @@ EndpointOpt = typer.Option(None, "--endpoint-url", help="Talk to a running `char
 @contextmanager
 def sessions_for(*, local: bool, profile: str | None, region: str, endpoint_url: str | None) -> Iterator[Any]:
     """The session factory of one command: --endpoint-url, --local or the profile."""
-    from charter.aws import SessionFactory
+    import logging
 
-    if endpoint_url:
-        yield SessionFactory.local(endpoint_url, region=region)
-    elif local:
-        import logging
+    from charter.local import aws_sessions
 
-        from charter.local import LocalAws
-
-        with LocalAws(region=region) as server:
+    with aws_sessions(local=local, profile=profile, region=region, endpoint_url=endpoint_url) as sessions:
+        if local and not endpoint_url:
             # moto prints a server-side traceback for each API it lacks; deploy already turns
             # each into a one-line failure naming the stack, account and region
             logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-            yield server.sessions()
-    else:
-        yield SessionFactory(profile=profile, region=region)
+        yield sessions
 
 
 def _config_and_plan(config: Path, out: Path, synth: bool) -> Any:

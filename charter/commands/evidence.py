@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +31,10 @@ def _split(values: list[str] | None) -> list[str] | None:
     return out or None
 
 
-@contextmanager
 def _sessions(*, local: bool, profile: str | None, endpoint: str | None, region: str):
-    from charter.aws import SessionFactory
     from charter.local import aws_sessions
 
-    if endpoint:
-        yield SessionFactory.local(endpoint, region=region)
-    else:
-        with aws_sessions(local=local, profile=profile, region=region) as sessions:
-            yield sessions
+    return aws_sessions(local=local, profile=profile, region=region, endpoint_url=endpoint)
 
 
 def _needs_aws(store: str, local: bool, profile: str | None, endpoint: str | None) -> bool:

@@ -70,9 +70,6 @@ def synth(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigO
 def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, profile: str | None, role: str,
          image_tag: str | None, code_key: str | None, layer_key: str | None, dry_run: bool,
          endpoint_url: str | None = None) -> None:
-    from contextlib import nullcontext
-
-    from charter.aws import SessionFactory
     from charter.local import aws_sessions
     from landing_zone.config import load_config
     from workloads.deploy import deploy_workload
@@ -80,8 +77,7 @@ def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, p
     _check(workload, env)
     cfg = load_config(config)
     region = cfg.organization.home_region
-    sessions_cm = (nullcontext(SessionFactory.local(endpoint_url, region=region)) if endpoint_url
-                   else aws_sessions(local=local, profile=profile, region=region))
+    sessions_cm = aws_sessions(local=local, profile=profile, region=region, endpoint_url=endpoint_url)
     local = local or bool(endpoint_url)  # an embedded AWS either way: its account ids, no journal
     if local:  # moto warns on every resource type its CloudFormation skips; the summary says what failed
         import logging

@@ -121,9 +121,13 @@ class LocalAws:
 
 
 @contextmanager
-def aws_sessions(*, local: bool, profile: str | None, region: str) -> Iterator[SessionFactory]:
-    """The factory every AWS-facing command uses: embedded AWS with --local, else the profile."""
-    if local:
+def aws_sessions(*, local: bool, profile: str | None, region: str,
+                 endpoint_url: str | None = None) -> Iterator[SessionFactory]:
+    """The factory every AWS-facing command uses: a running embedded AWS with --endpoint-url,
+    a fresh one with --local, else the profile."""
+    if endpoint_url:
+        yield SessionFactory.local(endpoint_url, region=region)
+    elif local:
         with LocalAws(region=region) as server:
             yield server.sessions()
     else:

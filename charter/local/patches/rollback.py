@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 
+def failed_event(stack, exc: BaseException, status: str) -> tuple[str, str]:
+    """Add the `status` event (CREATE_FAILED, UPDATE_FAILED) naming the resource `exc` came
+    from (the stack itself when unknown) and why; returns (logical id, reason)."""
+    from moto.cloudformation import models as cfn
+
+    logical, kind = getattr(exc, "charter_resource", (stack.name, "AWS::CloudFormation::Stack"))
+    reason = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+    stack.events.append(cfn.Event(stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical,
+                                  physical_resource_id="", resource_type=kind, resource_status=status,
+                                  resource_status_reason=reason, resource_properties=None))
+    return logical, reason
+
+
 def failed_resources_roll_back() -> None:
     """A resource that cannot be created fails its stack as on AWS: a CREATE_FAILED event
     names the resource and the reason, what was made is deleted and the stack ends
@@ -40,12 +53,7 @@ def failed_resources_roll_back() -> None:
                 pass
             raise
         except Exception as exc:  # noqa: BLE001 - the stack fails and rolls back, as on AWS
-            logical, kind = getattr(exc, "charter_resource", (self.name, "AWS::CloudFormation::Stack"))
-            reason = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
-            self.events.append(cfn.Event(stack_id=self.stack_id, stack_name=self.name, logical_resource_id=logical,
-                                         physical_resource_id="", resource_type=kind,
-                                         resource_status="CREATE_FAILED", resource_status_reason=reason,
-                                         resource_properties=None))
+            logical, reason = failed_event(self, exc, "CREATE_FAILED")
             self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) "
                                                                                f"failed to create: [{logical}].")
             try:

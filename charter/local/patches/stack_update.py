@@ -135,9 +135,10 @@ def plain_stacks_update_as_aws_does() -> None:
     """UpdateStack on an ordinary stack goes through `update_stack` too: moto's own update
     left a resource whose Condition turned true uncreated (and made it on the next update,
     whatever the condition then was) and dropped exports that appeared."""
-    from moto.cloudformation import models as cfn
     from moto.cloudformation.exceptions import ValidationError
     from moto.cloudformation.models import CloudFormationBackend
+
+    from charter.local.patches.rollback import failed_event
 
     def backend_update_stack(self, name, template, role_arn, parameters, tags):
         stack = self.get_stack(name)
@@ -150,11 +151,7 @@ def plain_stacks_update_as_aws_does() -> None:
         except Exception as exc:  # noqa: BLE001 - the update fails with an event, as on AWS
             # moto let the resource's error escape the UpdateStack call in the error format of
             # the resource's service (JSON in an XML API), which SDKs cannot parse
-            logical, kind = getattr(exc, "charter_resource", (stack.name, "AWS::CloudFormation::Stack"))
-            reason = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
-            stack.events.append(cfn.Event(stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical,
-                                          physical_resource_id="", resource_type=kind, resource_status="UPDATE_FAILED",
-                                          resource_status_reason=reason, resource_properties=None))
+            logical, _ = failed_event(stack, exc, "UPDATE_FAILED")
             stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE",
                                    resource_status_reason=f"The following resource(s) failed to update: [{logical}].")
             stack.status = "UPDATE_ROLLBACK_COMPLETE"
