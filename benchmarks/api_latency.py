@@ -79,7 +79,7 @@ def request_bodies(n: int, seed: int = 7) -> list[bytes]:
 def _peer_app(server: Any) -> Any:
     """The same routes and handler invocation as LocalApiServer, as a WSGI app. Its
     requests count as in flight for the job workers, as LocalApiServer's do."""
-    from workloads.server import invoke, route
+    from charter.workloads.server import invoke, route
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/")
@@ -111,8 +111,8 @@ def serve(conn: Any, with_peer: bool) -> None:
     from werkzeug.serving import make_server
 
     from charter.local import LocalAws
-    from workloads.handlers import aws
-    from workloads.server import LocalApiServer
+    from charter.workloads.handlers import aws
+    from charter.workloads.server import LocalApiServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.update(settings_env())

@@ -42,10 +42,10 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true" if args.managed_policies else "false")
 
+    from charter.landing_zone.config import load_config
+    from charter.landing_zone.deploy import deploy
+    from charter.landing_zone.deploy.testing import write_sample_plan
     from charter.local import LocalAws
-    from landing_zone.config import load_config
-    from landing_zone.deploy import deploy
-    from landing_zone.deploy.testing import write_sample_plan
 
     cfg = load_config(args.config)
     out = Path(tempfile.mkdtemp(prefix="charter-deploy-bench-"))

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from botocore.awsrequest import AWSResponse  # noqa: E402
 
 from charter.aws import SessionFactory  # noqa: E402
-from landing_zone.config import load_config  # noqa: E402
+from charter.landing_zone.config import load_config  # noqa: E402
 
 MOTO_MISSING = {
     "DescribeComplianceByConfigRule": {"ComplianceByConfigRules": []},
@@ -182,7 +182,7 @@ def main() -> None:
                         help="leave moto's per-request directory listing and method lookup as they are")
     args = parser.parse_args()
 
-    from evidence.fanout import collect_all
+    from charter.evidence.fanout import collect_all
 
     cfg = load_config(args.config)
     accounts = 8 if args.quick else (args.accounts or len(cfg.accounts))

@@ -39,9 +39,9 @@ def main() -> None:
     parser.add_argument("-c", "--config", type=Path, default=default if default.exists() else REPO / "examples/small/org.yaml")
     args = parser.parse_args()
 
-    from landing_zone.config import load_config
-    from landing_zone.lint import Linter
-    from landing_zone.synth import build_plan, synthesize, write_output
+    from charter.landing_zone.config import load_config
+    from charter.landing_zone.lint import Linter
+    from charter.landing_zone.synth import build_plan, synthesize, write_output
 
     cfg = load_config(args.config)
     out = Path(tempfile.mkdtemp(prefix="charter-bench-lint-"))

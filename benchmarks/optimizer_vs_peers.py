@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from optimizer import (  # noqa: E402
+from charter.optimizer import (  # noqa: E402
     Constraints,
     HyperparameterSearch,
     PortfolioOptimizer,
@@ -43,10 +43,10 @@ from optimizer import (  # noqa: E402
     Settings,
     WalkForward,
 )
-from optimizer.objectives import Inputs, MinVariance  # noqa: E402
-from optimizer.risk import ledoit_wolf  # noqa: E402
-from optimizer.solvers.cvar import cvar_value, solve_cvar  # noqa: E402
-from optimizer.synthetic import generate_market  # noqa: E402
+from charter.optimizer.objectives import Inputs, MinVariance  # noqa: E402
+from charter.optimizer.risk import ledoit_wolf  # noqa: E402
+from charter.optimizer.solvers.cvar import cvar_value, solve_cvar  # noqa: E402
+from charter.optimizer.synthetic import generate_market  # noqa: E402
 
 SEED = 42
 ROWS: list[tuple] = []
@@ -152,7 +152,7 @@ def peer_cvar(lib, n, S, roll=0):
         R = next_rebalance(R, n)
     import scipy.optimize  # noqa: F401  (imported before the clock, as the peers' own imports are)
 
-    from optimizer.solvers.cvar import cvar_full_lp
+    from charter.optimizer.solvers.cvar import cvar_full_lp
 
     t0 = time.perf_counter()
     if lib == "highs_full_lp":

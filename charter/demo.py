@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from charter.aws import SessionFactory
-from landing_zone.config.model import OrgConfig
+from charter.landing_zone.config.model import OrgConfig
 
 
 @dataclass
@@ -63,7 +63,7 @@ def _fill_workbook(path: Path) -> dict[str, int]:
     """What a reviewer does in Excel: revoke the departed contractor, keep everyone else."""
     from openpyxl import load_workbook
 
-    from evidence.access_review.workbook import HEADERS, REVIEW_SHEET
+    from charter.evidence.access_review.workbook import HEADERS, REVIEW_SHEET
 
     wb = load_workbook(path)
     ws = wb[REVIEW_SHEET]
@@ -119,7 +119,7 @@ class Demo:
         return f"{len(cfg.accounts)} accounts, {len(cfg.ous)} OUs, regions {', '.join(cfg.organization.governed_regions)}"
 
     def synth(self) -> str:
-        from landing_zone.synth import build_plan, synthesize, write_output
+        from charter.landing_zone.synth import build_plan, synthesize, write_output
 
         self.stacks = synthesize(self.cfg)
         self.synth_dir = self.result.out / "synth"
@@ -130,7 +130,7 @@ class Demo:
         return f"{len(self.stacks)} stacks, {self.result.facts['resources']} resources"
 
     def lint(self) -> str:
-        from landing_zone.lint import Linter
+        from charter.landing_zone.lint import Linter
 
         report = Linter(self.cfg.organization.governed_regions).lint_dir(self.synth_dir)
         self.result.facts["lint_findings"] = len(report.findings)
@@ -141,7 +141,7 @@ class Demo:
                 f"{len(report.suppressions)} justified suppressions")
 
     def deploy(self) -> str:
-        from landing_zone.deploy.engine import deploy
+        from charter.landing_zone.deploy.engine import deploy
 
         result = deploy(self.cfg, self.synth_dir, self.sessions)
         if not result.ok:
@@ -155,7 +155,7 @@ class Demo:
         return f"{len(accounts)} accounts, {len(result.changes)} changes in {result.elapsed:.1f}s"
 
     def matrix(self) -> str:
-        from controls.matrix import compute_matrix, render
+        from charter.controls.matrix import compute_matrix, render
 
         matrix = compute_matrix(self.cfg, stacks=self.stacks, extra_stacks=self._workload_stacks())
         path = self.result.out / "control-matrix.html"
@@ -171,19 +171,19 @@ class Demo:
     def _workload_stacks(self) -> list[Any]:
         if getattr(self.cfg, "workloads", None) is None:
             return []
-        from workloads.synth import synthesize_workloads
+        from charter.workloads.synth import synthesize_workloads
 
         return [s for env in ("dev",) for s in synthesize_workloads(self.cfg, env)]
 
     def _store(self):
-        from evidence.signing import LocalSigner
-        from evidence.store import EvidenceStore, open_backend
+        from charter.evidence.signing import LocalSigner
+        from charter.evidence.store import EvidenceStore, open_backend
 
         backend = open_backend(str(self.result.out / "evidence"))
         return EvidenceStore(backend), LocalSigner.for_directory(self.result.out / "signing-key")
 
     def collect(self) -> str:
-        from evidence.continuous import collect_to_store
+        from charter.evidence.continuous import collect_to_store
 
         store, signer = self._store()
         result = collect_to_store(store, self.sessions, self.cfg, signer, caller_arn=self.sessions.caller_arn())
@@ -192,7 +192,7 @@ class Demo:
         return f"{self.result.facts['evidence_items']} artifacts, {len(result.gaps)} gaps, manifest signed"
 
     def verify(self) -> str:
-        from evidence.verify import verify
+        from charter.evidence.verify import verify
 
         store, _ = self._store()
         report = verify(store.backend)
@@ -202,9 +202,9 @@ class Demo:
         return "hash chain, signatures and every artifact intact"
 
     def access_review(self) -> str:
-        from evidence.access_review import campaign as camp
-        from evidence.access_review.ledger import seal_campaign
-        from evidence.manifest import Scope
+        from charter.evidence.access_review import campaign as camp
+        from charter.evidence.access_review.ledger import seal_campaign
+        from charter.evidence.manifest import Scope
 
         seed_review_population(self.sessions, self.cfg, self.account_ids)
         state = self.result.out / "access-reviews"
@@ -228,7 +228,7 @@ class Demo:
     def workload(self) -> str:
         if getattr(self.cfg, "workloads", None) is None:
             return "skipped: no `workloads:` section in the config"
-        from workloads.demo import run_demo_job
+        from charter.workloads.demo import run_demo_job
 
         env = "dev"
         deployed = self.deploy_workload(env)
@@ -238,7 +238,7 @@ class Demo:
         return f"{deployed}; {outcome.get('summary', json.dumps(outcome)[:200])}"
 
     def _workload_account(self, env: str) -> str:
-        from landing_zone.config.workloads import workload_account
+        from charter.landing_zone.config.workloads import workload_account
 
         return workload_account(self.cfg, env)
 
@@ -248,8 +248,8 @@ class Demo:
         exports. Each stack's CloudFormation status is read back from the account."""
         import botocore.exceptions
 
-        from landing_zone.naming import MEMBER_ACCESS_ROLE
-        from workloads.deploy import deploy_workload
+        from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
+        from charter.workloads.deploy import deploy_workload
 
         result = deploy_workload(self.cfg, env, self.sessions, self.result.out / "workload" / "stacks", local=True,
                                  config_text=self.config_path.read_text())
@@ -275,7 +275,7 @@ class Demo:
         return f"{complete} workload stacks deployed to {env} in {result.elapsed:.1f}s"
 
     def export(self) -> str:
-        from evidence.export import export, verify_package
+        from charter.evidence.export import export, verify_package
 
         store, _ = self._store()
         today = datetime.now(UTC).date()
@@ -290,8 +290,8 @@ class Demo:
     def runbooks(self) -> str:
         from charter.commands.runbooks import _controls_by_runbook
         from charter.docs.build import build_docs
-        from runbooks.context import build_context
-        from runbooks.render import render_all
+        from charter.runbooks.context import build_context
+        from charter.runbooks.render import render_all
 
         context = build_context(self.cfg, self.stacks, config_path=str(self.config_path),
                                 controls_by_runbook=_controls_by_runbook())

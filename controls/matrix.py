@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from charter.errors import CharterError
-from landing_zone.config.model import OrgConfig
+from charter.landing_zone.config.model import OrgConfig
 
 from .catalog import Catalog, default_catalog
 from .model import Control, ImplementedBy
@@ -191,7 +191,7 @@ def _gap_reason(control: Control, cfg: OrgConfig, available_builders: set[str]) 
         return "; ".join(_describe_off(p, v) for p, v in off)
     impl = control.implemented_by
     if impl.scp_guardrails:
-        from landing_zone.scp.guardrails import selected
+        from charter.landing_zone.scp.guardrails import selected
 
         applied = {g.id for g in selected(cfg)}
         left_out = [g for g in impl.scp_guardrails if g not in applied]
@@ -227,11 +227,11 @@ def compute_matrix(
     adds more `SynthesizedStack`s (workloads). `failing_controls` marks controls failing
     with a reason, whatever the templates say.
     """
-    from landing_zone.registry import builders
+    from charter.landing_zone.registry import builders
 
     catalog = catalog or default_catalog()
     if stacks is None:
-        from landing_zone.synth import synthesize
+        from charter.landing_zone.synth import synthesize
 
         stacks = synthesize(cfg)
     all_stacks = [*stacks, *extra_stacks]
@@ -399,7 +399,7 @@ def to_html(m: Matrix) -> str:
 
     import jinja2
 
-    source = files("templates").joinpath("matrix.html.j2").read_text(encoding="utf-8")
+    source = files("charter.templates").joinpath("matrix.html.j2").read_text(encoding="utf-8")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(source).render(m=m, s=m.summary)
 

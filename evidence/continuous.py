@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from charter.errors import CharterError
-from evidence.artifact import Artifact
-from evidence.errors import CollectError
-from evidence.manifest import Manifest, Scope
-from evidence.signing import Signer
-from evidence.store import EvidenceStore, Run
+from charter.evidence.artifact import Artifact
+from charter.evidence.errors import CollectError
+from charter.evidence.manifest import Manifest, Scope
+from charter.evidence.signing import Signer
+from charter.evidence.store import EvidenceStore, Run
 
 log = logging.getLogger("charter.evidence")
 
@@ -62,9 +62,9 @@ class CollectResult:
 def collect_all_fn() -> CollectFn:
     """`evidence.fanout.collect_all`, imported when needed (it loads every collector)."""
     try:
-        from evidence.fanout import collect_all
+        from charter.evidence.fanout import collect_all
     except ModuleNotFoundError as exc:
-        if exc.name not in ("evidence.fanout", "evidence.collectors"):
+        if exc.name not in ("charter.evidence.fanout", "charter.evidence.collectors"):
             raise
         raise CollectError("the evidence collectors are not installed (evidence.fanout is missing)",
                            hint="install Charter with its evidence package, or update to a release that has it") from None
@@ -105,7 +105,7 @@ def _sources(store: EvidenceStore, collectors: list[str] | None) -> dict[str, An
     """What collectors read from the store itself, fetched once before the run."""
     if collectors is not None and "access_review" not in collectors:
         return {}
-    from evidence.access_review.ledger import read_campaigns
+    from charter.evidence.access_review.ledger import read_campaigns
 
     try:
         return {"access_review": read_campaigns(store)}
@@ -149,7 +149,7 @@ def collect_to_store(store: EvidenceStore, sessions: Any, cfg: Any, signer: Sign
         if close:
             close()
     if not run.written and not run.done and not store.backend.list(run.prefix + "artifacts/"):
-        from evidence.errors import EmptyOrganizationError
+        from charter.evidence.errors import EmptyOrganizationError
 
         raise EmptyOrganizationError(
             f"nothing was collected for {cfg.organization.name}: no account or region yielded evidence "
@@ -162,7 +162,7 @@ def collect_to_store(store: EvidenceStore, sessions: Any, cfg: Any, signer: Sign
 # -- the Lambda -----------------------------------------------------------------------------
 
 def _load_config() -> Any:
-    from landing_zone.config import load_config
+    from charter.landing_zone.config import load_config
 
     path = Path(os.environ.get("CHARTER_CONFIG", "org.yaml"))
     if not path.is_absolute():
@@ -177,8 +177,8 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     event) only when collection could not run at all. Account/region failures are gaps.
     """
     from charter.aws import SessionFactory
-    from evidence.signing import KmsSigner
-    from evidence.store import S3Backend
+    from charter.evidence.signing import KmsSigner
+    from charter.evidence.store import S3Backend
 
     event = event or {}
     cfg = _load_config()

@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from charter import __version__
-from evidence.artifact import Artifact
-from evidence.errors import ExportError, PackageError
-from evidence.manifest import Entry, Manifest, sha256_hex
-from evidence.store import EvidenceStore, LocalBackend, key_path, run_prefix, signature_path
-from evidence.verify import VerifyReport, verify
+from charter.evidence.artifact import Artifact
+from charter.evidence.errors import ExportError, PackageError
+from charter.evidence.manifest import Entry, Manifest, sha256_hex
+from charter.evidence.store import EvidenceStore, LocalBackend, key_path, run_prefix, signature_path
+from charter.evidence.verify import VerifyReport, verify
 
 #: (frequency, collections per year at or above which it applies, sample size, common range)
 SAMPLE_SIZES: list[tuple[str, int, int, str]] = [
@@ -176,7 +176,7 @@ _FIXED_FREQUENCIES = ("daily", "quarterly", "annual")
 def _catalog_frequencies() -> dict[str, str]:
     """control -> frequency from the control catalog (`controls/`), when installed."""
     try:
-        from controls.catalog import default_catalog
+        from charter.controls.catalog import default_catalog
 
         return {cid: c.frequency for cid, c in default_catalog().by_id.items()}
     except Exception:  # noqa: BLE001 - no or broken catalog: infer every frequency
@@ -186,7 +186,7 @@ def _catalog_frequencies() -> dict[str, str]:
 def _criteria_titles() -> dict[str, str]:
     """criterion -> title from `controls/criteria.yaml`, else the built-in list."""
     try:
-        from controls.catalog import load_criteria
+        from charter.controls.catalog import load_criteria
 
         titles = {c.id: c.title for c in load_criteria().criteria}
     except Exception:  # noqa: BLE001
@@ -197,7 +197,7 @@ def _criteria_titles() -> dict[str, str]:
 def _catalog(manifests: list[Manifest]) -> dict[str, list[str]] | None:
     """control -> criteria from the collectors' mapping (the catalog's when installed)."""
     try:
-        from evidence.collectors.base import criteria_for
+        from charter.evidence.collectors.base import criteria_for
     except ImportError:
         return None
     controls = {c for m in manifests for e in m.artifacts for c in e.controls}
@@ -352,9 +352,7 @@ def _render_index(meta: dict[str, Any], by_criterion: dict[str, set[str]], contr
                   samples: list[Sample]) -> str:
     import jinja2
 
-    # the top-level `templates` package sits beside `evidence` (in the repo and in site-packages)
-    template_dir = Path(__file__).resolve().parents[1] / "templates"
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(template_dir),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("charter.templates", "."),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
     return env.get_template("evidence_index.html.j2").render(
         meta=meta, criteria=_criteria_rows(by_criterion), controls=controls,

@@ -48,12 +48,19 @@ from charter.aws import (
     explain,
     paginate,
 )
-from evidence.artifact import ApiCall, Artifact, utcnow
-from evidence.collectors import all_collectors
-from evidence.collectors import get as get_collector
-from evidence.collectors.base import Collector, Context, Recorder, Target, Throttle, criteria_for
-from landing_zone.config.model import OrgConfig
-from landing_zone.naming import EVIDENCE_READER_ROLE
+from charter.evidence.artifact import ApiCall, Artifact, utcnow
+from charter.evidence.collectors import all_collectors
+from charter.evidence.collectors import get as get_collector
+from charter.evidence.collectors.base import (
+    Collector,
+    Context,
+    Recorder,
+    Target,
+    Throttle,
+    criteria_for,
+)
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.naming import EVIDENCE_READER_ROLE
 
 Progress = Callable[[int, int, Artifact], None]
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evidence.artifact import Artifact
+from charter.evidence.artifact import Artifact
 
 SCHEMA_VERSION = 1
 

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from pydantic import BaseModel, ConfigDict
 
-from evidence.errors import SigningKeyError
+from charter.evidence.errors import SigningKeyError
 
 STATEMENT_PREFIX = b"charter-evidence-manifest:v1:"
 #: Signing algorithms verify knows (KMS names, plus Ed25519 for local keys).
@@ -215,7 +215,7 @@ def signer_for(store_url: str, backend: Any, sessions: Any, kms_key: str | None,
     if kms_key or str(store_url).startswith("s3://"):
         if sessions is None:
             raise SigningKeyError("signing with KMS needs AWS access", hint="pass --profile NAME or --local")
-        from landing_zone.builders.evidence_store import signing_key_alias
+        from charter.landing_zone.builders.evidence_store import signing_key_alias
 
         return KmsSigner(sessions.client("kms"), kms_key or signing_key_alias(cfg))
     return LocalSigner.for_directory(Path(backend.root) / ".signing")

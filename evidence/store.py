@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from charter import __version__
-from evidence.artifact import Artifact, utcnow
-from evidence.errors import StoreNotFoundError, StoreUrlError, StoreWriteError
-from evidence.manifest import Entry, Manifest, Previous, Scope, canonical, sha256_hex
-from evidence.signing import Signature, Signer
+from charter.evidence.artifact import Artifact, utcnow
+from charter.evidence.errors import StoreNotFoundError, StoreUrlError, StoreWriteError
+from charter.evidence.manifest import Entry, Manifest, Previous, Scope, canonical, sha256_hex
+from charter.evidence.signing import Signature, Signer
 
 DEFAULT_LOCAL_STORE = Path(".charter") / "evidence"
 KEYS = "keys/"

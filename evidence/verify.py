@@ -28,10 +28,10 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from evidence.errors import SigningKeyError, StoreNotFoundError
-from evidence.manifest import Manifest, sha256_hex
-from evidence.signing import Signature, fingerprint, load_public_key, verify_signature
-from evidence.store import (
+from charter.evidence.errors import SigningKeyError, StoreNotFoundError
+from charter.evidence.manifest import Manifest, sha256_hex
+from charter.evidence.signing import Signature, fingerprint, load_public_key, verify_signature
+from charter.evidence.store import (
     KEYS,
     MANIFESTS,
     RUN_BOOKKEEPING,

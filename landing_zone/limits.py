@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from charter.errors import LimitError
-from landing_zone.config.model import Limits
+from charter.landing_zone.config.model import Limits
 
 
 def check_template(name: str, data: dict[str, Any], body_bytes: int, limits: Limits) -> Literal["inline", "s3"]:

@@ -13,7 +13,7 @@ import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from landing_zone.config.model import OrgConfig
+from charter.landing_zone.config.model import OrgConfig
 
 from .stacks import StackSpec
 
@@ -42,7 +42,7 @@ def builder(name: str, *, controls: Iterable[str], description: str) -> Callable
     return register
 
 
-def builders(package: str = "landing_zone.builders") -> dict[str, Builder]:
+def builders(package: str = "charter.landing_zone.builders") -> dict[str, Builder]:
     """Every registered builder, importing the builder modules of `package` first."""
     pkg = importlib.import_module(package)
     for mod in pkgutil.iter_modules(pkg.__path__):

@@ -42,7 +42,7 @@ class StackSpec:
     name: str  # short name, e.g. "organization"; the file is out/<name>.yaml
     template: Template
     deployment: Deployment
-    #: The builder that made it, for the control matrix ("landing_zone.builders.organization").
+    #: The builder that made it, for the control matrix ("charter.landing_zone.builders.organization").
     builder: str = ""
     #: Facts the runbooks and deploy need that are not in the template (RTO/RPO, ...).
     facts: dict[str, object] = field(default_factory=dict)

@@ -18,11 +18,11 @@ import yaml
 from pydantic import BaseModel, Field
 
 from charter.errors import SynthError
-from landing_zone.config.model import OrgConfig
-from landing_zone.limits import check_template
-from landing_zone.naming import stack_name
-from landing_zone.registry import Builder, builders
-from landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.limits import check_template
+from charter.landing_zone.naming import stack_name
+from charter.landing_zone.registry import Builder, builders
+from charter.landing_zone.stacks import Deployment, StackSpec
 
 PLAN_FILE = "plan.json"
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

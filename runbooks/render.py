@@ -20,14 +20,14 @@ TEMPLATE_SUFFIX = ".md.j2"
 
 
 def runbook_ids() -> list[str]:
-    folder = files("runbooks")
+    folder = files("charter.runbooks")
     return sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in folder.iterdir()
                   if p.name.endswith(TEMPLATE_SUFFIX) and not p.name.startswith("_"))
 
 
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("runbooks", "."),
+        loader=jinja2.PackageLoader("charter.runbooks", "."),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -27,6 +27,6 @@ def small_config_path() -> Path:
 
 @pytest.fixture(scope="session")
 def small_config(small_config_path: Path):
-    from landing_zone.config import load_config
+    from charter.landing_zone.config import load_config
 
     return load_config(small_config_path)

@@ -24,9 +24,9 @@ from typing import Any
 
 from charter.aws import SessionFactory
 from charter.errors import CharterError
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.naming import MEMBER_ACCESS_ROLE, resource_name
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT
-from landing_zone.config.model import OrgConfig
-from landing_zone.naming import MEMBER_ACCESS_ROLE, resource_name
 
 N_ASSETS = 8
 N_DAYS = 504
@@ -35,7 +35,7 @@ N_DAYS = 504
 def _prices_csv(seed: int = 7) -> tuple[bytes, list[str]]:
     import numpy as np
 
-    from optimizer import generate_market
+    from charter.optimizer import generate_market
 
     market = generate_market(n_assets=N_ASSETS, n_days=N_DAYS, seed=seed)
     prices = 100 * np.cumprod(1 + market.returns, axis=0)
@@ -57,7 +57,7 @@ def _call(method: str, url: str, body: dict | None = None) -> dict[str, Any]:
 
 def run_demo_job(cfg: OrgConfig, sessions: SessionFactory, out_dir: Path, env: str = "dev",
                  account_id: str | None = None) -> dict[str, Any]:
-    from workloads.handlers import aws
+    from charter.workloads.handlers import aws
 
     if sessions.endpoint_url is None:
         raise CharterError("the demo job runs against the embedded AWS only", hint="run `charter demo`")
@@ -81,9 +81,9 @@ def run_demo_job(cfg: OrgConfig, sessions: SessionFactory, out_dir: Path, env: s
 
 
 def _run_job(cfg: OrgConfig, out_dir: Path, env: str, region: str, account: str) -> dict[str, Any]:
-    from workloads.handlers import aws, ingest
-    from workloads.handlers.settings import Settings
-    from workloads.server import LocalApiServer
+    from charter.workloads.handlers import aws, ingest
+    from charter.workloads.handlers.settings import Settings
+    from charter.workloads.server import LocalApiServer
 
     aws.reset()
     settings = Settings.for_names(resource_name(cfg, env, "optimizer"), account, region,

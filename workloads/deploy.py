@@ -26,17 +26,17 @@ import botocore.exceptions
 from botocore.parsers import ResponseParserError
 
 from charter.aws import SessionFactory, error_code, error_message
-from landing_zone.config.model import OrgConfig
-from landing_zone.config.workloads import workload_account
-from landing_zone.deploy import orgs
-from landing_zone.deploy.journal import Journal
-from landing_zone.deploy.run import Change, Run, describe_error
-from landing_zone.deploy.stacks import deploy_stack
-from landing_zone.deploy.templates import load
-from landing_zone.naming import MEMBER_ACCESS_ROLE
-from landing_zone.synth import Plan, PlannedStack, build_plan, write_output
-from workloads.stacks._common import PRIVATE_SUBNETS_EXPORT, VPC_EXPORT, Ctx
-from workloads.synth import WorkloadError, synthesize_workloads
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.config.workloads import workload_account
+from charter.landing_zone.deploy import orgs
+from charter.landing_zone.deploy.journal import Journal
+from charter.landing_zone.deploy.run import Change, Run, describe_error
+from charter.landing_zone.deploy.stacks import deploy_stack
+from charter.landing_zone.deploy.templates import load
+from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
+from charter.landing_zone.synth import Plan, PlannedStack, build_plan, write_output
+from charter.workloads.stacks._common import PRIVATE_SUBNETS_EXPORT, VPC_EXPORT, Ctx
+from charter.workloads.synth import WorkloadError, synthesize_workloads
 
 #: Stack that stands in for the landing zone's exports in the embedded AWS.
 LOCAL_EXPORTS_STACK = "charter-local-landing-zone-exports"
@@ -171,7 +171,7 @@ def _local_exports(run: Run, ctx: Ctx) -> None:
     import json
 
     from charter.aws import paginate
-    from landing_zone.deploy.templates import parse_body
+    from charter.landing_zone.deploy.templates import parse_body
 
     account = run.ctx.account_id(ctx.account)
     key_policy = {"Version": "2012-10-17", "Statement": [{
@@ -221,7 +221,7 @@ def _local_code(run: Run, account: str, params: dict[str, str], data: dict[str, 
     import io
     import zipfile
 
-    from workloads.package import handlers_zip_bytes
+    from charter.workloads.package import handlers_zip_bytes
 
     defaults = {k: v.get("Default") for k, v in (data.get("Parameters") or {}).items()}
     bucket = params["CodeBucket"]

@@ -35,16 +35,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from charter import source
 from charter.errors import CharterError
 
-#: The repository (or install) root that holds the `workloads` and `optimizer` packages.
-ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = Path(__file__).resolve().parent / "requirements-layer.txt"
 HANDLERS_ZIP = "optimizer-handlers.zip"
 LAYER_ZIP = "optimizer-layer.zip"
 #: First-party packages the handlers may import; importing any other Charter package
-#: (charter, landing_zone, ...) from a handler is an error: it would not be in the zip.
-SHIPPED_PACKAGES = ("workloads", "optimizer")
+#: (charter.landing_zone, ...) from a handler is an error: it would not be in the zip.
+#: `charter` itself ships only as the namespace's `__init__.py`.
+SHIPPED_PACKAGES = ("charter.workloads", "charter.optimizer")
 #: Every Lambda Python runtime includes the AWS SDK.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore"})
 #: Imported behind `except ImportError` with an answer for the caller, and left out on purpose.
@@ -78,7 +78,7 @@ class PackageError(CharterError):
 class Closure:
     """What the handlers import: the first-party files to ship and the third-party modules."""
 
-    files: dict[str, Path]  # arcname (posix, relative to ROOT) -> file
+    files: dict[str, Path]  # installed arcname (charter/workloads/...) -> file
     third_party: frozenset[str]  # dotted module names, e.g. scipy.optimize
 
     @property
@@ -112,8 +112,8 @@ def _mb(n: int) -> str:
 
 def handler_modules() -> list[str]:
     """The module of every function's handler, from the stacks that deploy them."""
-    from workloads.stacks.compute import FUNCTIONS
-    from workloads.stacks.secrets import ROTATION_HANDLER
+    from charter.workloads.stacks.compute import FUNCTIONS
+    from charter.workloads.stacks.secrets import ROTATION_HANDLER
 
     return sorted({f.handler.rsplit(".", 1)[0] for f in FUNCTIONS} | {ROTATION_HANDLER.rsplit(".", 1)[0]})
 
@@ -123,62 +123,58 @@ class _Finder(modulefinder.ModuleFinder):
     other Charter packages) is recorded as missing, which is how it is classified.
 
     The standard library's finder rather than an own walk over the syntax tree: it resolves
-    relative imports, packages and `from package import submodule` as the import system does."""
+    relative imports, packages and `from package import submodule` as the import system does.
+    `charter`'s sub-packages may sit beside it (an editable install), so its search path is
+    `charter_path`, not the folder of its `__init__.py`."""
 
-    def __init__(self, root: Path, shipped: Sequence[str]) -> None:
-        super().__init__(path=[str(root)])
+    def __init__(self, charter_path: list[str], shipped: Sequence[str]) -> None:
+        super().__init__(path=[str(Path(charter_path[0]).parent)])
+        self._charter_path = charter_path
         self._shipped = set(shipped)
 
     def find_module(self, name, path, parent=None):  # ModuleFinder's signature
-        # load_package looks up `__init__` with the package's own path and no parent.
-        if parent is None and path is None and name not in self._shipped:
-            raise ImportError(f"not shipped: {name}")
+        if name == "__init__" and parent is None:  # load_package reading a package's own __init__
+            return super().find_module(name, path, parent)
+        fullname = f"{parent.__name__}.{name}" if parent is not None else name
+        if fullname != "charter" and not any(fullname == s or fullname.startswith(s + ".") for s in self._shipped):
+            raise ImportError(f"not shipped: {fullname}")
         return super().find_module(name, path, parent)
 
-
-def _charter_packages(root: Path) -> set[str]:
-    """Charter's own top-level packages: from its distribution's metadata (any install), and
-    the packages beside `pyproject.toml` when running from a checkout."""
-    import importlib.metadata
-
-    found = {top for top, dists in importlib.metadata.packages_distributions().items() if "charter" in dists}
-    if (root / "pyproject.toml").is_file():
-        found |= {p.parent.name for p in root.glob("*/__init__.py")}
-    return found
+    def load_package(self, fqname, pathname):
+        m = super().load_package(fqname, pathname)
+        if fqname == "charter":
+            m.__path__ = list(self._charter_path)
+        return m
 
 
-def closure(modules: Iterable[str] | None = None, *, root: Path = ROOT,
+def closure(modules: Iterable[str] | None = None, *, root: Path | None = None,
             shipped: Sequence[str] = SHIPPED_PACKAGES) -> Closure:
-    """The files and third-party modules reached from the handler modules."""
+    """The files (by installed arcname) and third-party modules reached from the handler
+    modules. `root` is a tree in the installed layout (`root/charter/...`); by default the
+    installed Charter, wherever its folders are."""
     modules = list(modules) if modules is not None else handler_modules()
-    finder = _Finder(root, shipped)
+    charter_path = [str(Path(root) / "charter")] if root is not None else source.search_path()
+    finder = _Finder(charter_path, shipped)
     for name in modules:
         try:
             finder.import_hook(name)
         except ImportError:
-            raise PackageError(f"handler module {name} not found under {root}",
+            raise PackageError(f"handler module {name} not found under {', '.join(charter_path)}",
                                hint="fix the handler string in workloads/stacks/compute.py or secrets.py") from None
         except SyntaxError as exc:
             raise PackageError(f"{exc.filename}:{exc.lineno}: {exc.msg}", hint="fix the syntax error") from None
     files: dict[str, Path] = {}
     for mod in finder.modules.values():
-        if not mod.__file__:
-            continue
-        path = Path(mod.__file__).resolve()
-        try:
-            files[path.relative_to(root.resolve()).as_posix()] = path
-        except ValueError:
-            raise PackageError(f"{mod.__name__} resolves to {path}, outside {root}",
-                               hint="run from the repository checkout (`pip install -e .`)") from None
+        if mod.__file__:
+            files[source.module_arcname(mod.__name__, mod.__path__ is not None)] = Path(mod.__file__).resolve()
     missing, _maybe = finder.any_missing_maybe()
     stdlib = sys.stdlib_module_names
-    charter = _charter_packages(root)
     third: set[str] = set()
     for name in missing:
         top = name.split(".", 1)[0]
-        if top in stdlib or top in shipped:
+        if top in stdlib:
             continue
-        if top in charter:
+        if top == "charter":
             raise PackageError(f"a handler imports {name}, a Charter package the Lambda artifacts do not ship "
                                f"(only {', '.join(shipped)})",
                                hint="move what the handler needs into workloads/handlers or optimizer")
@@ -230,7 +226,7 @@ def _artifact(path: Path, count: int, size: int) -> Artifact:
 def python_version(runtime: str | None = None) -> str:
     """`python3.12` -> `3.12` (the stacks' LAMBDA_RUNTIME by default)."""
     if runtime is None:
-        from workloads.stacks._common import LAMBDA_RUNTIME
+        from charter.workloads.stacks._common import LAMBDA_RUNTIME
 
         runtime = LAMBDA_RUNTIME
     return runtime.removeprefix("python")

@@ -26,11 +26,11 @@ def serve(
     Example: `charter workload serve -c examples/small/org.yaml --env dev --local --port 8080`
     """
     from charter.errors import CharterError
+    from charter.landing_zone.config import load_config
+    from charter.landing_zone.naming import resource_name
     from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
-    from landing_zone.config import load_config
-    from landing_zone.naming import resource_name
-    from workloads.handlers.settings import Settings
-    from workloads.server import LocalApiServer
+    from charter.workloads.handlers.settings import Settings
+    from charter.workloads.server import LocalApiServer
 
     cfg = load_config(config)
     wl = cfg.workloads.optimizer if cfg.workloads else None

@@ -57,9 +57,9 @@ from urllib.parse import parse_qs, unquote
 
 from aiohttp import web
 
-from workloads.handlers import api, aws
-from workloads.handlers.openapi import openapi_document
-from workloads.handlers.settings import Settings
+from charter.workloads.handlers import api, aws
+from charter.workloads.handlers.openapi import openapi_document
+from charter.workloads.handlers.settings import Settings
 
 log = logging.getLogger("charter.workloads.server")
 LOCAL_USER = "local-user"
@@ -340,7 +340,7 @@ class LocalApiServer:
             raise CharterError(f"cannot serve the API on {self.host}:{self.requested_port}: {exc.strerror or exc}",
                                hint="choose a free port with --port (0 picks one)") from None
         if self.settings.local:
-            from workloads.handlers.worker import start_local
+            from charter.workloads.handlers.worker import start_local
 
             start_local(self.settings, busy=self._busy.shared)
         return self
@@ -401,7 +401,7 @@ class LocalApiServer:
             pass
 
     def stop(self) -> None:
-        from workloads.handlers.worker import shutdown_local
+        from charter.workloads.handlers.worker import shutdown_local
 
         if self._loop is not None and self._thread is not None:
             if not self._loop.is_closed():

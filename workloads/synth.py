@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from troposphere import Template
 
 from charter.errors import CharterError
-from landing_zone.config.model import OrgConfig
-from landing_zone.naming import kms_alias
-from landing_zone.stacks import StackSpec
-from landing_zone.synth import SynthesizedStack, dump_yaml
-from workloads.stacks import (
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.naming import kms_alias
+from charter.landing_zone.stacks import StackSpec
+from charter.landing_zone.synth import SynthesizedStack, dump_yaml
+from charter.workloads.stacks import (
     api,
     bedrock,
     cicd,
@@ -30,7 +30,7 @@ from workloads.stacks import (
     sagemaker,
     secrets,
 )
-from workloads.stacks._common import Ctx
+from charter.workloads.stacks._common import Ctx
 
 
 class WorkloadError(CharterError):

@@ -37,8 +37,8 @@ def start(quarter: str = typer.Option(..., "--quarter", help="The quarter under 
 
     Example: `charter access-review start --quarter 2026Q4 -c org.yaml --profile mgmt`
     """
-    from evidence.access_review import campaign as camp
-    from landing_zone.config import load_config
+    from charter.evidence.access_review import campaign as camp
+    from charter.landing_zone.config import load_config
 
     cfg = load_config(config)
     with _sessions(cfg, profile, region, local, endpoint_url) as sessions:
@@ -60,7 +60,7 @@ def record(workbook: Path = typer.Argument(..., help="A reviewer's returned work
 
     Example: `charter access-review record .charter/access-reviews/2026Q4/workbooks/alice-example-com.xlsx`
     """
-    from evidence.access_review.campaign import record as do_record
+    from charter.evidence.access_review.campaign import record as do_record
 
     recorded = do_record(workbook, state_dir)
     counts: dict[str, int] = {}
@@ -78,7 +78,7 @@ def status(quarter: str = typer.Option(..., "--quarter", help="e.g. 2026Q4"), st
     """
     from rich.table import Table
 
-    from evidence.access_review.campaign import status as do_status
+    from charter.evidence.access_review.campaign import status as do_status
 
     campaign, reviewers = do_status(quarter, state_dir)
     table = Table("reviewer", "rows", "returned", "keep", "revoke", "modify",
@@ -102,8 +102,8 @@ def close(quarter: str = typer.Option(..., "--quarter", help="e.g. 2026Q4"),
 
     Example: `charter access-review close --quarter 2026Q4 --apply -c org.yaml --profile mgmt`
     """
-    from evidence.access_review import campaign as camp
-    from landing_zone.config import load_config
+    from charter.evidence.access_review import campaign as camp
+    from charter.landing_zone.config import load_config
 
     cfg = load_config(config)
     pending = camp.pending_revocations(quarter, state_dir)
@@ -130,10 +130,10 @@ def close(quarter: str = typer.Option(..., "--quarter", help="e.g. 2026Q4"),
 
 def _store(store: str | None, artifacts: list, cfg, sessions=None) -> None:
     """Write campaign artifacts into the evidence store, sealed and signed as one run."""
-    from evidence.access_review.ledger import seal_campaign
-    from evidence.manifest import Scope
-    from evidence.signing import signer_for
-    from evidence.store import DEFAULT_LOCAL_STORE, EvidenceStore, open_backend
+    from charter.evidence.access_review.ledger import seal_campaign
+    from charter.evidence.manifest import Scope
+    from charter.evidence.signing import signer_for
+    from charter.evidence.store import DEFAULT_LOCAL_STORE, EvidenceStore, open_backend
 
     url = store or str(DEFAULT_LOCAL_STORE)
     backend = open_backend(url, sessions=sessions, region=cfg.organization.home_region)

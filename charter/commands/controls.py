@@ -32,12 +32,12 @@ def controls(
     """
     from datetime import UTC, datetime
 
+    from charter.controls.matrix import compute_matrix, render
     from charter.errors import CharterError
+    from charter.evidence.access_review.coverage import failing_from_state
+    from charter.landing_zone.config import load_config
     from charter.output import ok
-    from controls.matrix import compute_matrix, render
-    from evidence.access_review.coverage import failing_from_state
-    from landing_zone.config import load_config
-    from workloads.synth import synthesize_all_workloads
+    from charter.workloads.synth import synthesize_all_workloads
 
     cfg = load_config(config)
     matrix = compute_matrix(cfg, extra_stacks=synthesize_all_workloads(cfg),

@@ -22,7 +22,7 @@ def demo(config: Path = typer.Option(None, "-c", "--config", help="org.yaml (def
     from rich.table import Table
 
     from charter.demo import Demo, DemoFailed
-    from landing_zone.config import load_config
+    from charter.landing_zone.config import load_config
 
     config = config or DEFAULT_CONFIG
     cfg = load_config(config)

@@ -36,11 +36,11 @@ def sessions_for(*, local: bool, profile: str | None, region: str, endpoint_url:
 
 
 def _config_and_plan(config: Path, out: Path, synth: bool) -> Any:
-    from landing_zone.config import load_config
+    from charter.landing_zone.config import load_config
 
     cfg = load_config(config)
     if synth:
-        from landing_zone.synth import build_plan, synthesize, write_output
+        from charter.landing_zone.synth import build_plan, synthesize, write_output
 
         stacks = synthesize(cfg)
         write_output(stacks, build_plan(cfg, stacks, config.read_text()), out)
@@ -76,8 +76,8 @@ def deploy(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt,
 
     Example: `charter deploy -c examples/small/org.yaml -o out --local`
     """
-    from landing_zone.deploy import deploy as run_deploy
-    from landing_zone.deploy.progress import OperationProgress
+    from charter.landing_zone.deploy import deploy as run_deploy
+    from charter.landing_zone.deploy.progress import OperationProgress
 
     cfg = _config_and_plan(config, out, not no_synth)
     with sessions_for(local=local, profile=profile, region=region or cfg.organization.home_region,
@@ -108,14 +108,14 @@ def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, p
     cfg = _config_and_plan(config, out, not no_synth)
     use_aws = not offline and (local or profile or endpoint_url)
     if use_aws:
-        from landing_zone.deploy import deploy as run_deploy
+        from charter.landing_zone.deploy import deploy as run_deploy
 
         with sessions_for(local=local, profile=profile, region=region or cfg.organization.home_region,
                           endpoint_url=endpoint_url) as sessions:
             result = run_deploy(cfg, out, sessions, dry_run=True)
         changes, against = result.changes, "AWS"
     else:
-        from landing_zone.deploy.planner import offline_plan
+        from charter.landing_zone.deploy.planner import offline_plan
 
         changes, journal = offline_plan(cfg, out)
         against = f"the last deploy ({journal.updated_at})" if journal else "nothing deployed yet (no journal)"
@@ -129,7 +129,7 @@ def drift(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, 
 
     Example: `charter drift -c org.yaml -o out --profile management`
     """
-    from landing_zone.deploy.commands import run_drift
+    from charter.landing_zone.deploy.commands import run_drift
 
     cfg = _config_and_plan(config, out, False)
     with sessions_for(local=local, profile=profile, region=region or cfg.organization.home_region,

@@ -20,7 +20,7 @@ def build(config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="
     Example: `charter docs build -c examples/small/org.yaml -o out/docs`
     """
     from charter.docs.build import build_docs
-    from landing_zone.config import load_config
+    from charter.landing_zone.config import load_config
 
     written = build_docs(load_config(config), out, config_path=str(config))
     ok(f"wrote {len(written)} files to {out}")

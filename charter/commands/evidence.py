@@ -46,7 +46,7 @@ def _check_org(sessions: Any, where: str) -> None:
     import botocore.exceptions
 
     from charter.aws import error_code
-    from evidence.errors import EmptyOrganizationError
+    from charter.evidence.errors import EmptyOrganizationError
 
     try:
         sessions.client("organizations").describe_organization()
@@ -67,8 +67,8 @@ def _resolve_accounts(sessions: Any, cfg: Any, wanted: list[str] | None) -> list
     """--accounts by id or org.yaml name -> fanout AccountRefs (None: the whole organization)."""
     if not wanted:
         return None
-    from evidence.errors import CollectError
-    from evidence.fanout import discover_accounts
+    from charter.evidence.errors import CollectError
+    from charter.evidence.fanout import discover_accounts
 
     known = discover_accounts(sessions, cfg)
     out = []
@@ -108,10 +108,10 @@ def collect(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from evidence.continuous import collect_all_fn, collect_to_store
-    from evidence.signing import signer_for
-    from evidence.store import EvidenceStore, open_backend
-    from landing_zone.config import load_config
+    from charter.evidence.continuous import collect_all_fn, collect_to_store
+    from charter.evidence.signing import signer_for
+    from charter.evidence.store import EvidenceStore, open_backend
+    from charter.landing_zone.config import load_config
 
     cfg = load_config(config)
     collect_fn = collect_all_fn()
@@ -154,8 +154,8 @@ def collect(
 
 
 def _trusted(keys: list[Path] | None) -> list[Any]:
-    from evidence.errors import SigningKeyError
-    from evidence.signing import load_public_key
+    from charter.evidence.errors import SigningKeyError
+    from charter.evidence.signing import load_public_key
 
     out = []
     for k in keys or []:
@@ -182,12 +182,12 @@ def verify(
 
     Example: `charter evidence verify .charter/evidence` or `charter evidence verify --package q3.zip`
     """
-    from evidence.store import open_backend
-    from evidence.verify import verify as run_verify
+    from charter.evidence.store import open_backend
+    from charter.evidence.verify import verify as run_verify
 
     trusted = _trusted(public_key)
     if package is not None:
-        from evidence.export import verify_package
+        from charter.evidence.export import verify_package
 
         report = verify_package(package, trusted_keys=trusted)
         where = str(package)
@@ -229,12 +229,12 @@ def export(
 
     Example: `charter evidence export --from 2026-07-01 --to 2026-09-30 -o q3-evidence.zip`
     """
-    from evidence.export import export as run_export
-    from evidence.store import EvidenceStore, open_backend
+    from charter.evidence.export import export as run_export
+    from charter.evidence.store import EvidenceStore, open_backend
 
     org = ""
     if config is not None:
-        from landing_zone.config import load_config
+        from charter.landing_zone.config import load_config
 
         org = load_config(config).organization.name
 
@@ -259,7 +259,7 @@ def list_collectors() -> None:
     """
     from rich.table import Table
 
-    from evidence.collectors import all_collectors
+    from charter.evidence.collectors import all_collectors
 
     table = Table("collector", "controls", "scope", "description", title="evidence collectors")
     for c in all_collectors():

@@ -19,7 +19,7 @@ def validate(config: Path = ConfigOpt) -> None:
 
     Example: `charter validate -c examples/small/org.yaml`
     """
-    from landing_zone.config import load_config
+    from charter.landing_zone.config import load_config
 
     cfg = load_config(config)
     ok(f"{config}: valid — {len(cfg.accounts)} accounts, {len(cfg.ous)} OUs, "
@@ -32,7 +32,7 @@ def schema(out: Path | None = typer.Option(None, "-o", "--out", help="Write to a
     Example: `charter schema -o org.schema.json`, then add
     `# yaml-language-server: $schema=org.schema.json` at the top of org.yaml.
     """
-    from landing_zone.config.model import OrgConfig
+    from charter.landing_zone.config.model import OrgConfig
 
     text = json.dumps(OrgConfig.model_json_schema(), indent=2)
     if out:
@@ -49,7 +49,7 @@ def init(path: Path = typer.Argument(Path("org.yaml"), help="Where to write the 
     Example: `charter init org.yaml && charter validate -c org.yaml`
     """
     from charter.errors import CharterError
-    from landing_zone.config.starter import starter_text
+    from charter.landing_zone.config.starter import starter_text
 
     if path.exists() and not force:
         raise CharterError(f"{path} already exists", hint="pass --force to overwrite it, or choose another path")
@@ -62,8 +62,8 @@ def synth(config: Path = ConfigOpt, out: Path = OutOpt) -> None:
 
     Example: `charter synth -c examples/small/org.yaml -o out/`
     """
-    from landing_zone.config import load_config
-    from landing_zone.synth import build_plan, synthesize, write_output
+    from charter.landing_zone.config import load_config
+    from charter.landing_zone.synth import build_plan, synthesize, write_output
 
     start = time.perf_counter()
     cfg = load_config(config)
@@ -92,8 +92,8 @@ def lint(out: Path = typer.Argument(Path("out"), help="Directory written by `cha
 
     Example: `charter synth -c examples/large/org.yaml -o out && charter lint out`
     """
-    from landing_zone.lint import Linter
-    from landing_zone.synth import Plan
+    from charter.landing_zone.lint import Linter
+    from charter.landing_zone.synth import Plan
 
     start = time.perf_counter()
     region_list = [r for r in regions.split(",") if r]
@@ -134,7 +134,7 @@ def builders_cmd() -> None:
     """
     from rich.table import Table
 
-    from landing_zone.registry import builders
+    from charter.landing_zone.registry import builders
 
     table = Table("builder", "controls", "description")
     for b in builders().values():

@@ -28,8 +28,8 @@ def _fail(msg: str) -> None:
 def _load_job(config: Path):
     import yaml
 
-    from optimizer.errors import OptimizerError
-    from optimizer.jobfile import parse_job
+    from charter.optimizer.errors import OptimizerError
+    from charter.optimizer.jobfile import parse_job
 
     if not config.exists():
         _fail(f"{config}: file not found; pass an existing job.yaml with -c")
@@ -69,9 +69,9 @@ def run(config: Path = ConfigOpt, out: Path = OutOpt,
 
     Example: `charter optimize run -c examples/optimizer/job.yaml -o optimizer-out`
     """
-    from optimizer.backtest import WalkForward
-    from optimizer.errors import OptimizerError
-    from optimizer.portfolio import PortfolioOptimizer
+    from charter.optimizer.backtest import WalkForward
+    from charter.optimizer.errors import OptimizerError
+    from charter.optimizer.portfolio import PortfolioOptimizer
 
     job = _load_job(config)
     try:
@@ -92,9 +92,9 @@ def run(config: Path = ConfigOpt, out: Path = OutOpt,
 
 
 def _report(out: Path, title: str, wf, job, summary: dict) -> None:
-    from optimizer.report import efficient_frontier, write_report
-    from optimizer.returns import ShrunkMean
-    from optimizer.risk import ledoit_wolf
+    from charter.optimizer.report import efficient_frontier, write_report
+    from charter.optimizer.returns import ShrunkMean
+    from charter.optimizer.risk import ledoit_wolf
 
     L = job.backtest_kwargs["lookback"]
     window = job.market.returns[-L:]
@@ -122,7 +122,7 @@ def search(config: Path = ConfigOpt, out: Path = OutOpt,
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from optimizer.errors import OptimizerError
+    from charter.optimizer.errors import OptimizerError
 
     job = _load_job(config)
     if job.search is None:

@@ -29,8 +29,8 @@ def local_cluster(
     """
     import yaml
 
-    from optimizer.errors import OptimizerError
-    from optimizer.sagemaker.local_cluster import run_local_cluster
+    from charter.optimizer.errors import OptimizerError
+    from charter.optimizer.sagemaker.local_cluster import run_local_cluster
 
     def fail(msg: str) -> None:
         typer.echo(f"error: {msg}", err=True)

@@ -19,10 +19,10 @@ def render(config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help=
 
     Example: `charter runbooks render -c examples/small/org.yaml -o out/runbooks`
     """
-    from landing_zone.config import load_config
-    from landing_zone.synth import synthesize
-    from runbooks.context import build_context
-    from runbooks.render import render_all
+    from charter.landing_zone.config import load_config
+    from charter.landing_zone.synth import synthesize
+    from charter.runbooks.context import build_context
+    from charter.runbooks.render import render_all
 
     cfg = load_config(config)
     context = build_context(cfg, synthesize(cfg), config_path=str(config),
@@ -37,7 +37,7 @@ def list_runbooks() -> None:
 
     Example: `charter runbooks list`
     """
-    from runbooks.render import runbook_ids
+    from charter.runbooks.render import runbook_ids
 
     for rid in runbook_ids():
         console.print(rid)
@@ -45,7 +45,7 @@ def list_runbooks() -> None:
 
 def _controls_by_runbook() -> dict[str, list[dict[str, str]]]:
     """Catalog controls grouped by the runbook that operates them."""
-    from controls.catalog import load_catalog
+    from charter.controls.catalog import load_catalog
 
     grouped: dict[str, list[dict[str, str]]] = {}
     for control in load_catalog().controls:

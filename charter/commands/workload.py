@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from charter.output import console, err_console, ok
-from workloads.package import DEFAULT_ARCH, PackageError
-from workloads.serve_cli import serve
+from charter.workloads.package import DEFAULT_ARCH, PackageError
+from charter.workloads.serve_cli import serve
 
 app = typer.Typer(help="Workload stacks (the optimizer) layered on the landing zone.", no_args_is_help=True)
 
@@ -33,7 +33,7 @@ def _out(out: Path | None, env: str) -> Path:
 
 
 def _check(workload: str, env: str) -> None:
-    from workloads.synth import WorkloadError
+    from charter.workloads.synth import WorkloadError
 
     if workload != "optimizer":
         raise WorkloadError(f"unknown workload '{workload}'", hint="the only workload is 'optimizer'")
@@ -48,8 +48,8 @@ def synth(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigO
     """
     from rich.table import Table
 
-    from landing_zone.config import load_config
-    from workloads.deploy import synth_to
+    from charter.landing_zone.config import load_config
+    from charter.workloads.deploy import synth_to
 
     _check(workload, env)
     start = time.perf_counter()
@@ -70,9 +70,9 @@ def synth(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigO
 def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, profile: str | None, role: str,
          image_tag: str | None, code_key: str | None, layer_key: str | None, dry_run: bool,
          endpoint_url: str | None = None) -> None:
+    from charter.landing_zone.config import load_config
     from charter.local import aws_sessions
-    from landing_zone.config import load_config
-    from workloads.deploy import deploy_workload
+    from charter.workloads.deploy import deploy_workload
 
     _check(workload, env)
     cfg = load_config(config)
@@ -148,8 +148,8 @@ def package(workload: str = WorkloadArg,
     """
     from rich.table import Table
 
-    from workloads.package import LAMBDA_UNZIPPED_LIMIT
-    from workloads.package import package as build
+    from charter.workloads.package import LAMBDA_UNZIPPED_LIMIT
+    from charter.workloads.package import package as build
 
     if workload != "optimizer":
         raise PackageError(f"unknown workload '{workload}'", hint="the only workload is 'optimizer'")

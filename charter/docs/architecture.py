@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from landing_zone.config.model import ROOT, OrgConfig
+from charter.landing_zone.config.model import ROOT, OrgConfig
 
 ENV_COLORS = {
     "prod": "#f8d7da", "staging": "#fff3cd", "dev": "#d1e7dd", "security": "#cfe2ff", "audit": "#e2d9f3",

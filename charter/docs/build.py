@@ -10,10 +10,10 @@ from pathlib import Path
 import jinja2
 
 from charter.errors import CharterError, all_error_classes
-from landing_zone.config.model import OrgConfig
+from charter.landing_zone.config.model import OrgConfig
 
 #: Packages whose `errors` modules (and these extra modules) define CharterError subclasses.
-ERROR_PACKAGES = ("charter", "landing_zone", "evidence", "controls", "workloads")
+ERROR_PACKAGES = ("charter", "charter.landing_zone", "charter.evidence", "charter.controls", "charter.workloads")
 ERROR_MODULES = ("charter.aws", "charter.local")
 
 
@@ -75,15 +75,15 @@ def build_docs(cfg: OrgConfig, out_dir: Path, *, config_path: str = "org.yaml") 
     from charter.cli import app
     from charter.docs.architecture import render_svg
     from charter.docs.reference import cli_reference
-    from landing_zone import naming
-    from landing_zone.synth import build_plan, synthesize
+    from charter.landing_zone import naming
+    from charter.landing_zone.synth import build_plan, synthesize
 
     plan = build_plan(cfg, synthesize(cfg))
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CharterError(f"{out_dir}: cannot create: {exc.strerror}", hint="choose a writable directory with -o") from None
-    env = jinja2.Environment(loader=jinja2.PackageLoader("templates", "docs"), undefined=jinja2.StrictUndefined,
+    env = jinja2.Environment(loader=jinja2.PackageLoader("charter.templates", "docs"), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     guide = env.get_template("deploy-guide.md.j2").render(
         org={"name": cfg.organization.name, "management_email": str(cfg.organization.management_email),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from evidence.artifact import Artifact
+from charter.evidence.artifact import Artifact
 
 from .model import QUARTER
 

@@ -21,11 +21,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from evidence.access_review.model import QUARTER
-from evidence.artifact import Artifact
-from evidence.manifest import Manifest, Scope, sha256_hex
-from evidence.signing import Signer
-from evidence.store import EvidenceStore, MissingObject, manifest_path
+from charter.evidence.access_review.model import QUARTER
+from charter.evidence.artifact import Artifact
+from charter.evidence.manifest import Manifest, Scope, sha256_hex
+from charter.evidence.signing import Signer
+from charter.evidence.store import EvidenceStore, MissingObject, manifest_path
 
 INDEX = "access-reviews/"
 COLLECTOR = "access_review"

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evidence.artifact import ApiCall
+from charter.evidence.artifact import ApiCall
 
 PrincipalType = Literal["iam-user", "iam-role", "sso-user", "sso-group"]
 AccessType = Literal["console", "access-key", "group", "managed-policy", "inline-policy", "permission-set"]

@@ -17,9 +17,9 @@ from typing import Any
 import botocore.exceptions
 
 from charter.aws import AwsError, SessionFactory, error_message, paginate
-from evidence.artifact import ApiCall, utcnow
-from landing_zone.config.model import OrgConfig
-from landing_zone.naming import EVIDENCE_READER_ROLE
+from charter.evidence.artifact import ApiCall, utcnow
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.naming import EVIDENCE_READER_ROLE
 
 from .model import AccessRow, Account, Snapshot
 
@@ -53,7 +53,7 @@ def discover_accounts(sessions: SessionFactory, cfg: OrgConfig) -> list[Account]
     The listing and the matching to org.yaml are the evidence fan-out's; accounts AWS has
     but the config does not know are reviewed by the security contact.
     """
-    from evidence.fanout import discover_accounts as organization_accounts
+    from charter.evidence.fanout import discover_accounts as organization_accounts
 
     owners = {a.name: str(a.owner) for a in cfg.accounts}
     refs = organization_accounts(sessions, cfg)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from evidence.collectors.base import Collector
+from charter.evidence.collectors.base import Collector
 
 _REGISTRY: dict[str, Collector] = {}
 _NOT_COLLECTORS = {"base"}
@@ -46,7 +46,7 @@ def get(name: str) -> Collector:
     try:
         return _REGISTRY[name]
     except KeyError:
-        from evidence.collectors.base import UnknownCollectorError
+        from charter.evidence.collectors.base import UnknownCollectorError
 
         raise UnknownCollectorError(
             f"unknown evidence collector '{name}'",

@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from evidence.access_review.coverage import missing_quarters, quarter_of
-from evidence.access_review.model import QUARTER, Campaign
-from evidence.collectors import register
-from evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
-from evidence.errors import CampaignSourceError
+from charter.evidence.access_review.coverage import missing_quarters, quarter_of
+from charter.evidence.access_review.model import QUARTER, Campaign
+from charter.evidence.collectors import register
+from charter.evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
+from charter.evidence.errors import CampaignSourceError
 
 STATE_DIR_ENV = "CHARTER_ACCESS_REVIEW_DIR"
 

@@ -25,8 +25,8 @@ import botocore.exceptions
 
 from charter.aws import error_code, error_message
 from charter.errors import CharterError
-from evidence.artifact import ApiCall, Artifact, PopulationItem, Result, utcnow
-from landing_zone.config.model import OrgConfig
+from charter.evidence.artifact import ApiCall, Artifact, PopulationItem, Result, utcnow
+from charter.landing_zone.config.model import OrgConfig
 
 Scope = Literal["global", "regional"]
 
@@ -54,7 +54,7 @@ def _catalog_criteria(control: str) -> tuple[str, ...] | None:
     """Criteria from `controls.catalog` when it is installed (looked up at run time only, so
     the collectors never depend on the catalog at import time)."""
     try:
-        catalog = importlib.import_module("controls.catalog")
+        catalog = importlib.import_module("charter.controls.catalog")
     except Exception:  # noqa: BLE001 - absent or broken catalog: fall back to the fixed list
         return None
     for name in ("get_control", "control", "get"):

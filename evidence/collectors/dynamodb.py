@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from evidence.collectors import register
-from evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
+from charter.evidence.collectors import register
+from charter.evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
 
 
 def fetch(rec: Recorder, ctx: Context) -> Snapshot:

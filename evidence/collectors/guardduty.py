@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from evidence.collectors import register
-from evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
+from charter.evidence.collectors import register
+from charter.evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
 
 #: Config protection names -> GuardDuty detector feature names.
 FEATURES = {"s3": ("S3_DATA_EVENTS",), "eks": ("EKS_AUDIT_LOGS",), "rds": ("RDS_LOGIN_EVENTS",),

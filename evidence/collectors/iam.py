@@ -8,8 +8,8 @@ import io
 import time
 from typing import Any
 
-from evidence.collectors import register
-from evidence.collectors.base import (
+from charter.evidence.collectors import register
+from charter.evidence.collectors.base import (
     Collector,
     Context,
     Recorder,

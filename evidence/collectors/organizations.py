@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from functools import partial
 
-from evidence.collectors import register
-from evidence.collectors.base import Check, Collector, Context, Recorder, Snapshot, item
-from landing_zone.config.model import ROOT
+from charter.evidence.collectors import register
+from charter.evidence.collectors.base import Check, Collector, Context, Recorder, Snapshot, item
+from charter.landing_zone.config.model import ROOT
 
 
 def fetch(rec: Recorder, ctx: Context) -> Snapshot:
@@ -76,7 +76,7 @@ def check_structure(snap: Snapshot, ctx: Context) -> list:
 
 def check_scp(snap: Snapshot, ctx: Context, *, control: str) -> list:
     """Every statement org.yaml puts on a target for `control` is in an SCP attached there."""
-    from landing_zone.scp.packing import collect_statements
+    from charter.landing_zone.scp.packing import collect_statements
 
     attached: dict[str, set[str]] = {}
     for policy in snap["policies"]:
@@ -95,7 +95,7 @@ def check_scp(snap: Snapshot, ctx: Context, *, control: str) -> list:
 
 
 def _scp_controls() -> list[str]:
-    from landing_zone.scp.guardrails import GUARDRAILS
+    from charter.landing_zone.scp.guardrails import GUARDRAILS
 
     return sorted({g.control for g in GUARDRAILS.values()} | {"ORG-05"})
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from evidence.collectors import register
-from evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
+from charter.evidence.collectors import register
+from charter.evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
 
 PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 _LOG_KINDS = ("cloudtrail", "config", "flow-logs")

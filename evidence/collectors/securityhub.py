@@ -3,8 +3,8 @@ high findings."""
 
 from __future__ import annotations
 
-from evidence.collectors import register
-from evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
+from charter.evidence.collectors import register
+from charter.evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
 
 #: Config names of standards -> the fragment of their StandardsArn.
 STANDARDS = {"fsbp": "aws-foundational-security-best-practices/v/1.0.0",

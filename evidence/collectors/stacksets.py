@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from evidence.collectors import register
-from evidence.collectors.base import Collector, Context, Recorder, Snapshot, item, parse_time
+from charter.evidence.collectors import register
+from charter.evidence.collectors.base import (
+    Collector,
+    Context,
+    Recorder,
+    Snapshot,
+    item,
+    parse_time,
+)
 
 #: Drift results older than this are stale evidence.
 DRIFT_MAX_AGE = timedelta(days=7)

@@ -32,15 +32,15 @@ from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 
 from charter.errors import SynthError
-from landing_zone.builders.kms import all_regions, environments, key_arn_import
-from landing_zone.components.s3 import access_log_bucket
-from landing_zone.config.model import OrgConfig
-from landing_zone.context import context_parameter
-from landing_zone.custom_resources import account_baseline as handler_module
-from landing_zone.custom_resources import inline_source
-from landing_zone.metadata import controls, suppress
-from landing_zone.registry import builder
-from landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.builders.kms import all_regions, environments, key_arn_import
+from charter.landing_zone.components.s3 import access_log_bucket
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.context import context_parameter
+from charter.landing_zone.custom_resources import account_baseline as handler_module
+from charter.landing_zone.custom_resources import inline_source
+from charter.landing_zone.metadata import controls, suppress
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
 
 FUNCTION_NAME = "charter-account-baseline"
 ROLE_NAME_PREFIX = "CharterAccountBaseline"

@@ -42,13 +42,13 @@ from troposphere.events import Rule, Target
 from troposphere.logs import MetricFilter, MetricTransformation
 from troposphere.sns import SubscriptionResource, Topic, TopicPolicy
 
-from landing_zone.builders.cloudtrail import trail_log_group_name
-from landing_zone.builders.kms import key_arn_import
-from landing_zone.config.model import OrgConfig
-from landing_zone.metadata import controls
-from landing_zone.naming import security_topic_name
-from landing_zone.registry import builder
-from landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.builders.cloudtrail import trail_log_group_name
+from charter.landing_zone.builders.kms import key_arn_import
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.metadata import controls
+from charter.landing_zone.naming import security_topic_name
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
 
 __all__ = ["trail_log_group_name", "EVENT_RULES", "METRIC_ALARMS", "build"]
 

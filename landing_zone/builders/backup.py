@@ -32,12 +32,12 @@ from troposphere.backup import (
 )
 from troposphere.iam import Role
 
-from landing_zone.builders.kms import key_arn_import, member_targets
-from landing_zone.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
-from landing_zone.metadata import controls
-from landing_zone.naming import resource_name
-from landing_zone.registry import builder
-from landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.builders.kms import key_arn_import, member_targets
+from charter.landing_zone.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
+from charter.landing_zone.metadata import controls
+from charter.landing_zone.naming import resource_name
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
 
 BACKUP_TAG = ("backup", "charter")
 #: AWS Backup keeps continuous (point-in-time) backups at most this long.

@@ -47,15 +47,15 @@ from troposphere.config import (
 )
 from troposphere.iam import Role
 
-from landing_zone.builders.detection import api_step
-from landing_zone.builders.log_archive import logs_key_arn
-from landing_zone.components.s3 import OBJECT_LOCK_TAG
-from landing_zone.config.model import OrgConfig
-from landing_zone.context import context_parameter
-from landing_zone.metadata import controls
-from landing_zone.naming import log_bucket_name, logical_id
-from landing_zone.registry import builder
-from landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.builders.detection import api_step
+from charter.landing_zone.builders.log_archive import logs_key_arn
+from charter.landing_zone.components.s3 import OBJECT_LOCK_TAG
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.context import context_parameter
+from charter.landing_zone.metadata import controls
+from charter.landing_zone.naming import log_bucket_name, logical_id
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
 
 CONFORMANCE_PACK_NAME = "charter-soc2"
 HOME_REGION_CONDITION = "IsHomeRegion"

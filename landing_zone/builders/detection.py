@@ -69,10 +69,10 @@ from troposphere.inspectorv2 import CisScanConfiguration, CisTargets, Schedule, 
 from troposphere.macie import Session
 from troposphere.securityhub import FindingAggregator, Hub, OrganizationConfiguration, Standard
 
-from landing_zone.config.model import OrgConfig
-from landing_zone.metadata import controls
-from landing_zone.registry import builder
-from landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.metadata import controls
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
 
 HOME_REGION_CONDITION = "IsHomeRegion"
 

@@ -49,21 +49,21 @@ from troposphere.kms import Alias, Key
 from troposphere.logs import LogGroup
 from troposphere.sqs import Queue, QueuePolicy
 
-from landing_zone.components.s3 import secure_bucket
-from landing_zone.config.model import OrgConfig
-from landing_zone.context import context_parameter
-from landing_zone.metadata import controls, suppress
-from landing_zone.naming import (
+from charter.landing_zone.components.s3 import secure_bucket
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.context import context_parameter
+from charter.landing_zone.metadata import controls, suppress
+from charter.landing_zone.naming import (
     EVIDENCE_COLLECTOR_ROLE,
     EVIDENCE_READER_ROLE,
     access_log_bucket_name,
     evidence_bucket_name,
 )
-from landing_zone.registry import builder
-from landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
 
 CONTROL = "EVD-01"
-HANDLER = "evidence.continuous.handler"
+HANDLER = "charter.evidence.continuous.handler"
 RUNTIME = "python3.12"
 DEFAULT_CODE_KEY = "charter/evidence-collector.zip"
 

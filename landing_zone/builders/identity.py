@@ -44,19 +44,19 @@ from troposphere.iam import Policy, Role
 from troposphere.sso import Assignment, PermissionSet
 
 from charter.errors import SynthError
-from landing_zone.builders.kms import ADMIN_ACTIONS, BREAK_GLASS_ROLE
-from landing_zone.config.model import OrgConfig
-from landing_zone.context import context_parameter
-from landing_zone.metadata import controls, suppress
-from landing_zone.naming import (
+from charter.landing_zone.builders.kms import ADMIN_ACTIONS, BREAK_GLASS_ROLE
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.context import context_parameter
+from charter.landing_zone.metadata import controls, suppress
+from charter.landing_zone.naming import (
     EVIDENCE_COLLECTOR_ROLE,
     EVIDENCE_READER_ROLE,
     STACKSET_ADMIN_ROLE,
     STACKSET_EXECUTION_ROLE,
     logical_id,
 )
-from landing_zone.registry import builder
-from landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
 
 #: The management-account stack holding the self-managed StackSet roles; every self-managed
 #: StackSet to the management account depends on it.

@@ -46,15 +46,15 @@ from awacs.aws import (
 from troposphere import Export, GetAtt, ImportValue, Output, Ref, Sub, Tags, Template
 from troposphere.kms import Alias, Key
 
-from landing_zone.config.model import OrgConfig
-from landing_zone.metadata import controls
-from landing_zone.naming import (
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.metadata import controls
+from charter.landing_zone.naming import (
     STACKSET_EXECUTION_ROLE,
     kms_alias,
     logical_id,
 )
-from landing_zone.registry import builder
-from landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
 
 #: Export name of the environment key's ARN (one per account and region).
 KEY_ARN_EXPORT = "charter-kms-key-arn"

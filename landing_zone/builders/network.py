@@ -76,17 +76,17 @@ from troposphere.ec2 import (
 )
 
 from charter.errors import LimitError
-from landing_zone.builders.account_baseline import (
+from charter.landing_zone.builders.account_baseline import (
     FUNCTION_ARN_EXPORT,
     SERVICE_TIMEOUT_SECONDS,
     DefaultSecurityGroupClosedResource,
 )
-from landing_zone.config.model import WORKLOAD_ENVIRONMENTS, Account, OrgConfig
-from landing_zone.context import context_parameter
-from landing_zone.metadata import controls
-from landing_zone.naming import log_bucket_name, logical_id, resource_name
-from landing_zone.registry import builder
-from landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.config.model import WORKLOAD_ENVIRONMENTS, Account, OrgConfig
+from charter.landing_zone.context import context_parameter
+from charter.landing_zone.metadata import controls
+from charter.landing_zone.naming import log_bucket_name, logical_id, resource_name
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
 
 STACK = "network"
 AZ_COUNT = 3

@@ -11,12 +11,12 @@ from __future__ import annotations
 from troposphere import Parameter, Ref, Tags, Template
 from troposphere.organizations import Account, OrganizationalUnit, Policy
 
-from landing_zone.config.model import ROOT, OrgConfig
-from landing_zone.metadata import controls
-from landing_zone.naming import logical_id
-from landing_zone.registry import builder
-from landing_zone.scp.packing import pack
-from landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.config.model import ROOT, OrgConfig
+from charter.landing_zone.metadata import controls
+from charter.landing_zone.naming import logical_id
+from charter.landing_zone.registry import builder
+from charter.landing_zone.scp.packing import pack
+from charter.landing_zone.stacks import Deployment, StackSpec
 
 
 def ou_logical_id(name: str) -> str:

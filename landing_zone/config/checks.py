@@ -145,7 +145,7 @@ def networks(cfg: OrgConfig) -> Iterator[Problem]:
 
 
 def scp_references(cfg: OrgConfig) -> Iterator[Problem]:
-    from landing_zone.scp.guardrails import GUARDRAILS, is_condition_operator
+    from charter.landing_zone.scp.guardrails import GUARDRAILS, is_condition_operator
 
     targets = [ROOT, *[ou.name for ou in cfg.ous]]
     known = sorted(GUARDRAILS)

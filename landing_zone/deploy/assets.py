@@ -7,7 +7,7 @@ parameter (`asset["parameter"]`). Same code -> same key: a deploy with no code c
 reads (GetBucketLocation, ListObjectsV2); changed code -> a new key -> the stack updates
 its function.
 
-The zip: the `charter`, `evidence` and `landing_zone` packages, `org.yaml` at the root (the
+The zip: the `charter`, `charter.evidence` and `charter.landing_zone` packages, `org.yaml` at the root (the
 deployed configuration), and the dependencies the Lambda runtime lacks
 (`LAMBDA_REQUIREMENTS`), installed by pip for the function's runtime (Linux x86_64 wheels)
 and cached under `<out>/.charter/assets/`. On the embedded AWS, which never runs Lambda
@@ -28,6 +28,7 @@ from typing import Any
 import botocore.exceptions
 import yaml
 
+from charter import source
 from charter.aws import error_code
 
 from .errors import AssetError
@@ -36,9 +37,10 @@ from .templates import Template
 
 #: What the evidence collector imports beyond the Lambda runtime (which has boto3).
 LAMBDA_REQUIREMENTS = ("pydantic>=2,<3", "ruamel.yaml", "PyYAML", "cryptography")
-PACKAGES = ("charter", "evidence", "landing_zone")
+PACKAGES = ("charter", "charter.evidence", "charter.landing_zone")
+#: Parts of the `charter` namespace the collector never imports (a wheel holds them inside `charter/`).
+NOT_SHIPPED = tuple(f"charter/{d}/" for d in ("controls", "workloads", "optimizer", "runbooks", "templates"))
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same files always make the same zip
-_REPO = Path(__file__).resolve().parents[2]
 
 
 def _add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
@@ -78,9 +80,10 @@ def build_zip(run: Run, asset: dict[str, Any]) -> bytes:
     buf = io.BytesIO()
     deps = vendored(run, asset)
     with zipfile.ZipFile(buf, "w") as zf:
-        for package in PACKAGES:
-            for name, path in _files(_REPO / package, f"{package}/"):
-                _add(zf, name, path.read_bytes())
+        entries = {name: path for package in PACKAGES for name, path in source.files(package)
+                   if not name.startswith(NOT_SHIPPED)}
+        for name, path in sorted(entries.items()):
+            _add(zf, name, path.read_bytes())
         config = run.cfg.model_dump(mode="json", by_alias=True, exclude_unset=True)
         _add(zf, "org.yaml", yaml.safe_dump(config, sort_keys=False).encode())
         if deps is not None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from landing_zone.config.model import ROOT, OrgConfig
-from landing_zone.context import CONTEXT_PARAMETERS
+from charter.landing_zone.config.model import ROOT, OrgConfig
+from charter.landing_zone.context import CONTEXT_PARAMETERS
 
 #: Placeholder for ids that do not exist yet (plan and dry runs).
 PENDING = "(new)"

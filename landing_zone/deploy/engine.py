@@ -21,8 +21,8 @@ from charter.aws import (
     error_message,
 )
 from charter.errors import SynthError
-from landing_zone.config.model import OrgConfig
-from landing_zone.synth import Plan, PlannedStack
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.synth import Plan, PlannedStack
 
 from . import orgs, scps
 from .api_steps import run_steps, split_phases

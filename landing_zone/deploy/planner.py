@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from landing_zone.config.model import OrgConfig
-from landing_zone.scp.packing import pack
-from landing_zone.synth import Plan
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.scp.packing import pack
+from charter.landing_zone.synth import Plan
 
 from .context import DeployContext
 from .engine import is_organizations, read_plan

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from charter.aws import SessionFactory, error_code, error_message
-from landing_zone.config.model import OrgConfig
-from landing_zone.naming import MEMBER_ACCESS_ROLE
-from landing_zone.synth import Plan
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
+from charter.landing_zone.synth import Plan
 
 from .context import DeployContext
 from .journal import Journal

@@ -10,8 +10,8 @@ from typing import Any
 import botocore.exceptions
 
 from charter.aws import paginate
-from landing_zone.config.model import ROOT
-from landing_zone.scp.packing import PackedPolicy, minify, pack
+from charter.landing_zone.config.model import ROOT
+from charter.landing_zone.scp.packing import PackedPolicy, minify, pack
 
 from .context import PENDING
 from .journal import ScpRecord

@@ -14,7 +14,7 @@ import botocore.exceptions
 import yaml
 
 from charter.aws import error_code
-from landing_zone.synth import PlannedStack
+from charter.landing_zone.synth import PlannedStack
 
 from .context import PENDING
 from .errors import PlanMissingError

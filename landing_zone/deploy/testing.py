@@ -12,10 +12,10 @@ from pathlib import Path
 from awacs.aws import Allow, PolicyDocument, Principal, Statement
 from troposphere import Output, Ref, Sub, Template, kms, ssm
 
-from landing_zone.config.model import OrgConfig
-from landing_zone.context import context_parameter
-from landing_zone.metadata import controls
-from landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.context import context_parameter
+from charter.landing_zone.metadata import controls
+from charter.landing_zone.stacks import Deployment, StackSpec
 
 
 def sample_specs(cfg: OrgConfig, target_ous: list[str] | None = None, management: bool = True) -> list[StackSpec]:
@@ -57,8 +57,14 @@ def write_sample_plan(cfg: OrgConfig, out_dir: Path, config_text: str = "",
                       target_ous: list[str] | None = None, builders: list[str] | None = ("organization",),
                       management: bool = True) -> Path:
     """Synthesize the named builders (all with `builders=None`) plus the sample StackSets."""
-    from landing_zone.registry import builders as registered
-    from landing_zone.synth import SynthesizedStack, build_plan, dump_yaml, synthesize, write_output
+    from charter.landing_zone.registry import builders as registered
+    from charter.landing_zone.synth import (
+        SynthesizedStack,
+        build_plan,
+        dump_yaml,
+        synthesize,
+        write_output,
+    )
 
     every = registered()
     stacks = synthesize(cfg, None if builders is None else {n: every[n] for n in builders})

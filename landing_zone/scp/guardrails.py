@@ -22,7 +22,7 @@ from awacs.aws import (
     StringNotEquals,
 )
 
-from landing_zone.config.model import OrgConfig
+from charter.landing_zone.config.model import OrgConfig
 
 
 @dataclass(frozen=True)

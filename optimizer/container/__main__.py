@@ -1,5 +1,5 @@
 import sys
 
-from optimizer.container.entrypoint import main
+from charter.optimizer.container.entrypoint import main
 
 sys.exit(main())

@@ -30,7 +30,7 @@ COMMANDS = PROCESSING_COMMANDS + ("search", "train")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="optimizer.container",
+    p = argparse.ArgumentParser(prog="charter.optimizer.container",
                                 description="The optimizer container: SageMaker pipeline steps and the search.")
     p.add_argument("--job-type", choices=("processing", "training"), default=None,
                    help="Force a contract (default: Training if its resourceconfig.json exists, else Processing).")
@@ -57,10 +57,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from optimizer.errors import OptimizerError
-    from optimizer.sagemaker import contract as ct
-    from optimizer.sagemaker import steps
-    from optimizer.search import SearchInterrupted
+    from charter.optimizer.errors import OptimizerError
+    from charter.optimizer.sagemaker import contract as ct
+    from charter.optimizer.sagemaker import steps
+    from charter.optimizer.search import SearchInterrupted
 
     if args.command == "train":
         args.command = "search"

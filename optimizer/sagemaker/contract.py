@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from optimizer.errors import OptimizerError
+from charter.optimizer.errors import OptimizerError
 
 ROOT_ENV = "CHARTER_SM_ROOT"
 MESSAGE_LIMIT = 1024  # SageMaker keeps the first 1 KB of the failure message

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from optimizer.errors import OptimizerError
+from charter.optimizer.errors import OptimizerError
 
 from . import steps as st
 from .contract import ROOT_ENV, Contract, write_resourceconfig
@@ -114,7 +114,7 @@ class LocalCluster:
                 [str(REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
                 # one BLAS thread per host process: hosts are the unit of parallelism here
                 "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-            argv = [self.python, "-m", "optimizer.container", *args]
+            argv = [self.python, "-m", "charter.optimizer.container", *args]
             jobs.append(HostJob(step, host, c, argv, env))
         return jobs
 
@@ -134,7 +134,7 @@ class LocalCluster:
     def _processing_request(step: str, args: list[str], hosts: int, inputs: dict, outputs: dict) -> dict:
         return {
             "ProcessingJobName": f"local-{step}",
-            "AppSpecification": {"ContainerEntrypoint": ["python3", "-m", "optimizer.container", *args]},
+            "AppSpecification": {"ContainerEntrypoint": ["python3", "-m", "charter.optimizer.container", *args]},
             "ProcessingResources": {"ClusterConfig": {"InstanceCount": hosts, "InstanceType": "local"}},
             "ProcessingInputs": [{"InputName": n, "S3Input": {
                 "S3Uri": f"s3://local/{p}", "LocalPath": f"/opt/ml/processing/input/{n}",

@@ -29,12 +29,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from optimizer.errors import OptimizerError
+from charter.optimizer.errors import OptimizerError
 
 from . import steps as st
 
 SCHEMA_VERSION = "2020-12-01"
-ENTRYPOINT = ["python3", "-m", "optimizer.container"]
+ENTRYPOINT = ["python3", "-m", "charter.optimizer.container"]
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 OBJECTIVE_METRIC = "validation:sharpe_ratio"
 STEP_NAMES = ("DataValidation", "ScenarioGeneration", "DistributedOptimization", "ResultsAggregation",

@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.checkpoint import Checkpoint, repair_torn_tail  # noqa: F401 (re-exported for tests)
-from optimizer.data import MarketData, save_returns_csv
-from optimizer.errors import OptimizerError
-from optimizer.jobfile import Job, parse_job
-from optimizer.search import (
+from charter.optimizer.checkpoint import Checkpoint, repair_torn_tail  # noqa: F401 (re-exported for tests)
+from charter.optimizer.data import MarketData, save_returns_csv
+from charter.optimizer.errors import OptimizerError
+from charter.optimizer.jobfile import Job, parse_job
+from charter.optimizer.search import (
     HyperparameterSearch,
     aggregate,
     budgets_for,
@@ -119,7 +119,7 @@ def search_fingerprint(search: HyperparameterSearch, market: MarketData) -> str:
     and the aggregator's merged checkpoint is accepted by ``fit``.  (The engine keeps the
     computation private; a test pins that this matches the header ``fit`` writes.)
     """
-    from optimizer.search import _fingerprint
+    from charter.optimizer.search import _fingerprint
 
     budgets = budgets_for(search.halving, search.n_rungs, search.eta)
     return _fingerprint(market, search.space, search.settings, {
@@ -176,7 +176,7 @@ def generate_scenarios(c: Contract, parts: int, log: Log = _log) -> dict:
         _write_json(trials_dir / f"part-{p:05d}.json", shard(configs, p, parts))
     # Stress scenarios for the agent report: stationary bootstrap of the whole history,
     # seeded by the job, so the report's tail-risk numbers are reproducible.
-    from optimizer.scenarios import make_scenarios
+    from charter.optimizer.scenarios import make_scenarios
 
     X = np.nan_to_num(job.market.returns, nan=0.0)
     stress = make_scenarios("bootstrap", X, n_scenarios=N_STRESS_SCENARIOS, seed=s.seed)
@@ -379,7 +379,7 @@ def search_summary(s: HyperparameterSearch) -> dict:
 def synthesize_agent_report(c: Contract, log: Log = _log) -> dict:
     """The facts the allocation agents reason over: winner, out-of-sample evidence, final
     weights and their tail risk on the stress scenarios, as JSON plus a short summary."""
-    from optimizer.search import build_backtest
+    from charter.optimizer.search import build_backtest
 
     job = validated_job(c)
     res = _read_json(c.input(RESULTS) / "search.json", "search result")

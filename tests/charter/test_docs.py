@@ -9,7 +9,7 @@ import pytest
 
 from charter.docs.build import _load_error_modules, build_docs
 from charter.errors import all_error_classes
-from landing_zone.config import load_config
+from charter.landing_zone.config import load_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

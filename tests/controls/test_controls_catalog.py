@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from controls.catalog import CatalogError, load_catalog
-from controls.matrix import config_value
+from charter.controls.catalog import CatalogError, load_catalog
+from charter.controls.matrix import config_value
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,7 +65,7 @@ def test_every_criterion_has_a_control(catalog) -> None:
 
 def test_lookups(catalog) -> None:
     assert catalog.get("LOG-01").runbook == "incident-response"
-    from controls.catalog import get_control
+    from charter.controls.catalog import get_control
 
     assert get_control("MON-06").requires == ["baseline.macie.enabled"]
     assert "PHY-01" in {c.id for c in catalog.for_criterion("CC6.4")}
@@ -80,7 +80,7 @@ def test_lookups(catalog) -> None:
 
 
 def test_builders_named_exist_in_the_registry(catalog) -> None:
-    from landing_zone.registry import builders
+    from charter.landing_zone.registry import builders
 
     known = set(builders())
     missing = sorted({(b, c.id) for c in catalog for b in c.implemented_by.builders if b not in known})
@@ -88,14 +88,14 @@ def test_builders_named_exist_in_the_registry(catalog) -> None:
 
 
 def test_controls_builders_declare_exist_in_the_catalog(catalog) -> None:
-    from landing_zone.registry import builders
+    from charter.landing_zone.registry import builders
 
     unknown = sorted({(b.name, cid) for b in builders().values() for cid in b.controls if cid not in catalog})
     assert not unknown
 
 
 def test_scp_guardrails_named_exist(catalog) -> None:
-    from landing_zone.scp.guardrails import GUARDRAILS
+    from charter.landing_zone.scp.guardrails import GUARDRAILS
 
     for c in catalog:
         for gid in c.implemented_by.scp_guardrails:
@@ -136,7 +136,7 @@ def test_requires_are_real_config_switches(catalog, small_config) -> None:
 
 
 def test_every_control_id_synth_emits_is_in_the_catalog(catalog, small_config) -> None:
-    from landing_zone.synth import synthesize
+    from charter.landing_zone.synth import synthesize
 
     emitted = {cid for s in synthesize(small_config) for cid in s.controls}
     assert emitted, "synth emitted no control ids"
@@ -192,7 +192,7 @@ def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
 def test_config_rules_named_are_deployed_for_that_control(catalog) -> None:
     """`implemented_by.config_rules` lists only rules the config_rules builder deploys, tagged
     with that control; and every rule it deploys is listed on its controls (MON-01 aside)."""
-    from landing_zone.builders.config_rules import MANAGED_RULES
+    from charter.landing_zone.builders.config_rules import MANAGED_RULES
 
     wrong = sorted((c.id, r) for c in catalog for r in c.implemented_by.config_rules
                    if r not in MANAGED_RULES or c.id not in MANAGED_RULES[r].controls)
@@ -210,7 +210,7 @@ def test_config_rules_named_are_deployed_for_that_control(catalog) -> None:
 def test_kind_rules(kind: str, extra: dict, message: str) -> None:
     from pydantic import ValidationError
 
-    from controls.model import Control
+    from charter.controls.model import Control
 
     base = {"id": "TST-01", "title": "A control for the test", "description": "Exists only in this test.",
             "criteria": ["CC6.1"], "kind": kind, "frequency": "annual", "owner": "Tester",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from controls.matrix import compute_matrix, render
+from charter.controls.matrix import compute_matrix, render
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not on PATH (apt-get install -y chromium)")

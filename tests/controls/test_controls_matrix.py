@@ -16,12 +16,12 @@ from troposphere import Template
 from troposphere.s3 import Bucket
 from typer.testing import CliRunner
 
-from controls.catalog import load_catalog
-from controls.matrix import CSV_COLUMNS, MatrixError, compute_matrix, render
-from landing_zone.config import load_config_text
-from landing_zone.metadata import controls, suppress
-from landing_zone.stacks import Deployment, StackSpec
-from landing_zone.synth import SynthesizedStack, dump_yaml
+from charter.controls.catalog import load_catalog
+from charter.controls.matrix import CSV_COLUMNS, MatrixError, compute_matrix, render
+from charter.landing_zone.config import load_config_text
+from charter.landing_zone.metadata import controls, suppress
+from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.synth import SynthesizedStack, dump_yaml
 
 #: Baseline features and the switch that turns each off.
 FEATURES = ["cloudtrail", "config", "security_hub", "guardduty", "access_analyzer", "macie", "backup", "network",
@@ -253,17 +253,17 @@ def test_cli_bad_config_exits_2_without_traceback(tmp_path: Path) -> None:
 
 
 def test_missing_builder_and_tool_reasons(small_config, catalog) -> None:
-    from controls.catalog import Catalog
-    from controls.model import Control
+    from charter.controls.catalog import Catalog
+    from charter.controls.model import Control
 
     base = {"title": "A control for the test", "description": "Exists only in this test catalog.",
             "criteria": ["CC6.1"], "kind": "automated", "frequency": "continuous", "owner": "Tester",
             "test_procedure": "Nothing to test here, really.", "population": "No population."}
     ctl = [Control.model_validate({**base, "id": "TST-01", "implemented_by": {"builders": ["warp_drive"]}}),
-           Control.model_validate({**base, "id": "TST-02", "implemented_by": {"tooling": ["evidence.collectors.nope"]}})]
+           Control.model_validate({**base, "id": "TST-02", "implemented_by": {"tooling": ["charter.evidence.collectors.nope"]}})]
     cat = Catalog(criteria=catalog.criteria, by_id={c.id: c for c in ctl})
     m = compute_matrix(small_config, cat, stacks=[])
     assert m.controls["TST-01"].reason == \
         "builder warp_drive is not available (landing_zone/builders/warp_drive.py missing)"
-    assert m.controls["TST-02"].reason == "not installed: evidence/collectors/nope.py"
+    assert m.controls["TST-02"].reason == "not installed: charter/evidence/collectors/nope.py"
     assert m.summary.criteria_with_controls == 1 and len(m.summary.criteria_gap) == 61  # no coverage anywhere

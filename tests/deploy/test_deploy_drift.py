@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import boto3
 from botocore.stub import ANY, Stubber
 
-from landing_zone.deploy.drift import DriftReport, detect_stackset_drift
+from charter.landing_zone.deploy.drift import DriftReport, detect_stackset_drift
 
 
 def test_drifted_resource_is_reported_with_its_controls_and_properties() -> None:

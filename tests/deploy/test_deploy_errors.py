@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from charter.aws import SessionFactory
-from landing_zone.config import load_config
-from landing_zone.deploy import deploy
-from landing_zone.deploy.errors import CredentialsError, EndpointError, PlanMissingError
-from landing_zone.deploy.planner import offline_plan
-from landing_zone.deploy.testing import write_sample_plan
+from charter.landing_zone.config import load_config
+from charter.landing_zone.deploy import deploy
+from charter.landing_zone.deploy.errors import CredentialsError, EndpointError, PlanMissingError
+from charter.landing_zone.deploy.planner import offline_plan
+from charter.landing_zone.deploy.testing import write_sample_plan
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = REPO / "examples" / "small" / "org.yaml"

@@ -7,16 +7,16 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from landing_zone.config import load_config
-from landing_zone.config.model import OrgConfig
-from landing_zone.deploy.api_steps import _Resolver, already_done
-from landing_zone.deploy.context import DeployContext, subtree
-from landing_zone.deploy.journal import Journal, ScpRecord, StackRecord
-from landing_zone.deploy.run import Run
-from landing_zone.deploy.scps import sid_control, statement_diff, statement_hashes
-from landing_zone.deploy.stacksets import fail_line, operation_preferences
-from landing_zone.deploy.templates import Template, control_diff, resource_index
-from landing_zone.synth import Plan, PlannedStack
+from charter.landing_zone.config import load_config
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.deploy.api_steps import _Resolver, already_done
+from charter.landing_zone.deploy.context import DeployContext, subtree
+from charter.landing_zone.deploy.journal import Journal, ScpRecord, StackRecord
+from charter.landing_zone.deploy.run import Run
+from charter.landing_zone.deploy.scps import sid_control, statement_diff, statement_hashes
+from charter.landing_zone.deploy.stacksets import fail_line, operation_preferences
+from charter.landing_zone.deploy.templates import Template, control_diff, resource_index
+from charter.landing_zone.synth import Plan, PlannedStack
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,7 +67,7 @@ def test_failure_line_names_stackset_account_region_and_logical_id(tmp_path: Pat
 
 
 def _planned() -> PlannedStack:
-    from landing_zone.stacks import Deployment
+    from charter.landing_zone.stacks import Deployment
 
     return PlannedStack(name="x", stack_name="charter-x", file="x.yaml", builder="t",
                         deployment=Deployment(kind="stackset", regions=["us-east-1"]), sha256="0", bytes=0,
@@ -131,7 +131,7 @@ def test_journal_mirror_splits_over_8kb_and_reads_back(tmp_path: Path, large: Or
     from moto import mock_aws
 
     from charter.aws import SessionFactory
-    from landing_zone.deploy.engine import _read_mirror, _write_mirror
+    from charter.landing_zone.deploy.engine import _read_mirror, _write_mirror
 
     with mock_aws():
         run = _run(large, tmp_path)
@@ -147,7 +147,7 @@ def test_journal_mirror_splits_over_8kb_and_reads_back(tmp_path: Path, large: Or
 
 
 def test_control_lines_merge_controls_that_share_the_same_changes() -> None:
-    from landing_zone.deploy.templates import control_lines
+    from charter.landing_zone.deploy.templates import control_lines
 
     diff = {"ENC-02": ["~ Bucket (AWS::S3::Bucket)"], "DAT-01": ["~ Bucket (AWS::S3::Bucket)"],
             "LOG-04": ["+ Logs (AWS::Logs::LogGroup)"]}

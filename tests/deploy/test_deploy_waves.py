@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from landing_zone.config import load_config
-from landing_zone.deploy import engine
-from landing_zone.deploy.api_steps import split_phases
-from landing_zone.deploy.journal import Journal
-from landing_zone.deploy.run import Run
-from landing_zone.stacks import Deployment
-from landing_zone.synth import Plan, PlannedStack
+from charter.landing_zone.config import load_config
+from charter.landing_zone.deploy import engine
+from charter.landing_zone.deploy.api_steps import split_phases
+from charter.landing_zone.deploy.journal import Journal
+from charter.landing_zone.deploy.run import Run
+from charter.landing_zone.stacks import Deployment
+from charter.landing_zone.synth import Plan, PlannedStack
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,8 +15,8 @@ import botocore.exceptions
 import pytest
 
 from charter.aws import SessionFactory
+from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
 from charter.local import LocalAws
-from landing_zone.naming import MEMBER_ACCESS_ROLE
 
 REGION = "us-east-1"
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from charter.evidence.access_review import campaign as camp
+from charter.evidence.access_review.errors import CloseRefused, WorkbookRejected
+from charter.evidence.access_review.snapshot import take_snapshot
+from charter.evidence.access_review.workbook import HEADERS
 from charter.local import LocalAws
-from evidence.access_review import campaign as camp
-from evidence.access_review.errors import CloseRefused, WorkbookRejected
-from evidence.access_review.snapshot import take_snapshot
-from evidence.access_review.workbook import HEADERS
 
 QUARTER = "2026Q4"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -156,8 +156,8 @@ def test_cli_closed_loop_writes_signed_evidence(aws, small_config_path, tmp_path
     from typer.testing import CliRunner
 
     from charter.cli import app
-    from evidence.store import EvidenceStore, open_backend
-    from evidence.verify import verify
+    from charter.evidence.store import EvidenceStore, open_backend
+    from charter.evidence.verify import verify
 
     sessions, _ = aws
     state, store = tmp_path / "reviews", tmp_path / "evidence"
@@ -180,14 +180,14 @@ def test_cli_closed_loop_writes_signed_evidence(aws, small_config_path, tmp_path
     assert len(ev.manifest_paths()) == 2  # the snapshot at start, the report at close
     assert verify(ev.backend).ok
     # indexed for the scheduled collector, which has no --state-dir
-    from evidence.access_review.ledger import read_campaigns
+    from charter.evidence.access_review.ledger import read_campaigns
 
     found = read_campaigns(ev)
     assert [(c["quarter"], c["status"]) for c in found["campaigns"]] == [("2027Q2", "closed")]
     assert not found["rejected"]
 
     missing = runner.invoke(app, ["access-review", "status", "--quarter", "2031Q1", "--state-dir", str(state)])
-    from evidence.access_review.errors import CampaignNotFoundError
+    from charter.evidence.access_review.errors import CampaignNotFoundError
 
     assert isinstance(missing.exception, CampaignNotFoundError)  # main() turns it into exit 2
     assert "charter access-review start --quarter 2031Q1" in missing.exception.render()

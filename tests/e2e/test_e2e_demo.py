@@ -15,10 +15,10 @@ pytestmark = pytest.mark.e2e
 
 def test_demo_runs_the_whole_flow(tmp_path: Path, small_config, small_config_path) -> None:
     from charter.demo import Demo
-    from evidence.export import verify_package
-    from landing_zone.naming import MEMBER_ACCESS_ROLE
-    from landing_zone.synth import build_plan
-    from workloads.synth import synthesize_workloads
+    from charter.evidence.export import verify_package
+    from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
+    from charter.landing_zone.synth import build_plan
+    from charter.workloads.synth import synthesize_workloads
 
     seen: dict[str, Any] = {}
 

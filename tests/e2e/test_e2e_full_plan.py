@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from charter.aws import SessionFactory
+from charter.landing_zone.config import load_config
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.deploy import deploy
+from charter.landing_zone.deploy.engine import DeployResult
+from charter.landing_zone.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
+from charter.landing_zone.synth import build_plan, synthesize, write_output
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
-from landing_zone.config import load_config
-from landing_zone.config.model import OrgConfig
-from landing_zone.deploy import deploy
-from landing_zone.deploy.engine import DeployResult
-from landing_zone.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
-from landing_zone.synth import build_plan, synthesize, write_output
 
 REPO = Path(__file__).resolve().parents[2]
 READS = ("Describe", "List", "Get")
@@ -151,7 +151,7 @@ def test_the_evidence_collector_code_is_uploaded_before_its_stack(deployed: Depl
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert len(keys) == 1 and keys[0].startswith("charter/evidence-collector-")
     fn = deployed.member("lambda", "audit").list_functions()["Functions"]
-    assert any(f["Handler"] == "evidence.continuous.handler" for f in fn)
+    assert any(f["Handler"] == "charter.evidence.continuous.handler" for f in fn)
 
 
 @pytest.mark.parametrize("name", ["dev", "staging", "prod"])

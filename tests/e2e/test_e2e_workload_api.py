@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workloads"))
 from handlers_testkit import SETTINGS, ingest_prices, s3_event, settings_env  # noqa: E402
 
 from charter.local import LocalAws  # noqa: E402
-from workloads.handlers import aws, ingest  # noqa: E402
-from workloads.server import LocalApiServer  # noqa: E402
+from charter.workloads.handlers import aws, ingest  # noqa: E402
+from charter.workloads.server import LocalApiServer  # noqa: E402
 
 ASSETS = ["A000", "A001", "A002", "A003", "A004"]
 

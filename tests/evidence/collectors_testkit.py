@@ -9,10 +9,10 @@ from typing import Any
 import boto3
 
 from charter.aws import SessionFactory
-from evidence.artifact import Artifact, utcnow
-from evidence.collectors import get
-from evidence.collectors.base import Context, Recorder, Target
-from landing_zone.config import load_config
+from charter.evidence.artifact import Artifact, utcnow
+from charter.evidence.collectors import get
+from charter.evidence.collectors.base import Context, Recorder, Target
+from charter.landing_zone.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from evidence.artifact import ApiCall, Artifact, PopulationItem
+from charter.evidence.artifact import ApiCall, Artifact, PopulationItem
 
 ACCOUNTS = {"111111111111": "prod", "222222222222": "audit"}
 REGIONS = ("us-east-1", "us-west-2")

@@ -11,14 +11,14 @@ import pytest
 from collectors_testkit import small_config
 from test_continuous_handler import BUCKET, CONFIG, LambdaContext, lambda_env  # noqa: F401 - the fixture
 
-from evidence.access_review.ledger import INDEX, read_campaigns, seal_campaign
-from evidence.artifact import Artifact, PopulationItem
-from evidence.collectors.access_review import check_quarters, fetch
-from evidence.collectors.base import Context, Target
-from evidence.errors import CampaignSourceError
-from evidence.manifest import Scope
-from evidence.signing import LocalSigner
-from evidence.store import EvidenceStore, LocalBackend, S3Backend
+from charter.evidence.access_review.ledger import INDEX, read_campaigns, seal_campaign
+from charter.evidence.artifact import Artifact, PopulationItem
+from charter.evidence.collectors.access_review import check_quarters, fetch
+from charter.evidence.collectors.base import Context, Target
+from charter.evidence.errors import CampaignSourceError
+from charter.evidence.manifest import Scope
+from charter.evidence.signing import LocalSigner
+from charter.evidence.store import EvidenceStore, LocalBackend, S3Backend
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -108,7 +108,7 @@ def test_an_unreadable_store_is_a_gap_not_a_failing_quarter(tmp_path, monkeypatc
 
 
 def test_the_scheduled_collector_finds_campaigns_in_its_s3_store(lambda_env, tmp_path, monkeypatch):  # noqa: F811
-    from evidence.continuous import handler
+    from charter.evidence.continuous import handler
 
     s3, _, _ = lambda_env
     monkeypatch.setenv("CHARTER_ACCESS_REVIEW_DIR", str(tmp_path / "none"))  # a Lambda has no local records

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from evidence.access_review.coverage import missing_quarters, quarter_of
-from evidence.access_review.errors import WorkbookError
-from evidence.access_review.model import AccessRow, row_hash
-from evidence.access_review.snapshot import _trust_principals
-from evidence.access_review.workbook import HEADERS, read_workbook, write_workbook
+from charter.evidence.access_review.coverage import missing_quarters, quarter_of
+from charter.evidence.access_review.errors import WorkbookError
+from charter.evidence.access_review.model import AccessRow, row_hash
+from charter.evidence.access_review.snapshot import _trust_principals
+from charter.evidence.access_review.workbook import HEADERS, read_workbook, write_workbook
 
 
 def _row(**kw) -> AccessRow:
@@ -65,8 +65,8 @@ def test_trust_principals_flags_wildcards() -> None:
 def test_collector_fails_skipped_quarters(small_config) -> None:
     from datetime import UTC, datetime
 
-    from evidence.collectors.access_review import check_quarters
-    from evidence.collectors.base import Context, Target
+    from charter.evidence.collectors.access_review import check_quarters
+    from charter.evidence.collectors.base import Context, Target
 
     ctx = Context(cfg=small_config, target=Target("123456789012", "management", "us-east-1", is_management=True),
                   now=datetime(2026, 11, 28, tzinfo=UTC))
@@ -82,8 +82,8 @@ def test_collector_fails_skipped_quarters(small_config) -> None:
 def test_matrix_failure_for_skipped_quarters(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from evidence.access_review.coverage import failing_from_state
-    from evidence.access_review.model import Campaign
+    from charter.evidence.access_review.coverage import failing_from_state
+    from charter.evidence.access_review.model import Campaign
 
     today = date(2026, 11, 28)
     assert "no access-review campaign" in failing_from_state(tmp_path, today)["IAM-09"]

@@ -11,10 +11,10 @@ import pytest
 from collectors_testkit import ACCOUNT, results, run_collector
 from moto import mock_aws
 
-from evidence.artifact import utcnow
-from evidence.collectors import all_collectors, collectors_for, get
-from evidence.collectors.base import Context, Target
-from evidence.collectors.iam import check_password_policy
+from charter.evidence.artifact import utcnow
+from charter.evidence.collectors import all_collectors, collectors_for, get
+from charter.evidence.collectors.base import Context, Target
+from charter.evidence.collectors.iam import check_password_policy
 
 
 @pytest.fixture()
@@ -105,7 +105,7 @@ def test_strong_password_policy_passes_pure_check():
 def test_root_row_of_credential_report():
     from collectors_testkit import small_config
 
-    from evidence.collectors.iam import check_root
+    from charter.evidence.collectors.iam import check_root
 
     ctx = Context(small_config(), Target(ACCOUNT, "prod", "us-east-1", "prod"))
     row = {"user": "<root_account>", "arn": f"arn:aws:iam::{ACCOUNT}:root", "mfa_active": "true",

@@ -14,10 +14,10 @@ from botocore.stub import ANY, Stubber
 from collectors_testkit import ACCOUNT, results, run_collector, small_config, stub_client
 from moto import mock_aws
 
-from evidence.artifact import utcnow
-from evidence.collectors.base import Context, Target
-from evidence.collectors.stacksets import check_drift
-from landing_zone.config.model import Assignment, PermissionSet
+from charter.evidence.artifact import utcnow
+from charter.evidence.collectors.base import Context, Target
+from charter.evidence.collectors.stacksets import check_drift
+from charter.landing_zone.config.model import Assignment, PermissionSet
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -165,7 +165,7 @@ def test_backup_plans_vault_lock_jobs_and_dr_copies():
     assert jobs.result == "fail" and jobs.attributes["failed"][0]["id"] == "j2"
     assert results(art, "BCK-02") == {plan_arn: "pass"}
     # daily schedule vs a 1-hour RPO (prod) fails
-    from evidence.collectors.backup import schedule_hours
+    from charter.evidence.collectors.backup import schedule_hours
 
     assert schedule_hours("cron(0 5 ? * * *)") == 24 and schedule_hours("rate(12 hours)") == 12
     assert schedule_hours("cron(0 0/4 ? * * *)") == 4
@@ -210,7 +210,7 @@ def aws(monkeypatch):
 
 
 def test_organizations_structure_and_scp_attachment(aws):
-    from landing_zone.scp.packing import pack
+    from charter.landing_zone.scp.packing import pack
 
     cfg = small_config()
     orgs = boto3.client("organizations")

@@ -8,9 +8,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from evidence.signing import load_public_key
-from evidence.store import EvidenceStore, S3Backend
-from evidence.verify import verify
+from charter.evidence.signing import load_public_key
+from charter.evidence.store import EvidenceStore, S3Backend
+from charter.evidence.verify import verify
 
 BUCKET = "acme-evidence-123456789012-us-east-1"
 CONFIG = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
@@ -53,7 +53,7 @@ EVENT = {"collectors": ["kms", "s3"], "regions": ["us-east-1"]}
 
 
 def test_handler_collects_the_org_into_the_s3_store_and_chains_runs(lambda_env):
-    from evidence.continuous import handler
+    from charter.evidence.continuous import handler
 
     s3, kms, key = lambda_env
     first = handler(EVENT, LambdaContext(900_000))
@@ -77,7 +77,7 @@ def test_handler_collects_the_org_into_the_s3_store_and_chains_runs(lambda_env):
 
 
 def test_handler_stops_before_the_lambda_timeout_and_the_next_invocation_resumes(lambda_env):
-    from evidence.continuous import handler
+    from charter.evidence.continuous import handler
 
     s3, _, _ = lambda_env
     cut = handler(EVENT, LambdaContext(1_000))  # less than the safety margin: stop after one artifact
@@ -92,8 +92,8 @@ def test_handler_stops_before_the_lambda_timeout_and_the_next_invocation_resumes
 
 
 def test_handler_without_the_bucket_fails_loudly(lambda_env, monkeypatch):
-    from evidence.continuous import handler
-    from evidence.errors import StoreNotFoundError
+    from charter.evidence.continuous import handler
+    from charter.evidence.errors import StoreNotFoundError
 
     monkeypatch.setenv("EVIDENCE_BUCKET", "acme-evidence-missing")
     with pytest.raises(StoreNotFoundError):  # Lambda retries, then the event goes to the DLQ

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from landing_zone.config import load_config, load_config_text
-from landing_zone.lint import Linter
-from landing_zone.registry import builders
+from charter.landing_zone.config import load_config, load_config_text
+from charter.landing_zone.lint import Linter
+from charter.landing_zone.registry import builders
 
 EXAMPLE = "examples/small/org.yaml"
 
@@ -19,7 +19,7 @@ def evstore_linter() -> Linter:
 
 
 def _build(cfg):
-    from landing_zone.builders.evidence_store import build
+    from charter.landing_zone.builders.evidence_store import build
 
     [spec] = build(cfg)
     return spec, json.loads(spec.template.to_json())
@@ -93,7 +93,7 @@ def test_collector_role_and_lambda():
     assert "kms:Sign" in actions
     [fn] = _of_type(data, "AWS::Lambda::Function").values()
     p = fn["Properties"]
-    assert p["Handler"] == "evidence.continuous.handler"
+    assert p["Handler"] == "charter.evidence.continuous.handler"
     assert p["Code"]["S3Key"] == {"Ref": "CodeKey"}
     assert p["ReservedConcurrentExecutions"] == 1
     assert set(p["Environment"]["Variables"]) == {"EVIDENCE_BUCKET", "EVIDENCE_PREFIX", "SIGNING_KEY_ID",

@@ -16,11 +16,11 @@ import pytest
 from evstore_helpers import run_artifacts
 from openpyxl import load_workbook
 
-from evidence.errors import ExportError, PackageError
-from evidence.export import CRITERIA, SAMPLE_SIZES, export, frequency, verify_package
-from evidence.manifest import Scope
-from evidence.signing import LocalSigner
-from evidence.store import EvidenceStore, LocalBackend
+from charter.evidence.errors import ExportError, PackageError
+from charter.evidence.export import CRITERIA, SAMPLE_SIZES, export, frequency, verify_package
+from charter.evidence.manifest import Scope
+from charter.evidence.signing import LocalSigner
+from charter.evidence.store import EvidenceStore, LocalBackend
 
 START = datetime(2026, 10, 1, 6, 0, tzinfo=UTC)
 DAYS = 34
@@ -29,7 +29,7 @@ DAYS = 34
 @pytest.fixture(scope="module")
 def store_dir(tmp_path_factory):
     """Forty daily runs, with collection times pinned to the days they claim."""
-    import evidence.store as store_mod
+    import charter.evidence.store as store_mod
 
     root = tmp_path_factory.mktemp("export") / "evidence"
     store = EvidenceStore(LocalBackend(root))
@@ -350,8 +350,8 @@ def test_criteria_come_from_the_control_mapping_not_the_artifact_cross_product(p
 
 
 def test_catalog_frequency_fixes_the_sample_size():
-    from evidence.export import _samples
-    from evidence.manifest import Entry
+    from charter.evidence.export import _samples
+    from charter.evidence.manifest import Entry
 
     first = datetime(2026, 7, 1, tzinfo=UTC)
     manifests = []

@@ -12,7 +12,7 @@ from collectors_testkit import small_config
 from moto import mock_aws
 
 from charter.aws import SessionFactory
-from evidence.fanout import AccountRef, FanOut, collect_all
+from charter.evidence.fanout import AccountRef, FanOut, collect_all
 
 COLLECTORS = ["iam", "kms", "logs", "s3", "organizations"]
 MGMT = "123456789012"

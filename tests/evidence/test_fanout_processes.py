@@ -10,8 +10,8 @@ import os
 import pytest
 from collectors_testkit import small_config
 
+from charter.evidence.fanout import AccountRef, FanOut, auto_processes, collect_all
 from charter.local import LocalAws
-from evidence.fanout import AccountRef, FanOut, auto_processes, collect_all
 
 COLLECTORS = ["iam", "kms", "logs", "s3", "organizations"]
 

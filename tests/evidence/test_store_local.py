@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 import pytest
 from evstore_helpers import artifact, run_artifacts
 
-from evidence.continuous import collect_to_store
-from evidence.errors import EmptyOrganizationError, StoreWriteError
-from evidence.manifest import Manifest, Scope, sha256_hex
-from evidence.signing import LocalSigner
-from evidence.store import AlreadyStored, EvidenceStore, LocalBackend
-from evidence.verify import verify
-from landing_zone.config import load_config
+from charter.evidence.continuous import collect_to_store
+from charter.evidence.errors import EmptyOrganizationError, StoreWriteError
+from charter.evidence.manifest import Manifest, Scope, sha256_hex
+from charter.evidence.signing import LocalSigner
+from charter.evidence.store import AlreadyStored, EvidenceStore, LocalBackend
+from charter.evidence.verify import verify
+from charter.landing_zone.config import load_config
 
 DAY = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
 

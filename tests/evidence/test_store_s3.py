@@ -11,11 +11,11 @@ import pytest
 from evstore_helpers import run_artifacts
 from moto import mock_aws
 
-from evidence.errors import SigningKeyError, StoreNotFoundError
-from evidence.manifest import Manifest, Scope, sha256_hex
-from evidence.signing import KmsSigner, LocalSigner, load_public_key
-from evidence.store import AlreadyStored, EvidenceStore, S3Backend, open_backend
-from evidence.verify import verify
+from charter.evidence.errors import SigningKeyError, StoreNotFoundError
+from charter.evidence.manifest import Manifest, Scope, sha256_hex
+from charter.evidence.signing import KmsSigner, LocalSigner, load_public_key
+from charter.evidence.store import AlreadyStored, EvidenceStore, S3Backend, open_backend
+from charter.evidence.verify import verify
 
 DAY = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
 BUCKET = "acme-evidence-222222222222-us-east-1"
@@ -144,7 +144,7 @@ def test_kms_key_that_cannot_sign_is_a_charter_error(aws):
 
 
 def test_store_url_parsing(aws):
-    from evidence.errors import StoreUrlError
+    from charter.evidence.errors import StoreUrlError
 
     with pytest.raises(StoreUrlError):
         open_backend("s3://Bad_Bucket/x")

@@ -11,17 +11,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from evstore_helpers import run_artifacts
 
-from evidence.errors import SigningKeyError, StoreNotFoundError
-from evidence.manifest import Manifest, sha256_hex
-from evidence.signing import LocalSigner, Signature, load_public_key, public_pem
-from evidence.store import EvidenceStore, LocalBackend
-from evidence.verify import verify
+from charter.evidence.errors import SigningKeyError, StoreNotFoundError
+from charter.evidence.manifest import Manifest, sha256_hex
+from charter.evidence.signing import LocalSigner, Signature, load_public_key, public_pem
+from charter.evidence.store import EvidenceStore, LocalBackend
+from charter.evidence.verify import verify
 
 DAY = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
 
 
 def _fill(root, runs: int = 3) -> tuple[EvidenceStore, LocalSigner]:
-    from evidence.manifest import Scope
+    from charter.evidence.manifest import Scope
 
     store = EvidenceStore(LocalBackend(root))
     signer = LocalSigner.for_directory(root / ".signing")
@@ -186,7 +186,7 @@ def test_missing_signature_is_named(filled):
 
 
 def test_open_run_is_a_warning_not_a_failure(filled):
-    from evidence.manifest import Scope
+    from charter.evidence.manifest import Scope
 
     _, store, _ = filled
     run = store.open_run(Scope(organization="acme", regions=["us-east-1"]))
@@ -198,7 +198,7 @@ def test_open_run_is_a_warning_not_a_failure(filled):
 # -- bad input --------------------------------------------------------------------------
 
 def test_verify_of_a_missing_directory_is_a_charter_error(tmp_path):
-    from evidence.store import open_backend
+    from charter.evidence.store import open_backend
 
     with pytest.raises(StoreNotFoundError) as exc:
         open_backend(tmp_path / "nope", must_exist=True)
@@ -262,7 +262,7 @@ def test_cli_bad_input_exits_2_without_traceback(monkeypatch, capsys, tmp_path, 
     assert code == 2, text
     assert "Traceback" not in text
     assert "fix:" in text
-    from evidence import errors
+    from charter.evidence import errors
 
     classes = {c.code for c in vars(errors).values() if isinstance(c, type) and hasattr(c, "code")}
     assert code_expected in classes
@@ -277,7 +277,7 @@ def test_cli_verify_with_pinned_key_passes(monkeypatch, capsys, filled):
 def test_error_codes_are_unique_and_in_the_evidence_range():
     from charter.errors import all_error_classes
 
-    ours = [c for c in all_error_classes() if c.__module__ == "evidence.errors"]
+    ours = [c for c in all_error_classes() if c.__module__ == "charter.evidence.errors"]
     codes = [c.code for c in ours]
     assert len(codes) == len(set(codes)) >= 8
     assert all(400 <= int(c.split("-")[1]) < 500 for c in codes)

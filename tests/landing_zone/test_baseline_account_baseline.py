@@ -14,9 +14,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from landing_zone.builders import account_baseline as builder_module
-from landing_zone.config import load_config
-from landing_zone.custom_resources import account_baseline as handler_module
+from charter.landing_zone.builders import account_baseline as builder_module
+from charter.landing_zone.config import load_config
+from charter.landing_zone.custom_resources import account_baseline as handler_module
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 ACCOUNT = "123456789012"
@@ -243,7 +243,7 @@ def test_function_role_is_least_privilege(cfg):
 def test_every_account_and_region_gets_its_access_log_bucket(small_config) -> None:
     """S3 logs only to a bucket in the same account and region; the log-archive home region
     already has one from the log-archive stack, so the baseline skips exactly that one."""
-    from landing_zone.builders.account_baseline import template
+    from charter.landing_zone.builders.account_baseline import template
 
     data = template(small_config).to_dict()
     bucket = data["Resources"]["AccessLogBucket"]

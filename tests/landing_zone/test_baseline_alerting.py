@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from landing_zone.builders import alerting, cloudtrail
-from landing_zone.config import load_config
-from landing_zone.naming import security_topic_name
+from charter.landing_zone.builders import alerting, cloudtrail
+from charter.landing_zone.config import load_config
+from charter.landing_zone.naming import security_topic_name
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 

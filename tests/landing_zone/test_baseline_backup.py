@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from landing_zone.builders import backup
-from landing_zone.config import load_config
+from charter.landing_zone.builders import backup
+from charter.landing_zone.config import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 

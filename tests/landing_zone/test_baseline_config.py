@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from landing_zone.builders import config_rules
-from landing_zone.builders.config_rules import MANAGED_RULES, rule_name
-from landing_zone.config import load_config_text
-from landing_zone.config.model import OrgConfig
-from landing_zone.context import CONTEXT_PARAMETERS
-from landing_zone.lint import Linter
-from landing_zone.synth import dump_yaml
+from charter.landing_zone.builders import config_rules
+from charter.landing_zone.builders.config_rules import MANAGED_RULES, rule_name
+from charter.landing_zone.config import load_config_text
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.context import CONTEXT_PARAMETERS
+from charter.landing_zone.lint import Linter
+from charter.landing_zone.synth import dump_yaml
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 CONTROL_ID = re.compile(r"^[A-Z]{2,6}-\d{2,3}$")

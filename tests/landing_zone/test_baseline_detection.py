@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
-from landing_zone.builders import detection
-from landing_zone.config import load_config_text
-from landing_zone.config.model import OrgConfig
-from landing_zone.context import CONTEXT_PARAMETERS
-from landing_zone.lint import Linter
-from landing_zone.registry import builders
-from landing_zone.synth import dump_yaml, synthesize
+from charter.landing_zone.builders import detection
+from charter.landing_zone.config import load_config_text
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.context import CONTEXT_PARAMETERS
+from charter.landing_zone.lint import Linter
+from charter.landing_zone.registry import builders
+from charter.landing_zone.synth import dump_yaml, synthesize
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 MY_BUILDERS = ("log_archive", "cloudtrail", "config_rules", "detection")
@@ -187,7 +187,7 @@ def test_api_steps_match_the_real_service_models() -> None:
     """Every recorded step names a real operation and real parameters (botocore's models)."""
     import botocore.session
 
-    from landing_zone.builders import config_rules
+    from charter.landing_zone.builders import config_rules
 
     session = botocore.session.get_session()
     cfg = variant(inspector={"enabled": True})

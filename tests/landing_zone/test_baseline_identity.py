@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from landing_zone.builders import identity
-from landing_zone.config import load_config
-from landing_zone.naming import (
+from charter.landing_zone.builders import identity
+from charter.landing_zone.config import load_config
+from charter.landing_zone.naming import (
     EVIDENCE_COLLECTOR_ROLE,
     EVIDENCE_READER_ROLE,
     STACKSET_ADMIN_ROLE,
@@ -96,7 +96,7 @@ def test_roles_reach_every_account_including_management(specs):
 
 def test_unknown_permission_set_is_a_synth_error(cfg):
     from charter.errors import SynthError
-    from landing_zone.config.model import Assignment
+    from charter.landing_zone.config.model import Assignment
 
     ident = cfg.baseline.identity.model_copy(update={"assignments": [Assignment(group="g", permission_set="Nope", accounts=["prod"])]})
     bad = cfg.model_copy(update={"baseline": cfg.baseline.model_copy(update={"identity": ident})})

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from landing_zone.builders import kms
-from landing_zone.config import load_config
-from landing_zone.naming import kms_alias
+from charter.landing_zone.builders import kms
+from charter.landing_zone.config import load_config
+from charter.landing_zone.naming import kms_alias
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 

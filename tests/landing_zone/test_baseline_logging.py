@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 import yaml
 
-from landing_zone.builders import cloudtrail, log_archive
-from landing_zone.config import load_config_text
-from landing_zone.config.model import OrgConfig
-from landing_zone.lint import Linter
-from landing_zone.registry import builders
-from landing_zone.synth import dump_yaml, synthesize
+from charter.landing_zone.builders import cloudtrail, log_archive
+from charter.landing_zone.config import load_config_text
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.lint import Linter
+from charter.landing_zone.registry import builders
+from charter.landing_zone.synth import dump_yaml, synthesize
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 #: The builders of the logging/detection baseline (part A of issue 3).

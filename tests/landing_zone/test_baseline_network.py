@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from charter.errors import LimitError
-from landing_zone.builders import network
-from landing_zone.config import load_config
+from charter.landing_zone.builders import network
+from charter.landing_zone.config import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 AZS = ["az-a", "az-b", "az-c"]

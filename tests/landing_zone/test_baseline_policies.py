@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from landing_zone.config import load_config
-from landing_zone.synth import synthesize
+from charter.landing_zone.config import load_config
+from charter.landing_zone.synth import synthesize
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 BASELINE_BUILDERS = {"kms", "account_baseline", "alerting", "backup", "network", "identity"}
@@ -173,7 +173,7 @@ def test_each_invariant_catches_a_violation(check):
 
 @pytest.fixture(scope="session")
 def linter():
-    from landing_zone.lint import Linter
+    from charter.landing_zone.lint import Linter
 
     return Linter(load_config(EXAMPLE).organization.governed_regions)
 

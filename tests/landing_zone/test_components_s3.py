@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 from troposphere import Template
 
-from landing_zone.components.s3 import (
+from charter.landing_zone.components.s3 import (
     BUCKET_CONTROLS,
     OBJECT_LOCK_TAG,
     access_log_bucket,
     secure_bucket,
 )
-from landing_zone.lint import Linter
-from landing_zone.naming import access_log_bucket_name
-from landing_zone.synth import dump_yaml
+from charter.landing_zone.lint import Linter
+from charter.landing_zone.naming import access_log_bucket_name
+from charter.landing_zone.synth import dump_yaml
 
 KEY = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 

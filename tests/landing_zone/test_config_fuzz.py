@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from charter.errors import ConfigError
-from landing_zone.config import load_config_text
+from charter.landing_zone.config import load_config_text
 
 SMALL = (Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml").read_text()
 BASE = yaml.safe_load(SMALL)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from charter.errors import ConfigError
-from landing_zone.config import load_config, load_config_text
+from charter.landing_zone.config import load_config, load_config_text
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -139,7 +139,7 @@ def test_custom_scp_condition_operator_is_checked() -> None:
 
 
 def test_starter_file_is_valid() -> None:
-    from landing_zone.config.starter import starter_text
+    from charter.landing_zone.config.starter import starter_text
 
     cfg = load_config_text(starter_text(), "org.yaml")
     assert len(cfg.accounts) == 6

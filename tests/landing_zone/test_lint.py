@@ -9,9 +9,9 @@ import pytest
 from troposphere import Template
 from troposphere.s3 import Bucket
 
-from landing_zone.lint import Linter
-from landing_zone.metadata import controls, suppress
-from landing_zone.synth import dump_yaml
+from charter.landing_zone.lint import Linter
+from charter.landing_zone.metadata import controls, suppress
+from charter.landing_zone.synth import dump_yaml
 
 
 @pytest.fixture(scope="module")

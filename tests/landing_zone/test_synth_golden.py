@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from landing_zone.synth import build_plan, synthesize, write_output
+from charter.landing_zone.synth import build_plan, synthesize, write_output
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "small"
 

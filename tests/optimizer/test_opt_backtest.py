@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from optimizer import Constraints, PortfolioOptimizer, WalkForward, generate_market
-from optimizer.data import MarketData
-from optimizer.errors import OptimizerError
-from optimizer.metrics import deflated_sharpe_ratio, performance
+from charter.optimizer import Constraints, PortfolioOptimizer, WalkForward, generate_market
+from charter.optimizer.data import MarketData
+from charter.optimizer.errors import OptimizerError
+from charter.optimizer.metrics import deflated_sharpe_ratio, performance
 
 
 def test_equal_weight_drift_and_costs_by_hand():

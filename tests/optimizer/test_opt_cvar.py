@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from optimizer.errors import OptimizerError
-from optimizer.solvers.cvar import cvar_full_lp, cvar_value, solve_cvar
+from charter.optimizer.errors import OptimizerError
+from charter.optimizer.solvers.cvar import cvar_full_lp, cvar_value, solve_cvar
 
 
 def scen(seed, S, n):
@@ -98,7 +98,7 @@ def test_warm_start_from_a_fresh_draw_and_mean_cvar():
 
 
 def test_without_highs_bindings_the_linprog_path_is_exact(monkeypatch):
-    import optimizer.solvers.cvar as cvar_mod
+    import charter.optimizer.solvers.cvar as cvar_mod
 
     monkeypatch.setattr(cvar_mod, "_highs_core", lambda: None)
     R = scen(40, 1200, 10)
@@ -113,7 +113,7 @@ def test_without_highs_bindings_the_linprog_path_is_exact(monkeypatch):
 def test_uncertified_band_answer_falls_back_to_the_full_lp(monkeypatch):
     """If the band LP's answer cannot be certified (here: a sabotaged dual bound), the
     full LP decides -- never an unchecked answer."""
-    import optimizer.solvers.cvar as cvar_mod
+    import charter.optimizer.solvers.cvar as cvar_mod
 
     monkeypatch.setattr(cvar_mod, "_dual_bound", lambda *a, **k: -1.0)
     R = scen(50, 600, 8)

@@ -5,10 +5,10 @@ import builtins
 import numpy as np
 import pytest
 
-from optimizer.data import load_market
-from optimizer.errors import OptimizerError
-from optimizer.returns import EWMAMean, HistoricalMean, ShrunkMean
-from optimizer.risk import (
+from charter.optimizer.data import load_market
+from charter.optimizer.errors import OptimizerError
+from charter.optimizer.returns import EWMAMean, HistoricalMean, ShrunkMean
+from charter.optimizer.risk import (
     OAS,
     EWMACovariance,
     FactorModelCovariance,
@@ -16,8 +16,8 @@ from optimizer.risk import (
     SampleCovariance,
     make_risk_model,
 )
-from optimizer.scenarios import make_scenarios
-from optimizer.synthetic import generate_market
+from charter.optimizer.scenarios import make_scenarios
+from charter.optimizer.synthetic import generate_market
 
 
 def write(tmp_path, text, name="p.csv"):
@@ -124,7 +124,7 @@ def test_scenarios_reproducible(kind):
 
 
 def test_rolling_moments_match_direct_estimates_through_nans_and_refreshes():
-    from optimizer.risk import Moments, RollingMoments, ledoit_wolf, oas, sample_cov
+    from charter.optimizer.risk import Moments, RollingMoments, ledoit_wolf, oas, sample_cov
 
     R = generate_market(7, 400, seed=8).returns
     R[:90, 2] = np.nan  # lists late
@@ -148,7 +148,7 @@ def test_rolling_moments_match_direct_estimates_through_nans_and_refreshes():
 
 
 def test_ledoit_wolf_fourth_moment_shortcut_is_the_sklearn_term():
-    from optimizer.risk import ledoit_wolf
+    from charter.optimizer.risk import ledoit_wolf
 
     X = generate_market(9, 120, seed=4).returns
     Xc = X - X.mean(axis=0)

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimizer.constraints import Constraints, GroupBound
-from optimizer.errors import OptimizerError
-from optimizer.objectives import (
+from charter.optimizer.constraints import Constraints, GroupBound
+from charter.optimizer.errors import OptimizerError
+from charter.optimizer.objectives import (
     Inputs,
     MaxSharpe,
     MeanVariance,
@@ -17,7 +17,7 @@ from optimizer.objectives import (
     RiskParity,
     max_ratio_box,
 )
-from optimizer.solvers.qp import _eqp, _kkt_ok, solve_box_budget_qp
+from charter.optimizer.solvers.qp import _eqp, _kkt_ok, solve_box_budget_qp
 
 
 def exact_qp(P, q, lb, ub, budget=1.0):

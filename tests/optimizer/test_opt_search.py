@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from optimizer import (
+from charter.optimizer import (
     HyperparameterSearch,
     SearchSpace,
     Settings,
@@ -13,8 +13,8 @@ from optimizer import (
     run_shard,
     shard,
 )
-from optimizer.errors import OptimizerError
-from optimizer.search import SearchInterrupted, budgets_for, promote, sample_configs
+from charter.optimizer.errors import OptimizerError
+from charter.optimizer.search import SearchInterrupted, budgets_for, promote, sample_configs
 
 SPACE = SearchSpace(lookback=(40, 120), rebalance_every=(10, 40),
                     objectives=("min_variance", "mean_variance", "max_sharpe", "risk_parity"))
@@ -108,7 +108,7 @@ def test_sharded_hosts_reproduce_single_run(market, reference, tmp_path):
 def test_checkpoint_survives_a_torn_write_then_more_appends(tmp_path):
     """A process killed mid-write leaves half a line; the resumed run appends after it and
     a third run must still load every finished trial (found when running shards on SageMaker)."""
-    from optimizer.checkpoint import Checkpoint
+    from charter.optimizer.checkpoint import Checkpoint
 
     path = tmp_path / "trials.jsonl"
     first = Checkpoint(path, "fp")

@@ -9,9 +9,9 @@ import shutil
 
 import pytest
 
-from optimizer.jobfile import parse_job
-from optimizer.sagemaker import steps as st
-from optimizer.sagemaker.local_cluster import FULL, SHARDED, LocalCluster, run_local_cluster
+from charter.optimizer.jobfile import parse_job
+from charter.optimizer.sagemaker import steps as st
+from charter.optimizer.sagemaker.local_cluster import FULL, SHARDED, LocalCluster, run_local_cluster
 
 JOB = {
     "seed": 5,

@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 
-from optimizer.container.entrypoint import main
-from optimizer.errors import OptimizerError
-from optimizer.sagemaker import contract as ct
-from optimizer.sagemaker import steps as st
+from charter.optimizer.container.entrypoint import main
+from charter.optimizer.errors import OptimizerError
+from charter.optimizer.sagemaker import contract as ct
+from charter.optimizer.sagemaker import steps as st
 
 JOB = {"seed": 3, "data": {"synthetic": {"n_assets": 6, "n_days": 300}}, "backtest": {"lookback": 60},
        "search": {"n_trials": 5, "halving": False, "n_folds": 3,
@@ -107,8 +107,8 @@ def test_steps_through_the_entrypoint_and_empty_sharded_share(root, tmp_path_fac
 
 def test_shard_fingerprint_matches_the_engine_checkpoint(tmp_path):
     """The shard checkpoints use the header HyperparameterSearch.fit writes (pins a private helper)."""
-    from optimizer.jobfile import parse_job
-    from optimizer.search import SearchInterrupted
+    from charter.optimizer.jobfile import parse_job
+    from charter.optimizer.search import SearchInterrupted
 
     job = parse_job(json.loads(json.dumps(JOB)))
     s = job.search
@@ -129,7 +129,7 @@ def test_torn_tail_is_cut_before_appending(tmp_path):
 
 def test_single_host_training_search_resumes_after_spot_interruption(root, capsys):
     """`train` (SageMaker's Training command) without a plan: the whole search, checkpointed."""
-    from optimizer.jobfile import parse_job
+    from charter.optimizer.jobfile import parse_job
 
     t = ct.Contract("training", root)
     ct.write_resourceconfig(t, "algo-1", ["algo-1"])

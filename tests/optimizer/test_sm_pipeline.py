@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.errors import OptimizerError
-from optimizer.sagemaker.pipeline import STEP_NAMES, pipeline_definition, step_order
+from charter.optimizer.errors import OptimizerError
+from charter.optimizer.sagemaker.pipeline import STEP_NAMES, pipeline_definition, step_order
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/charter-prod-processing:latest-approved"
@@ -49,7 +49,7 @@ def test_image_instances_and_spot_from_the_workload_config(definition):
         args = s[name]["Arguments"]
         assert s[name]["Type"] == "Processing"
         assert args["AppSpecification"]["ImageUri"] == IMAGE
-        assert args["AppSpecification"]["ContainerEntrypoint"] == ["python3", "-m", "optimizer.container"]
+        assert args["AppSpecification"]["ContainerEntrypoint"] == ["python3", "-m", "charter.optimizer.container"]
         assert args["ProcessingResources"]["ClusterConfig"]["InstanceType"] == {"Get": "Parameters.ProcessingInstanceType"}
         assert args["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
         assert "EnableManagedSpotTraining" not in args  # Processing has no spot
@@ -117,7 +117,7 @@ def test_definition_embeds_in_the_cloudformation_pipeline():
 SDK_CHECK = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from optimizer.sagemaker.pipeline import pipeline_definition, sdk_pipeline
+from charter.optimizer.sagemaker.pipeline import pipeline_definition, sdk_pipeline
 kw = json.loads(sys.argv[2])
 for extra in ({}, {"distributed_rungs": 2, "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/k", "spot": False}):
     p = sdk_pipeline(**kw, **extra)
@@ -154,10 +154,10 @@ def test_sdk_v3_builds_the_same_definition():
 
 def test_workload_stack_with_this_definition_lints_clean(tmp_path):
     """The prod optimizer's SageMaker stack built with this definition: 0 cfn-lint, 0 checkov."""
-    from landing_zone.config import load_config
-    from landing_zone.lint import Linter
-    from workloads.stacks import sagemaker as sm_stack
-    from workloads.stacks._common import Ctx
+    from charter.landing_zone.config import load_config
+    from charter.landing_zone.lint import Linter
+    from charter.workloads.stacks import sagemaker as sm_stack
+    from charter.workloads.stacks._common import Ctx
 
     cfg = load_config(REPO / "examples" / "small" / "org.yaml")
     ctx = Ctx(cfg, "prod")

@@ -4,9 +4,9 @@ pool), the aggregator finishing the later halving rungs itself; same result as o
 import json
 import shutil
 
-from optimizer.jobfile import parse_job
-from optimizer.sagemaker import contract as ct
-from optimizer.sagemaker import steps as st
+from charter.optimizer.jobfile import parse_job
+from charter.optimizer.sagemaker import contract as ct
+from charter.optimizer.sagemaker import steps as st
 
 JOB = {"seed": 2, "data": {"synthetic": {"n_assets": 6, "n_days": 400, "seed": 4}}, "backtest": {"lookback": 60},
        "search": {"n_trials": 7, "n_rungs": 3, "eta": 2, "n_folds": 3,
@@ -59,7 +59,7 @@ def test_aggregator_finishes_undistributed_rungs_like_a_single_process(tmp_path)
 def test_aggregate_refuses_an_incomplete_rung(tmp_path):
     import pytest
 
-    from optimizer.errors import OptimizerError
+    from charter.optimizer.errors import OptimizerError
 
     c = ct.Contract("processing", tmp_path)
     c.input("config").mkdir(parents=True)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from landing_zone.config import load_config
-from landing_zone.synth import synthesize
-from runbooks.context import build_context
-from runbooks.render import render_all, render_markdown, runbook_ids
+from charter.landing_zone.config import load_config
+from charter.landing_zone.synth import synthesize
+from charter.runbooks.context import build_context
+from charter.runbooks.render import render_all, render_markdown, runbook_ids
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXPECTED = {

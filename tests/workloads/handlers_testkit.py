@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from optimizer import generate_market
-from workloads.handlers.settings import Settings
+from charter.optimizer import generate_market
+from charter.workloads.handlers.settings import Settings
 
 SETTINGS = Settings(local=True, environment="test", websocket_endpoint="")
 
@@ -62,7 +62,7 @@ def eventbridge_event(bucket: str, key: str) -> dict[str, Any]:
 
 def proxy_event(method: str, resource: str, path: str, *, body: Any = None, user: str = "user-1",
                 path_params: dict[str, str] | None = None, query: dict[str, str] | None = None) -> dict[str, Any]:
-    from workloads.server import proxy_event as build
+    from charter.workloads.server import proxy_event as build
 
     raw = None if body is None else (body if isinstance(body, str) else json.dumps(body)).encode()
     qs = "&".join(f"{k}={v}" for k, v in (query or {}).items())
@@ -71,7 +71,7 @@ def proxy_event(method: str, resource: str, path: str, *, body: Any = None, user
 
 
 def ingest_prices(settings: Settings = SETTINGS, key: str = "incoming/prices.csv", **kw: Any) -> dict[str, Any]:
-    from workloads.handlers import aws, ingest
+    from charter.workloads.handlers import aws, ingest
 
     body = prices_csv(**kw)
     aws.client("s3").put_object(Bucket=settings.market_data_bucket, Key=key, Body=body)

@@ -21,14 +21,23 @@ from handlers_testkit import (  # noqa: E402
     settings_env,
 )
 
-from workloads.handlers import agents, aggregator, api, aws, cleanup, ingest, websocket, worker  # noqa: E402
-from workloads.handlers.jobs import JobStore  # noqa: E402
-from workloads.handlers.openapi import (  # noqa: E402
+from charter.workloads.handlers import (  # noqa: E402
+    agents,
+    aggregator,
+    api,
+    aws,
+    cleanup,
+    ingest,
+    websocket,
+    worker,
+)
+from charter.workloads.handlers.jobs import JobStore  # noqa: E402
+from charter.workloads.handlers.openapi import (  # noqa: E402
     action_group_document,
     openapi_document,
     optimize_request_schema,
 )
-from workloads.server import ensure_resources  # noqa: E402
+from charter.workloads.server import ensure_resources  # noqa: E402
 
 ASSETS = ["A000", "A001", "A002", "A003"]
 

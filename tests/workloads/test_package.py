@@ -25,11 +25,11 @@ from packaging.requirements import Requirement
 from typer.testing import CliRunner
 
 from charter.cli import app
-from workloads import package as pkg
-from workloads.stacks import cicd
-from workloads.stacks._common import LAMBDA_RUNTIME
-from workloads.stacks.compute import FUNCTION_BY_NAME, FUNCTIONS
-from workloads.stacks.sagemaker import REPOSITORIES
+from charter.workloads import package as pkg
+from charter.workloads.stacks import cicd
+from charter.workloads.stacks._common import LAMBDA_RUNTIME
+from charter.workloads.stacks.compute import FUNCTION_BY_NAME, FUNCTIONS
+from charter.workloads.stacks.sagemaker import REPOSITORIES
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -116,11 +116,14 @@ def test_handlers_zip_is_exactly_what_the_handlers_import(tmp_path):
     names = zipfile.ZipFile(art.path).namelist()
     for module in pkg.handler_modules():
         assert module.replace(".", "/") + ".py" in names
-    assert {"workloads/__init__.py", "workloads/handlers/__init__.py", "optimizer/__init__.py",
-            "optimizer/solvers/qp.py", "workloads/handlers/worker.py"} <= set(names)  # worker: a lazy import
-    assert all(n.startswith(("workloads/handlers/", "optimizer/")) or n == "workloads/__init__.py" for n in names)
+    assert {"charter/__init__.py", "charter/workloads/__init__.py", "charter/workloads/handlers/__init__.py",
+            "charter/optimizer/__init__.py", "charter/optimizer/solvers/qp.py",
+            "charter/workloads/handlers/worker.py"} <= set(names)  # worker: a lazy import
+    assert all(n.startswith(("charter/workloads/handlers/", "charter/optimizer/"))
+               or n in ("charter/__init__.py", "charter/workloads/__init__.py") for n in names)
     # nothing the handlers do not reach: no stacks, CLI, SageMaker tooling, container entrypoint, tests
-    assert not [n for n in names if n.startswith(("workloads/stacks", "optimizer/sagemaker", "optimizer/container"))
+    assert not [n for n in names if n.startswith(("charter/workloads/stacks", "charter/optimizer/sagemaker",
+                                                  "charter/optimizer/container"))
                 or "/tests/" in n or n.rsplit("/", 1)[-1].startswith("test") or n.endswith("report.py")]
     assert art.files == len(names) and art.zipped_bytes < 1_000_000
     # reproducible: the same source gives the same bytes
@@ -128,24 +131,27 @@ def test_handlers_zip_is_exactly_what_the_handlers_import(tmp_path):
 
 
 def test_closure_follows_lazy_imports_and_rejects_charter_packages(tmp_path):
-    (tmp_path / "workloads" / "handlers").mkdir(parents=True)
-    (tmp_path / "workloads" / "__init__.py").write_text("")
-    (tmp_path / "workloads" / "handlers" / "__init__.py").write_text("")
-    (tmp_path / "workloads" / "handlers" / "lazy.py").write_text(
+    ns = tmp_path / "charter"
+    (ns / "workloads" / "handlers").mkdir(parents=True)
+    (ns / "__init__.py").write_text("")
+    (ns / "workloads" / "__init__.py").write_text("")
+    (ns / "workloads" / "handlers" / "__init__.py").write_text("")
+    (ns / "workloads" / "handlers" / "lazy.py").write_text(
         "import json\n\ndef handler(event, context):\n    import yaml.constructor\n    from . import helper\n")
-    (tmp_path / "workloads" / "handlers" / "helper.py").write_text("import numpy as np\n")
-    (tmp_path / "workloads" / "handlers" / "unused.py").write_text("import requests\n")
-    cl = pkg.closure(["workloads.handlers.lazy"], root=tmp_path)
-    assert sorted(cl.files) == ["workloads/__init__.py", "workloads/handlers/__init__.py",
-                                "workloads/handlers/helper.py", "workloads/handlers/lazy.py"]
+    (ns / "workloads" / "handlers" / "helper.py").write_text("import numpy as np\n")
+    (ns / "workloads" / "handlers" / "unused.py").write_text("import requests\n")
+    cl = pkg.closure(["charter.workloads.handlers.lazy"], root=tmp_path)
+    assert sorted(cl.files) == ["charter/__init__.py", "charter/workloads/__init__.py",
+                                "charter/workloads/handlers/__init__.py",
+                                "charter/workloads/handlers/helper.py", "charter/workloads/handlers/lazy.py"]
     assert cl.third_party == {"yaml.constructor", "numpy"}  # json is stdlib; unused.py is not reached
-    (tmp_path / "landing_zone").mkdir()
-    (tmp_path / "landing_zone" / "__init__.py").write_text("")
-    (tmp_path / "workloads" / "handlers" / "bad.py").write_text("from landing_zone import naming\n")
+    (ns / "landing_zone").mkdir()
+    (ns / "landing_zone" / "__init__.py").write_text("")
+    (ns / "workloads" / "handlers" / "bad.py").write_text("from charter.landing_zone import naming\n")
     with pytest.raises(pkg.PackageError, match="landing_zone.*do not ship"):
-        pkg.closure(["workloads.handlers.bad"], root=tmp_path)
-    with pytest.raises(pkg.PackageError, match="workloads.handlers.missing not found"):
-        pkg.closure(["workloads.handlers.missing"], root=tmp_path)
+        pkg.closure(["charter.workloads.handlers.bad"], root=tmp_path)
+    with pytest.raises(pkg.PackageError, match="charter.workloads.handlers.missing not found"):
+        pkg.closure(["charter.workloads.handlers.missing"], root=tmp_path)
 
 
 def test_handlers_import_from_the_unzipped_tree_with_only_the_layer(tmp_path):
@@ -169,8 +175,8 @@ for name in {pkg.handler_modules()!r} + {lazy!r}:
 import numpy as np
 from jwt.algorithms import has_crypto
 from scipy.optimize import linprog
-from optimizer import generate_market
-from workloads.handlers.risk import portfolio_risk
+from charter.optimizer import generate_market
+from charter.workloads.handlers.risk import portfolio_risk
 m = generate_market(n_assets=6, n_days=300, seed=1)
 risk = portfolio_risk(m.returns, np.full(6, 1 / 6), m.assets)
 lp = linprog([1.0, 2.0], A_ub=[[-1.0, -1.0]], b_ub=[-1.0], bounds=[(0, None)] * 2)
@@ -186,7 +192,7 @@ print(json.dumps({{"crypto": has_crypto, "vol": risk["volatility"], "lp": lp.fun
     allowed = (str(code), str(layer), str(sdk), sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
     strays = [f for f in out["files"] if not f.startswith(allowed)]
     assert strays == []
-    assert any(f.startswith(str(code / "optimizer")) for f in out["files"])
+    assert any(f.startswith(str(code / "charter" / "optimizer")) for f in out["files"])
 
 
 # --- the layer ---------------------------------------------------------------------------------
@@ -234,7 +240,7 @@ def test_package_command_writes_both_zips(tmp_path, monkeypatch):
     assert "python/numpy/__init__.py" in layer and "python/numpy.libs/libopenblas.so" in layer
     assert all(n.startswith("python/") for n in layer)
     assert not [n for n in layer if "/tests/" in n or "__pycache__" in n or n.startswith("python/bin/")]
-    assert "workloads/handlers/api.py" in zipfile.ZipFile(out / "optimizer-handlers.zip").namelist()
+    assert "charter/workloads/handlers/api.py" in zipfile.ZipFile(out / "optimizer-handlers.zip").namelist()
 
     assert runner.invoke(app, ["workload", "package", "pricing", "-o", str(out)]).exception.code == "CHARTER-710"
     assert "Example: " in runner.invoke(app, ["workload", "package", "--help"]).output
@@ -381,7 +387,7 @@ def test_build_makes_every_image_and_file_the_deploy_uses():
 
 
 def test_local_deploy_uploads_the_packaged_handlers():
-    from workloads.deploy import _local_code
+    from charter.workloads.deploy import _local_code
 
     class Run:
         def __init__(self) -> None:
@@ -404,8 +410,8 @@ def test_local_deploy_uploads_the_packaged_handlers():
 
 
 def test_pipeline_template_carries_the_specs_and_a_docker_daemon_where_images_move():
-    from landing_zone.config import load_config
-    from workloads.synth import synthesize_workloads
+    from charter.landing_zone.config import load_config
+    from charter.workloads.synth import synthesize_workloads
 
     cfg = load_config(ROOT / "examples" / "small" / "org.yaml")
     stack = next(s for s in synthesize_workloads(cfg, "dev") if s.name == "optimizer-cicd")

@@ -24,11 +24,11 @@ from handlers_testkit import SETTINGS, settings_env  # noqa: E402
 
 from charter.errors import CharterError  # noqa: E402
 from charter.local import LocalAws  # noqa: E402
-from workloads import server as server_module  # noqa: E402
-from workloads.handlers import aws, jobs, worker  # noqa: E402
-from workloads.handlers.jobs import JobStore  # noqa: E402
-from workloads.handlers.settings import Settings  # noqa: E402
-from workloads.server import LocalApiServer, _waits, route  # noqa: E402
+from charter.workloads import server as server_module  # noqa: E402
+from charter.workloads.handlers import aws, jobs, worker  # noqa: E402
+from charter.workloads.handlers.jobs import JobStore  # noqa: E402
+from charter.workloads.handlers.settings import Settings  # noqa: E402
+from charter.workloads.server import LocalApiServer, _waits, route  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from charter.cli import app
-from landing_zone.config import load_config
-from landing_zone.synth import Plan
+from charter.landing_zone.config import load_config
+from charter.landing_zone.synth import Plan
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 runner = CliRunner()
@@ -40,12 +40,12 @@ def test_workloads_cli_rejects_unknown_env_and_workload(tmp_path):
 
 
 def test_workloads_controls_hook_returns_synthesized_stacks():
-    from controls.matrix import compute_matrix
-    from workloads.synth import synthesize_all_workloads
+    from charter.controls.matrix import compute_matrix
+    from charter.workloads.synth import synthesize_all_workloads
 
     cfg = load_config(EXAMPLE)
     stacks = synthesize_all_workloads(cfg)
-    assert all(s.spec.builder.startswith("workloads.stacks.") for s in stacks)
+    assert all(s.spec.builder.startswith("charter.workloads.stacks.") for s in stacks)
     matrix = compute_matrix(cfg, stacks=[], extra_stacks=stacks)
     wkl = {cid: st for cid, st in matrix.controls.items() if cid.startswith("WKL-")}
     assert len(wkl) == 14 and all(st.status == "implemented" and st.resources for st in wkl.values())
@@ -66,7 +66,7 @@ def test_workloads_deploy_local_creates_stacks_in_the_env_account(tmp_path):
     from moto.moto_api._internal.models import moto_api_backend
 
     from charter.local import LocalAws
-    from workloads.deploy import LOCAL_EXPORTS_STACK, deploy_workload
+    from charter.workloads.deploy import LOCAL_EXPORTS_STACK, deploy_workload
 
     warnings.filterwarnings("ignore", module=r"moto\..*")
     cfg = load_config(EXAMPLE)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from charter.errors import ConfigError
-from landing_zone.config import load_config_text
-from workloads.synth import WorkloadError, synthesize_workloads
+from charter.landing_zone.config import load_config_text
+from charter.workloads.synth import WorkloadError, synthesize_workloads
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 TEXT = EXAMPLE.read_text()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from landing_zone.config import load_config
-from workloads.synth import synthesize_workloads
+from charter.landing_zone.config import load_config
+from charter.workloads.synth import synthesize_workloads
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 
@@ -51,7 +51,7 @@ def test_workloads_lambda_sizes_and_timeouts(prod):
     assert risk["PackageType"] == "Image" and risk["EphemeralStorage"] == {"Size": 10240}
     assert props(c, "AggregatorFunction")["ReservedConcurrentExecutions"] == 10
     assert props(c, "SubmitFunction")["Runtime"] == "python3.12"
-    assert props(c, "SubmitFunction")["Handler"] == "workloads.handlers.api.submit"
+    assert props(c, "SubmitFunction")["Handler"] == "charter.workloads.handlers.api.submit"
     assert "VpcConfig" in props(c, "SubmitFunction")
 
 
@@ -60,7 +60,7 @@ def test_workloads_every_function_traced_with_dlq_and_alias(prod):
     functions = of_type(c, "AWS::Lambda::Function")
     assert len(functions) == 12
     handlers = {p["Properties"].get("Handler") or p["Properties"]["ImageConfig"]["Command"][0] for p in functions.values()}
-    assert handlers == {f"workloads.handlers.{h}" for h in (
+    assert handlers == {f"charter.workloads.handlers.{h}" for h in (
         "api.submit", "api.status", "api.results", "risk.handler", "agents.handler", "aggregator.handler",
         "ingest.handler", "cleanup.handler", "ws_authorizer.handler", "websocket.connect", "websocket.disconnect",
         "websocket.default")}
@@ -171,8 +171,8 @@ def test_workloads_pipeline_processing_and_spot_search(prod):
 
 
 def test_workloads_pipeline_definition_is_an_input(wl_cfg):
-    from workloads.stacks import sagemaker
-    from workloads.stacks._common import Ctx
+    from charter.workloads.stacks import sagemaker
+    from charter.workloads.stacks._common import Ctx
 
     custom = {"Version": "2020-12-01", "Parameters": [], "Steps": [{"Name": "Only", "Type": "Processing"}]}
     t = sagemaker.build(Ctx(wl_cfg, "dev"), definition=custom).to_dict()
@@ -263,7 +263,7 @@ def test_workloads_secrets_cost_cicd(prod, dev):
     assert len(secrets) == 2 and all("KmsKeyId" in x["Properties"] for x in secrets.values())
     schedules = of_type(s, "AWS::SecretsManager::RotationSchedule")
     assert len(schedules) == 2
-    assert props(s, "RotationFunction")["Handler"] == "workloads.handlers.rotation.handler"
+    assert props(s, "RotationFunction")["Handler"] == "charter.workloads.handlers.rotation.handler"
     budget = props(prod["cost"], "MonthlyBudget")
     assert budget["Budget"]["BudgetLimit"]["Amount"] == 10000.0
     assert len(budget["NotificationsWithSubscribers"]) == 3

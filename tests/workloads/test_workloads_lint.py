@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from landing_zone.config import load_config
-from landing_zone.lint import Linter, suppressions_in
-from workloads.synth import synthesize_workloads
+from charter.landing_zone.config import load_config
+from charter.landing_zone.lint import Linter, suppressions_in
+from charter.workloads.synth import synthesize_workloads
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 ENVS = ("dev", "staging", "prod")

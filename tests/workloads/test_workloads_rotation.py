@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from workloads.handlers import rotation
+from charter.workloads.handlers import rotation
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ from moto import mock_aws
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from handlers_testkit import SETTINGS, settings_env  # noqa: E402
 
-from workloads.handlers import aws, websocket, ws_authorizer  # noqa: E402
-from workloads.server import ensure_resources  # noqa: E402
+from charter.workloads.handlers import aws, websocket, ws_authorizer  # noqa: E402
+from charter.workloads.server import ensure_resources  # noqa: E402
 
 POOL = "us-east-1_AbC123xyZ"
 ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL}"

@@ -20,7 +20,7 @@ RUN python3 -m pip install --no-cache-dir --only-binary=:all: --target /var/task
 
 COPY dist/optimizer-handlers.zip /tmp/optimizer-handlers.zip
 RUN python3 -m zipfile -e /tmp/optimizer-handlers.zip /var/task \
-    && python3 -m compileall -q /var/task/workloads /var/task/optimizer \
+    && python3 -m compileall -q /var/task/charter \
     && rm /tmp/optimizer-handlers.zip
 
 # Lambda runs every image as its own least-privileged user whatever this says (files need only
@@ -28,6 +28,6 @@ RUN python3 -m zipfile -e /tmp/optimizer-handlers.zip /var/task \
 USER nobody
 
 # Lambda ignores HEALTHCHECK; locally it verifies the handler and its dependencies import.
-HEALTHCHECK --interval=60s --timeout=10s --retries=1 CMD ["python3", "-c", "import workloads.handlers.risk"]
+HEALTHCHECK --interval=60s --timeout=10s --retries=1 CMD ["python3", "-c", "import charter.workloads.handlers.risk"]
 
-CMD ["workloads.handlers.risk.handler"]
+CMD ["charter.workloads.handlers.risk.handler"]

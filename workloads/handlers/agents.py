@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from optimizer import HyperparameterSearch, PortfolioOptimizer, SearchSpace, WalkForward
-from optimizer import Settings as SearchConfig
-from optimizer.errors import OptimizerError
-from optimizer.metrics import performance
+from charter.optimizer import HyperparameterSearch, PortfolioOptimizer, SearchSpace, WalkForward
+from charter.optimizer import Settings as SearchConfig
+from charter.optimizer.errors import OptimizerError
+from charter.optimizer.metrics import performance
 
 from . import aws, datasets
 from .http import field_errors

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from optimizer.search import aggregate
+from charter.optimizer.search import aggregate
 
 from . import aws
 from .jobs import JobStore

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.data import MarketData, load_market
-from optimizer.errors import OptimizerError
+from charter.optimizer.data import MarketData, load_market
+from charter.optimizer.errors import OptimizerError
 
 from . import aws
 from .settings import Settings

@@ -32,8 +32,8 @@ from urllib.parse import unquote_plus
 
 import numpy as np
 
-from optimizer.data import MarketData, load_market, save_returns_csv
-from optimizer.errors import OptimizerError
+from charter.optimizer.data import MarketData, load_market, save_returns_csv
+from charter.optimizer.errors import OptimizerError
 
 from . import aws
 from .datasets import (

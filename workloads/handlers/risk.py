@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from optimizer.errors import OptimizerError
-from optimizer.metrics import performance
-from optimizer.risk import ledoit_wolf
+from charter.optimizer.errors import OptimizerError
+from charter.optimizer.metrics import performance
+from charter.optimizer.risk import ledoit_wolf
 
 from . import aws, datasets
 from .http import HttpError, endpoint, field_errors, json_body, response, validation_error

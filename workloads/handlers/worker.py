@@ -25,16 +25,16 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from optimizer import (
+from charter.optimizer import (
     Constraints,
     HyperparameterSearch,
     PortfolioOptimizer,
     SearchSpace,
     WalkForward,
 )
-from optimizer import Settings as SearchConfig
-from optimizer.data import MarketData
-from optimizer.errors import OptimizerError
+from charter.optimizer import Settings as SearchConfig
+from charter.optimizer.data import MarketData
+from charter.optimizer.errors import OptimizerError
 
 from . import datasets, results
 from .jobs import Job, JobStore

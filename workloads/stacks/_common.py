@@ -20,16 +20,20 @@ from troposphere.iam import Policy as InlinePolicy
 from troposphere.iam import Role
 from troposphere.logs import LogGroup
 
-from landing_zone.builders.kms import KEY_ARN_EXPORT
-from landing_zone.config.model import OrgConfig
-from landing_zone.config.workloads import EnvironmentWorkload, OptimizerWorkload, workload_account
-from landing_zone.metadata import controls
-from landing_zone.naming import kms_alias, resource_name, security_topic_name
-from landing_zone.stacks import Deployment, StackSpec
+from charter.landing_zone.builders.kms import KEY_ARN_EXPORT
+from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.config.workloads import (
+    EnvironmentWorkload,
+    OptimizerWorkload,
+    workload_account,
+)
+from charter.landing_zone.metadata import controls
+from charter.landing_zone.naming import kms_alias, resource_name, security_topic_name
+from charter.landing_zone.stacks import Deployment, StackSpec
 
 WORKLOAD = "optimizer"
 #: Handler package the handlers engineer implements; names are a contract with the stacks.
-HANDLERS = "workloads.handlers"
+HANDLERS = "charter.workloads.handlers"
 LAMBDA_RUNTIME = "python3.12"
 #: Exports of the landing zone in every workload account and region.
 VPC_EXPORT = "charter-vpc-id"

@@ -66,7 +66,7 @@ from troposphere.wafv2 import (
     Statement as WafStatement,
 )
 
-from landing_zone.metadata import controls, suppress
+from charter.landing_zone.metadata import controls, suppress
 
 from ._common import Ctx, key_parameter, log_group, new_template, service_role
 
@@ -82,7 +82,7 @@ def optimize_request_schema() -> dict[str, Any]:
     """The POST /optimize body (JSON Schema draft-04, the dialect of API Gateway models),
     generated from the handlers' pydantic model: API Gateway rejects exactly what the
     submit handler would, with no second copy of the rules to drift."""
-    from workloads.handlers.openapi import optimize_request_schema as from_models
+    from charter.workloads.handlers.openapi import optimize_request_schema as from_models
 
     return from_models()
 

@@ -62,7 +62,7 @@ from troposphere.opensearchserverless import (
 from troposphere.opensearchserverless import Method as KnnMethod
 from troposphere.opensearchserverless import Parameters as KnnParameters
 
-from landing_zone.metadata import controls
+from charter.landing_zone.metadata import controls
 
 from ._common import Ctx, allow, key_parameter, key_use, new_template, service_role
 
@@ -73,7 +73,7 @@ KNOWLEDGE_PREFIX = "knowledge/"
 
 def openapi(title: str, ops: list[str]) -> str:
     """An action group's OpenAPI 3.0 schema, generated from the `agents` handler's models."""
-    from workloads.handlers.openapi import action_group_document
+    from charter.workloads.handlers.openapi import action_group_document
 
     return json.dumps(action_group_document(ops, title=title), separators=(",", ":"))
 

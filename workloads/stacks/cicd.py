@@ -34,13 +34,13 @@ from troposphere import codepipeline as cp
 from troposphere.iam import Policy as InlinePolicy
 from troposphere.iam import Role
 
-from landing_zone.components.s3 import secure_bucket
-from landing_zone.config.workloads import ENVIRONMENT_ORDER
-from landing_zone.context import context_parameter
-from landing_zone.metadata import controls
-from landing_zone.naming import access_log_bucket_name
-from workloads.package import DEFAULT_ARCH as LAYER_ARCH
-from workloads.package import HANDLERS_ZIP, LAYER_ZIP
+from charter.landing_zone.components.s3 import secure_bucket
+from charter.landing_zone.config.workloads import ENVIRONMENT_ORDER
+from charter.landing_zone.context import context_parameter
+from charter.landing_zone.metadata import controls
+from charter.landing_zone.naming import access_log_bucket_name
+from charter.workloads.package import DEFAULT_ARCH as LAYER_ARCH
+from charter.workloads.package import HANDLERS_ZIP, LAYER_ZIP
 
 from ._common import Ctx, allow, key_parameter, key_use, log_group, new_template, service_role
 

@@ -54,7 +54,7 @@ from troposphere.events import Rule, Target
 from troposphere.policies import CodeDeployLambdaAliasUpdate, UpdatePolicy
 from troposphere.sqs import Queue
 
-from landing_zone.metadata import controls, suppress
+from charter.landing_zone.metadata import controls, suppress
 
 from ._common import (
     HANDLERS,

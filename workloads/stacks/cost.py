@@ -25,7 +25,7 @@ from troposphere.ce import AnomalyMonitor, AnomalySubscription
 from troposphere.ce import ResourceTag as CeResourceTag
 from troposphere.ce import Subscriber as CeSubscriber
 
-from landing_zone.metadata import controls
+from charter.landing_zone.metadata import controls
 
 from ._common import Ctx, new_template
 

@@ -57,9 +57,9 @@ from troposphere.s3 import (
     SseKmsEncryptedObjects,
 )
 
-from landing_zone.components.s3 import secure_bucket
-from landing_zone.metadata import controls
-from landing_zone.naming import access_log_bucket_name
+from charter.landing_zone.components.s3 import secure_bucket
+from charter.landing_zone.metadata import controls
+from charter.landing_zone.naming import access_log_bucket_name
 
 from ._common import Ctx, allow, key_parameter, key_use, log_group, new_template, service_role
 

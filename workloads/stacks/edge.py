@@ -14,9 +14,9 @@ from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template
 from troposphere import cloudfront as cf
 from troposphere.s3 import OwnershipControls, OwnershipControlsRule
 
-from landing_zone.components.s3 import secure_bucket
-from landing_zone.metadata import controls
-from landing_zone.naming import access_log_bucket_name
+from charter.landing_zone.components.s3 import secure_bucket
+from charter.landing_zone.metadata import controls
+from charter.landing_zone.naming import access_log_bucket_name
 
 from ._common import Ctx, key_parameter, new_template
 from .api import waf_logging, web_acl

@@ -26,9 +26,9 @@ from troposphere.synthetics import ArtifactConfig, Canary, RunConfig, S3Encrypti
 from troposphere.synthetics import Code as CanaryCode
 from troposphere.xray import SamplingRule, SamplingRuleProperty
 
-from landing_zone.components.s3 import secure_bucket
-from landing_zone.metadata import controls
-from landing_zone.naming import access_log_bucket_name
+from charter.landing_zone.components.s3 import secure_bucket
+from charter.landing_zone.metadata import controls
+from charter.landing_zone.naming import access_log_bucket_name
 
 from ._common import Ctx, allow, key_parameter, key_use, new_template, service_role
 from .compute import FUNCTIONS, error_alarm_name

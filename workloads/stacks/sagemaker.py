@@ -54,7 +54,7 @@ from troposphere.sagemaker import (
     PipelineDefinition,
 )
 
-from landing_zone.metadata import controls
+from charter.landing_zone.metadata import controls
 
 from ._common import Ctx, allow, key_parameter, key_use, new_template, service_role
 from .compute import VALIDATED_PREFIX
@@ -124,7 +124,7 @@ def build(ctx: Ctx, definition: dict[str, Any] | None = None) -> Template:
     ], "WKL-11", name=role_name)
 
     if definition is None:
-        from optimizer.sagemaker.pipeline import pipeline_definition
+        from charter.optimizer.sagemaker.pipeline import pipeline_definition
 
         s = ctx.settings
         definition = pipeline_definition(

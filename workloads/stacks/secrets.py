@@ -25,7 +25,7 @@ from troposphere.ec2 import SecurityGroup, SecurityGroupRule
 from troposphere.secretsmanager import GenerateSecretString, RotationRules, RotationSchedule, Secret
 from troposphere.sqs import Queue
 
-from landing_zone.metadata import controls, suppress
+from charter.landing_zone.metadata import controls, suppress
 
 from ._common import (
     HANDLERS,

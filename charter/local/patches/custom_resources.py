@@ -13,7 +13,7 @@ def _charter_handler_source(fn) -> str | None:
     import io
     import zipfile
 
-    from landing_zone.builders.account_baseline import handler_code
+    from charter.landing_zone.builders.account_baseline import handler_code
 
     try:
         with zipfile.ZipFile(io.BytesIO(base64.b64decode(fn.code["ZipFile"]))) as z:
@@ -43,7 +43,7 @@ def patch_custom_resources() -> None:
     from moto.cloudformation import custom_model
     from moto.cloudformation.exceptions import ValidationError
 
-    from landing_zone.naming import MEMBER_ACCESS_ROLE
+    from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
 
     original = custom_model.CustomModel.create_from_cloudformation_json.__func__
 
