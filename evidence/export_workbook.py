@@ -48,12 +48,12 @@ class _Sheet:
         self.table = table
         for i, (_, width) in enumerate(columns, 1):
             self.ws.column_dimensions[get_column_letter(i)].width = width
-        self.header_row = 1
-        for row in preamble:
-            self.ws.append([self._cell(v, font=TITLE if j == 0 and self.header_row == 1 else None)
-                            for j, v in enumerate(row)])
-            self.header_row += 1
+        preamble = list(preamble)
+        self.header_row = len(preamble) + 1
+        # write-only sheets write their view with the first row: freeze before appending
         self.ws.freeze_panes = f"A{self.header_row + 1}"
+        for i, row in enumerate(preamble):
+            self.ws.append([self._cell(v, font=TITLE if j == 0 and i == 0 else None) for j, v in enumerate(row)])
         self.ws.append([self._cell(c, font=BOLD, fill=HEADER_FILL) for c in self.columns])
         self.rows = 0
 
