@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from chromium_page import CHROMIUM, LAYOUT_PROBE, SKIP_REASON, load_in_chromium
 from evstore_helpers import run_artifacts
 from openpyxl import load_workbook
 
@@ -230,27 +231,16 @@ def test_index_links_resolve_inside_the_extracted_zip(package, tmp_path):
         assert (tmp_path / href).is_file(), href
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-@pytest.mark.skipif(_chromium() is None, reason="headless Chromium is not installed "
-                    "(apt-get install -y chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 def test_index_renders_in_headless_chromium_without_console_errors(package, tmp_path):
     with zipfile.ZipFile(package.path) as zf:
         zf.extractall(tmp_path)
-    proc = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-         "--dump-dom", (tmp_path / "index.html").as_uri()],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
-    assert console == []
-    dom = proc.stdout
+    dom, errors, console, layout = load_in_chromium(tmp_path / "index.html", tmp_path, LAYOUT_PROBE)
+    assert errors == [] and console == []
     for cid in CRITERIA:
         assert f'id="{cid}"' in dom, cid
     assert "IAM-01" in dom and "no automated evidence" in dom
+    assert layout["scrollWidth"] <= layout["innerWidth"] == 1280 and layout["brokenAnchors"] == []
 
 
 @pytest.fixture()
