@@ -77,8 +77,12 @@ class _Sheet:
 
     def append(self, values: Sequence[Any], *, links: dict[int, str] | None = None,
                fonts: dict[int, Font] | None = None, wrap: Iterable[int] = ()) -> None:
-        wrapped = set(wrap)
-        self.ws.append([self._cell(v, link=(links or {}).get(i), font=(fonts or {}).get(i), wrap=i in wrapped)
+        links, fonts, wrapped = links or {}, fonts or {}, set(wrap)
+        # a styled cell object only where a style is needed: plain values are several times
+        # cheaper to write, and a datetime gets openpyxl's date format by itself
+        self.ws.append([self._cell(v, link=links.get(i), font=fonts.get(i), wrap=i in wrapped)
+                        if i in links or i in fonts or i in wrapped
+                        else (v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v)
                         for i, v in enumerate(values)])
         self.rows += 1
 
