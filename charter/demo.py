@@ -277,10 +277,10 @@ class Demo:
     def export(self) -> str:
         from charter.evidence.export import export, verify_package
 
-        store, _ = self._store()
+        store, signer = self._store()
         today = datetime.now(UTC).date()
         path = self.result.out / f"{self.cfg.organization.name}-auditor-package.zip"
-        export(store, today, today, path, organization=self.cfg.organization.name)
+        export(store, today, today, path, signer=signer, organization=self.cfg.organization.name)
         report = verify_package(path)
         if not report.ok:
             raise DemoFailed("export", "the exported package does not verify")

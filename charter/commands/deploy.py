@@ -137,17 +137,15 @@ def drift(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, 
         report = run_drift(cfg, out, sessions)
     for line in report.errors:
         warn(line)
-    if not report.drifts:
-        ok(f"no drift in {len(report.checked)} StackSets")
-        if report.errors:
-            error(f"{len(report.errors)} StackSets could not be checked")
-            raise typer.Exit(1)
-        return
     for control, drifts in report.by_control().items():
         console.print(f"[bold]{control}[/]: {len(drifts)} drifted")
         for d in drifts:
             console.print("  " + d.render(), markup=False)
-    error(f"{len(report.drifts)} drifted resources")
+    if report.ok:
+        ok(report.summary())
+        return
+    # a StackSet the plan has but the account lacks is not "no drift": it is not there at all
+    error(report.summary())
     raise typer.Exit(1)
 
 
