@@ -38,6 +38,11 @@ STACKSET_ADMIN_ROLE = "AWSCloudFormationStackSetAdministrationRole"
 STACKSET_EXECUTION_ROLE = "AWSCloudFormationStackSetExecutionRole"
 
 
+def permission_set_output(name: str) -> str:
+    """The identity stack's output holding permission set `name`'s ARN (deploy assigns it)."""
+    return logical_id("PermissionSet", name, "Arn")
+
+
 def log_bucket_name(cfg: OrgConfig, kind: str) -> str:
     """A bucket in the log-archive account (kind: cloudtrail, config, flow-logs), for `Fn::Sub`
     with the `LogArchiveAccountId` context parameter."""

@@ -24,7 +24,7 @@ from charter.errors import SynthError
 from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.synth import Plan, PlannedStack
 
-from . import orgs, scps
+from . import assignments, orgs, scps
 from .api_steps import run_steps, split_phases
 from .assets import ensure_assets
 from .errors import CredentialsError, EndpointError, PlanMissingError
@@ -183,6 +183,8 @@ def _deploy_one(run: Run, ps: PlannedStack) -> None:
             ok = StackSetDeployer(run, tpl).deploy()
         else:
             ok = deploy_stack(run, tpl)
+        if ok and ps.facts.get(assignments.FACT) is not None:  # the identity stack: then its assignments
+            ok = assignments.reconcile(run, ps)
         if ok and after:
             run_steps(run, ps.stack_name, after)
     except botocore.exceptions.ClientError as exc:

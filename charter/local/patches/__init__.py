@@ -17,6 +17,8 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `custom_resources`: Charter's own custom-resource handler, run in-process.
 - `iam`: AWS-managed policies in every account (lazily); a role's ManagedPolicyArns.
 - `ec2`: GetEbsDefaultKmsKeyId.
+- `sso`: AWS::SSO::PermissionSet through CloudFormation; account assignment requests with
+  their status; job-function managed policies found under their path.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from charter.local.patches import (
     organizations,
     rollback,
     s3,
+    sso,
     stack_update,
     stacksets,
     workload_models,
@@ -65,4 +68,7 @@ def apply() -> None:
     iam.lazy_aws_managed_policies()
     ec2.add_ebs_default_kms_key_read()
     iam.attach_role_managed_policies()
+    sso.managed_policies_under_their_path()
+    sso.add_permission_set_model()
+    sso.assignment_requests_report_status()
     _PATCHED = True
