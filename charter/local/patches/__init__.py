@@ -17,8 +17,8 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `custom_resources`: Charter's own custom-resource handler, run in-process.
 - `iam`: AWS-managed policies in every account (lazily); a role's ManagedPolicyArns.
 - `ec2`: GetEbsDefaultKmsKeyId.
-- `sso`: AWS::SSO::PermissionSet through CloudFormation; account assignment requests with
-  their status; job-function managed policies found under their path.
+- `sso`: AWS::SSO::PermissionSet through CloudFormation; job-function managed policies found
+  under their path.
 """
 
 from __future__ import annotations
@@ -70,5 +70,4 @@ def apply() -> None:
     iam.attach_role_managed_policies()
     sso.managed_policies_under_their_path()
     sso.add_permission_set_model()
-    sso.assignment_requests_report_status()
     _PATCHED = True

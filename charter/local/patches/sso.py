@@ -1,5 +1,5 @@
 """IAM Identity Center on the embedded AWS as AWS answers it: AWS::SSO::PermissionSet through
-CloudFormation, and an account assignment request that reports its status."""
+CloudFormation, and job-function managed policies in permission sets."""
 
 from __future__ import annotations
 
@@ -58,24 +58,6 @@ def add_permission_set_model() -> None:
     parsing.get_model_list.cache_clear()
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
-
-
-def assignment_requests_report_status() -> None:
-    """CreateAccountAssignment and DeleteAccountAssignment answer with the request's `Status`
-    (IN_PROGRESS, FAILED or SUCCEEDED), as AWS does; moto 5.2 leaves it out, so a caller
-    could not tell a finished request from one to poll. moto applies a request at once, so
-    its status is SUCCEEDED."""
-    from moto.ssoadmin.models import AccountAssignment
-
-    original = AccountAssignment.to_json
-
-    def to_json(self, include_creation_date: bool = False, include_request_id: bool = False):
-        out = original(self, include_creation_date=include_creation_date, include_request_id=include_request_id)
-        if include_request_id:  # the request-status shape (Create/Delete/Describe...Status)
-            out.setdefault("Status", "SUCCEEDED")
-        return out
-
-    AccountAssignment.to_json = to_json
 
 
 def managed_policies_under_their_path() -> None:
