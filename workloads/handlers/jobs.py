@@ -190,6 +190,17 @@ class JobStore:
             ReturnValues="ALL_NEW")
         return Job.from_item(resp["Attributes"])
 
+    def for_user(self, user_id: str, limit: int, start_key: dict[str, Any] | None = None
+                 ) -> tuple[list[Job], dict[str, Any] | None]:
+        """One page of `user_id`'s jobs, newest first (the `user_id-index`), and the key to continue from."""
+        kwargs: dict[str, Any] = {}
+        if start_key:
+            kwargs["ExclusiveStartKey"] = start_key
+        resp = self.ddb.query(
+            TableName=self.table, IndexName="user_id-index", KeyConditionExpression="user_id = :u",
+            ExpressionAttributeValues={":u": {"S": user_id}}, ScanIndexForward=False, Limit=limit, **kwargs)
+        return [Job.from_item(i) for i in resp.get("Items", [])], resp.get("LastEvaluatedKey")
+
     def delete(self, job: Job) -> None:
         self.ddb.delete_item(TableName=self.table,
                              Key={"job_id": {"S": job.job_id}, "timestamp": {"S": job.timestamp}})

@@ -136,6 +136,13 @@ class JobStatus(Strict):
     results_url: str | None = None
 
 
+class JobList(Strict):
+    """GET /jobs: the caller's jobs, newest first, one page at a time."""
+
+    items: list[JobStatus]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null on the last.")
+
+
 class ResultSummary(Strict):
     objective: str
     dataset: str
@@ -145,6 +152,9 @@ class ResultSummary(Strict):
     backtest: dict[str, Any] | None = None
     search: dict[str, Any] | None = None
     data_report: dict[str, Any] = Field(default_factory=dict)
+    frontier: dict[str, Any] | None = Field(
+        default=None, description="Efficient frontier (annualised volatility and return) of the final window; "
+                                  "null when it is degenerate (a single point).")
 
 
 class ResultsPage(Strict):

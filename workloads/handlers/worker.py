@@ -95,6 +95,7 @@ def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tupl
             "first_date": str(md.dates[0]), "last_date": str(md.dates[-1]), "days": int(len(md.dates)),
             "excluded_assets": [a for a, ok in zip(md.assets, alive, strict=True) if not ok]},
     }
+    summary["frontier"] = frontier(window, req, opt.weights_)
     if req.backtest.enabled:
         report(0.4, "walk-forward backtest")
         bt = req.backtest
@@ -122,6 +123,53 @@ def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tupl
                   **{k: r["config"][k] for k in ("objective", "risk_model", "lookback", "rebalance_every")}}
                  for r in search.table_]
     return results.finite(summary), results.finite(rows)
+
+
+#: Points along the efficient frontier in a result (the console draws them).
+FRONTIER_POINTS = 25
+TRADING_DAYS = 252
+
+
+def frontier(window: np.ndarray, req: OptimizeRequest, weights: np.ndarray) -> dict[str, Any] | None:
+    """The mean-variance frontier under the job's weight bounds (annualised), with the chosen
+    portfolio on the same axes; None when it is a single point (e.g. bounds that force equal
+    weights), which the console shows as no frontier rather than a dot."""
+    # optimizer.report has the same loop but draws with matplotlib, which the handlers zip leaves out
+    from charter.optimizer.risk import ledoit_wolf
+    from charter.optimizer.solvers.qp import solve_box_budget_qp
+
+    def efficient_frontier(cov: np.ndarray, mu: np.ndarray, lb: np.ndarray, ub: np.ndarray,
+                           points: int) -> tuple[list[float], list[float]]:
+        scale = float(np.trace(cov)) / mu.size / max(float(np.abs(mu).max()), 1e-300)
+        vols, rets, active = [], [], None
+        for g in np.concatenate([[0.0], np.geomspace(scale * 1e-3, scale * 1e2, points - 1)]):
+            r = solve_box_budget_qp(cov, -g * mu, lb, ub, 1.0, warm_active=active)
+            active = r.active
+            vols.append(float(np.sqrt(max(r.w @ cov @ r.w, 0.0))))
+            rets.append(float(mu @ r.w))
+        return vols, rets
+
+    n = window.shape[1]
+    c = req.constraints
+    lb = np.full(n, c.min_weight if not c.long_only else max(c.min_weight, 0.0))
+    ub = np.full(n, c.max_weight)
+    if lb.sum() > 1 or ub.sum() < 1:
+        return None
+    cov, _ = ledoit_wolf(window)
+    mu = window.mean(axis=0)
+    try:
+        vols, rets = efficient_frontier(cov, mu, lb, ub, points=FRONTIER_POINTS)
+    except Exception:  # noqa: BLE001 - the frontier is an illustration; the job's answer stands without it
+        log.warning("efficient frontier failed", exc_info=True)
+        return None
+    points = sorted({(round(float(v) * TRADING_DAYS ** 0.5, 6), round(float(r) * TRADING_DAYS, 6))
+                     for v, r in zip(vols, rets, strict=True) if np.isfinite(v) and np.isfinite(r)})
+    if len(points) < 2 or points[-1][0] - points[0][0] < 1e-6:
+        return None
+    w = np.asarray(weights, float)
+    return {"points": [{"volatility": v, "return": r} for v, r in points],
+            "portfolio": {"volatility": float(np.sqrt(max(w @ cov @ w, 0.0)) * TRADING_DAYS ** 0.5),
+                          "return": float(mu @ w * TRADING_DAYS)}}
 
 
 class _Progress:
