@@ -133,6 +133,10 @@ class JobStatus(Strict):
     message: str = ""
     error: str | None = None
     objective: str | None = None
+    step: str | None = Field(default=None, description="Current step: data, optimize, backtest, search, done.")
+    trials_done: int | None = Field(default=None, ge=0, description="Search trials evaluated so far.")
+    trials_total: int | None = Field(default=None, ge=0, description="Search trials planned (all rungs).")
+    best_score: float | None = Field(default=None, description="Best search trial score so far.")
     results_url: str | None = None
 
 

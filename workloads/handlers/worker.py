@@ -72,7 +72,7 @@ def build_optimizer(req: OptimizeRequest, with_turnover: bool = False) -> Portfo
 
 def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tuple[dict[str, Any], list[dict]]:
     """The whole computation of a job: (summary, result rows). Pure: no AWS."""
-    report = progress or (lambda fraction, message: None)
+    report = progress or (lambda fraction, message, **fields: None)
     R = md.returns[-req.horizon_days:]
     alive = np.isfinite(R).all(axis=0)
     if alive.sum() < 2:
@@ -80,7 +80,7 @@ def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tupl
     window = R[:, alive]
     window = window[np.isfinite(window).all(axis=1)]
     names = [a for a, ok in zip(md.assets, alive, strict=True) if ok]
-    report(0.2, f"optimizing {len(names)} assets ({req.objective})")
+    report(0.2, f"optimizing {len(names)} assets ({req.objective})", step="optimize")
     opt = build_optimizer(req).fit(window)
     weights = np.zeros(len(md.assets))
     weights[alive] = opt.weights_
@@ -97,7 +97,7 @@ def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tupl
     }
     summary["frontier"] = frontier(window, req, opt.weights_)
     if req.backtest.enabled:
-        report(0.4, "walk-forward backtest")
+        report(0.4, "walk-forward backtest", step="backtest")
         bt = req.backtest
         wf = WalkForward(build_optimizer(req, with_turnover=True), lookback=bt.lookback,
                          rebalance_every=bt.rebalance_every, cost_bps=bt.cost_bps, vol_target=bt.vol_target).fit(md)
@@ -108,14 +108,16 @@ def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tupl
                  for d, r, v in zip(wf.dates_, wf.returns_, wealth, strict=True)]
     if req.search.enabled:
         s = req.search
-        report(0.6, f"hyperparameter search ({s.n_trials} trials)")
+        report(0.6, f"hyperparameter search ({s.n_trials} trials)", step="search")
         search = HyperparameterSearch(
             space=SearchSpace(lookback=(s.lookback_min, s.lookback_max), objectives=tuple(s.objectives)),
             settings=SearchConfig(max_weight=req.constraints.max_weight, min_weight=max(req.constraints.min_weight, 0.0),
                                   cost_bps=req.backtest.cost_bps),
             n_trials=s.n_trials, sampler=s.sampler, seed=s.seed, halving=s.halving, workers=1,
-        ).fit(md, progress=lambda done, total, rung: report(0.6 + 0.35 * done / max(total, 1),
-                                                            f"search: {done}/{total} trials"))
+        )
+        search.fit(md, progress=lambda done, total, rung: report(
+            0.6 + 0.35 * done / max(total, 1), f"search: {done}/{total} trials", step="search",
+            trials_done=done, trials_total=total, best_score=search.best_score_so_far_))
         summary["search"] = {"best_config": search.best_config_, "holdout_sharpe": search.holdout_sharpe_,
                              "deflated_sharpe": search.deflated_sharpe_, "failures": search.n_failures_,
                              "best_metrics": search.best_backtest_.metrics_}
@@ -176,12 +178,15 @@ class _Progress:
     def __init__(self, store: JobStore, job: Job, notify: Any) -> None:
         self.store, self.job, self.notify, self.last = store, job, notify, 0.0
 
-    def __call__(self, fraction: float, message: str) -> None:
+    def __call__(self, fraction: float, message: str, **fields: Any) -> None:
+        """`fields`: step, trials_done, trials_total, best_score (JobStatus's progress details)."""
         now = time.monotonic()
-        if now - self.last < PROGRESS_EVERY_SECONDS:
+        # a new step is always written; within a step at most one write per PROGRESS_EVERY_SECONDS
+        if now - self.last < PROGRESS_EVERY_SECONDS and fields.get("step") == self.job.extra.get("step"):
             return
         self.last = now
-        self.job = self.store.update(self.job, progress=round(fraction, 4), message=message)
+        details = {k: v for k, v in fields.items() if v is not None}
+        self.job = self.store.update(self.job, progress=round(fraction, 4), message=message, **details)
         self.notify(self.job)
 
 
@@ -196,7 +201,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> Job:
         raise LookupError(f"job {job_id} not found in {settings.jobs_table}")
     if job.status in TERMINAL:
         return job
-    job = store.update(job, status="RUNNING", progress=0.05, message="loading market data")
+    job = store.update(job, status="RUNNING", progress=0.05, message="loading market data", step="data")
     notify(job, settings)
     progress = _Progress(store, job, lambda j: notify(j, settings))
     try:
@@ -206,7 +211,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> Job:
         summary, rows = optimize(req, md, progress)
         where = results.write(settings.results_bucket, job.job_id, summary, rows, settings.results_page_rows)
         job = store.update(progress.job, status="SUCCEEDED", progress=1.0, message="done", result_prefix=where,
-                           rows_total=len(rows))
+                           rows_total=len(rows), step="done")
     except (OptimizerError, ValidationError) as exc:
         job = store.update(progress.job, status="FAILED", message="failed", error=str(exc)[:2000])
     except Exception as exc:  # noqa: BLE001 - a bug must still end the job, not leave it RUNNING
