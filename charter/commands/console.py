@@ -18,7 +18,7 @@ from charter.output import console, ok
 
 app = typer.Typer(
     help="The web console: optimizations for portfolio managers, compliance for the security lead and the "
-         "auditor.\n\nExample: `charter console serve --store charter-demo/evidence`",
+         "auditor.\n\nExample: `charter console --store charter-demo/evidence` (then open http://127.0.0.1:8765/)",
     no_args_is_help=False,
     invoke_without_command=True,
     rich_markup_mode="markdown",

@@ -181,8 +181,10 @@ class _Progress:
     def __call__(self, fraction: float, message: str, **fields: Any) -> None:
         """`fields`: step, trials_done, trials_total, best_score (JobStatus's progress details)."""
         now = time.monotonic()
-        # a new step is always written; within a step at most one write per PROGRESS_EVERY_SECONDS
-        if now - self.last < PROGRESS_EVERY_SECONDS and fields.get("step") == self.job.extra.get("step"):
+        # a new step and the last trial are always written; else at most one write per PROGRESS_EVERY_SECONDS
+        last_trial = fields.get("trials_done") is not None and fields.get("trials_done") == fields.get("trials_total")
+        if now - self.last < PROGRESS_EVERY_SECONDS and fields.get("step") == self.job.extra.get("step") \
+                and not last_trial:
             return
         self.last = now
         details = {k: v for k, v in fields.items() if v is not None}
