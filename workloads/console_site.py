@@ -65,14 +65,22 @@ def _json(status: int, body: Any, extra: dict[str, str] | None = None) -> web.Re
                                  **SECURITY_HEADERS, **(extra or {})})
 
 
+def _with_csp(response: web.StreamResponse, csp: str) -> web.StreamResponse:
+    response.headers["Content-Security-Policy"] = csp
+    return response
+
+
 class ConsoleSite:
     """The console's routes (see the module docstring)."""
 
     def __init__(self, *, optimizer: bool, compliance: ComplianceSource | None = None,
-                 websocket_path: str | None = None, dist: Path | None = None, title: str = "") -> None:
+                 websocket_path: str | None = None, dist: Path | None = None, title: str = "",
+                 csp: str = LOCAL_CSP) -> None:
         self.optimizer, self.compliance, self.websocket_path = optimizer, compliance, websocket_path
         self.dist = (dist or dist_dir()).resolve()
         self.title = title
+        #: the page's Content-Security-Policy (the tests of the AWS sign-in serve CloudFront's)
+        self.csp = csp
 
     @property
     def built(self) -> bool:
@@ -90,6 +98,11 @@ class ConsoleSite:
                      run: Callable[..., asyncio.Future[Any]]) -> web.StreamResponse | None:
         """The response for a console path, None for any other. `run(fn, *args)` runs blocking
         work off the event loop (the caller's thread pool)."""
+        found = await self._handle(request, run)
+        return None if found is None else _with_csp(found, self.csp)
+
+    async def _handle(self, request: web.BaseRequest,
+                      run: Callable[..., asyncio.Future[Any]]) -> web.StreamResponse | None:
         path = request.rel_url.path
         if request.method not in ("GET", "HEAD"):
             return None

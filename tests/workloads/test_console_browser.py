@@ -332,3 +332,140 @@ def test_compliance_face_drills_down_from_a_failing_criterion_to_its_artifact(
         watch.check()
     finally:
         page.close()
+
+
+# -- on AWS: Cognito hosted UI with PKCE, and RUM reporting -----------------------------------
+
+POOL_DOMAIN = "https://acme-dev-optimizer-111111111111.auth.us-east-1.amazoncognito.com"
+RUM = {"app_monitor_id": "0f8e3a39-3f35-4c59-9a8c-5e0c3d6f0a11", "identity_pool_id": "us-east-1:11111111-2222-3333-4444-555555555555",
+       "guest_role_arn": "arn:aws:iam::111111111111:role/acme-rum", "region": "us-east-1", "sample_rate": 1.0,
+       "user_pool_provider": "cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123", "flush_seconds": 1}
+
+
+class _AwsSite(ConsoleSite):
+    """The console with the config `workloads.deploy.console_config` writes on AWS, and
+    CloudFront's Content-Security-Policy (the edge stack's)."""
+
+    def config(self) -> dict[str, Any]:
+        return {"mode": "aws", "title": "acme dev",
+                "identity": {"kind": "cognito", "domain": POOL_DOMAIN, "client_id": "4abcdefghij1234567890klmno",
+                             "user_pool_id": "us-east-1_AbCdEf123"},
+                "api": {"base": "", "optimizer": False, "compliance": False, "websocket": None, "key": "k"},
+                "rum": RUM}
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    import base64
+
+    def part(d: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256', 'kid': 'k'})}.{part(claims)}.c2ln"
+
+
+def test_cognito_pkce_sign_in_and_signed_rum_events(browser: Browser) -> None:
+    """Sign-in goes to the hosted UI with an S256 challenge and comes back with a code the app
+    exchanges with its verifier; RUM then reports with the user's identity-pool credentials,
+    SigV4-signed exactly as botocore signs (checked by re-signing the captured request).
+    Every AWS endpoint is answered by the test inside the browser: nothing leaves the machine."""
+    import base64
+    import hashlib
+    from urllib.parse import parse_qs
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from charter.workloads.stacks.edge import CONTENT_SECURITY_POLICY
+
+    site = _AwsSite(optimizer=False, csp=CONTENT_SECURITY_POLICY)
+    seen: dict[str, Any] = {}
+    id_token = _jwt({"sub": "u-1", "email": "pm@acme.example", "cognito:groups": ["portfolio-managers"],
+                     "token_use": "id"})
+    creds = Credentials("ASIAEXAMPLEKEY0000001", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0MDAw", "FwoGZXIvYXdzEXAMPLE")
+    with ConsoleServer(site) as server:
+        page, watch = _page(browser)
+        try:
+            def authorize(route: Any) -> None:
+                q = parse_qs(urlsplit(route.request.url).query)
+                seen["authorize"] = q
+                route.fulfill(status=302, headers={"Location": f"{server.url}/?code=the-code&state={q['state'][0]}"})
+
+            def token(route: Any) -> None:
+                seen["token"] = parse_qs(route.request.post_data or "")
+                route.fulfill(status=200, content_type="application/json", headers={"Access-Control-Allow-Origin": "*"},
+                              body=json.dumps({"id_token": id_token, "access_token": "a", "refresh_token": "r",
+                                               "expires_in": 3600, "token_type": "Bearer"}))
+
+            def identity(route: Any) -> None:
+                target = route.request.headers.get("x-amz-target", "")
+                body = json.loads(route.request.post_data or "{}")
+                seen.setdefault("identity", []).append((target, body))
+                answer = {"IdentityId": "us-east-1:abcd"} if target.endswith("GetId") else {
+                    "IdentityId": "us-east-1:abcd", "Token": "open-id-token"}
+                route.fulfill(status=200, content_type="application/x-amz-json-1.1", body=json.dumps(answer),
+                              headers={"Access-Control-Allow-Origin": "*"})
+
+            def sts(route: Any) -> None:
+                seen["sts"] = parse_qs(urlsplit(route.request.url).query)
+                route.fulfill(status=200, content_type="text/xml", headers={"Access-Control-Allow-Origin": "*"}, body=(
+                    "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>"
+                    f"<AccessKeyId>{creds.access_key}</AccessKeyId><SecretAccessKey>{creds.secret_key}</SecretAccessKey>"
+                    f"<SessionToken>{creds.token}</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration>"
+                    "</Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"))
+
+            def rum(route: Any) -> None:
+                if route.request.method == "OPTIONS":  # CORS preflight of the signed POST
+                    route.fulfill(status=200, headers={"Access-Control-Allow-Origin": "*",
+                                                       "Access-Control-Allow-Headers": "*",
+                                                       "Access-Control-Allow-Methods": "POST"})
+                    return
+                seen.setdefault("rum", []).append((route.request.url, route.request.headers, route.request.post_data))
+                route.fulfill(status=200, body="{}", headers={"Access-Control-Allow-Origin": "*"})
+
+            page.route(f"{POOL_DOMAIN}/oauth2/authorize*", authorize)
+            page.route(f"{POOL_DOMAIN}/oauth2/token", token)
+            page.route("https://cognito-identity.us-east-1.amazonaws.com/", identity)
+            page.route("https://sts.us-east-1.amazonaws.com/*", sts)
+            page.route("https://dataplane.rum.us-east-1.amazonaws.com/**", rum)
+
+            page.goto(server.url + "/")
+            page.get_by_role("button", name="Sign in with Cognito").click()
+            expect(page.get_by_test_id("identity")).to_contain_text("pm@acme.example", timeout=15_000)
+            expect(page.get_by_role("link", name="Compliance")).to_have_count(0)  # not in the compliance group
+
+            q, t = seen["authorize"], seen["token"]
+            assert q["response_type"] == ["code"] and q["code_challenge_method"] == ["S256"]
+            assert q["redirect_uri"] == [server.url + "/"] and "openid" in q["scope"][0]
+            verifier = t["code_verifier"][0]
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+            assert q["code_challenge"] == [challenge] and len(verifier) >= 43
+            assert t["grant_type"] == ["authorization_code"] and t["code"] == ["the-code"]
+
+            page.wait_for_function("() => window.__charterRum !== undefined", timeout=10_000)
+            page.evaluate("() => window.__charterRum && window.__charterRum.flush()")
+            deadline = 50
+            while not seen.get("rum") and deadline:
+                page.wait_for_timeout(200)
+                deadline -= 1
+            assert seen.get("rum"), f"no PutRumEvents request; saw {list(seen)}"
+            logins = [b.get("Logins") for _, b in seen["identity"]]
+            assert all(lg == {RUM["user_pool_provider"]: id_token} for lg in logins), logins
+            assert seen["sts"]["RoleArn"] == [RUM["guest_role_arn"]]
+
+            url, headers, body = seen["rum"][0]
+            assert url == f"https://dataplane.rum.us-east-1.amazonaws.com/appmonitors/{RUM['app_monitor_id']}/"
+            batch = json.loads(body)
+            assert batch["AppMonitorDetails"]["id"] == RUM["app_monitor_id"]
+            assert "com.amazon.rum.page_view_event" in {e["type"] for e in batch["RumEvents"]}
+            request = AWSRequest(method="POST", url=url, data=body.encode(), headers={
+                "content-type": headers["content-type"], "x-amz-date": headers["x-amz-date"],
+                "x-amz-security-token": headers["x-amz-security-token"]})
+            request.context["timestamp"] = headers["x-amz-date"]
+            signer = SigV4Auth(creds, "rum", "us-east-1")
+            expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+            assert headers["authorization"].endswith(f"Signature={expected}"), (headers["authorization"], expected)
+            assert "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token" in headers["authorization"]
+            watch.check()
+        finally:
+            page.close()

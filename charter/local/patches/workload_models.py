@@ -76,6 +76,7 @@ def add_workload_resource_models() -> None:
     from moto.bedrockagent.models import bedrockagent_backends
     from moto.cloudformation import parsing
     from moto.cloudfront.models import cloudfront_backends
+    from moto.cognitoidentity.models import cognitoidentity_backends
     from moto.cognitoidp.models import cognitoidp_backends
     from moto.opensearchserverless.models import Collection, opensearchserverless_backends
     from moto.utilities.utils import get_partition
@@ -163,6 +164,33 @@ def add_workload_resource_models() -> None:
     def guardrail_version(p, account, region, name):
         return SimpleNamespace(id="1", version="1")
 
+    def user_pool_domain(p, account, region, name):
+        return cognitoidp_backends[account][region].create_user_pool_domain(p["UserPoolId"], p["Domain"])
+
+    def user_pool_group(p, account, region, name):
+        return cognitoidp_backends[account][region].create_group(
+            p["UserPoolId"], p.get("GroupName") or name, p.get("Description"), p.get("RoleArn"), p.get("Precedence"))
+
+    def identity_pool(p, account, region, name):
+        made = _json.loads(cognitoidentity_backends[account][region].create_identity_pool(
+            p.get("IdentityPoolName") or name, p.get("AllowUnauthenticatedIdentities", False),
+            p.get("SupportedLoginProviders") or {}, p.get("DeveloperProviderName"),
+            p.get("OpenIdConnectProviderARNs") or [], p.get("CognitoIdentityProviders") or [],
+            p.get("SamlProviderARNs") or [], tags_dict(p.get("IdentityPoolTags"))))
+        return SimpleNamespace(id=made["IdentityPoolId"], name=made["IdentityPoolName"])
+
+    def app_monitor(p, account, region, name):
+        # no RUM backend in moto: recorded with the identifiers AWS gives an app monitor
+        import uuid
+
+        return SimpleNamespace(name=p["Name"], id=str(uuid.uuid4()))
+
+    cfn_model("AWS::Cognito::UserPoolDomain", user_pool_domain, physical="domain")
+    cfn_model("AWS::Cognito::UserPoolGroup", user_pool_group, physical="group_name")
+    cfn_model("AWS::Cognito::IdentityPool", identity_pool, {"Name": "name"})
+    cfn_model("AWS::Cognito::IdentityPoolRoleAttachment",
+              lambda p, account, region, name: SimpleNamespace(id=f"{p['IdentityPoolId']}-roles"))
+    cfn_model("AWS::RUM::AppMonitor", app_monitor, {"Id": "id"}, physical="name")
     cfn_model("AWS::Cognito::UserPool", user_pool,
                {"Arn": "arn", "ProviderName": "provider_name", "ProviderURL": "provider_url", "UserPoolId": "id"})
     cfn_model("AWS::WAFv2::WebACL", web_acl,

@@ -40,6 +40,7 @@ function localAuth(config) {
     signOut() { sessionStorage.removeItem(LOCAL_KEY) },
     async headers() { return { 'X-Charter-User': this.user() || 'local-user' } },
     async wsParams() { return { user: this.user() || 'local-user' } },
+    async idToken() { return null },
   }
 }
 
@@ -109,6 +110,7 @@ function cognitoAuth(config) {
       return h
     },
     async wsParams() { const t = await current(); return { token: t ? t.id : '' } },
+    async idToken() { const t = await current(); return t ? t.id : null },
   }
 }
 

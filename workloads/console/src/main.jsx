@@ -23,7 +23,7 @@ async function boot() {
   const createSocket = (handlers) => new JobSocket(config.api.websocket, () => auth.wsParams(), handlers)
   if (config.rum) {
     // CloudWatch RUM on AWS only, loaded after the app (its own chunk: not in the first load)
-    import('./rum.js').then((m) => m.startRum(config.rum)).catch(() => {})
+    import('./rum.js').then((m) => { window.__charterRum = m.startRum(config.rum, () => auth.idToken()) }).catch(() => {})
   }
   root.textContent = ''
   render(<App config={config} auth={auth} api={api} createSocket={createSocket} />, root)

@@ -4,10 +4,11 @@
 // ~60 KB gzipped with its AWS SDK pieces and defaults to fetching itself from a CDN, while
 // the console must load nothing from outside its origin. This does what the console needs:
 // page views, JavaScript errors and navigation timing, sampled per session at the org
-// config's rate, sent with credentials of the identity pool's guest role (which may only
-// rum:PutRumEvents on this app monitor) and signed with SigV4 through WebCrypto.
-// Basic (classic) Cognito flow, as the RUM web client uses with a guest role:
-// GetId -> GetOpenIdToken -> STS AssumeRoleWithWebIdentity.
+// config's rate, sent with credentials of the identity pool's role for signed-in users
+// (which may only rum:PutRumEvents on this app monitor) and signed with SigV4 through
+// WebCrypto. The identity pool trusts only the console's user pool: the user's ID token is
+// the login (basic flow: GetId -> GetOpenIdToken -> STS AssumeRoleWithWebIdentity), so
+// nothing is sent before sign-in and no guest identity exists.
 
 const enc = new TextEncoder()
 const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, '0')).join('')
@@ -46,16 +47,17 @@ async function cognito(region, target, payload) {
   return resp.json()
 }
 
-async function credentialsFor(cfg) {
+async function credentialsFor(cfg, idToken) {
   const cached = JSON.parse(sessionStorage.getItem('charter.rum.credentials') || 'null')
   if (cached && cached.expiration - Date.now() > 60_000) return cached
+  const Logins = { [cfg.user_pool_provider]: idToken }
   const idKey = 'charter.rum.identity'
-  let identityId = localStorage.getItem(idKey)
+  let identityId = sessionStorage.getItem(idKey)
   if (!identityId) {
-    identityId = (await cognito(cfg.region, 'GetId', { IdentityPoolId: cfg.identity_pool_id })).IdentityId
-    localStorage.setItem(idKey, identityId)
+    identityId = (await cognito(cfg.region, 'GetId', { IdentityPoolId: cfg.identity_pool_id, Logins })).IdentityId
+    sessionStorage.setItem(idKey, identityId)
   }
-  const { Token } = await cognito(cfg.region, 'GetOpenIdToken', { IdentityId: identityId })
+  const { Token } = await cognito(cfg.region, 'GetOpenIdToken', { IdentityId: identityId, Logins })
   const q = new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: cfg.guest_role_arn,
     RoleSessionName: 'charter-console-rum', WebIdentityToken: Token, DurationSeconds: '3600' })
   const resp = await fetch(`https://sts.${cfg.region}.amazonaws.com/?${q}`, { method: 'POST' })
@@ -70,7 +72,7 @@ async function credentialsFor(cfg) {
 
 const uuid = () => crypto.randomUUID()
 
-export function startRum(cfg) {
+export function startRum(cfg, idToken) {
   const sessionKey = 'charter.rum.session'
   let session = JSON.parse(sessionStorage.getItem(sessionKey) || 'null')
   if (!session) {
@@ -85,10 +87,11 @@ export function startRum(cfg) {
     type: `com.amazon.rum.${type}`, details: JSON.stringify(details), metadata })
 
   async function flush() {
-    if (!queue.length) return
+    const token = await idToken()
+    if (!queue.length || !token) return // before sign-in: kept until there is a user
     const events = queue.splice(0, 100)
     try {
-      const credentials = await credentialsFor(cfg)
+      const credentials = await credentialsFor(cfg, token)
       const url = `https://dataplane.rum.${cfg.region}.amazonaws.com/appmonitors/${cfg.app_monitor_id}/`
       const body = JSON.stringify({ BatchId: uuid(), AppMonitorDetails: { id: cfg.app_monitor_id, version: cfg.app_version || '1' },
         UserDetails: { sessionId: session.id, userId: credentials.identityId }, RumEvents: events })
