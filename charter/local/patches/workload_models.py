@@ -73,6 +73,8 @@ def add_workload_resource_models() -> None:
     import secrets
     from types import SimpleNamespace
 
+    from moto.apigateway.models import apigateway_backends
+    from moto.apigatewayv2.models import apigatewayv2_backends
     from moto.bedrockagent.models import bedrockagent_backends
     from moto.cloudformation import parsing
     from moto.cloudfront.models import cloudfront_backends
@@ -185,6 +187,35 @@ def add_workload_resource_models() -> None:
 
         return SimpleNamespace(name=p["Name"], id=str(uuid.uuid4()))
 
+    def user_pool_client(p, account, region, name):
+        # CloudFormation's property names are the API's (ClientName, AllowedOAuthFlows, CallbackURLs, ...)
+        extended = {k: v for k, v in p.items() if k not in ("UserPoolId", "GenerateSecret")}
+        return cognitoidp_backends[account][region].create_user_pool_client(
+            p["UserPoolId"], bool(p.get("GenerateSecret")), extended)
+
+    def websocket_api(p, account, region, name):
+        return apigatewayv2_backends[account][region].create_api(
+            api_key_selection_expression=p.get("ApiKeySelectionExpression"), cors_configuration=p.get("CorsConfiguration"),
+            description=p.get("Description"), disable_schema_validation=p.get("DisableSchemaValidation"),
+            disable_execute_api_endpoint=p.get("DisableExecuteApiEndpoint"), name=p.get("Name") or name,
+            protocol_type=p["ProtocolType"], route_selection_expression=p.get("RouteSelectionExpression"),
+            tags=tags_dict(p.get("Tags")), version=p.get("Version"))
+
+    def websocket_stage(p, account, region, name):
+        return apigatewayv2_backends[account][region].create_stage(p["ApiId"], {
+            "stageName": p["StageName"], "deploymentId": p.get("DeploymentId"), "description": p.get("Description"),
+            "stageVariables": p.get("StageVariables") or {}})
+
+    def api_key(p, account, region, name):
+        return apigateway_backends[account][region].create_api_key({
+            "name": p.get("Name") or name, "description": p.get("Description"), "enabled": p.get("Enabled", True),
+            "value": p.get("Value"), "tags": tags_dict(p.get("Tags"))})
+
+    cfn_model("AWS::Cognito::UserPoolClient", user_pool_client, {"ClientId": "id"})
+    cfn_model("AWS::ApiGatewayV2::Api", websocket_api, {"ApiId": "api_id", "ApiEndpoint": "api_endpoint"},
+              physical="api_id")
+    cfn_model("AWS::ApiGatewayV2::Stage", websocket_stage, physical="name")
+    cfn_model("AWS::ApiGateway::ApiKey", api_key, {"APIKeyId": "id"})
     cfn_model("AWS::Cognito::UserPoolDomain", user_pool_domain, physical="domain")
     cfn_model("AWS::Cognito::UserPoolGroup", user_pool_group, physical="group_name")
     cfn_model("AWS::Cognito::IdentityPool", identity_pool, {"Name": "name"})
