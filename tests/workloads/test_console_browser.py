@@ -44,6 +44,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium")
+# the machine may be busy (a parallel suite on 2 cores): waiting for the page is not what is tested
+expect.set_options(timeout=30_000)
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +293,7 @@ def test_compliance_face_drills_down_from_a_failing_criterion_to_its_artifact(
     try:
         _sign_in(page, console_server.url + "/#/compliance", "auditor")
         table = page.get_by_test_id("criteria-table")
-        expect(table.locator("tbody tr")).to_have_count(61)
+        expect(table.locator("tbody tr")).to_have_count(61, timeout=90_000)  # the first summary verifies the store
         expect(page.get_by_test_id("verification")).to_contain_text("intact")
         expect(page.locator('svg[data-chart="coverage"]')).to_be_visible()
         expect(page.locator('svg[data-chart="trend"] path.trend.passing')).to_have_count(1)
