@@ -111,7 +111,20 @@ class Demo:
             self.step("optimizer workload", self.workload)
             self.step("export auditor package", self.export)
         self.step("runbooks and docs", self.runbooks)
+        self.console()
         return self.result
+
+    def console(self) -> None:
+        """Where the web console shows what the demo produced: `charter console` serves the
+        compliance face of the demo's evidence store at this URL (the embedded AWS, and with
+        it the optimizer API, stop with the demo; `charter workload serve --local --store`
+        serves both faces)."""
+        from charter.commands.console import DEFAULT_PORT
+
+        store = self.result.out / "evidence"
+        url = f"http://127.0.0.1:{DEFAULT_PORT}/#/compliance"
+        self.result.facts["console_url"] = url
+        self.result.facts["console_command"] = f"charter console --store {store}"
 
     # -- the steps --------------------------------------------------------------------
     def validate(self) -> str:

@@ -72,6 +72,9 @@ class EnvironmentWorkload(StrictModel):
         default=None, description="Defaults to baseline.log_retention_days."
     )
     api_rate_per_second: int = Field(default=10, ge=1, le=2000, description="WAF limit per user.")
+    rum_sample_rate: float = Field(
+        default=0.1, ge=0, le=1,
+        description="Share of console sessions CloudWatch RUM records (the app monitor's SessionSampleRate).")
     approval_required: bool = Field(
         default=True, description="The pipeline waits for a manual approval before deploying here (not dev)."
     )
