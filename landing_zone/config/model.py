@@ -289,6 +289,8 @@ class OrgConfig(StrictModel):
     deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
     # An empty section by default, so `workloads.optimizer` is a path that always resolves.
     workloads: WorkloadsConfig = Field(default_factory=lambda: WorkloadsConfig())
+    cost: CostSettings = Field(default_factory=lambda: CostSettings(),
+                               description="Usage assumptions and targets of `charter cost`.")
 
     # -- derived views used by builders -----------------------------------------------
     def accounts_in(self, *environments: str) -> list[Account]:
@@ -323,6 +325,7 @@ class OrgConfig(StrictModel):
 
 
 # At the bottom, not the top: workloads.py builds on StrictModel and the types above.
+from .cost import CostSettings  # noqa: E402
 from .workloads import WorkloadsConfig  # noqa: E402
 
 OrgConfig.model_rebuild()
