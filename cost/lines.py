@@ -43,6 +43,6 @@ class Line:
     def row(self) -> dict[str, Any]:
         d = asdict(self)
         d["controls"] = " ".join(self.controls)
-        d["unit"] = self.unit if self.per == 1 else f"{self.per:g} {self.unit}"
+        d["unit"] = self.unit if self.per == 1 else f"{self.per:.0f} {self.unit}"
         d.pop("per")
         return {k: d[k] for k in COLUMNS}

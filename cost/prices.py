@@ -76,7 +76,8 @@ class Snapshot(BaseModel):
     as_of: str
     currency: str = "USD"
     source: str
-    derived: dict[str, Derivation] = Field(default_factory=dict)
+    #: Region -> rules, the first that covers a key wins.
+    derived: dict[str, list[Derivation]] = Field(default_factory=dict)
     prices: dict[str, PriceEntry]
 
 
@@ -96,11 +97,11 @@ class Price:
         return quantity * self.usd / self.per
 
     def label(self) -> str:
-        per = "" if self.per == 1 else f"{_compact(self.per)} "
+        per = "" if self.per == 1 else f"{compact(self.per)} "
         return f"${self.usd:g} per {per}{self.unit}"
 
 
-def _compact(n: float) -> str:
+def compact(n: float) -> str:
     for div, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
         if n >= div and n % div == 0:
             return f"{int(n // div)}{suffix}"
@@ -138,10 +139,10 @@ class PriceBook:
         if region in entry.usd:
             return Price(key, region, entry.usd[region], entry.per, entry.unit, entry.as_of.get(region, date),
                          f"{region} list price")
-        rule = self.snapshot.derived.get(region)
-        if rule and rule.covers(key) and rule.from_ in entry.usd:
-            return Price(key, region, entry.usd[rule.from_] * rule.factor, entry.per, entry.unit,
-                         entry.as_of.get(rule.from_, date), f"{rule.from_} x {rule.factor:.2f} ({rule.why})")
+        for rule in self.snapshot.derived.get(region, []):
+            if rule.covers(key) and rule.from_ in entry.usd:
+                return Price(key, region, entry.usd[rule.from_] * rule.factor, entry.per, entry.unit,
+                             entry.as_of.get(rule.from_, date), f"{rule.from_} x {rule.factor:.2f} ({rule.why})")
         return None
 
 

@@ -8,8 +8,8 @@ from ..engine import HOURS_PER_MONTH, INTERFACE, Res, rule
 from ..lines import Line
 
 ALWAYS_ON = f"{HOURS_PER_MONTH:g} hours (always on)"
-NAT_SETTING = "accounts[].network.nat_gateways"
-ENDPOINT_SETTING = "baseline.network.interface_endpoints"
+NAT_SETTING = "baseline.network.nat_gateways (per-az, single, none)"
+ENDPOINT_SETTING = "baseline.network.endpoints (per-az, single-az, none) and interface_endpoints"
 
 
 @rule("AWS::EC2::NatGateway")
@@ -30,7 +30,8 @@ def elastic_ip(r: Res) -> Iterator[Line]:
 def endpoint(r: Res) -> Iterator[Line]:
     if r.props.get("VpcEndpointType", "Gateway") != "Interface":
         return  # gateway endpoints (S3, DynamoDB) are free
-    azs = len(r.props.get("SubnetIds") or []) or 1
+    subnets = r.resolve(r.props.get("SubnetIds"))
+    azs = len(subnets) if isinstance(subnets, list) and subnets else 1
     yield r.line("VPC", "interface endpoint hours", "vpc.interface_endpoint.hours", HOURS_PER_MONTH * azs,
                  f"{ALWAYS_ON} x {azs} AZ(s)", ENDPOINT_SETTING)
     gb = r.usage("endpoint_gb_per_vpc")
