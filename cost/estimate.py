@@ -38,7 +38,8 @@ class Estimate:
     monthly_target: float
     per_optimization_target: float
     environment: str | None = None
-    notes: list[str] = field(default_factory=list)
+    #: price key -> what it prices (labels drivers that group differently named lines)
+    descriptions: dict[str, str] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -83,7 +84,8 @@ class Estimate:
             settings: dict[str, float] = defaultdict(float)
             for x in lines:
                 settings[x.setting or "fixed by the templates"] += abs(x.monthly_usd or 0)
-            dimension = lines[0].dimension.split(": ", 1)[-1] if ": " in lines[0].dimension else lines[0].dimension
+            dims = {x.dimension.split(": ", 1)[-1] for x in lines}  # "Step: what" -> "what"
+            dimension = dims.pop() if len(dims) == 1 else self.descriptions.get(lines[0].price_key, lines[0].dimension)
             out.append(Driver(service, dimension, sum(x.monthly_usd or 0 for x in lines), len(lines),
                               max(settings, key=lambda k: settings[k])))
         return sorted(out, key=lambda d: -d.monthly_usd)[:n]
@@ -116,4 +118,5 @@ def estimate(cfg: OrgConfig, stacks: Iterable[StackLike], prices: PriceBook | No
         per_opt = {k: v for k, v in per_opt.items() if k == environment}
     return Estimate(lines=lines, per_optimization=dict(per_opt), prices_as_of=book.as_of, prices_origin=book.origin,
                     monthly_target=cfg.cost.targets.monthly_usd,
-                    per_optimization_target=cfg.cost.targets.per_optimization_usd, environment=environment)
+                    per_optimization_target=cfg.cost.targets.per_optimization_usd, environment=environment,
+                    descriptions={k: e.description for k, e in book.snapshot.prices.items()})

@@ -45,7 +45,7 @@ def summary(est: Estimate) -> dict[str, Any]:
         "environment": est.environment or "all",
         "prices": {"as_of": est.prices_as_of, "origin": est.prices_origin},
         "monthly_usd": round(est.total, 2),
-        "lines": len(est.lines),
+        "line_count": len(est.lines),
         "unknown_lines": len(est.unknown),
         "checks": [{"target": what, "estimate_usd": round(value, 4), "limit_usd": limit, "holds": holds}
                    for what, value, limit, holds in est.checks()],

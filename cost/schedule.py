@@ -46,6 +46,8 @@ def _count(field: str, size: int) -> float | None:
             step = int(s)
         if part in ("*", "?"):
             span = size
+        elif step > 1 and part.isdigit():
+            span = size - int(part)  # "0/15": from 0 to the end of the range, every 15
         elif "-" in part:
             lo, _, hi = part.partition("-")
             if not (lo.isdigit() and hi.isdigit()):

@@ -126,7 +126,7 @@ def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, p
     _print_changes(changes)
     from charter.commands.cost import plan_cost_delta
 
-    console.print(plan_cost_delta(cfg, out), markup=False, highlight=False)
+    console.print(plan_cost_delta(cfg, out), markup=False, highlight=False, soft_wrap=True)
 
 
 def drift(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, profile: str | None = ProfileOpt,
