@@ -96,9 +96,10 @@ def sagemaker_steps(r: Res, times: float) -> Iterator[Line]:
         seconds = startup.value + work
         hours = count * seconds / 3600 * times
         each = "" if times == 1 else f" x {number(times)} optimizations"
+        settings = f"workloads.optimizer.environments.{r.environment}"
         yield r.line("SageMaker", f"{name}: {kind} on {count} x {itype}", f"sagemaker.{kind}.{itype}", hours,
-                     f"{count} instance(s) x ({why}){each}", "cost.optimization.trials" if kind == "training"
-                     else "cost.optimization.step_seconds")
+                     f"{count} instance(s) x ({why}){each}", f"{settings}.processing_max_instances"
+                     if kind == "training" else f"{settings}.processing_instance_type")
         if spot:
             saving = a.optimization("spot_savings")
             yield r.line("SageMaker", f"{name}: managed spot saving", f"sagemaker.{kind}.{itype}", -hours * saving.value,
