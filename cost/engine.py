@@ -119,7 +119,7 @@ class Facts:
     by_place_type: Counter = field(default_factory=Counter)  # (account, region, type)
     #: (account, region, function name) -> invocation sources [(principal, rule props or None)]
     invokers: dict[tuple[str, str, str], list[tuple[str, dict | None]]] = field(default_factory=lambda: defaultdict(list))
-    #: (account, region) -> function names used as custom resource ServiceTokens (deploy-time only)
+    #: (account, region, function name) of custom resource handlers (invoked only during deploys)
     service_tokens: set[tuple[str, str, str]] = field(default_factory=set)
     #: account -> regions it has stack instances in
     regions_of_account: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))

@@ -50,7 +50,6 @@ def cost(
     from charter.landing_zone.config import load_config
     from charter.landing_zone.synth import synthesize
     from charter.output import console, err_console, ok, warn
-    from charter.workloads.synth import synthesize_all_workloads
 
     cfg = load_config(config) if what_if is None else _with_what_if(config, what_if)
     known_envs = {a.environment for a in cfg.accounts} | {"management"}
@@ -63,7 +62,7 @@ def cost(
         book = load(prices)
     with err_console.status("synthesizing and pricing the stacks"):
         lz = synthesize(cfg)
-        stacks = [*lz, *_workloads(cfg, lz, synthesize_all_workloads)]
+        stacks = [*lz, *_workloads(cfg, lz)]
         est = estimate(cfg, stacks, book, environment=env)
     title = f"{cfg.organization.name}" + (f" ({env})" if env else "")
     if output is Output.table and out is None:
@@ -132,11 +131,10 @@ def _with_what_if(config: Path, what_if: Path) -> Any:
     return load_config_text(merged.getvalue(), f"{config}+{what_if}")
 
 
-def _workloads(cfg: Any, lz: list[Any], synthesize_all: Any) -> list[Any]:
+def _workloads(cfg: Any, lz: list[Any]) -> list[Any]:
+    """Every optimizer environment's stacks, their budgets estimated over the same landing zone."""
     from charter.workloads.synth import environments, synthesize_workloads
 
-    if not environments(cfg):
-        return []
     return [s for e in environments(cfg) for s in synthesize_workloads(cfg, e, landing_zone=lz)]
 
 
