@@ -46,7 +46,17 @@ class Assumptions:
         if override is not None and getattr(override, name) is not None:
             return Assumed(float(getattr(override, name)), f"cost.environments.{environment}.{name}")
         value = getattr(self.settings.usage, name)
-        return Assumed(float(value) if value is not None else float("nan"), f"cost.usage.{name}")
+        if value is None:
+            raise KeyError(f"cost.usage.{name} has no default; read it with `explicit`")
+        return Assumed(float(value), f"cost.usage.{name}")
+
+    def explicit(self, environment: str, name: str) -> Assumed | None:
+        """A setting without a default (`evidence_runs_per_day`): None unless org.yaml sets it."""
+        override = self.settings.environments.get(environment)  # type: ignore[call-overload]
+        if override is not None and getattr(override, name) is not None:
+            return Assumed(float(getattr(override, name)), f"cost.environments.{environment}.{name}")
+        value = getattr(self.settings.usage, name)
+        return None if value is None else Assumed(float(value), f"cost.usage.{name}")
 
     def optimization(self, name: str) -> Assumed:
         return Assumed(float(getattr(self.settings.optimization, name)), f"cost.optimization.{name}")

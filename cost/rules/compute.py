@@ -43,8 +43,8 @@ def invocations(r: Res, name: str) -> tuple[float, str, str] | None:
             setting = req.setting
         elif kind == "events" and rule_props and rule_props.get("ScheduleExpression"):
             runs = runs_per_month(str(rule_props["ScheduleExpression"]))
-            override = r.usage("evidence_runs_per_day")
-            if "EVD-01" in r.p.controls and override.value == override.value:  # not NaN: set explicitly
+            override = r.est.assume.explicit(r.environment, "evidence_runs_per_day")
+            if "EVD-01" in r.p.controls and override is not None:  # the evidence collector, run more often
                 total += override.value * 365 / 12
                 why.append(override.text + " x 30.4 days")
                 setting = override.setting

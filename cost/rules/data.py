@@ -68,7 +68,7 @@ def bucket(r: Res) -> Iterator[Line]:
     elif stack == EVIDENCE_STACK:
         runs = _evidence_runs(r)
         per = r.usage("evidence_artifacts_per_account_region")
-        places = sum(len(v) for v in r.facts.regions_of_account.values())
+        places = (len(r.cfg.accounts) + 1) * len(r.cfg.organization.governed_regions)  # what a run collects
         puts = runs[0] * per.value * places
         yield r.line("S3", "PUT requests (evidence artifacts)", "s3.put_requests", puts,
                      f"{runs[1]} x {per.text} x {places} account-regions", runs[2])
@@ -80,8 +80,8 @@ def bucket(r: Res) -> Iterator[Line]:
 
 
 def _evidence_runs(r: Res) -> tuple[float, str, str]:
-    override = r.usage("evidence_runs_per_day")
-    if override.value == override.value:  # set explicitly (unset is NaN)
+    override = r.est.assume.explicit(r.environment, "evidence_runs_per_day")
+    if override is not None:
         return override.value * DAYS_PER_MONTH, override.text + " per day", override.setting
     from ..schedule import runs_per_month
 

@@ -157,3 +157,18 @@ def _specs(specs):
     from types import SimpleNamespace
 
     return [SimpleNamespace(name=s.name, data=s.template.to_dict(), spec=s) for s in specs]
+
+
+@pytest.mark.parametrize(("cost_yaml", "runs"), [("", 365 / 12), ("  usage: {evidence_runs_per_day: 4}\n", 4 * 365 / 12)])
+def test_evidence_runs_follow_the_schedule_unless_set(cost_yaml, runs):
+    from charter.landing_zone.synth import synthesize
+
+    cfg = small_with(cost_yaml)
+    [store] = [s for s in synthesize(cfg) if s.name == "evidence-store"]
+    est = estimate(cfg, [store])
+    collector = next(x for x in est.lines if x.resource == "CollectorFunction" and x.dimension == "requests")
+    assert collector.quantity == pytest.approx(runs)
+    # each run writes 20 artifacts per account and region: 7 accounts (management too) x 2 regions
+    puts = next(x for x in est.lines if x.resource == "EvidenceBucket" and x.price_key == "s3.put_requests")
+    assert puts.quantity == pytest.approx(runs * 20 * 7 * 2)
+    assert puts.monthly_usd == pytest.approx(runs * 20 * 14 * 0.005 / 1000)
