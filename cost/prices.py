@@ -20,17 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from charter.errors import CharterError
+from .errors import PricesError
 
 SNAPSHOT = "prices.json"
 GLOBAL = "global"
-
-
-class PricesError(CharterError):
-    """A price snapshot file is missing or not in Charter's format."""
-
-    code = "CHARTER-900"
-    fix = "Point --prices at a file written by `charter cost --refresh`, or leave it out to use the shipped snapshot."
 
 
 class PriceQuery(BaseModel):

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from charter.cost.prices import PricesError, load, parse
+from charter.cost.errors import PricesError
+from charter.cost.prices import load, parse
 from charter.cost.schedule import runs_per_month
 
 
