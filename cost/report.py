@@ -24,9 +24,10 @@ BREAKDOWNS = (("environment", "environment"), ("account", "account"), ("stack", 
 def usd(value: float | None) -> str:
     if value is None:
         return "unknown"
+    sign = "-" if value < 0 else ""
     if value != 0 and abs(value) < 0.01:
-        return f"${value:.4f}"
-    return f"${value:,.2f}"
+        return f"{sign}${abs(value):.4f}"
+    return f"{sign}${abs(value):,.2f}"
 
 
 def unit_price(line: Line) -> str:
