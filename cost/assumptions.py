@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from charter.landing_zone.config.cost import DEFAULT_ENVIRONMENTS
 from charter.landing_zone.config.model import OrgConfig
 
 
@@ -45,6 +46,9 @@ class Assumptions:
         override = self.settings.environments.get(environment)  # type: ignore[call-overload]
         if override is not None and getattr(override, name) is not None:
             return Assumed(float(getattr(override, name)), f"cost.environments.{environment}.{name}")
+        built_in = DEFAULT_ENVIRONMENTS.get(environment, {}).get(name)
+        if built_in is not None and name not in self.settings.usage.model_fields_set:
+            return Assumed(float(built_in), f"cost.environments.{environment}.{name}")
         value = getattr(self.settings.usage, name)
         if value is None:
             raise KeyError(f"cost.usage.{name} has no default; read it with `explicit`")

@@ -154,7 +154,8 @@ def subnet_plan(cidr: str) -> dict[str, list[str]]:
 
 def nat_mode(cfg: OrgConfig, account: Account) -> str:
     assert account.network is not None
-    return account.network.nat_gateways or cfg.baseline.network.nat_gateways.get(account.environment, "single")
+    default = "per-az" if account.environment == "prod" else "single"
+    return account.network.nat_gateways or cfg.baseline.network.nat_gateways.get(account.environment, default)
 
 
 def endpoint_mode(cfg: OrgConfig, account: Account) -> str:

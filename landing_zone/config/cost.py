@@ -8,8 +8,9 @@ of the estimate names the assumption it rests on (`cost.usage.nat_gb_per_vpc = 2
 a reviewer can challenge a figure by changing one setting.
 
 `usage` holds the defaults for every account and environment; `environments.<env>`
-overrides any of them for the accounts of one environment (the defaults below give prod
-more traffic than dev). The estimate describes one month in steady state, `horizon_months`
+overrides any of them for the accounts of one environment, field by field. Prod starts
+from `DEFAULT_ENVIRONMENTS` (more traffic, data and logs than dev) for the fields `usage`
+does not set. The estimate describes one month in steady state, `horizon_months`
 after the first deploy: logs, archives and backups have accumulated that many months,
 capped by their retention.
 """
@@ -85,14 +86,15 @@ UsageOverride = create_model(
 )
 
 
-def _default_environments() -> dict[str, UsageOverride]:
-    return {
-        "prod": UsageOverride(api_requests_per_month=1_000_000, websocket_messages_per_month=500_000,
-                              websocket_connection_minutes_per_month=1_000_000, monthly_active_users=500,
-                              optimizations_per_month=300, data_gb=200, table_gb=5, cdn_gb_per_month=100,
-                              log_gb_per_account=10, nat_gb_per_vpc=100, endpoint_gb_per_vpc=50,
-                              flow_log_gb_per_vpc=20, backup_gb_per_account=100),
-    }
+#: What prod does differently by default (more traffic, data and logs than dev and staging);
+#: `cost.environments.prod` overrides these field by field.
+DEFAULT_ENVIRONMENTS: dict[str, dict[str, float]] = {
+    "prod": {"api_requests_per_month": 1_000_000, "websocket_messages_per_month": 500_000,
+             "websocket_connection_minutes_per_month": 1_000_000, "monthly_active_users": 500,
+             "optimizations_per_month": 300, "data_gb": 200, "table_gb": 5, "cdn_gb_per_month": 100,
+             "log_gb_per_account": 10, "nat_gb_per_vpc": 100, "endpoint_gb_per_vpc": 50,
+             "flow_log_gb_per_vpc": 20, "backup_gb_per_account": 100},
+}
 
 
 class OptimizationAssumptions(StrictModel):
@@ -132,6 +134,7 @@ class CostSettings(StrictModel):
         default=12, ge=1, le=120, description="Month after the first deploy the estimate describes (logs and archives accumulate).")
     usage: Usage = Field(default_factory=Usage)
     environments: dict[Environment, UsageOverride] = Field(  # type: ignore[valid-type]
-        default_factory=_default_environments,
-        description="Per-environment overrides of `usage` (replaces the default prod overrides when given).")
+        default_factory=dict,
+        description="Per-environment overrides of `usage`, field by field. Prod has larger defaults: "
+                    + ", ".join(f"{k} {v:,g}" for k, v in DEFAULT_ENVIRONMENTS["prod"].items()) + ".")
     optimization: OptimizationAssumptions = Field(default_factory=OptimizationAssumptions)

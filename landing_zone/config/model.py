@@ -203,9 +203,9 @@ class NetworkSettings(StrictModel):
         default_factory=lambda: ["sts", "kms", "logs", "sagemaker.api", "sagemaker.runtime", "bedrock-runtime"]
     )
     nat_gateways: dict[Environment, NatMode] = Field(
-        default_factory=lambda: {"prod": "per-az"},
-        description="NAT gateways per environment (per-az, single or none); environments not listed get single. "
-                    "An account's network.nat_gateways overrides it.",
+        default_factory=dict,
+        description="NAT gateways per environment (per-az, single or none); an environment not listed gets "
+                    "per-az in prod and single elsewhere. An account's network.nat_gateways overrides it.",
     )
     endpoints: dict[Environment, EndpointMode] = Field(
         default_factory=dict,
