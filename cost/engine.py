@@ -77,20 +77,18 @@ _FUNCTION_IN_ARN = re.compile(r":function:([A-Za-z0-9_-]+)")
 
 
 def function_name(value: Any, template: dict[str, Any]) -> str | None:
-    """The physical name a FunctionName/Arn value points at (Ref, GetAtt or an ARN string)."""
-    if isinstance(value, dict):
-        if "Ref" in value or "Fn::GetAtt" in value:
-            target = value.get("Ref") or value["Fn::GetAtt"][0]
-            res = template.get("Resources", {}).get(target, {})
-            return res.get("Properties", {}).get("FunctionName") if isinstance(
-                res.get("Properties", {}).get("FunctionName"), str) else target
-        if "Fn::Sub" in value:
-            sub = value["Fn::Sub"]
-            value = sub[0] if isinstance(sub, list) else sub
+    """The physical name a FunctionName or ARN value points at: a Ref/GetAtt to a function of
+    the same template (its FunctionName, else its logical id) or an ARN string (or Fn::Sub)."""
+    if isinstance(value, dict) and ("Ref" in value or "Fn::GetAtt" in value):
+        target = value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]
+        name = template.get("Resources", {}).get(target, {}).get("Properties", {}).get("FunctionName")
+        return name if isinstance(name, str) else target
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        value = value["Fn::Sub"][0] if isinstance(value["Fn::Sub"], list) else value["Fn::Sub"]
     if isinstance(value, str):
         m = _FUNCTION_IN_ARN.search(value)
         return m.group(1) if m else value
-    return None
+    return None  # an import or another intrinsic: not resolvable before deploy
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +119,6 @@ class Facts:
     invokers: dict[tuple[str, str, str], list[tuple[str, dict | None]]] = field(default_factory=lambda: defaultdict(list))
     #: (account, region, function name) of custom resource handlers (invoked only during deploys)
     service_tokens: set[tuple[str, str, str]] = field(default_factory=set)
-    #: account -> regions it has stack instances in
-    regions_of_account: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     #: (account, region) -> the Bedrock agents there
     agents: dict[tuple[str, str], list[Agent]] = field(default_factory=lambda: defaultdict(list))
     #: (account, region) -> rotation schedules (days between rotations)
@@ -131,7 +127,6 @@ class Facts:
     trail_log_groups: set[tuple[str, str]] = field(default_factory=set)
     iam_roles_total: int = 0
     sso_roles: int = 0
-    accounts: list[str] = field(default_factory=list)
 
     def count(self, account: str, type_: str, region: str | None = None) -> int:
         if region is None:
@@ -152,14 +147,12 @@ class Estimator:
 
     # -- pass 1 ------------------------------------------------------------------------
     def place(self, stacks: Iterable[StackLike]) -> None:
-        f = self.facts
         for stack in stacks:
             data = stack.data
             conditions = data.get("Conditions") or {}
             resources = data.get("Resources") or {}
             for inst in instances(self.cfg, stack):
                 scope = Scope(inst.account, inst.region, inst.parameters, conditions, self._account_names)
-                f.regions_of_account[inst.account].add(inst.region)
                 for logical, res in resources.items():
                     assumed = ""
                     cond = res.get("Condition")
@@ -175,7 +168,6 @@ class Estimator:
                     p = Placed(inst, logical, type_, props, ctrls, data, scope, assumed)
                     self.placed.append(p)
                     self._index(p)
-        f.accounts = sorted({p.instance.account for p in self.placed})
 
     def _index(self, p: Placed) -> None:
         f, inst = self.facts, p.instance
