@@ -66,3 +66,13 @@ def user_pool(r: Res) -> Iterator[Line]:
     billed = max(0.0, mau.value - free)
     why = mau.text + (f" minus {free:,} included" if free else "")
     yield r.line("Cognito", f"monthly active users ({tier} tier)", f"cognito.mau.{tier}", billed, why, mau.setting)
+
+
+@rule("AWS::RUM::AppMonitor")
+def rum_app_monitor(r: Res) -> Iterator[Line]:
+    views, per_view = r.usage("console_page_views_per_month"), r.usage("rum_events_per_page_view")
+    rate = float(r.resolve((r.props.get("AppMonitorConfiguration") or {}).get("SessionSampleRate")) or 0.0)
+    events = views.value * per_view.value * rate
+    yield r.line("CloudWatch RUM", "RUM events (sampled page views)", "rum.events", events,
+                 f"{views.text} x {per_view.text} x session sample rate {rate:g}",
+                 f"{views.setting}; {per_view.setting}; workloads.optimizer.environments.<env>.rum_sample_rate")

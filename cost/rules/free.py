@@ -37,6 +37,7 @@ free("no charge for the resource", *(
     "AWS::WAFv2::LoggingConfiguration", "AWS::WAFv2::WebACLAssociation",
     "AWS::CodeDeploy::Application", "AWS::CodeDeploy::DeploymentGroup",
     "AWS::SageMaker::ModelPackageGroup", "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolDomain",
+    "AWS::Cognito::UserPoolGroup", "AWS::Cognito::IdentityPool", "AWS::Cognito::IdentityPoolRoleAttachment",
     "AWS::SNS::Subscription", "AWS::SecretsManager::RotationSchedule",
 ))
 free("no charge: budgets without actions and Cost Anomaly Detection are free", *(

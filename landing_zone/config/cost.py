@@ -41,6 +41,10 @@ class Usage(StrictModel):
     table_reads_per_request: Count = Field(default=1, description="DynamoDB reads per API request, per on-demand table.")
     table_writes_per_request: Count = Field(default=0.25, description="DynamoDB writes per API request, per on-demand table.")
     cdn_gb_per_month: Count = Field(default=10, description="GB served by CloudFront.")
+    console_page_views_per_month: Count = Field(
+        default=20_000, description="Console page views (each sampled one sends CloudWatch RUM events).")
+    rum_events_per_page_view: Count = Field(
+        default=10, description="CloudWatch RUM events per sampled page view (load, navigation, errors, HTTP).")
     lambda_ms_per_invocation: Count = Field(default=300, description="Average billed duration of a Lambda invocation.")
     builds_per_month: Count = Field(default=60, description="CI/CD pipeline runs (each runs every CodeBuild project once).")
     build_minutes: Count = Field(default=8, description="Minutes per CodeBuild project run.")

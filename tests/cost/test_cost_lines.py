@@ -172,3 +172,11 @@ def test_evidence_runs_follow_the_schedule_unless_set(cost_yaml, runs):
     puts = next(x for x in est.lines if x.resource == "EvidenceBucket" and x.price_key == "s3.put_requests")
     assert puts.quantity == pytest.approx(runs * 20 * 7 * 2)
     assert puts.monthly_usd == pytest.approx(runs * 20 * 14 * 0.005 / 1000)
+
+
+def test_a_rum_app_monitor_is_priced_from_its_sampled_page_views(cfg):
+    monitor = res("AWS::RUM::AppMonitor", ("WKL-06",), AppMonitorConfiguration={"SessionSampleRate": 0.25})
+    est = estimate(cfg, [stack("synthetic", {"Rum": monitor})])
+    # 20,000 page views (cost.usage.console_page_views_per_month) x 10 events per view x 0.25 sampled
+    # = 50,000 events x $1.00 per 100,000 events
+    assert _by(est, "Rum") == {"RUM events (sampled page views)": pytest.approx(0.50)}
