@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -10,7 +11,6 @@ from typing import Any, Literal
 from charter.policy.matching import (
     KNOWN_OPERATORS,
     Context,
-    action_matches,
     arn_matches,
     condition_holds,
     substitute,
@@ -26,12 +26,20 @@ AWS_KIND_NAMES: dict[str, str] = {
 }
 
 
+def _wildcard(pattern: str) -> str:
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+
+
 def _tuple(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):
         return (value,)
-    return tuple(str(v) for v in value)
+    if isinstance(value, bool):
+        return ("true" if value else "false",)
+    if isinstance(value, int | float):
+        return (str(value),)
+    return tuple(str(v).lower() if isinstance(v, bool) else str(v) for v in value)
 
 
 def _principals(value: Any) -> dict[str, tuple[str, ...]] | None:
@@ -73,12 +81,24 @@ class Statement:
                    not_resources=_tuple(body.get("NotResource")), principals=_principals(body.get("Principal")),
                    not_principals=_principals(body.get("NotPrincipal")), conditions=tuple(conditions))
 
+    def __post_init__(self) -> None:
+        # Actions are matched for every request: exact names in a set, wildcards in one regex.
+        patterns = self.actions if self.actions is not None else self.not_actions or ()
+        exact = frozenset(p.lower() for p in patterns if "*" not in p and "?" not in p)
+        wild = [p for p in patterns if "*" in p or "?" in p]
+        regex = re.compile("^(?:" + "|".join(_wildcard(p) for p in wild) + ")$", re.IGNORECASE) if wild else None
+        object.__setattr__(self, "_exact", exact)
+        object.__setattr__(self, "_wild", regex)
+
     # -- matching ------------------------------------------------------------------------
+    def _action_hit(self, action: str) -> bool:
+        return action.lower() in self._exact or (self._wild is not None and self._wild.match(action) is not None)  # type: ignore[attr-defined]
+
     def matches_action(self, action: str) -> bool:
         if self.actions is not None:
-            return any(action_matches(p, action) for p in self.actions)
+            return self._action_hit(action)
         if self.not_actions is not None:
-            return not any(action_matches(p, action) for p in self.not_actions)
+            return not self._action_hit(action)
         return False
 
     def matches_resource(self, resource: str | None, context: Context, *, unknown: bool) -> bool:
@@ -104,6 +124,8 @@ class Policy:
     #: What the policy is, as a person finds it: "SCP charter-root-1 (Root)", "AdministratorAccess".
     name: str
     statements: tuple[Statement, ...] = field(default_factory=tuple)
+    #: The document as JSON, for `fill`.
+    source: str = field(default="", compare=False, repr=False)
 
     @classmethod
     def parse(cls, kind: PolicyKind, name: str, document: Mapping[str, Any] | str) -> Policy:
@@ -111,7 +133,21 @@ class Policy:
         body = doc.get("Statement", [])
         if isinstance(body, Mapping):
             body = [body]
-        return cls(kind=kind, name=name, statements=tuple(Statement.parse(s) for s in body))
+        source = document if isinstance(document, str) else json.dumps(doc)
+        return cls(kind=kind, name=name, statements=tuple(Statement.parse(s) for s in body), source=source)
+
+    @property
+    def has_placeholders(self) -> bool:
+        return "{account}" in self.source or "{region}" in self.source
+
+    def fill(self, account: str, region: str) -> Policy:
+        """The policy as deployed in one account and region (templates' `{account}`/`{region}`)."""
+        if not self.has_placeholders:
+            return self
+        return Policy.parse(self.kind, self.name, self.source.replace("{account}", account).replace("{region}", region))
+
+    def as_kind(self, kind: PolicyKind) -> Policy:
+        return Policy(kind, self.name, self.statements, self.source)
 
     def __len__(self) -> int:
         return len(self.statements)

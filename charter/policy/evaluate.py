@@ -229,8 +229,7 @@ def evaluate(req: Request, *, scps: Sequence[ScpLevel] = (), identity: Sequence[
         granted = True
     elif identity_allow is None:
         return Decision("implicit-deny", "identity", f"policies of {p.name}", "",
-                        f"no identity policy of {p.name} allows {req.action}"
-                        + (f" on {req.resource}" if req.resource else ""))
+                        f"no identity policy of {p.name} allows it")
     else:
         granted = same_account or via_resource is not None
     if not granted:
