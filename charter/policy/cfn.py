@@ -51,6 +51,18 @@ LEGACY_HANDLERS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
+#: Actions AWS's schemas name that IAM does not have, and the action IAM checks instead.
+SCHEMA_ERRATA = {"iam:DescribeOrganization": "organizations:DescribeOrganization", "s3:REST.PUT.OBJECT": "s3:PutObject"}
+
+#: Handler permissions AWS's handlers use only when the resource has a property set
+#: (type, action) -> property; without it the call is never made.
+CONDITIONAL = {
+    ("AWS::Cognito::UserPoolClient", "iam:PutRolePolicy"): "AnalyticsConfiguration",
+    ("AWS::Cognito::UserPoolClient", "iam:DeleteRolePolicy"): "AnalyticsConfiguration",
+    ("AWS::Cognito::UserPoolClient", "iam:PassRole"): "AnalyticsConfiguration",
+    ("AWS::Cognito::UserPoolClient", "iam:CreateServiceLinkedRole"): "AnalyticsConfiguration",
+}
+
 #: CloudFormation invokes a custom resource's function with the caller's credentials.
 CUSTOM_HANDLERS: dict[str, tuple[str, ...]] = {op: ("lambda:InvokeFunction",) for op in ("create", "update", "delete")}
 
@@ -99,7 +111,8 @@ def handler_permissions(type_name: str) -> dict[str, tuple[str, ...]] | None:
         section = _handlers_section(path.read_text())
     except OSError:
         return None
-    return {op: tuple(section.get(op, {}).get("permissions", ())) for op in HANDLER_OPERATIONS}
+    return {op: tuple(dict.fromkeys(SCHEMA_ERRATA.get(a, a) for a in section.get(op, {}).get("permissions", ())))
+            for op in HANDLER_OPERATIONS}
 
 
 # -- resolving template values ---------------------------------------------------------------

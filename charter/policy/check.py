@@ -166,7 +166,9 @@ def _decide(model: PermissionModel, need: Need, t: Target, filled: _Filled) -> t
         return Decision("implicit-deny", "identity", role, "",
                         f"no role {role} in {t.account_name} (nothing creates it)"), resource
     principal = Principal.role(t.account_id, role, need.role_path, session="charter")
-    policy, required = _resource_policy(model, resource, t)
+    # a bucket's own handlers run before its policy (a separate resource) exists
+    own = ("charter:OwnBucketHandler", "true") in need.context
+    policy, required = (None, False) if own else _resource_policy(model, resource, t)
     context = {**_org_keys(model), **{k: _fill(v, t) or v for k, v in need.context}}
     req = Request(principal, need.action, resource, t.region, context)
     return evaluate(req, scps=model.scp_levels.get(t.account_id, []),

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from charter.policy.cfn import (
+    CONDITIONAL,
     handler_permissions,
     primary_resource,
     resolve,
@@ -62,6 +63,9 @@ def template_model(template: Mapping[str, Any], stack_name: str, role: str, targ
             for action in actions:
                 if bounded and action == "iam:DeleteRolePermissionsBoundary":
                     continue  # called only to remove a boundary, which Charter's roles always keep
+                needed_if = CONDITIONAL.get((typ, action))
+                if needed_if and needed_if not in (res.get("Properties") or {}):
+                    continue
                 key = (action, primary_resource(typ, logical, arns, action))
                 label = f"{op} {typ} {logical}"
                 per_action.setdefault(key, [])
@@ -71,8 +75,9 @@ def template_model(template: Mapping[str, Any], stack_name: str, role: str, targ
         _collect_resource_policy(model, typ, res, params, arns, stack_name)
     ctx = (("aws:CalledVia", "cloudformation.amazonaws.com"), ("aws:ViaAWSService", "true"))
     for (action, resource), labels in sorted(per_action.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        own = (("charter:OwnBucketHandler", "true"),) if resource and resource.startswith("arn:aws:s3:::") else ()
         model.needs.append(Need(role, action, resource, targets, f"{'; '.join(labels)} (stack {stack_name})",
-                                source, ctx + _request_keys(action, resource, template, params, arns), role_path))
+                                source, ctx + own + _request_keys(action, resource, template, params, arns), role_path))
     for key_arn, key_policy in key_policies(template, stack_name, values):
         model.resource_policies.append((key_arn, key_policy, True))
     stack = stack_resource or stack_arn(params, stack_name)
