@@ -109,6 +109,11 @@ class Decision:
 
 ALLOWED = Decision("allowed")
 
+#: Actions AWS never denies: "No permissions are required to perform this operation. If an
+#: administrator attaches a policy that explicitly denies access to sts:GetCallerIdentity,
+#: you can still perform this operation" (STS API reference).
+ALWAYS_ALLOWED = frozenset({"sts:getcalleridentity"})
+
 #: One SCP level: a label ("Root", "OU Prod", "account dev") and the policies attached there.
 ScpLevel = tuple[str, Sequence[Policy]]
 
@@ -176,6 +181,8 @@ def evaluate(req: Request, *, scps: Sequence[ScpLevel] = (), identity: Sequence[
     `resource_policy_required`: the resource's policy must allow, directly or by naming the
     account (trust policies, KMS key policies); otherwise a same-account identity allow suffices.
     """
+    if req.action.lower() in ALWAYS_ALLOWED:
+        return ALLOWED
     ctx = req.full_context()
     p = req.principal
     scp_applies = bool(scps) and p.kind != "service" and not p.service_linked and p.account != management_account

@@ -78,6 +78,8 @@ CASES = [
     Case("action prefix wildcard", "iam:ListRoles", True, identity=ident({"Effect": "Allow", "Action": "iam:List*", "Resource": "*"})),
     Case("action prefix wildcard does not reach other verbs", "iam:CreateRole", False,
          identity=ident({"Effect": "Allow", "Action": "iam:List*", "Resource": "*"}), by="identity"),
+    Case("sts:GetCallerIdentity needs no permission, even under an explicit deny", "sts:GetCallerIdentity", True,
+         identity=ident({"Effect": "Deny", "Action": "*", "Resource": "*"})),
     Case("NotAction allows everything else", "ec2:RunInstances", True,
          identity=ident({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})),
     Case("NotAction excludes the named service (PowerUserAccess shape)", "iam:CreateRole", False,
