@@ -55,11 +55,12 @@ class _SkippedTypeFilter(logging.Filter):
 class LocalAws:
     """A moto server in a background thread. Use as a context manager."""
 
-    def __init__(self, port: int = 0, region: str = "us-east-1", *, enforce: bool = True) -> None:
+    def __init__(self, port: int = 0, region: str = "us-east-1", *, enforce: bool | None = None) -> None:
         self.requested_port = port
         self.region = region
         #: Refuse what AWS would refuse (SCPs, identity and trust policies): `charter.local.enforcement`.
-        self.enforce = enforce
+        #: On unless turned off here or with CHARTER_LOCAL_ENFORCE=0 (to compare with plain moto).
+        self.enforce = enforce if enforce is not None else os.environ.get("CHARTER_LOCAL_ENFORCE", "1") != "0"
         self._server = None
         self.port = 0
 
