@@ -108,31 +108,40 @@ def principal_for(access_key: str) -> Principal:
 
 # -- what is asked ---------------------------------------------------------------------------
 
+#: SigV4 signing name -> the botocore services signed with it, where they differ (loading
+#: every botocore model to find out would cost seconds on the first request).
+SIGNING_NAMES: dict[str, tuple[str, ...]] = {
+    "s3": ("s3", "s3control"), "sso": ("sso-admin", "sso"), "access-analyzer": ("accessanalyzer",),
+    "monitoring": ("cloudwatch",), "bedrock": ("bedrock", "bedrock-agent", "bedrock-runtime", "bedrock-agent-runtime"),
+    "sagemaker": ("sagemaker", "sagemaker-runtime"), "aoss": ("opensearchserverless",),
+    "codestar-connections": ("codestar-connections", "codeconnections"), "servicequotas": ("service-quotas",),
+    "tagging": ("resourcegroupstaggingapi",), "email": ("ses", "sesv2"), "states": ("stepfunctions",),
+    "elasticloadbalancing": ("elbv2", "elb"), "cognito-idp": ("cognito-idp",), "execute-api": ("apigatewaymanagementapi",),
+    "apigateway": ("apigateway", "apigatewayv2"),
+}
+
+
+def _candidates(signing: str) -> list[str]:
+    available = _available()
+    names = SIGNING_NAMES.get(signing, (signing,))
+    return [n for n in names if n in available] or ([signing] if signing in available else [])
+
+
 @lru_cache(maxsize=1)
-def _services() -> tuple[dict[str, list[str]], dict[str, str]]:
-    """signing name -> botocore services; JSON target prefix -> botocore service."""
+def _available() -> frozenset[str]:
+    return frozenset(_botocore().get_available_services())
+
+
+@lru_cache(maxsize=1)
+def _botocore() -> Any:
     import botocore.session
 
-    session = botocore.session.get_session()
-    by_signing: dict[str, list[str]] = {}
-    by_target: dict[str, str] = {}
-    for name in session.get_available_services():
-        try:
-            model = session.get_service_model(name)
-        except Exception:  # noqa: BLE001, S112 - a service model botocore cannot load is not served
-            continue
-        by_signing.setdefault(model.signing_name or model.endpoint_prefix, []).append(name)
-        prefix = model.metadata.get("targetPrefix")
-        if prefix:
-            by_target[prefix] = name
-    return by_signing, by_target
+    return botocore.session.get_session()
 
 
 @lru_cache(maxsize=64)
 def _model(service: str) -> Any:
-    import botocore.session
-
-    return botocore.session.get_session().get_service_model(service)
+    return _botocore().get_service_model(service)
 
 
 @lru_cache(maxsize=64)
@@ -168,11 +177,12 @@ def describe_request(environ: dict[str, Any]) -> tuple[str, str, dict[str, Any],
     if len(scope) < 5:
         return None
     region, signing = scope[2], scope[3]
-    by_signing, by_target = _services()
+    candidates = _candidates(signing)
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         prefix, _, op = target.rpartition(".")
-        service = by_target.get(prefix)
+        service = candidates[0] if len(candidates) == 1 else next(
+            (c for c in candidates if _model(c).metadata.get("targetPrefix") == prefix), None)
         if service is None:
             return None
         body = _body(environ)
@@ -181,18 +191,16 @@ def describe_request(environ: dict[str, Any]) -> tuple[str, str, dict[str, Any],
         except ValueError:
             params = {}
         return service, op, params if isinstance(params, dict) else {}, region
-    candidates = by_signing.get(signing, [])
     path = unquote(environ.get("PATH_INFO", "/"))
     query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    # the query protocols name the operation in `Action` (no model needed to read it)
+    form = parse_qs(_body(environ).decode(errors="replace"), keep_blank_values=True) \
+        if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", "") else {}
+    merged = {**query, **form}
+    action = (merged.get("Action") or [""])[0]
+    if action and candidates:
+        return candidates[0], action, {k: v[0] for k, v in merged.items()}, region
     rest = [c for c in candidates if _model(c).protocol in ("rest-json", "rest-xml")]
-    query_like = [c for c in candidates if _model(c).protocol in ("query", "ec2")]
-    if query_like:
-        form = parse_qs(_body(environ).decode(errors="replace"), keep_blank_values=True) \
-            if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", "") else {}
-        merged = {**query, **form}
-        action = (merged.get("Action") or [""])[0]
-        if action:
-            return query_like[0], action, {k: v[0] for k, v in merged.items()}, region
     if rest:
         if signing == "s3":  # s3control's paths start with its API version
             rest = ["s3control"] if path.startswith("/v20180820") else ["s3"]
@@ -294,8 +302,44 @@ def identity_of(principal: Principal) -> tuple[list[Policy], Policy | None] | No
     return policies, boundary
 
 
+#: Bumped by every change to the organization's SCPs or structure (see `track_organization_changes`).
+_ORG_GENERATION = [0]
+_ORG_CACHE: dict[tuple[str, int], tuple[str | None, list[ScpLevel]]] = {}
+
+
+def track_organization_changes() -> None:
+    """Invalidate the SCP levels cached per account whenever moto changes an organization."""
+    from moto.organizations import models as orgs
+
+    for name in ("create_organization", "create_account", "create_organizational_unit", "move_account",
+                 "create_policy", "update_policy", "delete_policy", "attach_policy", "detach_policy",
+                 "delete_organization", "remove_account_from_organization", "close_account"):
+        original = getattr(orgs.OrganizationsBackend, name, None)
+        if original is None or getattr(original, "_charter_tracked", False):
+            continue
+
+        def tracked(self, *args, __original=original, **kwargs):  # type: ignore[no-untyped-def]
+            try:
+                return __original(self, *args, **kwargs)
+            finally:
+                _ORG_GENERATION[0] += 1
+
+        tracked._charter_tracked = True  # type: ignore[attr-defined]
+        setattr(orgs.OrganizationsBackend, name, tracked)
+
+
 def organization_of(account: str) -> tuple[str | None, list[ScpLevel]]:
     """(management account, SCP levels root -> account) of `account`'s organization."""
+    key = (account, _ORG_GENERATION[0])
+    found = _ORG_CACHE.get(key)
+    if found is None:
+        found = _ORG_CACHE[key] = _organization_of(account)
+        if len(_ORG_CACHE) > 4096:
+            _ORG_CACHE.clear()
+    return found
+
+
+def _organization_of(account: str) -> tuple[str | None, list[ScpLevel]]:
     from moto.organizations.models import organizations_backends
 
     master = organizations_backends.master_accounts.get(account)
@@ -579,6 +623,7 @@ def _resource_identity(type_name: str, logical_id: str, resource_json: dict[str,
 def install() -> None:
     """Install the hooks (idempotent) and turn enforcement on."""
     create_member_access_roles()
+    track_organization_changes()
     enforce_cloudformation_handlers()
     enable(True)
 
