@@ -213,6 +213,8 @@ class SessionFactory:
     def _assume_from(self, source: boto3.Session, account_id: str, role_name: str, region: str | None) -> boto3.Session:
         arn = f"arn:aws:iam::{account_id}:role/{role_name}"
         sts = source.client("sts", region_name=region or self.region, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
+        for hook in self.on_client:
+            hook(sts)
         try:
             creds = sts.assume_role(RoleArn=arn, RoleSessionName="charter")["Credentials"]
         except botocore.exceptions.ClientError as exc:

@@ -76,9 +76,8 @@ def build_docs(cfg: OrgConfig, out_dir: Path, *, config_path: str = "org.yaml") 
     from charter.docs.architecture import render_svg
     from charter.docs.reference import cli_reference
     from charter.landing_zone import naming
-    from charter.landing_zone.synth import build_plan, synthesize
-
     from charter.landing_zone.scp.exemptions import charter_principals
+    from charter.landing_zone.synth import build_plan, synthesize
 
     plan = build_plan(cfg, synthesize(cfg))
     try:
