@@ -225,7 +225,7 @@ def test_index_renders_in_headless_chromium_without_console_errors(package, tmp_
         [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
          f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
          "--dump-dom", (tmp_path / "index.html").as_uri()],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     assert console == []
@@ -236,7 +236,7 @@ def test_index_renders_in_headless_chromium_without_console_errors(package, tmp_
 
 
 @pytest.fixture()
-def moto_server_url():
+def moto_server_url(spawn):
     """The embedded AWS in its own process: the test's own moto state (mock_aws) stays untouched."""
     import socket
     import time
@@ -245,20 +245,19 @@ def moto_server_url():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    deadline = time.monotonic() + 300  # a hang guard: moto's start takes seconds, more under load
+    while True:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=10)
+            break
+        except OSError:
+            assert child.proc.poll() is None, "the moto server exited"
+            assert time.monotonic() < deadline, f"the moto server did not answer on {url}"
+            time.sleep(0.1)
+    yield url  # the `spawn` fixture stops it, whatever the test did
 
 
 @pytest.mark.e2e  # ~10 s, most of it the moto server loading its backends on first use
