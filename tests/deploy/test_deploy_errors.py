@@ -61,7 +61,7 @@ def test_missing_plan_dir_names_the_path_and_the_command(small, tmp_path: Path) 
 
 def test_cli_prints_message_and_fix_without_traceback(tmp_path: Path) -> None:
     proc = subprocess.run([*CHARTER, "deploy", "-c", str(SMALL), "-o", str(tmp_path / "o"), "--no-synth",
-                           "--endpoint-url", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60,
+                           "--endpoint-url", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=600,
                           cwd=REPO)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
