@@ -56,6 +56,50 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
                        "ALLOWED_CI_SKIPS (tests/conftest.py) with its reason.")
 
 
+E2E_DIR = Path(__file__).resolve().parent / "e2e"
+#: The test running now (setup, call or teardown), for the embedded AWS's marker check.
+_running: list[pytest.Item] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e/ runs a whole flow: it is e2e without saying so."""
+    for item in items:
+        if E2E_DIR in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    _running[:] = [item]
+    try:
+        yield
+    finally:
+        _running.clear()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A test that starts the embedded AWS in this process must be marked e2e (so that
+    `-m "not e2e"` really leaves every embedded AWS out): it fails, saying so, otherwise."""
+    try:
+        from charter.local import server
+    except ImportError:  # the embedded AWS moved: nothing to check here
+        return
+    local_aws = getattr(server, "LocalAws", None)
+    start = getattr(local_aws, "start", None)
+    if start is None or getattr(start, "_charter_e2e_check", False):
+        return
+
+    def checked_start(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = _running[0] if _running else None
+        if item is not None and item.get_closest_marker("e2e") is None:
+            pytest.fail(f"{item.nodeid} starts the embedded AWS: mark it (or its module) with pytest.mark.e2e",
+                        pytrace=False)
+        return start(self, *args, **kwargs)
+
+    checked_start._charter_e2e_check = True  # type: ignore[attr-defined]
+    local_aws.start = checked_start
+
+
 @pytest.fixture(scope="session")
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))

@@ -9,6 +9,8 @@ import pytest
 
 from charter.local import LocalAws
 
+pytestmark = pytest.mark.e2e  # every test here uses the embedded AWS
+
 
 @pytest.fixture(scope="module")
 def aws():

@@ -87,6 +87,7 @@ _IGNORING_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal
     pytest.param("background", signal.SIGINT, id="ctrl-c-started-in-the-background-with-sigint-ignored"),
     pytest.param("sigterm", signal.SIGTERM, id="sigterm"),
 ])
+@pytest.mark.e2e
 def test_charter_local_prints_exports_and_stops_on_ctrl_c_or_sigterm(spawn, how: str, sig: int) -> None:
     launcher = [sys.executable, "-c", _IGNORING_SIGINT] if "background" in how else []
     child = spawn([*launcher, *CHARTER, "local", "--port", "0"], cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})

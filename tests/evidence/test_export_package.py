@@ -261,6 +261,7 @@ def moto_server_url(spawn):
 
 
 @pytest.mark.e2e  # ~10 s, most of it the moto server loading its backends on first use
+@pytest.mark.slow
 def test_cli_collect_export_verify_against_the_embedded_aws(tmp_path, monkeypatch, capsys, moto_server_url):
     """collect (real collectors, embedded AWS with an org) -> verify -> export -> verify --package."""
     import boto3

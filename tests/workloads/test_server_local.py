@@ -49,6 +49,7 @@ def _operations(client) -> list[str]:
     return seen
 
 
+@pytest.mark.e2e
 def test_handlers_reach_the_embedded_aws_in_process_with_identical_answers(served) -> None:
     ddb, s3 = aws.client("dynamodb"), aws.client("s3")
     sent: list[str] = []
@@ -82,6 +83,7 @@ def test_handlers_reach_the_embedded_aws_in_process_with_identical_answers(serve
     assert len(sent) == 5 and all(u.startswith(os.environ["AWS_ENDPOINT_URL"]) for u in sent)
 
 
+@pytest.mark.e2e
 def test_job_ids_carry_their_key_and_status_is_one_get_item(served) -> None:
     job_id, stamp = jobs.new_job_key()
     assert len(job_id) == 32 and jobs.timestamp_of(job_id) == stamp
@@ -107,6 +109,7 @@ def _until(condition, what: str, timeout: float = 300.0) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.e2e
 def test_long_polls_do_not_hold_up_other_requests(served, monkeypatch) -> None:
     store = JobStore(SETTINGS)
     job = store.create("poller", {"assets": ["A000", "A001"]})  # never started: stays QUEUED
@@ -203,6 +206,8 @@ def test_settings_follow_the_environment(monkeypatch) -> None:
         Settings.from_env()
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_busy_port_is_a_charter_error_and_stop_leaves_no_worker(monkeypatch) -> None:
     with LocalAws() as moto:
         for k, v in {**settings_env(), **moto.env()}.items():
@@ -224,6 +229,8 @@ def test_busy_port_is_a_charter_error_and_stop_leaves_no_worker(monkeypatch) -> 
     aws.reset()
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_start_warms_up_and_no_full_collection_of_the_process_is_left_for_a_request(monkeypatch) -> None:
     """The API benchmark's one ~180 ms stall was the first full garbage collection after
     start walking every object of the process (moto, botocore, ...) on a request. Start

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from charter.cli import app
@@ -39,6 +40,7 @@ def test_workloads_cli_rejects_unknown_env_and_workload(tmp_path):
     assert "unknown workload" in str(result.exception)
 
 
+@pytest.mark.slow
 def test_workloads_controls_hook_returns_synthesized_stacks():
     from charter.controls.matrix import compute_matrix
     from charter.workloads.synth import synthesize_all_workloads
@@ -56,6 +58,8 @@ def test_workloads_controls_hook_returns_synthesized_stacks():
     assert gap.status == "gap" and "workloads.optimizer is not set" in gap.reason
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_workloads_deploy_local_creates_stacks_in_the_env_account(tmp_path):
     """`charter workload deploy --local` on its own: the embedded AWS starts without the
     landing zone, so stand-ins provide exactly the exports each region's stacks import, and
@@ -112,6 +116,8 @@ def test_workloads_deploy_local_creates_stacks_in_the_env_account(tmp_path):
     moto_api_backend.reset()  # leave no stand-in exports behind for the next embedded AWS of this process
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_serve_stops_cleanly_on_sigterm(tmp_path, spawn):
     """docker stop / systemd / a CI timeout send SIGTERM: the server, its job workers and the
     embedded AWS stop as on Ctrl-C, with nothing left running and no traceback."""
