@@ -20,6 +20,8 @@ from charter.landing_zone.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
 from charter.landing_zone.synth import build_plan, synthesize, write_output
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
 
+pytestmark = pytest.mark.slow  # the module's deploy of the whole plan takes minutes
+
 REPO = Path(__file__).resolve().parents[2]
 READS = ("Describe", "List", "Get")
 CREDENTIALS = ("AssumeRole",)

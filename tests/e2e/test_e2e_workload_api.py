@@ -124,6 +124,7 @@ def test_malformed_data_file_is_quarantined_with_its_reason(api: LocalApiServer)
     assert s3.get_object(Bucket=bucket, Key="incoming/vendor/bad file.csv")["Body"].read() == body  # nothing lost
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_errors(api: LocalApiServer, tmp_path: Path) -> None:
     """Fuzz every operation of /openapi.json; any 5xx fails (schemathesis CLI, bounded examples)."""
     pytest.importorskip("schemathesis")
