@@ -10,6 +10,12 @@ from typing import Any
 
 import pytest
 from childproc import Child, stop_process
+from hypothesis import HealthCheck, settings
+
+# Property tests are judged by what they find, never by how fast an example runs: on a loaded
+# machine hypothesis's 200 ms deadline and its too-slow health check would fail correct code.
+settings.register_profile("charter", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("charter")
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
