@@ -93,6 +93,10 @@ def _cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *a
     return code, out.out, out.err
 
 
+def cfn_template(sessions: SessionFactory, stackset: str) -> str:
+    return sessions.client("cloudformation").describe_stack_set(StackSetName=stackset)["StackSet"]["TemplateBody"]
+
+
 def _mutating(calls: list[str]) -> list[str]:
     return [c for c in calls if not c.startswith(READS) and c != "AssumeRole"]
 
@@ -115,6 +119,14 @@ def test_a_config_change_updates_stacksets_and_stacks_in_place(aws: LocalAws, tm
     config = _changed(tmp_path / "org.yaml", kms_rotation_days=180, log_retention_days=3653)
     changed = load_config(config)
     write_sample_plan(changed, out, builders=BUILDERS, management=False)
+    # `charter plan` against AWS shows the same updates first, per control, and changes nothing
+    code, stdout, stderr = _cli(monkeypatch, capsys, "plan", "-c", str(config), "-o", str(out), "--no-synth",
+                                "--endpoint-url", aws.endpoint_url)
+    assert code == 0, stdout + stderr
+    assert stdout.startswith("plan against AWS:") and "update stackset" in stdout, stdout
+    assert "update   stack charter-cloudtrail (management/us-east-1)" in stdout
+    assert "LOG-01, LOG-04: ~ TrailLogGroup" in stdout  # the controls whose resources change
+    assert "RotationPeriodInDays: 180" not in cfn_template(sessions, "charter-kms-prod")
     code, stdout, stderr = _cli(monkeypatch, capsys, "deploy", "-c", str(config), "-o", str(out), "--no-synth",
                                 "--endpoint-url", aws.endpoint_url, "-v")
     assert code == 0, stdout + stderr
@@ -125,11 +137,9 @@ def test_a_config_change_updates_stacksets_and_stacks_in_place(aws: LocalAws, tm
     assert not [line for line in lines if line.startswith(("create ", "delete "))], stdout  # in place
 
     # the StackSets carry the new template, and so does every instance's stack in its account
-    cfn = sessions.client("cloudformation")
     accounts = {a["Name"]: a["Id"] for a in sessions.client("organizations").list_accounts()["Accounts"]}
     for name in kms_stacksets:
-        body = cfn.describe_stack_set(StackSetName=name)["StackSet"]["TemplateBody"]
-        assert "RotationPeriodInDays: 180" in body, name
+        assert "RotationPeriodInDays: 180" in cfn_template(sessions, name), name
     prod = sessions.client("cloudformation", region="us-west-2", account_id=accounts["prod"],
                            role_name=MEMBER_ACCESS_ROLE)
     [instance] = [s for s in prod.describe_stacks()["Stacks"] if s["StackName"].startswith("StackSet-charter-kms-prod-")]
