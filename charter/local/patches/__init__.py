@@ -19,6 +19,7 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `ec2`: GetEbsDefaultKmsKeyId.
 - `sso`: AWS::SSO::PermissionSet through CloudFormation; job-function managed policies found
   under their path.
+- `operation_ids`: a StackSet operation done once per OperationId, however often it is retried.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from charter.local.patches import (
     kms,
     lambda_models,
     landing_zone_models,
+    operation_ids,
     organizations,
     rollback,
     s3,
@@ -70,4 +72,5 @@ def apply() -> None:
     iam.attach_role_managed_policies()
     sso.managed_policies_under_their_path()
     sso.add_permission_set_model()
+    operation_ids.stackset_operations_once_per_operation_id()  # wraps what `stacksets` installed
     _PATCHED = True
