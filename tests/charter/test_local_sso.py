@@ -14,6 +14,8 @@ import pytest
 
 from charter.local import LocalAws
 
+pytestmark = pytest.mark.e2e  # starts the embedded AWS
+
 #: Plain moto in a fresh interpreter: nothing of charter.local is imported there.
 PLAIN_MOTO = textwrap.dedent("""
     import json, os

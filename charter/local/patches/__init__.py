@@ -3,6 +3,8 @@ that real AWS accepts. Each patch makes moto behave like AWS; none changes what 
 generates. One module per area; `apply()` installs them all, once per process.
 
 - `kms`: AWS::KMS::Key with its tags, key spec and usage.
+- `kms_keys`: a key's asymmetric key material made on first use (moto makes an RSA key for
+  every key, symmetric ones too: most of a large deploy's time).
 - `lambda_models`: AWS::Lambda::Alias, and AWS::Lambda::Version's Ref and attributes.
 - `stacksets` (with `stack_update`): StackSet instances and their updates as AWS makes them;
   `stack_update` also updates ordinary stacks (conditions that flip, exports that follow).
@@ -31,6 +33,7 @@ from charter.local.patches import (
     ec2,
     iam,
     kms,
+    kms_keys,
     lambda_models,
     landing_zone_models,
     operation_ids,
@@ -53,6 +56,7 @@ def apply() -> None:
     if _PATCHED:
         return
     kms.patch_kms_key()
+    kms_keys.make_key_material_on_first_use()
     lambda_models.add_lambda_alias_model()
     stacksets.patch_service_managed_stacksets()
     stack_update.plain_stacks_update_as_aws_does()
