@@ -103,6 +103,7 @@ class Demo:
         self.step("lint", self.lint)
         with LocalAws(region=self.cfg.organization.home_region) as aws:
             self.sessions = aws.sessions()
+            self.aws_app = aws.wsgi_app()
             self.step("deploy landing zone", self.deploy)
             self.step("control matrix", self.matrix)
             self.step("collect evidence", self.collect)
@@ -233,7 +234,7 @@ class Demo:
         env = "dev"
         deployed = self.deploy_workload(env)
         outcome = run_demo_job(self.cfg, self.sessions, self.result.out / "workload", env=env,
-                               account_id=self.account_ids[self._workload_account(env)])
+                               account_id=self.account_ids[self._workload_account(env)], aws_app=self.aws_app)
         self.result.facts["job"] = outcome
         return f"{deployed}; {outcome.get('summary', json.dumps(outcome)[:200])}"
 

@@ -33,7 +33,6 @@ from concurrent.futures import (
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import botocore.exceptions
 
@@ -147,15 +146,6 @@ def _fix_for(exc: BaseException, service: str, operation: str, account: str, reg
     return "an unexpected error in Charter: rerun with --collector to isolate it and report it with this artifact"
 
 
-def _local_s3control_host(request: Any, **_: Any) -> None:
-    """S3 Control's endpoint rules put the account id in the host ({id}.host); a local
-    endpoint (the embedded AWS on 127.0.0.1) has no such names, so send it to the host itself."""
-    parts = urlsplit(request.url)
-    head, _, rest = parts.netloc.partition(".")
-    if head.isdigit() and len(head) == 12 and rest:
-        request.url = urlunsplit(parts._replace(netloc=rest))
-
-
 class _Clients:
     """One client per (account, region, service), shared by the units of an account (boto3
     clients are thread-safe; creating one is the expensive part), and let go of when the
@@ -177,8 +167,6 @@ class _Clients:
             if found is None:
                 found = self.sessions.client(service, region=region, account_id=account_id,
                                              role_name=self.role_name if account_id else None)
-                if self.sessions.endpoint_url and service == "s3control":
-                    found.meta.events.register("before-send.s3-control", _local_s3control_host)
                 with self._lock:
                     found = self._cache.setdefault(key, found)
             return found

@@ -56,8 +56,9 @@ def _files(root: Path, prefix: str = "") -> list[tuple[str, Path]]:
 
 
 def vendored(run: Run, asset: dict[str, Any]) -> Path | None:
-    """The dependencies installed for the Lambda runtime, cached; None on the embedded AWS."""
-    if run.sessions is not None and run.sessions.endpoint_url is not None:
+    """The dependencies installed for the Lambda runtime, cached; None where the Lambda runtime
+    supplies them (the embedded AWS's capability `lambda_third_party == "host"`)."""
+    if run.sessions is not None and run.sessions.capabilities.lambda_third_party == "host":
         return None
     runtime = str(asset.get("runtime", "python3.12")).removeprefix("python")
     key = hashlib.sha256(json.dumps([runtime, LAMBDA_REQUIREMENTS]).encode()).hexdigest()[:12]
@@ -112,9 +113,9 @@ def ensure_assets(run: Run, tpl: Template) -> None:
     for asset in assets:
         blob = build_zip(run, asset)
         key = asset_key(str(asset.get("default_key", "asset.zip")), blob)
-        if run.sessions is not None and run.sessions.endpoint_url is not None:
-            run.note(f"{tpl.name}: asset {key} holds no dependencies ({', '.join(LAMBDA_REQUIREMENTS)}): "
-                     "the embedded AWS never runs Lambda code")
+        if run.sessions is not None and run.sessions.capabilities.lambda_third_party == "host":
+            run.note(f"{tpl.name}: asset {key} holds first-party code only; the embedded AWS's Lambda "
+                     f"runtime supplies {', '.join(LAMBDA_REQUIREMENTS)} from this machine's environment")
         for region in dep.regions:
             bucket = str(asset["bucket"]).replace("${AWS::AccountId}", account).replace("${AWS::Region}", region)
             s3 = run.client("s3", region=region, account_id=account)

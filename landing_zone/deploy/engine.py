@@ -67,11 +67,10 @@ def is_organizations(ps: PlannedStack) -> bool:
 
 def preflight(sessions: SessionFactory) -> str:
     """Who are we? Fails fast (one attempt, short timeouts) with where and how to fix."""
-    where = sessions.endpoint_url or f"AWS ({sessions.region}, profile {sessions.profile or 'default'})"
+    where = sessions.describe()
     try:
-        sts = sessions.base.client("sts", region_name=sessions.region, endpoint_url=sessions.endpoint_url,
-                                   config=Config(retries={"max_attempts": 1, "mode": "standard"},
-                                                 connect_timeout=3, read_timeout=10))
+        sts = sessions.client("sts", config=Config(retries={"max_attempts": 1, "mode": "standard"},
+                                                   connect_timeout=3, read_timeout=10))
         return sts.get_caller_identity()["Arn"]
     except (EndpointUnreachableError, botocore.exceptions.EndpointConnectionError):
         raise EndpointError(f"deploy: cannot reach {where}",
@@ -95,17 +94,17 @@ def deploy(cfg: OrgConfig, out_dir: Path, sessions: SessionFactory, *, dry_run: 
     out_dir = Path(out_dir)
     plan = read_plan(out_dir)
     caller = preflight(sessions)
-    local = sessions.endpoint_url is not None
     local_journal = Journal.load(out_dir)
     journal = local_journal or Journal(organization=cfg.organization.name)
     run = Run(cfg=cfg, sessions=sessions, plan=plan, out_dir=out_dir, journal=journal, dry_run=dry_run,
-              poll_interval=poll_interval if poll_interval is not None else (0.05 if local else 5.0),
+              poll_interval=poll_interval if poll_interval is not None else sessions.capabilities.poll_interval,
               progress=progress)
     if local_journal is None:
         _adopt_mirror(run)
 
     state = orgs.read_state(run)
-    state = orgs.ensure_organization(run, state, check_management=not local)
+    # org.yaml's management account id names a real AWS account; an emulator's ids are its own
+    state = orgs.ensure_organization(run, state, check_management=sessions.capabilities.config_account_ids)
     orgs.ensure_ous(run, state)
     orgs.ensure_accounts(run, state)
     orgs.move_accounts(run, state)

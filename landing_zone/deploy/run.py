@@ -100,11 +100,11 @@ class Run:
                 self.notes.append(line)
 
     def unsupported_here(self, exc: BaseException) -> bool:
-        """True when the endpoint is the embedded AWS and it answered that it does not
-        implement the operation (`charter.local`'s 400 UnsupportedOperation): the call
+        """True when the endpoint states that it answers operations it does not implement with
+        this error code (the embedded AWS's 400 UnsupportedOperation) and it did: the call
         would work on AWS, so it is a note, never a failure. Real AWS never qualifies."""
-        return (self.sessions is not None and self.sessions.endpoint_url is not None
-                and error_code(exc) == UNSUPPORTED_HERE)
+        code = self.sessions.capabilities.unsupported_operation_code if self.sessions is not None else None
+        return code is not None and error_code(exc) == code
 
     def fail_exc(self, where: str, exc: BaseException) -> None:
         self.fail(f"{where}: {describe_error(exc)}")
