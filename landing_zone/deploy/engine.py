@@ -167,34 +167,58 @@ def _deploy_one(run: Run, ps: PlannedStack) -> None:
         run.fail(f"{ps.stack_name}: skipped, depends on {', '.join(blocked)} which failed")
         run.failed_stacks.add(ps.name)
         return
+    waiting = _blocked_accounts(run, ps)
     try:
         tpl = load(run, ps)
         steps = list(ps.facts.get("api_steps") or [])  # type: ignore[call-overload]
         # "before" steps (the default: delegations the stack's resources rely on) run first;
         # a failed one is reported and the stack still deploys. "after" steps act on what
         # the stack made (e.g. the delegated admin adopting members) and run only once the
-        # stack is in place; if it failed they wait for the deploy that fixes it.
+        # stack is in place everywhere; if it failed they wait for the deploy that fixes it.
         before, after = split_phases(steps)
         if before:
             run_steps(run, ps.stack_name, before)
         ensure_assets(run, tpl)
         if ps.deployment.kind == "stackset":
-            ok = StackSetDeployer(run, tpl).deploy()
+            deployer = StackSetDeployer(run, tpl, waiting)
+            ok = deployer.deploy()
+            failed = {key.split("/", 1)[0]: why for key, why in deployer.failed.items()}
+            if failed:
+                with run._lock:
+                    run.failed_accounts[ps.name] = failed
+            elif not ok:  # nothing was tried (a parameter without a value): it failed as a whole
+                run.failed_stacks.add(ps.name)
         else:
+            account = run.ctx.account_id(ps.deployment.account or "management")
+            if account in waiting:
+                run.fail(f"{ps.stack_name}/{ps.deployment.account}: skipped, {waiting[account]}")
+                run.failed_stacks.add(ps.name)
+                return
             ok = deploy_stack(run, tpl)
+            if not ok:
+                run.failed_stacks.add(ps.name)
         if ok and after:
             run_steps(run, ps.stack_name, after)
     except botocore.exceptions.ClientError as exc:
         run.fail(f"{ps.stack_name}: {error_code(exc)}: {error_message(exc)}")
-        ok = False
+        run.failed_stacks.add(ps.name)
     except AwsError as exc:
         run.fail(f"{ps.stack_name}: {exc.message}")
-        ok = False
+        run.failed_stacks.add(ps.name)
     except Exception as exc:  # noqa: BLE001 - one stack's surprise must not stop the others
         run.fail(f"{ps.stack_name}: {describe_error(exc)}")
-        ok = False
-    if not ok:
         run.failed_stacks.add(ps.name)
+
+
+def _blocked_accounts(run: Run, ps: PlannedStack) -> dict[str, str]:
+    """Account id -> why, for the accounts where a StackSet `ps` depends on failed: `ps` waits
+    there (its resources would import what is missing) and deploys everywhere else."""
+    stack_names = {p.name: p.stack_name for p in run.plan.stacks}
+    out: dict[str, str] = {}
+    for dep in ps.deployment.depends_on:
+        for account in run.failed_accounts.get(dep, {}):
+            out.setdefault(account, f"depends on {stack_names.get(dep, dep)}, which failed in this account")
+    return out
 
 
 def _adopt_mirror(run: Run) -> None:

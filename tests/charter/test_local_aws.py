@@ -7,6 +7,7 @@ import time
 
 import botocore.exceptions
 import pytest
+from aws_testkit import operation
 
 from charter.local import LocalAws
 
@@ -119,11 +120,11 @@ def test_service_managed_stack_instances_are_real_stacks_that_skip_the_managemen
     cf = sessions.client("cloudformation")
     cf.create_stack_set(StackSetName="ss-test", TemplateBody=json.dumps(export), PermissionModel="SERVICE_MANAGED",
                         AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False})
-    cf.create_stack_instances(StackSetName="ss-test", Regions=["us-east-1"],
-                              DeploymentTargets={"OrganizationalUnitIds": [root]})
+    operation(cf, "ss-test", cf.create_stack_instances(StackSetName="ss-test", Regions=["us-east-1"],
+                                                       DeploymentTargets={"OrganizationalUnitIds": [root]}))
     # again for the one account: AWS never duplicates an instance
-    cf.create_stack_instances(StackSetName="ss-test", Regions=["us-east-1"], DeploymentTargets={
-        "OrganizationalUnitIds": [inner], "Accounts": [member], "AccountFilterType": "INTERSECTION"})
+    operation(cf, "ss-test", cf.create_stack_instances(StackSetName="ss-test", Regions=["us-east-1"], DeploymentTargets={
+        "OrganizationalUnitIds": [inner], "Accounts": [member], "AccountFilterType": "INTERSECTION"}))
     instances = cf.list_stack_instances(StackSetName="ss-test")["Summaries"]
     assert {i["StackInstanceStatus"]["DetailedStatus"] for i in instances} == {"SUCCEEDED"}
     accounts = [i["Account"] for i in instances]

@@ -64,12 +64,11 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         _reset(server)
 
 
-def test_the_full_plan_deploys_without_a_failure_and_quickly(deployed: Deployed) -> None:
+def test_the_full_plan_deploys_without_a_failure(deployed: Deployed) -> None:
     assert deployed.first.failures == []
     # every note is the embedded AWS saying what it lacks, never a hidden failure
     for note in deployed.first.notes:
         assert "embedded AWS" in note, note
-    assert deployed.first_seconds < 60, f"deploy took {deployed.first_seconds:.1f}s"
 
 
 def test_a_second_deploy_makes_no_mutating_call(deployed: Deployed) -> None:

@@ -49,7 +49,7 @@ def apply() -> None:
         return
     kms.patch_kms_key()
     lambda_models.add_lambda_alias_model()
-    stacksets.patch_service_managed_stacksets()
+    stacksets.patch_stacksets()
     stack_update.plain_stacks_update_as_aws_does()
     cfn_evaluation.export_only_when_output_exists()
     cfn_evaluation.list_only_resources_that_exist()

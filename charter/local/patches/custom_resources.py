@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from charter.aws import SessionFactory
 from charter.local.running import _ENDPOINT, LOCAL_MANAGEMENT_ACCOUNT
 
 
@@ -56,7 +55,9 @@ def patch_custom_resources() -> None:
         source = _charter_handler_source(fn) if fn is not None and _ENDPOINT else None
         if source is None:
             return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        sessions = SessionFactory.local(_ENDPOINT[-1], region=region_name)
+        from charter.local.server import embedded_sessions
+
+        sessions = embedded_sessions(_ENDPOINT[-1], region=region_name)
         # the handler's module-level `boto3` becomes one that makes this account's clients
         netloc = urlsplit(_ENDPOINT[-1]).netloc
 
