@@ -226,11 +226,19 @@ class StackSetDeployer:
             self.update_instances(retry, "retry", "failed or not CURRENT last time")
         if extra:
             self.delete_instances(extra)
-        if self.tpl.overrides and (changed_params or missing):
+        # Overrides go on after the instances exist: when they changed, on new instances, and
+        # when the last deploy did not finish (it may have stopped between the two), read back.
+        unsure = not self.record.complete or self.record.parameters_sha256 != self.tpl.parameters_sha256
+        if self.tpl.overrides and (changed_params or missing or unsure):
+            there = set(have) if run.dry_run else set(self.list_instances())
             for account, values in sorted(self.tpl.overrides.items()):
-                if account in self.targets:
-                    self.update_instances([(account, r) for r in self.regions], "update",
-                                          "parameter overrides " + ", ".join(sorted(values)), overrides=values)
+                keys = [(account, r) for r in self.regions
+                        if (account, r) in want and ((account, r) in there or run.dry_run)]
+                if not (changed_params or run.dry_run):
+                    keys = [k for k in keys if k in missing or self._overrides(k) != values]
+                if keys:  # an instance that is not there (blocked, failed to create) has none to update
+                    self.update_instances(keys, "update", "parameter overrides " + ", ".join(sorted(values)),
+                                          overrides=values)
         if run.dry_run:
             return
         # Verify: every wanted instance exists and is CURRENT; say which failed and why.
@@ -246,6 +254,13 @@ class StackSetDeployer:
             elif not _healthy(inst):
                 detail = inst.get("StackInstanceStatus", {}).get("DetailedStatus", inst.get("Status"))
                 self._failure(name, key, f"{detail}: {inst.get('StatusReason', '')}".strip(": "))
+
+    def _overrides(self, key: tuple[str, str]) -> dict[str, str]:
+        """The parameter overrides an instance has now (DescribeStackInstance: the list call
+        does not return them)."""
+        found = self.cfn.describe_stack_instance(StackSetName=self.tpl.name, StackInstanceAccount=key[0],
+                                                 StackInstanceRegion=key[1])["StackInstance"]
+        return {p["ParameterKey"]: p.get("ParameterValue", "") for p in found.get("ParameterOverrides", [])}
 
     def _absent(self) -> bool:
         try:

@@ -197,11 +197,11 @@ class Operation:
 
 
 def _reason(exc: BaseException) -> str:
-    if getattr(exc, "charter_reason", None):
-        return str(exc.charter_reason)
+    """An instance's StatusReason, worded as AWS words it (naming the resource when known)."""
     reason = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
-    if hasattr(exc, "charter_resource"):  # which resource, as AWS's instance status says
-        reason = f"{exc.charter_resource[0]}: {reason}"
+    if hasattr(exc, "charter_resource"):
+        logical, kind = exc.charter_resource
+        return f"ResourceLogicalId:{logical}, ResourceType:{kind}, ResourceStatusReason:{reason}"
     return reason
 
 
@@ -591,8 +591,10 @@ def patch_stacksets() -> None:
         return EmptyResult()
 
     def list_stack_instances(self):
+        # a summary, as AWS lists it: the overrides only in DescribeStackInstance
         with _LOCK:
-            return ActionResult({"Summaries": [i.to_dict() for i in stackset_of(self).stack_instances]})
+            return ActionResult({"Summaries": [{k: v for k, v in i.to_dict().items() if k != "ParameterOverrides"}
+                                               for i in stackset_of(self).stack_instances]})
 
     def describe_stack_instance(self):
         stackset = stackset_of(self)
