@@ -91,7 +91,8 @@ def _answer(backend, environ, start_response) -> list[bytes]:
     status = str(seen.get("status", "500"))
     headers = list(seen.get("headers", []))  # type: ignore[call-overload]
     html = any(k.lower() == "content-type" and "text/html" in v for k, v in headers)
-    if status.startswith("404") and html:
+    # the router's own page (no route for the path); S3's HEAD of a missing key is an empty 404
+    if status.startswith("404") and html and b"404 Not Found" in b"".join(chunks):
         return _unsupported(start_response, what, environ)
     start_response(status, headers)
     return chunks

@@ -47,3 +47,17 @@ def _capabilities(environ: dict[str, Any], start_response: Callable[..., Any]) -
     from charter.local.capabilities import as_json
 
     return respond(start_response, "200 OK", as_json())
+
+
+@own("cfn-response")
+def _cfn_response(environ: dict[str, Any], start_response: Callable[..., Any]) -> WsgiResult:
+    """A custom resource's answer, PUT by its function to the ResponseURL of the event (on AWS
+    a pre-signed S3 URL; here the embedded AWS itself)."""
+    from charter.local.patches.custom_resources import receive
+
+    request_id = environ.get("PATH_INFO", "").rsplit("/", 1)[-1]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    if environ.get("REQUEST_METHOD") != "PUT" or not receive(request_id, body):
+        return respond(start_response, "403 Forbidden", b"<Error><Code>AccessDenied</Code></Error>", "application/xml")
+    return respond(start_response, "200 OK", b"", "text/plain")

@@ -97,6 +97,10 @@ class LocalAws:
             if self.endpoint_url in _ENDPOINT:
                 _ENDPOINT.remove(self.endpoint_url)
             self._server = None
+            if not _ENDPOINT:  # the last embedded AWS of this process: its Lambda runtime goes too
+                from charter.local import lambda_runtime
+
+                lambda_runtime.stop()
 
     def __enter__(self) -> LocalAws:
         return self.start()

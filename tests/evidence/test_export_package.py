@@ -245,7 +245,9 @@ def moto_server_url():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    # `charter local`: the embedded AWS states its capabilities to --endpoint-url (plain moto
+    # would be taken for AWS behind an endpoint, with the profile's credentials)
+    proc = subprocess.Popen([sys.executable, "-m", "charter.cli", "local", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -258,7 +260,12 @@ def moto_server_url():
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.mark.e2e  # ~10 s, most of it the moto server loading its backends on first use

@@ -28,6 +28,7 @@ from charter.local.patches import (
     ec2,
     iam,
     kms,
+    lambda_invoke,
     lambda_models,
     landing_zone_models,
     organizations,
@@ -62,6 +63,7 @@ def apply() -> None:
     s3.patch_bucket_policy_conditions()
     landing_zone_models.add_resource_models()
     custom_resources.patch_custom_resources()
+    lambda_invoke.run_functions_from_their_artifacts()
     iam.lazy_aws_managed_policies()
     ec2.add_ebs_default_kms_key_read()
     iam.attach_role_managed_policies()
