@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import modulefinder
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +51,9 @@ class _Finder(modulefinder.ModuleFinder):
         self._shipped = set(shipped)
 
     def shipped(self, fullname: str) -> bool:
-        return fullname == "charter" or any(fullname == s or fullname.startswith(s + ".") for s in self._shipped)
+        """In a shipped package, or a parent of one (whose `__init__` the import system runs)."""
+        return fullname == "charter" or any(fullname == s or fullname.startswith(s + ".") or s.startswith(fullname + ".")
+                                            for s in self._shipped)
 
     def find_module(self, name, path, parent=None):  # ModuleFinder's signature
         if name == "__init__" and parent is None:  # load_package reading a package's own __init__
@@ -68,7 +70,7 @@ class _Finder(modulefinder.ModuleFinder):
         return m
 
 
-def closure(modules: Iterable[str], shipped: Sequence[str], *, root: Path | None = None,
+def closure(modules: Sequence[str], shipped: Sequence[str], *, root: Path | None = None,
             error: type[CharterError] = ClosureError) -> Closure:
     """The files (by installed arcname) and third-party modules reached from `modules`,
     following only `shipped` packages. `root` is a tree in the installed layout
@@ -96,7 +98,8 @@ def closure(modules: Iterable[str], shipped: Sequence[str], *, root: Path | None
         if top in stdlib:
             continue
         if top == "charter":
-            raise error(f"{', '.join(modules)} imports {name}, a Charter package its Lambda artifacts do not ship "
+            importers = ", ".join(sorted(k for k in finder.badmodules.get(name, {}) if k != "-")) or modules[0]
+            raise error(f"{importers} imports {name}, a Charter package its Lambda artifacts do not ship "
                         f"(only {', '.join(shipped)})",
                         hint="pass the data it needs instead of importing it, or ship that package")
         third.add(name)

@@ -185,9 +185,11 @@ class Demo:
 
     def collect(self) -> str:
         from charter.evidence.continuous import collect_to_store
+        from charter.landing_zone.scp.expected import evidence_sources
 
         store, signer = self._store()
-        result = collect_to_store(store, self.sessions, self.cfg, signer, caller_arn=self.sessions.caller_arn())
+        result = collect_to_store(store, self.sessions, self.cfg, signer, caller_arn=self.sessions.caller_arn(),
+                                  sources=evidence_sources(self.cfg))
         self.result.facts["evidence_items"] = len(result.manifest.artifacts) if result.manifest else 0
         self.result.facts["evidence_gaps"] = len(result.gaps)
         return f"{self.result.facts['evidence_items']} artifacts, {len(result.gaps)} gaps, manifest signed"

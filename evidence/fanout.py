@@ -274,11 +274,15 @@ class FanOut:
             artifact = unit.collector.collect(rec, ctx, access.caller_arn, CHARTER_VERSION)
         except Exception as exc:  # noqa: BLE001 - one unit must never end the run
             return [self._unit_gap(unit, access, rec, exc)]
-        gaps = [self._check_gap(unit, access, rec, control, parts) for control, parts in sorted(rec.skipped.items())]
+        by_cause: dict[tuple[str, ...], list[str]] = {}
+        for control, parts in sorted(rec.skipped.items()):
+            by_cause.setdefault(tuple(sorted(parts)), []).append(control)
+        gaps = [self._check_gap(unit, access, rec, controls, list(parts)) for parts, controls in sorted(by_cause.items())]
         return ([artifact] if artifact.controls else []) + gaps
 
-    def _check_gap(self, unit: Unit, access: _Access, rec: Recorder, control: str, parts: list[str]) -> Artifact:
-        """A gap for one check of a collector whose other checks have their evidence."""
+    def _check_gap(self, unit: Unit, access: _Access, rec: Recorder, controls: list[str], parts: list[str]) -> Artifact:
+        """A gap for the checks of a collector that needed what could not be read (`parts`),
+        while its other checks have their evidence."""
         t = unit.target
         reasons = []
         for part in parts:
@@ -288,9 +292,9 @@ class FanOut:
                 reasons.append(f"{why.message}; fix: {fix}")
             else:
                 reasons.append(why.message)
-        error = (f"{t.account_id}/{t.region} {control} ({', '.join(parts)}): {' | '.join(reasons)} "
+        error = (f"{t.account_id}/{t.region} {', '.join(controls)} ({', '.join(parts)}): {' | '.join(reasons)} "
                  f"(the collector's other checks are in its evidence)")
-        return self._gap(unit, access.caller_arn, error, rec.calls, controls=[control])
+        return self._gap(unit, access.caller_arn, error, rec.calls, controls=controls)
 
     def _unit_gap(self, unit: Unit, access: _Access, rec: Recorder, exc: BaseException) -> Artifact:
         """A gap for the whole unit: its essential read failed (or Charter did)."""
@@ -595,14 +599,14 @@ def collect_all(sessions: SessionFactory, cfg: OrgConfig,
     picks it from the number of accounts and CPUs (`auto_processes`).
     `sources`: `Context.sources`, by collector name (e.g. the access reviews the store holds).
     """
-    mgmt = cfg.organization.management_account_id
+    # the organization says which account manages it (any member may ask); org.yaml's id is
+    # the fallback where Organizations cannot be read
+    try:
+        mgmt = sessions.client("organizations").describe_organization()["Organization"]["MasterAccountId"]
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+        mgmt = cfg.organization.management_account_id
     if accounts is None:
         refs = discover_accounts(sessions, cfg)
-        if mgmt is None:
-            try:
-                mgmt = sessions.client("organizations").describe_organization()["Organization"]["MasterAccountId"]
-            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
-                mgmt = None
     else:
         refs = []
         for entry in accounts:

@@ -60,6 +60,7 @@ def apply() -> None:
     workload_models.add_workload_resource_models()
     rollback.failed_resources_roll_back()
     organizations.add_delegated_admin_services()
+    organizations.members_see_their_organization()
     s3.patch_bucket_policy_conditions()
     landing_zone_models.add_resource_models()
     custom_resources.patch_custom_resources()
