@@ -21,9 +21,11 @@ generates. One module per area; `apply()` installs them all, once per process.
 
 from __future__ import annotations
 
+from charter.local.answers import state
 from charter.local.patches import (
     apigateway,
     cfn_evaluation,
+    cloudtrail,
     custom_resources,
     ec2,
     iam,
@@ -67,5 +69,7 @@ def apply() -> None:
     lambda_invoke.run_functions_from_their_artifacts()
     iam.lazy_aws_managed_policies()
     ec2.add_ebs_default_kms_key_read()
+    cloudtrail.organization_trails_in_member_accounts()
     iam.attach_role_managed_policies()
+    state.reset_with_moto()
     _PATCHED = True
