@@ -99,7 +99,7 @@ def identify(environ: dict[str, Any], service: str, operations: set[str]) -> Cal
             if match is None:
                 continue
             name = candidate
-            params.update(_body(environ))
+            params.update(_wire(op.input_shape, _body(environ), out=False) or {})
             members = op.input_shape.members if op.input_shape else {}
             query = parse_qs(environ.get("QUERY_STRING", ""))
             for member, shape in members.items():
@@ -117,6 +117,28 @@ def identify(environ: dict[str, Any], service: str, operations: set[str]) -> Cal
 
     return Call(service=service, operation=name, account=get_account_id_from(scope[0]), region=scope[1],
                 params=params, protocol=protocol)
+
+
+def _wire(shape: Any, value: Any, out: bool) -> Any:
+    """`value` between botocore's member names and the JSON on the wire (each member's
+    `locationName`, e.g. GuardDuty's `findingIds` for `FindingIds`); `out`: to the wire."""
+    if shape is None or value is None:
+        return value
+    if shape.type_name == "structure" and isinstance(value, dict):
+        converted = {}
+        for member, member_shape in shape.members.items():
+            wire = member_shape.serialization.get("name", member)
+            if member_shape.serialization.get("location") in ("header", "uri", "querystring", "headers"):
+                continue  # not in the body
+            src, dst = (member, wire) if out else (wire, member)
+            if src in value:
+                converted[dst] = _wire(member_shape, value[src], out)
+        return converted
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_wire(shape.member, v, out) for v in value]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {k: _wire(shape.value, v, out) for k, v in value.items()}
+    return value
 
 
 def _jsonable(value: Any) -> Any:
@@ -147,7 +169,8 @@ def respond(start_response: Callable[..., Any], call: Call, answer: Callable[[],
     own errors, raised by the backends it reads, keep their code and status)."""
     ctype = "application/x-amz-json-1.1" if call.protocol == "json" else "application/json"
     try:
-        body, status, extra = json.dumps(_jsonable(answer())).encode(), "200 OK", []
+        output = _model(call.service).operation_model(call.operation).output_shape
+        body, status, extra = json.dumps(_jsonable(_wire(output, answer(), out=True))).encode(), "200 OK", []
     except AnswerError as exc:
         code, message, number = exc.code, exc.message, exc.status
         body, status, extra = _error(code, message, number)
