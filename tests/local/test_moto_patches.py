@@ -545,3 +545,41 @@ def test_plain_moto_still_needs_the_patch(plain: Aws, name: str) -> None:
     except Exception:  # noqa: BLE001 - plain moto failed the scenario outright (an error, an unparseable 500)
         holds = False
     assert not holds, f"{name}: plain moto now behaves as AWS; the patch {patch} may be deleted"
+
+
+_COUNT_POLICIES = """
+import os, sys
+os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+if sys.argv[1] == "embedded":
+    from charter.local import patches
+    patches.apply()
+from moto import mock_aws
+from moto.iam import models
+built = [0]
+original = models.AWSManagedPolicy.from_data.__func__
+def counted(cls, *args, **kwargs):
+    built[0] += 1
+    return original(cls, *args, **kwargs)
+models.AWSManagedPolicy.from_data = classmethod(counted)
+import boto3
+with mock_aws():
+    boto3.client("sts").get_caller_identity()
+    boto3.client("iam").create_user(UserName="u")  # touches the account's IAM, asks for no policy
+    print(built[0])
+"""
+
+
+def test_aws_managed_policies_are_built_when_an_account_asks_for_them() -> None:
+    """iam.lazy_aws_managed_policies (a cost, not a wrong answer): plain moto builds the
+    ~1,300 AWS-managed policies of an account the moment its IAM is touched (about a second
+    per account of a landing zone); the embedded AWS builds them when the account first asks
+    about policies (test_local_aws checks they are then there)."""
+    counts = {}
+    for kind in ("embedded", "plain"):
+        done = subprocess.run([sys.executable, "-c", _COUNT_POLICIES, kind], capture_output=True, text=True,
+                              timeout=PATIENCE_SECONDS, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        counts[kind] = int(done.stdout.split()[-1])
+    assert counts["embedded"] == 0
+    assert counts["plain"] > 1000, "plain moto builds them lazily now: iam.lazy_aws_managed_policies may go"

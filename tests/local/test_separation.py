@@ -93,3 +93,23 @@ def test_the_checker_sees_an_endpoint_test() -> None:
                        "from charter.local import LocalAws\n")
     assert _tests_on_endpoint(sample) == [1, 3]
     assert "charter.local" in _imports(sample)
+
+
+def test_the_patches_refuse_a_moto_they_were_not_made_for(monkeypatch) -> None:
+    """The patches change moto's internals: on another version they could answer unlike AWS
+    without saying so, so the embedded AWS refuses to start there (unless asked to, to run
+    tests/local/test_moto_patches.py against a candidate upgrade)."""
+    import moto
+    import pytest
+
+    from charter.local import patches
+
+    monkeypatch.delenv(patches.UPGRADE_ENV, raising=False)
+    monkeypatch.setattr(moto, "__version__", "5.9.9")
+    with pytest.raises(patches.MotoVersionError, match="moto 5.2.1.*5.9.9"):
+        patches.check_version()
+    monkeypatch.setenv(patches.UPGRADE_ENV, "1")
+    patches.check_version()
+    # and the pin in pyproject.toml is the version the patches name
+    text = (REPO / "pyproject.toml").read_text()
+    assert f'"moto[server]=={patches.MOTO_VERSION}"' in text

@@ -21,6 +21,9 @@ generates. One module per area; `apply()` installs them all, once per process.
 
 from __future__ import annotations
 
+import os
+
+from charter.errors import CharterError
 from charter.local.answers import state
 from charter.local.patches import (
     apigateway,
@@ -43,6 +46,29 @@ from charter.local.patches import (
 from charter.local.patches.cfn_model import _MODELS as _MODELS
 
 _PATCHED = False
+#: The moto these patches change (pyproject.toml pins it exactly). Each patch's scenario in
+#: tests/local/test_moto_patches.py fails on this moto unpatched; see charter/local/README.md.
+MOTO_VERSION = "5.2.1"
+#: Set to install the patches on another moto, to run tests/local/test_moto_patches.py
+#: against it (which then says which patches the new moto no longer needs).
+UPGRADE_ENV = "CHARTER_MOTO_UPGRADE"
+
+
+class MotoVersionError(CharterError):
+    """The installed moto is not the one the embedded AWS's patches were made for."""
+
+    code = "CHARTER-311"
+    fix = (f"Install the pinned moto (`pip install -e .` installs moto {MOTO_VERSION}); to try another version, "
+           f"set {UPGRADE_ENV}=1 and run tests/local/test_moto_patches.py (charter/local/README.md).")
+
+
+def check_version() -> None:
+    import moto
+
+    if moto.__version__ != MOTO_VERSION and not os.environ.get(UPGRADE_ENV):
+        raise MotoVersionError(
+            f"the embedded AWS patches moto {MOTO_VERSION}, but moto {moto.__version__} is installed: its "
+            "internals may differ, so the embedded AWS could answer unlike AWS without saying so")
 
 
 def apply() -> None:
@@ -50,6 +76,7 @@ def apply() -> None:
     global _PATCHED
     if _PATCHED:
         return
+    check_version()
     kms.patch_kms_key()
     lambda_models.add_lambda_alias_model()
     stacksets.patch_stacksets()
