@@ -37,6 +37,7 @@ from charter.local.patches import (
     lambda_models,
     landing_zone_models,
     organizations,
+    performance,
     rollback,
     s3,
     stack_update,
@@ -77,6 +78,9 @@ def apply() -> None:
     if _PATCHED:
         return
     check_version()
+    performance.parse_each_template_once()
+    performance.make_kms_key_material_when_used()
+    performance.regions_once_per_service()
     kms.patch_kms_key()
     lambda_models.add_lambda_alias_model()
     stacksets.patch_stacksets()
