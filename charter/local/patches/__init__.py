@@ -17,6 +17,7 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `custom_resources`: Charter's own custom-resource handler, run in-process.
 - `iam`: AWS-managed policies in every account (lazily); a role's ManagedPolicyArns.
 - `ec2`: GetEbsDefaultKmsKeyId.
+- `operation_ids`: a StackSet operation done once per OperationId, however often it is retried.
 """
 
 from __future__ import annotations
