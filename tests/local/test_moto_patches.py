@@ -29,6 +29,8 @@ from botocore.config import Config
 
 from charter.local import LocalAws
 
+pytestmark = pytest.mark.e2e  # each starts the embedded AWS (and plain moto)
+
 REGION = "us-east-1"
 MANAGEMENT = "123456789012"
 ONE_TRY = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=120, connect_timeout=10)
