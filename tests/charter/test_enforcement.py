@@ -20,6 +20,7 @@ from charter.policy.cfn import resolve
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
+pytestmark = pytest.mark.e2e  # the embedded AWS, with permissions enforced
 
 
 @pytest.fixture(scope="module")
