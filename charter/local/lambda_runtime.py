@@ -54,6 +54,9 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "
 _ZYGOTE = Path(__file__).with_name("lambda_zygote.py")
 #: Extra seconds to wait for a process past the function's timeout before killing it.
 _GRACE = 5.0
+#: Lambda's init phase (importing the handler's module) has its own limit, apart from the
+#: function's timeout (10 s for on-demand functions).
+INIT_SECONDS = 10.0
 
 
 @dataclass
@@ -159,7 +162,7 @@ class _Zygote:
             assert self.proc.stdin is not None
             with self.lock:
                 self.proc.stdin.write((json.dumps(request) + "\n").encode())
-            if not slot["done"].wait(timeout + _GRACE):
+            if not slot["done"].wait(INIT_SECONDS + timeout + _GRACE):
                 pid = slot.get("pid")
                 if pid:
                     try:
@@ -215,7 +218,7 @@ def _once(request: dict[str, Any], timeout: float) -> int | None:
         assert proc.stdin is not None
         proc.stdin.write((json.dumps(request) + "\n").encode())
         proc.stdin.close()
-        return proc.wait(timeout + _GRACE)
+        return proc.wait(INIT_SECONDS + timeout + _GRACE)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         return None

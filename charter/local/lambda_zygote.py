@@ -132,7 +132,6 @@ def invoke(request, out_fd=None):
         except ImportError:
             pass
     os.chdir(request["task_root"])
-    deadline = started + float(request["timeout"])
     module_name, _, function = request["handler"].rpartition(".")
     result = {"payload": None, "error": True}
     try:
@@ -147,6 +146,8 @@ def invoke(request, out_fd=None):
             print(f"[ERROR] {kind}: {message}", flush=True)
             result["payload"] = json.dumps({"errorMessage": message, "errorType": kind, "stackTrace": []})
             return result
+        # the function's timeout starts after its init (the import), which Lambda times apart
+        deadline = max(started, time.monotonic()) + float(request["timeout"])
         if request.get("check"):
             result = {"payload": json.dumps({"module": getattr(module, "__file__", "")}), "error": False}
             return result
