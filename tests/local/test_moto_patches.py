@@ -189,7 +189,10 @@ def cfn_detection_resources_are_made_through_their_services(aws: Aws) -> bool:
         "Detector": {"Type": "AWS::GuardDuty::Detector", "Properties": {
             "Enable": True, "Features": [{"Name": "S3_DATA_EVENTS", "Status": "ENABLED"}]}},
         "Analyzer": {"Type": "AWS::AccessAnalyzer::Analyzer", "Properties": {"Type": "ACCOUNT",
-                                                                            "AnalyzerName": "charter-account"}}}})
+                                                                            "AnalyzerName": "charter-account"}},
+        "Unused": {"Type": "AWS::AccessAnalyzer::Analyzer", "Properties": {  # as the detection builder makes it
+            "Type": "ACCOUNT_UNUSED_ACCESS", "AnalyzerName": "charter-unused",
+            "AnalyzerConfiguration": {"UnusedAccessConfiguration": {"UnusedAccessAge": 90}}}}}})
     if stack["StackStatus"] != "CREATE_COMPLETE":
         return False
     try:
@@ -201,7 +204,8 @@ def cfn_detection_resources_are_made_through_their_services(aws: Aws) -> bool:
         return False
     return ([s["StandardsStatus"] for s in standards] == ["READY"]
             and [(f["Name"], f["Status"]) for f in detector.get("Features", [])] == [("S3_DATA_EVENTS", "ENABLED")]
-            and [a["name"] for a in analyzers] == ["charter-account"])
+            and [(a["name"], a.get("configuration")) for a in analyzers]
+            == [("charter-account", None), ("charter-unused", {"unusedAccess": {"unusedAccessAge": 90}})])
 
 
 @scenario("iam.attach_role_managed_policies")

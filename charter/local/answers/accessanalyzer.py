@@ -19,10 +19,24 @@ def create(account: str, region: str, name: str, kind: str, tags: dict[str, str]
         raise ValueError(f"analyzer {name} already exists")
     analyzer = {"arn": f"arn:aws:access-analyzer:{region}:{account}:analyzer/{name}", "name": name,
                 "type": kind, "createdAt": datetime.now(UTC), "status": "ACTIVE", "tags": tags}
-    if configuration:
-        analyzer["configuration"] = configuration
+    if configuration and _api_configuration(configuration):
+        analyzer["configuration"] = _api_configuration(configuration)
     state.put(KIND, account, region, name, analyzer)
     return analyzer
+
+
+def _api_configuration(cfn: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's AnalyzerConfiguration in the API's shape (a union: exactly one member)."""
+    unused = cfn.get("UnusedAccessConfiguration")
+    if unused is None:
+        return {}
+    out: dict[str, Any] = {}
+    if "UnusedAccessAge" in unused:
+        out["unusedAccessAge"] = int(unused["UnusedAccessAge"])
+    if unused.get("AnalysisRule"):
+        out["analysisRule"] = {"exclusions": [{"accountIds": e.get("AccountIds", []), "resourceTags": e.get(
+            "ResourceTags", [])} for e in unused["AnalysisRule"].get("Exclusions", [])]}
+    return {"unusedAccess": out}
 
 
 def _not_found(name: str) -> Exception:
