@@ -119,7 +119,7 @@ def serve(conn: Any, with_peer: bool) -> None:
     with LocalAws() as moto:
         os.environ.update(moto.env())
         aws.reset()
-        with LocalApiServer(SETTINGS) as server:
+        with LocalApiServer(SETTINGS, aws_app=moto.wsgi_app()) as server:
             report = ingest_prices(n_assets=N_ASSETS, n_days=N_DAYS)
             assert report["validated"] == 1, report
             peer = make_server("127.0.0.1", 0, _peer_app(server), threaded=True) if with_peer else None

@@ -41,6 +41,7 @@ from botocore.awsrequest import AWSResponse  # noqa: E402
 
 from charter.aws import SessionFactory  # noqa: E402
 from charter.landing_zone.config import load_config  # noqa: E402
+from charter.local import embedded_sessions  # noqa: E402
 
 MOTO_MISSING = {
     "DescribeComplianceByConfigRule": {"ComplianceByConfigRules": []},
@@ -201,14 +202,14 @@ def main() -> None:
         endpoint, stop, server_pid = queue.get(timeout=60), proc.terminate, proc.pid
     try:
         t0 = time.perf_counter()
-        members = seed(SessionFactory.local(endpoint), cfg, accounts)
+        members = seed(embedded_sessions(endpoint), cfg, accounts)
         print(f"seeded {len(members)} member accounts x {len(regions)} regions in {time.perf_counter() - t0:.1f} s "
               f"(embedded AWS {'in this process' if args.in_process else 'in a child process'})")
         cfg_run = cfg.model_copy(update={"organization": cfg.organization.model_copy(
             update={"management_account_id": None})})
 
         def run(workers: int, processes: int):
-            sessions = SessionFactory.local(endpoint)
+            sessions = embedded_sessions(endpoint)
             sessions.on_client.append(Latency(args.latency))
             start, cpu, server_cpu, requests = (time.perf_counter(), cpu_here_and_reaped(), child_cpu(server_pid),
                                                 served.value)

@@ -5,8 +5,11 @@ here, so that:
 - retries are `adaptive` (client-side rate limiting on throttling) everywhere;
 - member accounts are reached by assuming a named role, with credentials cached per
   (account, role) and refreshed before they expire;
-- the embedded AWS (moto server) is just an `endpoint_url`, so the same code runs
-  against real AWS and the laptop;
+- what the AWS behind the factory can do is stated, not guessed: `Capabilities` (real AWS
+  or the embedded one, whether Lambda code runs, how often to poll, whether drift
+  detection exists, ...) are set by whoever builds the factory (the embedded AWS sets its
+  own), and code that must behave differently asks them; an `endpoint_url` only says where
+  requests go (a VPC endpoint, a proxy, the embedded AWS alike);
 - AWS errors a user can cause (no credentials, a role that can't be assumed, an
   unreachable endpoint) become `AwsError` with the account and region in the message.
 """
@@ -20,8 +23,8 @@ import urllib.request
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import botocore.client
@@ -116,6 +119,58 @@ def _probe(endpoint_url: str) -> None:
             hint="start the embedded AWS first (`charter local --port N`) and pass its URL, or use --local") from None
 
 
+class _SingleHost:
+    """botocore `before-send` hook for an endpoint that serves every service at one host:
+    endpoint rules that put a name in front of the host (S3 Control's `<account id>.<host>`)
+    would address a host that does not exist there, so the request goes to the host itself."""
+
+    def __init__(self, endpoint_url: str) -> None:
+        self.netloc = urlsplit(endpoint_url).netloc
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        parts = urlsplit(request.url)
+        if parts.netloc != self.netloc and parts.netloc.endswith("." + self.netloc):
+            request.url = urlunsplit(parts._replace(netloc=self.netloc))
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the AWS behind a `SessionFactory` is and can do. Set by whoever builds the
+    factory: real AWS by default, the embedded AWS (`charter.local`) sets its own. Product
+    code asks these; it never infers them from an endpoint URL."""
+
+    #: An emulator (the embedded AWS), not AWS: its account ids are its own, it holds no
+    #: state from before it started, and its answers are stand-ins where it says so.
+    embedded: bool = False
+    #: Lambda functions execute their code (custom resources answer, Invoke runs the handler).
+    runs_lambda_code: bool = True
+    #: Seconds between polls of long-running operations (StackSet operations, stacks, accounts).
+    poll_interval: float = 5.0
+    #: CloudFormation can detect StackSet drift (DetectStackSetDrift).
+    drift_detection: bool = True
+    #: Account ids written in org.yaml (management_account_id, account_id) name this AWS's
+    #: accounts. The embedded AWS makes its own ids, so org.yaml's cannot be checked there.
+    config_account_ids: bool = True
+    #: Where a Lambda artifact's third-party packages come from: "vendored" (pip installs the
+    #: runtime's wheels into the artifact, as AWS needs) or "host" (the embedded AWS's Lambda
+    #: runtime supplies them from the host's environment; the artifact holds first-party
+    #: code only, so deploy needs no package index).
+    lambda_third_party: Literal["vendored", "host"] = "vendored"
+    #: Every service answers at the one host of `endpoint_url`: host-prefixed endpoints
+    #: (S3 Control's `<account>.<host>`) are sent to that host instead.
+    single_host: bool = False
+    #: Error code with which the endpoint answers an operation it does not implement (a
+    #: call that would work on AWS: a note, not a failure). None on AWS, which has them all.
+    unsupported_operation_code: str | None = None
+    #: Groups in IAM Identity Center come from an identity provider (SCIM). The embedded AWS
+    #: has none, so deploy stands in for it and creates the groups it looks up.
+    identity_provider: bool = True
+
+
+#: AWS itself.
+AWS = Capabilities()
+
+
 @dataclass
 class SessionFactory:
     """Clients for the management account and, by role assumption, member accounts."""
@@ -123,6 +178,11 @@ class SessionFactory:
     profile: str | None = None
     region: str = "us-east-1"
     endpoint_url: str | None = None
+    #: What the AWS behind this factory can do (see `Capabilities`).
+    capabilities: Capabilities = AWS
+    #: Static (access key, secret key) instead of the profile's credential chain (the
+    #: embedded AWS's fixed credentials).
+    credentials: tuple[str, str] | None = None
     #: Extra client config (tests add event hooks through `on_client`).
     on_client: list[Any] = field(default_factory=list)
     #: (account id, role name) the factory becomes before anything else: its own clients
@@ -137,19 +197,16 @@ class SessionFactory:
     _gates: dict[str, threading.Lock] = field(default_factory=dict, init=False, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        """What another process needs to make the same clients: profile, region, endpoint and
-        hooks (which must be picklable). Sessions, cached credentials and locks stay here:
-        the other process builds its own (boto3 sessions are not shareable across processes)."""
+        """What another process needs to make the same clients: profile, region, endpoint,
+        capabilities, credentials and hooks (which must be picklable). Sessions, cached
+        credentials and locks stay here: the other process builds its own (boto3 sessions
+        are not shareable across processes)."""
         return {"profile": self.profile, "region": self.region, "endpoint_url": self.endpoint_url,
+                "capabilities": self.capabilities, "credentials": self.credentials,
                 "on_client": list(self.on_client), "via": self.via}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
-
-    @classmethod
-    def local(cls, endpoint_url: str, region: str = "us-east-1") -> SessionFactory:
-        """A factory for the embedded AWS (moto server); credentials are moto's fakes."""
-        return cls(profile=None, region=region, endpoint_url=endpoint_url)
 
     @property
     def base(self) -> boto3.Session:
@@ -157,7 +214,9 @@ class SessionFactory:
             try:
                 if self.endpoint_url:
                     _probe(self.endpoint_url)
-                    self._base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                if self.credentials is not None:
+                    key, secret = self.credentials
+                    self._base = boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret,
                                                region_name=self.region)
                 else:
                     self._base = boto3.Session(profile_name=self.profile, region_name=self.region)
@@ -174,29 +233,39 @@ class SessionFactory:
         """The same factory, acting as `role_name` in `account_id` (assumed once from this
         factory's own credentials); kept across processes, unlike a cached session."""
         return SessionFactory(profile=self.profile, region=self.region, endpoint_url=self.endpoint_url,
+                              capabilities=self.capabilities, credentials=self.credentials,
                               on_client=list(self.on_client), via=(account_id, role_name))
 
     def client(self, service: str, *, region: str | None = None, account_id: str | None = None,
-               role_name: str | None = None) -> Any:
-        """A client in `region`; in `account_id` (by assuming `role_name`) when given."""
+               role_name: str | None = None, config: Config | None = None) -> Any:
+        """A client in `region`; in `account_id` (by assuming `role_name`) when given.
+        `config` replaces the adaptive-retry default (a fail-fast probe, for example)."""
         session = self.base if account_id is None else self.assumed(account_id, role_name or "", region)
-        client = self._create(session, service, region or self.region)
+        client = self._create(session, service, region or self.region, config or RETRY_CONFIG)
+        if self.capabilities.single_host and self.endpoint_url:
+            client.meta.events.register("before-send", _SingleHost(self.endpoint_url))
         for hook in self.on_client:
             hook(client)
         return client
 
-    def _create(self, session: boto3.Session, service: str, region: str) -> Any:
+    def _create(self, session: boto3.Session, service: str, region: str, config: Config) -> Any:
         if service in self._ready:
-            return session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
+            return session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=config)
         # The first client of a service parses its model (megabytes of JSON for EC2) into the
         # shared loader's cache; threads that ask for the same service at the same moment wait
         # for that one parse instead of each doing it.
         with self._lock:
             gate = self._gates.setdefault(service, threading.Lock())
         with gate:
-            client = session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
+            client = session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=config)
             self._ready.add(service)
         return client
+
+    def describe(self) -> str:
+        """Where this factory's calls go, for messages: the endpoint, or AWS with the profile."""
+        if self.endpoint_url:
+            return self.endpoint_url
+        return f"AWS ({self.region}, profile {self.profile or 'default'})"
 
     def assumed(self, account_id: str, role_name: str, region: str | None = None) -> boto3.Session:
         key = (account_id, role_name)

@@ -103,6 +103,7 @@ class Demo:
         self.step("lint", self.lint)
         with LocalAws(region=self.cfg.organization.home_region) as aws:
             self.sessions = aws.sessions()
+            self.aws_app = aws.wsgi_app()
             self.step("deploy landing zone", self.deploy)
             self.step("control matrix", self.matrix)
             self.step("collect evidence", self.collect)
@@ -205,10 +206,12 @@ class Demo:
 
     def collect(self) -> str:
         from charter.evidence.continuous import collect_to_store
+        from charter.landing_zone.scp.expected import evidence_sources
 
         store, signer = self._store()
         reader = self._operator()
-        result = collect_to_store(store, reader, self.cfg, signer, caller_arn=reader.caller_arn())
+        result = collect_to_store(store, reader, self.cfg, signer, caller_arn=reader.caller_arn(),
+                                  sources=evidence_sources(self.cfg))
         self.result.facts["evidence_items"] = len(result.manifest.artifacts) if result.manifest else 0
         self.result.facts["evidence_gaps"] = len(result.gaps)
         return f"{self.result.facts['evidence_items']} artifacts, {len(result.gaps)} gaps, manifest signed"
@@ -255,7 +258,7 @@ class Demo:
         env = "dev"
         deployed = self.deploy_workload(env)
         outcome = run_demo_job(self.cfg, self.sessions, self.result.out / "workload", env=env,
-                               account_id=self.account_ids[self._workload_account(env)])
+                               account_id=self.account_ids[self._workload_account(env)], aws_app=self.aws_app)
         self.result.facts["job"] = outcome
         return f"{deployed}; {outcome.get('summary', json.dumps(outcome)[:200])}"
 

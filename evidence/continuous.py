@@ -12,11 +12,14 @@ again.
     EVIDENCE_BUCKET    the Object Lock evidence bucket
     EVIDENCE_PREFIX    key prefix inside it (default: none)
     SIGNING_KEY_ID     the asymmetric KMS key (alias or ARN) that signs manifests
-    CHARTER_CONFIG     path of org.yaml inside the code package (default: org.yaml)
+    CHARTER_CONFIG     path of the config inside the code package (default: org.json, the
+                       validated config `charter deploy` writes)
 
-The code package (an S3 asset `charter deploy` uploads) holds the charter, evidence and
-landing_zone packages, their dependencies that the Lambda runtime lacks (pydantic,
-ruamel.yaml, PyYAML, cryptography, typer is not needed) and org.yaml at its root.
+The code package (an S3 asset `charter deploy` uploads) holds exactly the modules this
+handler imports (its import closure: the evidence package and the landing zone's config
+model, no builders), the third-party packages the Lambda runtime lacks (pydantic,
+ruamel.yaml, cryptography), org.yaml and `evidence-sources.json` (the SCP statements
+org.yaml expects, computed by deploy) at its root.
 """
 
 from __future__ import annotations
@@ -118,9 +121,11 @@ def collect_to_store(store: EvidenceStore, sessions: Any, cfg: Any, signer: Sign
                      collectors: list[str] | None = None, resume: bool = True, max_workers: int | None = None,
                      processes: int = 1, progress: Callable[..., None] | None = None, on_artifact: Callable[[Artifact, bool], None] | None = None,
                      deadline: float | None = None, caller_arn: str = "",
-                     collect: CollectFn | None = None) -> CollectResult:
+                     collect: CollectFn | None = None, sources: dict[str, Any] | None = None) -> CollectResult:
     """Collect into a (new or resumed) run and seal it. `deadline` is a `time.monotonic()`
-    value after which no further artifact is read and the run is left open."""
+    value after which no further artifact is read and the run is left open. `sources`: what
+    the collectors compare with that is not in the accounts (by collector name: the SCP
+    statements org.yaml expects, from the landing zone); the store adds the access reviews."""
     collect = collect or collect_all_fn()
     scope = Scope(organization=cfg.organization.name, accounts=sorted(_account_id(a) for a in accounts) if accounts else None,
                   regions=sorted(regions) if regions else None, collectors=sorted(collectors) if collectors else None)
@@ -128,7 +133,7 @@ def collect_to_store(store: EvidenceStore, sessions: Any, cfg: Any, signer: Sign
     result = CollectResult(run=run, manifest=None)
     stream = _call_collect(collect, sessions, cfg, run, accounts=accounts, regions=regions, collectors=collectors,
                            max_workers=max_workers, progress=progress, processes=processes,
-                           sources=_sources(store, collectors))
+                           sources={**(sources or {}), **_sources(store, collectors)})
     try:
         for artifact in stream:
             path = store.add(run, artifact)
@@ -161,13 +166,37 @@ def collect_to_store(store: EvidenceStore, sessions: Any, cfg: Any, signer: Sign
 
 # -- the Lambda -----------------------------------------------------------------------------
 
-def _load_config() -> Any:
-    from charter.landing_zone.config import load_config
+#: Beside org.yaml in the code package: what the collectors compare with that the landing
+#: zone decides (the expected SCP statements), written by deploy.
+SOURCES_FILE = "evidence-sources.json"
 
-    path = Path(os.environ.get("CHARTER_CONFIG", "org.yaml"))
+
+def _config_path() -> Path:
+    path = Path(os.environ.get("CHARTER_CONFIG", "org.json"))
     if not path.is_absolute():
         path = Path(os.environ.get("LAMBDA_TASK_ROOT", ".")) / path
-    return load_config(path)
+    return path
+
+
+def _load_config() -> Any:
+    """The deployed config: JSON that `charter deploy` validated and wrote into the package,
+    read with the model alone (the loader's cross-checks need the landing zone's guardrails,
+    which the package does not hold)."""
+    from charter.landing_zone.config.model import OrgConfig
+
+    path = _config_path()
+    try:
+        return OrgConfig.model_validate_json(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CollectError(f"{path}: not the config charter deploy writes ({type(exc).__name__}: {exc})"[:500],
+                           hint="redeploy the evidence store (`charter deploy`) so the package holds org.json") from None
+
+
+def _load_sources() -> dict[str, Any]:
+    import json
+
+    path = _config_path().with_name(SOURCES_FILE)
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
@@ -193,7 +222,7 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
         deadline = time.monotonic() + remaining() / 1000 - LAMBDA_SAFETY_SECONDS
     result = collect_to_store(store, sessions, cfg, signer, accounts=event.get("accounts"),
                               regions=event.get("regions"), collectors=event.get("collectors"),
-                              deadline=deadline, caller_arn=sessions.caller_arn())
+                              deadline=deadline, caller_arn=sessions.caller_arn(), sources=_load_sources())
     summary = {"run_id": result.run.run_id, "sealed": result.sealed, "stored": result.stored,
                "skipped": result.skipped, "gaps": len(result.gaps), "store": store.backend.url}
     if result.manifest is not None:

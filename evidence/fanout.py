@@ -8,10 +8,12 @@ role (assumed once per account, up front); the caller's own account is read with
 caller's session. Calls are bounded per (account, service) by semaphores and retried by
 the session factory's adaptive retry mode.
 
-Every planned unit yields exactly one artifact: evidence, or `kind="gap"` saying what
-could not be read (role not assumable, access denied, region unreachable, throttled
-beyond retries) and how to fix it. A run never skips a unit silently and never crashes
-on one account; completeness is `len(artifacts) == planned`.
+Every planned unit yields evidence, or `kind="gap"` saying what could not be read (role not
+assumable, access denied, region unreachable, throttled beyond retries) and how to fix it;
+when only some of a collector's checks could not be read, the unit yields its evidence for
+the others and one gap per check that could not be (see `Recorder.optional`). A run never
+skips a unit silently and never crashes on one account; completeness is that every planned
+(collector, account, region) has an artifact.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from concurrent.futures import (
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import botocore.exceptions
 
@@ -147,15 +148,6 @@ def _fix_for(exc: BaseException, service: str, operation: str, account: str, reg
     return "an unexpected error in Charter: rerun with --collector to isolate it and report it with this artifact"
 
 
-def _local_s3control_host(request: Any, **_: Any) -> None:
-    """S3 Control's endpoint rules put the account id in the host ({id}.host); a local
-    endpoint (the embedded AWS on 127.0.0.1) has no such names, so send it to the host itself."""
-    parts = urlsplit(request.url)
-    head, _, rest = parts.netloc.partition(".")
-    if head.isdigit() and len(head) == 12 and rest:
-        request.url = urlunsplit(parts._replace(netloc=rest))
-
-
 class _Clients:
     """One client per (account, region, service), shared by the units of an account (boto3
     clients are thread-safe; creating one is the expensive part), and let go of when the
@@ -177,8 +169,6 @@ class _Clients:
             if found is None:
                 found = self.sessions.client(service, region=region, account_id=account_id,
                                              role_name=self.role_name if account_id else None)
-                if self.sessions.endpoint_url and service == "s3control":
-                    found.meta.events.register("before-send.s3-control", _local_s3control_host)
                 with self._lock:
                     found = self._cache.setdefault(key, found)
             return found
@@ -266,30 +256,60 @@ class FanOut:
             return _Access(caller_arn, account.id, f"{account.id}: cannot read with {self.role_name}: "
                                                   f"{error_message(exc)}; fix: {fix}")
 
-    def _gap(self, unit: Unit, caller_arn: str, error: str, calls: list[ApiCall] | None = None) -> Artifact:
+    def _gap(self, unit: Unit, caller_arn: str, error: str, calls: list[ApiCall] | None = None,
+             controls: list[str] | None = None) -> Artifact:
         t = unit.target
-        return Artifact(kind="gap", collector=unit.collector.name, controls=unit.collector.controls,
-                        criteria=criteria_for(unit.collector.controls), account_id=t.account_id,
+        controls = controls if controls is not None else unit.collector.controls
+        return Artifact(kind="gap", collector=unit.collector.name, controls=controls,
+                        criteria=criteria_for(controls), account_id=t.account_id,
                         account_name=t.account_name, region=t.region, collected_at=self.now, caller_arn=caller_arn,
                         charter_version=CHARTER_VERSION, calls=calls or [], error=error)
 
-    def run_unit(self, unit: Unit, access: _Access) -> Artifact:
+    def run_unit(self, unit: Unit, access: _Access) -> list[Artifact]:
+        """The unit's evidence, and a gap for each check that could not be read (or one gap
+        for the whole unit when nothing could be)."""
         if access.error:
-            return self._gap(unit, access.caller_arn, access.error)
+            return [self._gap(unit, access.caller_arn, access.error)]
         t = unit.target
         rec = Recorder(self.clients.factory(access.account_id), t.account_id, t.region, self.throttle)
         ctx = Context(self.cfg, t, self.now, self.account_ids, self.sources)
         try:
-            return unit.collector.collect(rec, ctx, access.caller_arn, CHARTER_VERSION)
+            artifact = unit.collector.collect(rec, ctx, access.caller_arn, CHARTER_VERSION)
         except Exception as exc:  # noqa: BLE001 - one unit must never end the run
-            last = rec.calls[-1] if rec.calls else None
-            service, op = (last.service, last.operation) if last else (unit.collector.name, "?")
-            where = f"{t.account_id}/{t.region}"
-            fix = _fix_for(exc, service, op, t.account_id, t.region, self.role_name)
-            text = error_message(exc) if not isinstance(exc, AwsError) else exc.message
-            if not isinstance(exc, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError | AwsError):
-                text = f"{type(exc).__name__}: {exc}"
-            return self._gap(unit, access.caller_arn, f"{where} {service}:{op}: {text}; fix: {fix}", rec.calls)
+            return [self._unit_gap(unit, access, rec, exc)]
+        by_cause: dict[tuple[str, ...], list[str]] = {}
+        for control, parts in sorted(rec.skipped.items()):
+            by_cause.setdefault(tuple(sorted(parts)), []).append(control)
+        gaps = [self._check_gap(unit, access, rec, controls, list(parts)) for parts, controls in sorted(by_cause.items())]
+        return ([artifact] if artifact.controls else []) + gaps
+
+    def _check_gap(self, unit: Unit, access: _Access, rec: Recorder, controls: list[str], parts: list[str]) -> Artifact:
+        """A gap for the checks of a collector that needed what could not be read (`parts`),
+        while its other checks have their evidence."""
+        t = unit.target
+        reasons = []
+        for part in parts:
+            why = rec.unreadable[part]
+            if why.error is not None and why.call is not None:
+                fix = _fix_for(why.error, why.call.service, why.call.operation, t.account_id, t.region, self.role_name)
+                reasons.append(f"{why.message}; fix: {fix}")
+            else:
+                reasons.append(why.message)
+        error = (f"{t.account_id}/{t.region} {', '.join(controls)} ({', '.join(parts)}): {' | '.join(reasons)} "
+                 f"(the collector's other checks are in its evidence)")
+        return self._gap(unit, access.caller_arn, error, rec.calls, controls=controls)
+
+    def _unit_gap(self, unit: Unit, access: _Access, rec: Recorder, exc: BaseException) -> Artifact:
+        """A gap for the whole unit: its essential read failed (or Charter did)."""
+        t = unit.target
+        last = rec.calls[-1] if rec.calls else None
+        service, op = (last.service, last.operation) if last else (unit.collector.name, "?")
+        fix = _fix_for(exc, service, op, t.account_id, t.region, self.role_name)
+        text = error_message(exc) if not isinstance(exc, AwsError) else exc.message
+        if not isinstance(exc, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError | AwsError):
+            text = f"{type(exc).__name__}: {exc}"
+        return self._gap(unit, access.caller_arn, f"{t.account_id}/{t.region} {service}:{op}: {text}; fix: {fix}",
+                         rec.calls)
 
     def run(self, *, max_workers: int = 16, progress: Progress | None = None,
             processes: int = 1) -> Iterator[Artifact]:
@@ -303,13 +323,13 @@ class FanOut:
         planned = self.plan()
         total = len(planned) + len(skipped)
         self.caller()  # once, before the workers need it
-        done = 0
+        finished: set[tuple[str, str, str]] = set()
 
         def report(artifact: Artifact) -> Artifact:
-            nonlocal done
-            done += 1
+            # a unit may yield its evidence and gaps of single checks: it counts once
+            finished.add((artifact.collector, artifact.account_id, artifact.region))
             if progress:
-                progress(done, total, artifact)
+                progress(len(finished), total, artifact)
             return artifact
 
         for acct in skipped:
@@ -339,7 +359,7 @@ class FanOut:
                     for unit in self.units_for(acct):
                         if stop():
                             return
-                        yield self.run_unit(unit, access)
+                        yield from self.run_unit(unit, access)
                 finally:
                     self.clients.release(access.account_id)
             return
@@ -366,7 +386,7 @@ class FanOut:
                     if running[account] == 0:
                         self.clients.release(access.account_id)
                     if kind == "unit" and not fut.cancelled():
-                        yield fut.result()
+                        yield from fut.result()
                 if stop():
                     for fut in pending:
                         fut.cancel()
@@ -582,14 +602,14 @@ def collect_all(sessions: SessionFactory, cfg: OrgConfig,
     picks it from the number of accounts and CPUs (`auto_processes`).
     `sources`: `Context.sources`, by collector name (e.g. the access reviews the store holds).
     """
-    mgmt = cfg.organization.management_account_id
+    # the organization says which account manages it (any member may ask); org.yaml's id is
+    # the fallback where Organizations cannot be read
+    try:
+        mgmt = sessions.client("organizations").describe_organization()["Organization"]["MasterAccountId"]
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+        mgmt = cfg.organization.management_account_id
     if accounts is None:
         refs = discover_accounts(sessions, cfg)
-        if mgmt is None:
-            try:
-                mgmt = sessions.client("organizations").describe_organization()["Organization"]["MasterAccountId"]
-            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
-                mgmt = None
     else:
         refs = []
         for entry in accounts:

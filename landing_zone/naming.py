@@ -83,3 +83,9 @@ def kms_alias(cfg: OrgConfig, environment: str) -> str:
 def security_topic_name(cfg: OrgConfig) -> str:
     """The KMS-encrypted SNS topic that receives security alerts, in every account and region."""
     return f"{cfg.organization.name}-security-alerts"
+
+
+def signing_key_alias(cfg: OrgConfig) -> str:
+    """Alias of the evidence manifests' signing key (the evidence store stack makes it; the
+    CLI's default `--kms-key` for S3 stores)."""
+    return f"alias/{cfg.organization.name}-evidence-signing"

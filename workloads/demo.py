@@ -26,7 +26,6 @@ from charter.aws import SessionFactory
 from charter.errors import CharterError
 from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.naming import MEMBER_ACCESS_ROLE, resource_name
-from charter.local import LOCAL_MANAGEMENT_ACCOUNT
 
 N_ASSETS = 8
 N_DAYS = 504
@@ -56,10 +55,11 @@ def _call(method: str, url: str, body: dict | None = None) -> dict[str, Any]:
 
 
 def run_demo_job(cfg: OrgConfig, sessions: SessionFactory, out_dir: Path, env: str = "dev",
-                 account_id: str | None = None) -> dict[str, Any]:
+                 account_id: str | None = None, aws_app: Any = None) -> dict[str, Any]:
+    """`aws_app`: the embedded AWS's WSGI app when it runs in this process (see LocalApiServer)."""
     from charter.workloads.handlers import aws
 
-    if sessions.endpoint_url is None:
+    if not sessions.capabilities.embedded:
         raise CharterError("the demo job runs against the embedded AWS only", hint="run `charter demo`")
     region = cfg.organization.home_region
     credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -71,16 +71,16 @@ def run_demo_job(cfg: OrgConfig, sessions: SessionFactory, out_dir: Path, env: s
     # so nothing later in this process talks to an embedded AWS that has stopped.
     saved = dict(os.environ)
     os.environ.pop("AWS_SESSION_TOKEN", None)
-    os.environ.update({"AWS_ENDPOINT_URL": sessions.endpoint_url, "AWS_DEFAULT_REGION": region, **credentials})
+    os.environ.update({"AWS_ENDPOINT_URL": str(sessions.endpoint_url), "AWS_DEFAULT_REGION": region, **credentials})
     try:
-        return _run_job(cfg, out_dir, env, region, account_id or LOCAL_MANAGEMENT_ACCOUNT)
+        return _run_job(cfg, out_dir, env, region, account_id or sessions.caller_arn().split(":")[4], aws_app)
     finally:
         aws.reset()
         os.environ.clear()
         os.environ.update(saved)
 
 
-def _run_job(cfg: OrgConfig, out_dir: Path, env: str, region: str, account: str) -> dict[str, Any]:
+def _run_job(cfg: OrgConfig, out_dir: Path, env: str, region: str, account: str, aws_app: Any) -> dict[str, Any]:
     from charter.workloads.handlers import aws, ingest
     from charter.workloads.handlers.settings import Settings
     from charter.workloads.server import LocalApiServer
@@ -89,7 +89,7 @@ def _run_job(cfg: OrgConfig, out_dir: Path, env: str, region: str, account: str)
     settings = Settings.for_names(resource_name(cfg, env, "optimizer"), account, region,
                                   environment=env, local=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with LocalApiServer(settings) as server:
+    with LocalApiServer(settings, aws_app=aws_app) as server:
         body, assets = _prices_csv()
         key = "incoming/demo-prices.csv"
         aws.client("s3").put_object(Bucket=settings.market_data_bucket, Key=key, Body=body)

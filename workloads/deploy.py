@@ -88,7 +88,7 @@ def deploy_workload(cfg: OrgConfig, env: str, sessions: SessionFactory, out_dir:
     # The embedded AWS starts empty each time: a journal from an earlier local run is stale.
     journal = (None if local else Journal.load(out_dir)) or Journal(organization=cfg.organization.name)
     run = _WorkloadRun(cfg=cfg, sessions=sessions, plan=plan, out_dir=out_dir, journal=journal, dry_run=dry_run,
-                       poll_interval=poll_interval if poll_interval is not None else (0.05 if local else 5.0))
+                       poll_interval=poll_interval if poll_interval is not None else sessions.capabilities.poll_interval)
     run.role_name = role_name
     run.local = local
     ctx = Ctx(cfg, env)
@@ -125,7 +125,8 @@ def _resolve_organization(run: Run, local: bool, needed: set[str]) -> None:
     if state is None and not local:
         raise WorkloadError("these credentials are not in an AWS Organization",
                             hint="deploy the landing zone first (`charter deploy`), or use --local")
-    state = orgs.ensure_organization(run, state, check_management=not local)
+    assert run.sessions is not None
+    state = orgs.ensure_organization(run, state, check_management=run.sessions.capabilities.config_account_ids)
     if local:
         # The embedded AWS gets only the accounts these stacks deploy to (creating the whole
         # organization is the landing zone's deploy); they are adopted by email if present.

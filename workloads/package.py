@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import modulefinder
 import os
 import shutil
 import subprocess
@@ -35,7 +34,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from charter import source
+from charter.closure import Closure
+from charter.closure import closure as follow
 from charter.errors import CharterError
 
 REQUIREMENTS = Path(__file__).resolve().parent / "requirements-layer.txt"
@@ -75,18 +75,6 @@ class PackageError(CharterError):
 
 
 @dataclass(frozen=True)
-class Closure:
-    """What the handlers import: the first-party files to ship and the third-party modules."""
-
-    files: dict[str, Path]  # installed arcname (charter/workloads/...) -> file
-    third_party: frozenset[str]  # dotted module names, e.g. scipy.optimize
-
-    @property
-    def third_party_top(self) -> frozenset[str]:
-        return frozenset(m.split(".", 1)[0] for m in self.third_party)
-
-
-@dataclass(frozen=True)
 class Artifact:
     path: Path
     files: int
@@ -118,68 +106,13 @@ def handler_modules() -> list[str]:
     return sorted({f.handler.rsplit(".", 1)[0] for f in FUNCTIONS} | {ROTATION_HANDLER.rsplit(".", 1)[0]})
 
 
-class _Finder(modulefinder.ModuleFinder):
-    """Follows imports only into the shipped packages; everything else (stdlib, third party,
-    other Charter packages) is recorded as missing, which is how it is classified.
-
-    The standard library's finder rather than an own walk over the syntax tree: it resolves
-    relative imports, packages and `from package import submodule` as the import system does.
-    `charter`'s sub-packages may sit beside it (an editable install), so its search path is
-    `charter_path`, not the folder of its `__init__.py`."""
-
-    def __init__(self, charter_path: list[str], shipped: Sequence[str]) -> None:
-        super().__init__(path=[str(Path(charter_path[0]).parent)])
-        self._charter_path = charter_path
-        self._shipped = set(shipped)
-
-    def find_module(self, name, path, parent=None):  # ModuleFinder's signature
-        if name == "__init__" and parent is None:  # load_package reading a package's own __init__
-            return super().find_module(name, path, parent)
-        fullname = f"{parent.__name__}.{name}" if parent is not None else name
-        if fullname != "charter" and not any(fullname == s or fullname.startswith(s + ".") for s in self._shipped):
-            raise ImportError(f"not shipped: {fullname}")
-        return super().find_module(name, path, parent)
-
-    def load_package(self, fqname, pathname):
-        m = super().load_package(fqname, pathname)
-        if fqname == "charter":
-            m.__path__ = list(self._charter_path)
-        return m
-
-
 def closure(modules: Iterable[str] | None = None, *, root: Path | None = None,
             shipped: Sequence[str] = SHIPPED_PACKAGES) -> Closure:
     """The files (by installed arcname) and third-party modules reached from the handler
-    modules. `root` is a tree in the installed layout (`root/charter/...`); by default the
-    installed Charter, wherever its folders are."""
+    modules (`charter.closure`, with this module's error). `root` is a tree in the installed
+    layout (`root/charter/...`); by default the installed Charter, wherever its folders are."""
     modules = list(modules) if modules is not None else handler_modules()
-    charter_path = [str(Path(root) / "charter")] if root is not None else source.search_path()
-    finder = _Finder(charter_path, shipped)
-    for name in modules:
-        try:
-            finder.import_hook(name)
-        except ImportError:
-            raise PackageError(f"handler module {name} not found under {', '.join(charter_path)}",
-                               hint="fix the handler string in workloads/stacks/compute.py or secrets.py") from None
-        except SyntaxError as exc:
-            raise PackageError(f"{exc.filename}:{exc.lineno}: {exc.msg}", hint="fix the syntax error") from None
-    files: dict[str, Path] = {}
-    for mod in finder.modules.values():
-        if mod.__file__:
-            files[source.module_arcname(mod.__name__, mod.__path__ is not None)] = Path(mod.__file__).resolve()
-    missing, _maybe = finder.any_missing_maybe()
-    stdlib = sys.stdlib_module_names
-    third: set[str] = set()
-    for name in missing:
-        top = name.split(".", 1)[0]
-        if top in stdlib:
-            continue
-        if top == "charter":
-            raise PackageError(f"a handler imports {name}, a Charter package the Lambda artifacts do not ship "
-                               f"(only {', '.join(shipped)})",
-                               hint="move what the handler needs into workloads/handlers or optimizer")
-        third.add(name)
-    return Closure(files=files, third_party=frozenset(third))
+    return follow(modules, shipped, root=root, error=PackageError)
 
 
 def _zip(entries: Iterable[tuple[str, Path]], dest: io.BufferedIOBase | Path) -> tuple[int, int]:

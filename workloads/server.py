@@ -178,24 +178,6 @@ def ensure_resources(settings: Settings) -> None:
             s3.create_bucket(Bucket=bucket, **extra)
 
 
-def _embedded_app(endpoint: str | None) -> tuple[str, Any] | None:
-    """(endpoint, moto's WSGI app) when `endpoint` is an embedded AWS running in this process.
-
-    `charter workload serve --local` starts the embedded AWS (`charter.local.LocalAws`, a
-    moto server thread) in the same process as this server; the handlers' clients then
-    call the same app directly (see `workloads.handlers.aws`). State is shared: moto
-    keeps it in module-level backends, whichever app instance answers."""
-    if not endpoint:
-        return None
-    try:
-        from charter import local
-    except ImportError:  # the handlers without Charter's CLI: plain HTTP
-        return None
-    if endpoint.rstrip("/") not in local.running_endpoints():
-        return None
-    return endpoint.rstrip("/"), local.wsgi_app()
-
-
 class _ClientFaults(logging.Filter):
     """aiohttp logs a request it cannot parse (bad request line, header too long) with a
     traceback; the client has its 400 already, so that is debug detail, not an error."""
@@ -295,12 +277,18 @@ class LocalApiServer:
 
     Besides the REST routes it serves the WebSocket API (`workloads.local_ws`: job progress
     pushed by the same handlers as on AWS) and, with `console`, the web console
-    (`workloads.console_site`: the built app, its config, the compliance API)."""
+    (`workloads.console_site`: the built app, its config, the compliance API).
+
+    `aws_app`: the WSGI app of an AWS endpoint running in this very process (the embedded
+    AWS that `charter workload serve --local` starts beside this server), given by whoever
+    started it; the handlers' clients for `AWS_ENDPOINT_URL` then call it directly (see
+    `workloads.handlers.aws`). State is the same whichever way a request arrives."""
 
     def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 0,
-                 console: ConsoleSite | None = None) -> None:
+                 console: ConsoleSite | None = None, aws_app: Any = None) -> None:
         self.settings, self.host, self.requested_port = settings, host, port
         self.console = console
+        self._aws_app = aws_app
         self._ws = LocalWebSocketGateway(self._invoke_ws, STAGE, LOCAL_USER)
         self._saved_management_env: str | None = None
         self.port = 0
@@ -323,8 +311,8 @@ class LocalApiServer:
     def start(self) -> LocalApiServer:
         # The handlers read their settings from the environment, as in Lambda.
         os.environ.update(self.settings.to_env())
-        self._in_process = _embedded_app(os.environ.get("AWS_ENDPOINT_URL"))
-        if self._in_process is not None:
+        if self._aws_app is not None:  # given only by whoever runs that AWS in this process
+            self._in_process = (os.environ["AWS_ENDPOINT_URL"].rstrip("/"), self._aws_app)
             aws.use_in_process(*self._in_process)
         ensure_resources(self.settings)
         # The clients the handlers use, made now rather than by the first requests (one costs ~50 ms).

@@ -28,7 +28,7 @@ def sessions_for(*, local: bool, profile: str | None, region: str, endpoint_url:
     from charter.local import aws_sessions
 
     with aws_sessions(local=local, profile=profile, region=region, endpoint_url=endpoint_url) as sessions:
-        if local and not endpoint_url:
+        if sessions.capabilities.embedded:
             # moto prints a server-side traceback for each API it lacks; deploy already turns
             # each into a one-line failure naming the stack, account and region
             logging.getLogger("werkzeug").setLevel(logging.CRITICAL)

@@ -124,12 +124,13 @@ def collect(
     from charter.evidence.signing import signer_for
     from charter.evidence.store import EvidenceStore, open_backend
     from charter.landing_zone.config import load_config
+    from charter.landing_zone.scp.expected import evidence_sources
 
     cfg = load_config(config)
     collect_fn = collect_all_fn()
     region = region or cfg.organization.home_region
     with _sessions(local=local, profile=profile, endpoint=endpoint, region=region) as sessions:
-        if local or endpoint:
+        if sessions.capabilities.embedded:
             _check_org(sessions, endpoint or "--local")
         backend = open_backend(store, sessions=sessions, region=region)
         ev_store = EvidenceStore(backend)
@@ -152,7 +153,7 @@ def collect(
                 accounts=[(a.id, a.name) for a in refs] if refs else None,
                 regions=_split(regions), collectors=_split(collectors), resume=not new_run,
                 max_workers=max_workers, processes=processes, progress=progress, caller_arn=caller,
-                collect=collect_fn)
+                collect=collect_fn, sources=evidence_sources(cfg))
     run = result.run
     if result.run.resumed:
         ok(f"resumed run {run.run_id}: {result.skipped} artifacts were already stored")

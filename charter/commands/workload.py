@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
+from charter.commands.workload_serve import serve
 from charter.output import console, err_console, ok
 from charter.workloads.package import DEFAULT_ARCH, PackageError
-from charter.workloads.serve_cli import serve
 
 app = typer.Typer(help="Workload stacks (the optimizer) layered on the landing zone.", no_args_is_help=True)
 
@@ -78,15 +78,16 @@ def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, p
     cfg = load_config(config)
     region = cfg.organization.home_region
     sessions_cm = aws_sessions(local=local, profile=profile, region=region, endpoint_url=endpoint_url)
-    local = local or bool(endpoint_url)  # an embedded AWS either way: its account ids, no journal
-    if local:  # moto warns on every resource type its CloudFormation skips; the summary says what failed
-        import logging
-        import warnings
-
-        warnings.filterwarnings("ignore", module=r"moto\..*")
-        logging.getLogger("moto").setLevel(logging.ERROR)
     overrides = {k: v for k, v in (("ImageTag", image_tag), ("CodeKey", code_key), ("LayerKey", layer_key)) if v}
     with sessions_cm as sessions:
+        # an embedded AWS (it says so in its capabilities): its own account ids, no journal
+        local = sessions.capabilities.embedded
+        if local:  # moto warns on every resource type its CloudFormation skips; the summary says what failed
+            import logging
+            import warnings
+
+            warnings.filterwarnings("ignore", module=r"moto\..*")
+            logging.getLogger("moto").setLevel(logging.ERROR)
         with err_console.status(f"{'planning' if dry_run else 'deploying'} {workload} ({env})..."):
             result = deploy_workload(cfg, env, sessions, _out(out, env), dry_run=dry_run, local=local,
                                      role_name=role, config_text=config.read_text(), overrides=overrides)

@@ -15,7 +15,7 @@ from charter.landing_zone.config.model import OrgConfig
 #: Packages whose `errors` modules (and these extra modules) define CharterError subclasses.
 ERROR_PACKAGES = ("charter", "charter.landing_zone", "charter.evidence", "charter.controls", "charter.workloads",
                   "charter.cost")
-ERROR_MODULES = ("charter.aws", "charter.local")
+ERROR_MODULES = ("charter.aws", "charter.closure", "charter.local", "charter.local.patches")
 
 
 def _load_error_modules() -> None:

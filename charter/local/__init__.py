@@ -12,11 +12,13 @@ same `SessionFactory` as to real AWS, only with an `endpoint_url`.
 from __future__ import annotations
 
 from charter.local.app import _guarded_app as _guarded_app
+from charter.local.capabilities import EMBEDDED, advertised
 from charter.local.running import _ENDPOINT as _ENDPOINT
 from charter.local.running import LOCAL_MANAGEMENT_ACCOUNT
-from charter.local.server import LocalAws, LocalAwsError, aws_sessions
+from charter.local.server import LocalAws, LocalAwsError, aws_sessions, embedded_sessions
 
-__all__ = ["LOCAL_MANAGEMENT_ACCOUNT", "LocalAws", "LocalAwsError", "aws_sessions", "running_endpoints", "wsgi_app"]
+__all__ = ["EMBEDDED", "advertised", "LOCAL_MANAGEMENT_ACCOUNT", "LocalAws", "LocalAwsError", "aws_sessions", "embedded_sessions",
+           "running_endpoints", "wsgi_app"]
 
 
 def running_endpoints() -> tuple[str, ...]:

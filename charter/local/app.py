@@ -32,6 +32,11 @@ def _guarded_app():
         refused = enforcement.check_request(environ)
         if refused is not None:  # AWS would refuse it: its SCPs, policies or a trust policy say so
             return _aws_error(start_response, "403 Forbidden", "AccessDenied", refused.message, environ)
+        from charter.local.routes import answer
+
+        own = answer(environ, start_response)
+        if own is not None:
+            return own
         try:
             backend = inner.get_application(environ)
         except Exception:  # moto raises several types when no backend matches the host
@@ -99,7 +104,8 @@ def _answer(backend, environ, start_response) -> list[bytes]:
     status = str(seen.get("status", "500"))
     headers = list(seen.get("headers", []))  # type: ignore[call-overload]
     html = any(k.lower() == "content-type" and "text/html" in v for k, v in headers)
-    if status.startswith("404") and html:
+    # the router's own page (no route for the path); S3's HEAD of a missing key is an empty 404
+    if status.startswith("404") and html and b"404 Not Found" in b"".join(chunks):
         return _unsupported(start_response, what, environ)
     start_response(status, headers)
     return chunks

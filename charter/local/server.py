@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from charter.aws import SessionFactory
 from charter.errors import CharterError
 from charter.local import enforcement, patches
+from charter.local.capabilities import CREDENTIALS, EMBEDDED, advertised
 from charter.local.running import _ENDPOINT
 
 
@@ -103,6 +104,10 @@ class LocalAws:
             if self.endpoint_url in _ENDPOINT:
                 _ENDPOINT.remove(self.endpoint_url)
             self._server = None
+            if not _ENDPOINT:  # the last embedded AWS of this process: its Lambda runtime goes too
+                from charter.local import lambda_runtime
+
+                lambda_runtime.stop()
 
     def __enter__(self) -> LocalAws:
         return self.start()
@@ -118,24 +123,43 @@ class LocalAws:
         """Environment variables that point the AWS CLI and SDKs at this server."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": CREDENTIALS[0],
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS[1],
             "AWS_DEFAULT_REGION": self.region,
         }
 
+    def wsgi_app(self):
+        """The app this server answers with, for code in this process that calls it without a
+        socket (moto keeps state in module-level backends: every app instance sees the same)."""
+        import charter.local
+
+        return charter.local._guarded_app()
+
     def sessions(self) -> SessionFactory:
-        return SessionFactory.local(self.endpoint_url, region=self.region)
+        return embedded_sessions(self.endpoint_url, region=self.region)
+
+
+def embedded_sessions(endpoint_url: str, region: str = "us-east-1") -> SessionFactory:
+    """A factory for the embedded AWS at `endpoint_url`: its credentials and its capabilities."""
+    return SessionFactory(region=region, endpoint_url=endpoint_url, capabilities=EMBEDDED, credentials=CREDENTIALS)
 
 
 @contextmanager
 def aws_sessions(*, local: bool, profile: str | None, region: str,
                  endpoint_url: str | None = None) -> Iterator[SessionFactory]:
-    """The factory every AWS-facing command uses: a running embedded AWS with --endpoint-url,
-    a fresh one with --local, else the profile."""
-    if endpoint_url:
-        yield SessionFactory.local(endpoint_url, region=region)
-    elif local:
+    """The factory every AWS-facing command uses: a fresh embedded AWS with --local; with
+    --endpoint-url, the endpoint as what it says it is (a running embedded AWS states its
+    capabilities; anything else is AWS reached through that endpoint, with the profile's
+    credentials); else the profile."""
+    if local and not endpoint_url:
         with LocalAws(region=region) as server:
             yield server.sessions()
+    elif endpoint_url:
+        stated = advertised(endpoint_url)
+        if stated is not None:
+            yield SessionFactory(region=region, endpoint_url=endpoint_url, capabilities=stated,
+                                 credentials=CREDENTIALS)
+        else:
+            yield SessionFactory(profile=profile, region=region, endpoint_url=endpoint_url)
     else:
         yield SessionFactory(profile=profile, region=region)

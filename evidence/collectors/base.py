@@ -7,6 +7,13 @@ paginator, keeps the exact parameters and page counts (`ApiCall`) and the raw re
 plain JSON-safe dict. Each control's evaluation is then a pure function
 `check(snapshot, ctx) -> list[PopulationItem]`: no AWS, no clock (the time is `ctx.now`),
 so it can be tested with a hand-written snapshot and no call is ever made twice.
+
+A read that is not essential to every check is made through `Recorder.optional(part, ...)`:
+when AWS refuses it (or the endpoint lacks the operation) the part is recorded as
+unreadable and the fetch goes on. Each check names the parts it needs (`@reads("part")`);
+a check whose part could not be read is left out of the evidence and reported as a gap of
+its own (the fan-out makes the gap artifact), while every other check of the collector
+still judges what was read. A collector is never wholly a gap for one part it could not read.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import botocore.exceptions
 
@@ -190,6 +197,17 @@ class Throttle:
 # -- the recorder --------------------------------------------------------------------------
 
 ClientFactory = Callable[[str, str], Any]  # (service, region) -> boto3 client
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Why a part of a snapshot could not be read: the AWS error (and the call it came
+    from), or, for data the caller was to supply, what is missing."""
+
+    message: str
+    error: BaseException | None = None
+    call: ApiCall | None = None
 
 
 class Recorder:
@@ -204,6 +222,26 @@ class Recorder:
         self._clients: dict[tuple[str, str], Any] = {}
         self.calls: list[ApiCall] = []
         self.raw: dict[str, Any] = {}
+        #: snapshot part -> why it could not be read (see `optional`)
+        self.unreadable: dict[str, Unreadable] = {}
+        #: control -> the unreadable parts its skipped checks needed (filled by `Collector.collect`)
+        self.skipped: dict[str, list[str]] = {}
+
+    def optional(self, part: str, read: Callable[[], T], default: T) -> T:
+        """`read()`, or `default` when AWS refused it or could not be reached: `part` is then
+        unreadable, and only the checks that need it become gaps."""
+        before = len(self.calls)
+        try:
+            return read()
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            call = self.calls[-1] if len(self.calls) > before else None
+            where = f"{call.service}:{call.operation}: " if call else ""
+            self.unreadable[part] = Unreadable(f"{where}{error_message(exc)}", exc, call)
+            return default
+
+    def missing(self, part: str, message: str) -> None:
+        """`part` was to come from the caller (`Context.sources`) and did not."""
+        self.unreadable[part] = Unreadable(message)
 
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.region)
@@ -288,6 +326,14 @@ Fetch = Callable[[Recorder, Context], Snapshot]
 Check = Callable[[Snapshot, Context], list[PopulationItem]]
 
 
+def reads(*parts: str) -> Callable[[Any], Any]:
+    """Mark a check as needing these snapshot parts (see `Recorder.optional`)."""
+    def mark(check: Any) -> Any:
+        check.reads = tuple(parts)
+        return check
+    return mark
+
+
 def item(id: str, control: str, result: Result | bool, reason: str, **attributes: Any) -> PopulationItem:
     """A population item; `result` True/False mean pass/fail."""
     if isinstance(result, bool):
@@ -320,9 +366,18 @@ class Collector:
             return False
         return self.scope == "regional" or target.region == home_region
 
-    def evaluate(self, snapshot: Snapshot, ctx: Context) -> list[PopulationItem]:
+    def evaluate(self, snapshot: Snapshot, ctx: Context, unreadable: Iterable[str] = (),
+                 skipped: dict[str, list[str]] | None = None) -> list[PopulationItem]:
+        """Every check's population; a check that needs an `unreadable` part is not run (it
+        is recorded in `skipped`: control -> parts)."""
+        missing = set(unreadable)
         out: list[PopulationItem] = []
         for control, check in self.checks:
+            needs = [p for p in getattr(check, "reads", ()) if p in missing]
+            if needs:
+                if skipped is not None:
+                    skipped.setdefault(control, []).extend(n for n in needs if n not in skipped.get(control, []))
+                continue
             for it in check(snapshot, ctx):
                 if it.control != control:  # a check speaks only to the control it is registered for
                     it = it.model_copy(update={"control": control})
@@ -330,13 +385,19 @@ class Collector:
         return out
 
     def collect(self, rec: Recorder, ctx: Context, caller_arn: str, charter_version: str) -> Artifact:
+        """The evidence of the checks that could be read; the others are in `rec.skipped`."""
         snapshot = self.fetch(rec, ctx)
-        population = self.evaluate(snapshot, ctx)
+        population = self.evaluate(snapshot, ctx, rec.unreadable, rec.skipped)
+        judged = sorted({control for control, check in self.checks
+                         if not any(p in rec.unreadable for p in getattr(check, "reads", ()))})
+        raw: dict[str, Any] = {"responses": rec.raw, "snapshot": json_safe(snapshot)}
+        if rec.unreadable:
+            raw["unreadable"] = {part: u.message for part, u in rec.unreadable.items()}
         return Artifact(
-            collector=self.name, controls=self.controls, criteria=criteria_for(self.controls),
+            collector=self.name, controls=judged, criteria=criteria_for(judged),
             account_id=ctx.target.account_id, account_name=ctx.target.account_name, region=ctx.region,
             collected_at=ctx.now, caller_arn=caller_arn, charter_version=charter_version,
-            calls=rec.calls, population=population, raw={"responses": rec.raw, "snapshot": json_safe(snapshot)},
+            calls=rec.calls, population=population, raw=raw,
         )
 
 

@@ -4,16 +4,18 @@ compliance (DescribeComplianceByConfigRule)."""
 from __future__ import annotations
 
 from charter.evidence.collectors import register
-from charter.evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
+from charter.evidence.collectors.base import Collector, Context, Recorder, Snapshot, item, reads
 
 
 def fetch(rec: Recorder, ctx: Context) -> Snapshot:
     recorders = (rec.call("config", "describe_configuration_recorders") or {}).get("ConfigurationRecorders", [])
-    statuses = (rec.call("config", "describe_configuration_recorder_status") or {}).get(
-        "ConfigurationRecordersStatus", [])
-    channels = (rec.call("config", "describe_delivery_channels") or {}).get("DeliveryChannels", [])
-    rules = rec.drain("config", "describe_config_rules", "ConfigRules") or []
-    compliance = rec.drain("config", "describe_compliance_by_config_rule", "ComplianceByConfigRules") or []
+    statuses = rec.optional("recorder_status", lambda: (rec.call(
+        "config", "describe_configuration_recorder_status") or {}).get("ConfigurationRecordersStatus", []), [])
+    channels = rec.optional("delivery_channels", lambda: (rec.call(
+        "config", "describe_delivery_channels") or {}).get("DeliveryChannels", []), [])
+    rules = rec.optional("rules", lambda: rec.drain("config", "describe_config_rules", "ConfigRules") or [], [])
+    compliance = rec.optional("compliance", lambda: rec.drain(
+        "config", "describe_compliance_by_config_rule", "ComplianceByConfigRules") or [], [])
     by_rule = {c["ConfigRuleName"]: (c.get("Compliance") or {}) for c in compliance}
     return {
         "recorders": [{"name": r["name"], "all_supported": (r.get("recordingGroup") or {}).get("allSupported", False),
@@ -30,6 +32,7 @@ def fetch(rec: Recorder, ctx: Context) -> Snapshot:
     }
 
 
+@reads("recorder_status", "delivery_channels")
 def check_recorder(snap: Snapshot, ctx: Context) -> list:
     rid = f"{ctx.target.account_id}/{ctx.region}/config-recorder"
     if not snap["recorders"]:
@@ -54,6 +57,7 @@ _RESULT = {"COMPLIANT": "pass", "NON_COMPLIANT": "fail", "NOT_APPLICABLE": "not_
            "INSUFFICIENT_DATA": "not_applicable"}
 
 
+@reads("rules", "compliance")
 def check_rules(snap: Snapshot, ctx: Context) -> list:
     if not snap["rules"]:
         if ctx.cfg.baseline.config.enabled and ctx.cfg.baseline.config.conformance_pack:

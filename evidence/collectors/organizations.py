@@ -1,6 +1,12 @@
 """Organizations (management account, once): accounts and the OU each sits in, SCPs and
 the targets they are attached to, checked against `org.yaml` (statement Sids start with
-their control id, so an SCP read back from AWS still says which control it serves)."""
+their control id, so an SCP read back from AWS still says which control it serves).
+
+The statements org.yaml expects on each target are data the caller passes
+(`Context.sources["organizations"]["scp_statements"]`: Sid, control, targets; the CLI and
+the evidence Lambda's package get them from the landing zone's guardrails), so the
+collector needs no landing-zone builder. Without them the SCP checks are gaps naming that.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,21 @@ import json
 from functools import partial
 
 from charter.evidence.collectors import register
-from charter.evidence.collectors.base import Check, Collector, Context, Recorder, Snapshot, item
+from charter.evidence.collectors.base import (
+    Check,
+    Collector,
+    Context,
+    Recorder,
+    Snapshot,
+    item,
+    reads,
+)
 from charter.landing_zone.config.model import ROOT
+
+#: The controls SCP statements serve: the guardrails' and ORG-05 (custom statements). A test
+#: proves this is the set the landing zone's guardrails declare.
+SCP_CONTROLS = ("DAT-01", "ENC-03", "ENC-04", "IAM-02", "LOG-02", "MON-02", "MON-03", "ORG-02", "ORG-03",
+                "ORG-04", "ORG-05")
 
 
 def fetch(rec: Recorder, ctx: Context) -> Snapshot:
@@ -41,9 +60,13 @@ def fetch(rec: Recorder, ctx: Context) -> Snapshot:
         policies.append({"id": p["Id"], "name": p.get("Name"), "aws_managed": p.get("AwsManaged", False),
                          "sids": [s.get("Sid") for s in (statements if isinstance(statements, list) else [statements])],
                          "targets": [names.get(t["TargetId"], t.get("Name")) for t in targets]})
+    expected = (ctx.sources.get("organizations") or {}).get("scp_statements")
+    if expected is None:
+        rec.missing("scp_statements", "the SCP statements org.yaml expects were not given to the collector "
+                                      "(`charter evidence collect` and the deployed collector pass them)")
     return {"organization": {"id": org.get("Id"), "management_account": org.get("MasterAccountId"),
                              "feature_set": org.get("FeatureSet")},
-            "accounts": accounts, "policies": policies}
+            "accounts": accounts, "policies": policies, "expected_scp_statements": expected or []}
 
 
 def check_structure(snap: Snapshot, ctx: Context) -> list:
@@ -76,32 +99,24 @@ def check_structure(snap: Snapshot, ctx: Context) -> list:
 
 def check_scp(snap: Snapshot, ctx: Context, *, control: str) -> list:
     """Every statement org.yaml puts on a target for `control` is in an SCP attached there."""
-    from charter.landing_zone.scp.packing import collect_statements
-
     attached: dict[str, set[str]] = {}
     for policy in snap["policies"]:
         for target in policy["targets"]:
             attached.setdefault(target, set()).update(s for s in policy["sids"] if s)
     out = []
-    for stmt in collect_statements(ctx.cfg):
-        if stmt.control != control:
+    for stmt in snap["expected_scp_statements"]:
+        if stmt["control"] != control:
             continue
-        for target in stmt.targets:
-            ok = stmt.sid in attached.get(target, set())
-            out.append(item(f"{target}/{stmt.sid}", control, ok,
-                            f"SCP statement {stmt.sid} attached to {target}" if ok
-                            else f"SCP statement {stmt.sid} is not attached to {target}"))
+        for target in stmt["targets"]:
+            ok = stmt["sid"] in attached.get(target, set())
+            out.append(item(f"{target}/{stmt['sid']}", control, ok,
+                            f"SCP statement {stmt['sid']} attached to {target}" if ok
+                            else f"SCP statement {stmt['sid']} is not attached to {target}"))
     return out
 
 
-def _scp_controls() -> list[str]:
-    from charter.landing_zone.scp.guardrails import GUARDRAILS
-
-    return sorted({g.control for g in GUARDRAILS.values()} | {"ORG-05"})
-
-
 _checks: list[tuple[str, Check]] = [("ORG-01", check_structure)]
-_checks += [(c, partial(check_scp, control=c)) for c in _scp_controls()]
+_checks += [(c, reads("scp_statements")(partial(check_scp, control=c))) for c in SCP_CONTROLS]
 
 COLLECTOR = register(Collector(
     calls=("organizations:DescribeOrganization", "organizations:DescribePolicy",

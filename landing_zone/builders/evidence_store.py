@@ -17,9 +17,11 @@ One stack in the audit account's home region holds:
 
 The Lambda code is an S3 asset that `charter deploy` must upload before this stack:
 `s3://<org>-charter-assets-<audit account id>-<home region>/<CodeKey>` (parameter `CodeKey`,
-default `charter/evidence-collector.zip`): a zip of the `charter`, `evidence` and
-`landing_zone` packages, their dependencies missing from the Lambda runtime (pydantic,
-ruamel.yaml, PyYAML, cryptography) and `org.yaml` at its root. See `StackSpec.facts["assets"]`.
+default `charter/evidence-collector.zip`): the import closure of the handler and of every
+collector (the evidence package, the config model, the naming contract: no builders, no
+awacs), their dependencies missing from the Lambda runtime (`REQUIREMENTS`), the validated
+config as `org.json` and the SCP statements it expects as `evidence-sources.json` at its
+root. See `StackSpec.facts["assets"]` and landing_zone/deploy/assets.py.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from charter.landing_zone.naming import (
     EVIDENCE_READER_ROLE,
     access_log_bucket_name,
     evidence_bucket_name,
+    signing_key_alias,
 )
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
@@ -66,11 +69,12 @@ CONTROL = "EVD-01"
 HANDLER = "charter.evidence.continuous.handler"
 RUNTIME = "python3.12"
 DEFAULT_CODE_KEY = "charter/evidence-collector.zip"
-
-
-def signing_key_alias(cfg: OrgConfig) -> str:
-    """Alias of the manifest signing key (the CLI's default `--kms-key` for S3 stores)."""
-    return f"alias/{cfg.organization.name}-evidence-signing"
+#: What the collector's code may import from Charter: the evidence package and the ground
+#: floor it stands on (the config model, names, the session factory, errors).
+SHIPPED = ("charter.aws", "charter.errors", "charter.evidence", "charter.landing_zone.config.model",
+           "charter.landing_zone.config.workloads", "charter.landing_zone.config.cost", "charter.landing_zone.naming")
+#: Third-party distributions the collector needs beyond the Lambda runtime's boto3.
+REQUIREMENTS = ("pydantic>=2,<3", "email-validator>=2.1", "cryptography>=42")
 
 
 def data_key_alias(cfg: OrgConfig) -> str:
@@ -227,7 +231,7 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
         KmsKeyArn=GetAtt(data_key, "Arn"),
         Environment=Environment(Variables={
             "EVIDENCE_BUCKET": Sub(bucket_name), "EVIDENCE_PREFIX": "", "SIGNING_KEY_ID": GetAtt(signing_key, "Arn"),
-            "CHARTER_CONFIG": "org.yaml"}),
+            "CHARTER_CONFIG": "org.json"}),
         Tags=Tags(ManagedBy="charter"))
     fn.DependsOn = [log_group.title]
     suppress(fn, "CKV_AWS_117", "The collector calls only AWS APIs (STS, S3, KMS and the read APIs of every "
@@ -263,7 +267,11 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
                       facts={"assets": [{
                           "parameter": "CodeKey", "default_key": DEFAULT_CODE_KEY,
                           "bucket": assets_bucket_name(cfg),
-                          "contents": "zip of the charter, evidence and landing_zone packages, pydantic, ruamel.yaml, "
-                                      "PyYAML, cryptography (Linux x86_64 wheels) and org.yaml at the root",
-                          "handler": HANDLER, "runtime": RUNTIME}],
+                          "contents": "import closure of the collector (evidence, config model, naming), "
+                                      f"{', '.join(REQUIREMENTS)} (Linux x86_64 wheels), org.json and "
+                                      "evidence-sources.json at the root",
+                          "handler": HANDLER, "runtime": RUNTIME, "entry": ["charter.evidence.fanout"],
+                          "entry_packages": ["charter.evidence.collectors"], "shipped": list(SHIPPED),
+                          "requirements": list(REQUIREMENTS),
+                          "data": {"org.json": "config", "evidence-sources.json": "evidence-sources"}}],
                           "signing_key_alias": signing_key_alias(cfg), "bucket": bucket_name})]

@@ -7,11 +7,16 @@ parameter (`asset["parameter"]`). Same code -> same key: a deploy with no code c
 reads (GetBucketLocation, ListObjectsV2); changed code -> a new key -> the stack updates
 its function.
 
-The zip: the `charter`, `charter.evidence` and `charter.landing_zone` packages, `org.yaml` at the root (the
-deployed configuration), and the dependencies the Lambda runtime lacks
-(`LAMBDA_REQUIREMENTS`), installed by pip for the function's runtime (Linux x86_64 wheels)
-and cached under `<out>/.charter/assets/`. On the embedded AWS, which never runs Lambda
-code, the dependencies are left out (a note says so); everything else is identical.
+The zip holds exactly what the function's code imports (`charter.closure`: the import
+closure of its entry modules, following only the packages the asset ships, so a module
+that imports anything else fails the build, not the Lambda), Charter's version (so the
+artifacts it writes say which Charter made them), the data the builder asks for
+(`asset["data"]`: the validated config as `org.json` and what the landing zone decides
+for the collectors, `evidence-sources.json`), and the third-party packages the Lambda
+runtime lacks (`asset["requirements"]`), installed by pip for the function's runtime
+(Linux x86_64 wheels) and cached under `<out>/.charter/assets/`. Where the AWS behind the
+session factory supplies third-party packages itself (the embedded AWS's capability
+`lambda_third_party == "host"`), they are left out and a note says so.
 """
 
 from __future__ import annotations
@@ -26,20 +31,20 @@ from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
-import yaml
 
-from charter import source
+from charter import __version__ as CHARTER_VERSION
 from charter.aws import error_code
+from charter.closure import Closure, closure, package_modules
+from charter.landing_zone.config.model import OrgConfig
 
 from .errors import AssetError
 from .run import Change, Run
 from .templates import Template
 
-#: What the evidence collector imports beyond the Lambda runtime (which has boto3).
-LAMBDA_REQUIREMENTS = ("pydantic>=2,<3", "ruamel.yaml", "PyYAML", "cryptography")
-PACKAGES = ("charter", "charter.evidence", "charter.landing_zone")
-#: Parts of the `charter` namespace the collector never imports (a wheel holds them inside `charter/`).
-NOT_SHIPPED = tuple(f"charter/{d}/" for d in ("controls", "workloads", "optimizer", "runbooks", "templates"))
+#: What every Lambda Python runtime provides besides the standard library.
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore"})
+#: Needed at runtime although no module imports it by name.
+IMPLICIT = {"email_validator": "pydantic's EmailStr (account emails in the config) validates with it"}
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same files always make the same zip
 
 
@@ -55,42 +60,99 @@ def _files(root: Path, prefix: str = "") -> list[tuple[str, Path]]:
                   if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"))
 
 
+def asset_closure(asset: dict[str, Any]) -> Closure:
+    """The first-party files and third-party modules of an asset's code: the import closure of
+    its handler's module, its `entry` modules and every module of its `entry_packages` (found
+    at runtime, e.g. the evidence collectors), following only its `shipped` packages."""
+    modules = [str(asset["handler"]).rpartition(".")[0], *asset.get("entry", [])]
+    for package in asset.get("entry_packages", []):
+        modules += package_modules(package)
+    return closure(list(dict.fromkeys(modules)), tuple(asset["shipped"]), error=AssetError)
+
+
+def _top(requirement: str) -> str:
+    """The import name a requirement provides (`ruamel.yaml` -> ruamel, `email-validator` -> email_validator)."""
+    name = requirement.split(";")[0].split("[")[0]
+    for sep in ("<", ">", "=", "!", "~", " "):
+        name = name.split(sep)[0]
+    return name.strip().replace("-", "_").split(".")[0].lower()
+
+
+def check_requirements(asset: dict[str, Any], cl: Closure) -> None:
+    """Every third-party module the code imports is provided: by the runtime or the asset's
+    requirements. A module missing here would be an ImportError in the Lambda."""
+    provided = RUNTIME_PROVIDED | {_top(r) for r in asset.get("requirements", [])}
+    missing = sorted(cl.third_party_top - provided) + sorted(set(IMPLICIT) - provided)
+    if missing:
+        raise AssetError(f"assets: {asset['handler']} imports {', '.join(missing)}, which neither the Lambda "
+                         "runtime nor the asset's requirements provide",
+                         hint="add the distribution to the asset's `requirements` in its builder")
+
+
 def vendored(run: Run, asset: dict[str, Any]) -> Path | None:
-    """The dependencies installed for the Lambda runtime, cached; None on the embedded AWS."""
-    if run.sessions is not None and run.sessions.endpoint_url is not None:
+    """The requirements installed for the Lambda runtime, cached; None where the AWS behind
+    the session factory supplies third-party packages itself (`lambda_third_party == "host"`)."""
+    if run.sessions is not None and run.sessions.capabilities.lambda_third_party == "host":
+        return None
+    requirements = list(asset.get("requirements", []))
+    if not requirements:
         return None
     runtime = str(asset.get("runtime", "python3.12")).removeprefix("python")
-    key = hashlib.sha256(json.dumps([runtime, LAMBDA_REQUIREMENTS]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps([runtime, requirements]).encode()).hexdigest()[:12]
     target = Path(run.out_dir) / ".charter" / "assets" / f"deps-{key}"
     if (target / ".complete").exists():
         return target
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), "--only-binary=:all:",
            "--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", runtime,
-           *LAMBDA_REQUIREMENTS]
+           *requirements]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise AssetError(f"assets: pip could not install {', '.join(LAMBDA_REQUIREMENTS)} for Lambda "
+        raise AssetError(f"assets: pip could not install {', '.join(requirements)} for Lambda "
                          f"python{runtime}: {(done.stderr or done.stdout).strip().splitlines()[-1:]}",
                          hint="check access to PyPI (or a mirror via PIP_INDEX_URL) and re-run deploy")
     (target / ".complete").write_text("ok\n")
     return target
 
 
-def build_zip(run: Run, asset: dict[str, Any]) -> bytes:
+def asset_data(cfg: OrgConfig, asset: dict[str, Any]) -> dict[str, bytes]:
+    """The data files the builder asks for, by name at the zip's root."""
+    out: dict[str, bytes] = {}
+    for name, kind in sorted((asset.get("data") or {}).items()):
+        if kind == "config":
+            out[name] = cfg.model_dump_json(by_alias=True, indent=1).encode()
+        elif kind == "evidence-sources":
+            from charter.landing_zone.scp.expected import evidence_sources
+
+            out[name] = json.dumps(evidence_sources(cfg), indent=1, sort_keys=True).encode()
+        else:
+            raise AssetError(f"assets: {asset['handler']}: unknown data kind {kind!r} for {name}",
+                             hint="use 'config' or 'evidence-sources' in the builder's asset `data`")
+    return out
+
+
+def package_zip(cfg: OrgConfig, asset: dict[str, Any], deps: Path | None = None) -> bytes:
+    """The asset's zip: its import closure, Charter's version, its data and `deps` (the
+    requirements installed for the runtime, when the artifact must carry them)."""
+    cl = asset_closure(asset)
+    check_requirements(asset, cl)
     buf = io.BytesIO()
-    deps = vendored(run, asset)
     with zipfile.ZipFile(buf, "w") as zf:
-        entries = {name: path for package in PACKAGES for name, path in source.files(package)
-                   if not name.startswith(NOT_SHIPPED)}
-        for name, path in sorted(entries.items()):
+        for name, path in sorted(cl.files.items()):
             _add(zf, name, path.read_bytes())
-        config = run.cfg.model_dump(mode="json", by_alias=True, exclude_unset=True)
-        _add(zf, "org.yaml", yaml.safe_dump(config, sort_keys=False).encode())
+        # importlib.metadata finds Charter's version here (artifacts record it)
+        _add(zf, f"charter-{CHARTER_VERSION}.dist-info/METADATA",
+             f"Metadata-Version: 2.1\nName: charter\nVersion: {CHARTER_VERSION}\n".encode())
+        for name, data in asset_data(cfg, asset).items():
+            _add(zf, name, data)
         if deps is not None:
             for name, path in _files(deps):
                 if not name.startswith(".complete"):
                     _add(zf, name, path.read_bytes())
     return buf.getvalue()
+
+
+def build_zip(run: Run, asset: dict[str, Any]) -> bytes:
+    return package_zip(run.cfg, asset, vendored(run, asset))
 
 
 def asset_key(default_key: str, blob: bytes) -> str:
@@ -112,9 +174,9 @@ def ensure_assets(run: Run, tpl: Template) -> None:
     for asset in assets:
         blob = build_zip(run, asset)
         key = asset_key(str(asset.get("default_key", "asset.zip")), blob)
-        if run.sessions is not None and run.sessions.endpoint_url is not None:
-            run.note(f"{tpl.name}: asset {key} holds no dependencies ({', '.join(LAMBDA_REQUIREMENTS)}): "
-                     "the embedded AWS never runs Lambda code")
+        if run.sessions is not None and run.sessions.capabilities.lambda_third_party == "host":
+            run.note(f"{tpl.name}: asset {key} holds Charter's code only; the embedded AWS's Lambda runtime "
+                     f"supplies {', '.join(asset.get('requirements', []))} from this machine's environment")
         for region in dep.regions:
             bucket = str(asset["bucket"]).replace("${AWS::AccountId}", account).replace("${AWS::Region}", region)
             s3 = run.client("s3", region=region, account_id=account)

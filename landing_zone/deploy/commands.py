@@ -26,10 +26,14 @@ def run_drift(cfg: OrgConfig, out_dir: Path, sessions: SessionFactory, poll_inte
     run = Run(cfg=cfg, sessions=sessions, plan=plan, out_dir=Path(out_dir), journal=j, ctx=ctx)
     names = {aid: name for name, aid in j.accounts.items()}
     report = DriftReport()
-    interval = poll_interval if poll_interval is not None else (0.05 if sessions.endpoint_url else 5.0)
+    interval = poll_interval if poll_interval is not None else sessions.capabilities.poll_interval
     cfn = run.client("cloudformation")
     for ps in plan.stacks:
         if ps.deployment.kind != "stackset":
+            continue
+        if not sessions.capabilities.drift_detection:
+            report.errors.append(f"{ps.stack_name}: {sessions.describe()} cannot detect StackSet drift "
+                                 "(it does not implement DetectStackSetDrift)")
             continue
         controls = {lid: entry[2:] for lid, entry in load(run, ps).resources().items()}
         try:
@@ -39,12 +43,9 @@ def run_drift(cfg: OrgConfig, out_dir: Path, sessions: SessionFactory, poll_inte
             report.drifts += detect_stackset_drift(cfn, ps.stack_name, controls, account_names=names,
                                                    poll_interval=interval, preferences=operation_preferences(run))
             report.checked.append(ps.stack_name)
-        except Exception as exc:  # noqa: BLE001 - includes unparseable answers (moto: not implemented)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             if error_code(exc) == "StackSetNotFoundException":  # deleted between the two calls
                 report.not_deployed.append(ps.stack_name)
                 continue
-            why = describe_error(exc)
-            if sessions.endpoint_url and not isinstance(exc, botocore.exceptions.ClientError):
-                why = f"{sessions.endpoint_url} cannot detect StackSet drift (moto does not implement DetectStackSetDrift)"
-            report.errors.append(f"{ps.stack_name}: {why}")
+            report.errors.append(f"{ps.stack_name}: {describe_error(exc)}")
     return report

@@ -67,11 +67,10 @@ def is_organizations(ps: PlannedStack) -> bool:
 
 def preflight(sessions: SessionFactory) -> str:
     """Who are we? Fails fast (one attempt, short timeouts) with where and how to fix."""
-    where = sessions.endpoint_url or f"AWS ({sessions.region}, profile {sessions.profile or 'default'})"
+    where = sessions.describe()
     try:
-        sts = sessions.base.client("sts", region_name=sessions.region, endpoint_url=sessions.endpoint_url,
-                                   config=Config(retries={"max_attempts": 1, "mode": "standard"},
-                                                 connect_timeout=3, read_timeout=10))
+        sts = sessions.client("sts", config=Config(retries={"max_attempts": 1, "mode": "standard"},
+                                                   connect_timeout=3, read_timeout=10))
         return sts.get_caller_identity()["Arn"]
     except (EndpointUnreachableError, botocore.exceptions.EndpointConnectionError):
         raise EndpointError(f"deploy: cannot reach {where}",
@@ -95,17 +94,17 @@ def deploy(cfg: OrgConfig, out_dir: Path, sessions: SessionFactory, *, dry_run: 
     out_dir = Path(out_dir)
     plan = read_plan(out_dir)
     caller = preflight(sessions)
-    local = sessions.endpoint_url is not None
     local_journal = Journal.load(out_dir)
     journal = local_journal or Journal(organization=cfg.organization.name)
     run = Run(cfg=cfg, sessions=sessions, plan=plan, out_dir=out_dir, journal=journal, dry_run=dry_run,
-              poll_interval=poll_interval if poll_interval is not None else (0.05 if local else 5.0),
+              poll_interval=poll_interval if poll_interval is not None else sessions.capabilities.poll_interval,
               progress=progress)
     if local_journal is None:
         _adopt_mirror(run)
 
     state = orgs.read_state(run)
-    state = orgs.ensure_organization(run, state, check_management=not local)
+    # org.yaml's management account id names a real AWS account; an emulator's ids are its own
+    state = orgs.ensure_organization(run, state, check_management=sessions.capabilities.config_account_ids)
     orgs.ensure_ous(run, state)
     orgs.ensure_accounts(run, state)
     orgs.move_accounts(run, state)
@@ -168,13 +167,14 @@ def _deploy_one(run: Run, ps: PlannedStack) -> None:
         run.fail(f"{ps.stack_name}: skipped, depends on {', '.join(blocked)} which failed")
         run.failed_stacks.add(ps.name)
         return
+    waiting = _blocked_accounts(run, ps)
     try:
         tpl = load(run, ps)
         steps = list(ps.facts.get("api_steps") or [])  # type: ignore[call-overload]
         # "before" steps (the default: delegations the stack's resources rely on) run first;
         # a failed one is reported and the stack still deploys. "after" steps act on what
         # the stack made (e.g. the delegated admin adopting members) and run only once the
-        # stack is in place; if it failed they wait for the deploy that fixes it.
+        # stack is in place everywhere; if it failed they wait for the deploy that fixes it.
         before, after = split_phases(steps)
         if before:
             run_steps(run, ps.stack_name, before)
@@ -183,24 +183,49 @@ def _deploy_one(run: Run, ps: PlannedStack) -> None:
             assignments.revoke(run, ps)
         ensure_assets(run, tpl)
         if ps.deployment.kind == "stackset":
-            ok = StackSetDeployer(run, tpl).deploy()
+            deployer = StackSetDeployer(run, tpl, waiting)
+            ok = deployer.deploy()
+            failed = {key.split("/", 1)[0]: why for key, why in deployer.failed.items()}
+            if failed:
+                with run._lock:
+                    run.failed_accounts[ps.name] = failed
+            elif not ok:  # nothing was tried (a parameter without a value): it failed as a whole
+                run.failed_stacks.add(ps.name)
         else:
+            account = run.ctx.account_id(ps.deployment.account or "management")
+            if account in waiting:
+                run.fail(f"{ps.stack_name}/{ps.deployment.account}: skipped, {waiting[account]}")
+                run.failed_stacks.add(ps.name)
+                return
             ok = deploy_stack(run, tpl)
+            if not ok:
+                run.failed_stacks.add(ps.name)
         if ok and grants:
             ok = assignments.grant(run, ps)
+            if not ok:
+                run.failed_stacks.add(ps.name)
         if ok and after:
             run_steps(run, ps.stack_name, after)
     except botocore.exceptions.ClientError as exc:
         run.fail(f"{ps.stack_name}: {error_code(exc)}: {error_message(exc)}")
-        ok = False
+        run.failed_stacks.add(ps.name)
     except AwsError as exc:
         run.fail(f"{ps.stack_name}: {exc.message}")
-        ok = False
+        run.failed_stacks.add(ps.name)
     except Exception as exc:  # noqa: BLE001 - one stack's surprise must not stop the others
         run.fail(f"{ps.stack_name}: {describe_error(exc)}")
-        ok = False
-    if not ok:
         run.failed_stacks.add(ps.name)
+
+
+def _blocked_accounts(run: Run, ps: PlannedStack) -> dict[str, str]:
+    """Account id -> why, for the accounts where a StackSet `ps` depends on failed: `ps` waits
+    there (its resources would import what is missing) and deploys everywhere else."""
+    stack_names = {p.name: p.stack_name for p in run.plan.stacks}
+    out: dict[str, str] = {}
+    for dep in ps.deployment.depends_on:
+        for account in run.failed_accounts.get(dep, {}):
+            out.setdefault(account, f"depends on {stack_names.get(dep, dep)}, which failed in this account")
+    return out
 
 
 def _adopt_mirror(run: Run) -> None:

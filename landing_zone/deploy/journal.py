@@ -41,6 +41,9 @@ class StackRecord(BaseModel):
     targets: dict[str, list[str]] = Field(default_factory=dict)
     #: "account/region" -> reason, instances that failed and must be retried.
     failed: dict[str, str] = Field(default_factory=dict)
+    #: StackSet operations submitted and not yet seen finished (their OperationId, written
+    #: before the call): a deploy that resumes waits for them instead of submitting again.
+    operations: list[str] = Field(default_factory=list)
     complete: bool = False
 
 

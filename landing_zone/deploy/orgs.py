@@ -311,12 +311,9 @@ def ensure_stacksets_access(run: Run) -> None:
         return
     from botocore.config import Config
 
-    s = run.sessions
-    # one attempt: an endpoint without this API (the embedded AWS) answers 500, not worth retrying
-    cfn = s.base.client("cloudformation", region_name=run.home, endpoint_url=s.endpoint_url,
-                        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30))
-    for hook in s.on_client:
-        hook(cfn)
+    # one attempt: an endpoint without this API answers at once, not worth retrying
+    cfn = run.sessions.client("cloudformation", region=run.home, config=Config(
+        retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30))
     try:
         status = cfn.describe_organizations_access()["Status"]
     except botocore.exceptions.ClientError as exc:

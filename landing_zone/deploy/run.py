@@ -22,8 +22,8 @@ from charter.landing_zone.synth import Plan
 from .context import DeployContext
 from .journal import Journal
 
-#: The error code the embedded AWS answers for an operation moto does not implement.
-UNSUPPORTED_HERE = "UnsupportedOperation"
+#: The longest wait between two polls of the same operation, in poll intervals.
+POLL_BACKOFF_MAX = 6
 
 
 @dataclass
@@ -58,8 +58,11 @@ class Run:
     failures: list[str] = field(default_factory=list)
     #: Things not done for a reason that is not a failure (the embedded AWS lacks the API).
     notes: list[str] = field(default_factory=list)
-    #: Planned stack names that failed (later waves that depend on them are skipped).
+    #: Planned stack names that failed as a whole (the stacks that depend on them are skipped).
     failed_stacks: set[str] = field(default_factory=set)
+    #: Planned StackSet name -> account id -> why, for the accounts where it failed (the
+    #: StackSets that depend on it skip those accounts only).
+    failed_accounts: dict[str, dict[str, str]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _clients: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
@@ -100,17 +103,20 @@ class Run:
                 self.notes.append(line)
 
     def unsupported_here(self, exc: BaseException) -> bool:
-        """True when the endpoint is the embedded AWS and it answered that it does not
-        implement the operation (`charter.local`'s 400 UnsupportedOperation): the call
+        """True when the endpoint states that it answers operations it does not implement with
+        this error code (the embedded AWS's 400 UnsupportedOperation) and it did: the call
         would work on AWS, so it is a note, never a failure. Real AWS never qualifies."""
-        return (self.sessions is not None and self.sessions.endpoint_url is not None
-                and error_code(exc) == UNSUPPORTED_HERE)
+        code = self.sessions.capabilities.unsupported_operation_code if self.sessions is not None else None
+        return code is not None and error_code(exc) == code
 
     def fail_exc(self, where: str, exc: BaseException) -> None:
         self.fail(f"{where}: {describe_error(exc)}")
 
-    def sleep(self) -> None:
-        time.sleep(self.poll_interval)
+    def sleep(self, attempt: int = 0) -> None:
+        """Wait before the next poll: the poll interval, growing by half with each `attempt`
+        of the same wait up to `POLL_BACKOFF_MAX` intervals (an operation that runs long is
+        asked less often; on a shared machine the embedded AWS gets the CPU instead)."""
+        time.sleep(self.poll_interval * min(1.5 ** attempt, POLL_BACKOFF_MAX))
 
     def save_journal(self) -> None:
         with self._lock:

@@ -4,14 +4,22 @@ Incremental by design: the template hash (plan.json sha256) and the parameters h
 tags on the StackSet; an unchanged StackSet is only read (DescribeStackSet and
 ListStackInstances), never updated. Instances are reconciled against the accounts the
 config says must have them: missing ones are created, ones that failed last time (from
-the journal) or are not CURRENT are retried, and each failure becomes one line
+the journal) or are not CURRENT are retried, and each failed instance becomes one line
 `stackset/account/region[/logical-id]: reason`.
+
+StackSet operations are asynchronous and idempotent on their `OperationId`: deploy makes
+the id, writes it to the journal, then calls, so a deploy that is killed and resumed finds
+the operation (running or finished) instead of submitting the same work twice; it also
+waits for any operation still running on the StackSet before deciding what is missing.
+Accounts where a StackSet this one depends on failed are left out (one failure line each
+naming the dependency), every other account gets it.
 """
 
 from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections import defaultdict
 from typing import Any
 
@@ -26,6 +34,9 @@ from .templates import Template, body_args
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 DONE = {"SUCCEEDED", "FAILED", "STOPPED"}
+ACTIVE = {"RUNNING", "QUEUED", "STOPPING"}
+#: Per-instance results are read for the progress row every this many polls.
+RESULTS_EVERY = 4
 _LOGICAL = re.compile(r"ResourceLogicalId:\s*([A-Za-z0-9]+)")
 
 
@@ -59,7 +70,10 @@ def fail_line(tpl: Template, account: str, region: str, reason: str) -> str:
 
 
 class StackSetDeployer:
-    def __init__(self, run: Run, tpl: Template) -> None:
+    """One StackSet: `blocked` maps account ids to why they must wait (a StackSet this one
+    depends on failed there); those accounts are left out and reported, the rest deployed."""
+
+    def __init__(self, run: Run, tpl: Template, blocked: dict[str, str] | None = None) -> None:
         self.run = run
         self.tpl = tpl
         self.dep = tpl.planned.deployment
@@ -69,6 +83,7 @@ class StackSetDeployer:
         self.failed: dict[str, str] = {}
         self.targets = target_accounts(run, tpl)
         self.regions = list(self.dep.regions)
+        self.blocked = {a: why for a, why in (blocked or {}).items() if a in self.targets}
 
     # -- entry --------------------------------------------------------------------------
     def deploy(self) -> bool:
@@ -85,6 +100,8 @@ class StackSetDeployer:
             if error_code(exc) != "StackSetNotFoundException":
                 raise
             current = None
+        if current is not None and current.get("Status") != "DELETED" and not run.dry_run:
+            self.settle()
         changed_params = False
         if current is None or current.get("Status") == "DELETED":
             self.create()
@@ -106,6 +123,44 @@ class StackSetDeployer:
         if not run.dry_run:
             run.journal.stacks[tpl.planned.name] = self.record
         return not self.failed
+
+    # -- operations ---------------------------------------------------------------------
+    def settle(self) -> None:
+        """Wait for what an earlier deploy (killed, or still running elsewhere) left running on
+        this StackSet: the operations the journal says were submitted, and any the StackSet
+        lists as running. Their failed instances are found and retried below, like any
+        instance that is not CURRENT."""
+        waiting = list(self.record.operations)
+        try:
+            listed = paginate(self.cfn, "list_stack_set_operations", "Summaries", StackSetName=self.tpl.name).items
+        except botocore.exceptions.ClientError:
+            listed = []
+        waiting += [op["OperationId"] for op in listed if op.get("Status") in ACTIVE]
+        for operation_id in dict.fromkeys(waiting):
+            try:
+                self.wait(operation_id, "resume", 0, report=False)
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) not in ("OperationNotFoundException", "ValidationError"):
+                    raise  # not found: the call never reached AWS, so there is nothing to wait for
+        self._forget(*waiting)
+
+    def submit(self, change: Change, fn: Any, action: str, total: int, **args: Any) -> str:
+        """Start one StackSet operation and wait for it. Its id is made here and written to the
+        journal before the call, so the call, retried by the SDK or repeated by a resumed
+        deploy, is the same operation (AWS runs an OperationId once)."""
+        operation_id = str(uuid.uuid4())
+        with self.run._lock:
+            self.record.operations.append(operation_id)
+            self.run.journal.stacks.setdefault(self.tpl.planned.name, self.record)
+        self.run.save_journal()
+        self.run.mutate(change, fn, OperationId=operation_id, **args)
+        self.wait(operation_id, action, total)
+        self._forget(operation_id)
+        return operation_id
+
+    def _forget(self, *operation_ids: str) -> None:
+        with self.run._lock:
+            self.record.operations = [o for o in self.record.operations if o not in operation_ids]
 
     # -- the StackSet -------------------------------------------------------------------
     def create(self) -> None:
@@ -143,10 +198,8 @@ class StackSetDeployer:
             args["AutoDeployment"] = {"Enabled": True, "RetainStacksOnAccountRemoval": False}
         args.update(body_args(self.run, tpl))
         # No targets: AWS updates every existing instance of the StackSet.
-        res = self.run.mutate(Change("stackset", tpl.name, "update", details or ["tags/parameter overrides"]),
-                              self.cfn.update_stack_set, **args)
-        if res:
-            self.wait(res["OperationId"], "update", len(self.targets) * len(self.regions))
+        self.submit(Change("stackset", tpl.name, "update", details or ["tags/parameter overrides"]),
+                    self.cfn.update_stack_set, "update", len(self.targets) * len(self.regions), **args)
 
     # -- instances ----------------------------------------------------------------------
     def list_instances(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -159,7 +212,10 @@ class StackSetDeployer:
             new = [n for a, n in self.targets.items() if a == PENDING]
             run.mutate(Change("stackset", self.tpl.name, "create", [f"instances for new accounts: {', '.join(new)}"]))
         have = {} if run.dry_run and self._absent() else self.list_instances()
-        want = {(a, r) for a in self.targets if a != PENDING for r in self.regions}
+        for account, why in sorted(self.blocked.items()):
+            for region in self.regions:
+                self._failure(self.targets[account], (account, region), f"skipped, {why}")
+        want = {(a, r) for a in self.targets if a != PENDING and a not in self.blocked for r in self.regions}
         missing = sorted(want - set(have))
         retry = sorted(k for k in want & set(have)
                        if f"{k[0]}/{k[1]}" in self.record.failed or not _healthy(have[k]))
@@ -170,11 +226,19 @@ class StackSetDeployer:
             self.update_instances(retry, "retry", "failed or not CURRENT last time")
         if extra:
             self.delete_instances(extra)
-        if self.tpl.overrides and (changed_params or missing):
+        # Overrides go on after the instances exist: when they changed, on new instances, and
+        # when the last deploy did not finish (it may have stopped between the two), read back.
+        unsure = not self.record.complete or self.record.parameters_sha256 != self.tpl.parameters_sha256
+        if self.tpl.overrides and (changed_params or missing or unsure):
+            there = set(have) if run.dry_run else set(self.list_instances())
             for account, values in sorted(self.tpl.overrides.items()):
-                if account in self.targets:
-                    self.update_instances([(account, r) for r in self.regions], "update",
-                                          "parameter overrides " + ", ".join(sorted(values)), overrides=values)
+                keys = [(account, r) for r in self.regions
+                        if (account, r) in want and ((account, r) in there or run.dry_run)]
+                if not (changed_params or run.dry_run):
+                    keys = [k for k in keys if k in missing or self._overrides(k) != values]
+                if keys:  # an instance that is not there (blocked, failed to create) has none to update
+                    self.update_instances(keys, "update", "parameter overrides " + ", ".join(sorted(values)),
+                                          overrides=values)
         if run.dry_run:
             return
         # Verify: every wanted instance exists and is CURRENT; say which failed and why.
@@ -190,6 +254,13 @@ class StackSetDeployer:
             elif not _healthy(inst):
                 detail = inst.get("StackInstanceStatus", {}).get("DetailedStatus", inst.get("Status"))
                 self._failure(name, key, f"{detail}: {inst.get('StatusReason', '')}".strip(": "))
+
+    def _overrides(self, key: tuple[str, str]) -> dict[str, str]:
+        """The parameter overrides an instance has now (DescribeStackInstance: the list call
+        does not return them)."""
+        found = self.cfn.describe_stack_instance(StackSetName=self.tpl.name, StackInstanceAccount=key[0],
+                                                 StackInstanceRegion=key[1])["StackInstance"]
+        return {p["ParameterKey"]: p.get("ParameterValue", "") for p in found.get("ParameterOverrides", [])}
 
     def _absent(self) -> bool:
         try:
@@ -225,7 +296,7 @@ class StackSetDeployer:
         """First deploy: whole OUs in one operation (what auto-deployment then maintains).
         Later: only the missing accounts, grouped by the regions they lack; repeated while it
         makes progress, so OUs nested below a target are reached level by level."""
-        whole = self.service and not self.dep.target_accounts and not have
+        whole = self.service and not self.dep.target_accounts and not have and not self.blocked
         for _ in range(8):
             groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
             by_account: dict[str, list[str]] = defaultdict(list)
@@ -246,18 +317,21 @@ class StackSetDeployer:
                     self.run.mutate(change)
                     continue
                 try:
-                    res = self.run.mutate(change, self.cfn.create_stack_instances, StackSetName=self.tpl.name,
-                                          Regions=list(regions), OperationPreferences=operation_preferences(self.run),
-                                          **self._targets(keys, whole_ous=whole))
-                    self.wait(res["OperationId"], "create", len(keys))
-                except Exception as exc:  # noqa: BLE001 - includes moto's unparseable 500s
+                    self.submit(change, self.cfn.create_stack_instances, "create", len(keys),
+                                StackSetName=self.tpl.name, Regions=list(regions),
+                                OperationPreferences=operation_preferences(self.run),
+                                **self._targets(keys, whole_ous=whole))
+                except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
                     for a in accounts:
                         for r in regions:
                             self._failure(self.targets.get(a, a), (a, r), describe_error(exc))
             if self.run.dry_run:
                 return
             have = self.list_instances()
-            still = [k for k in missing if k not in have and f"{k[0]}/{k[1]}" not in self.failed]
+            # not there, or there but not finished (cancelled when another account's failure
+            # stopped the operation): tried again; failed ones are reported, not retried here
+            still = [k for k in missing if not (k in have and _healthy(have[k]))
+                     and f"{k[0]}/{k[1]}" not in self.failed]
             if not still or len(still) == len(missing):
                 return
             missing, whole = still, False
@@ -297,12 +371,11 @@ class StackSetDeployer:
                 self.run.mutate(change)
                 continue
             try:
-                res = self.run.mutate(change, self.cfn.update_stack_instances, **args)
-                self.wait(res["OperationId"], action, len(accounts) * len(regions))
+                self.submit(change, self.cfn.update_stack_instances, action, len(accounts) * len(regions), **args)
                 for a in accounts:
                     for r in regions:
                         self.record.failed.pop(f"{a}/{r}", None)
-            except Exception as exc:  # noqa: BLE001 - includes moto's unparseable 500s
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
                 for a in accounts:
                     for r in regions:
                         self._failure(self.targets.get(a, a), (a, r), describe_error(exc))
@@ -316,35 +389,46 @@ class StackSetDeployer:
             self.run.mutate(change)
             return
         try:
-            res = self.run.mutate(change, self.cfn.delete_stack_instances, StackSetName=self.tpl.name,
-                                  Accounts=accounts, Regions=regions, RetainStacks=False,
-                                  OperationPreferences=operation_preferences(self.run))
-            self.wait(res["OperationId"], "delete", len(keys))
+            self.submit(change, self.cfn.delete_stack_instances, "delete", len(keys), StackSetName=self.tpl.name,
+                        Accounts=accounts, Regions=regions, RetainStacks=False,
+                        OperationPreferences=operation_preferences(self.run))
         except botocore.exceptions.ClientError as exc:
             self.run.fail(f"{self.tpl.name}/{','.join(accounts)}/{','.join(regions)}: {describe_error(exc)}")
 
     # -- waiting ------------------------------------------------------------------------
-    def wait(self, operation_id: str, action: str, total: int) -> None:
-        """Poll the operation with a live progress row; one failure line per failed instance."""
+    def wait(self, operation_id: str, action: str, total: int, *, report: bool = True) -> None:
+        """Poll the operation with a live progress row; one failure line per failed instance
+        (`report=False`: an operation an earlier deploy left, whose instances are checked
+        afterwards like all the others). The operation's status is read at the poll interval,
+        backing off while it runs long; its per-instance results only for the progress row
+        (at most every `RESULTS_EVERY` polls) and once at the end."""
         run = self.run
-        task = run.progress.start(f"{self.tpl.name} {action}", total) if run.progress else None
+        task = run.progress.start(f"{self.tpl.name} {action}", total) if run.progress and report else None
         deadline = time.monotonic() + run.timeout
-        status = "RUNNING"
+        status, polls = "RUNNING", 0
         while True:
             op = self.cfn.describe_stack_set_operation(StackSetName=self.tpl.name, OperationId=operation_id)
             status = op["StackSetOperation"]["Status"]
-            results = paginate(self.cfn, "list_stack_set_operation_results", "Summaries",
-                               StackSetName=self.tpl.name, OperationId=operation_id).items
-            done = sum(1 for r in results if r["Status"] in ("SUCCEEDED", "FAILED", "CANCELLED"))
-            failed = [r for r in results if r["Status"] in ("FAILED", "CANCELLED")]
-            if task is not None:
-                run.progress.update(task, done=done if status not in DONE else max(done, total), failed=len(failed))
-            if status in DONE or time.monotonic() > deadline:
+            finished = status in DONE or time.monotonic() > deadline
+            if finished or (task is not None and polls % RESULTS_EVERY == RESULTS_EVERY - 1):
+                results = paginate(self.cfn, "list_stack_set_operation_results", "Summaries",
+                                   StackSetName=self.tpl.name, OperationId=operation_id).items
+                done = sum(1 for r in results if r["Status"] in ("SUCCEEDED", "FAILED", "CANCELLED"))
+                failed = [r for r in results if r["Status"] in ("FAILED", "CANCELLED")]
+                if task is not None:
+                    run.progress.update(task, done=done if status not in DONE else max(done, total),
+                                        failed=len(failed))
+            if finished:
                 break
-            run.sleep()
+            run.sleep(polls)
+            polls += 1
         if task is not None:
             run.progress.finish(task, status)
+        if not report:
+            return
         for r in failed:
+            if r["Status"] != "FAILED":
+                continue  # cancelled: not tried, so tried again, not reported as failed
             name = self.targets.get(r["Account"], r["Account"])
             self._failure(name, (r["Account"], r["Region"]), r.get("StatusReason", r["Status"]))
         if status not in DONE:

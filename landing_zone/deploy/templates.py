@@ -151,12 +151,12 @@ class _Lookups:
             return ids.get_group_id(IdentityStoreId=store, AlternateIdentifier={"UniqueAttribute": {
                 "AttributePath": "displayName", "AttributeValue": display_name}})["GroupId"]
         except botocore.exceptions.ClientError as exc:
-            local = self.run.sessions is not None and self.run.sessions.endpoint_url is not None
-            if error_code(exc) != "ResourceNotFoundException" or not local:
+            stand_in = self.run.sessions is not None and not self.run.sessions.capabilities.identity_provider
+            if error_code(exc) != "ResourceNotFoundException" or not stand_in:
                 raise
         # On AWS the groups come from the identity provider (SCIM) and a missing one is a
-        # failure to fix there. The embedded AWS has no identity provider: deploy stands in
-        # for it, creating the group by its display name, and says so.
+        # failure to fix there. The embedded AWS has no identity provider (its capabilities
+        # say so): deploy stands in for it, creating the group by its display name, and says so.
         created = self.run.mutate(Change("identity-group", display_name, "create",
                                          ["in the embedded AWS's identity store (on AWS: your identity provider)"]),
                                   ids.create_group, IdentityStoreId=store, DisplayName=display_name,

@@ -58,7 +58,7 @@ def test_an_unreachable_endpoint_is_found_before_any_request_is_sent():
     from charter.aws import EndpointUnreachableError, SessionFactory
 
     sent: list[str] = []
-    sessions = SessionFactory.local("http://127.0.0.1:9")
+    sessions = SessionFactory(endpoint_url="http://127.0.0.1:9", credentials=("testing", "testing"))
     sessions.on_client.append(lambda c: c.meta.events.register("before-send", lambda request, **_: sent.append(
         request.url)))
     with pytest.raises(EndpointUnreachableError) as info:

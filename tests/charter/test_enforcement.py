@@ -22,6 +22,7 @@ pytestmark = pytest.mark.e2e  # every test runs against the embedded AWS
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
+pytestmark = pytest.mark.e2e  # the embedded AWS, with permissions enforced
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import json
 
 import botocore.exceptions
 import pytest
+from aws_testkit import operation
 
 from charter.local import LocalAws
 
@@ -19,9 +20,10 @@ def aws():
 
 
 def test_unimplemented_service_fails_fast_without_retries(aws) -> None:
-    client = aws.sessions().client("accessanalyzer")
+    # Audit Manager: a service moto lacks and the embedded AWS does not answer either
+    client = aws.sessions().client("auditmanager")
     with pytest.raises(botocore.exceptions.ClientError) as info:
-        client.list_analyzers()
+        client.list_assessments()
     assert info.value.response["Error"]["Code"] == "UnsupportedOperation"
     # a 500 would have been retried with backoff (Charter's clients retry up to 10 times)
     assert info.value.response["ResponseMetadata"]["RetryAttempts"] == 0
@@ -134,11 +136,11 @@ def test_service_managed_stack_instances_are_real_stacks_that_skip_the_managemen
     cf = sessions.client("cloudformation")
     cf.create_stack_set(StackSetName="ss-test", TemplateBody=json.dumps(export), PermissionModel="SERVICE_MANAGED",
                         AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False})
-    cf.create_stack_instances(StackSetName="ss-test", Regions=["us-east-1"],
-                              DeploymentTargets={"OrganizationalUnitIds": [root]})
+    operation(cf, "ss-test", cf.create_stack_instances(StackSetName="ss-test", Regions=["us-east-1"],
+                                                       DeploymentTargets={"OrganizationalUnitIds": [root]}))
     # again for the one account: AWS never duplicates an instance
-    cf.create_stack_instances(StackSetName="ss-test", Regions=["us-east-1"], DeploymentTargets={
-        "OrganizationalUnitIds": [inner], "Accounts": [member], "AccountFilterType": "INTERSECTION"})
+    operation(cf, "ss-test", cf.create_stack_instances(StackSetName="ss-test", Regions=["us-east-1"], DeploymentTargets={
+        "OrganizationalUnitIds": [inner], "Accounts": [member], "AccountFilterType": "INTERSECTION"}))
     instances = cf.list_stack_instances(StackSetName="ss-test")["Summaries"]
     assert {i["StackInstanceStatus"]["DetailedStatus"] for i in instances} == {"SUCCEEDED"}
     accounts = [i["Account"] for i in instances]

@@ -43,6 +43,11 @@ def test_a_retried_operation_is_done_once_on_the_embedded_aws() -> None:
         first, retry = _retried_create(cfn)
         assert retry == first  # the first request's answer
         assert _operations(cfn) == ["CREATE"]
+        deadline = time.monotonic() + 300  # a hang guard: the operation runs after the call returned, as on AWS
+        while cfn.describe_stack_set_operation(StackSetName="once", OperationId=first)["StackSetOperation"][
+                "Status"] in ("QUEUED", "RUNNING"):
+            assert time.monotonic() < deadline, "the operation did not finish"
+            time.sleep(0.1)
         assert len(cfn.list_stack_instances(StackSetName="once")["Summaries"]) == 1
         assert sessions.client("ssm").get_parameter(Name="/charter/operation-once")["Parameter"]["Value"] == "made once"
         # a new OperationId is a new operation, as on AWS

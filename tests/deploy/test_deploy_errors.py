@@ -16,6 +16,7 @@ from charter.landing_zone.deploy import deploy
 from charter.landing_zone.deploy.errors import CredentialsError, EndpointError, PlanMissingError
 from charter.landing_zone.deploy.planner import offline_plan
 from charter.landing_zone.deploy.testing import write_sample_plan
+from charter.local import embedded_sessions
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = REPO / "examples" / "small" / "org.yaml"
@@ -35,7 +36,7 @@ def planned(small, tmp_path: Path) -> Path:
 
 def test_unreachable_endpoint_says_where_and_how(small, planned: Path) -> None:
     with pytest.raises(EndpointError) as err:
-        deploy(small, planned, SessionFactory.local("http://127.0.0.1:9"))
+        deploy(small, planned, embedded_sessions("http://127.0.0.1:9"))
     assert err.value.code == "CHARTER-602"
     assert "http://127.0.0.1:9" in err.value.message
     assert "charter local" in (err.value.hint or "")
@@ -53,7 +54,7 @@ def test_unknown_profile_is_a_credentials_error(small, planned: Path, tmp_path: 
 
 def test_missing_plan_dir_names_the_path_and_the_command(small, tmp_path: Path) -> None:
     with pytest.raises(PlanMissingError) as err:
-        deploy(small, tmp_path / "nowhere", SessionFactory.local("http://127.0.0.1:9"))
+        deploy(small, tmp_path / "nowhere", embedded_sessions("http://127.0.0.1:9"))
     assert err.value.code == "CHARTER-601"
     assert str(tmp_path / "nowhere") in err.value.message
     assert "charter synth" in (err.value.hint or "")

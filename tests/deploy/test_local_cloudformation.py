@@ -13,6 +13,7 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
+from aws_testkit import operation
 
 from charter.aws import SessionFactory
 from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
@@ -80,8 +81,8 @@ def test_stackset_override_creates_the_vpc_and_its_export_is_importable_in_the_a
     cfn = aws.client("cloudformation")
     cfn.create_stack_set(StackSetName="net", TemplateBody=_network(), PermissionModel="SERVICE_MANAGED",
                          AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False})
-    cfn.create_stack_instances(StackSetName="net", Regions=[REGION],
-                               DeploymentTargets={"OrganizationalUnitIds": [org["ou"]]})
+    operation(cfn, "net", cfn.create_stack_instances(StackSetName="net", Regions=[REGION],
+                                                     DeploymentTargets={"OrganizationalUnitIds": [org["ou"]]}))
     mcfn, ec2 = member(aws, org, "cloudformation"), member(aws, org, "ec2")
     marker = {o["OutputKey"]: o["OutputValue"] for o in _instance_stack(mcfn, "net")["Outputs"]}["MarkerName"]
 
@@ -92,9 +93,9 @@ def test_stackset_override_creates_the_vpc_and_its_export_is_importable_in_the_a
         mcfn.create_stack(StackName="importer", TemplateBody=IMPORTER)
 
     # the account's override, addressed the only way a service-managed StackSet allows
-    cfn.update_stack_instances(StackSetName="net", Regions=[REGION], ParameterOverrides=[
+    operation(cfn, "net", cfn.update_stack_instances(StackSetName="net", Regions=[REGION], ParameterOverrides=[
         {"ParameterKey": "VpcCidr", "ParameterValue": "10.30.0.0/16"}], DeploymentTargets={
-        "OrganizationalUnitIds": [org["ou"]], "Accounts": [org["account"]], "AccountFilterType": "INTERSECTION"})
+        "OrganizationalUnitIds": [org["ou"]], "Accounts": [org["account"]], "AccountFilterType": "INTERSECTION"}))
     instance = cfn.describe_stack_instance(StackSetName="net", StackInstanceAccount=org["account"],
                                            StackInstanceRegion=REGION)["StackInstance"]
     assert instance["Status"] == "CURRENT"
@@ -118,7 +119,8 @@ def test_stackset_override_creates_the_vpc_and_its_export_is_importable_in_the_a
 
     # UpdateStackSet without targets updates every instance: unchanged resources stay, new
     # ones are made, the override stays
-    cfn.update_stack_set(StackSetName="net", TemplateBody=_network({"Extra": {"Type": "AWS::S3::Bucket"}}))
+    operation(cfn, "net", cfn.update_stack_set(StackSetName="net",
+                                               TemplateBody=_network({"Extra": {"Type": "AWS::S3::Bucket"}})))
     after = _instance_stack(mcfn, "net")
     resources = {r["LogicalResourceId"]: r["PhysicalResourceId"]
                  for r in mcfn.describe_stack_resources(StackName=after["StackName"])["StackResources"]}

@@ -172,3 +172,36 @@ def test_each_workload_account_gets_its_planned_network_and_exports_it(deployed:
     private = set(exports["charter-private-subnet-ids"]["Value"].split(","))
     assert {s["CidrBlock"] for s in ec2.describe_subnets(SubnetIds=sorted(private))["Subnets"]} == \
         set(network["subnets"]["private"])
+
+
+def test_the_evidence_collector_lambda_seals_a_collection_into_the_s3_store(deployed: Deployed) -> None:
+    """The scheduled collector, invoked as EventBridge would: its code runs from the zip deploy
+    uploaded (the import closure, no landing-zone builder), as its role, and seals a run
+    that Charter's verify accepts."""
+    import json as _json
+
+    from charter.evidence.store import EvidenceStore, S3Backend
+    from charter.evidence.verify import verify
+
+    lam = deployed.member("lambda", "audit")
+    name = f"{deployed.cfg.organization.name}-evidence-collector"
+    answer = lam.invoke(FunctionName=name, Payload=_json.dumps({"collectors": ["kms", "organizations", "iam"]}))
+    payload = _json.loads(answer["Payload"].read())
+    if "FunctionError" in answer:  # what the function wrote to its log group says why
+        logs = deployed.member("logs", "audit")
+        group = f"/aws/lambda/{name}"
+        streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
+        lines = [e["message"] for s in streams for e in logs.get_log_events(
+            logGroupName=group, logStreamName=s["logStreamName"])["events"]]
+        pytest.fail(f"{payload}\n" + "\n".join(lines[-40:]))
+    assert payload["sealed"] and payload["sequence"] == 1 and payload["artifacts"] > 0, payload
+    bucket = next(b["Name"] for b in deployed.member("s3", "audit").list_buckets()["Buckets"]
+                  if b["Name"].startswith(f"{deployed.cfg.organization.name}-evidence-"))
+    store = EvidenceStore(S3Backend(deployed.member("s3", "audit"), bucket, ""))
+    manifest = store.manifests()[-1]
+    assert manifest.sha256 == payload["manifest_sha256"]
+    assert {e.collector for e in manifest.artifacts} >= {"kms", "organizations", "iam"}
+    # written by the Lambda's role, with the SCP statements deploy put in its package
+    assert "assumed-role/CharterEvidenceCollector/" in manifest.caller_arn
+    report = verify(store.backend)
+    assert report.ok, [p.render() for p in report.problems]

@@ -36,7 +36,7 @@ def api() -> Iterator[LocalApiServer]:
         for k, v in {**settings_env(), **moto.env()}.items():
             mp.setenv(k, v)
         aws.reset()
-        with LocalApiServer(SETTINGS) as server:
+        with LocalApiServer(SETTINGS, aws_app=moto.wsgi_app()) as server:
             yield server
         aws.reset()
 

@@ -30,7 +30,8 @@ def stub_client(service: str, region: str = "us-east-1") -> Any:
 
 def run_collector(name: str, cfg=None, *, region: str = "us-east-1", environment: str | None = "prod",
                   account_id: str = ACCOUNT, now: datetime | None = None, clients: dict[str, Any] | None = None,
-                  management: bool = False, account_ids: dict[str, str] | None = None) -> Artifact:
+                  management: bool = False, account_ids: dict[str, str] | None = None,
+                  sources: dict[str, Any] | None = None) -> Artifact:
     """Collect with moto (inside mock_aws) or with the given (stubbed) clients per service."""
     cfg = cfg or small_config()
     sessions = SessionFactory(region=region)
@@ -42,7 +43,7 @@ def run_collector(name: str, cfg=None, *, region: str = "us-east-1", environment
 
     rec = Recorder(factory, account_id, region)
     ctx = Context(cfg, Target(account_id, "test", region, environment, management), now or utcnow(),
-                  account_ids or {})
+                  account_ids or {}, sources or {})
     return get(name).collect(rec, ctx, f"arn:aws:sts::{account_id}:assumed-role/CharterEvidenceReader/test", "test")
 
 

@@ -113,9 +113,12 @@ def test_the_scheduled_collector_finds_campaigns_in_its_s3_store(lambda_env, tmp
     s3, _, _ = lambda_env
     monkeypatch.setenv("CHARTER_ACCESS_REVIEW_DIR", str(tmp_path / "none"))  # a Lambda has no local records
     # moto's organization is managed from 123456789012: the management-only collector runs there
-    cfg = tmp_path / "org.yaml"
-    cfg.write_text(CONFIG.read_text().replace('management_account_id: "111111111111"',
-                                              'management_account_id: "123456789012"'))
+    from charter.landing_zone.config import load_config_text
+
+    cfg = tmp_path / "org.json"  # the validated config, as deploy writes it into the package
+    cfg.write_text(load_config_text(CONFIG.read_text().replace('management_account_id: "111111111111"',
+                                                               'management_account_id: "123456789012"'))
+                   .model_dump_json(by_alias=True))
     monkeypatch.setenv("CHARTER_CONFIG", str(cfg))
     store = EvidenceStore(S3Backend(s3, BUCKET))
     _seal(store, LocalSigner.for_directory(tmp_path / "key"), campaign_artifacts("2026Q3", closed=True))

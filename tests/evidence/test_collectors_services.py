@@ -233,13 +233,27 @@ def test_organizations_structure_and_scp_attachment(aws):
                                  Name=policy.name, Type="SERVICE_CONTROL_POLICY")["Policy"]["PolicySummary"]["Id"]
         for target in policy.targets:
             orgs.attach_policy(PolicyId=pid, TargetId=ids[target])
-    art = run_collector("organizations", cfg, management=True, environment=None)
+    from charter.landing_zone.scp.expected import evidence_sources
+
+    # without the statements org.yaml expects, only the SCP checks cannot judge
+    blind = run_collector("organizations", cfg, management=True, environment=None)
+    assert blind.controls == ["ORG-01"] and {p.control for p in blind.population} == {"ORG-01"}
+    art = run_collector("organizations", cfg, management=True, environment=None, sources=evidence_sources(cfg))
     structure = [p for p in art.population if p.control == "ORG-01"]
     by_name = {p.attributes.get("name"): p.result for p in structure}
     assert by_name["dev"] == "fail" and by_name["prod"] == "pass" and by_name["log-archive"] == "pass"
     assert {p.result for p in art.population if p.control == "ORG-02"} == {"pass"}
     assert {p.result for p in art.population if p.control == "ORG-05"} == {"fail"}
     assert art.all_drained
+
+
+def test_the_scp_controls_the_collector_checks_are_the_guardrails_controls():
+    """Stated once in each place, proved equal here: the organizations collector checks the
+    statements of every control the landing zone's guardrails serve (and ORG-05, custom)."""
+    from charter.evidence.collectors.organizations import SCP_CONTROLS
+    from charter.landing_zone.scp.guardrails import GUARDRAILS
+
+    assert set(SCP_CONTROLS) == {g.control for g in GUARDRAILS.values()} | {"ORG-05"}
 
 
 def test_stacksets_drift_pure_check():

@@ -28,7 +28,7 @@ class LambdaContext:
 
 
 @pytest.fixture()
-def lambda_env(monkeypatch):
+def lambda_env(monkeypatch, tmp_path):
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                  "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
         monkeypatch.setenv(k, v)
@@ -45,7 +45,11 @@ def lambda_env(monkeypatch):
         monkeypatch.setenv("EVIDENCE_BUCKET", BUCKET)
         monkeypatch.setenv("EVIDENCE_PREFIX", "")
         monkeypatch.setenv("SIGNING_KEY_ID", key)
-        monkeypatch.setenv("CHARTER_CONFIG", str(CONFIG))
+        from charter.landing_zone.config import load_config
+
+        config = tmp_path / "org.json"  # the validated config, as deploy writes it into the package
+        config.write_text(load_config(CONFIG).model_dump_json(by_alias=True))
+        monkeypatch.setenv("CHARTER_CONFIG", str(config))
         yield s3, kms, key
 
 

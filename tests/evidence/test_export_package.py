@@ -253,17 +253,19 @@ def moto_server_url(spawn):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    child = spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    # `charter local`: the embedded AWS states its capabilities to --endpoint-url (plain moto
+    # would be taken for AWS behind an endpoint, with the profile's credentials)
+    child = spawn([sys.executable, "-m", "charter.cli", "local", "--port", str(port)],
                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300  # a hang guard: moto's start takes seconds, more under load
+    deadline = time.monotonic() + 300  # a hang guard: the server's start takes seconds, more under load
     while True:
         try:
             urllib.request.urlopen(url + "/moto-api/", timeout=10)
             break
         except OSError:
-            assert child.proc.poll() is None, "the moto server exited"
-            assert time.monotonic() < deadline, f"the moto server did not answer on {url}"
+            assert child.proc.poll() is None, "the embedded AWS exited"
+            assert time.monotonic() < deadline, f"the embedded AWS did not answer on {url}"
             time.sleep(0.1)
     yield url  # the `spawn` fixture stops it, whatever the test did
 

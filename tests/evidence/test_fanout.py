@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from charter.aws import SessionFactory
 from charter.evidence.fanout import AccountRef, FanOut, collect_all
+from charter.landing_zone.scp.expected import evidence_sources
 
 COLLECTORS = ["iam", "kms", "logs", "s3", "organizations"]
 MGMT = "123456789012"
@@ -70,7 +71,7 @@ def test_unreadable_account_becomes_gaps_and_others_complete(org):
     sessions = SessionFactory(region="us-east-1")
     sessions.on_client.append(_deny_assume(ids["staging"]))
     seen = []
-    artifacts = list(collect_all(sessions, cfg, collectors=COLLECTORS, max_workers=8,
+    artifacts = list(collect_all(sessions, cfg, collectors=COLLECTORS, max_workers=8, sources=evidence_sources(cfg),
                                  progress=lambda done, total, art: seen.append((done, total))))
     planned = FanOut(sessions, cfg, [AccountRef(MGMT, "management")] +
                      [AccountRef(aid, name) for name, aid in ids.items()],

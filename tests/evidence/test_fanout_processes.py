@@ -11,6 +11,7 @@ import pytest
 from collectors_testkit import provision_evidence_roles, small_config
 
 from charter.evidence.fanout import AccountRef, FanOut, auto_processes, collect_all
+from charter.landing_zone.scp.expected import evidence_sources
 from charter.local import LocalAws
 
 COLLECTORS = ["iam", "kms", "logs", "s3", "organizations"]
@@ -58,9 +59,11 @@ def _fingerprint(artifacts):
 @pytest.mark.slow
 def test_two_processes_yield_the_same_evidence_as_one(org):
     aws, cfg = org
-    one = list(collect_all(aws.operator, cfg, collectors=COLLECTORS, max_workers=4, processes=1))
+    one = list(collect_all(aws.operator, cfg, collectors=COLLECTORS, sources=evidence_sources(cfg), max_workers=4,
+                           processes=1))
     seen = []
-    two = list(collect_all(aws.operator, cfg, collectors=COLLECTORS, max_workers=4, processes=2,
+    two = list(collect_all(aws.operator, cfg, collectors=COLLECTORS, sources=evidence_sources(cfg), max_workers=4,
+                           processes=2,
                            progress=lambda done, total, art: seen.append((done, total))))
     assert not [a for a in one if a.kind == "gap"]
     assert _fingerprint(two) == _fingerprint(one)
@@ -89,9 +92,10 @@ def test_a_dead_worker_becomes_gaps_for_exactly_what_it_did_not_return(org):
     aws, cfg = org
     sessions = operator(aws)
     sessions.on_client.append(DieInWorker())
-    artifacts = list(collect_all(sessions, cfg, collectors=COLLECTORS, max_workers=4, processes=2))
+    artifacts = list(collect_all(sessions, cfg, collectors=COLLECTORS, sources=evidence_sources(cfg), max_workers=4, processes=2))
     planned = {(a.collector, a.account_id, a.region) for a in
-               list(collect_all(aws.operator, cfg, collectors=COLLECTORS, max_workers=4, processes=1))}
+               list(collect_all(aws.operator, cfg, collectors=COLLECTORS, sources=evidence_sources(cfg), max_workers=4,
+                                processes=1))}
     got = [(a.collector, a.account_id, a.region) for a in artifacts]
     assert len(got) == len(set(got)) and set(got) == planned  # nothing missing, nothing twice
     gaps = [a for a in artifacts if a.kind == "gap"]
@@ -105,7 +109,7 @@ def test_a_hook_the_workers_cannot_rebuild_falls_back_to_this_process(org):
     sessions = operator(aws)
     calls = []
     sessions.on_client.append(lambda client: calls.append(client.meta.service_model.service_name))  # a closure
-    artifacts = list(collect_all(sessions, cfg, collectors=COLLECTORS, max_workers=4, processes=2))
+    artifacts = list(collect_all(sessions, cfg, collectors=COLLECTORS, sources=evidence_sources(cfg), max_workers=4, processes=2))
     assert not [a for a in artifacts if a.kind == "gap"]
     assert "kms" in calls  # the hook ran here, on the clients that read the accounts
 

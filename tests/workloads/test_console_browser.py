@@ -148,6 +148,7 @@ def _fill_job(page: Page, objective: str, max_weight: str, trials: str) -> None:
     page.locator("#f-search-lookback_max").fill("90")
 
 
+@pytest.mark.e2e  # the API on the embedded AWS
 def test_optimizations_face_submit_follow_and_read_results(browser: Browser, api_server: Any) -> None:
     page, watch = _page(browser)
     try:
@@ -197,6 +198,7 @@ def test_optimizations_face_submit_follow_and_read_results(browser: Browser, api
         page.close()
 
 
+@pytest.mark.e2e  # the API on the embedded AWS
 def test_progress_survives_a_dropped_websocket(browser: Browser, api_server: Any) -> None:
     page, watch = _page(browser)
     try:
@@ -216,6 +218,7 @@ def test_progress_survives_a_dropped_websocket(browser: Browser, api_server: Any
         page.close()
 
 
+@pytest.mark.e2e  # the API on the embedded AWS
 def test_the_api_schema_messages_show_at_the_field(browser: Browser, api_server: Any) -> None:
     page, watch = _page(browser)
     try:

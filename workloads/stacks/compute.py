@@ -148,11 +148,12 @@ def _permissions(ctx: Ctx, fn: Fn) -> list:
                     allow([s3_actions.GetObject], [objects["results"]])],
         "risk": [allow([ddb.GetItem, ddb.UpdateItem], [jobs]), allow([s3_actions.GetObject], [objects["market-data"]]),
                  allow([s3_actions.PutObject], [objects["results"]])],
-        "agents": [allow([ddb.GetItem, ddb.Query], [strategies]), allow([ddb.UpdateItem], [jobs]),
+        "agents": [allow([ddb.GetItem, ddb.Query], [strategies]), allow([ddb.GetItem, ddb.Query, ddb.UpdateItem], [jobs]),
                    allow([sm.StartPipelineExecution, sm.DescribePipelineExecution], [pipeline, Sub(
                        "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/"
                        + ctx.name("pipeline") + "/execution/*")])],
-        "aggregator": [allow([ddb.UpdateItem, ddb.GetItem], [jobs]), allow([s3_actions.GetObject, s3_actions.PutObject],
+        # JobStore.get reads by key, or queries by job id when the id carries no timestamp
+        "aggregator": [allow([ddb.UpdateItem, ddb.GetItem, ddb.Query], [jobs]), allow([s3_actions.GetObject, s3_actions.PutObject],
                        [objects["results"]]), metrics],
         "ingest": [allow([s3_actions.GetObject, s3_actions.PutObject], [objects["market-data"]]), metrics],
         "cleanup": [allow([ddb.Scan, ddb.DeleteItem], [jobs, cache, conns]),

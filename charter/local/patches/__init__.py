@@ -3,8 +3,6 @@ that real AWS accepts. Each patch makes moto behave like AWS; none changes what 
 generates. One module per area; `apply()` installs them all, once per process.
 
 - `kms`: AWS::KMS::Key with its tags, key spec and usage.
-- `kms_keys`: a key's asymmetric key material made on first use (moto makes an RSA key for
-  every key, symmetric ones too: most of a large deploy's time).
 - `lambda_models`: AWS::Lambda::Alias, and AWS::Lambda::Version's Ref and attributes.
 - `stacksets` (with `stack_update`): StackSet instances and their updates as AWS makes them;
   `stack_update` also updates ordinary stacks (conditions that flip, exports that follow).
@@ -21,23 +19,30 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `ec2`: GetEbsDefaultKmsKeyId.
 - `sso`: AWS::SSO::PermissionSet through CloudFormation; job-function managed policies found
   under their path.
-- `operation_ids`: a StackSet operation done once per OperationId, however often it is retried.
+- `performance`: costs that grow with the organization paid once (templates parsed once, KMS
+  key material made on first use, regions listed once per service).
+- `lambda_invoke`: Lambda functions run from their artifacts.
 """
 
 from __future__ import annotations
 
+import os
+
+from charter.errors import CharterError
+from charter.local.answers import state
 from charter.local.patches import (
     apigateway,
     cfn_evaluation,
+    cloudtrail,
     custom_resources,
     ec2,
     iam,
     kms,
-    kms_keys,
+    lambda_invoke,
     lambda_models,
     landing_zone_models,
-    operation_ids,
     organizations,
+    performance,
     rollback,
     s3,
     sso,
@@ -48,6 +53,29 @@ from charter.local.patches import (
 from charter.local.patches.cfn_model import _MODELS as _MODELS
 
 _PATCHED = False
+#: The moto these patches change (pyproject.toml pins it exactly). Each patch's scenario in
+#: tests/local/test_moto_patches.py fails on this moto unpatched; see charter/local/README.md.
+MOTO_VERSION = "5.2.1"
+#: Set to install the patches on another moto, to run tests/local/test_moto_patches.py
+#: against it (which then says which patches the new moto no longer needs).
+UPGRADE_ENV = "CHARTER_MOTO_UPGRADE"
+
+
+class MotoVersionError(CharterError):
+    """The installed moto is not the one the embedded AWS's patches were made for."""
+
+    code = "CHARTER-311"
+    fix = (f"Install the pinned moto (`pip install -e .` installs moto {MOTO_VERSION}); to try another version, "
+           f"set {UPGRADE_ENV}=1 and run tests/local/test_moto_patches.py (charter/local/README.md).")
+
+
+def check_version() -> None:
+    import moto
+
+    if moto.__version__ != MOTO_VERSION and not os.environ.get(UPGRADE_ENV):
+        raise MotoVersionError(
+            f"the embedded AWS patches moto {MOTO_VERSION}, but moto {moto.__version__} is installed: its "
+            "internals may differ, so the embedded AWS could answer unlike AWS without saying so")
 
 
 def apply() -> None:
@@ -55,10 +83,13 @@ def apply() -> None:
     global _PATCHED
     if _PATCHED:
         return
+    check_version()
+    performance.parse_each_template_once()
+    performance.make_kms_key_material_when_used()
+    performance.regions_once_per_service()
     kms.patch_kms_key()
-    kms_keys.make_key_material_on_first_use()
     lambda_models.add_lambda_alias_model()
-    stacksets.patch_service_managed_stacksets()
+    stacksets.patch_stacksets()
     stack_update.plain_stacks_update_as_aws_does()
     cfn_evaluation.export_only_when_output_exists()
     cfn_evaluation.list_only_resources_that_exist()
@@ -68,13 +99,16 @@ def apply() -> None:
     workload_models.add_workload_resource_models()
     rollback.failed_resources_roll_back()
     organizations.add_delegated_admin_services()
+    organizations.members_see_their_organization()
     s3.patch_bucket_policy_conditions()
     landing_zone_models.add_resource_models()
     custom_resources.patch_custom_resources()
+    lambda_invoke.run_functions_from_their_artifacts()
     iam.lazy_aws_managed_policies()
     ec2.add_ebs_default_kms_key_read()
+    cloudtrail.organization_trails_in_member_accounts()
     iam.attach_role_managed_policies()
     sso.managed_policies_under_their_path()
     sso.add_permission_set_model()
-    operation_ids.stackset_operations_once_per_operation_id()  # wraps what `stacksets` installed
+    state.reset_with_moto()
     _PATCHED = True

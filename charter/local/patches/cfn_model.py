@@ -8,10 +8,12 @@ from __future__ import annotations
 _MODELS: list[type] = []
 
 
-def cfn_model(resource_type: str, create, attributes: dict[str, str] | None = None, physical: str = "id"):
+def cfn_model(resource_type: str, create, attributes: dict[str, str] | None = None, physical: str = "id",
+              delete=None):
     """Register a CloudFormation model for `resource_type` whose creation calls the moto
     backend (`create(props, account_id, region) -> object`); `attributes` maps Fn::GetAtt
-    names to attributes of that object, `physical` names its Ref value."""
+    names to attributes of that object, `physical` names its Ref value; `delete(object,
+    account_id, region)`, when given, removes it when its stack (or the resource) goes."""
     from moto.core.common_models import CloudFormationModel
 
     attrs = dict(attributes or {})
@@ -43,6 +45,10 @@ def cfn_model(resource_type: str, create, attributes: dict[str, str] | None = No
         def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
                                             **kwargs):
             return cls(create(cloudformation_json.get("Properties", {}), account_id, region_name, resource_name))
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            if delete is not None:
+                delete(self.obj, account_id, region_name)
 
     Model.__name__ = resource_type.replace("::", "")
     _MODELS.append(Model)

@@ -1,107 +1,124 @@
-"""Custom:: resources served by Charter's own handler, run in-process (moto would need Docker)."""
+"""Custom:: resources answered by their Lambda function, through the real ResponseURL."""
 
 from __future__ import annotations
 
-from charter.aws import SessionFactory
-from charter.local import enforcement
-from charter.local.running import _ENDPOINT, LOCAL_MANAGEMENT_ACCOUNT
+import json
+import threading
+from typing import Any
+
+#: request id -> [event set when CloudFormation's response URL receives the answer, answer]
+_WAITING: dict[str, list[Any]] = {}
+_LOCK = threading.Lock()
+#: After the function returned without answering, how long the answer may still take to
+#: arrive (a handler that answers from a thread it started).
+ANSWER_GRACE_SECONDS = 5.0
 
 
-def _charter_handler_source(fn) -> str | None:
-    """The source of `fn` (a moto Lambda function) when it is one of Charter's own
-    custom-resource handlers, byte for byte as synth inlines it; else None."""
-    import base64
-    import io
-    import zipfile
+def receive(request_id: str, body: bytes) -> bool:
+    """The PUT to a custom resource's ResponseURL (see routes): hand it to the waiting resource."""
+    with _LOCK:
+        slot = _WAITING.get(request_id)
+    if slot is None:
+        return False
+    slot[1] = json.loads(body or b"{}")
+    slot[0].set()
+    return True
 
-    from charter.landing_zone.builders.account_baseline import handler_code
 
+class CustomResourceFailed(Exception):
+    """The function answered FAILED, or did not answer."""
+
+
+def _ask(fn: Any, event: dict[str, Any], endpoint: str, timeout: float) -> dict[str, Any]:
+    """Invoke `fn` with `event` (its ResponseURL pointing at the embedded AWS) and return the
+    answer the function PUT there."""
+    from charter.local import enforcement, lambda_runtime
+
+    slot: list[Any] = [threading.Event(), None]
+    with _LOCK:
+        _WAITING[event["RequestId"]] = slot
     try:
-        with zipfile.ZipFile(io.BytesIO(base64.b64decode(fn.code["ZipFile"]))) as z:
-            source = z.read("index.py").decode()
-    except (KeyError, ValueError, zipfile.BadZipFile, TypeError):
-        return None
-    return source if source == handler_code() else None
+        try:
+            result = lambda_runtime.invoke_function(fn, event, endpoint)
+        except enforcement.AccessDenied as exc:  # Lambda cannot become the function's role
+            raise CustomResourceFailed(f"{event['LogicalResourceId']}: {exc.message}") from None
+        if not slot[0].wait(ANSWER_GRACE_SECONDS if not result.errored else 0.5):
+            why = result.payload if result.errored else "it returned without answering"
+            raise CustomResourceFailed(
+                f"the function {fn.function_name} did not send a response to the ResponseURL ({why[:500]}); "
+                f"CloudFormation would wait {timeout:.0f}s for it on AWS")
+        return slot[1] or {}
+    finally:
+        with _LOCK:
+            _WAITING.pop(event["RequestId"], None)
 
 
 def patch_custom_resources() -> None:
-    """Custom:: resources served by Charter's own handler run that handler's code in-process.
+    """Custom:: resources served by a Lambda function run that function (from its artifact,
+    see lambda_runtime) with CloudFormation's event, and the resource is what the function
+    answers at the ResponseURL: SUCCESS with its PhysicalResourceId and Data, or a failed
+    resource with CloudFormation's message and the function's Reason. Delete sends the
+    Delete event. moto 5.2.1 sent the event to a Docker container and, without one, left the
+    stack CREATE_IN_PROGRESS forever.
 
-    moto sends a custom resource's event to its Lambda in a Docker container and leaves the
-    stack CREATE_IN_PROGRESS until the function answers; no Docker here, so nothing ever
-    would. When the function's code is exactly the handler Charter inlines (compared byte
-    for byte), the embedded AWS runs that same source (its `apply(event, account)`), with
-    boto3 pointed at this server as the function's own account and region, and answers
-    CloudFormation with its result: SUCCESS with the handler's Data, or the stack fails
-    with the handler's exception, as the real Lambda would report it. Any other function
-    keeps moto's behaviour.
+    Differences from AWS: a function that ends without answering fails the resource at once
+    (AWS waits for the ServiceTimeout, up to an hour); a changed custom resource is deleted
+    and created again (Delete, then Create) where AWS sends one Update event.
     """
-    import types
     import uuid
-    from urllib.parse import urlsplit, urlunsplit
 
     from moto.awslambda import lambda_backends
     from moto.cloudformation import custom_model
-    from moto.cloudformation.exceptions import ValidationError
 
-    from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
+    from charter.local.running import _ENDPOINT
 
     original = custom_model.CustomModel.create_from_cloudformation_json.__func__
 
+    def function(token: str, account_id: str, region_name: str) -> Any:
+        try:
+            return lambda_backends[account_id][region_name].get_function(token)
+        except Exception:  # noqa: BLE001 - not a function of this account and region: moto's path
+            return None
+
+    def event_for(kind: str, token: str, stack_id: str, logical: str, resource_type: str, props: dict,
+                  physical: str | None = None) -> dict[str, Any]:
+        request_id = str(uuid.uuid4())
+        event = {"RequestType": kind, "ServiceToken": token, "StackId": stack_id, "RequestId": request_id,
+                 "ResponseURL": f"{_ENDPOINT[-1]}/_charter/cfn-response/{request_id}",
+                 "LogicalResourceId": logical, "ResourceType": resource_type, "ResourceProperties": props}
+        if physical:
+            event["PhysicalResourceId"] = physical
+        return event
+
     def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
         props = cloudformation_json["Properties"]
-        try:
-            fn = lambda_backends[account_id][region_name].get_function(props["ServiceToken"])
-        except Exception:  # noqa: BLE001 - moto's own path reports the missing function
-            fn = None
-        source = _charter_handler_source(fn) if fn is not None and _ENDPOINT else None
-        if source is None:
+        fn = function(props["ServiceToken"], account_id, region_name) if _ENDPOINT else None
+        if fn is None:
             return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        sessions = SessionFactory.local(_ENDPOINT[-1], region=region_name)
-        # the handler's module-level `boto3` becomes one that makes this account's clients
-        netloc = urlsplit(_ENDPOINT[-1]).netloc
-
-        def single_host(request, **_):
-            # s3control's endpoint rules put the account id in front of the host
-            # ("<account>.127.0.0.1:port"); the embedded AWS is one host, routed by path
-            parts = urlsplit(request.url)
-            if parts.netloc.endswith("." + netloc):
-                request.url = urlunsplit(parts._replace(netloc=netloc))
-
-        member = None if account_id == LOCAL_MANAGEMENT_ACCOUNT else account_id
-        if enforcement.enabled():
-            # as on AWS, the function runs with its own role's credentials (Lambda assumes it)
-            import boto3
-
-            try:
-                key, secret, token = enforcement.service_credentials(account_id, fn.role, "lambda.amazonaws.com",
-                                                                     region_name)
-            except enforcement.AccessDenied as exc:
-                raise ValidationError(message=f"{kwargs['LogicalId']}: {exc.message}") from None
-            session = boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token,
-                                    region_name=region_name)
-        else:
-            session = sessions.base if member is None else sessions.assumed(member, MEMBER_ACCESS_ROLE, region_name)
-
-        def client(service, config=None, **kw):
-            c = session.client(service, region_name=region_name, endpoint_url=sessions.endpoint_url, config=config)
-            c.meta.events.register("before-send", single_host)
-            return c
-
-        shim = types.SimpleNamespace(client=client)
-        module = types.ModuleType("charter_custom_resource")
-        exec(compile(source, "index.py", "exec"), module.__dict__)  # noqa: S102 - Charter's own handler
-        module.boto3 = shim
-        event = {"RequestType": "Create", "ServiceToken": props["ServiceToken"], "StackId": kwargs["StackId"],
-                 "RequestId": str(uuid.uuid4()), "LogicalResourceId": kwargs["LogicalId"],
-                 "ResourceType": kwargs["ResourceType"], "ResourceProperties": props}
-        try:
-            data = module.apply(event, account_id) or {}
-        except Exception as exc:  # noqa: BLE001 - CloudFormation reports the handler's failure
-            raise ValidationError(message=f"{kwargs['LogicalId']}: custom resource handler failed: "
-                                          f"{type(exc).__name__}: {exc}") from None
-        resource = custom_model.CustomModel(region_name, event["RequestId"], kwargs["LogicalId"], resource_name)
-        resource.set_data(data)
+        timeout = float(props.get("ServiceTimeout") or 3600)
+        event = event_for("Create", props["ServiceToken"], kwargs["StackId"], kwargs["LogicalId"],
+                          kwargs["ResourceType"], props)
+        answer = _ask(fn, event, _ENDPOINT[-1], timeout)
+        if answer.get("Status") != "SUCCESS":
+            raise CustomResourceFailed(f"Received response status [{answer.get('Status', 'none')}] from custom "
+                                       f"resource. Message returned: {answer.get('Reason', '')}")
+        resource = custom_model.CustomModel(region_name, event["RequestId"], kwargs["LogicalId"],
+                                            answer.get("PhysicalResourceId") or resource_name)
+        resource.set_data(answer.get("Data") or {})
+        resource.charter_request = (props["ServiceToken"], kwargs["StackId"], kwargs["ResourceType"], props)
         return resource
 
+    def delete(self, account_id: str, region_name: str) -> None:
+        request = getattr(self, "charter_request", None)
+        fn = function(request[0], account_id, region_name) if request and _ENDPOINT else None
+        if fn is None:
+            return
+        token, stack_id, resource_type, props = request
+        event = event_for("Delete", token, stack_id, self.logical_id, resource_type, props, self.resource_name)
+        answer = _ask(fn, event, _ENDPOINT[-1], float(props.get("ServiceTimeout") or 3600))
+        if answer.get("Status") != "SUCCESS":
+            raise CustomResourceFailed(f"Received response status [{answer.get('Status', 'none')}] from custom "
+                                       f"resource. Message returned: {answer.get('Reason', '')}")
+
     custom_model.CustomModel.create_from_cloudformation_json = classmethod(create)
+    custom_model.CustomModel.delete = delete

@@ -38,8 +38,11 @@ def add_resource_models() -> None:
         return t
 
     def detector(p, account, region, name):
-        features = [{"Name": f["Name"], "Status": f.get("Status", "ENABLED"),
-                     "AdditionalConfiguration": f.get("AdditionalConfiguration", [])} for f in p.get("Features", [])]
+        # as GuardDuty's API holds them (camelCase): GetDetector answers them as they are stored
+        features = [{"name": f["Name"], "status": f.get("Status", "ENABLED"),
+                     "additionalConfiguration": [{"name": a["Name"], "status": a.get("Status", "ENABLED")}
+                                                 for a in f.get("AdditionalConfiguration", [])]}
+                    for f in p.get("Features", [])]
         tags = {t["Key"]: t["Value"] for t in p.get("Tags", [])}
         backend = guardduty_backends[account][region]
         return backend.get_detector(backend.create_detector(
@@ -89,6 +92,32 @@ def add_resource_models() -> None:
                 return
         raise S3BucketDoesNotExistException(f"S3 bucket {self.bucket_name} does not exist!")
 
+    def standard(p, account, region, name):
+        from charter.local.answers import securityhub
+
+        if not securityhub_backends[account][region].enabled:
+            raise ValueError("Security Hub is not enabled in this account and region (AWS::SecurityHub::Hub first)")
+        return SimpleNamespace(**{k[0].lower() + k[1:]: v for k, v in
+                                  securityhub.subscribe(account, region, p["StandardsArn"]).items()})
+
+    def unsubscribe(obj, account, region):
+        from charter.local.answers import securityhub, state
+
+        state.remove(securityhub.KIND, account, region, obj.standardsSubscriptionArn)
+
+    def analyzer(p, account, region, name):
+        from charter.local.answers import accessanalyzer
+
+        tags = {t["Key"]: t["Value"] for t in p.get("Tags", [])}
+        made = accessanalyzer.create(account, region, p.get("AnalyzerName") or name, p["Type"], tags,
+                                     p.get("AnalyzerConfiguration"))
+        return SimpleNamespace(**made)
+
+    def remove_analyzer(obj, account, region):
+        from charter.local.answers import accessanalyzer, state
+
+        state.remove(accessanalyzer.KIND, account, region, obj.name)
+
     Trail.check_bucket_exists = bucket_anywhere
     cfn_model("AWS::CloudTrail::Trail", trail, {"Arn": "arn", "SnsTopicArn": "sns_topic_arn"}, physical="trail_name")
     cfn_model("AWS::GuardDuty::Detector", detector, {"Id": "id"})
@@ -96,6 +125,9 @@ def add_resource_models() -> None:
     cfn_model("AWS::Config::ConfigurationRecorder", recorder)
     cfn_model("AWS::Config::DeliveryChannel", channel)
     cfn_model("AWS::S3::BucketPolicy", bucket_policy)
+    cfn_model("AWS::SecurityHub::Standard", standard, {"StandardsSubscriptionArn": "standardsSubscriptionArn"},
+              physical="standardsSubscriptionArn", delete=unsubscribe)
+    cfn_model("AWS::AccessAnalyzer::Analyzer", analyzer, {"Arn": "arn"}, physical="arn", delete=remove_analyzer)
     parsing.get_model_list.cache_clear()
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()

@@ -14,3 +14,40 @@ def add_delegated_admin_services() -> None:
                       "member.org.stacksets.cloudformation.amazonaws.com"):
         if principal not in FakeDelegatedAdministrator.SUPPORTED_SERVICES:
             FakeDelegatedAdministrator.SUPPORTED_SERVICES.append(principal)
+
+
+#: The Organizations calls a delegated administrator may make (AWS: the read-only ones).
+DELEGATED_READS = frozenset({
+    "DescribeAccount", "DescribeOrganization", "DescribeOrganizationalUnit", "DescribePolicy",
+    "DescribeEffectivePolicy", "ListAccounts", "ListAccountsForParent", "ListAWSServiceAccessForOrganization",
+    "ListChildren", "ListDelegatedAdministrators", "ListDelegatedServicesForAccount",
+    "ListOrganizationalUnitsForParent", "ListParents", "ListPolicies", "ListPoliciesForTarget", "ListRoots",
+    "ListTagsForResource", "ListTargetsForPolicy"})
+#: What any member account may call about its organization.
+MEMBER_CALLS = frozenset({"DescribeOrganization", "LeaveOrganization"})
+
+
+def members_see_their_organization() -> None:
+    """A member account's Organizations calls as AWS answers them: a delegated administrator
+    (of any service) reads the whole organization, any member may describe it, and every
+    other call from a member is AccessDeniedException. moto 5.2.1 answered a member's
+    ListAccounts from the member's own empty backend: an empty organization, so the
+    evidence collector in the audit account (a delegated administrator) found no account."""
+    from moto.organizations.exceptions import OrganizationsClientError
+    from moto.organizations.models import organizations_backends
+    from moto.organizations.responses import OrganizationsResponse
+
+    def backend(self):
+        own = organizations_backends[self.current_account][self.partition]
+        home = organizations_backends.master_accounts.get(self.current_account)
+        if own.org is not None or home is None:
+            return own  # the management account, or no organization at all
+        management = organizations_backends[home[0]][home[1]]
+        action = self._get_action()
+        admin = any(a.account.id == self.current_account for a in management.admins)
+        if action in MEMBER_CALLS or (admin and action in DELEGATED_READS):
+            return management
+        raise OrganizationsClientError(
+            "AccessDeniedException", "You don't have permissions to access this resource.")
+
+    OrganizationsResponse.organizations_backend = property(backend)

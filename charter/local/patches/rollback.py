@@ -62,7 +62,9 @@ def failed_resources_roll_back() -> None:
                 pass
             self._add_stack_event("ROLLBACK_COMPLETE")
             self.status = "ROLLBACK_COMPLETE"
-            self.rollback_reason = f"{logical}: {reason}"
+            kind = getattr(exc, "charter_resource", (logical, "AWS::CloudFormation::Stack"))[1]
+            # as AWS words a StackSet instance's StatusReason
+            self.rollback_reason = f"ResourceLogicalId:{logical}, ResourceType:{kind}, ResourceStatusReason:{reason}"
 
     parsing.parse_and_create_resource = parse_and_create_resource
     cfn.Stack.create_resources = create_resources

@@ -1,4 +1,4 @@
-"""`charter workload serve`: the optimizer's REST API on this machine (registered by the lead)."""
+"""`charter workload serve`: the optimizer's REST API on this machine."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def serve(
     from charter.errors import CharterError
     from charter.landing_zone.config import load_config
     from charter.landing_zone.naming import resource_name
-    from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
+    from charter.local import LocalAws, advertised
     from charter.workloads.handlers.settings import Settings
     from charter.workloads.server import LocalApiServer
 
@@ -46,17 +46,15 @@ def serve(
     try:
         if embedded is not None:
             os.environ.update(embedded.env())
-            account = LOCAL_MANAGEMENT_ACCOUNT
         elif endpoint_url:
             os.environ["AWS_ENDPOINT_URL"] = endpoint_url
             os.environ.setdefault("AWS_DEFAULT_REGION", region)
-            account = LOCAL_MANAGEMENT_ACCOUNT
-        else:
-            import boto3
+        import boto3
 
-            account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
-        settings = Settings.for_names(prefix, account, region, environment=env,
-                                      local=bool(embedded is not None or endpoint_url))
+        account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
+        # jobs run in local workers when the AWS behind this is the embedded one (it says so)
+        local_jobs = embedded is not None or (endpoint_url is not None and advertised(endpoint_url) is not None)
+        settings = Settings.for_names(prefix, account, region, environment=env, local=local_jobs)
         from charter.workloads.console_site import ConsoleSite
 
         compliance = None
@@ -65,7 +63,8 @@ def serve(
 
             compliance = EvidenceCompliance(open_store(store))
         site = ConsoleSite(optimizer=True, compliance=compliance, title=f"{cfg.organization.name} {env}")
-        server = LocalApiServer(settings, port=port, console=site).start()
+        server = LocalApiServer(settings, port=port, console=site,
+                                aws_app=embedded.wsgi_app() if embedded is not None else None).start()
         try:
             ok(f"optimizer API ({env}) on {server.url} — try {server.url}/health and {server.url}/openapi.json")
             ok(f"console on {server.url}/" + (f" (compliance of {store})" if store else ""))
