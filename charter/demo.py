@@ -112,7 +112,20 @@ class Demo:
             self.step("optimizer workload", self.workload)
             self.step("export auditor package", self.export)
         self.step("runbooks and docs", self.runbooks)
+        self.console()
         return self.result
+
+    def console(self) -> None:
+        """Where the web console shows what the demo produced: `charter console` serves the
+        compliance face of the demo's evidence store at this URL (the embedded AWS, and with
+        it the optimizer API, stop with the demo; `charter workload serve --local --store`
+        serves both faces)."""
+        from charter.commands.console import DEFAULT_PORT
+
+        store = self.result.out / "evidence"
+        url = f"http://127.0.0.1:{DEFAULT_PORT}/#/compliance"
+        self.result.facts["console_url"] = url
+        self.result.facts["console_command"] = f"charter console --store {store}"
 
     # -- the steps --------------------------------------------------------------------
     def validate(self) -> str:
@@ -183,12 +196,21 @@ class Demo:
         backend = open_backend(str(self.result.out / "evidence"))
         return EvidenceStore(backend), LocalSigner.for_directory(self.result.out / "signing-key")
 
+    def _operator(self):  # type: ignore[no-untyped-def]
+        """Reads go through the evidence operator role, as an operator's CLI does (the
+        evidence reader trusts only it and the scheduled collector)."""
+        from charter.aws import acting_as
+        from charter.landing_zone.naming import EVIDENCE_OPERATOR_ROLE
+
+        return acting_as(self.sessions, EVIDENCE_OPERATOR_ROLE)
+
     def collect(self) -> str:
         from charter.evidence.continuous import collect_to_store
         from charter.landing_zone.scp.expected import evidence_sources
 
         store, signer = self._store()
-        result = collect_to_store(store, self.sessions, self.cfg, signer, caller_arn=self.sessions.caller_arn(),
+        reader = self._operator()
+        result = collect_to_store(store, reader, self.cfg, signer, caller_arn=reader.caller_arn(),
                                   sources=evidence_sources(self.cfg))
         self.result.facts["evidence_items"] = len(result.manifest.artifacts) if result.manifest else 0
         self.result.facts["evidence_gaps"] = len(result.gaps)
@@ -212,11 +234,11 @@ class Demo:
         seed_review_population(self.sessions, self.cfg, self.account_ids)
         state = self.result.out / "access-reviews"
         quarter = _quarter(datetime.now(UTC))
-        _, snapshot, books = camp.start(self.sessions, self.cfg, quarter, state)
+        _, snapshot, books = camp.start(self._operator(), self.cfg, quarter, state)
         for book in books:
             _fill_workbook(book)
             camp.record(book, state)
-        report = camp.close(self.sessions, self.cfg, quarter, state, apply=True)
+        report = camp.close(self.sessions, self.cfg, quarter, state, apply=True, read_sessions=self._operator())
         store, signer = self._store()
         caller = self.sessions.caller_arn()
         home = self.cfg.organization.home_region
@@ -280,10 +302,10 @@ class Demo:
     def export(self) -> str:
         from charter.evidence.export import export, verify_package
 
-        store, _ = self._store()
+        store, signer = self._store()
         today = datetime.now(UTC).date()
         path = self.result.out / f"{self.cfg.organization.name}-auditor-package.zip"
-        export(store, today, today, path, organization=self.cfg.organization.name)
+        export(store, today, today, path, signer=signer, organization=self.cfg.organization.name)
         report = verify_package(path)
         if not report.ok:
             raise DemoFailed("export", "the exported package does not verify")

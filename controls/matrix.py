@@ -394,20 +394,54 @@ def to_markdown(m: Matrix) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_html(m: Matrix) -> str:
+#: Colours of coverage and status, shared by the matrix's badges and charts.
+_COVERAGE_SERIES = (("automated", "automated", "#1a7f37"), ("attestation", "attestation", "#1d4ed8"),
+                    ("inherited", "inherited", "#6b21a8"), ("gap", "gap", "#b42318"))
+_STATUS_SERIES = (("implemented", "implemented", "#1a7f37"), ("failing", "failing", "#9a3412"),
+                  ("gap", "gap", "#b42318"), ("attestation", "attestation", "#1d4ed8"),
+                  ("inherited", "inherited", "#6b21a8"))
+
+
+def _charts(m: Matrix) -> list[Any]:
+    """A coverage chart per criteria family and a status chart per control family (inline SVG)."""
+    from charter.templates.charts import Series, stacked_bars
+
+    groups: dict[str, dict[str, int]] = {}
+    for crit in m.criteria:
+        counts = groups.setdefault(crit.group, {})
+        counts[crit.coverage] = counts.get(crit.coverage, 0) + 1
+    families: dict[str, dict[str, int]] = {}
+    for c in m.controls.values():
+        counts = families.setdefault(c.id.split("-")[0], {})
+        counts[c.status] = counts.get(c.status, 0) + 1
+    return [
+        stacked_bars("Criteria by coverage, per criteria family", [(g.split(" ")[0], n) for g, n in groups.items()],
+                     [Series(*x) for x in _COVERAGE_SERIES], width=620, label_width=60),
+        stacked_bars("Controls by status, per control family", sorted(families.items()),
+                     [Series(*x) for x in _STATUS_SERIES], width=620, label_width=60),
+    ]
+
+
+def to_html(m: Matrix, *, runbooks_href: str = "runbooks/") -> str:
+    """The matrix as one offline HTML page; runbook names link to `<runbooks_href><id>.html`
+    (the layout `charter demo` and `charter runbooks render -o <dir>/runbooks` write)."""
     from importlib.resources import files
 
     import jinja2
 
     source = files("charter.templates").joinpath("matrix.html.j2").read_text(encoding="utf-8")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(source).render(m=m, s=m.summary)
+    families = sorted({c.group.split(" ")[0] for c in m.criteria}, key=lambda g: (g[:2] != "CC", g))
+    return env.from_string(source).render(m=m, s=m.summary, charts=_charts(m), families=families,
+                                          runbooks_href=runbooks_href)
 
 
 RENDERERS = {"md": to_markdown, "csv": to_csv, "json": to_json, "html": to_html}
 
 
-def render(m: Matrix, fmt: str) -> str:
+def render(m: Matrix, fmt: str, *, runbooks_href: str = "runbooks/") -> str:
+    if fmt == "html":
+        return to_html(m, runbooks_href=runbooks_href)
     try:
         return RENDERERS[fmt](m)
     except KeyError:

@@ -16,7 +16,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Result = Literal["pass", "fail", "not_applicable"]
+#: `gap`: the item could not be judged because what it is judged on could not be read (an
+#: unreadable credential report, say). It is neither a pass nor a failure: the auditor sees
+#: the reason and the control is not evidenced for that item.
+Result = Literal["pass", "fail", "not_applicable", "gap"]
 
 
 class ApiCall(BaseModel):

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from charter.evidence.artifact import Artifact
 
-SCHEMA_VERSION = 1
+#: 2: the manifest also seals the run's `run.json` (`run_record`).
+SCHEMA_VERSION = 2
 
 
 def canonical(data: Any) -> bytes:
@@ -38,6 +39,8 @@ class Results(BaseModel):
     passed: int = 0
     failed: int = 0
     not_applicable: int = 0
+    #: items that could not be judged (result `gap`); 0 in manifests written before it existed
+    gaps: int = 0
 
 
 class Entry(BaseModel):
@@ -66,12 +69,23 @@ class Entry(BaseModel):
                 counts.passed += 1
             elif item.result == "fail":
                 counts.failed += 1
+            elif item.result == "gap":
+                counts.gaps += 1
             else:
                 counts.not_applicable += 1
         return cls(path=path, sha256=sha256_hex(data), bytes=len(data), kind=artifact.kind,
                    collector=artifact.collector, controls=artifact.controls, criteria=artifact.criteria,
                    account_id=artifact.account_id, account_name=artifact.account_name, region=artifact.region,
                    collected_at=artifact.collected_at, results=counts)
+
+
+class FileRef(BaseModel):
+    """A store object the manifest seals that is not an artifact (the run's `run.json`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    sha256: str
 
 
 class Previous(BaseModel):
@@ -108,6 +122,9 @@ class Manifest(BaseModel):
     key_id: str
     signing_algorithm: str
     previous: Previous | None = None
+    #: The run's `run.json` (scope and start), so an edit of it is detected; None only in
+    #: schema 1 manifests, written before it was sealed.
+    run_record: FileRef | None = None
     artifacts: list[Entry]
 
     def to_bytes(self) -> bytes:

@@ -2,11 +2,14 @@
 
 Layout (the same under a directory and under `s3://bucket/prefix/`):
 
-    keys/<fingerprint>.pem                       public keys that signed manifests
+    keys/<fingerprint>.pem                       public keys that signed manifests (never a private key:
+                                                 the local one lives in ~/.config/charter/keys/)
     manifests/<sequence:08d>.json                 the chain (canonical JSON), one per sealed run
     manifests/<sequence:08d>.sig.json             its detached signature
-    runs/<run_id>/run.json                        a run's scope and start (written when it opens)
-    runs/<run_id>/sealed.json                     written when its manifest is (run no longer resumable)
+    runs/<run_id>/run.json                        a run's scope and start (written when it opens; its
+                                                 SHA-256 is sealed in the run's manifest)
+    runs/<run_id>/sealed.json                     written after its manifest (run no longer resumable);
+                                                 names the manifest's sequence and SHA-256
     runs/<run_id>/artifacts/<collector>/<account>/<region>.json         evidence
     runs/<run_id>/artifacts/<collector>/<account>/<region>.gap-<h>.json a gap (retried on resume)
 
@@ -32,14 +35,24 @@ from typing import Any, Protocol, runtime_checkable
 from charter import __version__
 from charter.evidence.artifact import Artifact, utcnow
 from charter.evidence.errors import StoreNotFoundError, StoreUrlError, StoreWriteError
-from charter.evidence.manifest import Entry, Manifest, Previous, Scope, canonical, sha256_hex
+from charter.evidence.manifest import (
+    Entry,
+    FileRef,
+    Manifest,
+    Previous,
+    Scope,
+    canonical,
+    sha256_hex,
+)
 from charter.evidence.signing import Signature, Signer
 
 DEFAULT_LOCAL_STORE = Path(".charter") / "evidence"
 KEYS = "keys/"
 MANIFESTS = "manifests/"
 RUNS = "runs/"
-#: Objects under a run that are bookkeeping, not evidence (not listed in the manifest).
+#: Objects under a run that are bookkeeping, not evidence: not among the manifest's
+#: artifacts, but each checked (run.json by the manifest's `run_record`, sealed.json
+#: against the manifest it names).
 RUN_BOOKKEEPING = ("run.json", "sealed.json")
 
 
@@ -117,12 +130,11 @@ class LocalBackend:
         base = self.root / prefix if prefix else self.root
         if not base.is_dir():
             return []
+        # every file, hidden ones too: a file slipped into a sealed run as ".x" is still a file
+        # the store holds, and verify must see it
         out = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # .signing holds the private key
+        for dirpath, _dirnames, filenames in os.walk(base):
             for name in filenames:
-                if name.startswith("."):
-                    continue
                 out.append(Path(dirpath, name).relative_to(self.root).as_posix())
         return sorted(out)
 
@@ -353,7 +365,7 @@ class EvidenceStore:
         done = set()
         for p in self.backend.list(run.prefix + "artifacts/"):
             parts = p[len(run.prefix + "artifacts/"):].split("/")
-            if len(parts) == 3 and ".gap-" not in parts[2]:
+            if len(parts) == 3 and ".gap-" not in parts[2] and not parts[2].startswith("."):
                 done.add((parts[0], parts[1], parts[2].split(".")[0]))
         return done
 
@@ -397,11 +409,15 @@ class EvidenceStore:
         self.publish_key(signer)
         entries = []
         for path in self.backend.list(run.prefix + "artifacts/"):
+            if path.rsplit("/", 1)[-1].startswith("."):
+                continue  # a write interrupted by SIGKILL leaves its temp file: not evidence
             entry = run.written.get(path)
             if entry is None:  # stored by an earlier, interrupted pass: hash what is stored
                 data = self.backend.get(path)
                 entry = Entry.of(path, data, Artifact.model_validate_json(data))
             entries.append(entry)
+        record = run.prefix + "run.json"
+        run_record = FileRef(path=record, sha256=sha256_hex(self.backend.get(record)))
         for _attempt in range(5):
             head = self.head()
             previous = None
@@ -411,7 +427,7 @@ class EvidenceStore:
                                 started_at=run.started_at, sealed_at=utcnow(), charter_version=__version__,
                                 caller_arn=caller_arn, scope=run.scope, key_id=signer.key_id,
                                 signing_algorithm=signer.algorithm, previous=previous,
-                                artifacts=sorted(entries, key=lambda e: e.path))
+                                run_record=run_record, artifacts=sorted(entries, key=lambda e: e.path))
             data = manifest.to_bytes()
             signature = signer.sign(sha256_hex(data))
             try:

@@ -4,18 +4,25 @@ Recomputes the SHA-256 of every artifact and manifest, walks the manifest chain
 (contiguous sequence numbers, each manifest naming the previous one's hash, sealing
 times in order) and checks every manifest's signature. Each problem names the item:
 
-- `changed`: an artifact or manifest whose bytes differ from what was sealed;
+- `changed`: an artifact, manifest or run record (`run.json`, `sealed.json`) whose bytes
+  differ from what was sealed;
 - `missing`: a listed artifact, a manifest in the middle of the chain, or a signature gone;
-- `unlisted`: an object added to a sealed run after it was sealed;
+- `unlisted`: an object added to a sealed run after it was sealed (hidden files included);
 - `chain`: a manifest whose `previous` does not match, renamed/reordered manifests;
 - `signature`: a signature that does not verify (a manifest forged without the key);
-- `key`: a manifest signed by a key that is not trusted, or a key file that isn't its key;
+- `key`: a manifest signed by a key that is not trusted (with `--public-key`, any key but
+  the pinned one: a store re-signed with a new key), or a key file that isn't its key;
+- `unreadable`: a manifest, signature or key that does not parse;
 - `overwritten`: (S3) a key with more than one version: someone wrote over it (the locked
   original is still there and can be read by version id).
 
+Every problem is a finding (exit 1), never an exception: a verifier must name what was
+tampered with, whatever shape the tampering left behind.
+
 What the chain cannot show by itself, as with CloudTrail digests: the removal of the
 newest manifests. The report prints the last run so it can be matched with the schedule;
-in the S3 store, Object Lock makes that removal impossible.
+in the S3 store, Object Lock makes that removal impossible; an export package signs the
+range of runs it holds.
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ from charter.evidence.store import (
     signature_path,
 )
 
-ProblemKind = Literal["changed", "missing", "unlisted", "chain", "signature", "key", "unreadable", "overwritten"]
+ProblemKind = Literal["changed", "missing", "unlisted", "chain", "signature", "key", "unreadable", "overwritten",
+                      "unsafe"]
 
 
 @dataclass(frozen=True)
@@ -129,11 +137,10 @@ def verify(backend: Backend, *, trusted_keys: Iterable[Any] = (), partial: bool 
             return report
         raise StoreNotFoundError(f"{backend.url}: holds no evidence manifests",
                                  hint="run `charter evidence collect` first, or pass the right --store")
-    if trusted and not any(m.key_id in trusted for *_, m in chain):
-        names = ", ".join(sorted({m.key_id[:16] for *_, m in chain}))
-        raise SigningKeyError(f"the key given (fingerprint {', '.join(k[:16] for k in trusted)}) signed none of "
-                              f"the {len(chain)} manifests in {backend.url}; they name key {names}",
-                              hint="pass the public key exported with this store (keys/<fingerprint>.pem)")
+    if any(p.startswith(".signing/") for p in objects):
+        report.warnings.append("a private signing key is inside the store (.signing/): whoever can write the "
+                               "store can re-sign it; move it out (see `charter evidence collect --help`) "
+                               "and verify with --public-key")
 
     report.manifests = len(chain)
     report.first, report.last = chain[0][3], chain[-1][3]
@@ -206,6 +213,11 @@ def verify(backend: Backend, *, trusted_keys: Iterable[Any] = (), partial: bool 
                 report.add(entry.path, "changed", f"SHA-256 is {actual[:16]}…, manifest #{manifest.sequence} "
                                                   f"sealed {entry.sha256[:16]}…")
 
+    for _seq, path, data, manifest in chain:
+        if only_runs is not None and manifest.run_id not in only_runs:
+            continue
+        _check_run_records(backend, report, objects, path, data, manifest)
+
     sealed_runs = set(seen_runs)
     open_runs: set[str] = set()
     for obj in sorted(objects):
@@ -219,16 +231,13 @@ def verify(backend: Backend, *, trusted_keys: Iterable[Any] = (), partial: bool 
             open_runs.add(run_id)
             continue
         if obj in listed or (len(parts) == 3 and parts[2] in RUN_BOOKKEEPING):
-            continue
+            continue  # the bookkeeping files are checked against their manifest below
         report.add(obj, "unlisted", f"in sealed run {run_id} but not in its manifest (added after sealing)")
     for run_id in sorted(open_runs):
         sealed_marker = f"{RUNS}{run_id}/sealed.json"
         if sealed_marker in objects:
             # the run was sealed, but no manifest in the chain lists it: its manifest is gone
-            try:
-                seq = json.loads(backend.get(sealed_marker)).get("sequence", "?")
-            except ValueError:
-                seq = "?"
+            seq = _sealed_record(backend.get(sealed_marker)).get("sequence", "?")
             artifacts = sum(1 for o in objects if o.startswith(f"{RUNS}{run_id}/artifacts/"))
             report.add(f"{RUNS}{run_id}/", "missing", f"sealed as manifest #{seq}, which is gone: its "
                                                      f"{artifacts} artifacts are in no manifest")
@@ -266,7 +275,9 @@ def _check_signature(backend: Backend, report: VerifyReport, objects: set[str], 
     if trusted:
         key = trusted.get(sig.key_id)
         if key is None:
-            report.add(path, "key", f"signed by key {sig.key_id[:16]}…, which is not the trusted key")
+            pinned = ", ".join(k[:16] + "…" for k in sorted(trusted))
+            report.add(path, "key", f"signed by key {sig.key_id[:16]}…, not by the pinned key {pinned}: "
+                                    "re-signed with another key, or the wrong key was pinned")
             return
     else:
         key = key_cache.get(sig.key_id)
@@ -288,6 +299,45 @@ def _check_signature(backend: Backend, report: VerifyReport, objects: set[str], 
     if not verify_signature(key, sig):
         report.add(path, "signature", f"signature by key {sig.key_id[:16]}… does not verify: "
                                       "manifest forged or signature replaced")
+
+
+def _check_run_records(backend: Backend, report: VerifyReport, objects: set[str], path: str, data: bytes,
+                       manifest: Manifest) -> None:
+    """run.json against the hash the manifest sealed; sealed.json against the manifest itself."""
+    record = f"{RUNS}{manifest.run_id}/run.json"
+    if manifest.run_record is not None:
+        if manifest.run_record.path != record:
+            report.add(path, "chain", f"seals {manifest.run_record.path} as its run record, not {record}")
+        elif record not in objects:
+            report.add(record, "missing", f"the run record sealed by {path} is gone")
+        else:
+            actual = sha256_hex(backend.get(record))
+            if actual != manifest.run_record.sha256:
+                report.add(record, "changed", f"SHA-256 is {actual[:16]}…, manifest #{manifest.sequence} sealed "
+                                              f"{manifest.run_record.sha256[:16]}…")
+    elif manifest.schema_version >= 2:
+        report.add(path, "chain", "a schema 2 manifest must seal its run record (run.json); this one does not")
+    else:
+        report.warnings.append(f"{path}: written before run records were sealed (schema 1): {record} is not "
+                               "covered by its signature")
+    marker = f"{RUNS}{manifest.run_id}/sealed.json"
+    if marker in objects and path not in report.items():  # a forged manifest is named once, by itself
+        sealed = _sealed_record(backend.get(marker))
+        want = {"sequence": manifest.sequence, "manifest_sha256": sha256_hex(data)}
+        if sealed != want:
+            report.add(marker, "changed", f"names manifest #{sealed.get('sequence', '?')} "
+                                          f"({str(sealed.get('manifest_sha256', '?'))[:16]}…), but run "
+                                          f"{manifest.run_id} is sealed by #{manifest.sequence} "
+                                          f"({want['manifest_sha256'][:16]}…)")
+
+
+def _sealed_record(data: bytes) -> dict[str, Any]:
+    """sealed.json's fields, or {} when it is not a JSON object (an edit verify reports)."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _mpath(seq: int) -> str:

@@ -242,6 +242,9 @@ class HyperparameterSearch:
     checkpoint: str | None = None
     max_new_trials: int | None = None  # stop early (simulated crash) after this many evaluations
 
+    #: The best trial score seen so far during `fit` (any rung), for progress callbacks to report.
+    best_score_so_far_: float | None = None
+
     def fit(self, market: MarketData, progress: Callable[[int, int, int], None] | None = None) -> HyperparameterSearch:
         configs = sample_configs(self.space, self.n_trials, self.seed, self.sampler)
         budgets = budgets_for(self.halving, self.n_rungs, self.eta)
@@ -279,6 +282,9 @@ class HyperparameterSearch:
                         it = (evaluate_trial(c, market, self.settings, budget, rung) for c in todo)
                     for rec in it:
                         ckpt.add(rec)
+                        if rec.get("score") is not None and (self.best_score_so_far_ is None
+                                                             or rec["score"] > self.best_score_so_far_):
+                            self.best_score_so_far_ = float(rec["score"])  # what a progress reader shows
                         new_count += 1
                         done_count += 1
                         if progress:

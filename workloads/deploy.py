@@ -103,6 +103,11 @@ def deploy_workload(cfg: OrgConfig, env: str, sessions: SessionFactory, out_dir:
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda ps: _deploy_one(run, ctx, ps, extra), waves[order]))
         run.save_journal()
+    if not run.failed_stacks and any(ps.name.endswith("-edge") for ps in plan.stacks):
+        try:
+            upload_console(run, ctx)
+        except botocore.exceptions.ClientError as exc:
+            run.fail(f"console upload: {error_code(exc)}: {error_message(exc)}")
     return WorkloadDeployResult(plan=plan, changes=run.changes, failures=run.failures,
                                 elapsed=time.monotonic() - started)
 
@@ -266,6 +271,16 @@ def deploy_values(run: Run, ctx: Ctx, ps: PlannedStack, wanted: set[str]) -> dic
         for env in wl.environments:
             values[f"{env.capitalize()}AccountId"] = run.ctx.account_id(workload_account(run.cfg, env))
     api_stack = f"charter-optimizer-{ctx.env}-api"
+    if wanted & {"UserPoolProvider", "UserPoolClientId"}:  # the edge stack's RUM identity pool
+        api_account = run.ctx.account_id(ctx.account)
+        pool = _stack_output(run, api_account, home, api_stack, "UserPoolId")
+        client = _stack_output(run, api_account, home, api_stack, "UserPoolClientId")
+        if pool and client:
+            values["UserPoolProvider"] = f"cognito-idp.{home}.amazonaws.com/{pool}"
+            values["UserPoolClientId"] = client
+        elif run.dry_run:
+            values["UserPoolProvider"] = f"cognito-idp.{home}.amazonaws.com/{home}_pending"
+            values["UserPoolClientId"] = "pending"
     if "RestApiDomain" in wanted:  # an output of the api stack, deployed in an earlier wave
         domain = _stack_output(run, run.ctx.account_id(ctx.account), home, api_stack, "RestApiDomain")
         if domain:
@@ -301,3 +316,100 @@ def _deploy_one(run: _WorkloadRun, ctx: Ctx, ps: PlannedStack, extra: dict[str, 
         ok = False
     if not ok:
         run.failed_stacks.add(ps.name)
+
+
+# -- the console --------------------------------------------------------------------------------
+
+#: Cache-Control per kind of console file: hashed assets never change, the rest is revalidated.
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+ERROR_PAGES = {"403": "Access denied", "404": "Not found", "5xx": "Service unavailable"}
+
+
+def console_config(ctx: Ctx, region: str, api: dict[str, str], edge: dict[str, str],
+                   api_key: str | None) -> dict[str, Any]:
+    """The console's runtime config on AWS (the local one: `workloads.console_site.ConsoleSite.config`)."""
+    ws = f"wss://{api['WebSocketApiId']}.execute-api.{region}.amazonaws.com/{api.get('WebSocketStage') or ctx.env}"
+    rum = None
+    if edge.get("AppMonitorId"):
+        rum = {"app_monitor_id": edge["AppMonitorId"], "identity_pool_id": edge["RumIdentityPoolId"],
+               "guest_role_arn": edge["RumGuestRoleArn"], "region": edge.get("region", "us-east-1"),
+               "sample_rate": ctx.settings.rum_sample_rate,
+               "user_pool_provider": f"cognito-idp.{region}.amazonaws.com/{api['UserPoolId']}"}
+    return {"mode": "aws", "title": f"{ctx.cfg.organization.name} {ctx.env}",
+            "identity": {"kind": "cognito", "domain": f"https://{api['UserPoolDomain']}",
+                         "client_id": api["UserPoolClientId"], "user_pool_id": api["UserPoolId"]},
+            "api": {"base": "", "optimizer": True, "compliance": True, "websocket": ws, "key": api_key},
+            "rum": rum}
+
+
+def _outputs(run: Run, account: str, region: str, stack: str) -> dict[str, str]:
+    cfn = run.client("cloudformation", region=region, account_id=account)
+    try:
+        found = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    except botocore.exceptions.ClientError:
+        return {}
+    return {o["OutputKey"]: o["OutputValue"] for o in found}
+
+
+def _error_page(code: str, title: str) -> bytes:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
+            f'<body><main><h1>{title}</h1><p>Error {code}. <a href="/">Back to the console</a></p></main></body>'
+            "</html>").encode()
+
+
+def upload_console(run: Run, ctx: Ctx) -> int:
+    """Put the built console (`workloads/console/dist`), its config.json, the API's OpenAPI
+    document (the job form is built from it) and the error pages under `console/` of the
+    results bucket, which the edge stack's distribution serves. Returns the files written."""
+    import json
+    import mimetypes
+
+    from charter.workloads.console import dist_dir
+    from charter.workloads.handlers.openapi import openapi_document
+    from charter.workloads.stacks.edge import CONSOLE_PREFIX
+
+    account = run.ctx.account_id(ctx.account)
+    home = ctx.region
+    api = _outputs(run, account, home, f"charter-optimizer-{ctx.env}-api")
+    edge_stack = next((ps for ps in run.plan.stacks if ps.name.endswith(f"{ctx.env}-edge")), None)
+    edge_region = edge_stack.deployment.regions[0] if edge_stack else "us-east-1"
+    edge = {**_outputs(run, account, edge_region, f"charter-optimizer-{ctx.env}-edge"), "region": edge_region}
+    missing = [k for k in ("UserPoolId", "UserPoolClientId", "UserPoolDomain", "WebSocketApiId") if k not in api]
+    if missing:
+        run.fail(f"console upload: the api stack has no output {', '.join(missing)}; deploy it first")
+        return 0
+    api_key = None
+    if api.get("FrontendApiKeyId"):
+        api_key = run.client("apigateway", region=home, account_id=account).get_api_key(
+            apiKey=api["FrontendApiKeyId"], includeValue=True).get("value")
+    files: dict[str, tuple[bytes, str, str]] = {}
+    dist = dist_dir()
+    if not (dist / "index.html").is_file():
+        run.fail(f"console upload: {dist} has no build; run `charter console build`")
+        return 0
+    for path in sorted(p for p in dist.rglob("*") if p.is_file()):
+        rel = path.relative_to(dist).as_posix()
+        kind = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".html": "text/html",
+                ".json": "application/json"}.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        files[rel] = (path.read_bytes(), kind, IMMUTABLE if rel.startswith("assets/") else REVALIDATE)
+    files["config.json"] = (json.dumps(console_config(ctx, home, api, edge, api_key), indent=1).encode(),
+                            "application/json", REVALIDATE)
+    files["openapi.json"] = (json.dumps(openapi_document(server_url=f"https://{ctx.settings.domain}")).encode(),
+                             "application/json", REVALIDATE)
+    for code, title in ERROR_PAGES.items():
+        files[f"errors/{code}.html"] = (_error_page(code, title), "text/html", REVALIDATE)
+    bucket = f"{ctx.prefix}-results-{account}-{home}"
+    s3 = run.client("s3", region=home, account_id=account)
+    run.mutate(Change("stack", f"s3://{bucket}/{CONSOLE_PREFIX}/", "upload",
+                      [f"console: {len(files)} files (app, config.json, openapi.json, error pages)"]))
+    if run.dry_run:
+        return 0
+    # assets first, index.html last: a visitor never gets an index naming assets not there yet
+    order = sorted(files, key=lambda k: (k == "index.html", k))
+    for rel in order:
+        body, kind, cache = files[rel]
+        if kind.startswith("text/") or kind == "application/json":
+            kind += "; charset=utf-8"
+        s3.put_object(Bucket=bucket, Key=f"{CONSOLE_PREFIX}/{rel}", Body=body, ContentType=kind, CacheControl=cache)
+    return len(files)

@@ -57,9 +57,11 @@ from urllib.parse import parse_qs, unquote
 
 from aiohttp import web
 
-from charter.workloads.handlers import api, aws
+from charter.workloads.console_site import ConsoleSite
+from charter.workloads.handlers import api, aws, websocket
 from charter.workloads.handlers.openapi import openapi_document
 from charter.workloads.handlers.settings import Settings
+from charter.workloads.local_ws import MANAGEMENT_ENV, WS_PATH, LocalWebSocketGateway
 
 log = logging.getLogger("charter.workloads.server")
 LOCAL_USER = "local-user"
@@ -80,6 +82,7 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 #: (method, API Gateway resource, compiled path pattern, handler name on `api`)
 ROUTES: tuple[tuple[str, str, re.Pattern[str], str], ...] = (
     ("POST", "/optimize", re.compile(r"^/optimize$"), "submit"),
+    ("GET", "/jobs", re.compile(r"^/jobs$"), "jobs"),
     ("GET", "/jobs/{id}", re.compile(r"^/jobs/(?P<id>[^/]+)$"), "status"),
     ("GET", "/jobs/{id}/results", re.compile(r"^/jobs/(?P<id>[^/]+)/results$"), "results"),
 )
@@ -272,15 +275,22 @@ class _Busy:
 class LocalApiServer:
     """`with LocalApiServer(settings, port=0) as srv: requests.get(srv.url + "/health")`.
 
+    Besides the REST routes it serves the WebSocket API (`workloads.local_ws`: job progress
+    pushed by the same handlers as on AWS) and, with `console`, the web console
+    (`workloads.console_site`: the built app, its config, the compliance API).
+
     `aws_app`: the WSGI app of an AWS endpoint running in this very process (the embedded
     AWS that `charter workload serve --local` starts beside this server), given by whoever
     started it; the handlers' clients for `AWS_ENDPOINT_URL` then call it directly (see
     `workloads.handlers.aws`). State is the same whichever way a request arrives."""
 
     def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 0,
-                 aws_app: Any = None) -> None:
+                 console: ConsoleSite | None = None, aws_app: Any = None) -> None:
         self.settings, self.host, self.requested_port = settings, host, port
         self._aws_app = aws_app
+        self.console = console
+        self._ws = LocalWebSocketGateway(self._invoke_ws, STAGE, LOCAL_USER)
+        self._saved_management_env: str | None = None
         self.port = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -328,6 +338,12 @@ class LocalApiServer:
 
             raise CharterError(f"cannot serve the API on {self.host}:{self.requested_port}: {exc.strerror or exc}",
                                hint="choose a free port with --port (0 picks one)") from None
+        # The handlers (here and in the job workers, which inherit the environment) post
+        # WebSocket messages to this server's management API, as they post to AWS's.
+        self._saved_management_env = os.environ.get(MANAGEMENT_ENV)
+        os.environ[MANAGEMENT_ENV] = self._ws.management_endpoint(self.url)
+        if self.console is not None:
+            self.console.websocket_path = WS_PATH
         if self.settings.local:
             from charter.workloads.handlers.worker import start_local
 
@@ -397,6 +413,11 @@ class LocalApiServer:
                 self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
         self._loop, self._thread = None, None
+        if self.port and os.environ.get(MANAGEMENT_ENV) == self._ws.management_endpoint(self.url):
+            if self._saved_management_env is None:
+                os.environ.pop(MANAGEMENT_ENV, None)
+            else:
+                os.environ[MANAGEMENT_ENV] = self._saved_management_env
         for pool in (self._handlers, self._long_polls):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -434,6 +455,11 @@ class LocalApiServer:
         if method == "GET" and path == "/openapi.json":
             host = request.headers.get("Host") or f"127.0.0.1:{self.port}"
             return self._response(200, _json_body(openapi_document(server_url=f"http://{host}", security=False)))
+        handled = await self._ws.handle(request)
+        if handled is None and self.console is not None:
+            handled = await self.console.handle(request, self._run_blocking)
+        if handled is not None:
+            return handled
         found = route(method, path)
         if isinstance(found, list):
             if found:
@@ -452,6 +478,22 @@ class LocalApiServer:
             with self._busy:
                 status, payload, headers = await asyncio.wrap_future(self._handlers.submit(invoke, *call))
         return self._response(status, payload, headers)
+
+    def _invoke_ws(self, name: str, event: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
+        """A WebSocket route's handler, on the handler pool (it calls AWS)."""
+        assert self._handlers is not None
+
+        def call() -> dict[str, Any]:
+            with self._busy:
+                return getattr(websocket, name)(event, LambdaContext(event["requestContext"]["requestId"]))
+
+        return asyncio.wrap_future(self._handlers.submit(call))
+
+    def _run_blocking(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Console work (reading the evidence store) off the loop, on the long-poll pool:
+        it waits on files and S3, and must not queue behind the API's requests."""
+        assert self._long_polls is not None
+        return asyncio.wrap_future(self._long_polls.submit(fn, *args))
 
     @staticmethod
     def _response(status: int, body: bytes, headers: dict[str, str] | None = None,

@@ -19,6 +19,9 @@ def controls(
     config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.", show_default=True),
     fmt: Format = typer.Option(Format.md, "--format", "-f", help="Output format.", case_sensitive=False),
     out: Path | None = typer.Option(None, "-o", "--out", help="Write to this file instead of stdout."),
+    runbooks: str = typer.Option("runbooks/", "--runbooks",
+                                 help="HTML: where runbook names link to (`charter runbooks render -o` output, "
+                                      "relative to the matrix file or a URL ending in /)."),
     reviews: Path = typer.Option(Path(".charter/access-reviews"), "--access-reviews",
                                  help="Access-review campaigns: a due quarter without a closed one fails IAM-09."),
 ) -> None:
@@ -42,7 +45,7 @@ def controls(
     cfg = load_config(config)
     matrix = compute_matrix(cfg, extra_stacks=synthesize_all_workloads(cfg),
                             failing_controls=failing_from_state(reviews, datetime.now(UTC).date()))
-    text = render(matrix, fmt.value)
+    text = render(matrix, fmt.value, runbooks_href=runbooks if runbooks.endswith("/") else runbooks + "/")
     if out is None:
         typer.echo(text, nl=False)
         return

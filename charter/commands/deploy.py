@@ -92,6 +92,9 @@ def deploy(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt,
     if result.failures:
         _print_failures(result.failures)
         raise typer.Exit(1)
+    from charter.commands.cost import record_deployed_cost
+
+    record_deployed_cost(cfg, out)  # what `charter plan` shows cost deltas against
 
 
 def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, profile: str | None = ProfileOpt,
@@ -101,7 +104,8 @@ def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, p
     """Show what `charter deploy` would do: accounts, OUs, SCP statements, StackSets and controls.
 
     Without --profile/--local/--endpoint-url (or with --offline) it compares against the journal
-    of the last deploy; with AWS access it is a dry run of deploy against what is there.
+    of the last deploy; with AWS access it is a dry run of deploy against what is there. Then
+    every call the plan makes Charter do is checked as `charter preflight` does; exit 1 on a denial.
 
     Example: `charter plan -c org.yaml -o out --offline`
     """
@@ -121,6 +125,16 @@ def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, p
         against = f"the last deploy ({journal.updated_at})" if journal else "nothing deployed yet (no journal)"
     console.print(f"plan against {against}: {_summary(changes)}", markup=False)
     _print_changes(changes)
+    from charter.commands.cost import plan_cost_delta
+
+    console.print(plan_cost_delta(cfg, out), markup=False, highlight=False, soft_wrap=True)
+    # what AWS would refuse, before anything is deployed (the same check as `charter preflight`)
+    from charter.commands.preflight import print_report, run_preflight
+
+    report = run_preflight(cfg)
+    print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def drift(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, profile: str | None = ProfileOpt,
@@ -137,43 +151,60 @@ def drift(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, 
         report = run_drift(cfg, out, sessions)
     for line in report.errors:
         warn(line)
-    if not report.drifts:
-        ok(f"no drift in {len(report.checked)} StackSets")
-        if report.errors:
-            error(f"{len(report.errors)} StackSets could not be checked")
-            raise typer.Exit(1)
-        return
     for control, drifts in report.by_control().items():
         console.print(f"[bold]{control}[/]: {len(drifts)} drifted")
         for d in drifts:
             console.print("  " + d.render(), markup=False)
-    error(f"{len(report.drifts)} drifted resources")
+    if report.ok:
+        ok(report.summary())
+        return
+    # a StackSet the plan has but the account lacks is not "no drift": it is not there at all
+    error(report.summary())
     raise typer.Exit(1)
 
 
 def local(port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0 picks a free one)."),
           region: str = typer.Option("us-east-1", "--region", help="Default region.")) -> None:
-    """Start the embedded AWS (moto) on 127.0.0.1 until Ctrl-C, and print how to use it.
+    """Start the embedded AWS (moto) on 127.0.0.1 until Ctrl-C or SIGTERM, and print how to use it.
 
     Example: `charter local --port 5000`, then `charter deploy -c org.yaml --endpoint-url http://127.0.0.1:5000`
     """
+    import signal
+    import threading
     import time
 
     from charter.local import LocalAws
 
-    server = LocalAws(port=port, region=region).start()
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        if not stopping:  # a second signal while stopping must not break the cleanup
+            stopping.append(signum)
+            raise KeyboardInterrupt
+
+    # Explicit handlers: a process started in the background inherits SIGINT ignored (Python
+    # then installs no Ctrl-C handler of its own) and Python's default SIGTERM kills without
+    # the cleanup below; either way the server must stop when asked.
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server = LocalAws(port=port, region=region)
     try:
+        server.start()
         for key, value in server.env().items():
             typer.echo(f"export {key}={value}")
         err_console.print(f"embedded AWS at {server.endpoint_url}; use --endpoint-url {server.endpoint_url}. "
-                          "Ctrl-C stops it.")
+                          "Ctrl-C (or SIGTERM) stops it.")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
-        err_console.print("embedded AWS stopped")
+        if server.port:
+            server.stop()
+            err_console.print("embedded AWS stopped")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def register(app: typer.Typer) -> None:

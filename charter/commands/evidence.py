@@ -24,6 +24,9 @@ LocalOpt = typer.Option(False, "--local", help="Use the embedded AWS (moto serve
 EndpointOpt = typer.Option(None, "--endpoint-url", "--endpoint",
                            help="Talk to a running `charter local` server, e.g. http://127.0.0.1:5000.")
 RegionOpt = typer.Option(None, "--region", help="Region for the AWS clients (default: the org's home region).")
+KeyOpt = typer.Option(None, "--key", help="Local stores: the private signing key (Ed25519 PEM, made on first use), "
+                                          "kept OUTSIDE the store. Default: $CHARTER_SIGNING_KEY, else "
+                                          "~/.config/charter/keys/ed25519-private.pem.")
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -94,20 +97,29 @@ def collect(
     collectors: list[str] | None = typer.Option(None, "--collector", help="Only these collectors (repeatable)."),
     kms_key: str | None = typer.Option(None, "--kms-key", help="KMS signing key (default for S3 stores: "
                                                                "alias/<org>-evidence-signing)."),
+    key: Path | None = KeyOpt,
     new_run: bool = typer.Option(False, "--new-run", help="Start a new run instead of resuming an unfinished one."),
     max_workers: int = typer.Option(16, "--max-workers", min=1, max=128, help="Concurrent AWS reads."),
     processes: int = typer.Option(0, "--processes", min=0, max=64,
                                   help="Worker processes sharing the accounts (0: one per 16 accounts, "
                                        "at most one per CPU; 1: all in this process)."),
-) -> None:
+    operator_role: str = typer.Option(
+        "CharterEvidenceOperator", "--operator-role",
+        help="Role (in the caller's account) that reads every account through CharterEvidenceReader; "
+             "'' to read with the caller's own credentials (e.g. as CharterEvidenceCollector)")) -> None:
     """Collect evidence from every account and region into the store, then seal and sign the run.
 
-    Interrupted runs resume: what is already stored for the run is not stored again.
+    Interrupted runs resume: what is already stored for the run is not stored again. An S3
+    store is signed with the evidence stack's KMS key; a local store with an Ed25519 key kept
+    outside it (--key, default ~/.config/charter/keys/ed25519-private.pem), so whoever can
+    write the store cannot re-sign it. Publish keys/<fingerprint>.pem and verify with
+    --public-key.
 
     Example: `charter evidence collect --profile mgmt -c org.yaml --store .charter/evidence`
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from charter.aws import acting_as
     from charter.evidence.continuous import collect_all_fn, collect_to_store
     from charter.evidence.signing import signer_for
     from charter.evidence.store import EvidenceStore, open_backend
@@ -122,9 +134,10 @@ def collect(
             _check_org(sessions, endpoint or "--local")
         backend = open_backend(store, sessions=sessions, region=region)
         ev_store = EvidenceStore(backend)
-        signer = signer_for(store, backend, sessions, kms_key, cfg)
-        refs = _resolve_accounts(sessions, cfg, _split(accounts))
-        caller = sessions.caller_arn()
+        signer = signer_for(store, backend, sessions, kms_key, cfg, key_file=key)
+        reader = acting_as(sessions, operator_role)  # the evidence reader trusts the operator role
+        refs = _resolve_accounts(reader, cfg, _split(accounts))
+        caller = reader.caller_arn()
         with Progress(TextColumn("[bold]collecting[/]"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("account-region-collector units · {task.fields[ar]} account-regions"),
                       TimeElapsedColumn(), console=err_console, transient=False) as bar:
@@ -136,7 +149,7 @@ def collect(
                 bar.update(task, completed=done, total=total, ar=len(seen))
 
             result = collect_to_store(
-                ev_store, sessions, cfg, signer,
+                ev_store, reader, cfg, signer,
                 accounts=[(a.id, a.name) for a in refs] if refs else None,
                 regions=_split(regions), collectors=_split(collectors), resume=not new_run,
                 max_workers=max_workers, processes=processes, progress=progress, caller_arn=caller,
@@ -220,34 +233,47 @@ def export(
     store: str = StoreOpt,
     seed: str | None = typer.Option(None, "--seed", help="Sampling seed (default: from the last manifest's hash)."),
     config: Path | None = typer.Option(None, "-c", "--config", help="org.yaml (for the organization's name)."),
+    key: Path | None = KeyOpt,
+    kms_key: str | None = typer.Option(None, "--kms-key", help="KMS key that signs the package (default for S3 "
+                                                               "stores: alias/<org>-evidence-signing)."),
     local: bool = LocalOpt,
     profile: str | None = ProfileOpt,
     endpoint: str | None = EndpointOpt,
     region: str = typer.Option("us-east-1", "--region", help="Region of the S3 store's client."),
 ) -> None:
     """Export a period as a zip: index.html, an .xlsx workbook (populations, seeded samples),
-    the manifests, artifacts and public keys, and a README on verifying it offline.
+    the manifests, artifacts and public keys, and a README on verifying it offline. Every
+    file is listed with its SHA-256 in package.json, signed with the store's key.
 
     Example: `charter evidence export --from 2026-07-01 --to 2026-09-30 -o q3-evidence.zip`
     """
     from charter.evidence.export import export as run_export
+    from charter.evidence.signing import signer_for
     from charter.evidence.store import EvidenceStore, open_backend
 
-    org = ""
+    org, cfg = "", None
     if config is not None:
         from charter.landing_zone.config import load_config
 
-        org = load_config(config).organization.name
+        cfg = load_config(config)
+        org = cfg.organization.name
 
-    def go(backend: Any) -> None:
-        result = run_export(EvidenceStore(backend), date_from, date_to, out, seed=seed, organization=org)
+    def go(backend: Any, sessions: Any = None) -> None:
+        if cfg is None and (kms_key is None and store.startswith("s3://")):
+            from charter.evidence.errors import SigningKeyError
+
+            raise SigningKeyError("signing the package of an S3 store needs the KMS key",
+                                  hint="pass -c org.yaml (uses alias/<org>-evidence-signing) or --kms-key")
+        signer = signer_for(store, backend, sessions, kms_key, cfg, key_file=key)
+        result = run_export(EvidenceStore(backend), date_from, date_to, out, signer=signer, seed=seed,
+                            organization=org)
         ok(f"wrote {out}: {len(result.runs)} runs, {result.artifacts} artifacts, "
            f"{result.criteria_evidenced} criteria with automated evidence, sampling seed {result.seed}")
         console.print(f"  verify it offline: charter evidence verify --package {out}")
 
     if store.startswith("s3://"):
         with _sessions(local=local, profile=profile, endpoint=endpoint, region=region) as sessions:
-            go(open_backend(store, sessions=sessions, region=region))
+            go(open_backend(store, sessions=sessions, region=region), sessions)
     else:
         go(open_backend(store, must_exist=True))
 

@@ -92,7 +92,7 @@ def run(config: Path = ConfigOpt, out: Path = OutOpt,
 
 
 def _report(out: Path, title: str, wf, job, summary: dict) -> None:
-    from charter.optimizer.report import efficient_frontier, write_report
+    from charter.optimizer.report import efficient_frontier, equal_weight_returns, write_report
     from charter.optimizer.returns import ShrunkMean
     from charter.optimizer.risk import ledoit_wolf
 
@@ -106,7 +106,8 @@ def _report(out: Path, title: str, wf, job, summary: dict) -> None:
         frontier = efficient_frontier(cov, mu, lb, ub)
     except Exception:  # a report must not fail on a degenerate frontier
         frontier = None
-    write_report(out, title, wf, summary, frontier=frontier, assets=job.market.assets)
+    write_report(out, title, wf, summary, frontier=frontier, assets=job.market.assets,
+                 benchmark_returns=equal_weight_returns(job.market.returns)[-len(wf.returns_):])
 
 
 @app.command()

@@ -50,5 +50,7 @@ def _controls_by_runbook() -> dict[str, list[dict[str, str]]]:
     grouped: dict[str, list[dict[str, str]]] = {}
     for control in load_catalog().controls:
         if control.runbook:
-            grouped.setdefault(control.runbook, []).append({"id": control.id, "title": control.title})
+            grouped.setdefault(control.runbook, []).append(
+                {"id": control.id, "title": control.title, "criteria": list(control.criteria),
+                 "owner": control.owner, "frequency": control.frequency})
     return grouped

@@ -16,14 +16,17 @@ def serve(
     port: int = typer.Option(8080, "--port", help="Port of the API on 127.0.0.1 (0 = any free port)."),
     local: bool = typer.Option(False, "--local", help="Run against the embedded AWS (moto server)."),
     endpoint_url: str | None = typer.Option(None, "--endpoint-url", help="An AWS-compatible endpoint to use instead."),
+    store: str | None = typer.Option(None, "--store", "-s",
+                                     help="Evidence store (directory) for the console's compliance face."),
 ) -> None:
-    """Serve POST /optimize, GET /jobs/{id}, GET /jobs/{id}/results, /health and /openapi.json locally.
+    """Serve the optimizer API and the web console locally: POST /optimize, GET /jobs, GET /jobs/{id},
+    GET /jobs/{id}/results, the WebSocket API at /ws, /health, /openapi.json, and the console at /.
 
     Jobs run in local worker processes, at a lower priority than requests. With --local the
     tables and buckets are created in the embedded AWS; drop market data into `incoming/` of
     the market-data bucket and call the ingest handler, or use `charter demo`.
 
-    Example: `charter workload serve -c examples/small/org.yaml --env dev --local --port 8080`
+    Example: `charter workload serve -c examples/small/org.yaml --env dev --local --port 8080 --store charter-demo/evidence`
     """
     from charter.errors import CharterError
     from charter.landing_zone.config import load_config
@@ -52,10 +55,19 @@ def serve(
         # jobs run in local workers when the AWS behind this is the embedded one (it says so)
         local_jobs = embedded is not None or (endpoint_url is not None and advertised(endpoint_url) is not None)
         settings = Settings.for_names(prefix, account, region, environment=env, local=local_jobs)
-        server = LocalApiServer(settings, port=port,
+        from charter.workloads.console_site import ConsoleSite
+
+        compliance = None
+        if store:
+            from charter.commands.console import EvidenceCompliance, open_store
+
+            compliance = EvidenceCompliance(open_store(store))
+        site = ConsoleSite(optimizer=True, compliance=compliance, title=f"{cfg.organization.name} {env}")
+        server = LocalApiServer(settings, port=port, console=site,
                                 aws_app=embedded.wsgi_app() if embedded is not None else None).start()
         try:
             ok(f"optimizer API ({env}) on {server.url} — try {server.url}/health and {server.url}/openapi.json")
+            ok(f"console on {server.url}/" + (f" (compliance of {store})" if store else ""))
             console.print(f"jobs table {settings.jobs_table}; market data s3://{settings.market_data_bucket}/incoming/")
             server.serve_forever()
         finally:  # Ctrl-C or SIGTERM: the job workers are stopped, not left behind

@@ -8,6 +8,7 @@ organization analyzer with unused-access findings is available.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import urllib.parse
 from collections.abc import Callable
@@ -22,6 +23,20 @@ from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.naming import EVIDENCE_READER_ROLE
 
 from .model import AccessRow, Account, Snapshot
+
+#: Reads through the evidence reader in every account, and in the management account with
+#: the caller's own credentials (Identity Center, Access Analyzer, Organizations).
+READER_CALLS: tuple[str, ...] = (
+    "iam:ListUsers", "iam:ListRoles", "iam:GetRole", "iam:GetLoginProfile", "iam:ListAccessKeys",
+    "iam:GetAccessKeyLastUsed", "iam:ListGroupsForUser", "iam:ListAttachedUserPolicies", "iam:ListUserPolicies",
+    "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:ListMFADevices",
+)
+MANAGEMENT_READ_CALLS: tuple[str, ...] = (
+    "organizations:DescribeOrganization", "organizations:ListAccounts", "sso:ListInstances",
+    "sso:ListPermissionSets", "sso:DescribePermissionSet", "sso:ListAccountAssignments", "identitystore:DescribeUser",
+    "identitystore:DescribeGroup", "access-analyzer:ListAnalyzers",
+    "access-analyzer:ListFindings",
+)
 
 KEY_MAX_AGE_DAYS = 90
 UNUSED_DAYS = 90
@@ -101,15 +116,19 @@ def _iam_users(rec: _Recorder, iam: Any, account: Account, now: datetime) -> lis
         base = {"account_id": account.id, "account_name": account.name, "reviewer": account.owner,
                 "principal_type": "iam-user", "principal": name, "principal_id": name}
         last_login = user.get("PasswordLastUsed")
+        created = _age_days(user.get("CreateDate"), now)
         try:
             rec.call(iam, "get_login_profile", UserName=name)
             flags = [] if mfa else ["console-without-mfa"]
-            age = _age_days(last_login, now)
-            if age is None or age > UNUSED_DAYS:
+            # idle since the last sign-in, or since creation for a password never used: a user
+            # made this week is not "unused for 90 days"
+            idle = _age_days(last_login, now) if last_login else created
+            if idle is None or idle > UNUSED_DAYS:
                 flags.append(f"console-unused-{UNUSED_DAYS}d")
             rows.append(AccessRow(**base, access_type="console", access="login profile",
                                   details={"mfa": "yes" if mfa else "no",
-                                           "password_last_used": last_login.isoformat() if last_login else "never"},
+                                           "password_last_used": last_login.isoformat() if last_login else "never",
+                                           **_created(user.get("CreateDate"), created)},
                                   flags=flags))
         except iam.exceptions.NoSuchEntityException:
             pass
@@ -120,8 +139,8 @@ def _iam_users(rec: _Recorder, iam: Any, account: Account, now: datetime) -> lis
             flags = []
             if age > KEY_MAX_AGE_DAYS:
                 flags.append(f"key-older-than-{KEY_MAX_AGE_DAYS}d")
-            last_age = _age_days(last, now)
-            if key.get("Status") == "Active" and (last_age is None or last_age > UNUSED_DAYS):
+            idle = _age_days(last, now) if last else age  # a key never used is idle since it was made
+            if key.get("Status") == "Active" and idle > UNUSED_DAYS:
                 flags.append(f"key-unused-{UNUSED_DAYS}d")
             rows.append(AccessRow(**base, access_type="access-key", access=key["AccessKeyId"],
                                   details={"status": key.get("Status", ""), "age_days": str(age),
@@ -138,8 +157,20 @@ def _iam_users(rec: _Recorder, iam: Any, account: Account, now: datetime) -> lis
     return rows
 
 
+def _created(when: Any, age: int | None) -> dict[str, str]:
+    if not isinstance(when, datetime) or age is None:
+        return {}
+    return {"created": when.astimezone(UTC).date().isoformat(), "age_days": str(age)}
+
+
+def charter_managed(role_name: str, patterns: list[str]) -> bool:
+    """A role Charter deploys and guards (scps.protected_roles): changed by a Charter deploy, not
+    by hand, so a reviewer's "revoke" belongs in org.yaml, not in the account."""
+    return any(fnmatch.fnmatchcase(role_name, p) for p in patterns)
+
+
 def _iam_roles(rec: _Recorder, iam: Any, account: Account, now: datetime,
-               excluded: list[dict[str, str]]) -> list[AccessRow]:
+               excluded: list[dict[str, str]], managed: list[str] | None = None) -> list[AccessRow]:
     rows = []
     for role in rec.drain(iam, "list_roles", "Roles"):
         name = role["RoleName"]
@@ -154,10 +185,15 @@ def _iam_roles(rec: _Recorder, iam: Any, account: Account, now: datetime,
         if any(p.startswith("AWS:") and account.id not in p for p in principals):
             flags.append("cross-account-trust")
         last_used = rec.call(iam, "get_role", RoleName=name)["Role"].get("RoleLastUsed", {}).get("LastUsedDate")
-        last_age = _age_days(last_used, now)
-        if last_age is None or last_age > UNUSED_DAYS:
+        created = _age_days(role.get("CreateDate"), now)
+        # idle since last use, or since creation for a role never used (one made today is not unused)
+        idle = _age_days(last_used, now) if last_used else created
+        if idle is None or idle > UNUSED_DAYS:
             flags.append(f"role-unused-{UNUSED_DAYS}d")
-        details = {"trusted_by": ", ".join(principals), "last_used": last_used.isoformat() if last_used else "never"}
+        if charter_managed(name, managed or []):
+            flags.append("charter-managed")
+        details = {"trusted_by": ", ".join(principals), "last_used": last_used.isoformat() if last_used else "never",
+                   **_created(role.get("CreateDate"), created)}
         base = {"account_id": account.id, "account_name": account.name, "reviewer": account.owner,
                 "principal_type": "iam-role", "principal": name, "principal_id": name, "details": details}
         for policy in rec.drain(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name):
@@ -250,7 +286,7 @@ def take_snapshot(sessions: SessionFactory, cfg: OrgConfig, accounts: list[Accou
         try:
             iam = sessions.client("iam", account_id=account.id, role_name=read_role)
             rows += _iam_users(rec, iam, account, now)
-            rows += _iam_roles(rec, iam, account, now, excluded)
+            rows += _iam_roles(rec, iam, account, now, excluded, cfg.scps.protected_roles)
         except (AwsError, botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             message = exc.render() if isinstance(exc, AwsError) else error_message(exc)
             gaps.append({"account_id": account.id, "account_name": account.name, "error": message})

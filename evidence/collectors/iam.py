@@ -90,8 +90,12 @@ def check_root(snap: Snapshot, ctx: Context) -> list:
     root = next((r for r in snap.get("credential_report", []) if r.get("user") == "<root_account>"), None)
     summary = snap.get("summary", {})
     if root is None:
-        return [item(f"arn:aws:iam::{ctx.target.account_id}:root", "IAM-02", False,
-                     "the credential report has no root row; it could not be read")]
+        # nothing to judge: a gap (the auditor sees why), not a failure of root's settings
+        why = ("the credential report could not be read" if not snap.get("credential_report")
+               else "the credential report has no <root_account> row")
+        return [item(f"arn:aws:iam::{ctx.target.account_id}:root", "IAM-02", "gap",
+                     f"{why}, so root MFA and root access keys cannot be judged; check the collector role may "
+                     "call iam:GenerateCredentialReport and iam:GetCredentialReport")]
     problems = []
     mfa = root.get("mfa_active") == "true" or summary.get("AccountMFAEnabled") == 1
     if not mfa:
@@ -137,13 +141,25 @@ def check_credentials(snap: Snapshot, ctx: Context) -> list:
             out.append(item(kid, "IAM-04", not problems, "; ".join(problems) or f"active key, {age} days old",
                             age_days=age, last_used=key["last_used"]))
         if user["console"]:
-            idle = days_between(ctx.now, parse_time(user["password_last_used"]) or parse_time(user["created"]))
+            used = parse_time(user["password_last_used"])
+            idle = days_between(ctx.now, used or parse_time(user["created"]))
             ok = idle is None or idle <= UNUSED_MAX_DAYS
-            out.append(item(f"{user['name']}/console-password", "IAM-04", ok,
-                            f"console password last used {idle} days ago" if ok
-                            else f"console password unused for {idle} days (> {UNUSED_MAX_DAYS})",
+            if used is None:  # never signed in: say so, and count idleness from the user's creation
+                since = "" if idle is None else (" (user created today)" if idle == 0
+                                                 else f" (user created {idle} days ago)")
+                reason = (f"console password never used{since}" if ok
+                          else f"console password never used in the {idle} days since the user was created "
+                               f"(> {UNUSED_MAX_DAYS})")
+            else:
+                reason = (f"console password last used {_ago(idle)}" if ok
+                          else f"console password unused for {idle} days (> {UNUSED_MAX_DAYS})")
+            out.append(item(f"{user['name']}/console-password", "IAM-04", ok, reason,
                             password_last_used=user["password_last_used"]))
     return out
+
+
+def _ago(days: int | None) -> str:
+    return "today" if days == 0 else "1 day ago" if days == 1 else f"{days} days ago"
 
 
 def _grants_admin(document: Any) -> bool:
@@ -166,6 +182,9 @@ def check_admin_policies(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("iam:GenerateCredentialReport", "iam:GetAccessKeyLastUsed", "iam:GetAccountPasswordPolicy",
+           "iam:GetAccountSummary", "iam:GetCredentialReport", "iam:GetLoginProfile", "iam:GetPolicyVersion",
+           "iam:ListAccessKeys", "iam:ListMFADevices", "iam:ListPolicies", "iam:ListUsers"),
     name="iam", scope="global", services=("iam",),
     description="Credential report (root row), password policy, MFA per user, access key age and use, "
                 "unused credentials, customer policies granting *:*",

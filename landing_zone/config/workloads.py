@@ -57,7 +57,10 @@ class EnvironmentWorkload(StrictModel):
     domain: Domain = Field(description="Custom domain of the frontend, e.g. optimizer.acme.example.")
     certificate_arn: CertificateArn
     alert_emails: list[EmailStr] = Field(min_length=1, description="Receive budget and anomaly alerts.")
-    monthly_budget_usd: int = Field(ge=1, le=10_000_000)
+    monthly_budget_usd: int | None = Field(
+        default=None, ge=1, le=10_000_000,
+        description="The account's AWS Budget; defaults to `charter cost`'s estimate of the account times "
+                    "cost.budget_headroom, rounded up to $10.")
     anomaly_threshold_usd: int = Field(default=100, ge=1, description="Alert on anomalies above this impact.")
     provisioned_concurrency: int | None = Field(
         default=None, ge=0, le=1000,
@@ -72,6 +75,9 @@ class EnvironmentWorkload(StrictModel):
         default=None, description="Defaults to baseline.log_retention_days."
     )
     api_rate_per_second: int = Field(default=10, ge=1, le=2000, description="WAF limit per user.")
+    rum_sample_rate: float = Field(
+        default=0.1, ge=0, le=1,
+        description="Share of console sessions CloudWatch RUM records (the app monitor's SessionSampleRate).")
     approval_required: bool = Field(
         default=True, description="The pipeline waits for a manual approval before deploying here (not dev)."
     )

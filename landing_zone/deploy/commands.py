@@ -6,11 +6,11 @@ from pathlib import Path
 
 import botocore.exceptions
 
-from charter.aws import SessionFactory
+from charter.aws import SessionFactory, error_code
 from charter.landing_zone.config.model import OrgConfig
 
 from .context import DeployContext
-from .drift import DriftReport, detect_stackset_drift
+from .drift import DriftReport, detect_stackset_drift, is_deployed
 from .engine import preflight, read_plan
 from .journal import Journal
 from .run import Run, describe_error
@@ -31,15 +31,21 @@ def run_drift(cfg: OrgConfig, out_dir: Path, sessions: SessionFactory, poll_inte
     for ps in plan.stacks:
         if ps.deployment.kind != "stackset":
             continue
-        if not sessions.capabilities.drift_detection:
-            report.errors.append(f"{ps.stack_name}: {sessions.describe()} cannot detect StackSet drift "
-                                 "(it does not implement DetectStackSetDrift)")
-            continue
         controls = {lid: entry[2:] for lid, entry in load(run, ps).resources().items()}
         try:
+            if not is_deployed(cfn, ps.stack_name):
+                report.not_deployed.append(ps.stack_name)
+                continue
+            if not sessions.capabilities.drift_detection:
+                report.errors.append(f"{ps.stack_name}: {sessions.describe()} cannot detect StackSet drift "
+                                     "(it does not implement DetectStackSetDrift)")
+                continue
             report.drifts += detect_stackset_drift(cfn, ps.stack_name, controls, account_names=names,
                                                    poll_interval=interval, preferences=operation_preferences(run))
             report.checked.append(ps.stack_name)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            if error_code(exc) == "StackSetNotFoundException":  # deleted between the two calls
+                report.not_deployed.append(ps.stack_name)
+                continue
             report.errors.append(f"{ps.stack_name}: {describe_error(exc)}")
     return report

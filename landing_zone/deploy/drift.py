@@ -37,6 +37,29 @@ class DriftReport:
     drifts: list[Drift] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: StackSets in the plan that do not exist, or have no instance (never deployed, or deleted)
+    not_deployed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.drifts or self.errors or self.not_deployed)
+
+    def summary(self) -> str:
+        """One line a person can act on; never "no drift in 0 StackSets" for nothing checked."""
+        parts = []
+        if self.checked:
+            n = len(self.checked)
+            drifted = len({d.stackset for d in self.drifts})
+            parts.append(f"{drifted} of {n} StackSet{'s' if n != 1 else ''} drifted ({len(self.drifts)} resources)"
+                         if self.drifts else f"no drift in {n} deployed StackSet{'s' if n != 1 else ''}")
+        if self.not_deployed:
+            n = len(self.not_deployed)
+            parts.append(f"{n} StackSet{'s' if n != 1 else ''} of the plan {'are' if n != 1 else 'is'} not deployed "
+                         f"({', '.join(self.not_deployed[:5])}{', …' if n > 5 else ''}): run `charter deploy` first")
+        if self.errors:
+            n = len(self.errors)
+            parts.append(f"{n} StackSet{'s' if n != 1 else ''} could not be checked")
+        return "; ".join(parts) or "the plan has no StackSets to check"
 
     def by_control(self) -> dict[str, list[Drift]]:
         out: dict[str, list[Drift]] = {}
@@ -44,6 +67,22 @@ class DriftReport:
             for c in d.controls or ["(no control)"]:
                 out.setdefault(c, []).append(d)
         return dict(sorted(out.items()))
+
+
+def is_deployed(cfn: Any, stackset: str) -> bool:
+    """Whether the StackSet exists with at least one instance: drift detection on one that
+    does not would report "no drift" about nothing."""
+    import botocore.exceptions
+
+    from charter.aws import error_code
+
+    try:
+        cfn.describe_stack_set(StackSetName=stackset)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "StackSetNotFoundException":
+            return False
+        raise
+    return bool(paginate(cfn, "list_stack_instances", "Summaries", StackSetName=stackset).items)
 
 
 def detect_stackset_drift(cfn: Any, stackset: str, controls: dict[str, list[str]], *,

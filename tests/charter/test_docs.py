@@ -35,3 +35,62 @@ def test_every_error_code_is_unique_and_has_a_fix() -> None:
     codes = [c.code for c in classes]
     assert len(codes) == len(set(codes)), sorted(c for c in codes if codes.count(c) > 1)
     assert all(c.fix and c.code.startswith("CHARTER-") for c in classes)
+
+
+ARCH_PROBE = """
+  var svg = document.querySelector("svg");
+  var vb = svg.viewBox.baseVal, outside = [], overflowing = [];
+  svg.querySelectorAll("text").forEach(function (t) {
+    var b = t.getBBox();
+    if (b.x < 0 || b.y < 0 || b.x + b.width > vb.width + 0.5 || b.y + b.height > vb.height + 0.5) {
+      outside.push(t.textContent);
+    }
+  });
+  svg.querySelectorAll("g.account").forEach(function (g) {
+    var r = g.querySelector("rect").getBBox();
+    g.querySelectorAll("text").forEach(function (t) {
+      var b = t.getBBox();
+      if (b.x + b.width > r.x + r.width + 0.5 || b.y + b.height > r.y + r.height + 0.5) {
+        overflowing.push(g.getAttribute("data-key") + ": " + t.textContent);
+      }
+    });
+  });
+  return {width: vb.width, outside: outside, overflowing: overflowing,
+          flows: Array.prototype.map.call(svg.querySelectorAll("g.flow"), function (f) { return f.getAttribute("data-flow"); }),
+          accounts: Array.prototype.map.call(svg.querySelectorAll("g.account"), function (g) { return g.getAttribute("data-key"); }),
+          scrollWidth: document.documentElement.scrollWidth};
+"""
+
+
+@pytest.mark.parametrize("example", ["small", "large"])
+def test_architecture_diagram_draws_the_accounts_services_flows_and_regions_and_fits(example: str,
+                                                                                      tmp_path: Path) -> None:
+    from chromium_page import CHROMIUM, SKIP_REASON, load_in_chromium
+
+    from charter.docs.architecture import render_svg
+    from charter.landing_zone.synth import build_plan, synthesize
+
+    if CHROMIUM is None:
+        pytest.skip(SKIP_REASON)
+    cfg = load_config(EXAMPLES / example / "org.yaml")
+    svg = render_svg(cfg, build_plan(cfg, synthesize(cfg)).stacks)
+    root = ET.fromstring(svg)
+    texts = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    # the real architecture: core accounts and their services, the data flows, every region
+    for needle in ("Management account", "Log archive", "Security", "Audit", "GuardDuty", "Security Hub",
+                   "Evidence bucket", "KMS signing key", "CloudTrail", "CharterEvidenceReader", "Data flows"):
+        assert needle in texts, needle
+    for region in cfg.organization.governed_regions:
+        assert region in texts
+    page = tmp_path / "architecture.html"
+    page.write_text(f"<!doctype html><html><head><title>a</title></head><body style='margin:0;max-width:70rem'>"
+                    f"{svg}</body></html>")
+    _, errors, console, got = load_in_chromium(page, tmp_path, ARCH_PROBE)
+    assert errors == [] and console == []
+    assert got["width"] <= 1120  # a 70rem documentation column, unscaled
+    assert got["outside"] == [] and got["overflowing"] == [], got
+    assert set(got["flows"]) == {"deploy", "logs", "findings", "evidence"}
+    assert {"management", "log-archive", "security", "audit"} <= set(got["accounts"])
+    environments = {a.environment for a in cfg.accounts} - {"log-archive", "security", "audit"}
+    assert environments <= set(got["accounts"])
+    assert got["scrollWidth"] <= 1280

@@ -1,99 +1,97 @@
-"""The HTML matrix in a real browser: headless Chromium loads it offline with no console
-errors, its filter script runs, and every criterion is on the page.
-
-Console errors are caught two ways: a collector injected at the top of <head> records
-`error` events (script errors and failed resource loads, capture phase) and `console.error`
-calls into an attribute that `--dump-dom` returns; and Chromium's own console log
-(`--enable-logging=stderr`) must carry no CONSOLE line. A deliberately broken page proves
-the harness sees errors.
-"""
+"""The HTML matrix in a real browser (tests/chromium_page.py): it loads offline with no console
+errors, criteria and the status filter come before the suppressions, its filters and search
+narrow the rows, the gap reasons are on the page, runbook names link to rendered runbooks,
+and nothing is wider than a 1280 px window."""
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
-from html import unescape
 from pathlib import Path
 
 import pytest
+from chromium_page import CHROMIUM, LAYOUT_PROBE, SKIP_REASON, load_in_chromium
 
 from charter.controls.matrix import compute_matrix, render
 
-CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not on PATH (apt-get install -y chromium)")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 
-PROBE = """<script>
-window.__charterErrors = [];
-window.addEventListener("error", function (e) {
-  var t = e.target || {};
-  window.__charterErrors.push(String(e.message || ("failed to load " + (t.src || t.href || t.tagName))));
-}, true);
-(function () {
-  var original = console.error;
-  console.error = function () {
-    window.__charterErrors.push(Array.prototype.join.call(arguments, " "));
-    original.apply(console, arguments);
-  };
-})();
-window.addEventListener("load", function () {
+PROBE = """
+  function visible(el) { return !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length); }
+  function shown() { return Array.prototype.filter.call(document.querySelectorAll("tr.control-row"), visible); }
+  var out = {rows: shown().length};
   var select = document.getElementById("status-filter");
-  if (select) {
-    select.value = "gap";
-    select.dispatchEvent(new Event("change"));
-    var shown = document.querySelectorAll("tr.control-row:not(.hidden)").length;
-    document.documentElement.setAttribute("data-gap-rows-shown", String(shown));
-  }
-  document.documentElement.setAttribute("data-charter-errors", JSON.stringify(window.__charterErrors));
-});
-</script>"""
-
-
-def load_in_chromium(html: str, tmp_path: Path) -> tuple[str, list[str], list[str]]:
-    """(dumped DOM, errors the page saw, CONSOLE lines Chromium logged)."""
-    page = tmp_path / "page.html"
-    page.write_text(html.replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
-    res = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
-         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-         "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr[-2000:]
-    m = re.search(r'data-charter-errors="([^"]*)"', res.stdout)
-    assert m, "the page never finished loading (no load event)"
-    errors = json.loads(unescape(m.group(1)))
-    console = [line for line in res.stderr.splitlines() if ":CONSOLE" in line]
-    return res.stdout, errors, console
+  select.value = "gap";
+  select.dispatchEvent(new Event("change"));
+  out.gapRows = shown().length;
+  out.gapStatuses = shown().map(function (r) { return r.getAttribute("data-status"); });
+  select.value = "";
+  select.dispatchEvent(new Event("change"));
+  var search = document.getElementById("search");
+  search.value = "inspector";
+  search.dispatchEvent(new Event("input"));
+  out.searchRows = shown().map(function (r) { return r.textContent.toLowerCase().indexOf("inspector") >= 0; });
+  search.value = "";
+  search.dispatchEvent(new Event("input"));
+  out.rowsAfter = shown().length;
+  var reason = Array.prototype.filter.call(document.querySelectorAll(".reason"), function (el) {
+    return el.textContent.indexOf("baseline.inspector.enabled is false") >= 0; });
+  out.reasonVisible = reason.length > 0 && visible(reason[0]);
+  function top(sel) { var el = document.querySelector(sel); return el ? el.getBoundingClientRect().top + window.scrollY : -1; }
+  out.order = {filter: top("#status-filter"), criteria: top("#criteria"), chart: top("svg.chart"),
+               suppressions: top("#suppressions")};
+  out.charts = document.querySelectorAll("svg.chart").length;
+  out.layout = (function () { %LAYOUT% })();
+  return out;
+"""
 
 
 def test_harness_catches_errors(tmp_path: Path) -> None:
     broken = ("<!DOCTYPE html><html><head><title>t</title></head><body>"
               "<img src='missing.png'><script>console.error('boom'); notDefined();</script></body></html>")
-    _, errors, console = load_in_chromium(broken, tmp_path)
+    _, errors, console, _ = load_in_chromium(broken, tmp_path)
     assert any("notDefined" in e for e in errors) and any("boom" in e for e in errors)
     assert any("missing.png" in e for e in errors)
     assert console
 
 
-def test_matrix_html_loads_without_errors_and_shows_every_criterion(small_config, tmp_path: Path) -> None:
+def test_matrix_html_in_chromium(small_config, tmp_path: Path) -> None:
+    from charter.commands.runbooks import _controls_by_runbook
+    from charter.landing_zone.synth import synthesize
+    from charter.runbooks.context import build_context
+    from charter.runbooks.render import render_all
+
     matrix = compute_matrix(small_config)
     html = render(matrix, "html")
     assert not re.search(r'(src|href)="(https?:)?//', html), "the report must work offline"
-    dom, errors, console = load_in_chromium(html, tmp_path)
-    assert errors == []
-    assert console == []
+    page = tmp_path / "control-matrix.html"
+    page.write_text(html, encoding="utf-8")
+    render_all(build_context(small_config, synthesize(small_config), controls_by_runbook=_controls_by_runbook()),
+               tmp_path / "runbooks")
+    dom, errors, console, got = load_in_chromium(page, tmp_path, PROBE.replace("%LAYOUT%", LAYOUT_PROBE))
+    assert errors == [] and console == []
     for crit in matrix.criteria:
         assert f'data-criterion="{crit.id}"' in dom, crit.id
         assert f'href="#{crit.id}"' in dom
-    # Summary, badges and the gap reason reached the page.
     assert f"{matrix.summary.criteria_with_controls} / 61" in dom
     assert 'class="badge implemented"' in dom and 'class="badge inherited"' in dom
-    assert "baseline.inspector.enabled is false" in dom
     for x, _ in matrix.suppressions():
         assert x.check_id in dom
-    # The status filter ran: only the gap rows stay visible.
-    shown = int(re.search(r'data-gap-rows-shown="(\d+)"', dom).group(1))
+    # reading order: summary and charts, then the filter and criteria, the suppressions last
+    order = got["order"]
+    assert 0 <= order["chart"] < order["criteria"] < order["filter"] < order["suppressions"], order
+    assert got["charts"] == 2
+    # the status filter keeps the gap rows only; search narrows; clearing brings every row back
     expected = sum(1 for _, c in matrix.rows() if c.status == "gap")
-    assert shown == expected > 0
+    assert got["gapRows"] == expected > 0 and set(got["gapStatuses"]) == {"gap"}
+    assert got["searchRows"] and all(got["searchRows"]) and len(got["searchRows"]) < got["rows"]
+    assert got["rowsAfter"] == got["rows"] == sum(1 for _ in matrix.rows())
+    assert got["reasonVisible"]
+    layout = got["layout"]
+    assert layout["innerWidth"] == 1280 and layout["scrollWidth"] <= 1280, layout
+    assert layout["brokenAnchors"] == []
+    # runbook names are links to the rendered runbooks, and every one resolves
+    links = set(re.findall(r'class="runbook" href="([^"]+)"', html))
+    with_runbook = {c.runbook for c in matrix.controls.values() if c.runbook}
+    assert links == {f"runbooks/{r}.html" for r in with_runbook} and links
+    for href in links:
+        assert (tmp_path / href).is_file(), href

@@ -115,8 +115,34 @@ def test_root_row_of_credential_report():
     assert keyed.result == "fail" and "access keys" in keyed.reason
     no_mfa = check_root({"credential_report": [{**row, "mfa_active": "false"}], "summary": {}}, ctx)[0]
     assert no_mfa.result == "fail" and "MFA" in no_mfa.reason
-    # no root row at all is never a pass
-    assert check_root({"credential_report": [], "summary": {}}, ctx)[0].result == "fail"
+    # no root row at all is never a pass, and not a failure of root's settings either: a gap, with why
+    unread = check_root({"credential_report": [], "summary": {}}, ctx)[0]
+    assert unread.result == "gap" and "could not be read" in unread.reason
+    assert "iam:GetCredentialReport" in unread.reason
+    rootless = check_root({"credential_report": [{**row, "user": "alice"}], "summary": {}}, ctx)[0]
+    assert rootless.result == "gap" and "no <root_account> row" in rootless.reason
+
+
+@pytest.mark.parametrize(("last_used", "created_days_ago", "result", "reason"), [
+    (None, 0, "pass", "console password never used (user created today)"),
+    (None, 30, "pass", "console password never used (user created 30 days ago)"),
+    (None, 120, "fail", "console password never used in the 120 days since the user was created (> 90)"),
+    (0, 200, "pass", "console password last used today"),
+    (1, 200, "pass", "console password last used 1 day ago"),
+    (95, 200, "fail", "console password unused for 95 days (> 90)"),
+])
+def test_console_password_use_is_worded_as_it_happened(last_used, created_days_ago, result, reason):
+    from collectors_testkit import small_config
+
+    from charter.evidence.collectors.iam import check_credentials
+
+    now = utcnow()
+    ctx = Context(small_config(), Target(ACCOUNT, "prod", "us-east-1", "prod"), now=now)
+    user = {"name": "alice", "arn": "arn:aws:iam::1:user/alice", "console": True, "access_keys": [],
+            "created": (now - timedelta(days=created_days_ago, hours=1)).isoformat(),
+            "password_last_used": None if last_used is None else (now - timedelta(days=last_used, hours=1)).isoformat()}
+    got = check_credentials({"users": [user]}, ctx)[0]
+    assert (got.result, got.reason) == (result, reason)
 
 
 def test_registry_lists_every_collector_with_controls():

@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from chromium_page import CHROMIUM, LAYOUT_PROBE, SKIP_REASON, load_in_chromium
 from evstore_helpers import run_artifacts
 from openpyxl import load_workbook
 
@@ -33,7 +34,7 @@ def store_dir(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("export") / "evidence"
     store = EvidenceStore(LocalBackend(root))
-    signer = LocalSigner.for_directory(root / ".signing")
+    signer = LocalSigner.for_directory(root.parent / "key")  # outside the store, as signer_for keeps it
     real = store_mod.utcnow
     try:
         for day in range(DAYS):
@@ -47,10 +48,15 @@ def store_dir(tmp_path_factory):
     return root
 
 
+def _signer(store_dir) -> LocalSigner:
+    return LocalSigner.for_directory(store_dir.parent / "key")
+
+
 @pytest.fixture(scope="module")
 def package(store_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("pkg") / "q4-evidence.zip"
-    result = export(EvidenceStore(LocalBackend(store_dir)), "2026-10-05", "2026-11-03", out, organization="acme")
+    result = export(EvidenceStore(LocalBackend(store_dir)), "2026-10-05", "2026-11-03", out,
+                    signer=_signer(store_dir), organization="acme")
     return result
 
 
@@ -87,8 +93,9 @@ def test_tampered_package_is_named(package, tmp_path):
                 data = data.replace(b'"pass"', b'"fail"', 1)
             dst.writestr(item, data)
     report = verify_package(bad)
-    assert victim.removeprefix("store/") in report.items("changed")
-    assert dropped.removeprefix("store/") in report.items("missing")
+    # problems name package members, as they are in the zip
+    assert report.items("changed") == [victim]
+    assert dropped in report.items("missing")
 
 
 def test_bad_packages_are_charter_errors(tmp_path):
@@ -109,20 +116,25 @@ def test_bad_packages_are_charter_errors(tmp_path):
         zf.writestr("package.json", "{}")
         zf.writestr("store/manifests/00000001.json", "{}")
         zf.writestr("../../escape.txt", "x")
-    with pytest.raises(PackageError, match="unsafe"):
-        verify_package(evil)
+    # a member escaping the package is a finding naming it (exit 1), and it is never written
+    work = tmp_path / "deep" / "er" / "work"
+    work.mkdir(parents=True)
+    report = verify_package(evil, workdir=work)
+    assert "../../escape.txt" in report.items("unsafe") and not report.ok
+    assert not (tmp_path / "deep" / "escape.txt").exists()
+    assert report.items("unreadable") == ["package.json"]
 
 
 def test_export_bad_input(store_dir, tmp_path):
     store = EvidenceStore(LocalBackend(store_dir))
     with pytest.raises(ExportError, match="not a date"):
-        export(store, "2026-13-01", "2026-12-31", tmp_path / "x.zip")
+        export(store, "2026-13-01", "2026-12-31", tmp_path / "x.zip", signer=_signer(store_dir))
     with pytest.raises(ExportError, match="after"):
-        export(store, "2026-12-01", "2026-11-01", tmp_path / "x.zip")
+        export(store, "2026-12-01", "2026-11-01", tmp_path / "x.zip", signer=_signer(store_dir))
     with pytest.raises(ExportError, match="no sealed runs"):
-        export(store, "2025-01-01", "2025-01-31", tmp_path / "x.zip")
+        export(store, "2025-01-01", "2025-01-31", tmp_path / "x.zip", signer=_signer(store_dir))
     with pytest.raises(ExportError, match=".zip"):
-        export(store, "2026-10-01", "2026-10-31", tmp_path / "x.tar")
+        export(store, "2026-10-01", "2026-10-31", tmp_path / "x.tar", signer=_signer(store_dir))
 
 
 def test_export_refuses_a_store_that_fails_verification(tmp_path, store_dir):
@@ -131,7 +143,7 @@ def test_export_refuses_a_store_that_fails_verification(tmp_path, store_dir):
     victim = next((copy / "runs").rglob("us-east-1.json"))
     victim.write_bytes(victim.read_bytes()[:-1])
     with pytest.raises(ExportError, match="verification failed"):
-        export(EvidenceStore(LocalBackend(copy)), "2026-10-01", "2026-10-31", tmp_path / "x.zip")
+        export(EvidenceStore(LocalBackend(copy)), "2026-10-01", "2026-10-31", tmp_path / "x.zip", signer=_signer(store_dir))
 
 
 def test_workbook_has_summary_criteria_populations_and_seeded_samples(package, tmp_path):
@@ -157,7 +169,8 @@ def test_workbook_has_summary_criteria_populations_and_seeded_samples(package, t
     # each sampled row is the population row it names
     pop_by_row = {r[0]: r for r in population[1:]}
     for row in samples:
-        assert pop_by_row[row[5]][1:] == row[6:]
+        assert pop_by_row[row[5]][1:-1] == row[6:]
+        assert pop_by_row[row[5]][-1] == "yes"  # the Population sheet marks it sampled
     # CC6.1 sheet lists IAM-01's items
     cc61 = list(wb["CC6.1"].iter_rows(values_only=True))
     assert any(r[0] == "IAM-01" for r in cc61[2:])
@@ -168,9 +181,9 @@ def test_workbook_has_summary_criteria_populations_and_seeded_samples(package, t
 def test_samples_are_reproducible_from_the_seed(store_dir, tmp_path):
     store = EvidenceStore(LocalBackend(store_dir))
     # eight days: every control's population (8 per day) exceeds the daily sample of 25
-    a = export(store, "2026-10-01", "2026-10-08", tmp_path / "a.zip", seed="fixed-seed")
-    b = export(store, "2026-10-01", "2026-10-08", tmp_path / "b.zip", seed="fixed-seed")
-    c = export(store, "2026-10-01", "2026-10-08", tmp_path / "c.zip", seed="other-seed")
+    a = export(store, "2026-10-01", "2026-10-08", tmp_path / "a.zip", signer=_signer(store_dir), seed="fixed-seed")
+    b = export(store, "2026-10-01", "2026-10-08", tmp_path / "b.zip", signer=_signer(store_dir), seed="fixed-seed")
+    c = export(store, "2026-10-01", "2026-10-08", tmp_path / "c.zip", signer=_signer(store_dir), seed="other-seed")
     assert all(s.size == 25 < s.population for s in a.samples)
     rows = lambda r: [[x["population_row"] for x in s.rows] for s in r.samples]  # noqa: E731
     assert rows(a) == rows(b) != rows(c)
@@ -207,36 +220,31 @@ def test_index_links_resolve_inside_the_extracted_zip(package, tmp_path):
     parser.feed((tmp_path / "index.html").read_text())
     assert len(parser.hrefs) > 30 * 13
     assert not parser.srcs  # nothing loaded from anywhere
+    page = (tmp_path / "index.html").read_text()
     for href in parser.hrefs:
         assert "://" not in href and not href.startswith("/"), href
+        if href == "data:,":  # the empty favicon: keeps the browser from asking for /favicon.ico
+            continue
+        if href.startswith("#"):
+            assert f'id="{href[1:]}"' in page, href
+            continue
         assert (tmp_path / href).is_file(), href
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-@pytest.mark.skipif(_chromium() is None, reason="headless Chromium is not installed "
-                    "(apt-get install -y chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 def test_index_renders_in_headless_chromium_without_console_errors(package, tmp_path):
     with zipfile.ZipFile(package.path) as zf:
         zf.extractall(tmp_path)
-    proc = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-         "--dump-dom", (tmp_path / "index.html").as_uri()],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
-    assert console == []
-    dom = proc.stdout
+    dom, errors, console, layout = load_in_chromium(tmp_path / "index.html", tmp_path, LAYOUT_PROBE)
+    assert errors == [] and console == []
     for cid in CRITERIA:
         assert f'id="{cid}"' in dom, cid
     assert "IAM-01" in dom and "no automated evidence" in dom
+    assert layout["scrollWidth"] <= layout["innerWidth"] == 1280 and layout["brokenAnchors"] == []
 
 
 @pytest.fixture()
-def moto_server_url():
+def moto_server_url(spawn):
     """The embedded AWS in its own process: the test's own moto state (mock_aws) stays untouched."""
     import socket
     import time
@@ -247,28 +255,23 @@ def moto_server_url():
         port = sock.getsockname()[1]
     # `charter local`: the embedded AWS states its capabilities to --endpoint-url (plain moto
     # would be taken for AWS behind an endpoint, with the profile's credentials)
-    proc = subprocess.Popen([sys.executable, "-m", "charter.cli", "local", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = spawn([sys.executable, "-m", "charter.cli", "local", "--port", str(port)],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
+    deadline = time.monotonic() + 300  # a hang guard: the start takes seconds, more under load
+    while True:
         try:
-            proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            urllib.request.urlopen(url + "/moto-api/", timeout=10)
+            break
+        except OSError:
+            assert child.proc.poll() is None, "the embedded AWS exited"
+            assert time.monotonic() < deadline, f"the embedded AWS did not answer on {url}"
+            time.sleep(0.1)
+    yield url  # the `spawn` fixture stops it, whatever the test did
 
 
 @pytest.mark.e2e  # ~10 s, most of it the moto server loading its backends on first use
+@pytest.mark.slow
 def test_cli_collect_export_verify_against_the_embedded_aws(tmp_path, monkeypatch, capsys, moto_server_url):
     """collect (real collectors, embedded AWS with an org) -> verify -> export -> verify --package."""
     import boto3
@@ -339,12 +342,12 @@ def test_export_checks_the_whole_chain_but_only_the_exported_artifacts(store_dir
     october_artifact = copy / store.manifests()[0].artifacts[0].path
     october_artifact.write_bytes(october_artifact.read_bytes() + b" ")
     # a changed October artifact does not block a November export...
-    export(store, "2026-11-01", "2026-11-30", tmp_path / "nov.zip")
+    export(store, "2026-11-01", "2026-11-30", tmp_path / "nov.zip", signer=_signer(store_dir))
     # ...a changed October manifest does: the chain the November runs hang from is broken
     first = copy / "manifests/00000001.json"
     first.write_bytes(first.read_bytes().replace(b'"acme"', b'"acmf"'))
     with pytest.raises(ExportError, match="00000001"):
-        export(store, "2026-11-01", "2026-11-30", tmp_path / "nov2.zip")
+        export(store, "2026-11-01", "2026-11-30", tmp_path / "nov2.zip", signer=_signer(store_dir))
     assert november
 
 

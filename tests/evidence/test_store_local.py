@@ -27,7 +27,7 @@ def store(tmp_path):
 
 @pytest.fixture()
 def signer(tmp_path):
-    return LocalSigner.for_directory(tmp_path / "evidence" / ".signing")
+    return LocalSigner.for_directory(tmp_path / "keys")  # outside the store, where signer_for keeps it
 
 
 def test_store_seal_verify_roundtrip(store, signer):
@@ -63,17 +63,39 @@ def test_artifact_files_are_canonical_json_with_their_hash(store, signer):
     assert json.loads(store.backend.get(path))["collector"] == "iam"
 
 
-def test_private_key_stays_private_and_public_key_is_exported(tmp_path, store, signer):
+def test_private_key_lives_outside_the_store_and_only_the_public_key_is_exported(tmp_path, monkeypatch):
+    from charter.evidence.errors import SigningKeyError
+    from charter.evidence.signing import signer_for
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("CHARTER_KEY_DIR")
+    backend = LocalBackend(tmp_path / "evidence")
+    store = EvidenceStore(backend)
+    signer = signer_for(str(backend.root), backend, None, None, None)
     run = store.open_run(Scope(organization="acme"))
     store.add(run, artifact())
     store.seal(run, signer)
-    key_file = tmp_path / "evidence" / ".signing" / "ed25519-private.pem"
+    # the user's config directory, never the store: whoever can write the store cannot re-sign it
+    key_file = tmp_path / "config" / "charter" / "keys" / "ed25519-private.pem"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
     assert store.backend.list("keys/") == [f"keys/{signer.key_id}.pem"]
-    # the private key is never listed as store content (so never exported)
-    assert not any(".signing" in p for p in store.backend.list())
+    assert not any("PRIVATE" in store.backend.get(p).decode(errors="replace") for p in store.backend.list())
     # the key is reused, not regenerated
-    assert LocalSigner.for_directory(key_file.parent).key_id == signer.key_id
+    assert signer_for(str(backend.root), backend, None, None, None).key_id == signer.key_id
+    # --key names another file; a key inside the store is refused
+    other = signer_for(str(backend.root), backend, None, None, None, key_file=tmp_path / "k" / "mine.pem")
+    assert other.key_id != signer.key_id and (tmp_path / "k" / "mine.pem").is_file()
+    with pytest.raises(SigningKeyError, match="inside the evidence store"):
+        signer_for(str(backend.root), backend, None, None, None, key_file=backend.root / "keys" / "x.pem")
+    # a store from before the key moved out: refused, with the command that moves the key
+    legacy = backend.root / ".signing" / "ed25519-private.pem"
+    legacy.parent.mkdir()
+    legacy.write_bytes(key_file.read_bytes())
+    with pytest.raises(SigningKeyError) as exc:
+        signer_for(str(backend.root), backend, None, None, None)
+    assert "mv " in exc.value.hint and str(legacy) in exc.value.hint
+    assert any(".signing" in w for w in verify(backend).warnings)
 
 
 def test_store_is_write_once(store):

@@ -5,6 +5,8 @@
   worker thread of this process when `CHARTER_LOCAL=1`.
 - status long-polls: `?wait=N` (seconds, at most `STATUS_MAX_WAIT_SECONDS`) returns as
   soon as the job's `version` exceeds `?after=` (or it finishes).
+- jobs lists the caller's jobs, newest first, `?limit=` at a time; `?cursor=` (opaque,
+  from the previous page's `next_cursor`) continues.
 - results serves fixed pages written by the worker (`?page=`), inline when small and as
   a presigned URL when large, plus a presigned URL of the whole document; rendered pages
   are kept in the cache table for a few minutes.
@@ -13,6 +15,8 @@ Users see only their own jobs; someone else's job is a 404, like a missing one.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import time
@@ -45,6 +49,10 @@ CACHE_TTL_SECONDS = 300
 #: DynamoDB items stop at 400 KB; larger pages are not cached.
 CACHE_MAX_BYTES = 300_000
 MAX_PAGE = 1_000_000
+#: Jobs per page of GET /jobs (default and most).
+JOBS_PAGE_DEFAULT = 20
+JOBS_PAGE_MAX = 100
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
 def _base_url(event: dict[str, Any]) -> str:
@@ -138,6 +146,41 @@ def status(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         time.sleep(min(POLL_INTERVAL_SECONDS, max(0.0, deadline - time.monotonic())))
         job = jobs.get(job_id) or job
     return response(200, job.public(_base_url(event)))
+
+
+def _cursor(job: dict[str, Any]) -> str:
+    """The opaque cursor of a page end: the job id and timestamp (the user comes from the token)."""
+    raw = json.dumps({"j": job["job_id"]["S"], "t": job["timestamp"]["S"]}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _start_key(cursor: str, user: str) -> dict[str, Any]:
+    bad = validation_error([{"field": "cursor", "message": "not a cursor this API returned; "
+                                                           "start again without `cursor`"}])
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise bad from None
+    if not (isinstance(data, dict) and isinstance(data.get("j"), str) and isinstance(data.get("t"), str)
+            and re.fullmatch(JOB_ID_PATTERN, data["j"]) and _TIMESTAMP.fullmatch(data["t"])):
+        raise bad
+    # the caller's own partition of the index: a cursor cannot page through someone else's jobs
+    return {"user_id": {"S": user}, "job_id": {"S": data["j"]}, "timestamp": {"S": data["t"]}}
+
+
+@endpoint
+def jobs(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """GET /jobs?limit=N&cursor=C: the caller's jobs, newest first."""
+    settings = Settings.from_env()
+    user = user_id(event)
+    params = query(event)
+    limit = int_param(params, "limit", JOBS_PAGE_DEFAULT, 1, JOBS_PAGE_MAX)
+    cursor = params.get("cursor") or ""
+    if len(cursor) > 512:
+        raise validation_error([{"field": "cursor", "message": "too long to be a cursor this API returned"}])
+    found, last = JobStore(settings).for_user(user, limit, _start_key(cursor, user) if cursor else None)
+    base = _base_url(event)
+    return response(200, {"items": [j.public(base) for j in found], "next_cursor": _cursor(last) if last else None})
 
 
 def _cache_get(settings: Settings, key: str) -> str | None:

@@ -28,6 +28,8 @@ from .settings import Settings
 _ser, _de = TypeSerializer(), TypeDeserializer()
 
 
+#: Progress details a worker records beside `progress` and `message` (JobStatus's optional fields).
+PROGRESS_DETAILS = ("step", "trials_done", "trials_total", "best_score")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TIME_DIGITS = 14  # hex digits of microseconds: good until the year 4253
 
@@ -122,6 +124,7 @@ class Job:
             "updated_at": self.updated_at or self.timestamp, "version": self.version,
             "progress": round(float(self.progress), 4), "message": self.message, "error": self.error,
             "objective": self.objective,
+            **{k: self.extra[k] for k in PROGRESS_DETAILS if self.extra.get(k) is not None},
             "results_url": f"{base_url}/jobs/{self.job_id}/results" if self.status == "SUCCEEDED" else None,
         }
 
@@ -189,6 +192,17 @@ class JobStore:
             UpdateExpression=expr, ExpressionAttributeNames=names, ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW")
         return Job.from_item(resp["Attributes"])
+
+    def for_user(self, user_id: str, limit: int, start_key: dict[str, Any] | None = None
+                 ) -> tuple[list[Job], dict[str, Any] | None]:
+        """One page of `user_id`'s jobs, newest first (the `user_id-index`), and the key to continue from."""
+        kwargs: dict[str, Any] = {}
+        if start_key:
+            kwargs["ExclusiveStartKey"] = start_key
+        resp = self.ddb.query(
+            TableName=self.table, IndexName="user_id-index", KeyConditionExpression="user_id = :u",
+            ExpressionAttributeValues={":u": {"S": user_id}}, ScanIndexForward=False, Limit=limit, **kwargs)
+        return [Job.from_item(i) for i in resp.get("Items", [])], resp.get("LastEvaluatedKey")
 
     def delete(self, job: Job) -> None:
         self.ddb.delete_item(TableName=self.table,

@@ -133,7 +133,18 @@ class JobStatus(Strict):
     message: str = ""
     error: str | None = None
     objective: str | None = None
+    step: str | None = Field(default=None, description="Current step: data, optimize, backtest, search, done.")
+    trials_done: int | None = Field(default=None, ge=0, description="Search trials evaluated so far.")
+    trials_total: int | None = Field(default=None, ge=0, description="Search trials planned (all rungs).")
+    best_score: float | None = Field(default=None, description="Best search trial score so far.")
     results_url: str | None = None
+
+
+class JobList(Strict):
+    """GET /jobs: the caller's jobs, newest first, one page at a time."""
+
+    items: list[JobStatus]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null on the last.")
 
 
 class ResultSummary(Strict):
@@ -145,6 +156,9 @@ class ResultSummary(Strict):
     backtest: dict[str, Any] | None = None
     search: dict[str, Any] | None = None
     data_report: dict[str, Any] = Field(default_factory=dict)
+    frontier: dict[str, Any] | None = Field(
+        default=None, description="Efficient frontier (annualised volatility and return) of the final window; "
+                                  "null when it is degenerate (a single point).")
 
 
 class ResultsPage(Strict):

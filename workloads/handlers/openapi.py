@@ -26,7 +26,8 @@ API_TITLE = "Charter optimizer API"
 API_VERSION = "1.0.0"
 COMPONENT_REF = "#/components/schemas/{model}"
 REST_MODELS: tuple[type[BaseModel], ...] = (
-    models.OptimizeRequest, models.SubmitResponse, models.JobStatus, models.ResultsPage, models.ErrorBody)
+    models.OptimizeRequest, models.SubmitResponse, models.JobStatus, models.JobList, models.ResultsPage,
+    models.ErrorBody)
 
 
 def _to_openapi30(node: Any) -> Any:
@@ -134,6 +135,15 @@ def openapi_document(server_url: str | None = None, security: bool = True,
                 "responses": {"202": {"description": "Queued", "content": _json("SubmitResponse"),
                                       "headers": {"Location": {"schema": {"type": "string"}}}},
                               **_errors(400, 401, 413, 503)}}},
+            "/jobs": {"get": {
+                "operationId": "listJobs", "summary": "The caller's jobs, newest first, a page at a time",
+                "parameters": [{"name": "limit", "in": "query", "required": False,
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                               {"name": "cursor", "in": "query", "required": False,
+                                "description": "`next_cursor` of the previous page.",
+                                "schema": {"type": "string", "maxLength": 512}}],
+                "responses": {"200": {"description": "Jobs", "content": _json("JobList")},
+                              **_errors(400, 401)}}},
             "/jobs/{id}": {"get": {
                 "operationId": "getJobStatus", "summary": "Job status, with optional long polling",
                 "parameters": [job_id,

@@ -94,9 +94,10 @@ def _management(endpoint: str) -> Any:
 
     import boto3
 
-    # The management API lives at the WebSocket API's own URL; with the embedded AWS
-    # (AWS_ENDPOINT_URL set) everything goes to that endpoint instead.
-    url = os.environ.get("AWS_ENDPOINT_URL") or endpoint
+    # The management API lives at the WebSocket API's own URL. boto3's per-service endpoint
+    # variable names another (the local server's own management API, `workloads.local_ws`);
+    # with the embedded AWS (AWS_ENDPOINT_URL set) everything else goes to that endpoint.
+    url = os.environ.get("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI") or os.environ.get("AWS_ENDPOINT_URL") or endpoint
     key = f"apigatewaymanagementapi@{url}"
     cached = _mgmt.get(key)
     if cached is None:

@@ -72,7 +72,7 @@ def build_optimizer(req: OptimizeRequest, with_turnover: bool = False) -> Portfo
 
 def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tuple[dict[str, Any], list[dict]]:
     """The whole computation of a job: (summary, result rows). Pure: no AWS."""
-    report = progress or (lambda fraction, message: None)
+    report = progress or (lambda fraction, message, **fields: None)
     R = md.returns[-req.horizon_days:]
     alive = np.isfinite(R).all(axis=0)
     if alive.sum() < 2:
@@ -80,7 +80,7 @@ def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tupl
     window = R[:, alive]
     window = window[np.isfinite(window).all(axis=1)]
     names = [a for a, ok in zip(md.assets, alive, strict=True) if ok]
-    report(0.2, f"optimizing {len(names)} assets ({req.objective})")
+    report(0.2, f"optimizing {len(names)} assets ({req.objective})", step="optimize")
     opt = build_optimizer(req).fit(window)
     weights = np.zeros(len(md.assets))
     weights[alive] = opt.weights_
@@ -95,8 +95,9 @@ def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tupl
             "first_date": str(md.dates[0]), "last_date": str(md.dates[-1]), "days": int(len(md.dates)),
             "excluded_assets": [a for a, ok in zip(md.assets, alive, strict=True) if not ok]},
     }
+    summary["frontier"] = frontier(window, req, opt.weights_)
     if req.backtest.enabled:
-        report(0.4, "walk-forward backtest")
+        report(0.4, "walk-forward backtest", step="backtest")
         bt = req.backtest
         wf = WalkForward(build_optimizer(req, with_turnover=True), lookback=bt.lookback,
                          rebalance_every=bt.rebalance_every, cost_bps=bt.cost_bps, vol_target=bt.vol_target).fit(md)
@@ -107,14 +108,16 @@ def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tupl
                  for d, r, v in zip(wf.dates_, wf.returns_, wealth, strict=True)]
     if req.search.enabled:
         s = req.search
-        report(0.6, f"hyperparameter search ({s.n_trials} trials)")
+        report(0.6, f"hyperparameter search ({s.n_trials} trials)", step="search")
         search = HyperparameterSearch(
             space=SearchSpace(lookback=(s.lookback_min, s.lookback_max), objectives=tuple(s.objectives)),
             settings=SearchConfig(max_weight=req.constraints.max_weight, min_weight=max(req.constraints.min_weight, 0.0),
                                   cost_bps=req.backtest.cost_bps),
             n_trials=s.n_trials, sampler=s.sampler, seed=s.seed, halving=s.halving, workers=1,
-        ).fit(md, progress=lambda done, total, rung: report(0.6 + 0.35 * done / max(total, 1),
-                                                            f"search: {done}/{total} trials"))
+        )
+        search.fit(md, progress=lambda done, total, rung: report(
+            0.6 + 0.35 * done / max(total, 1), f"search: {done}/{total} trials", step="search",
+            trials_done=done, trials_total=total, best_score=search.best_score_so_far_))
         summary["search"] = {"best_config": search.best_config_, "holdout_sharpe": search.holdout_sharpe_,
                              "deflated_sharpe": search.deflated_sharpe_, "failures": search.n_failures_,
                              "best_metrics": search.best_backtest_.metrics_}
@@ -124,16 +127,68 @@ def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tupl
     return results.finite(summary), results.finite(rows)
 
 
+#: Points along the efficient frontier in a result (the console draws them).
+FRONTIER_POINTS = 25
+TRADING_DAYS = 252
+
+
+def frontier(window: np.ndarray, req: OptimizeRequest, weights: np.ndarray) -> dict[str, Any] | None:
+    """The mean-variance frontier under the job's weight bounds (annualised), with the chosen
+    portfolio on the same axes; None when it is a single point (e.g. bounds that force equal
+    weights), which the console shows as no frontier rather than a dot."""
+    # optimizer.report has the same loop but draws with matplotlib, which the handlers zip leaves out
+    from charter.optimizer.risk import ledoit_wolf
+    from charter.optimizer.solvers.qp import solve_box_budget_qp
+
+    def efficient_frontier(cov: np.ndarray, mu: np.ndarray, lb: np.ndarray, ub: np.ndarray,
+                           points: int) -> tuple[list[float], list[float]]:
+        scale = float(np.trace(cov)) / mu.size / max(float(np.abs(mu).max()), 1e-300)
+        vols, rets, active = [], [], None
+        for g in np.concatenate([[0.0], np.geomspace(scale * 1e-3, scale * 1e2, points - 1)]):
+            r = solve_box_budget_qp(cov, -g * mu, lb, ub, 1.0, warm_active=active)
+            active = r.active
+            vols.append(float(np.sqrt(max(r.w @ cov @ r.w, 0.0))))
+            rets.append(float(mu @ r.w))
+        return vols, rets
+
+    n = window.shape[1]
+    c = req.constraints
+    lb = np.full(n, c.min_weight if not c.long_only else max(c.min_weight, 0.0))
+    ub = np.full(n, c.max_weight)
+    if lb.sum() > 1 or ub.sum() < 1:
+        return None
+    cov, _ = ledoit_wolf(window)
+    mu = window.mean(axis=0)
+    try:
+        vols, rets = efficient_frontier(cov, mu, lb, ub, points=FRONTIER_POINTS)
+    except Exception:  # noqa: BLE001 - the frontier is an illustration; the job's answer stands without it
+        log.warning("efficient frontier failed", exc_info=True)
+        return None
+    points = sorted({(round(float(v) * TRADING_DAYS ** 0.5, 6), round(float(r) * TRADING_DAYS, 6))
+                     for v, r in zip(vols, rets, strict=True) if np.isfinite(v) and np.isfinite(r)})
+    if len(points) < 2 or points[-1][0] - points[0][0] < 1e-6:
+        return None
+    w = np.asarray(weights, float)
+    return {"points": [{"volatility": v, "return": r} for v, r in points],
+            "portfolio": {"volatility": float(np.sqrt(max(w @ cov @ w, 0.0)) * TRADING_DAYS ** 0.5),
+                          "return": float(mu @ w * TRADING_DAYS)}}
+
+
 class _Progress:
     def __init__(self, store: JobStore, job: Job, notify: Any) -> None:
         self.store, self.job, self.notify, self.last = store, job, notify, 0.0
 
-    def __call__(self, fraction: float, message: str) -> None:
+    def __call__(self, fraction: float, message: str, **fields: Any) -> None:
+        """`fields`: step, trials_done, trials_total, best_score (JobStatus's progress details)."""
         now = time.monotonic()
-        if now - self.last < PROGRESS_EVERY_SECONDS:
+        # a new step and the last trial are always written; else at most one write per PROGRESS_EVERY_SECONDS
+        last_trial = fields.get("trials_done") is not None and fields.get("trials_done") == fields.get("trials_total")
+        if now - self.last < PROGRESS_EVERY_SECONDS and fields.get("step") == self.job.extra.get("step") \
+                and not last_trial:
             return
         self.last = now
-        self.job = self.store.update(self.job, progress=round(fraction, 4), message=message)
+        details = {k: v for k, v in fields.items() if v is not None}
+        self.job = self.store.update(self.job, progress=round(fraction, 4), message=message, **details)
         self.notify(self.job)
 
 
@@ -148,7 +203,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> Job:
         raise LookupError(f"job {job_id} not found in {settings.jobs_table}")
     if job.status in TERMINAL:
         return job
-    job = store.update(job, status="RUNNING", progress=0.05, message="loading market data")
+    job = store.update(job, status="RUNNING", progress=0.05, message="loading market data", step="data")
     notify(job, settings)
     progress = _Progress(store, job, lambda j: notify(j, settings))
     try:
@@ -158,7 +213,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> Job:
         summary, rows = optimize(req, md, progress)
         where = results.write(settings.results_bucket, job.job_id, summary, rows, settings.results_page_rows)
         job = store.update(progress.job, status="SUCCEEDED", progress=1.0, message="done", result_prefix=where,
-                           rows_total=len(rows))
+                           rows_total=len(rows), step="done")
     except (OptimizerError, ValidationError) as exc:
         job = store.update(progress.job, status="FAILED", message="failed", error=str(exc)[:2000])
     except Exception as exc:  # noqa: BLE001 - a bug must still end the job, not leave it RUNNING

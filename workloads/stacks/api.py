@@ -1,9 +1,15 @@
 """API stack: REST and WebSocket APIs, Cognito (MFA required) and the regional WAF.
 
-REST: `POST /optimize` (body validated against the handlers' request model), `GET /jobs/{id}`
-and `GET /jobs/{id}/results` (cached 300 s per job id), `GET /health` (a mock for the
-canaries). Every data route needs a Cognito token from a user with MFA and an API key
-bound to a usage plan.
+REST: `POST /optimize` (body validated against the handlers' request model), `GET /jobs`
+(the caller's jobs, paged), `GET /jobs/{id}` and `GET /jobs/{id}/results` (cached 300 s per
+job id), `GET /compliance/summary` and `GET /compliance/artifact` (the console's compliance
+face: the `compliance` function answers members of the user pool's `compliance` group
+only), `GET /health` (a mock for the canaries). Every data route needs a Cognito token
+from a user with MFA and an API key bound to a usage plan.
+
+Sign-in for the console: Cognito's hosted UI on a prefix domain, the authorization-code
+grant with PKCE for the public app client (no secret: the app is a browser), redirecting
+back to the environment's domain. Groups: `portfolio-managers` and `compliance`.
 
 WebSocket: `$connect`, `$disconnect`, `$default`. API Gateway authorizes only `$connect`
 (the connection is then trusted for its lifetime), with a Lambda REQUEST authorizer
@@ -42,6 +48,8 @@ from troposphere.cognito import (
     UserPool,
     UserPoolAddOns,
     UserPoolClient,
+    UserPoolDomain,
+    UserPoolGroup,
 )
 from troposphere.wafv2 import (
     AllowAction,
@@ -70,6 +78,10 @@ from charter.landing_zone.metadata import controls, suppress
 
 from ._common import Ctx, key_parameter, log_group, new_template, service_role
 
+#: Cognito groups of the console's users (the compliance API answers the second only).
+GROUPS = {"portfolio-managers": "Portfolio managers: submit and follow optimizations",
+          "compliance": "Security lead and auditors: the console's compliance view"}
+OAUTH_SCOPES = ["openid", "email", "profile"]
 #: Seconds GET responses stay in the API Gateway cache (spec: 5 minutes).
 CACHE_TTL_SECONDS = 300
 #: WAF window and the resulting per-user limit (10 rps = 600 per 60 s).
@@ -157,11 +169,23 @@ def build(ctx: Ctx) -> Template:
     pool.DeletionPolicy = "Retain"
     pool.UpdateReplacePolicy = "Retain"
     t.add_resource(pool)
+    console_url = f"https://{ctx.settings.domain}/"
     client = t.add_resource(controls(UserPoolClient(
         "UserPoolClient", UserPoolId=Ref(pool), ClientName=ctx.name("web"), GenerateSecret=False,
         ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"], PreventUserExistenceErrors="ENABLED",
         AccessTokenValidity=60, IdTokenValidity=60, RefreshTokenValidity=12, EnableTokenRevocation=True,
-        TokenValidityUnits=TokenValidityUnits(AccessToken="minutes", IdToken="minutes", RefreshToken="hours")), "WKL-02"))
+        TokenValidityUnits=TokenValidityUnits(AccessToken="minutes", IdToken="minutes", RefreshToken="hours"),
+        # the console: hosted UI, code grant (the app sends a PKCE challenge), back to its own domain only
+        AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"], AllowedOAuthScopes=OAUTH_SCOPES,
+        SupportedIdentityProviders=["COGNITO"], CallbackURLs=[console_url], LogoutURLs=[console_url],
+        DefaultRedirectURI=console_url), "WKL-02"))
+    domain = t.add_resource(controls(UserPoolDomain(
+        "UserPoolDomain", UserPoolId=Ref(pool), Domain=Sub(f"{ctx.prefix}-${{AWS::AccountId}}"), ManagedLoginVersion=1),
+        "WKL-02"))
+    for group, description in GROUPS.items():
+        t.add_resource(controls(UserPoolGroup(
+            "".join(w.capitalize() for w in group.split("-")) + "Group", UserPoolId=Ref(pool), GroupName=group,
+            Description=description), "WKL-02"))
 
     # -- REST API ------------------------------------------------------------------------
     api = t.add_resource(controls(agw.RestApi(
@@ -187,11 +211,14 @@ def build(ctx: Ctx) -> Template:
     job = resource("JobResource", Ref(jobs), "{id}")
     job_results = resource("JobResultsResource", Ref(job), "results")
     health = resource("HealthResource", GetAtt(api, "RootResourceId"), "health")
+    compliance = resource("ComplianceResource", GetAtt(api, "RootResourceId"), "compliance")
+    compliance_summary = resource("ComplianceSummaryResource", Ref(compliance), "summary")
+    compliance_artifact = resource("ComplianceArtifactResource", Ref(compliance), "artifact")
 
     methods: list[agw.Method] = []
 
     def lambda_method(logical: str, res: agw.Resource, verb: str, short: str, **extra: Any) -> None:
-        cache = ["method.request.path.id"] if "RequestParameters" in extra else []
+        cache = [p for p in extra.get("RequestParameters", {}) if p == "method.request.path.id"]
         m = controls(agw.Method(
             logical, RestApiId=Ref(api), ResourceId=Ref(res), HttpMethod=verb, AuthorizationType="COGNITO_USER_POOLS",
             AuthorizerId=Ref(authorizer), ApiKeyRequired=True, RequestValidatorId=Ref(validator),
@@ -200,8 +227,13 @@ def build(ctx: Ctx) -> Template:
         methods.append(t.add_resource(m))
 
     lambda_method("PostOptimize", optimize, "POST", "submit", RequestModels={"application/json": Ref(model)})
+    lambda_method("ListJobs", jobs, "GET", "jobs", RequestParameters={"method.request.querystring.limit": False,
+                                                                       "method.request.querystring.cursor": False})
     lambda_method("GetJob", job, "GET", "status", RequestParameters={"method.request.path.id": True})
     lambda_method("GetJobResults", job_results, "GET", "results", RequestParameters={"method.request.path.id": True})
+    lambda_method("GetComplianceSummary", compliance_summary, "GET", "compliance")
+    lambda_method("GetComplianceArtifact", compliance_artifact, "GET", "compliance",
+                  RequestParameters={"method.request.querystring.path": True})
     health_method = controls(agw.Method(
         "GetHealth", RestApiId=Ref(api), ResourceId=Ref(health), HttpMethod="GET", AuthorizationType="NONE",
         Integration=agw.Integration(Type="MOCK", RequestTemplates={"application/json": '{"statusCode": 200}'},
@@ -249,7 +281,8 @@ def build(ctx: Ctx) -> Template:
     t.add_resource(controls(agw.UsagePlanKey(
         "FrontendUsagePlanKey", KeyId=Ref(api_key), KeyType="API_KEY", UsagePlanId=Ref(plan)), "WKL-02"))
 
-    for short, path in (("submit", "POST/optimize"), ("status", "GET/jobs/*"), ("results", "GET/jobs/*/results")):
+    for short, path in (("submit", "POST/optimize"), ("jobs", "GET/jobs"), ("status", "GET/jobs/*"),
+                        ("results", "GET/jobs/*/results"), ("compliance", "GET/compliance/*")):
         t.add_resource(controls(LambdaPermission(
             "".join(w.capitalize() for w in short.split("-")) + "ApiPermission", Action="lambda:InvokeFunction",
             Principal="apigateway.amazonaws.com", FunctionName=ctx.function_arn(short, ctx.alias),
@@ -315,6 +348,8 @@ def build(ctx: Ctx) -> Template:
 
     for name, value in (("RestApiId", Ref(api)), ("RestApiStage", Ref(stage)), ("UserPoolId", Ref(pool)),
                         ("UserPoolClientId", Ref(client)), ("WebSocketApiId", Ref(ws)),
+                        ("UserPoolDomain", Sub("${Domain}.auth.${AWS::Region}.amazoncognito.com", Domain=Ref(domain))),
+                        ("FrontendApiKeyId", Ref(api_key)),
                         ("WebSocketStage", Ref(ws_stage)),
                         ("RestApiDomain", Sub("${Api}.execute-api.${AWS::Region}.amazonaws.com", Api=Ref(api)))):
         t.add_output(Output(name, Value=value))

@@ -99,6 +99,7 @@ class Fn:
 
 FUNCTIONS: tuple[Fn, ...] = (
     Fn("submit", f"{HANDLERS}.api.submit", 512, 30, "POST /optimize: validate and queue a strategy job", api=True),
+    Fn("jobs", f"{HANDLERS}.api.jobs", 256, 10, "GET /jobs: the caller's jobs, paged", api=True),
     Fn("status", f"{HANDLERS}.api.status", 256, 10, "GET /jobs/{id}: job status", api=True),
     Fn("results", f"{HANDLERS}.api.results", 1024, 30, "GET /jobs/{id}/results: signed results", api=True),
     # The image is built by the pipeline's x86 CodeBuild fleet (SciPy/BLAS wheels), hence x86_64.
@@ -109,6 +110,8 @@ FUNCTIONS: tuple[Fn, ...] = (
     Fn("aggregator", f"{HANDLERS}.aggregator.handler", 4096, 900, "Results aggregator", reserved=10),
     Fn("ingest", f"{HANDLERS}.ingest.handler", 1024, 300, "Market data ingestion (new S3 objects)"),
     Fn("cleanup", f"{HANDLERS}.cleanup.handler", 512, 300, "Daily cleanup of expired jobs and results"),
+    Fn("compliance", f"{HANDLERS}.compliance.handler", 512, 10,
+       "GET /compliance/*: the console's compliance data (compliance group only)", api=True),
     Fn("ws-authorizer", f"{HANDLERS}.ws_authorizer.handler", 256, 10, "WebSocket $connect authorizer (Cognito JWT)",
        api=True),
     Fn("ws-connect", f"{HANDLERS}.websocket.connect", 256, 10, "WebSocket $connect", api=True),
@@ -137,7 +140,10 @@ def _permissions(ctx: Ctx, fn: Fn) -> list:
     metrics = allow([cw.PutMetricData], ["*"], condition=Condition(StringEquals("cloudwatch:namespace", "Charter/Optimizer")))
     by_fn = {
         "submit": [allow([ddb.PutItem], [jobs]), allow([sm.StartPipelineExecution], [pipeline])],
+        "jobs": [allow([ddb.Query], [jobs_index])],
         "status": [allow([ddb.GetItem, ddb.Query], [jobs, jobs_index])],
+        "compliance": [allow([s3_actions.GetObject], [Sub("arn:${AWS::Partition}:s3:::" + ctx.bucket("results")
+                                                           + "/compliance/*")])],
         "results": [allow([ddb.GetItem, ddb.Query], [jobs, jobs_index]), allow([ddb.GetItem, ddb.PutItem], [cache]),
                     allow([s3_actions.GetObject], [objects["results"]])],
         "risk": [allow([ddb.GetItem, ddb.UpdateItem], [jobs]), allow([s3_actions.GetObject], [objects["market-data"]]),

@@ -1,8 +1,18 @@
 """Edge stack (us-east-1, where CloudFront's certificates and WAF ACLs live).
 
-CloudFront serves the frontend and results from the results bucket (origin access
-control, SigV4) and routes the API paths (`/optimize`, `/jobs/*`, `/health`) to the
-regional REST API. It uses the custom domain's ACM certificate (`certificate_arn` in the
+CloudFront serves the console (the web app `charter workload deploy` uploads under
+`console/` of the results bucket; origin access control, SigV4) and routes the API paths
+(`/optimize`, `/jobs`, `/jobs/*`, `/compliance/*`, `/health`) to the regional REST API.
+The bucket origin's path is `/console`: job results stay reachable only through the API
+(which checks who asks), never as plain CloudFront objects.
+
+CloudWatch RUM: an app monitor for the console's domain, sampling the share of sessions
+the org config sets (`rum_sample_rate`), fed by the console's own PutRumEvents client.
+Its credentials come from a Cognito identity pool whose only identity provider is the
+console's user pool (signed-in users; no guest access) and whose role may do one thing:
+`rum:PutRumEvents` on this app monitor. The user pool is the api stack's, in the home
+region: deploy fills its provider name and app client id as parameters, as it fills the
+REST API's domain. Errors and performance telemetry; no cookies, no X-Ray. It uses the custom domain's ACM certificate (`certificate_arn` in the
 config), TLS 1.2+, custom error pages under `/errors/`, a security-headers policy (HSTS,
 CSP, frame denial, nosniff, referrer policy), standard logging and the CloudFront-scoped
 WAF ACL (same rate limit and managed rules as the regional one).
@@ -10,8 +20,23 @@ WAF ACL (same rate limit and managed rules as the regional one).
 
 from __future__ import annotations
 
+from awacs.aws import Action as AwacsAction
+from awacs.aws import (
+    Allow,
+    Condition,
+    ForAnyValueStringLike,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+)
+from awacs.sts import AssumeRoleWithWebIdentity
 from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template
 from troposphere import cloudfront as cf
+from troposphere.cognito import CognitoIdentityProvider, IdentityPool, IdentityPoolRoleAttachment
+from troposphere.iam import Policy as InlinePolicy
+from troposphere.iam import Role
+from troposphere.rum import AppMonitor, AppMonitorConfiguration
 from troposphere.s3 import OwnershipControls, OwnershipControlsRule
 
 from charter.landing_zone.components.s3 import secure_bucket
@@ -25,11 +50,53 @@ from .api import waf_logging, web_acl
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
-API_PATHS = ("/optimize", "/jobs/*", "/health")
+API_PATHS = ("/optimize", "/jobs", "/jobs/*", "/compliance/*", "/health")
+#: Where the console lives in the results bucket (the bucket origin's OriginPath).
+CONSOLE_PREFIX = "console"
+RUM_TELEMETRIES = ["errors", "performance"]
 ERROR_PAGES = {403: "/errors/403.html", 404: "/errors/404.html", 500: "/errors/5xx.html",
                502: "/errors/5xx.html", 503: "/errors/5xx.html", 504: "/errors/5xx.html"}
-CONTENT_SECURITY_POLICY = ("default-src 'self'; connect-src 'self' https://*.amazonaws.com wss://*.amazonaws.com; "
+# connect-src: the API's WebSocket and presigned result pages (*.amazonaws.com), Cognito's
+# token endpoint (*.amazoncognito.com), RUM's data plane, Cognito identity and STS (*.amazonaws.com)
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; "
+                           "connect-src 'self' https://*.amazonaws.com wss://*.amazonaws.com https://*.amazoncognito.com; "
                            "img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+
+
+def rum(t: Template, ctx: Ctx) -> tuple[AppMonitor, IdentityPool, Role]:
+    """The console's RUM app monitor, its identity pool (signed-in users only) and their role
+    (PutRumEvents on this monitor only)."""
+    provider = t.add_parameter(Parameter(
+        "UserPoolProvider", Type="String", AllowedPattern=r"^cognito-idp\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9-]+_[0-9A-Za-z]+$",
+        Description="The console's user pool as an identity provider (api stack output UserPoolId; filled by deploy)."))
+    client_id = t.add_parameter(Parameter(
+        "UserPoolClientId", Type="String", AllowedPattern=r"^[0-9a-z]{1,128}$",
+        Description="The console's app client (api stack output UserPoolClientId; filled by deploy)."))
+    pool = t.add_resource(controls(IdentityPool(
+        "RumIdentityPool", IdentityPoolName=ctx.name("rum").replace("-", "_"), AllowUnauthenticatedIdentities=False,
+        AllowClassicFlow=True, CognitoIdentityProviders=[CognitoIdentityProvider(
+            ProviderName=Ref(provider), ClientId=Ref(client_id), ServerSideTokenCheck=True)]), "WKL-06"))
+    monitor_name = ctx.name("console")
+    trust = PolicyDocument(Version="2012-10-17", Statement=[Statement(
+        Effect=Allow, Principal=Principal("Federated", "cognito-identity.amazonaws.com"),
+        Action=[AssumeRoleWithWebIdentity],
+        Condition=Condition([StringEquals("cognito-identity.amazonaws.com:aud", Ref(pool)),
+                             ForAnyValueStringLike("cognito-identity.amazonaws.com:amr", "authenticated")]))])
+    role = t.add_resource(controls(Role(
+        "RumGuestRole", AssumeRolePolicyDocument=trust, Description="Signed-in console users: send RUM events only",
+        Policies=[InlinePolicy(PolicyName="PutRumEvents", PolicyDocument=PolicyDocument(
+            Version="2012-10-17", Statement=[Statement(
+                Effect=Allow, Action=[AwacsAction("rum", "PutRumEvents")],
+                Resource=[Sub("arn:${AWS::Partition}:rum:${AWS::Region}:${AWS::AccountId}:appmonitor/"
+                              + monitor_name)])]))]), "WKL-06", "WKL-11"))
+    t.add_resource(controls(IdentityPoolRoleAttachment(
+        "RumIdentityPoolRoles", IdentityPoolId=Ref(pool), Roles={"authenticated": GetAtt(role, "Arn")}), "WKL-06"))
+    monitor = t.add_resource(controls(AppMonitor(
+        "ConsoleAppMonitor", Name=monitor_name, Domain=ctx.settings.domain, CwLogEnabled=True,
+        AppMonitorConfiguration=AppMonitorConfiguration(
+            AllowCookies=False, EnableXRay=False, SessionSampleRate=ctx.settings.rum_sample_rate,
+            Telemetries=RUM_TELEMETRIES, IdentityPoolId=Ref(pool), GuestRoleArn=GetAtt(role, "Arn"))), "WKL-06"))
+    return monitor, pool, role
 
 
 def build(ctx: Ctx) -> Template:
@@ -85,7 +152,7 @@ def build(ctx: Ctx) -> Template:
                                                MinimumProtocolVersion="TLSv1.2_2021"),
         Origins=[
             cf.Origin(Id="results", DomainName=results_domain, OriginAccessControlId=GetAtt(oac, "Id"),
-                      S3OriginConfig=cf.S3OriginConfig(OriginAccessIdentity="")),
+                      OriginPath=f"/{CONSOLE_PREFIX}", S3OriginConfig=cf.S3OriginConfig(OriginAccessIdentity="")),
             cf.Origin(Id="api", DomainName=Ref(api_domain), OriginPath=f"/{ctx.env}",
                       CustomOriginConfig=cf.CustomOriginConfig(OriginProtocolPolicy="https-only",
                                                                OriginSSLProtocols=["TLSv1.2"])),
@@ -100,6 +167,10 @@ def build(ctx: Ctx) -> Template:
         Restrictions=cf.Restrictions(GeoRestriction=cf.GeoRestriction(RestrictionType="none")),
     )), "WKL-01", "WKL-05")
     t.add_resource(distribution)
+    monitor, pool, role = rum(t, ctx)
     t.add_output(Output("DistributionDomain", Value=GetAtt(distribution, "DomainName")))
+    t.add_output(Output("AppMonitorId", Value=GetAtt(monitor, "Id")))
+    t.add_output(Output("RumIdentityPoolId", Value=Ref(pool)))
+    t.add_output(Output("RumGuestRoleArn", Value=GetAtt(role, "Arn")))
     t.add_output(Output("DistributionId", Value=Ref(distribution)))
     return t

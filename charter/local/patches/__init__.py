@@ -17,6 +17,7 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `custom_resources`: Charter's own custom-resource handler, run in-process.
 - `iam`: AWS-managed policies in every account (lazily); a role's ManagedPolicyArns.
 - `ec2`: GetEbsDefaultKmsKeyId.
+- `operation_ids`: a StackSet operation done once per OperationId, however often it is retried.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from charter.local.patches import (
     lambda_invoke,
     lambda_models,
     landing_zone_models,
+    operation_ids,
     organizations,
     rollback,
     s3,
@@ -99,4 +101,5 @@ def apply() -> None:
     cloudtrail.organization_trails_in_member_accounts()
     iam.attach_role_managed_policies()
     state.reset_with_moto()
+    operation_ids.stackset_operations_once_per_operation_id()  # wraps what `stacksets` installed
     _PATCHED = True

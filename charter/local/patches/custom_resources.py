@@ -32,13 +32,16 @@ class CustomResourceFailed(Exception):
 def _ask(fn: Any, event: dict[str, Any], endpoint: str, timeout: float) -> dict[str, Any]:
     """Invoke `fn` with `event` (its ResponseURL pointing at the embedded AWS) and return the
     answer the function PUT there."""
-    from charter.local import lambda_runtime
+    from charter.local import enforcement, lambda_runtime
 
     slot: list[Any] = [threading.Event(), None]
     with _LOCK:
         _WAITING[event["RequestId"]] = slot
     try:
-        result = lambda_runtime.invoke_function(fn, event, endpoint)
+        try:
+            result = lambda_runtime.invoke_function(fn, event, endpoint)
+        except enforcement.AccessDenied as exc:  # Lambda cannot assume the function's role
+            raise CustomResourceFailed(f"{event['LogicalResourceId']}: {exc}") from None
         if not slot[0].wait(ANSWER_GRACE_SECONDS if not result.errored else 0.5):
             why = result.payload if result.errored else "it returned without answering"
             raise CustomResourceFailed(

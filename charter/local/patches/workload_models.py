@@ -73,9 +73,12 @@ def add_workload_resource_models() -> None:
     import secrets
     from types import SimpleNamespace
 
+    from moto.apigateway.models import apigateway_backends
+    from moto.apigatewayv2.models import apigatewayv2_backends
     from moto.bedrockagent.models import bedrockagent_backends
     from moto.cloudformation import parsing
     from moto.cloudfront.models import cloudfront_backends
+    from moto.cognitoidentity.models import cognitoidentity_backends
     from moto.cognitoidp.models import cognitoidp_backends
     from moto.opensearchserverless.models import Collection, opensearchserverless_backends
     from moto.utilities.utils import get_partition
@@ -163,6 +166,62 @@ def add_workload_resource_models() -> None:
     def guardrail_version(p, account, region, name):
         return SimpleNamespace(id="1", version="1")
 
+    def user_pool_domain(p, account, region, name):
+        return cognitoidp_backends[account][region].create_user_pool_domain(p["UserPoolId"], p["Domain"])
+
+    def user_pool_group(p, account, region, name):
+        return cognitoidp_backends[account][region].create_group(
+            p["UserPoolId"], p.get("GroupName") or name, p.get("Description"), p.get("RoleArn"), p.get("Precedence"))
+
+    def identity_pool(p, account, region, name):
+        made = _json.loads(cognitoidentity_backends[account][region].create_identity_pool(
+            p.get("IdentityPoolName") or name, p.get("AllowUnauthenticatedIdentities", False),
+            p.get("SupportedLoginProviders") or {}, p.get("DeveloperProviderName"),
+            p.get("OpenIdConnectProviderARNs") or [], p.get("CognitoIdentityProviders") or [],
+            p.get("SamlProviderARNs") or [], tags_dict(p.get("IdentityPoolTags"))))
+        return SimpleNamespace(id=made["IdentityPoolId"], name=made["IdentityPoolName"])
+
+    def app_monitor(p, account, region, name):
+        # no RUM backend in moto: recorded with the identifiers AWS gives an app monitor
+        import uuid
+
+        return SimpleNamespace(name=p["Name"], id=str(uuid.uuid4()))
+
+    def user_pool_client(p, account, region, name):
+        # CloudFormation's property names are the API's (ClientName, AllowedOAuthFlows, CallbackURLs, ...)
+        extended = {k: v for k, v in p.items() if k not in ("UserPoolId", "GenerateSecret")}
+        return cognitoidp_backends[account][region].create_user_pool_client(
+            p["UserPoolId"], bool(p.get("GenerateSecret")), extended)
+
+    def websocket_api(p, account, region, name):
+        return apigatewayv2_backends[account][region].create_api(
+            api_key_selection_expression=p.get("ApiKeySelectionExpression"), cors_configuration=p.get("CorsConfiguration"),
+            description=p.get("Description"), disable_schema_validation=p.get("DisableSchemaValidation"),
+            disable_execute_api_endpoint=p.get("DisableExecuteApiEndpoint"), name=p.get("Name") or name,
+            protocol_type=p["ProtocolType"], route_selection_expression=p.get("RouteSelectionExpression"),
+            tags=tags_dict(p.get("Tags")), version=p.get("Version"))
+
+    def websocket_stage(p, account, region, name):
+        return apigatewayv2_backends[account][region].create_stage(p["ApiId"], {
+            "stageName": p["StageName"], "deploymentId": p.get("DeploymentId"), "description": p.get("Description"),
+            "stageVariables": p.get("StageVariables") or {}})
+
+    def api_key(p, account, region, name):
+        return apigateway_backends[account][region].create_api_key({
+            "name": p.get("Name") or name, "description": p.get("Description"), "enabled": p.get("Enabled", True),
+            "value": p.get("Value"), "tags": tags_dict(p.get("Tags"))})
+
+    cfn_model("AWS::Cognito::UserPoolClient", user_pool_client, {"ClientId": "id"})
+    cfn_model("AWS::ApiGatewayV2::Api", websocket_api, {"ApiId": "api_id", "ApiEndpoint": "api_endpoint"},
+              physical="api_id")
+    cfn_model("AWS::ApiGatewayV2::Stage", websocket_stage, physical="name")
+    cfn_model("AWS::ApiGateway::ApiKey", api_key, {"APIKeyId": "id"})
+    cfn_model("AWS::Cognito::UserPoolDomain", user_pool_domain, physical="domain")
+    cfn_model("AWS::Cognito::UserPoolGroup", user_pool_group, physical="group_name")
+    cfn_model("AWS::Cognito::IdentityPool", identity_pool, {"Name": "name"})
+    cfn_model("AWS::Cognito::IdentityPoolRoleAttachment",
+              lambda p, account, region, name: SimpleNamespace(id=f"{p['IdentityPoolId']}-roles"))
+    cfn_model("AWS::RUM::AppMonitor", app_monitor, {"Id": "id"}, physical="name")
     cfn_model("AWS::Cognito::UserPool", user_pool,
                {"Arn": "arn", "ProviderName": "provider_name", "ProviderURL": "provider_url", "UserPoolId": "id"})
     cfn_model("AWS::WAFv2::WebACL", web_acl,
