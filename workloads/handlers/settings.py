@@ -23,6 +23,7 @@ ENV_VARS: dict[str, str] = {
     "MARKET_DATA_BUCKET": "market_data_bucket",
     "RESULTS_BUCKET": "results_bucket",
     "PIPELINE_NAME": "pipeline_name",
+    "JOB_PIPELINE_NAME": "job_pipeline_name",
     "METRICS_NAMESPACE": "metrics_namespace",
     # Not (yet) set by the stacks; defaults are right for AWS unless noted.
     "CHARTER_LOCAL": "local",
@@ -53,6 +54,8 @@ class Settings:
     market_data_bucket: str = "charter-local-optimizer-market-data"
     results_bucket: str = "charter-local-optimizer-results"
     pipeline_name: str = "charter-local-optimizer-pipeline"
+    #: The API job's pipeline (`workloads.jobpipeline`); the search pipeline is `pipeline_name`.
+    job_pipeline_name: str = "charter-local-optimizer-jobs"
     metrics_namespace: str = "Charter/Optimizer"
     #: Run jobs in a worker thread of this process instead of the SageMaker pipeline.
     local: bool = False
@@ -120,7 +123,8 @@ class Settings:
         return cls(
             jobs_table=f"{prefix}-jobs", strategies_table=f"{prefix}-strategies", cache_table=f"{prefix}-cache",
             connections_table=f"{prefix}-connections", market_data_bucket=bucket("market-data"),
-            results_bucket=bucket("results"), pipeline_name=f"{prefix}-pipeline", **overrides,  # type: ignore[arg-type]
+            results_bucket=bucket("results"), pipeline_name=f"{prefix}-pipeline",
+            job_pipeline_name=f"{prefix}-jobs", **overrides,  # type: ignore[arg-type]
         )
 
 

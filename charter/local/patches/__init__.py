@@ -18,6 +18,8 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `iam`: AWS-managed policies in every account (lazily); a role's ManagedPolicyArns.
 - `ec2`: GetEbsDefaultKmsKeyId.
 - `operation_ids`: a StackSet operation done once per OperationId, however often it is retried.
+- `sagemaker_pipelines`: pipeline executions run their Processing steps locally and emit
+  SageMaker's events; EventBridge rules invoke their Lambda targets.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from charter.local.patches import (
     lambda_models,
     landing_zone_models,
     operation_ids,
+    sagemaker_pipelines,
     organizations,
     rollback,
     s3,
@@ -102,4 +105,6 @@ def apply() -> None:
     iam.attach_role_managed_policies()
     state.reset_with_moto()
     operation_ids.stackset_operations_once_per_operation_id()  # wraps what `stacksets` installed
+    sagemaker_pipelines.run_pipeline_executions()
+    sagemaker_pipelines.lambda_targets()
     _PATCHED = True
