@@ -307,7 +307,8 @@ def build(ctx: Ctx) -> Template:
         EventPattern={"source": ["aws.sagemaker"],
                       "detail-type": ["SageMaker Model Building Pipeline Execution Status Change",
                                       "SageMaker Model Building Pipeline Execution Step Status Change"],
-                      "detail": {"pipelineArn": [job_pipeline]}},
+                      "detail": {"pipelineArn": [Sub("arn:${AWS::Partition}:sagemaker:${AWS::Region}:"
+                                                     "${AWS::AccountId}:pipeline/" + ctx.name("jobs"))]}},
         Targets=[Target(Id="job-status", Arn=ctx.function_arn("job-status", ctx.alias))],
         DependsOn=["JobStatusAlias"]), "WKL-10"))
     for rule, short in ((ingest_rule, "ingest"), (cleanup_rule, "cleanup"), (job_rule, "job-status")):
