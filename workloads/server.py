@@ -289,8 +289,8 @@ class LocalApiServer:
     def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 0,
                  console: ConsoleSite | None = None, aws_app: Any = None) -> None:
         self.settings, self.host, self.requested_port = settings, host, port
-        self._aws_app = aws_app
         self.console = console
+        self._aws_app = aws_app
         self._ws = LocalWebSocketGateway(self._invoke_ws, STAGE, LOCAL_USER)
         self._saved_management_env: str | None = None
         self.port = 0

@@ -29,15 +29,14 @@ def _guarded_app():
     inner = Dispatcher(create_backend_app)
 
     def app(environ, start_response):
-        from charter.local.routes import answer
-
-        # the embedded AWS's own paths (capabilities, custom resources' ResponseURL) are no AWS API
-        own = answer(environ, start_response)
-        if own is not None:
-            return own
         refused = enforcement.check_request(environ)
         if refused is not None:  # AWS would refuse it: its SCPs, policies or a trust policy say so
             return _aws_error(start_response, "403 Forbidden", "AccessDenied", refused.message, environ)
+        from charter.local.routes import answer
+
+        own = answer(environ, start_response)
+        if own is not None:
+            return own
         try:
             backend = inner.get_application(environ)
         except Exception:  # moto raises several types when no backend matches the host

@@ -282,17 +282,16 @@ def run(code: bytes, layers: list[bytes], *, handler: str, runtime: str, env: di
 # -- moto's functions ---------------------------------------------------------------------------
 
 def _role_credentials(fn: Any) -> dict[str, str]:
-    """Temporary credentials of the function's execution role, as Lambda gets them: when
-    permissions are enforced, only if the role's trust policy admits lambda.amazonaws.com
-    (raises `enforcement.AccessDenied` otherwise)."""
-    from moto.sts.models import sts_backends
-
+    """Temporary credentials of the function's execution role, as Lambda gets them: with
+    permissions enforced, only when the role's trust policy admits lambda.amazonaws.com
+    (`enforcement.AccessDenied` otherwise)."""
     from charter.local import enforcement
 
     if enforcement.enabled():
         key, secret, token = enforcement.service_credentials(fn.account_id, fn.role, "lambda.amazonaws.com",
                                                              fn.region)
         return {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": token}
+    from moto.sts.models import sts_backends
     from moto.utilities.utils import get_partition
 
     backend = sts_backends[fn.account_id][get_partition(fn.region)]

@@ -72,7 +72,7 @@ DEFAULT_CODE_KEY = "charter/evidence-collector.zip"
 #: What the collector's code may import from Charter: the evidence package and the ground
 #: floor it stands on (the config model, names, the session factory, errors).
 SHIPPED = ("charter.aws", "charter.errors", "charter.evidence", "charter.landing_zone.config.model",
-           "charter.landing_zone.config.workloads", "charter.landing_zone.naming")
+           "charter.landing_zone.config.workloads", "charter.landing_zone.config.cost", "charter.landing_zone.naming")
 #: Third-party distributions the collector needs beyond the Lambda runtime's boto3.
 REQUIREMENTS = ("pydantic>=2,<3", "email-validator>=2.1", "cryptography>=42")
 

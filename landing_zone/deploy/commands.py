@@ -31,14 +31,14 @@ def run_drift(cfg: OrgConfig, out_dir: Path, sessions: SessionFactory, poll_inte
     for ps in plan.stacks:
         if ps.deployment.kind != "stackset":
             continue
+        if not sessions.capabilities.drift_detection:
+            report.errors.append(f"{ps.stack_name}: {sessions.describe()} cannot detect StackSet drift "
+                                 "(it does not implement DetectStackSetDrift)")
+            continue
         controls = {lid: entry[2:] for lid, entry in load(run, ps).resources().items()}
         try:
             if not is_deployed(cfn, ps.stack_name):
                 report.not_deployed.append(ps.stack_name)
-                continue
-            if not sessions.capabilities.drift_detection:
-                report.errors.append(f"{ps.stack_name}: {sessions.describe()} cannot detect StackSet drift "
-                                     "(it does not implement DetectStackSetDrift)")
                 continue
             report.drifts += detect_stackset_drift(cfn, ps.stack_name, controls, account_names=names,
                                                    poll_interval=interval, preferences=operation_preferences(run))

@@ -55,11 +55,10 @@ def test_an_unreachable_endpoint_fails_at_once_with_the_fix(tmp_path):
 def test_an_unreachable_endpoint_is_found_before_any_request_is_sent():
     """The probe answers before a client exists, so botocore's ~50 s of retries on a refused
     connection never start (what the message above relies on)."""
-    from charter.aws import EndpointUnreachableError
-    from charter.local.server import embedded_sessions
+    from charter.aws import EndpointUnreachableError, SessionFactory
 
     sent: list[str] = []
-    sessions = embedded_sessions("http://127.0.0.1:9")
+    sessions = SessionFactory(endpoint_url="http://127.0.0.1:9", credentials=("testing", "testing"))
     sessions.on_client.append(lambda c: c.meta.events.register("before-send", lambda request, **_: sent.append(
         request.url)))
     with pytest.raises(EndpointUnreachableError) as info:

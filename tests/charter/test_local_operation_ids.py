@@ -34,13 +34,30 @@ def _operations(cfn: Any) -> list[str]:
     return [o["Action"] for o in cfn.list_stack_set_operations(StackSetName="once")["Summaries"]]
 
 
+def _execution_role(iam: Any) -> None:
+    """What a self-managed StackSet needs in its target account on AWS (the embedded AWS
+    enforces it): the execution role, trusted by the administering account."""
+    iam.create_role(RoleName="AWSCloudFormationStackSetExecutionRole", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"AWS": f"arn:aws:iam::{LOCAL_MANAGEMENT_ACCOUNT}:root"}}]}))
+    iam.put_role_policy(RoleName="AWSCloudFormationStackSetExecutionRole", PolicyName="parameters",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                            {"Effect": "Allow", "Action": "ssm:*", "Resource": "*"}]}))
+
+
 def test_a_retried_operation_is_done_once_on_the_embedded_aws() -> None:
     with LocalAws() as aws:
         sessions = aws.sessions()
+        _execution_role(sessions.client("iam"))
         cfn = sessions.client("cloudformation")
         first, retry = _retried_create(cfn)
         assert retry == first  # the first request's answer
         assert _operations(cfn) == ["CREATE"]
+        deadline = time.monotonic() + 300  # a hang guard: the operation runs after the call returned, as on AWS
+        while cfn.describe_stack_set_operation(StackSetName="once", OperationId=first)["StackSetOperation"][
+                "Status"] in ("QUEUED", "RUNNING"):
+            assert time.monotonic() < deadline, "the operation did not finish"
+            time.sleep(0.1)
         assert len(cfn.list_stack_instances(StackSetName="once")["Summaries"]) == 1
         assert sessions.client("ssm").get_parameter(Name="/charter/operation-once")["Parameter"]["Value"] == "made once"
         # a new OperationId is a new operation, as on AWS

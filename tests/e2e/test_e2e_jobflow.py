@@ -69,7 +69,7 @@ class Subscriber:
                     await ws.send_str(json.dumps(self.outbox.pop(0)))
                 try:
                     msg = await ws.receive(timeout=0.2)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     break

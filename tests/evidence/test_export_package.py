@@ -258,7 +258,7 @@ def moto_server_url(spawn):
     child = spawn([sys.executable, "-m", "charter.cli", "local", "--port", str(port)],
                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300  # a hang guard: the start takes seconds, more under load
+    deadline = time.monotonic() + 300  # a hang guard: the server's start takes seconds, more under load
     while True:
         try:
             urllib.request.urlopen(url + "/moto-api/", timeout=10)

@@ -29,6 +29,8 @@ from botocore.config import Config
 
 from charter.local import LocalAws
 
+pytestmark = pytest.mark.e2e  # each starts the embedded AWS (and plain moto)
+
 REGION = "us-east-1"
 MANAGEMENT = "123456789012"
 ONE_TRY = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=120, connect_timeout=10)
@@ -583,3 +585,66 @@ def test_aws_managed_policies_are_built_when_an_account_asks_for_them() -> None:
         counts[kind] = int(done.stdout.split()[-1])
     assert counts["embedded"] == 0
     assert counts["plain"] > 1000, "plain moto builds them lazily now: iam.lazy_aws_managed_policies may go"
+
+
+_COUNT_COSTS = """
+import json, os, sys
+os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+                  MOTO_IAM_LOAD_MANAGED_POLICIES="false")
+if sys.argv[1] == "embedded":
+    from charter.local import patches
+    patches.apply()
+import boto3, botocore.session, yaml
+from cryptography.hazmat.primitives.asymmetric import rsa
+from moto import mock_aws
+from moto.sqs.models import sqs_backends
+counts = {"parse": 0, "rsa": 0, "regions": 0}
+def counting(name, fn):
+    def wrapper(*args, **kwargs):
+        counts[name] += 1
+        return fn(*args, **kwargs)
+    return wrapper
+yaml.load = counting("parse", yaml.load)
+rsa.generate_private_key = counting("rsa", rsa.generate_private_key)
+botocore.session.Session.get_available_regions = counting("regions", botocore.session.Session.get_available_regions)
+template = json.dumps({"Resources": {"H": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}})
+with mock_aws():
+    cfn = boto3.client("cloudformation")
+    for name in ("a", "b", "c"):  # one template, three stacks (as a StackSet's instances)
+        cfn.create_stack(StackName=name, TemplateBody=template)
+    key = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]  # symmetric: never signs
+    before = counts["regions"]
+    for account in ("111111111111", "222222222222", "333333333333"):  # an organization's accounts
+        sqs_backends[account]
+    counts["regions"] -= before
+print(json.dumps(counts))
+"""
+
+
+def test_the_costs_that_grow_with_the_organization_are_paid_once() -> None:
+    """performance.* (costs, not wrong answers): plain moto parses one template once per
+    stack, makes a 2048-bit RSA key for every KMS key (symmetric ones too) and asks botocore
+    for a service's regions once per account; the embedded AWS parses each template text
+    once, makes key material when a key first signs, and asks once per service."""
+    counts = {}
+    for kind in ("embedded", "plain"):
+        done = subprocess.run([sys.executable, "-c", _COUNT_COSTS, kind], capture_output=True, text=True,
+                              timeout=PATIENCE_SECONDS, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        counts[kind] = json.loads(done.stdout.splitlines()[-1])
+    plain, embedded = counts["plain"], counts["embedded"]
+    assert plain["parse"] >= 3, "plain moto parses each template text once: performance.parse_each_template_once may go"
+    assert embedded["parse"] < plain["parse"]
+    assert plain["rsa"] >= 1, "plain moto makes key material lazily: performance.make_kms_key_material_when_used may go"
+    assert embedded["rsa"] == 0
+    assert plain["regions"] >= 3, "plain moto asks once per service: performance.regions_once_per_service may go"
+    assert embedded["regions"] < plain["regions"]
+
+
+def test_a_kms_key_made_lazily_still_signs_and_verifies(embedded: Aws) -> None:
+    kms = embedded.client("kms")
+    key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    signature = kms.sign(KeyId=key, Message=b"evidence", SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256")["Signature"]
+    assert kms.verify(KeyId=key, Message=b"evidence", Signature=signature,
+                      SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256")["SignatureValid"]
+    assert kms.get_public_key(KeyId=key)["PublicKey"]

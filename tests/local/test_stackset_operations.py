@@ -23,6 +23,8 @@ from charter.aws import SessionFactory
 from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
 from charter.local import LocalAws
 
+pytestmark = pytest.mark.e2e  # each starts the embedded AWS
+
 REGIONS = ["us-east-1", "us-west-2"]
 GATE = "/charter-test/gate"
 WAIT_FOR_GATE = f"""

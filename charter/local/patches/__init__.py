@@ -17,7 +17,6 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `custom_resources`: Charter's own custom-resource handler, run in-process.
 - `iam`: AWS-managed policies in every account (lazily); a role's ManagedPolicyArns.
 - `ec2`: GetEbsDefaultKmsKeyId.
-- `operation_ids`: a StackSet operation done once per OperationId, however often it is retried.
 - `sagemaker_pipelines`: pipeline executions run their Processing steps locally and emit
   SageMaker's events; EventBridge rules invoke their Lambda targets.
 """
@@ -39,8 +38,8 @@ from charter.local.patches import (
     lambda_invoke,
     lambda_models,
     landing_zone_models,
-    operation_ids,
     organizations,
+    performance,
     rollback,
     s3,
     sagemaker_pipelines,
@@ -82,6 +81,9 @@ def apply() -> None:
     if _PATCHED:
         return
     check_version()
+    performance.parse_each_template_once()
+    performance.make_kms_key_material_when_used()
+    performance.regions_once_per_service()
     kms.patch_kms_key()
     lambda_models.add_lambda_alias_model()
     stacksets.patch_stacksets()
@@ -104,7 +106,6 @@ def apply() -> None:
     cloudtrail.organization_trails_in_member_accounts()
     iam.attach_role_managed_policies()
     state.reset_with_moto()
-    operation_ids.stackset_operations_once_per_operation_id()  # wraps what `stacksets` installed
     sagemaker_pipelines.run_pipeline_executions()
     sagemaker_pipelines.lambda_targets()
     _PATCHED = True

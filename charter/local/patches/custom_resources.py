@@ -40,8 +40,8 @@ def _ask(fn: Any, event: dict[str, Any], endpoint: str, timeout: float) -> dict[
     try:
         try:
             result = lambda_runtime.invoke_function(fn, event, endpoint)
-        except enforcement.AccessDenied as exc:  # Lambda cannot assume the function's role
-            raise CustomResourceFailed(f"{event['LogicalResourceId']}: {exc}") from None
+        except enforcement.AccessDenied as exc:  # Lambda cannot become the function's role
+            raise CustomResourceFailed(f"{event['LogicalResourceId']}: {exc.message}") from None
         if not slot[0].wait(ANSWER_GRACE_SECONDS if not result.errored else 0.5):
             why = result.payload if result.errored else "it returned without answering"
             raise CustomResourceFailed(

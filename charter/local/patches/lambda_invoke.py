@@ -3,6 +3,8 @@ code through `charter.local.lambda_runtime`, not Docker."""
 
 from __future__ import annotations
 
+import json
+
 
 def run_functions_from_their_artifacts() -> None:
     """moto 5.2.1 runs a function's code only in a Docker container (`_invoke_lambda`), so
@@ -12,7 +14,7 @@ def run_functions_from_their_artifacts() -> None:
     tail are moto's own response handling."""
     from moto.awslambda.models import LambdaFunction
 
-    from charter.local import lambda_runtime
+    from charter.local import enforcement, lambda_runtime
     from charter.local.running import _ENDPOINT
 
     original = LambdaFunction._invoke_lambda
@@ -20,7 +22,10 @@ def run_functions_from_their_artifacts() -> None:
     def _invoke_lambda(self, event=None):
         if not _ENDPOINT:  # no server: nothing the function could call
             return original(self, event)
-        result = lambda_runtime.invoke_function(self, event if event is not None else {}, _ENDPOINT[-1])
+        try:
+            result = lambda_runtime.invoke_function(self, event if event is not None else {}, _ENDPOINT[-1])
+        except enforcement.AccessDenied as exc:  # the role's trust policy does not admit Lambda
+            return json.dumps({"errorMessage": exc.message, "errorType": "AccessDenied"}), True, exc.message
         tail = "\n".join(result.logs.splitlines()[-50:])
         return result.payload, result.errored, tail
 
