@@ -40,7 +40,7 @@ def _one_file(directory: Path, pattern: str, what: str) -> Path:
     return found[0]
 
 
-def run(root: Path | None = None, page_rows: int = 200) -> dict:
+def run(root: Path | None = None, page_rows: int = 200, workers: int | None = None) -> dict:
     """Compute the job whose spec is in the `spec` input; returns the result summary."""
     from pydantic import ValidationError
 
@@ -62,7 +62,10 @@ def run(root: Path | None = None, page_rows: int = 200) -> dict:
     md = load_market(market, kind="returns", business_days_only=False)
     md.report = {**md.report, "dataset": spec.dataset}
     md = datasets.select(md, req.assets, req.start, req.end, dataset=spec.dataset)
-    summary, rows = optimize(req, md)
+    import os
+
+    # the search's trials on every vCPU of the instance (ml.c5.4xlarge: 16)
+    summary, rows = optimize(req, md, workers=workers or os.cpu_count() or 1)
     out = c.output(RESULTS)
     for key, body in results.documents(summary, rows, page_rows):
         path = out / key
@@ -76,13 +79,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="charter.workloads.jobstep",
                                 description="One optimization job as a SageMaker Processing step.")
     p.add_argument("--page-rows", type=int, default=200, help="Rows per stored result page.")
+    p.add_argument("--workers", type=int, default=None, help="Processes for the search (default: every vCPU).")
     args = p.parse_args(argv)
     from charter.optimizer.errors import OptimizerError
     from charter.optimizer.sagemaker.contract import detect
 
     c = detect(prefer="processing")
     try:
-        run(page_rows=args.page_rows)
+        run(page_rows=args.page_rows, workers=args.workers)
     except OptimizerError as exc:
         c.write_failure(str(exc))
         print(f"error: {exc}", file=sys.stderr)

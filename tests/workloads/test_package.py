@@ -118,7 +118,7 @@ def test_handlers_zip_is_exactly_what_the_handlers_import(tmp_path):
         assert module.replace(".", "/") + ".py" in names
     assert {"charter/__init__.py", "charter/workloads/__init__.py", "charter/workloads/handlers/__init__.py",
             "charter/optimizer/__init__.py", "charter/optimizer/solvers/qp.py",
-            "charter/workloads/handlers/worker.py"} <= set(names)  # worker: a lazy import
+            "charter/workloads/handlers/jobstatus.py"} <= set(names)
     assert all(n.startswith(("charter/workloads/handlers/", "charter/optimizer/"))
                or n in ("charter/__init__.py", "charter/workloads/__init__.py") for n in names)
     # nothing the handlers do not reach: no stacks, CLI, SageMaker tooling, container entrypoint, tests

@@ -142,6 +142,9 @@ def submit(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     problems = req.problems()
     if problems:
         raise validation_error(problems)
+    from .quota import check as check_quota
+
+    check_quota(settings)  # 429 naming the quota when no instance is left for the job's step
     jobs = JobStore(settings)
     new_id, stamp = new_job_key()
     spec = _spec(settings, Job(job_id=new_id, timestamp=stamp, user_id=user), req)

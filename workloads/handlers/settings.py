@@ -24,6 +24,7 @@ ENV_VARS: dict[str, str] = {
     "RESULTS_BUCKET": "results_bucket",
     "PIPELINE_NAME": "pipeline_name",
     "JOB_PIPELINE_NAME": "job_pipeline_name",
+    "PROCESSING_INSTANCE_TYPE": "processing_instance_type",
     "METRICS_NAMESPACE": "metrics_namespace",
     # Not (yet) set by the stacks; defaults are right for AWS unless noted.
     "CHARTER_LOCAL": "local",
@@ -56,6 +57,8 @@ class Settings:
     pipeline_name: str = "charter-local-optimizer-pipeline"
     #: The API job's pipeline (`workloads.jobpipeline`); the search pipeline is `pipeline_name`.
     job_pipeline_name: str = "charter-local-optimizer-jobs"
+    #: The job step's instance type, whose Service Quotas limit submit checks (`quota`); empty: no check.
+    processing_instance_type: str = ""
     metrics_namespace: str = "Charter/Optimizer"
     #: Run jobs in a worker thread of this process instead of the SageMaker pipeline.
     local: bool = False

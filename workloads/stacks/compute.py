@@ -18,6 +18,7 @@ from awacs import dynamodb as ddb
 from awacs import execute_api
 from awacs import s3 as s3_actions
 from awacs import sagemaker as sm
+from awacs import servicequotas as quotas
 from awacs import sqs as sqs_actions
 from awacs.aws import Condition, StringEquals
 from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template
@@ -151,7 +152,10 @@ def _permissions(ctx: Ctx, fn: Fn) -> list:
     ws_api = Sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:*/" + ctx.env + "/POST/@connections/*")
     metrics = allow([cw.PutMetricData], ["*"], condition=Condition(StringEquals("cloudwatch:namespace", "Charter/Optimizer")))
     by_fn = {
-        "submit": [allow([ddb.PutItem, ddb.UpdateItem], [jobs]), allow([sm.StartPipelineExecution], [job_pipeline]),
+        "submit": [allow([ddb.PutItem, ddb.UpdateItem], [jobs]),
+                   allow([sm.StartPipelineExecution, sm.ListPipelineExecutions], [job_pipeline]),
+                   # the job step's Processing quota (quota.check); Service Quotas has no resource-level ARNs here
+                   allow([quotas.ListServiceQuotas, quotas.ListAWSDefaultServiceQuotas], ["*"]),
                    allow([s3_actions.GetObject], [Sub("arn:${AWS::Partition}:s3:::" + ctx.bucket("market-data")
                                                       + "/index/*")]),
                    allow([s3_actions.PutObject], results_objects("jobs/"))],
@@ -221,6 +225,7 @@ def build(ctx: Ctx) -> Template:
         "CACHE_TABLE": ctx.name("cache"), "CONNECTIONS_TABLE": ctx.name("connections"),
         "MARKET_DATA_BUCKET": Sub(ctx.bucket("market-data")), "RESULTS_BUCKET": Sub(ctx.bucket("results")),
         "PIPELINE_NAME": ctx.name("pipeline"), "JOB_PIPELINE_NAME": ctx.name("jobs"),
+        "PROCESSING_INSTANCE_TYPE": ctx.settings.processing_instance_type,
         "METRICS_NAMESPACE": "Charter/Optimizer",
         "POWERTOOLS_SERVICE_NAME": ctx.prefix,
     }
