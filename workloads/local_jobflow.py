@@ -4,7 +4,7 @@
 stacks in the default account; this makes what those stacks contribute to a job's path,
 with the same definitions and names the handlers read from their settings:
 
-- the job pipeline (`workloads.jobpipeline.definition`, the stack's own) and its role,
+- the job pipeline (`workloads.handlers.jobpipeline.definition`, the stack's own) and its role,
   trusted by SageMaker, reading the spec and data and writing the results;
 - the job-status function from the handlers zip (`workloads.package`, the deploy's
   artifact), its role, and its environment (the settings, and the local server's
@@ -28,8 +28,7 @@ from awacs import sagemaker as sm
 from awacs.aws import Allow, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
 
-from charter.workloads import jobpipeline
-from charter.workloads.handlers import aws
+from charter.workloads.handlers import aws, jobpipeline
 from charter.workloads.handlers.settings import Settings
 
 STATUS_HANDLER = "charter.workloads.handlers.jobstatus.handler"

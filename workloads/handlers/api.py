@@ -3,7 +3,7 @@
 - submit validates the body against `models.OptimizeRequest` and the data set it names
   (400 naming each bad field), writes the job (QUEUED), stores its spec at
   s3://<results>/jobs/<id>/spec.json and starts the job pipeline with JobId, JobSpecUri and
-  MarketDataUri (`workloads.jobpipeline`); `jobstatus` moves the job from the execution's
+  MarketDataUri (`workloads.handlers.jobpipeline`); `jobstatus` moves the job from the execution's
   events. The same on the embedded AWS, which runs the pipeline's step as a local process.
 - status long-polls: `?wait=N` (seconds, at most `STATUS_MAX_WAIT_SECONDS`) returns as
   soon as the job's `version` exceeds `?after=` (or it finishes).
@@ -26,9 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from charter.workloads import jobpipeline
-
-from . import aws
+from . import aws, jobpipeline
 from . import results as store
 from .http import (
     HttpError,

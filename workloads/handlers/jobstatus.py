@@ -31,7 +31,7 @@ from .websocket import notify
 log = logging.getLogger("charter.workloads.jobstatus")
 EXECUTION_EVENT = "SageMaker Model Building Pipeline Execution Status Change"
 STEP_EVENT = "SageMaker Model Building Pipeline Execution Step Status Change"
-#: A step's progress by its state (one step per job: see `workloads.jobpipeline`).
+#: A step's progress by its state (one step per job: see `workloads.handlers.jobpipeline`).
 STEP_PROGRESS = {"Starting": 0.1, "Executing": 0.2, "Succeeded": 0.9}
 
 

@@ -55,7 +55,7 @@ class Settings:
     market_data_bucket: str = "charter-local-optimizer-market-data"
     results_bucket: str = "charter-local-optimizer-results"
     pipeline_name: str = "charter-local-optimizer-pipeline"
-    #: The API job's pipeline (`workloads.jobpipeline`); the search pipeline is `pipeline_name`.
+    #: The API job's pipeline (`workloads.handlers.jobpipeline`); the search pipeline is `pipeline_name`.
     job_pipeline_name: str = "charter-local-optimizer-jobs"
     #: The job step's instance type, whose Service Quotas limit submit checks (`quota`); empty: no check.
     processing_instance_type: str = ""

@@ -141,9 +141,9 @@ def build(ctx: Ctx, definition: dict[str, Any] | None = None) -> Template:
         ParallelismConfiguration=ParallelismConfiguration(MaxParallelExecutionSteps=5),
     ), "WKL-12", "WKL-10"))
 
-    # The API's jobs: one Processing step per job (`workloads.jobpipeline`), started by submit
+    # The API's jobs: one Processing step per job (`workloads.handlers.jobpipeline`), started by submit
     # with JobId, JobSpecUri and MarketDataUri; compute's job-status function follows its events.
-    from charter.workloads import jobpipeline
+    from charter.workloads.handlers import jobpipeline
 
     job_body = json.dumps(jobpipeline.definition(
         image_uri=_image(ctx, "processing"), role_arn="${PipelineRoleArn}", results_bucket=ctx.bucket("results"),
