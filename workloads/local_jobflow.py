@@ -53,9 +53,11 @@ def _role(name: str, service: str, statements: list[Statement]) -> str:
 
 
 def names(settings: Settings) -> dict[str, str]:
-    base = settings.job_pipeline_name
-    return {"pipeline_role": f"{base}-pipeline", "function": f"{base}-status", "function_role": f"{base}-status",
-            "rule": f"{base}-status"}
+    """The stacks' names (`Ctx.name`): the job pipeline is `<prefix>-jobs`, the function and
+    its rule `<prefix>-job-status`, so where the stacks are deployed these are theirs."""
+    prefix = settings.job_pipeline_name.removesuffix("-jobs")
+    return {"pipeline_role": f"{prefix}-jobs-local", "function": f"{prefix}-job-status",
+            "function_role": f"{prefix}-job-status-local", "rule": f"{prefix}-job-status"}
 
 
 def ensure(settings: Settings, environment: dict[str, str]) -> dict[str, Any]:
@@ -98,8 +100,12 @@ def ensure(settings: Settings, environment: dict[str, str]) -> dict[str, Any]:
     lam = aws.client("lambda")
     env = {"Variables": {**settings.to_env(), **environment}}
     try:
-        function_arn = lam.get_function(FunctionName=n["function"])["Configuration"]["FunctionArn"]
-        lam.update_function_configuration(FunctionName=n["function"], Environment=env, Role=function_role)
+        config = lam.get_function(FunctionName=n["function"])["Configuration"]
+        function_arn = config["FunctionArn"]
+        # the stack's function (or ours from an earlier start): its role stays, the environment
+        # gains the settings and where this server takes WebSocket pushes
+        merged = {**(config.get("Environment") or {}).get("Variables", {}), **env["Variables"]}
+        lam.update_function_configuration(FunctionName=n["function"], Environment={"Variables": merged})
     except lam.exceptions.ResourceNotFoundException:
         from charter.workloads.package import handlers_zip_bytes
 
