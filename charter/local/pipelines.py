@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,9 @@ from typing import Any
 #: Executions still running (their processes are killed when the embedded AWS stops).
 _RUNNING: set[subprocess.Popen] = set()
 _LOCK = threading.Lock()
+#: Steps running at once on this machine (AWS bounds them by the account's instance quotas;
+#: here by the cores, so a burst of submits queues instead of starting a process each).
+_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1)))
 
 
 class StepFailed(Exception):
@@ -215,8 +219,10 @@ class Execution:
             shutil.rmtree(root, ignore_errors=True)
 
     def _container(self, args: dict[str, Any], root: Path) -> None:
-        import os
+        with _SLOTS:
+            self._run_container(args, root)
 
+    def _run_container(self, args: dict[str, Any], root: Path) -> None:
         app = args["AppSpecification"]
         command = list(app.get("ContainerEntrypoint") or []) + list(app.get("ContainerArguments") or [])
         if not command:

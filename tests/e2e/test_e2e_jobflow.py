@@ -179,6 +179,16 @@ def test_an_ended_job_is_not_moved_by_a_late_event_and_a_vanished_execution_fail
             "detail": {"pipelineExecutionArn": job.execution_arn, "currentPipelineExecutionStatus": "Executing"}}
     assert jobstatus.apply(late, SETTINGS) is None
     assert store.get(job_id).status == "SUCCEEDED"
+    # as on AWS: a repeated ClientRequestToken is the same execution (submit's retry never runs a job twice),
+    # and the execution lists its steps
+    sm = aws.client("sagemaker")
+    again = sm.start_pipeline_execution(PipelineName=SETTINGS.job_pipeline_name, ClientRequestToken=job_id,
+                                        PipelineParameters=[{"Name": "JobId", "Value": job_id}])
+    assert again["PipelineExecutionArn"] == job.execution_arn
+    [step] = sm.list_pipeline_execution_steps(PipelineExecutionArn=job.execution_arn)["PipelineExecutionSteps"]
+    assert step["StepName"] == "Optimize" and step["StepStatus"] == "Succeeded"
+    assert sm.describe_pipeline_execution(PipelineExecutionArn=job.execution_arn)["PipelineExecutionStatus"] == \
+        "Succeeded"
 
     orphan = store.create("alice", {"assets": ASSETS}, objective="min_variance")
     arn = job.execution_arn.rsplit("/", 1)[0] + "/gone0000000"
