@@ -60,7 +60,8 @@ class Settings:
     #: The job step's instance type, whose Service Quotas limit submit checks (`quota`); empty: no check.
     processing_instance_type: str = ""
     metrics_namespace: str = "Charter/Optimizer"
-    #: Run jobs in a worker thread of this process instead of the SageMaker pipeline.
+    #: The AWS behind is the embedded one without deployed stacks: the local server makes the
+    #: job flow's pipeline, function and rule (`workloads.local_jobflow`). Jobs take the same path.
     local: bool = False
     #: https://{api-id}.execute-api.{region}.amazonaws.com/{stage}; else taken from $connect.
     websocket_endpoint: str = ""

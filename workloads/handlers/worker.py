@@ -1,9 +1,10 @@
-"""Run one optimization job: market data -> optimizer -> results in S3 -> job status.
+"""One optimization job's computation (`optimize`: the request and its data in, the summary
+and result rows out), which the job pipeline's step runs (`charter.workloads.jobstep`).
+Everything numeric is the optimizer library's; this module only wires it to the request.
 
-Used by the local worker pool (a thread of the API process when `CHARTER_LOCAL=1`) and
-by the SageMaker processing container (`python -m workloads.handlers.worker --job-id ID`,
-or the `JOB_ID` environment variable the pipeline sets). Everything numeric is the
-optimizer library's; this module only wires it to the job's request and to AWS.
+`run_job` and the local worker pool below are the earlier in-process path (a job computed
+beside the API, its record written directly); the API no longer starts jobs that way (see
+`handlers.jobstatus`), and they remain only for the tests and benchmarks that use them.
 
 A user-caused problem (unknown dataset or ticker, infeasible constraints, too little
 history) fails the job with the optimizer's message; nothing is retried, because the
