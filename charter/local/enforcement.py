@@ -295,10 +295,12 @@ def identity_of(principal: Principal) -> tuple[list[Policy], Policy | None] | No
         if doc is not None:
             policies.append(_parse("identity", arn.rsplit("/", 1)[-1], doc))
     boundary = None
-    if role.permissions_boundary:
-        doc = _managed_document(backend, role.permissions_boundary)
+    # moto's `permissions_boundary` is the GetRole answer's dict; the ARN is `permissions_boundary_arn`
+    boundary_arn = getattr(role, "permissions_boundary_arn", None)
+    if boundary_arn:
+        doc = _managed_document(backend, boundary_arn)
         if doc is not None:
-            boundary = _parse("boundary", role.permissions_boundary.rsplit("/", 1)[-1], doc)
+            boundary = _parse("boundary", boundary_arn.rsplit("/", 1)[-1], doc)
     return policies, boundary
 
 
