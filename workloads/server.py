@@ -24,8 +24,10 @@ How it serves (what the API latency benchmark measures, `benchmarks/api_latency.
   Long polls (`GET /jobs/{id}?wait=N`, mostly asleep) have their own pool.
 - The handlers' AWS clients are created here, once, and (with the embedded AWS in this
   process) call moto's app directly instead of through a socket (`workloads.handlers.aws`).
-- Jobs run in worker processes at a lower priority that also hold back their AWS calls
-  while requests are in flight (`workloads.handlers.worker`).
+- Jobs take AWS's path, not one of this server's: submit starts the job pipeline, which
+  the embedded AWS runs as a local process, and the job-status function it invokes with
+  SageMaker's events moves the job and pushes to WebSocket subscribers
+  (`workloads.local_jobflow` makes those resources; `charter.local.pipelines` runs them).
 - Start-up work is done before the server accepts requests: each handler runs once
   (`_warm_up`), then one full garbage collection and `gc.freeze()` (`_QuietGc.settle`).
 - Full garbage collections stay off the request path (`_QuietGc`): the embedded AWS keeps
@@ -345,9 +347,11 @@ class LocalApiServer:
         if self.console is not None:
             self.console.websocket_path = WS_PATH
         if self.settings.local:
-            from charter.workloads.handlers.worker import start_local
+            # the job flow as the stacks make it (pipeline, job-status function, rule): the
+            # embedded AWS runs a job's step and invokes the function; this server only fronts
+            from charter.workloads.local_jobflow import ensure
 
-            start_local(self.settings, busy=self._busy.shared)
+            ensure(self.settings, {MANAGEMENT_ENV: os.environ[MANAGEMENT_ENV]})
         return self
 
     def _serve(self, ready: concurrent.futures.Future[int]) -> None:

@@ -295,7 +295,7 @@ def identity_of(principal: Principal) -> tuple[list[Policy], Policy | None] | No
         if doc is not None:
             policies.append(_parse("identity", arn.rsplit("/", 1)[-1], doc))
     boundary = None
-    # moto's `permissions_boundary` is the API's {PermissionsBoundaryType, PermissionsBoundaryArn}
+    # moto's `permissions_boundary` is the GetRole answer's dict; the ARN is `permissions_boundary_arn`
     boundary_arn = getattr(role, "permissions_boundary_arn", None)
     if boundary_arn:
         doc = _managed_document(backend, boundary_arn)

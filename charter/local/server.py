@@ -105,9 +105,10 @@ class LocalAws:
                 _ENDPOINT.remove(self.endpoint_url)
             self._server = None
             if not _ENDPOINT:  # the last embedded AWS of this process: its Lambda runtime goes too
-                from charter.local import lambda_runtime
+                from charter.local import lambda_runtime, pipelines
 
                 lambda_runtime.stop()
+                pipelines.stop_all()  # pipeline steps still running as local processes
 
     def __enter__(self) -> LocalAws:
         return self.start()

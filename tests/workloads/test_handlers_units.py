@@ -58,7 +58,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch):
 
 def _pipeline() -> None:
     boto3.client("sagemaker", region_name="us-east-1").create_pipeline(
-        PipelineName=SETTINGS.pipeline_name, RoleArn="arn:aws:iam::123456789012:role/pipeline",
+        PipelineName=SETTINGS.job_pipeline_name, RoleArn="arn:aws:iam::123456789012:role/pipeline",
         PipelineDefinition=json.dumps({"Version": "2020-12-01", "Parameters": [
             {"Name": "JobId", "Type": "String"}, {"Name": "MarketDataUri", "Type": "String"}], "Steps": []}))
 
@@ -74,17 +74,32 @@ def test_submit_starts_pipeline_and_status_results_follow_the_job(cloud) -> None
     assert resp["statusCode"] == 202, resp
     job_id = json.loads(resp["body"])["job_id"]
     executions = boto3.client("sagemaker", region_name="us-east-1").list_pipeline_executions(
-        PipelineName=SETTINGS.pipeline_name)["PipelineExecutionSummaries"]
+        PipelineName=SETTINGS.job_pipeline_name)["PipelineExecutionSummaries"]
     assert len(executions) == 1
     job = JobStore(SETTINGS).get(job_id)
     assert job.status == "QUEUED" and job.execution_arn and job.user_id == "user-1"
+    params = {p["Name"]: p["Value"] for p in boto3.client("sagemaker", region_name="us-east-1")
+              .list_pipeline_parameters_for_execution(PipelineExecutionArn=job.execution_arn)["PipelineParameters"]}
+    assert params["JobId"] == job_id and params["JobSpecUri"].endswith(f"/jobs/{job_id}/spec.json")
+    assert params["MarketDataUri"].startswith(f"s3://{SETTINGS.market_data_bucket}/validated/")
 
     ev = proxy_event("GET", "/jobs/{id}", f"/jobs/{job_id}", path_params={"id": job_id})
     assert json.loads(api.status(ev)["body"])["status"] == "QUEUED"
     assert api.results(proxy_event("GET", "/jobs/{id}/results", f"/jobs/{job_id}/results",
                                    path_params={"id": job_id}))["statusCode"] == 409
 
-    assert worker.run_job(job_id, SETTINGS).status == "SUCCEEDED"  # what the processing container runs
+    # what the job step writes (SageMaker uploads it under results/<job_id>/), then the execution's event
+    from charter.workloads.handlers import datasets, jobstatus, results
+    from charter.workloads.handlers.models import JobSpec
+
+    spec = JobSpec.model_validate_json(boto3.client("s3", region_name="us-east-1").get_object(
+        Bucket=SETTINGS.results_bucket, Key=f"jobs/{job_id}/spec.json")["Body"].read())
+    summary, rows = worker.optimize(spec.request, datasets.select(datasets.load(SETTINGS, spec.dataset)[0],
+                                                                  spec.request.assets))
+    results.write(SETTINGS.results_bucket, job_id, summary, rows, SETTINGS.results_page_rows)
+    moved = jobstatus.apply({"detail-type": jobstatus.EXECUTION_EVENT, "detail": {
+        "pipelineExecutionArn": job.execution_arn, "currentPipelineExecutionStatus": "Succeeded"}}, SETTINGS)
+    assert moved.status == "SUCCEEDED" and moved.extra["rows_total"] == len(rows) and moved.error is None
     slept: list[float] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(api, "time", SimpleNamespace(monotonic=time.monotonic, time=time.time, sleep=slept.append))
@@ -215,8 +230,9 @@ def test_cleanup_archives_expires_and_times_out(cloud) -> None:
     now = time.time()
     counts = cleanup.handler({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}},
                              now=now + 31 * 86400)
-    assert counts["results_archived"] == 1 and counts["jobs_timed_out"] == 1
+    assert counts["results_archived"] == 1 and counts["jobs_reconciled"] == 1
     assert store.get(stuck.job_id).status == "FAILED"
+    assert "never started" in store.get(stuck.job_id).error  # no execution: reconciled, with why
     page = json.loads(api.results(proxy_event("GET", "/jobs/{id}/results", f"/jobs/{done.job_id}/results",
                                               user="u", path_params={"id": done.job_id}))["body"])
     assert page["page_url"] and page["summary"]["objective"] == "min_variance"  # served from the archive

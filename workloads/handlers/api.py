@@ -1,8 +1,10 @@
 """REST handlers behind API Gateway (Lambda proxy): POST /optimize, GET /jobs/{id}, GET /jobs/{id}/results.
 
-- submit validates the body against `models.OptimizeRequest` (400 naming each bad
-  field), writes the job (QUEUED) and starts it: the SageMaker pipeline on AWS, a
-  worker thread of this process when `CHARTER_LOCAL=1`.
+- submit validates the body against `models.OptimizeRequest` and the data set it names
+  (400 naming each bad field), writes the job (QUEUED), stores its spec at
+  s3://<results>/jobs/<id>/spec.json and starts the job pipeline with JobId, JobSpecUri and
+  MarketDataUri (`workloads.handlers.jobpipeline`); `jobstatus` moves the job from the execution's
+  events. The same on the embedded AWS, which runs the pipeline's step as a local process.
 - status long-polls: `?wait=N` (seconds, at most `STATUS_MAX_WAIT_SECONDS`) returns as
   soon as the job's `version` exceeds `?after=` (or it finishes).
 - jobs lists the caller's jobs, newest first, `?limit=` at a time; `?cursor=` (opaque,
@@ -24,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import aws
+from . import aws, jobpipeline
 from . import results as store
 from .http import (
     HttpError,
@@ -38,8 +40,8 @@ from .http import (
     user_id,
     validation_error,
 )
-from .jobs import Job, JobStore
-from .models import JOB_ID_PATTERN, TERMINAL, OptimizeRequest
+from .jobs import Job, JobStore, new_job_key
+from .models import JOB_ID_PATTERN, TERMINAL, JobSpec, OptimizeRequest
 from .settings import Settings
 
 #: Long-poll re-read interval (a consistent Query costs 0.5 RCU).
@@ -52,6 +54,8 @@ MAX_PAGE = 1_000_000
 #: Jobs per page of GET /jobs (default and most).
 JOBS_PAGE_DEFAULT = 20
 JOBS_PAGE_MAX = 100
+#: A job not ended and unchanged this long is checked against its pipeline execution.
+RECONCILE_AFTER_SECONDS = 300
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
@@ -60,6 +64,16 @@ def _base_url(event: dict[str, Any]) -> str:
     ctx = event.get("requestContext") or {}
     stage = ctx.get("stage")
     return f"/{stage}" if stage and stage != "$default" and ctx.get("domainName", "").endswith("amazonaws.com") else ""
+
+
+def _quiet_for(job: Job) -> float:
+    import datetime as dt
+
+    try:
+        then = dt.datetime.strptime(job.updated_at or job.timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return 0.0
+    return time.time() - then.timestamp()
 
 
 def _job_id(event: dict[str, Any]) -> str:
@@ -76,19 +90,38 @@ def _own_job(store_: JobStore, event: dict[str, Any], job_id: str) -> Job:
     return job
 
 
-def _start(settings: Settings, job: Job, req: OptimizeRequest) -> str | None:
-    """Start the computation; the pipeline execution ARN on AWS, None locally."""
-    if settings.local:
-        from .worker import submit_local
+def _spec(settings: Settings, job: Job, req: OptimizeRequest) -> JobSpec:
+    """The job as its pipeline step will compute it: the data set resolved (`latest` is the
+    newest now, not when the step runs) and every ticker checked against it (400 naming
+    the field, before anything starts)."""
+    from .datasets import DatasetError, read_index
 
-        submit_local(job.job_id, settings)
-        return None
-    market_uri = f"s3://{settings.market_data_bucket}/index/{req.dataset}.json"
+    try:
+        entry = read_index(settings, req.dataset)
+    except DatasetError as exc:
+        raise validation_error([{"field": "dataset", "message": str(exc)}]) from None
+    have = set(entry.get("assets") or [])
+    missing = [a for a in req.assets if a not in have]
+    if missing:
+        raise validation_error([{"field": "assets", "message": f"not in data set '{entry.get('dataset', req.dataset)}': "
+                                                               f"{', '.join(missing)}"}])
+    return JobSpec(job_id=job.job_id, user_id=job.user_id, submitted_at=job.timestamp,
+                   dataset=str(entry.get("dataset", req.dataset)),
+                   market_data_uri=f"s3://{settings.market_data_bucket}/{entry['key']}", request=req)
+
+
+def _start(settings: Settings, spec: JobSpec) -> str:
+    """Store the spec under the job and start its pipeline execution; the execution ARN."""
+    key = jobpipeline.spec_key(spec.job_id)
+    aws.client("s3").put_object(Bucket=settings.results_bucket, Key=key, Body=spec.model_dump_json().encode(),
+                                ContentType="application/json")
     resp = aws.client("sagemaker").start_pipeline_execution(
-        PipelineName=settings.pipeline_name, ClientRequestToken=job.job_id,
-        PipelineExecutionDisplayName=f"job-{job.job_id}",
-        PipelineExecutionDescription=f"optimization job {job.job_id} ({req.objective})",
-        PipelineParameters=[{"Name": "JobId", "Value": job.job_id}, {"Name": "MarketDataUri", "Value": market_uri}])
+        PipelineName=settings.job_pipeline_name, ClientRequestToken=spec.job_id,
+        PipelineExecutionDisplayName=f"job-{spec.job_id}",
+        PipelineExecutionDescription=f"optimization job {spec.job_id} ({spec.request.objective})",
+        PipelineParameters=[{"Name": "JobId", "Value": spec.job_id},
+                            {"Name": "JobSpecUri", "Value": f"s3://{settings.results_bucket}/{key}"},
+                            {"Name": "MarketDataUri", "Value": spec.market_data_uri}])
     return str(resp["PipelineExecutionArn"])
 
 
@@ -107,19 +140,23 @@ def submit(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     problems = req.problems()
     if problems:
         raise validation_error(problems)
+    from .quota import check as check_quota
+
+    check_quota(settings)  # 429 naming the quota when no instance is left for the job's step
     jobs = JobStore(settings)
-    job = jobs.create(user, req.model_dump(mode="json"), objective=req.objective)
+    new_id, stamp = new_job_key()
+    spec = _spec(settings, Job(job_id=new_id, timestamp=stamp, user_id=user), req)
+    job = jobs.create(user, req.model_dump(mode="json"), objective=req.objective, key=(new_id, stamp))
     try:
-        arn = _start(settings, job, req)
+        arn = _start(settings, spec)
     except Exception as exc:  # the job exists: record why it never ran, answer 503 (retryable)
-        jobs.update(job, status="FAILED", message="failed", error=f"could not start the optimization: "
-                    f"{aws.error_code(exc) or type(exc).__name__}")
+        jobs.transition(job, "FAILED", message="failed", error=f"could not start the optimization: "
+                        f"{aws.error_code(exc) or type(exc).__name__}")
         raise HttpError(503, "unavailable", "the optimization could not be started; retry later",
                         job_id=job.job_id) from exc
-    if arn:
-        # The pipeline may already have moved the job on; only fill in the ARN if it has not.
-        started = Job(**{**job.__dict__, "execution_arn": arn, "version": job.version + 1})
-        jobs.put(started, expected_version=job.version)
+    # The execution's events may already have moved the job on; only fill in the ARN if not.
+    started = Job(**{**job.__dict__, "execution_arn": arn, "version": job.version + 1})
+    jobs.put(started, expected_version=job.version)
     base = _base_url(event)
     body = {"job_id": job.job_id, "status": "QUEUED", "created_at": job.timestamp,
             "status_url": f"{base}/jobs/{job.job_id}", "results_url": f"{base}/jobs/{job.job_id}/results"}
@@ -136,6 +173,11 @@ def status(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     after_raw = int_param(params, "after", -1, 0, 2**31)
     jobs = JobStore(settings)
     job = _own_job(jobs, event, job_id)
+    if job.status not in TERMINAL and _quiet_for(job) > RECONCILE_AFTER_SECONDS:
+        # no event for a while: ask SageMaker (an execution that vanished fails the job, with why)
+        from .jobstatus import reconcile
+
+        job = reconcile(job, settings, jobs) or job
     # Without `after`, wait for the next change from what the job is now.
     after = job.version if after_raw < 0 else after_raw
     deadline = time.monotonic() + wait

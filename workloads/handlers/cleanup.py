@@ -4,7 +4,9 @@
 - a SUCCEEDED job older than `ARCHIVE_AFTER_DAYS` has its results archived: the complete
   document moves to `archive/<job_id>/full.json` (pages and summary go; the job keeps a
   pointer), so old results stay retrievable as one object;
-- a QUEUED/RUNNING job untouched for `STALE_JOB_HOURS` is marked FAILED (its worker died);
+- a QUEUED/RUNNING job whose pipeline execution ended or vanished is moved as the execution
+  says (`jobstatus.reconcile`: FAILED with the reason); one still untouched after
+  `STALE_JOB_HOURS` is FAILED;
 - cache and connection items past `expires_at` are deleted (DynamoDB TTL can lag ~48 h).
 """
 
@@ -80,11 +82,20 @@ def handler(event: dict[str, Any] | None = None, context: Any = None, now: float
               and not (job.result_prefix or "").startswith(ARCHIVE_PREFIX)):
             _archive(s3, store, settings, job)
             counts["results_archived"] += 1
-        elif job.status in ("QUEUED", "RUNNING") and _age_seconds(job.updated_at or job.timestamp, now) > \
-                settings.stale_job_hours * 3600:
-            store.update(job, status="FAILED", message="failed",
-                         error=f"no progress for {settings.stale_job_hours} hours; the worker stopped. Resubmit.")
-            counts["jobs_timed_out"] += 1
+        elif job.status in ("QUEUED", "RUNNING"):
+            from .jobstatus import reconcile
+
+            try:
+                moved = reconcile(job, settings, store)
+            except Exception:  # noqa: BLE001 - one unreadable execution must not stop the sweep
+                log.warning("cannot reconcile job %s", job.job_id, exc_info=True)
+                moved = None
+            if moved is not None:
+                counts["jobs_reconciled"] = counts.get("jobs_reconciled", 0) + 1
+            elif _age_seconds(job.updated_at or job.timestamp, now) > settings.stale_job_hours * 3600:
+                store.transition(job, "FAILED", message="failed", error=f"no progress for "
+                                 f"{settings.stale_job_hours} hours; its pipeline execution is stuck. Resubmit.")
+                counts["jobs_timed_out"] += 1
     counts["cache_expired"] = _sweep_expired(ddb, settings.cache_table, "cache_key", now)
     counts["connections_expired"] = _sweep_expired(ddb, settings.connections_table, "connection_id", now)
     log.info("cleanup: %s", counts)

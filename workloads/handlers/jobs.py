@@ -136,8 +136,8 @@ class JobStore:
         self.ddb = aws.client("dynamodb")
 
     def create(self, user_id: str, request: dict[str, Any], objective: str | None = None,
-               job_id: str | None = None) -> Job:
-        new_id, stamp = new_job_key()
+               job_id: str | None = None, key: tuple[str, str] | None = None) -> Job:
+        new_id, stamp = key or new_job_key()
         job = Job(job_id=job_id or new_id, timestamp=stamp, user_id=user_id, objective=objective,
                   request=json.dumps(request, separators=(",", ":"), default=str), updated_at=stamp,
                   message="queued", expires_at=int(time.time()) + self.retention_seconds)
@@ -191,6 +191,38 @@ class JobStore:
             TableName=self.table, Key={"job_id": {"S": job.job_id}, "timestamp": {"S": job.timestamp}},
             UpdateExpression=expr, ExpressionAttributeNames=names, ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW")
+        return Job.from_item(resp["Attributes"])
+
+    def transition(self, job: Job, status: str, **changes: Any) -> Job | None:
+        """Move `job` to `status` (with `changes`) only from a state that may move there
+        (`models.TRANSITIONS`), decided by DynamoDB on the stored item, so two writers
+        racing cannot undo an end state. None when the stored job may not move."""
+        from .models import states_before
+
+        allowed = states_before(status)
+        changes = {"status": status, **changes, "updated_at": now_iso()}
+        names: dict[str, str] = {"#version": "version", "#status": "status"}
+        values: dict[str, Any] = {":one": {"N": "1"}}
+        sets, removes = [], []
+        for i, (key, value) in enumerate(changes.items()):
+            names[f"#a{i}"] = key
+            if value is None:
+                removes.append(f"#a{i}")
+            else:
+                values[f":v{i}"] = _ser.serialize(_dynamo(value))
+                sets.append(f"#a{i} = :v{i}")
+        for i, state in enumerate(allowed):
+            values[f":from{i}"] = {"S": state}
+        expr = "SET " + ", ".join(sets) + " ADD #version :one" + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            resp = self.ddb.update_item(
+                TableName=self.table, Key={"job_id": {"S": job.job_id}, "timestamp": {"S": job.timestamp}},
+                UpdateExpression=expr, ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                ConditionExpression="attribute_exists(job_id) AND #status IN ("
+                                    + ", ".join(f":from{i}" for i in range(len(allowed))) + ")",
+                ReturnValues="ALL_NEW")
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return None
         return Job.from_item(resp["Attributes"])
 
     def for_user(self, user_id: str, limit: int, start_key: dict[str, Any] | None = None

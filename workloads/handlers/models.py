@@ -24,6 +24,28 @@ DatasetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
                                    description="Ingested market data set (`latest` = the newest).")]
 JobState = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED"]
 TERMINAL: frozenset[str] = frozenset({"SUCCEEDED", "FAILED"})
+#: A job's states and the moves between them (`JobStore.transition` refuses any other):
+#:
+#:   QUEUED     submit stored the spec and started the pipeline execution
+#:   RUNNING    the execution or one of its steps is executing
+#:   SUCCEEDED  the execution succeeded: the result pages are under results/<job_id>/
+#:   FAILED     a step failed (error: "<step>: <its FailureReason>"), the execution was
+#:              stopped, could not start, or vanished (cleanup's reconciliation)
+#:
+#: QUEUED may go straight to an end: EventBridge does not promise order, so the execution's
+#: end can arrive before the event that it started. An end state is final: a late
+#: "Executing" never brings a job back.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "QUEUED": frozenset({"RUNNING", "SUCCEEDED", "FAILED"}),
+    "RUNNING": frozenset({"RUNNING", "SUCCEEDED", "FAILED"}),
+    "SUCCEEDED": frozenset(),
+    "FAILED": frozenset(),
+}
+
+
+def states_before(state: str) -> list[str]:
+    """The states a job may be in to move to `state`."""
+    return sorted(s for s, nxt in TRANSITIONS.items() if state in nxt)
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 
@@ -113,6 +135,18 @@ class OptimizeRequest(Strict):
         if s.lookback_min > s.lookback_max:
             out.append({"field": "search.lookback_min", "message": "lookback_min exceeds lookback_max"})
         return out
+
+
+class JobSpec(Strict):
+    """The job as submit validated it, stored at s3://<results>/jobs/<job_id>/spec.json: the
+    pipeline execution gets its location (`JobSpecUri`) and its step computes from it."""
+
+    job_id: str = Field(pattern=JOB_ID_PATTERN)
+    user_id: str
+    submitted_at: str
+    dataset: str = Field(description="The data set the job reads (`latest` resolved when it was submitted).")
+    market_data_uri: str = Field(pattern=r"^s3://")
+    request: OptimizeRequest
 
 
 class SubmitResponse(Strict):

@@ -114,7 +114,9 @@ def _json(ref: str) -> dict[str, Any]:
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "Invalid request; `fields` names each bad field", 401: "No authenticated user",
             404: "No such job (or not yours)", 409: "The job has not succeeded (yet)",
-            413: "Body too large", 503: "Could not start the job; retry"}
+            413: "Body too large", 429: "No capacity for another job: the message names the Service Quotas "
+                                        "quota that is short; retry when a job ends",
+            503: "Could not start the job; retry"}
     return {str(c): {"description": text[c], "content": _json("ErrorBody")} for c in codes}
 
 
@@ -134,7 +136,7 @@ def openapi_document(server_url: str | None = None, security: bool = True,
                 "requestBody": {"required": True, "content": _json("OptimizeRequest")},
                 "responses": {"202": {"description": "Queued", "content": _json("SubmitResponse"),
                                       "headers": {"Location": {"schema": {"type": "string"}}}},
-                              **_errors(400, 401, 413, 503)}}},
+                              **_errors(400, 401, 413, 429, 503)}}},
             "/jobs": {"get": {
                 "operationId": "listJobs", "summary": "The caller's jobs, newest first, a page at a time",
                 "parameters": [{"name": "limit", "in": "query", "required": False,

@@ -32,19 +32,23 @@ def _dump(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), default=str, allow_nan=False).encode()
 
 
+def documents(summary: dict[str, Any], rows: list[dict[str, Any]], page_rows: int) -> list[tuple[str, bytes]]:
+    """(key under the job's prefix, body) of every document of a result, the summary last:
+    its presence means the whole result is there. The pipeline's job step writes these files
+    and SageMaker uploads them under `results/<job_id>/`."""
+    pages = [rows[i:i + page_rows] for i in range(0, len(rows), page_rows)] or [[]]
+    out = [(page_key("", n), _dump({"items": items})) for n, items in enumerate(pages)]
+    out.append(("full.json", _dump({"summary": summary, "rows": rows})))
+    manifest = {"page_count": len(pages), "rows_total": len(rows), "page_rows": page_rows}
+    out.append(("summary.json", _dump({"summary": summary, "manifest": manifest})))
+    return out
+
+
 def write(bucket: str, job_id: str, summary: dict[str, Any], rows: list[dict[str, Any]], page_rows: int) -> str:
     s3 = aws.client("s3")
     where = prefix(job_id)
-    pages = [rows[i:i + page_rows] for i in range(0, len(rows), page_rows)] or [[]]
-    for n, items in enumerate(pages):
-        s3.put_object(Bucket=bucket, Key=page_key(where, n), Body=_dump({"items": items}),
-                      ContentType="application/json")
-    s3.put_object(Bucket=bucket, Key=f"{where}full.json", Body=_dump({"summary": summary, "rows": rows}),
-                  ContentType="application/json")
-    manifest = {"page_count": len(pages), "rows_total": len(rows), "page_rows": page_rows}
-    # The summary goes last: its presence means the whole result is there.
-    s3.put_object(Bucket=bucket, Key=f"{where}summary.json", Body=_dump({"summary": summary, "manifest": manifest}),
-                  ContentType="application/json")
+    for key, body in documents(summary, rows, page_rows):
+        s3.put_object(Bucket=bucket, Key=f"{where}{key}", Body=body, ContentType="application/json")
     return where
 
 

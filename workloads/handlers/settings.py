@@ -23,6 +23,8 @@ ENV_VARS: dict[str, str] = {
     "MARKET_DATA_BUCKET": "market_data_bucket",
     "RESULTS_BUCKET": "results_bucket",
     "PIPELINE_NAME": "pipeline_name",
+    "JOB_PIPELINE_NAME": "job_pipeline_name",
+    "PROCESSING_INSTANCE_TYPE": "processing_instance_type",
     "METRICS_NAMESPACE": "metrics_namespace",
     # Not (yet) set by the stacks; defaults are right for AWS unless noted.
     "CHARTER_LOCAL": "local",
@@ -53,8 +55,13 @@ class Settings:
     market_data_bucket: str = "charter-local-optimizer-market-data"
     results_bucket: str = "charter-local-optimizer-results"
     pipeline_name: str = "charter-local-optimizer-pipeline"
+    #: The API job's pipeline (`workloads.handlers.jobpipeline`); the search pipeline is `pipeline_name`.
+    job_pipeline_name: str = "charter-local-optimizer-jobs"
+    #: The job step's instance type, whose Service Quotas limit submit checks (`quota`); empty: no check.
+    processing_instance_type: str = ""
     metrics_namespace: str = "Charter/Optimizer"
-    #: Run jobs in a worker thread of this process instead of the SageMaker pipeline.
+    #: The AWS behind is the embedded one without deployed stacks: the local server makes the
+    #: job flow's pipeline, function and rule (`workloads.local_jobflow`). Jobs take the same path.
     local: bool = False
     #: https://{api-id}.execute-api.{region}.amazonaws.com/{stage}; else taken from $connect.
     websocket_endpoint: str = ""
@@ -120,7 +127,8 @@ class Settings:
         return cls(
             jobs_table=f"{prefix}-jobs", strategies_table=f"{prefix}-strategies", cache_table=f"{prefix}-cache",
             connections_table=f"{prefix}-connections", market_data_bucket=bucket("market-data"),
-            results_bucket=bucket("results"), pipeline_name=f"{prefix}-pipeline", **overrides,  # type: ignore[arg-type]
+            results_bucket=bucket("results"), pipeline_name=f"{prefix}-pipeline",
+            job_pipeline_name=f"{prefix}-jobs", **overrides,  # type: ignore[arg-type]
         )
 
 

@@ -1,9 +1,10 @@
-"""Run one optimization job: market data -> optimizer -> results in S3 -> job status.
+"""One optimization job's computation (`optimize`: the request and its data in, the summary
+and result rows out), which the job pipeline's step runs (`charter.workloads.jobstep`).
+Everything numeric is the optimizer library's; this module only wires it to the request.
 
-Used by the local worker pool (a thread of the API process when `CHARTER_LOCAL=1`) and
-by the SageMaker processing container (`python -m workloads.handlers.worker --job-id ID`,
-or the `JOB_ID` environment variable the pipeline sets). Everything numeric is the
-optimizer library's; this module only wires it to the job's request and to AWS.
+`run_job` and the local worker pool below are the earlier in-process path (a job computed
+beside the API, its record written directly); the API no longer starts jobs that way (see
+`handlers.jobstatus`), and they remain only for the tests and benchmarks that use them.
 
 A user-caused problem (unknown dataset or ticker, infeasible constraints, too little
 history) fails the job with the optimizer's message; nothing is retried, because the
@@ -70,8 +71,10 @@ def build_optimizer(req: OptimizeRequest, with_turnover: bool = False) -> Portfo
                               constraints=_constraints(req, with_turnover), seed=req.seed)
 
 
-def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tuple[dict[str, Any], list[dict]]:
-    """The whole computation of a job: (summary, result rows). Pure: no AWS."""
+def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None,
+             workers: int = 1) -> tuple[dict[str, Any], list[dict]]:
+    """The whole computation of a job: (summary, result rows). Pure: no AWS. `workers`:
+    processes for the search's trials (the job step gives it the instance's vCPUs)."""
     report = progress or (lambda fraction, message, **fields: None)
     R = md.returns[-req.horizon_days:]
     alive = np.isfinite(R).all(axis=0)
@@ -113,7 +116,7 @@ def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None) -> tupl
             space=SearchSpace(lookback=(s.lookback_min, s.lookback_max), objectives=tuple(s.objectives)),
             settings=SearchConfig(max_weight=req.constraints.max_weight, min_weight=max(req.constraints.min_weight, 0.0),
                                   cost_bps=req.backtest.cost_bps),
-            n_trials=s.n_trials, sampler=s.sampler, seed=s.seed, halving=s.halving, workers=1,
+            n_trials=s.n_trials, sampler=s.sampler, seed=s.seed, halving=s.halving, workers=max(1, workers),
         )
         search.fit(md, progress=lambda done, total, rung: report(
             0.6 + 0.35 * done / max(total, 1), f"search: {done}/{total} trials", step="search",

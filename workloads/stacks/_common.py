@@ -31,7 +31,6 @@ from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import (
     kms_alias,
     resource_name,
-    security_topic_name,
     workload_boundary_name,
 )
 from charter.landing_zone.stacks import Deployment, StackSpec
@@ -112,7 +111,9 @@ class Ctx:
 
     @property
     def topic_arn(self) -> Sub:
-        return Sub("arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:" + security_topic_name(self.cfg))
+        """The environment's alerts topic (the monitoring stack makes it in the workload's own
+        account and region; the landing zone's security topic lives elsewhere)."""
+        return Sub("arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:" + self.name("alerts"))
 
     @property
     def retention(self) -> int:

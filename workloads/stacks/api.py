@@ -1,8 +1,9 @@
 """API stack: REST and WebSocket APIs, Cognito (MFA required) and the regional WAF.
 
 REST: `POST /optimize` (body validated against the handlers' request model), `GET /jobs`
-(the caller's jobs, paged), `GET /jobs/{id}` and `GET /jobs/{id}/results` (cached 300 s per
-job id), `GET /compliance/summary` and `GET /compliance/artifact` (the console's compliance
+(the caller's jobs, paged), `GET /jobs/{id}` (long polling: never cached) and
+`GET /jobs/{id}/results` (cached 300 s per job id, `page` and caller's token: a page of an
+ended job never changes, and one user's cached page never answers another), `GET /compliance/summary` and `GET /compliance/artifact` (the console's compliance
 face: the `compliance` function answers members of the user pool's `compliance` group
 only), `GET /health` (a mock for the canaries). Every data route needs a Cognito token
 from a user with MFA and an API key bound to a usage plan.
@@ -82,6 +83,12 @@ from ._common import Ctx, key_parameter, log_group, new_template, service_role
 GROUPS = {"portfolio-managers": "Portfolio managers: submit and follow optimizations",
           "compliance": "Security lead and auditors: the console's compliance view"}
 OAUTH_SCOPES = ["openid", "email", "profile"]
+#: The stage caches GET /jobs/{id}/results only: GET /jobs/{id} long-polls (`wait`, `after`)
+#: and must see every change. The results cache key: the job, the page and the caller (the
+#: Cognito token; the handler's owner check never runs on a cache hit).
+CACHED_PATHS = ("/~1jobs~1{id}~1results",)
+RESULTS_CACHE_KEY = ("method.request.path.id", "method.request.querystring.page",
+                     "method.request.header.Authorization")
 #: Seconds GET responses stay in the API Gateway cache (spec: 5 minutes).
 CACHE_TTL_SECONDS = 300
 #: WAF window and the resulting per-user limit (10 rps = 600 per 60 s).
@@ -217,8 +224,11 @@ def build(ctx: Ctx) -> Template:
 
     methods: list[agw.Method] = []
 
-    def lambda_method(logical: str, res: agw.Resource, verb: str, short: str, **extra: Any) -> None:
-        cache = [p for p in extra.get("RequestParameters", {}) if p == "method.request.path.id"]
+    def lambda_method(logical: str, res: agw.Resource, verb: str, short: str, cache_key: tuple[str, ...] = (),
+                      **extra: Any) -> None:
+        # the stage caches only what `cached` lists; a cached method's key is every parameter
+        # that changes its answer (`cache_key`), declared as a request parameter as API Gateway requires
+        cache = list(cache_key)
         m = controls(agw.Method(
             logical, RestApiId=Ref(api), ResourceId=Ref(res), HttpMethod=verb, AuthorizationType="COGNITO_USER_POOLS",
             AuthorizerId=Ref(authorizer), ApiKeyRequired=True, RequestValidatorId=Ref(validator),
@@ -229,8 +239,12 @@ def build(ctx: Ctx) -> Template:
     lambda_method("PostOptimize", optimize, "POST", "submit", RequestModels={"application/json": Ref(model)})
     lambda_method("ListJobs", jobs, "GET", "jobs", RequestParameters={"method.request.querystring.limit": False,
                                                                        "method.request.querystring.cursor": False})
-    lambda_method("GetJob", job, "GET", "status", RequestParameters={"method.request.path.id": True})
-    lambda_method("GetJobResults", job_results, "GET", "results", RequestParameters={"method.request.path.id": True})
+    lambda_method("GetJob", job, "GET", "status", RequestParameters={
+        "method.request.path.id": True, "method.request.querystring.wait": False,
+        "method.request.querystring.after": False})
+    lambda_method("GetJobResults", job_results, "GET", "results", cache_key=RESULTS_CACHE_KEY,
+                  RequestParameters={"method.request.path.id": True, "method.request.querystring.page": False,
+                                     "method.request.header.Authorization": True})
     lambda_method("GetComplianceSummary", compliance_summary, "GET", "compliance")
     lambda_method("GetComplianceArtifact", compliance_artifact, "GET", "compliance",
                   RequestParameters={"method.request.querystring.path": True})
@@ -254,7 +268,6 @@ def build(ctx: Ctx) -> Template:
                            managed=["service-role/AmazonAPIGatewayPushToCloudWatchLogs"])
     account = t.add_resource(controls(agw.Account("ApiGatewayAccount", CloudWatchRoleArn=GetAtt(cw_role, "Arn")),
                                       "WKL-05"))
-    job_path = "/~1jobs~1{id}"
     stage = t.add_resource(controls(agw.Stage(
         "ApiStage", RestApiId=Ref(api), DeploymentId=Ref(deployment), StageName=ctx.env, TracingEnabled=True,
         CacheClusterEnabled=True, CacheClusterSize="0.5",
@@ -266,7 +279,7 @@ def build(ctx: Ctx) -> Template:
             *[agw.MethodSetting(ResourcePath=path, HttpMethod="GET", CachingEnabled=True, CacheDataEncrypted=True,
                                 CacheTtlInSeconds=CACHE_TTL_SECONDS, LoggingLevel="INFO", MetricsEnabled=True,
                                 DataTraceEnabled=False)
-              for path in (job_path, job_path + "~1results")],
+              for path in CACHED_PATHS],
         ],
         DependsOn=[account.title]), "WKL-05", "WKL-06"))
 

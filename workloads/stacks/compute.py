@@ -18,6 +18,7 @@ from awacs import dynamodb as ddb
 from awacs import execute_api
 from awacs import s3 as s3_actions
 from awacs import sagemaker as sm
+from awacs import servicequotas as quotas
 from awacs import sqs as sqs_actions
 from awacs.aws import Condition, StringEquals
 from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template
@@ -110,6 +111,8 @@ FUNCTIONS: tuple[Fn, ...] = (
     Fn("aggregator", f"{HANDLERS}.aggregator.handler", 4096, 900, "Results aggregator", reserved=10),
     Fn("ingest", f"{HANDLERS}.ingest.handler", 1024, 300, "Market data ingestion (new S3 objects)"),
     Fn("cleanup", f"{HANDLERS}.cleanup.handler", 512, 300, "Daily cleanup of expired jobs and results"),
+    Fn("job-status", f"{HANDLERS}.jobstatus.handler", 256, 60,
+       "Job record and WebSocket pushes from the job pipeline's events"),
     Fn("compliance", f"{HANDLERS}.compliance.handler", 512, 10,
        "GET /compliance/*: the console's compliance data (compliance group only)", api=True),
     Fn("ws-authorizer", f"{HANDLERS}.ws_authorizer.handler", 256, 10, "WebSocket $connect authorizer (Cognito JWT)",
@@ -136,12 +139,28 @@ def _permissions(ctx: Ctx, fn: Fn) -> list:
                      + ctx.name("jobs") + "/index/*")
     objects = {k: Sub("arn:${AWS::Partition}:s3:::" + ctx.bucket(k) + "/*") for k in ("market-data", "results", "models")}
     pipeline = Sub("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/" + ctx.name("pipeline"))
+    job_pipeline = Sub("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/" + ctx.name("jobs"))
+    job_executions = Sub("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/"
+                         + ctx.name("jobs") + "/execution/*")
+    results_objects = lambda *prefixes: [Sub("arn:${AWS::Partition}:s3:::" + ctx.bucket("results")  # noqa: E731
+                                             + f"/{p}*") for p in prefixes]
+    # reading an execution as the job record follows it (jobstatus.reconcile, the event handler)
+    follow = [allow([sm.DescribePipelineExecution, sm.ListPipelineExecutionSteps,
+                     sm.ListPipelineParametersForExecution], [job_executions]),
+              allow([ddb.GetItem, ddb.Query, ddb.UpdateItem], [jobs]),
+              allow([s3_actions.GetObject], results_objects("results/"))]
     ws_api = Sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:*/" + ctx.env + "/POST/@connections/*")
     metrics = allow([cw.PutMetricData], ["*"], condition=Condition(StringEquals("cloudwatch:namespace", "Charter/Optimizer")))
     by_fn = {
-        "submit": [allow([ddb.PutItem], [jobs]), allow([sm.StartPipelineExecution], [pipeline])],
+        "submit": [allow([ddb.PutItem, ddb.UpdateItem], [jobs]),
+                   allow([sm.StartPipelineExecution, sm.ListPipelineExecutions], [job_pipeline]),
+                   # the job step's Processing quota (quota.check); Service Quotas has no resource-level ARNs here
+                   allow([quotas.ListServiceQuotas, quotas.ListAWSDefaultServiceQuotas], ["*"]),
+                   allow([s3_actions.GetObject], [Sub("arn:${AWS::Partition}:s3:::" + ctx.bucket("market-data")
+                                                      + "/index/*")]),
+                   allow([s3_actions.PutObject], results_objects("jobs/"))],
         "jobs": [allow([ddb.Query], [jobs_index])],
-        "status": [allow([ddb.GetItem, ddb.Query], [jobs, jobs_index])],
+        "status": [allow([ddb.GetItem, ddb.Query], [jobs, jobs_index]), *follow],
         "compliance": [allow([s3_actions.GetObject], [Sub("arn:${AWS::Partition}:s3:::" + ctx.bucket("results")
                                                            + "/compliance/*")])],
         "results": [allow([ddb.GetItem, ddb.Query], [jobs, jobs_index]), allow([ddb.GetItem, ddb.PutItem], [cache]),
@@ -157,7 +176,10 @@ def _permissions(ctx: Ctx, fn: Fn) -> list:
                        [objects["results"]]), metrics],
         "ingest": [allow([s3_actions.GetObject, s3_actions.PutObject], [objects["market-data"]]), metrics],
         "cleanup": [allow([ddb.Scan, ddb.DeleteItem], [jobs, cache, conns]),
-                    allow([s3_actions.DeleteObject], [objects["results"]])],
+                    allow([s3_actions.DeleteObject], [objects["results"]]), *follow],
+        "job-status": [*follow, allow([ddb.GetItem, ddb.Query, ddb.DeleteItem], [conns, Sub(
+            "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/" + ctx.name("connections")
+            + "/index/*")]), allow([execute_api.ManageConnections], [ws_api])],
         "ws-authorizer": [],  # verifies tokens against the user pool's public keys (HTTPS); no AWS API
         "ws-connect": [allow([ddb.PutItem], [conns])],
         "ws-disconnect": [allow([ddb.DeleteItem], [conns])],
@@ -203,7 +225,9 @@ def build(ctx: Ctx) -> Template:
         "JOBS_TABLE": ctx.name("jobs"), "STRATEGIES_TABLE": ctx.name("strategies"),
         "CACHE_TABLE": ctx.name("cache"), "CONNECTIONS_TABLE": ctx.name("connections"),
         "MARKET_DATA_BUCKET": Sub(ctx.bucket("market-data")), "RESULTS_BUCKET": Sub(ctx.bucket("results")),
-        "PIPELINE_NAME": ctx.name("pipeline"), "METRICS_NAMESPACE": "Charter/Optimizer",
+        "PIPELINE_NAME": ctx.name("pipeline"), "JOB_PIPELINE_NAME": ctx.name("jobs"),
+        "PROCESSING_INSTANCE_TYPE": ctx.settings.processing_instance_type,
+        "METRICS_NAMESPACE": "Charter/Optimizer",
         "POWERTOOLS_SERVICE_NAME": ctx.prefix,
     }
     for fn in FUNCTIONS:
@@ -281,7 +305,19 @@ def build(ctx: Ctx) -> Template:
         Description="Daily cleanup of expired jobs, cache entries and results",
         Targets=[Target(Id="cleanup", Arn=ctx.function_arn("cleanup", ctx.alias))], DependsOn=["CleanupAlias"]),
         "WKL-06"))
-    for rule, short in ((ingest_rule, "ingest"), (cleanup_rule, "cleanup")):
+    # The job record follows its pipeline execution: every status change of the job pipeline's
+    # executions and steps (SageMaker's events on the default bus) reaches job-status.
+    job_rule = t.add_resource(controls(Rule(
+        "JobPipelineStatus", Name=ctx.name("job-status"), State="ENABLED",
+        Description="Job status and WebSocket pushes from the job pipeline's execution and step events",
+        EventPattern={"source": ["aws.sagemaker"],
+                      "detail-type": ["SageMaker Model Building Pipeline Execution Status Change",
+                                      "SageMaker Model Building Pipeline Execution Step Status Change"],
+                      "detail": {"pipelineArn": [Sub("arn:${AWS::Partition}:sagemaker:${AWS::Region}:"
+                                                     "${AWS::AccountId}:pipeline/" + ctx.name("jobs"))]}},
+        Targets=[Target(Id="job-status", Arn=ctx.function_arn("job-status", ctx.alias))],
+        DependsOn=["JobStatusAlias"]), "WKL-10"))
+    for rule, short in ((ingest_rule, "ingest"), (cleanup_rule, "cleanup"), (job_rule, "job-status")):
         t.add_resource(controls(LambdaPermission(
             logical(short, "EventsPermission"), Action="lambda:InvokeFunction", Principal="events.amazonaws.com",
             FunctionName=ctx.function_arn(short, ctx.alias), SourceArn=GetAtt(rule, "Arn"),

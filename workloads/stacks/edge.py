@@ -54,8 +54,6 @@ API_PATHS = ("/optimize", "/jobs", "/jobs/*", "/compliance/*", "/health")
 #: Where the console lives in the results bucket (the bucket origin's OriginPath).
 CONSOLE_PREFIX = "console"
 RUM_TELEMETRIES = ["errors", "performance"]
-ERROR_PAGES = {403: "/errors/403.html", 404: "/errors/404.html", 500: "/errors/5xx.html",
-               502: "/errors/5xx.html", 503: "/errors/5xx.html", 504: "/errors/5xx.html"}
 # connect-src: the API's WebSocket and presigned result pages (*.amazonaws.com), Cognito's
 # token endpoint (*.amazoncognito.com), RUM's data plane, Cognito identity and STS (*.amazonaws.com)
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; "
@@ -161,8 +159,9 @@ def build(ctx: Ctx) -> Template:
             TargetOriginId="results", ViewerProtocolPolicy="redirect-to-https", AllowedMethods=["GET", "HEAD"],
             CachePolicyId=CACHING_OPTIMIZED, ResponseHeadersPolicyId=Ref(headers), Compress=True),
         CacheBehaviors=api_behaviours,
-        CustomErrorResponses=[cf.CustomErrorResponse(ErrorCode=code, ResponseCode=code, ResponsePagePath=page,
-                                                     ErrorCachingMinTTL=10) for code, page in ERROR_PAGES.items()],
+        # No CustomErrorResponses: CloudFront applies them to every behaviour, so the API's JSON
+        # errors (404, the authorizer's 403, 5xx) would become the console's HTML pages. The
+        # console routes by URL hash, so no path needs index.html as a fallback.
         Logging=cf.Logging(Bucket=GetAtt(logs, "DomainName"), Prefix="cloudfront/", IncludeCookies=False),
         Restrictions=cf.Restrictions(GeoRestriction=cf.GeoRestriction(RestrictionType="none")),
     )), "WKL-01", "WKL-05")

@@ -1,6 +1,8 @@
 """Monitoring stack: dashboard, alarms to the security/ops topic, X-Ray sampling, canaries.
 
-Alarms (all notify `naming.security_topic_name`, the landing zone's alert topic):
+Alarms (all notify the environment's alerts topic, made here in the workload's account and
+region, KMS-encrypted with the environment key, with an email subscription per
+`alert_emails` of the workload's config; only this account's alarms and rules may publish):
 - each function's error rate above 1 % (metric math `100 * errors / invocations`); the
   compute stack's CodeDeploy groups roll a canary release back on these;
 - any failed SageMaker pipeline execution;
@@ -16,12 +18,24 @@ from typing import Any
 
 from awacs import logs as logs_actions
 from awacs import s3 as s3_actions
-from awacs.aws import Condition, StringEquals
+from awacs.aws import (
+    Action,
+    Allow,
+    ArnLike,
+    Bool,
+    Condition,
+    Deny,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+)
 from awacs.cloudwatch import PutMetricData
-from troposphere import GetAtt, Parameter, Ref, Sub, Template
+from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template
 from troposphere.cloudwatch import Alarm, Dashboard, MetricDataQuery, MetricDimension, MetricStat
 from troposphere.cloudwatch import Metric as CwMetric
 from troposphere.s3 import LifecycleRule
+from troposphere.sns import SubscriptionResource, Topic, TopicPolicy
 from troposphere.synthetics import ArtifactConfig, Canary, RunConfig, S3Encryption, Schedule
 from troposphere.synthetics import Code as CanaryCode
 from troposphere.xray import SamplingRule, SamplingRuleProperty
@@ -93,6 +107,34 @@ def dashboard_body(ctx: Ctx) -> dict[str, Any]:
     ]}
 
 
+def _alerts_topic(t: Template, ctx: Ctx, key: Any) -> Topic:
+    topic = t.add_resource(controls(Topic(
+        "AlertsTopic", TopicName=ctx.name("alerts"), KmsMasterKeyId=key,
+        DisplayName=f"{ctx.prefix} alerts"), "WKL-06", "WKL-03"))
+    for i, email in enumerate(ctx.settings.alert_emails):
+        t.add_resource(controls(SubscriptionResource(
+            f"AlertsSubscription{i}", TopicArn=Ref(topic), Protocol="email", Endpoint=str(email)), "WKL-06"))
+    publish = [Action("sns", "Publish")]
+    account = Ref("AWS::AccountId")
+
+    def publisher(sid: str, service: str, source: str) -> Statement:
+        return Statement(Sid=sid, Effect=Allow, Principal=Principal("Service", service), Action=publish,
+                         Resource=[Ref(topic)], Condition=Condition([StringEquals("aws:SourceAccount", account),
+                                                                      ArnLike("aws:SourceArn", Sub(source))]))
+
+    t.add_resource(controls(TopicPolicy("AlertsTopicPolicy", Topics=[Ref(topic)], PolicyDocument=PolicyDocument(
+        Version="2012-10-17", Statement=[
+            publisher("CloudWatchAlarmsOfThisAccount", "cloudwatch.amazonaws.com",
+                      "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"),
+            publisher("EventBridgeRulesOfThisAccount", "events.amazonaws.com",
+                      "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*"),
+            Statement(Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("AWS", "*"), Action=publish,
+                      Resource=[Ref(topic)], Condition=Condition(Bool("aws:SecureTransport", False)))])),
+        "WKL-06"))
+    t.add_output(Output("AlertsTopicArn", Value=Ref(topic)))
+    return topic
+
+
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "monitoring (dashboard, alarms, X-Ray, canaries)")
     key = key_parameter(t, ctx)
@@ -100,6 +142,7 @@ def build(ctx: Ctx) -> Template:
         "RestApiDomain", Type="String", AllowedPattern=r"^[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com$",
         Description="Domain of the regional REST API (api stack output RestApiDomain; filled by deploy)."))
 
+    _alerts_topic(t, ctx, key)
     t.add_resource(controls(Dashboard(
         "Dashboard", DashboardName=ctx.name("overview"), DashboardBody=json.dumps(dashboard_body(ctx))), "WKL-06"))
 

@@ -141,6 +141,24 @@ def build(ctx: Ctx, definition: dict[str, Any] | None = None) -> Template:
         ParallelismConfiguration=ParallelismConfiguration(MaxParallelExecutionSteps=5),
     ), "WKL-12", "WKL-10"))
 
+    # The API's jobs: one Processing step per job (`workloads.handlers.jobpipeline`), started by submit
+    # with JobId, JobSpecUri and MarketDataUri; compute's job-status function follows its events.
+    from charter.workloads.handlers import jobpipeline
+
+    job_body = json.dumps(jobpipeline.definition(
+        image_uri=_image(ctx, "processing"), role_arn="${PipelineRoleArn}", results_bucket=ctx.bucket("results"),
+        instance_type=ctx.settings.processing_instance_type, kms_key_id="${EnvironmentKeyArn}"),
+        separators=(",", ":"))
+    t.add_resource(controls(Pipeline(
+        "JobPipeline", PipelineName=ctx.name("jobs"), PipelineDisplayName=ctx.name("jobs"),
+        PipelineDescription="One optimization job of the API: its spec in, its result pages out",
+        RoleArn=GetAtt(role, "Arn"),
+        PipelineDefinition=PipelineDefinition(PipelineDefinitionBody=Sub(
+            job_body, PipelineRoleArn=GetAtt(role, "Arn"), EnvironmentKeyArn=key)),
+        ParallelismConfiguration=ParallelismConfiguration(MaxParallelExecutionSteps=1),
+    ), "WKL-12", "WKL-10"))
+    t.add_output(Output("JobPipelineName", Value=ctx.name("jobs")))
+
     events_role = service_role(t, "PipelineTriggerRole", "events.amazonaws.com", [
         allow([sm.StartPipelineExecution], [Sub(f"{prefix}:pipeline/" + ctx.name("pipeline"))])], "WKL-11")
     t.add_resource(controls(Rule(

@@ -22,6 +22,8 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `performance`: costs that grow with the organization paid once (templates parsed once, KMS
   key material made on first use, regions listed once per service).
 - `lambda_invoke`: Lambda functions run from their artifacts.
+- `sagemaker_pipelines`: pipeline executions run their Processing steps locally and emit
+  SageMaker's events; EventBridge rules invoke their Lambda targets.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from charter.local.patches import (
     performance,
     rollback,
     s3,
+    sagemaker_pipelines,
     sso,
     stack_update,
     stacksets,
@@ -111,4 +114,6 @@ def apply() -> None:
     sso.managed_policies_under_their_path()
     sso.add_permission_set_model()
     state.reset_with_moto()
+    sagemaker_pipelines.run_pipeline_executions()
+    sagemaker_pipelines.lambda_targets()
     _PATCHED = True
