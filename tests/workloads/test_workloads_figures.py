@@ -230,8 +230,8 @@ def test_workloads_edge(prod):
     e = prod["edge"]
     config = props(e, "Distribution")["DistributionConfig"]
     assert config["Aliases"] == ["optimizer.acme-corp.example"]
-    assert config["ViewerCertificate"]["AcmCertificateArn"] == {"Ref": "CertificateArn"}
-    assert e["Parameters"]["CertificateArn"]["Default"].endswith("33333333-2222-3333-4444-555555555555")
+    assert config["ViewerCertificate"]["AcmCertificateArn"] == {"Ref": "DomainCertificate"}
+    assert props(e, "DomainCertificate")["DomainName"] == "optimizer.acme-corp.example"
     assert {b["PathPattern"] for b in config["CacheBehaviors"]} == {"/optimize", "/jobs", "/jobs/*", "/compliance/*",
                                                                     "/health"}
     assert {r["ErrorCode"] for r in config["CustomErrorResponses"]} >= {403, 404, 500}
