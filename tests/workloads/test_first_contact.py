@@ -44,3 +44,42 @@ def test_anomaly_monitor_is_not_the_accounts_one_services_monitor(prod):
     assert len(tagged) > 50
     sub = next(iter(of_type(prod["cost"], "AWS::CE::AnomalySubscription").values()))["Properties"]
     assert sub["MonitorArnList"] == [{"Ref": logical}]
+
+
+# -- 8: vendor-issued secrets --------------------------------------------------------------
+
+def test_vendor_issued_secrets_are_not_rotated_and_wait_for_the_vendors_value(prod):
+    """A rotation that stores a random string breaks a licence or API key a vendor issued
+    (and the old set step pushed it nowhere). Vendor secrets carry no rotation schedule and
+    no generated value; their issuer and owner are tags the reminder reads."""
+    s = prod["secrets"]
+    assert not of_type(s, "AWS::SecretsManager::RotationSchedule")
+    secrets = of_type(s, "AWS::SecretsManager::Secret")
+    assert {r["Properties"]["Name"] for r in secrets.values()} == {
+        "acme-prod-optimizer/pricing-licence", "acme-prod-optimizer/market-data-keys"}
+    for secret in secrets.values():
+        p = secret["Properties"]
+        assert "GenerateSecretString" not in p
+        assert "set-by-owner" in json.loads(p["SecretString"]).values()
+        tags = {t["Key"]: t["Value"] for t in p["Tags"]}
+        assert tags["charter:issuer"] == "vendor"
+        assert tags["charter:owner"] == "optimizer-oncall@acme-corp.example"
+
+
+def test_vendor_secret_owners_are_reminded_through_a_daily_schedule(prod):
+    s = prod["secrets"]
+    (rule_id, rule), = of_type(s, "AWS::Events::Rule").items()
+    assert rule["Properties"]["ScheduleExpression"].startswith("cron(")
+    fn = of_type(s, "AWS::Lambda::Function")["ReminderFunction"]["Properties"]
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["ReminderFunction", "Arn"]}
+    assert fn["Environment"]["Variables"]["REMINDER_TOPIC_ARN"] == {"Ref": "ReminderTopic"}
+    subs = {r["Properties"]["Endpoint"] for r in of_type(s, "AWS::SNS::Subscription").values()}
+    assert subs == {"optimizer-oncall@acme-corp.example", "finops@acme-corp.example"}
+    assert "KmsMasterKeyId" in of_type(s, "AWS::SNS::Topic")["ReminderTopic"]["Properties"]
+    perm = next(iter(of_type(s, "AWS::Lambda::Permission").values()))["Properties"]
+    assert perm["SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
+    role = of_type(s, "AWS::IAM::Role")["ReminderRole"]["Properties"]
+    actions = {a for st in role["Policies"][0]["PolicyDocument"]["Statement"]
+               for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    assert {"secretsmanager:ListSecrets", "secretsmanager:GetSecretValue", "sns:Publish"} <= actions
+    assert not {a for a in actions if a in ("secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage")}

@@ -263,9 +263,7 @@ def test_workloads_secrets_cost_cicd(prod, dev):
     s = prod["secrets"]
     secrets = of_type(s, "AWS::SecretsManager::Secret")
     assert len(secrets) == 2 and all("KmsKeyId" in x["Properties"] for x in secrets.values())
-    schedules = of_type(s, "AWS::SecretsManager::RotationSchedule")
-    assert len(schedules) == 2
-    assert props(s, "RotationFunction")["Handler"] == "charter.workloads.handlers.rotation.handler"
+    assert props(s, "ReminderFunction")["Handler"] == "charter.workloads.handlers.secret_reminders.handler"
     budget = props(prod["cost"], "MonthlyBudget")
     assert budget["Budget"]["BudgetLimit"]["Amount"] == 10000.0
     assert len(budget["NotificationsWithSubscribers"]) == 3
