@@ -93,6 +93,10 @@ def deploy_workload(cfg: OrgConfig, env: str, sessions: SessionFactory, out_dir:
     run.local = local
     ctx = Ctx(cfg, env)
     _resolve_organization(run, local, {ps.deployment.account or ctx.account for ps in plan.stacks})
+    if not _quotas_suffice(run, ctx):
+        # nothing deploys into an account that cannot hold the stacks (a half-created compute stack)
+        return WorkloadDeployResult(plan=plan, changes=run.changes, failures=run.failures,
+                                    elapsed=time.monotonic() - started)
     if local and not dry_run:
         _local_exports(run, ctx)
     extra = dict(overrides or {})
@@ -141,6 +145,34 @@ def _resolve_organization(run: Run, local: bool, needed: set[str]) -> None:
         found = acct.account_id or by_email.get(str(acct.email).lower())
         if found:
             run.ctx.account_ids[acct.name] = found
+
+
+def _quotas_suffice(run: Run, ctx: Ctx) -> bool:
+    """The environment's account has the Lambda concurrency its stacks reserve and provision
+    (`workloads.quotas`); False after reporting the increase to request."""
+    from charter.landing_zone.deploy.context import PENDING
+    from charter.landing_zone.deploy.templates import parse_body
+    from charter.workloads.quotas import check_lambda_concurrency, lambda_concurrency_need
+
+    account = run.ctx.account_id(ctx.account)
+    templates = [parse_body((run.out_dir / ps.file).read_text()) for ps in run.plan.stacks
+                 if (ps.deployment.account or ctx.account) == ctx.account and ctx.region in ps.deployment.regions]
+    need = lambda_concurrency_need(templates)
+    if account == PENDING:
+        run.note(f"quota/{ctx.account}/{ctx.region}: the account does not exist yet; a new account's Lambda "
+                 f"concurrency quota may be as low as 10, these stacks need {need.total}")
+        return True
+    try:
+        short = check_lambda_concurrency(run.client("service-quotas", region=ctx.region, account_id=account), need,
+                                         where=f"{ctx.account}/{ctx.region}")
+    except botocore.exceptions.ClientError as exc:
+        run.fail(f"quota/{ctx.account}/{ctx.region}: cannot read Lambda's concurrency quota: {describe_error(exc)} "
+                 "(the deploying role needs servicequotas:GetServiceQuota and GetAWSDefaultServiceQuota)")
+        return False
+    if short is not None:
+        run.fail(short.render())
+        return False
+    return True
 
 
 def _from_config(run: Run) -> None:

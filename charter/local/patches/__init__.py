@@ -17,6 +17,7 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `custom_resources`: Charter's own custom-resource handler, run in-process.
 - `iam`: AWS-managed policies in every account (lazily); a role's ManagedPolicyArns.
 - `ec2`: GetEbsDefaultKmsKeyId.
+- `servicequotas`: Lambda's concurrency quota, as the embedded Lambda enforces it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from charter.local.patches import (
     organizations,
     rollback,
     s3,
+    servicequotas,
     stack_update,
     stacksets,
     workload_models,
@@ -58,6 +60,7 @@ def apply() -> None:
     apigateway.patch_api_gateway_method()
     workload_models.add_workload_resource_models()
     rollback.failed_resources_roll_back()
+    servicequotas.answer_lambda_concurrency()
     organizations.add_delegated_admin_services()
     s3.patch_bucket_policy_conditions()
     landing_zone_models.add_resource_models()
