@@ -287,13 +287,27 @@ def _stack_output(run: Run, account: str, region: str, stack: str, key: str) -> 
     return next((o["OutputValue"] for o in outputs if o["OutputKey"] == key), None)
 
 
+def caller_principal(run: Run, account: str, region: str) -> str:
+    """The IAM principal CloudFormation acts as for stacks deploy creates in `account`: the
+    identity of deploy's own client there (an assumed role's session is its role; a role's
+    path is not part of the session ARN, and AWS's data access policies match the role by name)."""
+    from charter.landing_zone.deploy.context import PENDING
+
+    if account == PENDING:
+        return f"arn:aws:iam::{'0' * 12}:role/{getattr(run, 'role_name', MEMBER_ACCESS_ROLE)}"
+    arn = run.client("sts", region=region, account_id=account).get_caller_identity()["Arn"]
+    partition, rest = arn.split(":")[1], arn.split(":", 5)[5]
+    if rest.startswith("assumed-role/"):
+        return f"arn:{partition}:iam::{account}:role/{rest.split('/')[1]}"
+    return arn  # an IAM user (or a role ARN given as such)
+
+
 def deploy_values(run: Run, ctx: Ctx, ps: PlannedStack, wanted: set[str]) -> dict[str, str]:
     """Values of the parameters only deploy knows, for the account `ps` deploys to."""
     account = run.ctx.account_id(ps.deployment.account or ctx.account)
     home = ctx.region
     values = {
         "CodeBucket": Ctx.bucket(ctx, "models").replace("${AWS::AccountId}", account).replace("${AWS::Region}", home),
-        "DeployerRoleArn": f"arn:aws:iam::{account}:role/{getattr(run, 'role_name', MEMBER_ACCESS_ROLE)}",
         "OrganizationId": run.ctx.organization_id,
     }
     wl = ctx.workload
@@ -301,6 +315,8 @@ def deploy_values(run: Run, ctx: Ctx, ps: PlannedStack, wanted: set[str]) -> dic
         values["PipelineAccountId"] = run.ctx.account_id(wl.cicd.account)
         for env in wl.environments:
             values[f"{env.capitalize()}AccountId"] = run.ctx.account_id(workload_account(run.cfg, env))
+    if "DeployerArn" in wanted:  # the bedrock stack: CloudFormation creates its vector index as this caller
+        values["DeployerArn"] = caller_principal(run, account, home)
     api_stack = f"charter-optimizer-{ctx.env}-api"
     if wanted & {"UserPoolProvider", "UserPoolClientId"}:  # the edge stack's RUM identity pool
         api_account = run.ctx.account_id(ctx.account)

@@ -83,3 +83,62 @@ def test_vendor_secret_owners_are_reminded_through_a_daily_schedule(prod):
                for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
     assert {"secretsmanager:ListSecrets", "secretsmanager:GetSecretValue", "sns:Publish"} <= actions
     assert not {a for a in actions if a in ("secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage")}
+
+
+# -- 2: OpenSearch Serverless: the index creator and Bedrock, no one else -------------------
+
+def _policy(data: dict[str, Any], logical: str) -> Any:
+    policy = data["Resources"][logical]["Properties"]["Policy"]
+    if isinstance(policy, dict) and "Fn::Sub" in policy:
+        body, names = policy["Fn::Sub"]
+        return json.loads(body), names
+    return json.loads(policy), {}
+
+
+def test_collection_network_policy_lets_cloudformations_index_call_through(prod):
+    """CloudFormation's AWS::OpenSearchServerless::Index handler calls the collection's
+    endpoint from outside any VPC, as the deployer: a network policy open only to
+    bedrock.amazonaws.com refuses it, and the index, the knowledge base and the rest of the
+    stack fail. The endpoint takes requests from outside (never the dashboards); who may do
+    anything is the data access policy's to say."""
+    rules, _ = _policy(prod["bedrock"], "CollectionNetworkPolicy")
+    assert len(rules) == 1
+    (rule,) = rules
+    assert rule["AllowFromPublic"] is True
+    assert [r["ResourceType"] for r in rule["Rules"]] == ["collection"]  # no dashboard access at all
+
+
+def test_collection_data_access_admits_the_index_creator_and_the_knowledge_base_only(prod):
+    rules, names = _policy(prod["bedrock"], "CollectionDataAccessPolicy")
+    principals = [p for rule in rules for p in rule["Principal"]]
+    assert sorted(principals) == ["${Deployer}", "${KbRole}"]
+    assert names["Deployer"] == {"Ref": "DeployerArn"}
+    assert names["KbRole"] == {"Fn::GetAtt": ["KnowledgeBaseRole", "Arn"]}
+    by_principal = {tuple(r["Principal"]): {p for rr in r["Rules"] for p in rr["Permission"]} for r in rules}
+    deployer = by_principal[("${Deployer}",)]
+    # the deployer manages the index; it never reads or writes the research documents
+    assert {"aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex", "aoss:DeleteIndex"} <= deployer
+    assert not {"aoss:ReadDocument", "aoss:WriteDocument"} & deployer
+    kb = by_principal[("${KbRole}",)]
+    assert {"aoss:ReadDocument", "aoss:WriteDocument", "aoss:DescribeIndex"} <= kb
+    assert "aoss:DeleteIndex" not in kb
+
+
+def test_the_deployer_is_the_identity_that_calls_cloudformation(small_config, tmp_path):
+    """The principal CloudFormation's index handler acts as is the caller of CreateStack:
+    deploy fills DeployerArn from that caller's own identity (STS), whichever role or user it is."""
+    from charter.local import LocalAws
+    from charter.workloads.deploy import deploy_workload
+
+    with LocalAws() as aws:
+        result = deploy_workload(small_config, "dev", aws.sessions(), tmp_path, local=True)
+        assert result.ok, result.failures
+        sessions = aws.sessions()
+        org = sessions.client("organizations")
+        dev = next(a["Id"] for a in org.list_accounts()["Accounts"] if a["Name"] == "dev")
+        cfn = sessions.client("cloudformation", account_id=dev, role_name="OrganizationAccountAccessRole")
+        caller = sessions.client("sts", account_id=dev, role_name="OrganizationAccountAccessRole").get_caller_identity()
+        params = {p["ParameterKey"]: p["ParameterValue"]
+                  for p in cfn.describe_stacks(StackName="charter-optimizer-dev-bedrock")["Stacks"][0]["Parameters"]}
+    role = caller["Arn"].split(":assumed-role/")[1].split("/")[0]
+    assert params["DeployerArn"] == f"arn:aws:iam::{dev}:role/{role}"
