@@ -107,6 +107,13 @@ def deploy_workload(cfg: OrgConfig, env: str, sessions: SessionFactory, out_dir:
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda ps: _deploy_one(run, ctx, ps, extra), waves[order]))
         run.save_journal()
+    # Stacks that name a resource of a later wave (the data stack's bucket policy names the
+    # edge stack's distribution): once that exists, update them with it (no-op when unchanged).
+    for ps in plan.stacks:
+        if ps.name in run.failed_stacks or not _later_values(run, ps):
+            continue
+        _deploy_one(run, ctx, ps, extra)
+        run.save_journal()
     if not run.failed_stacks and any(ps.name.endswith("-edge") for ps in plan.stacks):
         try:
             upload_console(run, ctx)
@@ -304,6 +311,8 @@ def caller_principal(run: Run, account: str, region: str) -> str:
 
 def deploy_values(run: Run, ctx: Ctx, ps: PlannedStack, wanted: set[str]) -> dict[str, str]:
     """Values of the parameters only deploy knows, for the account `ps` deploys to."""
+    from charter.landing_zone.deploy.context import PENDING
+
     account = run.ctx.account_id(ps.deployment.account or ctx.account)
     home = ctx.region
     values = {
@@ -328,6 +337,14 @@ def deploy_values(run: Run, ctx: Ctx, ps: PlannedStack, wanted: set[str]) -> dic
         elif run.dry_run:
             values["UserPoolProvider"] = f"cognito-idp.{home}.amazonaws.com/{home}_pending"
             values["UserPoolClientId"] = "pending"
+    for name in wanted & set(LATER_OUTPUTS):  # an output of a later wave, once it exists
+        part, output = LATER_OUTPUTS[name]
+        later = next((p for p in run.plan.stacks if p.name == f"optimizer-{ctx.env}-{part}"), None)
+        later_account = run.ctx.account_id(later.deployment.account or ctx.account) if later else PENDING
+        if later is not None and later_account != PENDING:
+            found = _stack_output(run, later_account, later.deployment.regions[0], later.stack_name, output)
+            if found:
+                values[name] = found
     if "RestApiDomain" in wanted:  # an output of the api stack, deployed in an earlier wave
         domain = _stack_output(run, run.ctx.account_id(ctx.account), home, api_stack, "RestApiDomain")
         if domain:
@@ -335,6 +352,21 @@ def deploy_values(run: Run, ctx: Ctx, ps: PlannedStack, wanted: set[str]) -> dic
         elif run.dry_run:
             values["RestApiDomain"] = f"pending.execute-api.{home}.amazonaws.com"
     return values
+
+
+#: Parameters whose value is an output of a stack in a later wave: (stack part, output).
+LATER_OUTPUTS = {"ResultsDistributionId": ("edge", "DistributionId")}
+
+
+def _later_values(run: Run, ps: PlannedStack) -> bool:
+    """Whether `ps` takes a parameter that a later wave's output fills."""
+    from charter.landing_zone.deploy.templates import parse_body
+
+    try:
+        wanted = set(parse_body((run.out_dir / ps.file).read_text()).get("Parameters") or {})
+    except OSError:
+        return False
+    return bool(wanted & set(LATER_OUTPUTS))
 
 
 def _deploy_one(run: _WorkloadRun, ctx: Ctx, ps: PlannedStack, extra: dict[str, str]) -> None:

@@ -124,21 +124,71 @@ def test_collection_data_access_admits_the_index_creator_and_the_knowledge_base_
     assert "aoss:DeleteIndex" not in kb
 
 
-def test_the_deployer_is_the_identity_that_calls_cloudformation(small_config, tmp_path):
-    """The principal CloudFormation's index handler acts as is the caller of CreateStack:
-    deploy fills DeployerArn from that caller's own identity (STS), whichever role or user it is."""
+@pytest.fixture(scope="module")
+def deployed_dev(small_config, tmp_path_factory):
+    """The dev environment deployed once on the embedded AWS: (sessions, dev account id)."""
     from charter.local import LocalAws
     from charter.workloads.deploy import deploy_workload
 
     with LocalAws() as aws:
-        result = deploy_workload(small_config, "dev", aws.sessions(), tmp_path, local=True)
+        result = deploy_workload(small_config, "dev", aws.sessions(), tmp_path_factory.mktemp("wl-dev"), local=True)
         assert result.ok, result.failures
         sessions = aws.sessions()
-        org = sessions.client("organizations")
-        dev = next(a["Id"] for a in org.list_accounts()["Accounts"] if a["Name"] == "dev")
-        cfn = sessions.client("cloudformation", account_id=dev, role_name="OrganizationAccountAccessRole")
-        caller = sessions.client("sts", account_id=dev, role_name="OrganizationAccountAccessRole").get_caller_identity()
-        params = {p["ParameterKey"]: p["ParameterValue"]
-                  for p in cfn.describe_stacks(StackName="charter-optimizer-dev-bedrock")["Stacks"][0]["Parameters"]}
+        dev = next(a["Id"] for a in sessions.client("organizations").list_accounts()["Accounts"] if a["Name"] == "dev")
+        yield sessions, dev
+
+
+def _in_dev(deployed_dev, service: str, region: str = "us-east-1"):
+    sessions, dev = deployed_dev
+    return sessions.client(service, account_id=dev, role_name="OrganizationAccountAccessRole", region=region)
+
+
+def _parameters(cfn, stack: str) -> dict[str, str]:
+    return {p["ParameterKey"]: p["ParameterValue"]
+            for p in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Parameters"]}
+
+
+def test_the_deployer_is_the_identity_that_calls_cloudformation(deployed_dev):
+    """The principal CloudFormation's index handler acts as is the caller of CreateStack:
+    deploy fills DeployerArn from that caller's own identity (STS), whichever role or user it is."""
+    _, dev = deployed_dev
+    params = _parameters(_in_dev(deployed_dev, "cloudformation"), "charter-optimizer-dev-bedrock")
+    caller = _in_dev(deployed_dev, "sts").get_caller_identity()
     role = caller["Arn"].split(":assumed-role/")[1].split("/")[0]
     assert params["DeployerArn"] == f"arn:aws:iam::{dev}:role/{role}"
+
+
+# -- 1: results readable by their owner only ----------------------------------------------
+
+def test_cloudfront_reads_the_console_only_and_only_this_distribution(prod):
+    """The bucket policy let any distribution of the account read the whole results bucket.
+    Now one statement lets the service read console/ only, and only when the request comes
+    from this environment's distribution; job results are read through the API alone."""
+    policy = of_type(prod["data"], "AWS::S3::BucketPolicy")["ResultsBucketPolicy"]["Properties"]["PolicyDocument"]
+    cloudfront = [st for st in policy["Statement"] if st.get("Principal") == {"Service": "cloudfront.amazonaws.com"}]
+    assert len(cloudfront) == 1
+    (st,) = cloudfront
+    assert st["Action"] == ["s3:GetObject"]
+    (resource,) = st["Resource"]
+    assert resource["Fn::Sub"].endswith("/console/*")
+    assert list(st["Condition"]) == ["StringEquals"]
+    arn = st["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    assert arn[0].endswith(":distribution/${Id}") and arn[1] == {"Id": {"Ref": "ResultsDistributionId"}}
+    edge = prod["edge"]["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+    bucket_origin = next(o for o in edge["Origins"] if "S3OriginConfig" in o)
+    assert bucket_origin["OriginPath"] == "/console"  # no CloudFront path maps to results/<job>/
+
+
+def test_deploy_names_the_edge_distribution_in_the_bucket_policy(deployed_dev):
+    """The data stack deploys before the edge stack; once the distribution exists, deploy
+    updates the data stack with its id, in the same run."""
+    edge = {o["OutputKey"]: o["OutputValue"] for o in _in_dev(deployed_dev, "cloudformation").describe_stacks(
+        StackName="charter-optimizer-dev-edge")["Stacks"][0]["Outputs"]}
+    _, dev = deployed_dev
+    params = _parameters(_in_dev(deployed_dev, "cloudformation"), "charter-optimizer-dev-data")
+    assert params["ResultsDistributionId"] == edge["DistributionId"] != "NONE"
+    bucket = f"acme-dev-optimizer-results-{dev}-us-east-1"
+    policy = json.loads(_in_dev(deployed_dev, "s3").get_bucket_policy(Bucket=bucket)["Policy"])
+    sources = [st["Condition"]["StringEquals"]["AWS:SourceArn"] for st in policy["Statement"]
+               if st.get("Principal") == {"Service": "cloudfront.amazonaws.com"}]
+    assert sources == [f"arn:aws:cloudfront::{dev}:distribution/{edge['DistributionId']}"]

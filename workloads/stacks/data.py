@@ -2,7 +2,11 @@
 
 - market data: versioned, to Glacier after 90 days, EventBridge notifications for new
   objects (the ingestion function and the SageMaker pipeline subscribe to them);
-- results: CORS for the frontend domain, Intelligent-Tiering, read by CloudFront (OAC);
+- results: CORS for the frontend domain, Intelligent-Tiering. Jobs' results are read
+  through the API only (it checks the job's owner, then answers with the page or a
+  presigned URL of a few minutes); CloudFront reads `console/` only, and only this
+  environment's distribution (`AWS:SourceArn` equal to its ARN, which deploy fills in once
+  the edge stack exists and then updates this stack);
 - model artifacts: versioned and replicated to the DR region (the `data-dr` stack holds
   the replica and deploys first);
 - DynamoDB: optimization jobs (provisioned, auto-scaled 1-100), strategy configurations
@@ -16,8 +20,8 @@ from awacs import dynamodb as ddb
 from awacs import kms
 from awacs import logs as logs_actions
 from awacs import s3 as s3_actions
-from awacs.aws import ArnLike, Condition, ForAnyValueStringEquals, Principal, Statement
-from troposphere import GetAtt, ImportValue, Output, Ref, Sub, Template
+from awacs.aws import Condition, ForAnyValueStringEquals, Principal, Statement, StringEquals
+from troposphere import GetAtt, ImportValue, Output, Parameter, Ref, Sub, Template
 from troposphere.applicationautoscaling import (
     PredefinedMetricSpecification,
     ScalableTarget,
@@ -63,6 +67,10 @@ from charter.landing_zone.naming import access_log_bucket_name
 
 from ._common import Ctx, allow, key_parameter, key_use, log_group, new_template, service_role
 
+#: Where the console lives in the results bucket (the edge stack's bucket origin path).
+CONSOLE_PREFIX = "console"
+#: `ResultsDistributionId` before the edge stack exists: no distribution has this id.
+NO_DISTRIBUTION = "NONE"
 #: Table short names -> physical name suffix (other stacks build ARNs from these).
 TABLES = ("jobs", "strategies", "cache", "connections")
 #: Provisioned capacity range of the jobs table and its GSI (spec: 1-100 RCU/WCU).
@@ -135,13 +143,19 @@ def build(ctx: Ctx) -> Template:
     market.NotificationConfiguration = NotificationConfiguration(
         EventBridgeConfiguration=EventBridgeConfiguration(EventBridgeEnabled=True))
 
-    # -- results (served by CloudFront through origin access control) -----------------------
+    # -- results: jobs' results (read only through the API, which checks the owner) and the
+    # console (read by this environment's distribution only, through origin access control) --
+    distribution = t.add_parameter(Parameter(
+        "ResultsDistributionId", Type="String", Default=NO_DISTRIBUTION, AllowedPattern=r"^[A-Z0-9]{1,32}$",
+        Description="The edge stack's CloudFront distribution, the only reader of console/ (filled by deploy "
+                    f"once the edge stack exists; {NO_DISTRIBUTION} names no distribution)."))
     cloudfront_read = Statement(
-        Sid="AllowCloudFrontOriginAccessControl", Effect="Allow",
+        Sid="ThisDistributionReadsTheConsole", Effect="Allow",
         Principal=Principal("Service", "cloudfront.amazonaws.com"),
         Action=[s3_actions.GetObject],
-        Resource=[Sub("arn:${AWS::Partition}:s3:::" + ctx.bucket("results") + "/*")],
-        Condition=Condition(ArnLike("AWS:SourceArn", Sub("arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/*"))),
+        Resource=[Sub("arn:${AWS::Partition}:s3:::" + ctx.bucket("results") + f"/{CONSOLE_PREFIX}/*")],
+        Condition=Condition(StringEquals("AWS:SourceArn", Sub(
+            "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Id}", Id=Ref(distribution)))),
     )
     results, _ = secure_bucket(
         t, "ResultsBucket", controls=["WKL-03"], bucket_name=ctx.bucket("results"), kms_key_arn=key,

@@ -47,6 +47,7 @@ from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import access_log_bucket_name
 
+from . import data
 from ._common import Ctx, key_parameter, new_template
 from .api import waf_logging, web_acl
 
@@ -56,7 +57,7 @@ CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 API_PATHS = ("/optimize", "/jobs", "/jobs/*", "/compliance/*", "/health")
 #: Where the console lives in the results bucket (the bucket origin's OriginPath).
-CONSOLE_PREFIX = "console"
+CONSOLE_PREFIX = data.CONSOLE_PREFIX
 RUM_TELEMETRIES = ["errors", "performance"]
 ERROR_PAGES = {403: "/errors/403.html", 404: "/errors/404.html", 500: "/errors/5xx.html",
                502: "/errors/5xx.html", 503: "/errors/5xx.html", 504: "/errors/5xx.html"}
