@@ -405,8 +405,7 @@ REVALIDATE = "no-cache"
 ERROR_PAGES = {"403": "Access denied", "404": "Not found", "5xx": "Service unavailable"}
 
 
-def console_config(ctx: Ctx, region: str, api: dict[str, str], edge: dict[str, str],
-                   api_key: str | None) -> dict[str, Any]:
+def console_config(ctx: Ctx, region: str, api: dict[str, str], edge: dict[str, str]) -> dict[str, Any]:
     """The console's runtime config on AWS (the local one: `workloads.console_site.ConsoleSite.config`)."""
     ws = f"wss://{api['WebSocketApiId']}.execute-api.{region}.amazonaws.com/{api.get('WebSocketStage') or ctx.env}"
     rum = None
@@ -418,7 +417,8 @@ def console_config(ctx: Ctx, region: str, api: dict[str, str], edge: dict[str, s
     return {"mode": "aws", "title": f"{ctx.cfg.organization.name} {ctx.env}",
             "identity": {"kind": "cognito", "domain": f"https://{api['UserPoolDomain']}",
                          "client_id": api["UserPoolClientId"], "user_pool_id": api["UserPoolId"]},
-            "api": {"base": "", "optimizer": True, "compliance": True, "websocket": ws, "key": api_key},
+            # no API key: each user's comes from the REST authorizer (per-user usage plan)
+            "api": {"base": "", "optimizer": True, "compliance": True, "websocket": ws, "key": None},
             "rum": rum}
 
 
@@ -458,10 +458,6 @@ def upload_console(run: Run, ctx: Ctx) -> int:
     if missing:
         run.fail(f"console upload: the api stack has no output {', '.join(missing)}; deploy it first")
         return 0
-    api_key = None
-    if api.get("FrontendApiKeyId"):
-        api_key = run.client("apigateway", region=home, account_id=account).get_api_key(
-            apiKey=api["FrontendApiKeyId"], includeValue=True).get("value")
     files: dict[str, tuple[bytes, str, str]] = {}
     dist = dist_dir()
     if not (dist / "index.html").is_file():
@@ -472,7 +468,7 @@ def upload_console(run: Run, ctx: Ctx) -> int:
         kind = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".html": "text/html",
                 ".json": "application/json"}.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         files[rel] = (path.read_bytes(), kind, IMMUTABLE if rel.startswith("assets/") else REVALIDATE)
-    files["config.json"] = (json.dumps(console_config(ctx, home, api, edge, api_key), indent=1).encode(),
+    files["config.json"] = (json.dumps(console_config(ctx, home, api, edge), indent=1).encode(),
                             "application/json", REVALIDATE)
     files["openapi.json"] = (json.dumps(openapi_document(server_url=f"https://{ctx.settings.domain}")).encode(),
                              "application/json", REVALIDATE)

@@ -82,7 +82,11 @@ class EnvironmentWorkload(StrictModel):
     log_retention_days: RetentionDays | None = Field(
         default=None, description="Defaults to baseline.log_retention_days."
     )
-    api_rate_per_second: int = Field(default=10, ge=1, le=2000, description="WAF limit per user.")
+    api_rate_per_second: int = Field(
+        default=10, ge=1, le=2000,
+        description="Requests per second per user: the per-user usage plan's rate (burst twice it) and the WAF limit.")
+    api_requests_per_user_per_day: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Daily quota of each user's API key (usage plan).")
     rum_sample_rate: float = Field(
         default=0.1, ge=0, le=1,
         description="Share of console sessions CloudWatch RUM records (the app monitor's SessionSampleRate).")

@@ -192,3 +192,34 @@ def test_deploy_names_the_edge_distribution_in_the_bucket_policy(deployed_dev):
     sources = [st["Condition"]["StringEquals"]["AWS:SourceArn"] for st in policy["Statement"]
                if st.get("Principal") == {"Service": "cloudfront.amazonaws.com"}]
     assert sources == [f"arn:aws:cloudfront::{dev}:distribution/{edge['DistributionId']}"]
+
+
+# -- 4: per-user API limits -----------------------------------------------------------------
+
+def test_usage_plan_limits_each_user_not_the_whole_frontend(prod, small_config):
+    """A usage plan throttles and counts per API key: one key shared by the frontend made its
+    limits one cap for every portfolio manager. Now the REST API takes each caller's own key
+    from its authorizer, and no shared key exists."""
+    api = prod["api"]
+    assert not of_type(api, "AWS::ApiGateway::ApiKey") and not of_type(api, "AWS::ApiGateway::UsagePlanKey")
+    assert "FrontendApiKeyId" not in api.get("Outputs", {})
+    (rest,) = of_type(api, "AWS::ApiGateway::RestApi").values()
+    assert rest["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+    (plan,) = of_type(api, "AWS::ApiGateway::UsagePlan").values()
+    settings = small_config.workloads.optimizer.environments["prod"]
+    assert plan["Properties"]["Throttle"] == {"RateLimit": settings.api_rate_per_second,
+                                              "BurstLimit": 2 * settings.api_rate_per_second}
+    assert plan["Properties"]["Quota"] == {"Limit": settings.api_requests_per_user_per_day, "Period": "DAY"}
+    (logical, auth), = of_type(api, "AWS::ApiGateway::Authorizer").items()
+    assert auth["Properties"]["Type"] == "REQUEST"
+    assert auth["Properties"]["IdentitySource"] == "method.request.header.Authorization"
+    assert "api-authorizer:prod/invocations" in json.dumps(auth["Properties"]["AuthorizerUri"])
+    for method in of_type(api, "AWS::ApiGateway::Method").values():
+        if method["Properties"]["Integration"]["Type"] == "MOCK":
+            continue
+        p = method["Properties"]
+        assert (p["AuthorizationType"], p["AuthorizerId"], p["ApiKeyRequired"]) == ("CUSTOM", {"Ref": logical}, True)
+    # the authorizer finds the plan by the name the compute stack gives it
+    fn = of_type(prod["compute"], "AWS::Lambda::Function")["ApiAuthorizerFunction"]["Properties"]
+    assert fn["Environment"]["Variables"]["USAGE_PLAN_NAME"] == plan["Properties"]["UsagePlanName"]
+    assert fn["Environment"]["Variables"]["API_KEYS_TABLE"] == "acme-prod-optimizer-api-keys"

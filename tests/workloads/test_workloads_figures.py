@@ -58,22 +58,22 @@ def test_workloads_lambda_sizes_and_timeouts(prod):
 def test_workloads_every_function_traced_with_dlq_and_alias(prod):
     c = prod["compute"]
     functions = of_type(c, "AWS::Lambda::Function")
-    assert len(functions) == 14
+    assert len(functions) == 15
     handlers = {p["Properties"].get("Handler") or p["Properties"]["ImageConfig"]["Command"][0] for p in functions.values()}
     assert handlers == {f"charter.workloads.handlers.{h}" for h in (
         "api.submit", "api.jobs", "api.status", "api.results", "compliance.handler", "risk.handler", "agents.handler",
         "aggregator.handler",
-        "ingest.handler", "cleanup.handler", "ws_authorizer.handler", "websocket.connect", "websocket.disconnect",
-        "websocket.default")}
+        "ingest.handler", "cleanup.handler", "ws_authorizer.handler", "api_authorizer.handler", "websocket.connect",
+        "websocket.disconnect", "websocket.default")}
     for lid, res in functions.items():
         p = res["Properties"]
         assert p["TracingConfig"] == {"Mode": "Active"}, lid
         assert "DeadLetterConfig" in p, lid
         assert p["KmsKeyArn"] == {"Fn::ImportValue": "charter-kms-key-arn"}, lid
     arm = [lid for lid, r in functions.items() if r["Properties"]["Architectures"] == ["arm64"]]
-    assert len(arm) == 13  # all but the container image
+    assert len(arm) == 14  # all but the container image
     aliases = of_type(c, "AWS::Lambda::Alias")
-    assert len(aliases) == 14 and all(a["Properties"]["Name"] == "prod" for a in aliases.values())
+    assert len(aliases) == 15 and all(a["Properties"]["Name"] == "prod" for a in aliases.values())
     assert all("CodeDeployLambdaAliasUpdate" in a["UpdatePolicy"] for a in aliases.values())
     groups = of_type(c, "AWS::CodeDeploy::DeploymentGroup")
     assert {g["Properties"]["DeploymentConfigName"] for g in groups.values()} == {
@@ -86,7 +86,7 @@ def test_workloads_provisioned_concurrency_only_on_prod_api(prod, dev):
         return {lid for lid, a in of_type(stacks["compute"], "AWS::Lambda::Alias").items()
                 if "ProvisionedConcurrencyConfig" in a["Properties"]}
     assert provisioned(prod) == {"SubmitAlias", "JobsAlias", "StatusAlias", "ResultsAlias", "ComplianceAlias",
-                                 "WsAuthorizerAlias", "WsConnectAlias", "WsDisconnectAlias", "WsDefaultAlias"}
+                                 "ApiAuthorizerAlias", "WsAuthorizerAlias", "WsConnectAlias", "WsDisconnectAlias", "WsDefaultAlias"}
     assert provisioned(dev) == set()
 
 
@@ -104,7 +104,7 @@ def test_workloads_schedules_and_triggers(prod):
 def test_workloads_tables(prod):
     d = prod["data"]
     tables = of_type(d, "AWS::DynamoDB::Table")
-    assert len(tables) == 4
+    assert len(tables) == 5  # jobs, strategies, cache, connections, api-keys
     for lid, t in tables.items():
         p = t["Properties"]
         assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, lid
@@ -218,12 +218,12 @@ def test_workloads_api(prod):
     assert cached and all(s["CacheTtlInSeconds"] == 300 and s["HttpMethod"] == "GET" for s in cached)
     post = props(a, "PostOptimize")
     assert post["RequestModels"] == {"application/json": {"Ref": "OptimizeRequestModel"}}
-    assert post["AuthorizationType"] == "COGNITO_USER_POOLS" and post["ApiKeyRequired"] is True
+    assert post["AuthorizationType"] == "CUSTOM" and post["ApiKeyRequired"] is True  # per-user key
     schema = json.loads(props(a, "OptimizeRequestModel")["Schema"])
     assert schema["required"] == ["assets", "objective"] and schema["additionalProperties"] is False
     routes = {r["Properties"]["RouteKey"] for r in of_type(a, "AWS::ApiGatewayV2::Route").values()}
     assert routes == {"$connect", "$disconnect", "$default"}
-    assert of_type(a, "AWS::ApiGateway::UsagePlan") and of_type(a, "AWS::ApiGateway::ApiKey")
+    assert of_type(a, "AWS::ApiGateway::UsagePlan") and not of_type(a, "AWS::ApiGateway::ApiKey")
 
 
 def test_workloads_edge(prod):
@@ -250,7 +250,7 @@ def test_workloads_alarms(prod):
     assert props(m, "PipelineFailures")["MetricName"] == "ExecutionFailed"
     assert props(m, "Api5xx")["MetricName"] == "5XXError"
     throttles = [a for lid, a in alarms.items() if lid.endswith("Throttles")]
-    assert len(throttles) == 4
+    assert len(throttles) == 5
     topic = json.dumps(submit["AlarmActions"])
     assert "acme-security-alerts" in topic
     assert of_type(m, "AWS::XRay::SamplingRule") and len(of_type(m, "AWS::Synthetics::Canary")) == 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from awacs import apigateway as apigw
 from awacs import cloudwatch as cw
 from awacs import dynamodb as ddb
 from awacs import execute_api
@@ -114,11 +115,18 @@ FUNCTIONS: tuple[Fn, ...] = (
        "GET /compliance/*: the console's compliance data (compliance group only)", api=True),
     Fn("ws-authorizer", f"{HANDLERS}.ws_authorizer.handler", 256, 10, "WebSocket $connect authorizer (Cognito JWT)",
        api=True),
+    Fn("api-authorizer", f"{HANDLERS}.api_authorizer.handler", 256, 10,
+       "REST authorizer: Cognito JWT, and the caller's own API key for the per-user usage plan", api=True),
     Fn("ws-connect", f"{HANDLERS}.websocket.connect", 256, 10, "WebSocket $connect", api=True),
     Fn("ws-disconnect", f"{HANDLERS}.websocket.disconnect", 256, 10, "WebSocket $disconnect", api=True),
     Fn("ws-default", f"{HANDLERS}.websocket.default", 256, 30, "WebSocket $default", api=True),
 )
 FUNCTION_BY_NAME = {f.short: f for f in FUNCTIONS}
+
+
+def usage_plan_name(ctx: Ctx) -> str:
+    """The api stack's per-user usage plan (the authorizer finds it by this name)."""
+    return ctx.name("per-user")
 
 
 def logical(short: str, suffix: str = "") -> str:
@@ -158,6 +166,14 @@ def _permissions(ctx: Ctx, fn: Fn) -> list:
         "cleanup": [allow([ddb.Scan, ddb.DeleteItem], [jobs, cache, conns]),
                     allow([s3_actions.DeleteObject], [objects["results"]])],
         "ws-authorizer": [],  # verifies tokens against the user pool's public keys (HTTPS); no AWS API
+        # the caller's API key: read from its table, made once per user in the per-user usage plan
+        "api-authorizer": [
+            allow([ddb.GetItem, ddb.PutItem], [ctx.table_arn("api-keys")]),
+            allow([apigw.GET], [Sub("arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans")]),
+            allow([apigw.POST], [Sub("arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys"),
+                                 Sub("arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys")]),
+            allow([apigw.DELETE], [Sub("arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys/*"),
+                                   Sub("arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys/*")])],
         "ws-connect": [allow([ddb.PutItem], [conns])],
         "ws-disconnect": [allow([ddb.DeleteItem], [conns])],
         "ws-default": [allow([ddb.GetItem, ddb.Query], [conns, jobs]), allow([execute_api.ManageConnections], [ws_api])],
@@ -204,6 +220,7 @@ def build(ctx: Ctx) -> Template:
         "MARKET_DATA_BUCKET": Sub(ctx.bucket("market-data")), "RESULTS_BUCKET": Sub(ctx.bucket("results")),
         "PIPELINE_NAME": ctx.name("pipeline"), "METRICS_NAMESPACE": "Charter/Optimizer",
         "POWERTOOLS_SERVICE_NAME": ctx.prefix,
+        "API_KEYS_TABLE": ctx.name("api-keys"), "USAGE_PLAN_NAME": usage_plan_name(ctx),
     }
     for fn in FUNCTIONS:
         name = ctx.function_name(fn.short)

@@ -10,7 +10,8 @@
 - model artifacts: versioned and replicated to the DR region (the `data-dr` stack holds
   the replica and deploys first);
 - DynamoDB: optimization jobs (provisioned, auto-scaled 1-100), strategy configurations
-  (Streams piped to an audit log), results cache (TTL, on-demand), WebSocket connections.
+  (Streams piped to an audit log), results cache (TTL, on-demand), WebSocket connections,
+  each user's API key (the REST authorizer's).
   Every table: KMS with the environment key and point-in-time recovery (BCK-03).
 """
 
@@ -72,7 +73,7 @@ CONSOLE_PREFIX = "console"
 #: `ResultsDistributionId` before the edge stack exists: no distribution has this id.
 NO_DISTRIBUTION = "NONE"
 #: Table short names -> physical name suffix (other stacks build ARNs from these).
-TABLES = ("jobs", "strategies", "cache", "connections")
+TABLES = ("jobs", "strategies", "cache", "connections", "api-keys")
 #: Provisioned capacity range of the jobs table and its GSI (spec: 1-100 RCU/WCU).
 JOBS_MIN_CAPACITY, JOBS_MAX_CAPACITY = 1, 100
 GLACIER_AFTER_DAYS = 90
@@ -241,6 +242,13 @@ def build(ctx: Ctx) -> Template:
             IndexName="user_id-index", KeySchema=[KeySchema(AttributeName="user_id", KeyType="HASH")],
             Projection=Projection(ProjectionType="KEYS_ONLY"))],
         TimeToLiveSpecification=TimeToLiveSpecification(AttributeName="expires_at", Enabled=True),
+    ))
+
+    # Each user's API key (made by the REST authorizer on first sign-in; usage plans meter per key).
+    t.add_resource(_table(
+        ctx, "ApiKeysTable", "api-keys", key, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[Attr(AttributeName="user_id", AttributeType="S")],
+        KeySchema=[KeySchema(AttributeName="user_id", KeyType="HASH")],
     ))
 
     # -- strategy changes -> audit log (EventBridge Pipes: no code to own) ---------------------
