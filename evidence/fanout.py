@@ -251,7 +251,10 @@ class FanOut:
     # -- running ----------------------------------------------------------------------
     def _access(self, account: AccountRef) -> _Access:
         caller_account, caller_arn = self.caller()
-        if account.id == caller_account:
+        # Every account is read through the read-only role, the caller's own account too: the
+        # collector and the operator hold no read permissions of their own (least privilege),
+        # and the reader trusts both of them in every account.
+        if account.id == caller_account and (not self.role_name or f":assumed-role/{self.role_name}/" in caller_arn):
             return _Access(caller_arn, None)
         try:
             sts = self.clients.factory(account.id)("sts", self.home)

@@ -92,6 +92,9 @@ def deploy(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt,
     if result.failures:
         _print_failures(result.failures)
         raise typer.Exit(1)
+    from charter.commands.cost import record_deployed_cost
+
+    record_deployed_cost(cfg, out)  # what `charter plan` shows cost deltas against
 
 
 def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, profile: str | None = ProfileOpt,
@@ -101,7 +104,8 @@ def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, p
     """Show what `charter deploy` would do: accounts, OUs, SCP statements, StackSets and controls.
 
     Without --profile/--local/--endpoint-url (or with --offline) it compares against the journal
-    of the last deploy; with AWS access it is a dry run of deploy against what is there.
+    of the last deploy; with AWS access it is a dry run of deploy against what is there. Then
+    every call the plan makes Charter do is checked as `charter preflight` does; exit 1 on a denial.
 
     Example: `charter plan -c org.yaml -o out --offline`
     """
@@ -121,6 +125,16 @@ def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, p
         against = f"the last deploy ({journal.updated_at})" if journal else "nothing deployed yet (no journal)"
     console.print(f"plan against {against}: {_summary(changes)}", markup=False)
     _print_changes(changes)
+    from charter.commands.cost import plan_cost_delta
+
+    console.print(plan_cost_delta(cfg, out), markup=False, highlight=False, soft_wrap=True)
+    # what AWS would refuse, before anything is deployed (the same check as `charter preflight`)
+    from charter.commands.preflight import print_report, run_preflight
+
+    report = run_preflight(cfg)
+    print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def drift(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, profile: str | None = ProfileOpt,

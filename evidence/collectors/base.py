@@ -306,6 +306,10 @@ class Collector:
     scope: Scope = "regional"
     management_only: bool = False
     services: tuple[str, ...] = ()
+    #: Every call `fetch` makes, as IAM actions (`iam:GetCredentialReport`): what the evidence
+    #: reader must be allowed in every account it reads. `charter preflight` evaluates them;
+    #: a test checks every call a collector's run records is declared here.
+    calls: tuple[str, ...] = ()
 
     @property
     def controls(self) -> list[str]:

@@ -68,6 +68,10 @@ def sessions(aws: LocalAws) -> SessionFactory:
                         (STACKSET_EXECUTION_ROLE, {"AWS": f"arn:aws:iam::{LOCAL_MANAGEMENT_ACCOUNT}:root"})):
         iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": trust, "Action": "sts:AssumeRole"}]}))
+        # AdministratorAccess, inline (the embedded AWS enforces permissions: a role without a
+        # policy could do nothing)
+        iam.put_role_policy(RoleName=name, PolicyName="AdministratorAccess", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
     return sessions
 
 
