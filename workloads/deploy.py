@@ -35,6 +35,7 @@ from charter.landing_zone.deploy.stacks import deploy_stack
 from charter.landing_zone.deploy.templates import load
 from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
 from charter.landing_zone.synth import Plan, PlannedStack, build_plan, write_output
+from charter.workloads.artifacts import ArtifactError, Artifacts
 from charter.workloads.stacks._common import PRIVATE_SUBNETS_EXPORT, VPC_EXPORT, Ctx
 from charter.workloads.synth import WorkloadError, synthesize_workloads
 
@@ -47,6 +48,7 @@ class WorkloadDeployResult:
     plan: Plan
     changes: list[Change] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
 
     @property
@@ -59,6 +61,7 @@ class _WorkloadRun(Run):
 
     role_name: str = MEMBER_ACCESS_ROLE
     local: bool = False
+    artifacts: Artifacts
 
     def client(self, service: str, region: str | None = None, account_id: str | None = None) -> Any:
         assert self.sessions is not None
@@ -72,6 +75,16 @@ class _WorkloadRun(Run):
             return self._clients[key]
 
 
+def _only(plan: Plan, env: str, parts: list[str]) -> Plan:
+    """The plan reduced to the stacks of `parts` (short names such as `registry`)."""
+    by_part = {ps.name.removeprefix(f"optimizer-{env}-"): ps for ps in plan.stacks}
+    unknown = [p for p in parts if p not in by_part]
+    if unknown:
+        raise WorkloadError(f"--stacks {','.join(unknown)}: no such stack in {env}",
+                            hint="use one or more of: " + ", ".join(sorted(by_part)))
+    return plan.model_copy(update={"stacks": [by_part[p] for p in by_part if p in parts]})
+
+
 def synth_to(cfg: OrgConfig, env: str, out_dir: Path, config_text: str = "") -> Plan:
     stacks = synthesize_workloads(cfg, env)
     plan = build_plan(cfg, stacks, config_text)
@@ -81,21 +94,28 @@ def synth_to(cfg: OrgConfig, env: str, out_dir: Path, config_text: str = "") -> 
 
 def deploy_workload(cfg: OrgConfig, env: str, sessions: SessionFactory, out_dir: Path, *, dry_run: bool = False,
                     local: bool = False, role_name: str = MEMBER_ACCESS_ROLE, config_text: str = "",
-                    overrides: dict[str, str] | None = None, poll_interval: float | None = None) -> WorkloadDeployResult:
+                    overrides: dict[str, str] | None = None, poll_interval: float | None = None,
+                    artifacts_dir: Path | None = None, stacks: list[str] | None = None) -> WorkloadDeployResult:
+    """Deploy (or plan, `dry_run`) the environment's stacks, wave by wave, putting the code
+    zips and resolving the image on the way (`workloads.artifacts`). `stacks` limits the run
+    to those parts (`registry`, `data`, ...), e.g. the registry before images are pushed."""
     started = time.monotonic()
     out_dir = Path(out_dir)
     plan = synth_to(cfg, env, out_dir, config_text)
+    if stacks:
+        plan = _only(plan, env, stacks)
     # The embedded AWS starts empty each time: a journal from an earlier local run is stale.
     journal = (None if local else Journal.load(out_dir)) or Journal(organization=cfg.organization.name)
     run = _WorkloadRun(cfg=cfg, sessions=sessions, plan=plan, out_dir=out_dir, journal=journal, dry_run=dry_run,
                        poll_interval=poll_interval if poll_interval is not None else (0.05 if local else 5.0))
     run.role_name = role_name
     run.local = local
+    run.artifacts = Artifacts(artifacts_dir=Path(artifacts_dir) if artifacts_dir else None)
     ctx = Ctx(cfg, env)
     _resolve_organization(run, local, {ps.deployment.account or ctx.account for ps in plan.stacks})
-    if not _quotas_suffice(run, ctx):
+    if any(ps.name.endswith("-compute") for ps in plan.stacks) and not _quotas_suffice(run, ctx):
         # nothing deploys into an account that cannot hold the stacks (a half-created compute stack)
-        return WorkloadDeployResult(plan=plan, changes=run.changes, failures=run.failures,
+        return WorkloadDeployResult(plan=plan, changes=run.changes, failures=run.failures, notes=run.notes,
                                     elapsed=time.monotonic() - started)
     if local and not dry_run:
         _local_exports(run, ctx)
@@ -119,7 +139,7 @@ def deploy_workload(cfg: OrgConfig, env: str, sessions: SessionFactory, out_dir:
             upload_console(run, ctx)
         except botocore.exceptions.ClientError as exc:
             run.fail(f"console upload: {error_code(exc)}: {error_message(exc)}")
-    return WorkloadDeployResult(plan=plan, changes=run.changes, failures=run.failures,
+    return WorkloadDeployResult(plan=plan, changes=run.changes, failures=run.failures, notes=run.notes,
                                 elapsed=time.monotonic() - started)
 
 
@@ -258,31 +278,17 @@ def _local_exports(run: Run, ctx: Ctx) -> None:
                    cfn.create_stack, StackName=LOCAL_EXPORTS_STACK, TemplateBody=body)
 
 
-def _local_code(run: Run, account: str, params: dict[str, str], data: dict[str, Any]) -> None:
-    """Embedded AWS: put the handlers zip (built as the pipeline builds it, `workloads.package`)
-    and an empty layer where the functions expect them. The real layer is not built here: its
-    pip step needs PyPI; the pipeline uploads it (`charter workload package`)."""
-    import io
-    import zipfile
+def _stack_parameter(run: Run, account: str, region: str, stack: str, key: str) -> str | None:
+    from charter.landing_zone.deploy.context import PENDING
 
-    from charter.workloads.package import handlers_zip_bytes
-
-    defaults = {k: v.get("Default") for k, v in (data.get("Parameters") or {}).items()}
-    bucket = params["CodeBucket"]
-    s3 = run.client("s3", account_id=account)
-    for key_param in ("CodeKey", "LayerKey"):
-        key = params.get(key_param) or defaults.get(key_param)
-        if not key:
-            continue
-        if key_param == "CodeKey":
-            body = handlers_zip_bytes()
-        else:
-            buf = io.BytesIO()
-            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr("python/.keep", "")
-            body = buf.getvalue()
-        run.mutate(Change("stack", f"s3://{bucket}/{key}", "upload", ["embedded AWS: handler code"]),
-                   s3.put_object, Bucket=bucket, Key=key, Body=body)
+    if account == PENDING:
+        return None
+    try:
+        cfn = run.client("cloudformation", region=region, account_id=account)
+        params = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Parameters", [])
+    except botocore.exceptions.ClientError:
+        return None
+    return next((p.get("ParameterValue") for p in params if p["ParameterKey"] == key), None)
 
 
 def _stack_output(run: Run, account: str, region: str, stack: str, key: str) -> str | None:
@@ -384,9 +390,18 @@ def _deploy_one(run: _WorkloadRun, ctx: Ctx, ps: PlannedStack, extra: dict[str, 
                 tpl.parameters[name] = known[name]
                 if name in tpl.missing:
                     tpl.missing.remove(name)
-        if run.local and "CodeBucket" in wanted and not run.dry_run:
-            _local_code(run, run.ctx.account_id(ps.deployment.account or ctx.account), tpl.parameters, tpl.data)
+        account = run.ctx.account_id(ps.deployment.account or ctx.account)
+        if "CodeBucket" in wanted:  # the zips are in the code bucket before the functions need them
+            keys = run.artifacts.code_keys(run, account, tpl.parameters["CodeBucket"], extra)
+            tpl.parameters.update({k: v for k, v in keys.items() if k in wanted})
+        if "ImageTag" in wanted:  # the image exists, or the image-based function waits for it
+            current = _stack_parameter(run, account, ctx.region, f"charter-optimizer-{ctx.env}-compute", "ImageTag")
+            tpl.parameters["ImageTag"] = run.artifacts.risk_image_tag(run, ctx, account, extra.get("ImageTag"),
+                                                                      current)
         ok = deploy_stack(run, tpl)
+    except ArtifactError as exc:
+        run.fail(f"{ps.stack_name}: {exc.message}; fix: {exc.hint or exc.fix}")
+        ok = False
     except botocore.exceptions.ClientError as exc:
         run.fail(f"{ps.stack_name}: {error_code(exc)}: {error_message(exc)}")
         ok = False

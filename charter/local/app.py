@@ -99,7 +99,9 @@ def _answer(backend, environ, start_response) -> list[bytes]:
     status = str(seen.get("status", "500"))
     headers = list(seen.get("headers", []))  # type: ignore[call-overload]
     html = any(k.lower() == "content-type" and "text/html" in v for k, v in headers)
-    if status.startswith("404") and html:
+    # a HEAD has no body to tell moto's "no such route" page from AWS's 404 (HeadObject of a
+    # missing key): S3 answers that with a bare 404, and so does the embedded AWS
+    if status.startswith("404") and html and environ.get("REQUEST_METHOD") != "HEAD":
         return _unsupported(start_response, what, environ)
     start_response(status, headers)
     return chunks

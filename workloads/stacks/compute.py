@@ -21,7 +21,7 @@ from awacs import s3 as s3_actions
 from awacs import sagemaker as sm
 from awacs import sqs as sqs_actions
 from awacs.aws import Condition, StringEquals
-from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template
+from troposphere import Equals, GetAtt, Not, Output, Parameter, Ref, Sub, Template
 from troposphere.awslambda import (
     Alias,
     Code,
@@ -69,6 +69,7 @@ from ._common import (
     new_template,
     service_role,
 )
+from .registry import DEFERRED_TAG
 
 #: CodeDeploy's predefined canary: 10 % for 5 minutes, then 100 %.
 CANARY_CONFIG = "CodeDeployDefault.LambdaCanary10Percent5Minutes"
@@ -77,6 +78,8 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 INCOMING_PREFIX = "incoming/"
 VALIDATED_PREFIX = "validated/"
 CLEANUP_SCHEDULE = "cron(0 3 * * ? *)"  # daily, 03:00 UTC
+#: Condition: the risk manager's image is in ECR (`ImageTag` is not registry.DEFERRED_TAG).
+HAS_IMAGE = "HasRiskImage"
 
 
 @dataclass(frozen=True)
@@ -192,9 +195,11 @@ def build(ctx: Ctx) -> Template:
                                          Description="S3 key of the handlers zip; a new key publishes a new version."))
     layer_key = t.add_parameter(Parameter("LayerKey", Type="String", Default="code/optimizer-layer.zip",
                                           Description="S3 key of the shared dependencies layer zip."))
-    t.add_parameter(Parameter("ImageTag", Type="String", Default="initial",
-                              AllowedPattern=r"^[A-Za-z0-9_.-]{1,128}$",
-                              Description="Immutable tag of the risk-manager image in ECR."))
+    image_tag = t.add_parameter(Parameter(
+        "ImageTag", Type="String", Default=DEFERRED_TAG, AllowedPattern=r"^[A-Za-z0-9_.-]{1,128}$",
+        Description=f"Immutable tag of the risk-manager image in ECR; {DEFERRED_TAG} (no image pushed yet) leaves "
+                    "the image-based function out (deploy checks the image exists)."))
+    t.add_condition(HAS_IMAGE, Not(Equals(Ref(image_tag), DEFERRED_TAG)))
 
     dlq = t.add_resource(controls(Queue(
         "DeadLetterQueue", QueueName=ctx.name("dlq"), KmsMasterKeyId=key,
@@ -256,6 +261,7 @@ def build(ctx: Ctx) -> Template:
                      "EventBridge and pipeline fan-out); reserving concurrency per function would carve up the "
                      "account pool. Only the aggregator, which fans in from the pipeline, has a reserved limit (10).")
         t.add_resource(func)
+        deferred = [func]
         version = t.add_resource(controls(Version(
             logical(fn.short, "Version"), FunctionName=Ref(func), Description=version_note), "WKL-07"))
         version.DeletionPolicy = "Retain"  # CodeDeploy shifts traffic off the old version before it goes
@@ -276,13 +282,18 @@ def build(ctx: Ctx) -> Template:
         alias.UpdatePolicy = UpdatePolicy(CodeDeployLambdaAliasUpdate=CodeDeployLambdaAliasUpdate(
             ApplicationName=Ref(app), DeploymentGroupName=Ref(group_res)))
         t.add_resource(alias)
+        deferred += [version, group_res, alias]
+        if fn.image:  # no image in ECR yet: the function waits for the first push (DEFERRED_TAG)
+            for res in deferred:
+                res.Condition = HAS_IMAGE
         if fn.asynchronous:
             t.add_resource(controls(EventInvokeConfig(
                 logical(fn.short, "AsyncConfig"), FunctionName=Ref(func), Qualifier=ctx.alias,
                 MaximumRetryAttempts=2, MaximumEventAgeInSeconds=3600,
                 DestinationConfig=DestinationConfig(OnFailure=OnFailure(Destination=GetAtt(dlq, "Arn"))),
                 DependsOn=[alias.title]), "WKL-06"))
-        t.add_output(Output(logical(fn.short, "AliasArn"), Value=Ref(alias)))
+        t.add_output(Output(logical(fn.short, "AliasArn"), Value=Ref(alias),
+                            **({"Condition": HAS_IMAGE} if fn.image else {})))
 
     # New market data -> ingestion (S3 "Object Created" through EventBridge).
     ingest_rule = t.add_resource(controls(Rule(
