@@ -61,6 +61,9 @@ CONDITIONAL = {
     ("AWS::Cognito::UserPoolClient", "iam:DeleteRolePolicy"): "AnalyticsConfiguration",
     ("AWS::Cognito::UserPoolClient", "iam:PassRole"): "AnalyticsConfiguration",
     ("AWS::Cognito::UserPoolClient", "iam:CreateServiceLinkedRole"): "AnalyticsConfiguration",
+    # a group's IAM role (RoleArn) is what the handler passes and writes a policy for
+    ("AWS::Cognito::UserPoolGroup", "iam:PutRolePolicy"): "RoleArn",
+    ("AWS::Cognito::UserPoolGroup", "iam:PassRole"): "RoleArn",
 }
 
 #: CloudFormation invokes a custom resource's function with the caller's credentials.

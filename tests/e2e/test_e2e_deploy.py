@@ -276,6 +276,7 @@ def test_plan_offline_shows_one_move_and_one_statement(sessions: SessionFactory,
     assert json.loads(json.dumps([c.render() for c in online.changes]))
 
 
+@pytest.mark.slow
 def test_large_org_nested_four_deep_gets_every_instance_and_redeploys_read_only(
         sessions: SessionFactory, tmp_path: Path) -> None:
     large = load_config(REPO / "examples" / "large" / "org.yaml")

@@ -54,6 +54,8 @@ def _fingerprint(artifacts):
                    tuple((p.id, p.control, p.result) for p in a.population)) for a in artifacts)
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_two_processes_yield_the_same_evidence_as_one(org):
     aws, cfg = org
     one = list(collect_all(aws.operator, cfg, collectors=COLLECTORS, max_workers=4, processes=1))
@@ -68,6 +70,7 @@ def test_two_processes_yield_the_same_evidence_as_one(org):
     assert all(a.account_id in a.caller_arn or a.collector == "organizations" for a in two if a.kind == "evidence")
 
 
+@pytest.mark.e2e
 def test_accounts_are_dealt_in_balanced_deterministic_groups(org):
     aws, cfg = org
     refs = [AccountRef(str(100000000000 + i), f"a{i}") for i in range(7)]
@@ -81,6 +84,7 @@ def test_accounts_are_dealt_in_balanced_deterministic_groups(org):
     assert len(fan.groups(refs[:2], 8)) == 2  # never more groups than accounts
 
 
+@pytest.mark.e2e
 def test_a_dead_worker_becomes_gaps_for_exactly_what_it_did_not_return(org):
     aws, cfg = org
     sessions = operator(aws)
@@ -95,6 +99,7 @@ def test_a_dead_worker_becomes_gaps_for_exactly_what_it_did_not_return(org):
     assert any(a.collector == "kms" for a in gaps)
 
 
+@pytest.mark.e2e
 def test_a_hook_the_workers_cannot_rebuild_falls_back_to_this_process(org):
     aws, cfg = org
     sessions = operator(aws)

@@ -65,7 +65,8 @@ def test_break_glass_requires_mfa_and_trusts_only_the_management_account(specs):
     role = specs["identity-roles"].template.to_dict()["Resources"]["BreakGlassRole"]["Properties"]
     [stmt] = role["AssumeRolePolicyDocument"]["Statement"]
     assert stmt["Condition"]["Bool"]["aws:MultiFactorAuthPresent"] in (True, "true")
-    assert stmt["Condition"]["NumericLessThan"]["aws:MultiFactorAuthAge"] == identity.BREAK_GLASS_SESSION_SECONDS
+    # the MFA sign-in is at most one hour old, as the role promises ("MFA required, one-hour sessions")
+    assert stmt["Condition"]["NumericLessThan"]["aws:MultiFactorAuthAge"] in (3600, "3600")
     assert stmt["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${ManagementAccountId}:root"}}
     assert role["MaxSessionDuration"] == 3600
 

@@ -36,11 +36,13 @@ def test_workloads_every_env_has_every_stack(wl_stacks):
     assert "optimizer-cicd" in names  # the single pipeline, emitted once
 
 
+@pytest.mark.slow
 def test_workloads_cfn_lint_clean(wl_linter, wl_stacks):
     findings = [f.render() for s in wl_stacks for f in wl_linter.cfn_lint(s.name, s.data)]
     assert findings == []
 
 
+@pytest.mark.slow
 def test_workloads_checkov_clean(wl_linter, wl_stacks, tmp_path):
     files = []
     for s in wl_stacks:

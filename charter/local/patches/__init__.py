@@ -18,6 +18,7 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `iam`: AWS-managed policies in every account (lazily); a role's ManagedPolicyArns.
 - `ec2`: GetEbsDefaultKmsKeyId.
 - `servicequotas`: Lambda's concurrency quota, as the embedded Lambda enforces it.
+- `operation_ids`: a StackSet operation done once per OperationId, however often it is retried.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from charter.local.patches import (
     kms,
     lambda_models,
     landing_zone_models,
+    operation_ids,
     organizations,
     rollback,
     s3,
@@ -68,4 +70,5 @@ def apply() -> None:
     iam.lazy_aws_managed_policies()
     ec2.add_ebs_default_kms_key_read()
     iam.attach_role_managed_policies()
+    operation_ids.stackset_operations_once_per_operation_id()  # wraps what `stacksets` installed
     _PATCHED = True
