@@ -223,3 +223,24 @@ def test_usage_plan_limits_each_user_not_the_whole_frontend(prod, small_config):
     fn = of_type(prod["compute"], "AWS::Lambda::Function")["ApiAuthorizerFunction"]["Properties"]
     assert fn["Environment"]["Variables"]["USAGE_PLAN_NAME"] == plan["Properties"]["UsagePlanName"]
     assert fn["Environment"]["Variables"]["API_KEYS_TABLE"] == "acme-prod-optimizer-api-keys"
+
+
+# -- 10: backups select what the workload holds -------------------------------------------------
+
+def test_the_backup_plan_selects_the_workloads_data(prod, small_config):
+    """The environment's backup plan selects resources by tag; a tag nothing carries backs up
+    nothing (AWS Backup reports no error). Every bucket holding the workload's data carries
+    the tag the plan selects, and is versioned (AWS Backup refuses S3 buckets without)."""
+    from charter.landing_zone.builders import backup
+
+    plan = backup.template(small_config, "prod").to_dict()
+    conditions = [c for r in of_type(plan, "AWS::Backup::BackupSelection").values()
+                  for c in r["Properties"]["BackupSelection"].get("ListOfTags", [])]
+    assert conditions, "the plan selects by tag"
+    selected = {(c["ConditionKey"], c["ConditionValue"]) for c in conditions if c["ConditionType"] == "STRINGEQUALS"}
+    buckets = of_type(prod["data"], "AWS::S3::Bucket")
+    carrying = {logical for logical, r in buckets.items()
+                if selected & {(t["Key"], t["Value"]) for t in r["Properties"].get("Tags", [])}}
+    assert carrying == {"MarketDataBucket", "ResultsBucket", "ModelArtifactsBucket"}
+    for logical in carrying:
+        assert buckets[logical]["Properties"]["VersioningConfiguration"]["Status"] == "Enabled"

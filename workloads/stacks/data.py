@@ -62,6 +62,7 @@ from troposphere.s3 import (
     SseKmsEncryptedObjects,
 )
 
+from charter.landing_zone.builders.backup import BACKUP_TAG
 from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import access_log_bucket_name
@@ -77,6 +78,9 @@ TABLES = ("jobs", "strategies", "cache", "connections", "api-keys")
 #: Provisioned capacity range of the jobs table and its GSI (spec: 1-100 RCU/WCU).
 JOBS_MIN_CAPACITY, JOBS_MAX_CAPACITY = 1, 100
 GLACIER_AFTER_DAYS = 90
+#: The tag the environment's backup plan selects (`backup-<env>` StackSet): the buckets that
+#: hold the workload's data (tables are selected as every table of the account).
+BACKED_UP = dict([BACKUP_TAG])
 
 
 def _table(ctx: Ctx, logical: str, short: str, key: ImportValue, **props: object) -> Table:
@@ -131,8 +135,8 @@ def build(ctx: Ctx) -> Template:
 
     # -- market data -------------------------------------------------------------------
     market, _ = secure_bucket(
-        t, "MarketDataBucket", controls=["WKL-03", "WKL-10"], bucket_name=ctx.bucket("market-data"),
-        kms_key_arn=key, access_log_bucket=logs,
+        t, "MarketDataBucket", controls=["WKL-03", "WKL-10", "BCK-01"], bucket_name=ctx.bucket("market-data"),
+        kms_key_arn=key, access_log_bucket=logs, tags=BACKED_UP,
         lifecycle_rules=[LifecycleRule(
             Id="MarketDataToGlacier", Status="Enabled",
             Transitions=[LifecycleRuleTransition(StorageClass="GLACIER", TransitionInDays=GLACIER_AFTER_DAYS)],
@@ -159,8 +163,8 @@ def build(ctx: Ctx) -> Template:
             "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Id}", Id=Ref(distribution)))),
     )
     results, _ = secure_bucket(
-        t, "ResultsBucket", controls=["WKL-03"], bucket_name=ctx.bucket("results"), kms_key_arn=key,
-        access_log_bucket=logs, extra_policy_statements=[cloudfront_read],
+        t, "ResultsBucket", controls=["WKL-03", "BCK-01"], bucket_name=ctx.bucket("results"), kms_key_arn=key,
+        access_log_bucket=logs, extra_policy_statements=[cloudfront_read], tags=BACKED_UP,
         lifecycle_rules=[LifecycleRule(
             Id="ResultsIntelligentTiering", Status="Enabled",
             Transitions=[LifecycleRuleTransition(StorageClass="INTELLIGENT_TIERING", TransitionInDays=0)],
@@ -184,8 +188,8 @@ def build(ctx: Ctx) -> Template:
               condition=Condition(ForAnyValueStringEquals("kms:ResourceAliases", ctx.kms_alias))),
     ], "WKL-04", "BCK-02")
     models, _ = secure_bucket(
-        t, "ModelArtifactsBucket", controls=["WKL-03", "WKL-04", "BCK-02"], bucket_name=ctx.bucket("models"),
-        kms_key_arn=key, access_log_bucket=logs,
+        t, "ModelArtifactsBucket", controls=["WKL-03", "WKL-04", "BCK-01", "BCK-02"], bucket_name=ctx.bucket("models"),
+        kms_key_arn=key, access_log_bucket=logs, tags=BACKED_UP,
     )
     models.ReplicationConfiguration = ReplicationConfiguration(
         Role=GetAtt(replication_role, "Arn"),
