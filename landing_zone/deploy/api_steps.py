@@ -7,7 +7,8 @@ documented in `landing_zone/builders/detection.py`): called once per region, or 
 home region when `regions` is empty. `phase` is "before" (the default) or "after" its stack. Placeholders in parameter values, like `Fn::Sub`:
 `${<context parameter>}`, `${account:<name>}`, and, as a whole value, `${MemberAccountIds}`
 (every active member account id except the calling one), `${MemberAccountDetails}` (the
-same as [{"AccountId", "Email"}]) and `${DetectorId}` (the calling account's GuardDuty
+same as [{"AccountId", "Email"}]), `${OrganizationAccountDetails}` (the same with the
+management account, which a delegated administrator may and must add itself) and `${DetectorId}` (the calling account's GuardDuty
 detector in that region). A step done before (same resolved call in the journal) is
 skipped; an "already" answer from AWS counts as done.
 """
@@ -57,11 +58,15 @@ class _Resolver:
     def __init__(self, run: Run, account_id: str, region: str) -> None:
         self.run, self.account_id, self.region = run, account_id, region
 
-    def members(self) -> list[dict[str, str]]:
+    def members(self, with_management: bool = False) -> list[dict[str, str]]:
         emails = {a.name: str(a.email) for a in self.run.cfg.accounts}
-        return [{"AccountId": aid, "Email": emails.get(name, "")}
-                for name, aid in sorted(self.run.ctx.account_ids.items())
-                if aid != self.account_id and aid != self.run.ctx.management_account_id]
+        ids = dict(self.run.ctx.account_ids)
+        mgmt = self.run.ctx.management_account_id
+        if with_management and mgmt:
+            emails["management"] = str(self.run.cfg.organization.management_email)
+            ids["management"] = mgmt
+        return [{"AccountId": aid, "Email": emails.get(name, "")} for name, aid in sorted(ids.items())
+                if aid != self.account_id and (with_management or aid != mgmt)]
 
     def detector(self) -> str:
         gd = self.run.client("guardduty", region=self.region, account_id=self.account_id)
@@ -75,6 +80,8 @@ class _Resolver:
             return [m["AccountId"] for m in self.members()]
         if value == "${MemberAccountDetails}":
             return self.members()
+        if value == "${OrganizationAccountDetails}":
+            return self.members(with_management=True)
         if value == "${DetectorId}":
             return self.detector()
         if isinstance(value, list):

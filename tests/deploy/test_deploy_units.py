@@ -87,6 +87,23 @@ def test_api_step_placeholders_resolve_context_and_member_lists(large: OrgConfig
     assert params["Arn"] == f"arn:aws:iam::{run.ctx.account_id('audit')}:root"
 
 
+def test_guardduty_and_security_hub_members_include_the_management_account(large: OrgConfig, tmp_path: Path) -> None:
+    """Issue #26, 12: a delegated administrator adds organization accounts as members itself,
+    the management account included (no one else will); before, its findings stayed out."""
+    from charter.landing_zone.builders.detection import security_api_steps
+
+    run = _run(large, tmp_path)
+    security = run.ctx.account_id("security")
+    steps = {(s["service"], s["operation"]): s for s in security_api_steps(large)}
+    for service in ("guardduty", "securityhub"):
+        step = steps[(service, "CreateMembers")]
+        details = _Resolver(run, security, "us-east-1")(step["parameters"]["AccountDetails"])
+        ids = [d["AccountId"] for d in details]
+        assert "999999999999" in ids and security not in ids
+        assert len(ids) == len(large.accounts)  # every other account plus the management account
+        assert {"AccountId": "999999999999", "Email": str(large.organization.management_email)} in details
+
+
 @pytest.mark.parametrize(("code", "message", "done"), [
     ("AccountAlreadyRegisteredException", "The provided account is already a delegated administrator", True),
     ("BadRequestException", "The request is rejected because the account is already the admin", True),
