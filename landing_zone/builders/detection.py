@@ -47,7 +47,8 @@ Parameter values may contain placeholders that deploy substitutes like `Fn::Sub`
 `${<context parameter>}` (any name in `landing_zone.context.CONTEXT_PARAMETERS`),
 `${MemberAccountIds}` (list of every active member account id except the calling one),
 `${MemberAccountDetails}` (the same as `[{"AccountId", "Email"}]`), `${OrganizationAccountDetails}`
-(the same with the management account) and `${DetectorId}` (the
+(the same with the management account), `${EachMemberAccount}` (one call per member account,
+`{"accountId", "email"}` as the value) and `${DetectorId}` (the
 calling account's GuardDuty detector in that region, from `ListDetectors`). An "already
 done" error (e.g. `AccountAlreadyRegisteredException`) counts as success: steps are
 idempotent by intent.
@@ -204,6 +205,12 @@ def security_api_steps(cfg: OrgConfig) -> list[dict[str, Any]]:
         steps += [
             api_step("macie2", "EnableOrganizationAdminAccount", "management", regions, adminAccountId=admin),
             api_step("macie2", "UpdateAutomatedDiscoveryConfiguration", sec, regions, phase="after", status="ENABLED"),
+            # delegation alone leaves every account outside the administrator's view: Macie adds
+            # organization accounts one CreateMember each (the StackSet's sessions enable Macie
+            # there; auto-enable stays off, it would race them). A new account is added on the
+            # next deploy (a new member is a new call).
+            {**api_step("macie2", "CreateMember", sec, regions, phase="after"),
+             "parameters": {"account": "${EachMemberAccount}"}},
         ]
     if b.inspector.enabled:
         steps += [

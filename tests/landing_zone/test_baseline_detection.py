@@ -20,6 +20,7 @@ from charter.landing_zone.synth import dump_yaml, synthesize
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 MY_BUILDERS = ("log_archive", "cloudtrail", "config_rules", "detection")
 PLACEHOLDERS = set(CONTEXT_PARAMETERS) | {"MemberAccountIds", "MemberAccountDetails", "OrganizationAccountDetails",
+                                         "EachMemberAccount",
                                          "DetectorId"}
 
 
