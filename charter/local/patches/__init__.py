@@ -19,12 +19,14 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `ec2`: GetEbsDefaultKmsKeyId.
 - `servicequotas`: Lambda's concurrency quota, as the embedded Lambda enforces it.
 - `operation_ids`: a StackSet operation done once per OperationId, however often it is retried.
+- `auto_deployment`: a StackSet's AutoDeployment kept and returned by DescribeStackSet.
 """
 
 from __future__ import annotations
 
 from charter.local.patches import (
     apigateway,
+    auto_deployment,
     cfn_evaluation,
     custom_resources,
     ec2,
@@ -71,4 +73,5 @@ def apply() -> None:
     ec2.add_ebs_default_kms_key_read()
     iam.attach_role_managed_policies()
     operation_ids.stackset_operations_once_per_operation_id()  # wraps what `stacksets` installed
+    auto_deployment.keep_auto_deployment()
     _PATCHED = True
