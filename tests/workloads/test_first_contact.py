@@ -148,6 +148,7 @@ def _parameters(cfn, stack: str) -> dict[str, str]:
             for p in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Parameters"]}
 
 
+@pytest.mark.e2e
 def test_the_deployer_is_the_identity_that_calls_cloudformation(deployed_dev):
     """The principal CloudFormation's index handler acts as is the caller of CreateStack:
     deploy fills DeployerArn from that caller's own identity (STS), whichever role or user it is."""
@@ -179,6 +180,7 @@ def test_cloudfront_reads_the_console_only_and_only_this_distribution(prod):
     assert bucket_origin["OriginPath"] == "/console"  # no CloudFront path maps to results/<job>/
 
 
+@pytest.mark.e2e
 def test_deploy_names_the_edge_distribution_in_the_bucket_policy(deployed_dev):
     """The data stack deploys before the edge stack; once the distribution exists, deploy
     updates the data stack with its id, in the same run."""

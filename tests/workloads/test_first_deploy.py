@@ -18,6 +18,7 @@ import pytest
 from charter.workloads.package import HANDLERS_ZIP, LAYER_ZIP, handlers_zip_bytes
 
 ROLE = "OrganizationAccountAccessRole"
+pytestmark = pytest.mark.e2e  # every test here deploys on the embedded AWS
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,7 @@ def test_an_unapplied_quota_falls_back_to_the_aws_default(small_config):
         stub.assert_no_pending_responses()
 
 
+@pytest.mark.e2e
 def test_the_embedded_aws_answers_from_the_quota_its_lambda_enforces(monkeypatch, small_config, tmp_path):
     """`charter workload plan --local`: with the embedded Lambda enforcing 100 concurrent
     executions (moto's MOTO_LAMBDA_CONCURRENCY_QUOTA), plan fails before any stack and names the request."""
