@@ -32,6 +32,7 @@ import botocore.exceptions
 
 from charter.aws import error_code
 from charter.errors import CharterError
+from charter.landing_zone.deploy.context import PENDING
 from charter.landing_zone.deploy.run import Change, Run
 from charter.workloads.package import HANDLERS_ZIP, LAYER_ZIP
 from charter.workloads.stacks._common import Ctx
@@ -84,15 +85,18 @@ class Artifacts:
                     raise ArtifactError(f"s3://{bucket}/{given[name]} ({name}) does not exist",
                                         hint="upload it first, or pass --artifacts DIR and let deploy upload")
             return {"CodeKey": given["CodeKey"], "LayerKey": given["LayerKey"]}
-        if run.dry_run:
+        if run.dry_run and self.artifacts_dir is None and not getattr(run, "local", False):
+            # building the layer (pip) only to plan is too much: the plan keeps the keys the stacks
+            # run, and a deploy publishes new versions only if the built zips differ
             run.mutate(Change("artifact", f"s3://{bucket}/{CODE_PREFIX}", "upload",
-                              [f"{HANDLERS_ZIP} and {LAYER_ZIP} (content-addressed keys)"]))
+                              [f"{HANDLERS_ZIP} and {LAYER_ZIP} if the build differs (content-addressed keys)"]))
             return {}
         bodies = self._bodies(run)
         keys = {}
         for param, (name, body) in bodies.items():
             key = content_key(name, body)
-            if not _exists(s3, bucket, key):
+            # a plan before the account exists has nothing to look in
+            if account == PENDING or not _exists(s3, bucket, key):
                 run.mutate(Change("artifact", f"s3://{bucket}/{key}", "upload", [f"{len(body):,} bytes"]),
                            s3.put_object, Bucket=bucket, Key=key, Body=body)
             keys[param] = key
@@ -148,7 +152,7 @@ def _exists(s3: Any, bucket: str, key: str) -> bool:
         s3.head_object(Bucket=bucket, Key=key)
         return True
     except botocore.exceptions.ClientError as exc:
-        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):  # a plan before the bucket
             return False
         raise
 

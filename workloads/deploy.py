@@ -393,7 +393,10 @@ def _deploy_one(run: _WorkloadRun, ctx: Ctx, ps: PlannedStack, extra: dict[str, 
         account = run.ctx.account_id(ps.deployment.account or ctx.account)
         if "CodeBucket" in wanted:  # the zips are in the code bucket before the functions need them
             keys = run.artifacts.code_keys(run, account, tpl.parameters["CodeBucket"], extra)
-            tpl.parameters.update({k: v for k, v in keys.items() if k in wanted})
+            for name in ("CodeKey", "LayerKey"):  # a plan that builds nothing keeps what the stack runs
+                if name in wanted and name not in keys:
+                    keys[name] = _stack_parameter(run, account, ctx.region, ps.stack_name, name) or ""
+            tpl.parameters.update({k: v for k, v in keys.items() if k in wanted and v})
         if "ImageTag" in wanted:  # the image exists, or the image-based function waits for it
             current = _stack_parameter(run, account, ctx.region, f"charter-optimizer-{ctx.env}-compute", "ImageTag")
             tpl.parameters["ImageTag"] = run.artifacts.risk_image_tag(run, ctx, account, extra.get("ImageTag"),
