@@ -52,7 +52,8 @@ class ArtifactError(CharterError):
 def _empty_layer() -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("python/.keep", "")
+        # a fixed timestamp: the same empty layer has the same content key (no new function version)
+        zf.writestr(zipfile.ZipInfo("python/.keep", date_time=(1980, 1, 1, 0, 0, 0)), "")
     return buf.getvalue()
 
 
