@@ -14,8 +14,10 @@ class Deployment(BaseModel):
 
     - `stack`: one CloudFormation stack in `account` (an account name, or `management`)
       in each of `regions`.
-    - `stackset` SERVICE_MANAGED: auto-deployed to every account of `target_ous` in
-      `regions` (never reaches the management account, as AWS documents).
+    - `stackset` SERVICE_MANAGED: to every account of `target_ous` (filtered to
+      `target_accounts` when set) in `regions`; never reaches the management account, as AWS
+      documents. AWS auto-deploys it to new accounts only when it targets whole OUs and
+      depends on no other StackSet (`deploy.autodeploy`); otherwise `charter deploy` does.
     - `stackset` SELF_MANAGED: to the named `target_accounts`, which is the only way to
       reach the management account through a StackSet.
     - `organizations`: applied through the Organizations API by `charter deploy` (OUs,

@@ -35,6 +35,7 @@ from charter.landing_zone.deploy.stacks import deploy_stack
 from charter.landing_zone.deploy.templates import load
 from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
 from charter.landing_zone.synth import Plan, PlannedStack, build_plan, write_output
+from charter.workloads.artifacts import ArtifactError, Artifacts
 from charter.workloads.stacks._common import PRIVATE_SUBNETS_EXPORT, VPC_EXPORT, Ctx
 from charter.workloads.synth import WorkloadError, synthesize_workloads
 
@@ -47,6 +48,7 @@ class WorkloadDeployResult:
     plan: Plan
     changes: list[Change] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
 
     @property
@@ -59,6 +61,7 @@ class _WorkloadRun(Run):
 
     role_name: str = MEMBER_ACCESS_ROLE
     local: bool = False
+    artifacts: Artifacts
 
     def client(self, service: str, region: str | None = None, account_id: str | None = None) -> Any:
         assert self.sessions is not None
@@ -72,6 +75,16 @@ class _WorkloadRun(Run):
             return self._clients[key]
 
 
+def _only(plan: Plan, env: str, parts: list[str]) -> Plan:
+    """The plan reduced to the stacks of `parts` (short names such as `registry`)."""
+    by_part = {ps.name.removeprefix(f"optimizer-{env}-"): ps for ps in plan.stacks}
+    unknown = [p for p in parts if p not in by_part]
+    if unknown:
+        raise WorkloadError(f"--stacks {','.join(unknown)}: no such stack in {env}",
+                            hint="use one or more of: " + ", ".join(sorted(by_part)))
+    return plan.model_copy(update={"stacks": [by_part[p] for p in by_part if p in parts]})
+
+
 def synth_to(cfg: OrgConfig, env: str, out_dir: Path, config_text: str = "") -> Plan:
     stacks = synthesize_workloads(cfg, env)
     plan = build_plan(cfg, stacks, config_text)
@@ -81,18 +94,29 @@ def synth_to(cfg: OrgConfig, env: str, out_dir: Path, config_text: str = "") -> 
 
 def deploy_workload(cfg: OrgConfig, env: str, sessions: SessionFactory, out_dir: Path, *, dry_run: bool = False,
                     local: bool = False, role_name: str = MEMBER_ACCESS_ROLE, config_text: str = "",
-                    overrides: dict[str, str] | None = None, poll_interval: float | None = None) -> WorkloadDeployResult:
+                    overrides: dict[str, str] | None = None, poll_interval: float | None = None,
+                    artifacts_dir: Path | None = None, stacks: list[str] | None = None) -> WorkloadDeployResult:
+    """Deploy (or plan, `dry_run`) the environment's stacks, wave by wave, putting the code
+    zips and resolving the image on the way (`workloads.artifacts`). `stacks` limits the run
+    to those parts (`registry`, `data`, ...), e.g. the registry before images are pushed."""
     started = time.monotonic()
     out_dir = Path(out_dir)
     plan = synth_to(cfg, env, out_dir, config_text)
+    if stacks:
+        plan = _only(plan, env, stacks)
     # The embedded AWS starts empty each time: a journal from an earlier local run is stale.
     journal = (None if local else Journal.load(out_dir)) or Journal(organization=cfg.organization.name)
     run = _WorkloadRun(cfg=cfg, sessions=sessions, plan=plan, out_dir=out_dir, journal=journal, dry_run=dry_run,
                        poll_interval=poll_interval if poll_interval is not None else sessions.capabilities.poll_interval)
     run.role_name = role_name
     run.local = local
+    run.artifacts = Artifacts(artifacts_dir=Path(artifacts_dir) if artifacts_dir else None)
     ctx = Ctx(cfg, env)
     _resolve_organization(run, local, {ps.deployment.account or ctx.account for ps in plan.stacks})
+    if any(ps.name.endswith("-compute") for ps in plan.stacks) and not _quotas_suffice(run, ctx):
+        # nothing deploys into an account that cannot hold the stacks (a half-created compute stack)
+        return WorkloadDeployResult(plan=plan, changes=run.changes, failures=run.failures, notes=run.notes,
+                                    elapsed=time.monotonic() - started)
     if local and not dry_run:
         _local_exports(run, ctx)
     extra = dict(overrides or {})
@@ -103,12 +127,19 @@ def deploy_workload(cfg: OrgConfig, env: str, sessions: SessionFactory, out_dir:
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda ps: _deploy_one(run, ctx, ps, extra), waves[order]))
         run.save_journal()
+    # Stacks that name a resource of a later wave (the data stack's bucket policy names the
+    # edge stack's distribution): once that exists, update them with it (no-op when unchanged).
+    for ps in plan.stacks:
+        if ps.name in run.failed_stacks or not _later_values(run, ps):
+            continue
+        _deploy_one(run, ctx, ps, extra)
+        run.save_journal()
     if not run.failed_stacks and any(ps.name.endswith("-edge") for ps in plan.stacks):
         try:
             upload_console(run, ctx)
         except botocore.exceptions.ClientError as exc:
             run.fail(f"console upload: {error_code(exc)}: {error_message(exc)}")
-    return WorkloadDeployResult(plan=plan, changes=run.changes, failures=run.failures,
+    return WorkloadDeployResult(plan=plan, changes=run.changes, failures=run.failures, notes=run.notes,
                                 elapsed=time.monotonic() - started)
 
 
@@ -142,6 +173,34 @@ def _resolve_organization(run: Run, local: bool, needed: set[str]) -> None:
         found = acct.account_id or by_email.get(str(acct.email).lower())
         if found:
             run.ctx.account_ids[acct.name] = found
+
+
+def _quotas_suffice(run: Run, ctx: Ctx) -> bool:
+    """The environment's account has the Lambda concurrency its stacks reserve and provision
+    (`workloads.quotas`); False after reporting the increase to request."""
+    from charter.landing_zone.deploy.context import PENDING
+    from charter.landing_zone.deploy.templates import parse_body
+    from charter.workloads.quotas import check_lambda_concurrency, lambda_concurrency_need
+
+    account = run.ctx.account_id(ctx.account)
+    templates = [parse_body((run.out_dir / ps.file).read_text()) for ps in run.plan.stacks
+                 if (ps.deployment.account or ctx.account) == ctx.account and ctx.region in ps.deployment.regions]
+    need = lambda_concurrency_need(templates)
+    if account == PENDING:
+        run.note(f"quota/{ctx.account}/{ctx.region}: the account does not exist yet; a new account's Lambda "
+                 f"concurrency quota may be as low as 10, these stacks need {need.total}")
+        return True
+    try:
+        short = check_lambda_concurrency(run.client("service-quotas", region=ctx.region, account_id=account), need,
+                                         where=f"{ctx.account}/{ctx.region}")
+    except botocore.exceptions.ClientError as exc:
+        run.fail(f"quota/{ctx.account}/{ctx.region}: cannot read Lambda's concurrency quota: {describe_error(exc)} "
+                 "(the deploying role needs servicequotas:GetServiceQuota and GetAWSDefaultServiceQuota)")
+        return False
+    if short is not None:
+        run.fail(short.render())
+        return False
+    return True
 
 
 def _from_config(run: Run) -> None:
@@ -220,31 +279,17 @@ def _local_exports(run: Run, ctx: Ctx) -> None:
                    cfn.create_stack, StackName=LOCAL_EXPORTS_STACK, TemplateBody=body)
 
 
-def _local_code(run: Run, account: str, params: dict[str, str], data: dict[str, Any]) -> None:
-    """Embedded AWS: put the handlers zip (built as the pipeline builds it, `workloads.package`)
-    and an empty layer where the functions expect them. The real layer is not built here: its
-    pip step needs PyPI; the pipeline uploads it (`charter workload package`)."""
-    import io
-    import zipfile
+def _stack_parameter(run: Run, account: str, region: str, stack: str, key: str) -> str | None:
+    from charter.landing_zone.deploy.context import PENDING
 
-    from charter.workloads.package import handlers_zip_bytes
-
-    defaults = {k: v.get("Default") for k, v in (data.get("Parameters") or {}).items()}
-    bucket = params["CodeBucket"]
-    s3 = run.client("s3", account_id=account)
-    for key_param in ("CodeKey", "LayerKey"):
-        key = params.get(key_param) or defaults.get(key_param)
-        if not key:
-            continue
-        if key_param == "CodeKey":
-            body = handlers_zip_bytes()
-        else:
-            buf = io.BytesIO()
-            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr("python/.keep", "")
-            body = buf.getvalue()
-        run.mutate(Change("stack", f"s3://{bucket}/{key}", "upload", ["embedded AWS: handler code"]),
-                   s3.put_object, Bucket=bucket, Key=key, Body=body)
+    if account == PENDING:
+        return None
+    try:
+        cfn = run.client("cloudformation", region=region, account_id=account)
+        params = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Parameters", [])
+    except botocore.exceptions.ClientError:
+        return None
+    return next((p.get("ParameterValue") for p in params if p["ParameterKey"] == key), None)
 
 
 def _stack_output(run: Run, account: str, region: str, stack: str, key: str) -> str | None:
@@ -256,13 +301,29 @@ def _stack_output(run: Run, account: str, region: str, stack: str, key: str) -> 
     return next((o["OutputValue"] for o in outputs if o["OutputKey"] == key), None)
 
 
+def caller_principal(run: Run, account: str, region: str) -> str:
+    """The IAM principal CloudFormation acts as for stacks deploy creates in `account`: the
+    identity of deploy's own client there (an assumed role's session is its role; a role's
+    path is not part of the session ARN, and AWS's data access policies match the role by name)."""
+    from charter.landing_zone.deploy.context import PENDING
+
+    if account == PENDING:
+        return f"arn:aws:iam::{'0' * 12}:role/{getattr(run, 'role_name', MEMBER_ACCESS_ROLE)}"
+    arn = run.client("sts", region=region, account_id=account).get_caller_identity()["Arn"]
+    partition, rest = arn.split(":")[1], arn.split(":", 5)[5]
+    if rest.startswith("assumed-role/"):
+        return f"arn:{partition}:iam::{account}:role/{rest.split('/')[1]}"
+    return arn  # an IAM user (or a role ARN given as such)
+
+
 def deploy_values(run: Run, ctx: Ctx, ps: PlannedStack, wanted: set[str]) -> dict[str, str]:
     """Values of the parameters only deploy knows, for the account `ps` deploys to."""
+    from charter.landing_zone.deploy.context import PENDING
+
     account = run.ctx.account_id(ps.deployment.account or ctx.account)
     home = ctx.region
     values = {
         "CodeBucket": Ctx.bucket(ctx, "models").replace("${AWS::AccountId}", account).replace("${AWS::Region}", home),
-        "DeployerRoleArn": f"arn:aws:iam::{account}:role/{getattr(run, 'role_name', MEMBER_ACCESS_ROLE)}",
         "OrganizationId": run.ctx.organization_id,
     }
     wl = ctx.workload
@@ -270,6 +331,8 @@ def deploy_values(run: Run, ctx: Ctx, ps: PlannedStack, wanted: set[str]) -> dic
         values["PipelineAccountId"] = run.ctx.account_id(wl.cicd.account)
         for env in wl.environments:
             values[f"{env.capitalize()}AccountId"] = run.ctx.account_id(workload_account(run.cfg, env))
+    if "DeployerArn" in wanted:  # the bedrock stack: CloudFormation creates its vector index as this caller
+        values["DeployerArn"] = caller_principal(run, account, home)
     api_stack = f"charter-optimizer-{ctx.env}-api"
     if wanted & {"UserPoolProvider", "UserPoolClientId"}:  # the edge stack's RUM identity pool
         api_account = run.ctx.account_id(ctx.account)
@@ -281,6 +344,14 @@ def deploy_values(run: Run, ctx: Ctx, ps: PlannedStack, wanted: set[str]) -> dic
         elif run.dry_run:
             values["UserPoolProvider"] = f"cognito-idp.{home}.amazonaws.com/{home}_pending"
             values["UserPoolClientId"] = "pending"
+    for name in wanted & set(LATER_OUTPUTS):  # an output of a later wave, once it exists
+        part, output = LATER_OUTPUTS[name]
+        later = next((p for p in run.plan.stacks if p.name == f"optimizer-{ctx.env}-{part}"), None)
+        later_account = run.ctx.account_id(later.deployment.account or ctx.account) if later else PENDING
+        if later is not None and later_account != PENDING:
+            found = _stack_output(run, later_account, later.deployment.regions[0], later.stack_name, output)
+            if found:
+                values[name] = found
     if "RestApiDomain" in wanted:  # an output of the api stack, deployed in an earlier wave
         domain = _stack_output(run, run.ctx.account_id(ctx.account), home, api_stack, "RestApiDomain")
         if domain:
@@ -288,6 +359,21 @@ def deploy_values(run: Run, ctx: Ctx, ps: PlannedStack, wanted: set[str]) -> dic
         elif run.dry_run:
             values["RestApiDomain"] = f"pending.execute-api.{home}.amazonaws.com"
     return values
+
+
+#: Parameters whose value is an output of a stack in a later wave: (stack part, output).
+LATER_OUTPUTS = {"ResultsDistributionId": ("edge", "DistributionId")}
+
+
+def _later_values(run: Run, ps: PlannedStack) -> bool:
+    """Whether `ps` takes a parameter that a later wave's output fills."""
+    from charter.landing_zone.deploy.templates import parse_body
+
+    try:
+        wanted = set(parse_body((run.out_dir / ps.file).read_text()).get("Parameters") or {})
+    except OSError:
+        return False
+    return bool(wanted & set(LATER_OUTPUTS))
 
 
 def _deploy_one(run: _WorkloadRun, ctx: Ctx, ps: PlannedStack, extra: dict[str, str]) -> None:
@@ -305,9 +391,21 @@ def _deploy_one(run: _WorkloadRun, ctx: Ctx, ps: PlannedStack, extra: dict[str, 
                 tpl.parameters[name] = known[name]
                 if name in tpl.missing:
                     tpl.missing.remove(name)
-        if run.local and "CodeBucket" in wanted and not run.dry_run:
-            _local_code(run, run.ctx.account_id(ps.deployment.account or ctx.account), tpl.parameters, tpl.data)
+        account = run.ctx.account_id(ps.deployment.account or ctx.account)
+        if "CodeBucket" in wanted:  # the zips are in the code bucket before the functions need them
+            keys = run.artifacts.code_keys(run, account, tpl.parameters["CodeBucket"], extra)
+            for name in ("CodeKey", "LayerKey"):  # a plan that builds nothing keeps what the stack runs
+                if name in wanted and name not in keys:
+                    keys[name] = _stack_parameter(run, account, ctx.region, ps.stack_name, name) or ""
+            tpl.parameters.update({k: v for k, v in keys.items() if k in wanted and v})
+        if "ImageTag" in wanted:  # the image exists, or the image-based function waits for it
+            current = _stack_parameter(run, account, ctx.region, f"charter-optimizer-{ctx.env}-compute", "ImageTag")
+            tpl.parameters["ImageTag"] = run.artifacts.risk_image_tag(run, ctx, account, extra.get("ImageTag"),
+                                                                      current)
         ok = deploy_stack(run, tpl)
+    except ArtifactError as exc:
+        run.fail(f"{ps.stack_name}: {exc.message}; fix: {exc.hint or exc.fix}")
+        ok = False
     except botocore.exceptions.ClientError as exc:
         run.fail(f"{ps.stack_name}: {error_code(exc)}: {error_message(exc)}")
         ok = False
@@ -326,8 +424,7 @@ REVALIDATE = "no-cache"
 ERROR_PAGES = {"403": "Access denied", "404": "Not found", "5xx": "Service unavailable"}
 
 
-def console_config(ctx: Ctx, region: str, api: dict[str, str], edge: dict[str, str],
-                   api_key: str | None) -> dict[str, Any]:
+def console_config(ctx: Ctx, region: str, api: dict[str, str], edge: dict[str, str]) -> dict[str, Any]:
     """The console's runtime config on AWS (the local one: `workloads.console_site.ConsoleSite.config`)."""
     ws = f"wss://{api['WebSocketApiId']}.execute-api.{region}.amazonaws.com/{api.get('WebSocketStage') or ctx.env}"
     rum = None
@@ -339,7 +436,8 @@ def console_config(ctx: Ctx, region: str, api: dict[str, str], edge: dict[str, s
     return {"mode": "aws", "title": f"{ctx.cfg.organization.name} {ctx.env}",
             "identity": {"kind": "cognito", "domain": f"https://{api['UserPoolDomain']}",
                          "client_id": api["UserPoolClientId"], "user_pool_id": api["UserPoolId"]},
-            "api": {"base": "", "optimizer": True, "compliance": True, "websocket": ws, "key": api_key},
+            # no API key: each user's comes from the REST authorizer (per-user usage plan)
+            "api": {"base": "", "optimizer": True, "compliance": True, "websocket": ws, "key": None},
             "rum": rum}
 
 
@@ -379,10 +477,6 @@ def upload_console(run: Run, ctx: Ctx) -> int:
     if missing:
         run.fail(f"console upload: the api stack has no output {', '.join(missing)}; deploy it first")
         return 0
-    api_key = None
-    if api.get("FrontendApiKeyId"):
-        api_key = run.client("apigateway", region=home, account_id=account).get_api_key(
-            apiKey=api["FrontendApiKeyId"], includeValue=True).get("value")
     files: dict[str, tuple[bytes, str, str]] = {}
     dist = dist_dir()
     if not (dist / "index.html").is_file():
@@ -393,7 +487,7 @@ def upload_console(run: Run, ctx: Ctx) -> int:
         kind = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".html": "text/html",
                 ".json": "application/json"}.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         files[rel] = (path.read_bytes(), kind, IMMUTABLE if rel.startswith("assets/") else REVALIDATE)
-    files["config.json"] = (json.dumps(console_config(ctx, home, api, edge, api_key), indent=1).encode(),
+    files["config.json"] = (json.dumps(console_config(ctx, home, api, edge), indent=1).encode(),
                             "application/json", REVALIDATE)
     files["openapi.json"] = (json.dumps(openapi_document(server_url=f"https://{ctx.settings.domain}")).encode(),
                              "application/json", REVALIDATE)

@@ -101,9 +101,9 @@ def _mb(n: int) -> str:
 def handler_modules() -> list[str]:
     """The module of every function's handler, from the stacks that deploy them."""
     from charter.workloads.stacks.compute import FUNCTIONS
-    from charter.workloads.stacks.secrets import ROTATION_HANDLER
+    from charter.workloads.stacks.secrets import REMINDER_HANDLER
 
-    return sorted({f.handler.rsplit(".", 1)[0] for f in FUNCTIONS} | {ROTATION_HANDLER.rsplit(".", 1)[0]})
+    return sorted({f.handler.rsplit(".", 1)[0] for f in FUNCTIONS} | {REMINDER_HANDLER.rsplit(".", 1)[0]})
 
 
 def closure(modules: Iterable[str] | None = None, *, root: Path | None = None,

@@ -27,6 +27,7 @@ from charter.workloads.stacks import (
     data,
     edge,
     monitoring,
+    registry,
     sagemaker,
     secrets,
 )
@@ -52,11 +53,12 @@ class Part:
 
 #: Every stack of one environment, in deploy order.
 PARTS: tuple[Part, ...] = (
+    Part("registry", registry.build, 50),
     Part("data-dr", data.build_dr, 50, region="dr"),
     Part("data", data.build, 51, ("data-dr",)),
     Part("secrets", secrets.build, 52, ("data",)),
-    Part("sagemaker", sagemaker.build, 52, ("data",)),
-    Part("compute", compute.build, 53, ("data", "sagemaker")),
+    Part("sagemaker", sagemaker.build, 52, ("data", "registry")),
+    Part("compute", compute.build, 53, ("data", "sagemaker", "registry")),
     Part("bedrock", bedrock.build, 54, ("compute",)),
     Part("api", api.build, 55, ("compute",)),
     Part("edge", edge.build, 56, ("api", "data"), region="us-east-1"),

@@ -26,6 +26,10 @@ RoleOpt = typer.Option("OrganizationAccountAccessRole", "--role", help="Role to 
 ImageTagOpt = typer.Option(None, "--image-tag", help="Immutable ECR tag of the optimizer images to deploy.")
 CodeKeyOpt = typer.Option(None, "--code-key", help="S3 key of the handlers zip in the model-artifacts bucket.")
 LayerKeyOpt = typer.Option(None, "--layer-key", help="S3 key of the shared layer zip in the model-artifacts bucket.")
+ArtifactsOpt = typer.Option(None, "--artifacts",
+                            help="Directory with optimizer-handlers.zip and optimizer-layer.zip to upload "
+                                 "(default: build them, as `charter workload package` does).")
+StacksOpt = typer.Option(None, "--stacks", help="Only these stacks, comma-separated (e.g. `registry`).")
 
 
 def _out(out: Path | None, env: str) -> Path:
@@ -69,7 +73,7 @@ def synth(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigO
 
 def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, profile: str | None, role: str,
          image_tag: str | None, code_key: str | None, layer_key: str | None, dry_run: bool,
-         endpoint_url: str | None = None) -> None:
+         endpoint_url: str | None = None, artifacts: Path | None = None, stacks: str | None = None) -> None:
     from charter.landing_zone.config import load_config
     from charter.local import aws_sessions
     from charter.workloads.deploy import deploy_workload
@@ -90,9 +94,13 @@ def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, p
             logging.getLogger("moto").setLevel(logging.ERROR)
         with err_console.status(f"{'planning' if dry_run else 'deploying'} {workload} ({env})..."):
             result = deploy_workload(cfg, env, sessions, _out(out, env), dry_run=dry_run, local=local,
-                                     role_name=role, config_text=config.read_text(), overrides=overrides)
+                                     role_name=role, config_text=config.read_text(), overrides=overrides,
+                                     artifacts_dir=artifacts,
+                                     stacks=[p.strip() for p in stacks.split(",") if p.strip()] if stacks else None)
     for change in result.changes:
         console.print(change.render(), markup=False)
+    for line in result.notes:
+        console.print(f"note: {line}", markup=False)
     for line in result.failures:
         err_console.print(f"[red]failed[/red] {line}")
     verb = "would make" if dry_run else "made"
@@ -108,29 +116,35 @@ def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, p
 def plan(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
          local: bool = LocalOpt, profile: str | None = ProfileOpt, endpoint_url: str | None = EndpointOpt,
          role: str = RoleOpt, image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt,
-         layer_key: str | None = LayerKeyOpt) -> None:
-    """Show what `deploy` would change in the environment's account (read-only).
+         layer_key: str | None = LayerKeyOpt, artifacts: Path | None = ArtifactsOpt,
+         stacks: str | None = StacksOpt) -> None:
+    """Show what `deploy` would change in the environment's account (read-only); checks the
+    account's Lambda concurrency quota.
 
     Example: `charter workload plan optimizer --env staging -c org.yaml --profile mgmt`
     """
     _run(workload, env, config, out, local, profile, role, image_tag, code_key, layer_key, dry_run=True,
-         endpoint_url=endpoint_url)
+         endpoint_url=endpoint_url, artifacts=artifacts, stacks=stacks)
 
 
 def deploy(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
            local: bool = LocalOpt, profile: str | None = ProfileOpt, endpoint_url: str | None = EndpointOpt,
            role: str = RoleOpt, image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt,
-           layer_key: str | None = LayerKeyOpt) -> None:
+           layer_key: str | None = LayerKeyOpt, artifacts: Path | None = ArtifactsOpt,
+           stacks: str | None = StacksOpt) -> None:
     """Create or update the workload's stacks in the environment's account, wave by wave.
 
-    With --local the embedded AWS starts empty (stand-ins replace the landing zone's exports);
+    From an empty account in one command: the ECR repositories come first, the handlers and
+    layer zips are built (or taken from --artifacts) and uploaded once the code bucket exists,
+    and the image-based risk function waits until an image is pushed (--image-tag). With
+    --local the embedded AWS starts empty (stand-ins replace the landing zone's exports);
     with --endpoint-url the stacks go on top of the landing zone `charter deploy` put there,
     and a second run updates them in place.
 
-    Example: `charter workload deploy optimizer --env dev -c examples/small/org.yaml --local`
+    Example: `charter workload deploy optimizer --env dev -c examples/small/org.yaml --profile mgmt`
     """
     _run(workload, env, config, out, local, profile, role, image_tag, code_key, layer_key, dry_run=False,
-         endpoint_url=endpoint_url)
+         endpoint_url=endpoint_url, artifacts=artifacts, stacks=stacks)
 
 
 def package(workload: str = WorkloadArg,

@@ -70,6 +70,21 @@ every account -> CharterEvidenceReader -> evidence collector (audit) -> Object L
 """
 
 
+def _first_workload_deploys(cfg: OrgConfig) -> list[dict[str, str]]:
+    """The deploy guide's "first workload deploy" section, per optimizer environment."""
+    from charter.workloads.stacks._common import WORKLOAD, Ctx
+
+    optimizer = cfg.workloads.optimizer if cfg.workloads else None
+    out = []
+    for env in (optimizer.environments or {}) if optimizer else {}:
+        ctx = Ctx(cfg, env)
+        s = ctx.settings
+        certificate = "given" if s.certificate_arn else ("route53" if s.hosted_zone_id else "requested")
+        out.append({"name": WORKLOAD, "env": env, "account": ctx.account, "domain": s.domain, "region": ctx.region,
+                    "prefix": ctx.prefix, "certificate": certificate})
+    return out
+
+
 def build_docs(cfg: OrgConfig, out_dir: Path, *, config_path: str = "org.yaml") -> list[Path]:
     import markdown
 
@@ -96,7 +111,7 @@ def build_docs(cfg: OrgConfig, out_dir: Path, *, config_path: str = "org.yaml") 
             {"role": p.role, "what": p.what, "statements": sorted(p.exempt_from)} for p in charter_principals(cfg)],
         audit=cfg.account("audit").name, security=cfg.account("security").name, config_path=config_path,
         stacks=[{"stack_name": s.stack_name, "deploys_as": s.deployment.kind, "controls": s.controls}
-                for s in plan.stacks])
+                for s in plan.stacks], workloads=_first_workload_deploys(cfg))
     pages = {
         "architecture": architecture_md(cfg, plan.stacks),
         "cli-reference": cli_reference(app),

@@ -11,8 +11,9 @@ Two stacks:
   group lives).
 - `alerting-security` (security account = delegated administrator, every governed
   region): rules for GuardDuty findings of severity >= 7 (regional), Security Hub CRITICAL
-  findings (aggregated into the home region), Config non-compliance and the same root
-  activity and change rules for that account.
+  findings (aggregated into the home region), Config non-compliance (its own, and every
+  other member account's through the Config findings Security Hub receives) and the same
+  root activity and change rules for that account.
 
 The topics are encrypted with the account's environment key (`charter-kms-key-arn`,
 whose policy lets EventBridge and CloudWatch use it from this account only); the topic
@@ -45,6 +46,7 @@ from troposphere.sns import SubscriptionResource, Topic, TopicPolicy
 from charter.landing_zone.builders.cloudtrail import trail_log_group_name
 from charter.landing_zone.builders.kms import key_arn_import
 from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import security_topic_name
 from charter.landing_zone.registry import builder
@@ -217,10 +219,29 @@ def management_template(cfg: OrgConfig) -> Template:
     return t
 
 
+def member_config_pattern(security_account: object, management_account: object) -> dict:
+    """Config non-compliance of every other account, as Security Hub (delegated administrator)
+    receives it: AWS Config sends each rule evaluation to Security Hub as a finding of product
+    "Config", and the administrator's EventBridge gets its members' findings. Config's own
+    compliance events stay in the account they happen in, where no rule of ours listens except
+    in the management and security accounts (their own ConfigNonCompliance rules)."""
+    return {"source": ["aws.securityhub"], "detail-type": ["Security Hub Findings - Imported"],
+            "detail": {"findings": {"ProductName": ["Config"], "Compliance": {"Status": ["FAILED"]},
+                                    "RecordState": ["ACTIVE"], "Workflow": {"Status": ["NEW"]},
+                                    "AwsAccountId": [{"anything-but": [security_account, management_account]}]}}}
+
+
 def security_template(cfg: OrgConfig) -> Template:
     t = Template(Description="Charter: security findings alerting in the security account (MON-08)")
     topic = _topic(t, cfg)
     _rules(t, topic, SECURITY_RULES)
+    if cfg.baseline.security_hub.enabled and cfg.baseline.config.enabled:
+        management = context_parameter(t, "ManagementAccountId")
+        t.add_resource(controls(Rule(
+            "MemberConfigNonComplianceRule",
+            Description="Charter MON-08: AWS Config rule NON_COMPLIANT in a member account (through Security Hub)",
+            EventPattern=member_config_pattern(Ref("AWS::AccountId"), Ref(management)), State="ENABLED",
+            Targets=[Target(Id="SecurityAlertsTopic", Arn=Ref(topic))]), "MON-08"))
     return t
 
 

@@ -6,8 +6,9 @@ deployed to the home region and the DR region:
 - both regions get a vault with the same name, encrypted with the environment key and
   under Vault Lock (compliance mode after a 3-day grace period: nobody, root included,
   can delete recovery points early or lift the lock afterwards);
-- the home region gets the backup plan and the selections (tag `backup: charter`, plus
-  every DynamoDB table), whose rule runs often enough for the RPO (hourly for a 1-hour
+- the home region gets the backup plan and the selections (tag `backup: charter`, which the
+  workload's data buckets carry, `workloads.stacks.data.BACKED_UP`, plus every DynamoDB
+  table), whose rule runs often enough for the RPO (hourly for a 1-hour
   RPO, with continuous backup for point-in-time restores where retention allows it) and
   copies each recovery point into the DR region's vault.
 

@@ -46,7 +46,9 @@ stack is in place (a failed stack leaves them for the deploy that fixes it).
 Parameter values may contain placeholders that deploy substitutes like `Fn::Sub`:
 `${<context parameter>}` (any name in `landing_zone.context.CONTEXT_PARAMETERS`),
 `${MemberAccountIds}` (list of every active member account id except the calling one),
-`${MemberAccountDetails}` (the same as `[{"AccountId", "Email"}]`) and `${DetectorId}` (the
+`${MemberAccountDetails}` (the same as `[{"AccountId", "Email"}]`), `${OrganizationAccountDetails}`
+(the same with the management account), `${EachMemberAccount}` (one call per member account,
+`{"accountId", "email"}` as the value) and `${DetectorId}` (the
 calling account's GuardDuty detector in that region, from `ListDetectors`). An "already
 done" error (e.g. `AccountAlreadyRegisteredException`) counts as success: steps are
 idempotent by intent.
@@ -188,18 +190,27 @@ def security_api_steps(cfg: OrgConfig) -> list[dict[str, Any]]:
     if b.security_hub.enabled:
         steps += [
             api_step("securityhub", "EnableOrganizationAdminAccount", "management", regions, AdminAccountId=admin),
-            api_step("securityhub", "CreateMembers", sec, regions, phase="after", AccountDetails="${MemberAccountDetails}"),
+            # the management account too: organization accounts join only when the administrator
+            # adds them, and nothing else would add the management account (its findings stay out)
+            api_step("securityhub", "CreateMembers", sec, regions, phase="after",
+                     AccountDetails="${OrganizationAccountDetails}"),
         ]
     if b.guardduty.enabled:
         steps += [
             api_step("guardduty", "EnableOrganizationAdminAccount", "management", regions, AdminAccountId=admin),
             api_step("guardduty", "CreateMembers", sec, regions, phase="after", DetectorId="${DetectorId}",
-                     AccountDetails="${MemberAccountDetails}"),
+                     AccountDetails="${OrganizationAccountDetails}"),
         ]
     if b.macie.enabled:
         steps += [
             api_step("macie2", "EnableOrganizationAdminAccount", "management", regions, adminAccountId=admin),
             api_step("macie2", "UpdateAutomatedDiscoveryConfiguration", sec, regions, phase="after", status="ENABLED"),
+            # delegation alone leaves every account outside the administrator's view: Macie adds
+            # organization accounts one CreateMember each (the StackSet's sessions enable Macie
+            # there; auto-enable stays off, it would race them). A new account is added on the
+            # next deploy (a new member is a new call).
+            {**api_step("macie2", "CreateMember", sec, regions, phase="after"),
+             "parameters": {"account": "${EachMemberAccount}"}},
         ]
     if b.inspector.enabled:
         steps += [

@@ -23,11 +23,15 @@ if TYPE_CHECKING:
 WorkloadEnvironment = Literal["dev", "staging", "prod"]
 #: Deployment order of the environments (the pipeline promotes in this order).
 ENVIRONMENT_ORDER: tuple[str, ...] = ("dev", "staging", "prod")
+#: CloudFront reads viewer certificates from ACM in this region only.
+CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
 
 CertificateArn = Annotated[str, Field(
     pattern=r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$",
-    description="ACM certificate for the custom domain; CloudFront requires it in us-east-1.",
+    description="ACM certificate for the custom domain; CloudFront requires it in us-east-1, in the "
+                "distribution's own account (the environment's workload account).",
 )]
+HostedZoneId = Annotated[str, Field(pattern=r"^Z[A-Z0-9]{1,32}$")]
 Domain = Annotated[str, Field(max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]
 ModelId = Annotated[str, Field(pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)+[a-z0-9.:-]*$")]
 
@@ -55,7 +59,14 @@ class EnvironmentWorkload(StrictModel):
         default=None, description="Account name; defaults to the one account with this environment."
     )
     domain: Domain = Field(description="Custom domain of the frontend, e.g. optimizer.acme.example.")
-    certificate_arn: CertificateArn
+    certificate_arn: CertificateArn | None = Field(
+        default=None,
+        description="An existing certificate (us-east-1, the workload account: set that account's `account_id`). "
+                    "Unset: the edge stack requests a DNS-validated certificate for `domain` in the right place.")
+    hosted_zone_id: HostedZoneId | None = Field(
+        default=None,
+        description="Route 53 public zone of `domain` in the workload account: ACM then validates the requested "
+                    "certificate by itself; without it, add the CNAME the edge stack's events show.")
     alert_emails: list[EmailStr] = Field(min_length=1, description="Receive budget and anomaly alerts.")
     monthly_budget_usd: int | None = Field(
         default=None, ge=1, le=10_000_000,
@@ -74,7 +85,11 @@ class EnvironmentWorkload(StrictModel):
     log_retention_days: RetentionDays | None = Field(
         default=None, description="Defaults to baseline.log_retention_days."
     )
-    api_rate_per_second: int = Field(default=10, ge=1, le=2000, description="WAF limit per user.")
+    api_rate_per_second: int = Field(
+        default=10, ge=1, le=2000,
+        description="Requests per second per user: the per-user usage plan's rate (burst twice it) and the WAF limit.")
+    api_requests_per_user_per_day: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Daily quota of each user's API key (usage plan).")
     rum_sample_rate: float = Field(
         default=0.1, ge=0, le=1,
         description="Share of console sessions CloudWatch RUM records (the app monitor's SessionSampleRate).")
@@ -140,6 +155,7 @@ def workload_checks(cfg: OrgConfig) -> Iterator[Problem]:
                     yield ((*base, env, "account"),
                            f"account '{acct.name}' has environment '{acct.environment}', not '{env}'",
                            f"point {env} at an account with `environment: {env}` so it gets the {env} key and network")
+        yield from _certificate_checks(cfg, env, settings, (*base, env, "certificate_arn"))
         if settings.domain in domains:
             yield ((*base, env, "domain"), f"domain {settings.domain} is also used by {domains[settings.domain]}",
                    "give each environment its own domain")
@@ -147,6 +163,32 @@ def workload_checks(cfg: OrgConfig) -> Iterator[Problem]:
     if wl.cicd and wl.cicd.account not in names:
         yield (("workloads", "optimizer", "cicd", "account"), f"account '{wl.cicd.account}' does not exist",
                _hint(wl.cicd.account, names))
+
+
+def _certificate_checks(cfg: OrgConfig, env: str, settings: EnvironmentWorkload,
+                        loc: tuple[str | int, ...]) -> Iterator[Problem]:
+    """CloudFront uses an ACM certificate only from its own account and only in us-east-1: a
+    certificate elsewhere fails the distribution on AWS, after every stack before it."""
+    arn = settings.certificate_arn
+    if arn is None:
+        return
+    owner = arn.split(":")[4]  # the region is us-east-1 by CertificateArn's pattern
+    name = settings.account
+    matches = [a for a in cfg.accounts if a.name == name] if name else cfg.accounts_in(env)
+    if len(matches) != 1:
+        return  # reported by the account checks
+    acct = matches[0]
+    where = ("the management account" if owner == cfg.organization.management_account_id else f"account {owner}")
+    if acct.account_id is None:
+        yield (loc, f"certificate {arn} is in {where}, and account '{acct.name}' (which runs the {env} "
+                    f"distribution) has no `account_id`, so it cannot be checked to be the same account",
+               f"set accounts[{cfg.accounts.index(acct)}].account_id to '{acct.name}''s id if the certificate is "
+               "there, or remove certificate_arn: the edge stack then requests one in that account")
+    elif acct.account_id != owner:
+        yield (loc, f"certificate {arn} is in {where}, but the {env} distribution runs in account "
+                    f"'{acct.name}' ({acct.account_id}); CloudFront uses certificates of its own account only",
+               f"request or import the certificate for {settings.domain} in {acct.account_id} "
+               f"({CLOUDFRONT_CERTIFICATE_REGION}), or remove certificate_arn to let the edge stack request it")
 
 
 def workload_account(cfg: OrgConfig, env: str) -> str:

@@ -27,6 +27,7 @@ import botocore.exceptions
 
 from charter.aws import error_code, paginate
 
+from .autodeploy import auto_deployment
 from .context import PENDING, subtree
 from .journal import StackRecord
 from .run import Change, Run, describe_error
@@ -108,8 +109,11 @@ class StackSetDeployer:
             changed_params = True
         else:
             tags = {t["Key"]: t["Value"] for t in current.get("Tags", [])}
+            # a StackSet made when every one auto-deployed is updated to what auto_deployment says
+            stale_auto = self.service and (current.get("AutoDeployment") or {}).get("Enabled") != \
+                auto_deployment(run.plan, tpl.planned)["Enabled"]
             if (tags.get("charter:template-sha256") != tpl.planned.sha256
-                    or tags.get("charter:parameters-sha256") != tpl.parameters_sha256):
+                    or tags.get("charter:parameters-sha256") != tpl.parameters_sha256 or stale_auto):
                 changed_params = tags.get("charter:parameters-sha256") != tpl.parameters_sha256
                 self.update(current)
         self.instances(changed_params)
@@ -169,7 +173,7 @@ class StackSetDeployer:
                                     Parameters=tpl.parameter_list(), Capabilities=CAPABILITIES, Tags=tpl.tags(),
                                     PermissionModel=self.dep.permission_model or "SELF_MANAGED")
         if self.service:
-            args["AutoDeployment"] = {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+            args["AutoDeployment"] = auto_deployment(self.run.plan, tpl.planned)
             args["ManagedExecution"] = {"Active": True}
         detail = [f"{self.dep.permission_model}, {len(self.targets)} accounts x {len(self.regions)} regions",
                   *[f"{c}: {len(v)} resources" for c, v in sorted(_controls(tpl).items())]]
@@ -195,7 +199,7 @@ class StackSetDeployer:
                                     Parameters=tpl.parameter_list(), Capabilities=CAPABILITIES, Tags=tpl.tags(),
                                     OperationPreferences=operation_preferences(self.run))
         if self.service:
-            args["AutoDeployment"] = {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+            args["AutoDeployment"] = auto_deployment(self.run.plan, tpl.planned)
         args.update(body_args(self.run, tpl))
         # No targets: AWS updates every existing instance of the StackSet.
         self.submit(Change("stackset", tpl.name, "update", details or ["tags/parameter overrides"]),

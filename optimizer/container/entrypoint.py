@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from charter.optimizer.container import privileges
     from charter.optimizer.errors import OptimizerError
     from charter.optimizer.sagemaker import contract as ct
     from charter.optimizer.sagemaker import steps
@@ -66,6 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.command = "search"
     prefer = args.job_type or ("training" if args.command == "search" else None)
     c = ct.detect(prefer=prefer)
+    try:
+        # SageMaker starts the image as root; nothing of the job is read before root is gone
+        privileges.drop_privileges(c)
+    except (OSError, OptimizerError) as exc:
+        c.write_failure(f"{args.command}: cannot hand SageMaker's folders to the runtime user: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUG
     try:
         if args.command == "validate-data":
             steps.validate_data(c)

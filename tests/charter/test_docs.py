@@ -94,3 +94,31 @@ def test_architecture_diagram_draws_the_accounts_services_flows_and_regions_and_
     environments = {a.environment for a in cfg.accounts} - {"log-archive", "security", "audit"}
     assert environments <= set(got["accounts"])
     assert got["scrollWidth"] <= 1280
+
+
+def test_the_guide_says_how_a_workload_goes_from_an_empty_account_to_a_first_job(tmp_path: Path) -> None:
+    """Issue #26, 3: every `charter workload` command of the section parses as the CLI has it,
+    in the order that works on an empty account: zips, plan, deploy, push, deploy the image."""
+    import shlex
+
+    import typer.main
+
+    from charter.cli import app
+
+    cfg = load_config(EXAMPLES / "small" / "org.yaml")
+    build_docs(cfg, tmp_path, config_path="examples/small/org.yaml")
+    guide = (tmp_path / "deploy-guide.md").read_text()
+    section = guide.split("## First workload deploy: optimizer (dev)")[1].split("\n## ")[0]
+    lines = [ln.split("  #")[0].strip() for ln in section.splitlines()]
+    steps = [ln for ln in lines if ln.startswith(("charter ", "docker push", "aws cognito-idp"))]
+    assert [s.split()[:3] for s in steps] == [
+        ["charter", "workload", "package"], ["charter", "workload", "plan"], ["charter", "workload", "deploy"],
+        ["docker", "push", '"$REGISTRY/acme-dev-optimizer-risk:v1"'], ["charter", "workload", "deploy"],
+        ["aws", "cognito-idp", "admin-create-user"]]
+    assert "--image-tag v1" in steps[4] and "--image-tag" not in steps[2]
+    group = typer.main.get_command(app).commands["workload"]  # type: ignore[attr-defined]
+    for step in (s for s in steps if s.startswith("charter")):
+        args = shlex.split(step.replace("<management-profile>", "mgmt"))[2:]
+        command = group.commands[args[0]]
+        command.make_context(args[0], args[1:])  # raises on an option the CLI does not have
+    assert "charter-optimizer-dev-api" in section and "https://optimizer.dev.acme-corp.example/" in section

@@ -222,3 +222,27 @@ def test_a_replaced_lambda_alias_is_deleted_before_it_is_made_again(aws) -> None
     assert cfn.describe_stacks(StackName="alias-swap")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
     aliases = sessions.client("lambda").list_aliases(FunctionName="alias-swap")["Aliases"]
     assert [(a["Name"], a["Description"]) for a in aliases] == [("live", "second")]
+
+
+def test_head_of_a_missing_object_is_a_404_as_on_s3(aws) -> None:
+    """HeadObject of a missing key is S3's bare 404 (what deploy checks before it uploads a
+    zip), not the guard's UnsupportedOperation for routes moto lacks."""
+    s3 = aws.sessions().client("s3")
+    s3.create_bucket(Bucket="head-404")
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        s3.head_object(Bucket="head-404", Key="code/missing.zip")
+    assert info.value.response["Error"]["Code"] == "404"
+
+
+def test_a_stacksets_auto_deployment_is_kept_as_aws_keeps_it(aws) -> None:
+    """DescribeStackSet returns the AutoDeployment that CreateStackSet set and UpdateStackSet
+    changed (plain moto returns none, so deploy could not tell an auto-deploying StackSet,
+    issue #26, 11, from one it had turned off)."""
+    body = json.dumps({"Resources": {"W": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}})
+    cf = aws.sessions().client("cloudformation")
+    cf.create_stack_set(StackSetName="auto-kept", TemplateBody=body, PermissionModel="SERVICE_MANAGED",
+                        AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False})
+    assert cf.describe_stack_set(StackSetName="auto-kept")["StackSet"]["AutoDeployment"] == {
+        "Enabled": True, "RetainStacksOnAccountRemoval": False}
+    cf.update_stack_set(StackSetName="auto-kept", TemplateBody=body, AutoDeployment={"Enabled": False})
+    assert cf.describe_stack_set(StackSetName="auto-kept")["StackSet"]["AutoDeployment"] == {"Enabled": False}

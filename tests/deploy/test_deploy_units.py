@@ -87,6 +87,23 @@ def test_api_step_placeholders_resolve_context_and_member_lists(large: OrgConfig
     assert params["Arn"] == f"arn:aws:iam::{run.ctx.account_id('audit')}:root"
 
 
+def test_guardduty_and_security_hub_members_include_the_management_account(large: OrgConfig, tmp_path: Path) -> None:
+    """Issue #26, 12: a delegated administrator adds organization accounts as members itself,
+    the management account included (no one else will); before, its findings stayed out."""
+    from charter.landing_zone.builders.detection import security_api_steps
+
+    run = _run(large, tmp_path)
+    security = run.ctx.account_id("security")
+    steps = {(s["service"], s["operation"]): s for s in security_api_steps(large)}
+    for service in ("guardduty", "securityhub"):
+        step = steps[(service, "CreateMembers")]
+        details = _Resolver(run, security, "us-east-1")(step["parameters"]["AccountDetails"])
+        ids = [d["AccountId"] for d in details]
+        assert "999999999999" in ids and security not in ids
+        assert len(ids) == len(large.accounts)  # every other account plus the management account
+        assert {"AccountId": "999999999999", "Email": str(large.organization.management_email)} in details
+
+
 @pytest.mark.parametrize(("code", "message", "done"), [
     ("AccountAlreadyRegisteredException", "The provided account is already a delegated administrator", True),
     ("BadRequestException", "The request is rejected because the account is already the admin", True),
@@ -152,3 +169,32 @@ def test_control_lines_merge_controls_that_share_the_same_changes() -> None:
     diff = {"ENC-02": ["~ Bucket (AWS::S3::Bucket)"], "DAT-01": ["~ Bucket (AWS::S3::Bucket)"],
             "LOG-04": ["+ Logs (AWS::Logs::LogGroup)"]}
     assert control_lines(diff) == ["DAT-01, ENC-02: ~ Bucket", "LOG-04: + Logs"]
+
+
+def test_macie_adds_each_member_account_to_the_security_accounts_view(large: OrgConfig, tmp_path: Path) -> None:
+    """Issue #26, 12: delegating Macie adds no member; CreateMember takes one account, so the
+    step is one call per member account (moto has no CreateMember: botocore's Stubber checks
+    each request against Macie's model). A second deploy makes none of them again."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from charter.landing_zone.builders.detection import security_api_steps
+    from charter.landing_zone.deploy.api_steps import run_steps
+
+    run = _run(large, tmp_path)
+    security = run.ctx.account_id("security")
+    [step] = [{**s, "regions": ["us-east-1"]} for s in security_api_steps(large)
+              if (s["service"], s["operation"]) == ("macie2", "CreateMember")]
+    macie = boto3.client("macie2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    run._clients[("macie2", "us-east-1", security)] = macie
+    run.sessions = object()  # type: ignore[assignment]  # never used: the only client is the stubbed one
+    emails = {a.name: str(a.email) for a in large.accounts}
+    members = [(aid, emails[name]) for name, aid in sorted(run.ctx.account_ids.items()) if aid != security]
+    with Stubber(macie) as stub:
+        for aid, email in members:
+            stub.add_response("create_member", {"arn": f"arn:aws:macie2:us-east-1:{security}:member/{aid}"},
+                              {"account": {"accountId": aid, "email": email}})
+        assert run_steps(run, "detection", [step]), run.failures
+        stub.assert_no_pending_responses()
+        assert run_steps(run, "detection", [step])  # journalled: no call is made again
+    assert len(members) == len(large.accounts) - 1

@@ -52,7 +52,7 @@ def test_workload_deploy_uploads_the_console_with_its_aws_config(tmp_path: Path)
                                       "client_id": out["UserPoolClientId"], "user_pool_id": out["UserPoolId"]}
         assert out["UserPoolDomain"].endswith(".auth.us-east-1.amazoncognito.com")
         assert config["api"]["websocket"] == f"wss://{out['WebSocketApiId']}.execute-api.us-east-1.amazonaws.com/dev"
-        assert config["api"]["key"]  # the frontend API key's value, for the usage plan
+        assert config["api"]["key"] is None  # no shared key: each user's comes from the REST authorizer
         assert config["rum"]["app_monitor_id"] == edge["AppMonitorId"]
         assert config["rum"]["sample_rate"] == cfg.workloads.optimizer.environments["dev"].rum_sample_rate
         assert config["rum"]["user_pool_provider"].endswith(out["UserPoolId"])

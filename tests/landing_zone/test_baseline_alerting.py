@@ -90,3 +90,20 @@ def test_metric_filters_only_in_home_region_when_global_events_need_us_east_1(cf
     data = mgmt.template.to_dict()
     assert data["Conditions"]["IsHomeRegion"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-west-2"]}
     assert all(r.get("Condition") == "IsHomeRegion" for r in _of_type(data, "AWS::Logs::MetricFilter").values())
+
+
+def test_config_non_compliance_in_member_accounts_alerts_in_the_security_account(specs):
+    """Issue #26, 12: Config's compliance events stay in the account they happen in, and rules
+    listened only in the management and security accounts; members' non-compliance reaches the
+    security account as Security Hub's Config findings, which its rule now alerts on (the two
+    accounts with their own Config rule are left out: one alert each)."""
+    sec = specs["alerting-security"].template.to_dict()
+    rule = sec["Resources"]["MemberConfigNonComplianceRule"]["Properties"]
+    assert rule["Targets"][0]["Arn"] == {"Ref": "SecurityAlertsTopic"} and rule["State"] == "ENABLED"
+    pattern = rule["EventPattern"]
+    assert pattern["detail"]["findings"]["AwsAccountId"] == [
+        {"anything-but": [{"Ref": "AWS::AccountId"}, {"Ref": "ManagementAccountId"}]}]
+    findings = pattern["detail"]["findings"]
+    assert pattern["source"] == ["aws.securityhub"] and pattern["detail-type"] == ["Security Hub Findings - Imported"]
+    assert findings["ProductName"] == ["Config"] and findings["Compliance"] == {"Status": ["FAILED"]}
+    assert sec["Parameters"]["ManagementAccountId"]["Type"] == "String"

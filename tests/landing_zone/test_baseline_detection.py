@@ -19,7 +19,9 @@ from charter.landing_zone.synth import dump_yaml, synthesize
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 MY_BUILDERS = ("log_archive", "cloudtrail", "config_rules", "detection")
-PLACEHOLDERS = set(CONTEXT_PARAMETERS) | {"MemberAccountIds", "MemberAccountDetails", "DetectorId"}
+PLACEHOLDERS = set(CONTEXT_PARAMETERS) | {"MemberAccountIds", "MemberAccountDetails", "OrganizationAccountDetails",
+                                         "EachMemberAccount",
+                                         "DetectorId"}
 
 
 def variant(**baseline: Any) -> OrgConfig:

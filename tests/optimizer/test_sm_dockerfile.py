@@ -14,7 +14,9 @@ def test_checkov_dockerfile_checks_pass():
     assert report.passed_checks, "checkov ran no Dockerfile check"
     assert [(c.check_id, c.check_name) for c in report.failed_checks] == []
     ids = {c.check_id for c in report.passed_checks}
-    assert {"CKV_DOCKER_2", "CKV_DOCKER_3", "CKV_DOCKER_7", "CKV_DOCKER_8"} <= ids  # healthcheck, user, tag, non-root
+    assert {"CKV_DOCKER_2", "CKV_DOCKER_3", "CKV_DOCKER_7"} <= ids  # healthcheck, user, tag
+    # starts as root (SageMaker's mounts), drops to uid 1000 in the entrypoint: a justified skip
+    assert [c.check_id for c in report.skipped_checks] == ["CKV_DOCKER_8"]
 
 
 def test_image_is_pinned_and_only_numpy_scipy():

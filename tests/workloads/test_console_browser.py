@@ -356,7 +356,7 @@ class _AwsSite(ConsoleSite):
         return {"mode": "aws", "title": "acme dev",
                 "identity": {"kind": "cognito", "domain": POOL_DOMAIN, "client_id": "4abcdefghij1234567890klmno",
                              "user_pool_id": "us-east-1_AbCdEf123"},
-                "api": {"base": "", "optimizer": False, "compliance": False, "websocket": None, "key": "k"},
+                "api": {"base": "", "optimizer": False, "compliance": False, "websocket": None, "key": None},
                 "rum": RUM}
 
 

@@ -76,7 +76,7 @@ def test_hosted_ui_sign_in_is_a_code_grant_for_a_public_client_back_to_the_conso
     methods = _resources(t, "AWS::ApiGateway::Method")
     for name in ("ListJobs", "GetComplianceSummary", "GetComplianceArtifact"):
         m = methods[name]["Properties"]
-        assert m["AuthorizationType"] == "COGNITO_USER_POOLS" and m["ApiKeyRequired"] is True
+        assert m["AuthorizationType"] == "CUSTOM" and m["ApiKeyRequired"] is True  # Cognito token, per-user key
 
 
 def test_the_console_functions_have_least_privilege(ctx: Ctx) -> None:

@@ -6,7 +6,6 @@ file the pipeline's build spec names exists in the repository."""
 from __future__ import annotations
 
 import importlib.metadata as md
-import io
 import json
 import os
 import re
@@ -29,7 +28,7 @@ from charter.workloads import package as pkg
 from charter.workloads.stacks import cicd
 from charter.workloads.stacks._common import LAMBDA_RUNTIME
 from charter.workloads.stacks.compute import FUNCTION_BY_NAME, FUNCTIONS
-from charter.workloads.stacks.sagemaker import REPOSITORIES
+from charter.workloads.stacks.registry import REPOSITORIES
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -379,39 +378,20 @@ def test_build_makes_every_image_and_file_the_deploy_uses():
     assert cicd.IMAGES_TAR in save and all(f"optimizer-{r}:$TAG" in save for r in REPOSITORIES)
     assert any(cicd.TAG_FILE in c for c in build)
     text = "\n".join(deploy)
-    for produced in (f"dist/{pkg.HANDLERS_ZIP}", f"dist/{pkg.LAYER_ZIP}", cicd.IMAGES_TAR, cicd.TAG_FILE):
+    for produced in (cicd.IMAGES_TAR, cicd.TAG_FILE):
         assert produced in text
     assert f"for image in {' '.join(REPOSITORIES)}" in text or set(REPOSITORIES) <= set(text.split())
-    # the deploy hands the uploaded keys to the stacks, through options the CLI has
-    deploy_cmd = shlex.split(next(c for c in deploy if c.startswith("charter workload deploy")))
-    assert _arg(deploy_cmd, "--code-key") == f"code/$TAG/{pkg.HANDLERS_ZIP}"
-    assert _arg(deploy_cmd, "--layer-key") == f"code/$TAG/{pkg.LAYER_ZIP}"
-    assert _arg(deploy_cmd, "--image-tag") == "$TAG"
+    # the repositories exist before anything pushes: the registry stack is deployed first (issue #26, 3)
+    deploys = [i for i, c in enumerate(deploy) if c.startswith("charter workload deploy")]
+    push = next(i for i, c in enumerate(deploy) if "docker push" in c)
+    first, last = (shlex.split(deploy[i]) for i in (deploys[0], deploys[-1]))
+    assert deploys[0] < push < deploys[-1]
+    assert _arg(first, "--stacks") == "registry"
+    # the last deploy uploads the build's zips itself, once the code bucket exists: no `aws s3 cp`
+    assert not any(c.startswith("aws s3") for c in deploy)
+    assert _arg(last, "--artifacts") == "dist" and _arg(last, "--image-tag") == "$TAG"
     help_text = runner.invoke(app, ["workload", "deploy", "--help"], terminal_width=200).output
-    assert all(opt in help_text for opt in ("--code-key", "--layer-key", "--image-tag"))
-
-
-def test_local_deploy_uploads_the_packaged_handlers():
-    from charter.workloads.deploy import _local_code
-
-    class Run:
-        def __init__(self) -> None:
-            self.puts: dict[str, bytes] = {}
-
-        def client(self, service, account_id=None):
-            return self
-
-        def put_object(self, Bucket, Key, Body):  # noqa: N803 - boto3's names
-            self.puts[Key] = Body
-
-        def mutate(self, change, fn, **kwargs):
-            fn(**kwargs)
-
-    run = Run()
-    _local_code(run, "111122223333", {"CodeBucket": "b", "CodeKey": "code/abc/optimizer-handlers.zip"},
-                {"Parameters": {"LayerKey": {"Default": "code/optimizer-layer.zip"}}})
-    assert run.puts["code/abc/optimizer-handlers.zip"] == pkg.handlers_zip_bytes()
-    assert zipfile.ZipFile(io.BytesIO(run.puts["code/optimizer-layer.zip"])).namelist() == ["python/.keep"]
+    assert all(opt in help_text for opt in ("--artifacts", "--stacks", "--image-tag"))
 
 
 def test_pipeline_template_carries_the_specs_and_a_docker_daemon_where_images_move():

@@ -63,8 +63,8 @@ def test_workloads_every_function_traced_with_dlq_and_alias(prod):
     assert handlers == {f"charter.workloads.handlers.{h}" for h in (
         "api.submit", "api.jobs", "api.status", "api.results", "compliance.handler", "risk.handler", "agents.handler",
         "aggregator.handler",
-        "ingest.handler", "cleanup.handler", "jobstatus.handler", "ws_authorizer.handler", "websocket.connect", "websocket.disconnect",
-        "websocket.default")}
+        "ingest.handler", "cleanup.handler", "jobstatus.handler", "ws_authorizer.handler", "api_authorizer.handler",
+        "websocket.connect", "websocket.disconnect", "websocket.default")}
     for lid, res in functions.items():
         p = res["Properties"]
         assert p["TracingConfig"] == {"Mode": "Active"}, lid
@@ -86,7 +86,7 @@ def test_workloads_provisioned_concurrency_only_on_prod_api(prod, dev):
         return {lid for lid, a in of_type(stacks["compute"], "AWS::Lambda::Alias").items()
                 if "ProvisionedConcurrencyConfig" in a["Properties"]}
     assert provisioned(prod) == {"SubmitAlias", "JobsAlias", "StatusAlias", "ResultsAlias", "ComplianceAlias",
-                                 "WsAuthorizerAlias", "WsConnectAlias", "WsDisconnectAlias", "WsDefaultAlias"}
+                                 "ApiAuthorizerAlias", "WsAuthorizerAlias", "WsConnectAlias", "WsDisconnectAlias", "WsDefaultAlias"}
     assert provisioned(dev) == set()
 
 
@@ -104,7 +104,7 @@ def test_workloads_schedules_and_triggers(prod):
 def test_workloads_tables(prod):
     d = prod["data"]
     tables = of_type(d, "AWS::DynamoDB::Table")
-    assert len(tables) == 4
+    assert len(tables) == 5  # jobs, strategies, cache, connections, api-keys
     for lid, t in tables.items():
         p = t["Properties"]
         assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, lid
@@ -218,20 +218,20 @@ def test_workloads_api(prod):
     assert cached and all(s["CacheTtlInSeconds"] == 300 and s["HttpMethod"] == "GET" for s in cached)
     post = props(a, "PostOptimize")
     assert post["RequestModels"] == {"application/json": {"Ref": "OptimizeRequestModel"}}
-    assert post["AuthorizationType"] == "COGNITO_USER_POOLS" and post["ApiKeyRequired"] is True
+    assert post["AuthorizationType"] == "CUSTOM" and post["ApiKeyRequired"] is True  # per-user key
     schema = json.loads(props(a, "OptimizeRequestModel")["Schema"])
     assert schema["required"] == ["assets", "objective"] and schema["additionalProperties"] is False
     routes = {r["Properties"]["RouteKey"] for r in of_type(a, "AWS::ApiGatewayV2::Route").values()}
     assert routes == {"$connect", "$disconnect", "$default"}
-    assert of_type(a, "AWS::ApiGateway::UsagePlan") and of_type(a, "AWS::ApiGateway::ApiKey")
+    assert of_type(a, "AWS::ApiGateway::UsagePlan") and not of_type(a, "AWS::ApiGateway::ApiKey")
 
 
 def test_workloads_edge(prod):
     e = prod["edge"]
     config = props(e, "Distribution")["DistributionConfig"]
     assert config["Aliases"] == ["optimizer.acme-corp.example"]
-    assert config["ViewerCertificate"]["AcmCertificateArn"] == {"Ref": "CertificateArn"}
-    assert e["Parameters"]["CertificateArn"]["Default"].endswith("33333333-2222-3333-4444-555555555555")
+    assert config["ViewerCertificate"]["AcmCertificateArn"] == {"Ref": "DomainCertificate"}
+    assert props(e, "DomainCertificate")["DomainName"] == "optimizer.acme-corp.example"
     assert {b["PathPattern"] for b in config["CacheBehaviors"]} == {"/optimize", "/jobs", "/jobs/*", "/compliance/*",
                                                                     "/health"}
     # distribution-wide error pages would turn the API's JSON errors into HTML (see test_workloads_api_cache)
@@ -251,7 +251,7 @@ def test_workloads_alarms(prod):
     assert props(m, "PipelineFailures")["MetricName"] == "ExecutionFailed"
     assert props(m, "Api5xx")["MetricName"] == "5XXError"
     throttles = [a for lid, a in alarms.items() if lid.endswith("Throttles")]
-    assert len(throttles) == 4
+    assert len(throttles) == 5
     topic = json.dumps(submit["AlarmActions"])
     assert "acme-prod-optimizer-alerts" in topic  # the workload's own topic (test_workloads_api_cache)
     assert of_type(m, "AWS::XRay::SamplingRule") and len(of_type(m, "AWS::Synthetics::Canary")) == 2
@@ -264,9 +264,7 @@ def test_workloads_secrets_cost_cicd(prod, dev):
     s = prod["secrets"]
     secrets = of_type(s, "AWS::SecretsManager::Secret")
     assert len(secrets) == 2 and all("KmsKeyId" in x["Properties"] for x in secrets.values())
-    schedules = of_type(s, "AWS::SecretsManager::RotationSchedule")
-    assert len(schedules) == 2
-    assert props(s, "RotationFunction")["Handler"] == "charter.workloads.handlers.rotation.handler"
+    assert props(s, "ReminderFunction")["Handler"] == "charter.workloads.handlers.secret_reminders.handler"
     budget = props(prod["cost"], "MonthlyBudget")
     # no monthly_budget_usd in the example: the prod account's estimate x headroom, up to $10
     amount = budget["Budget"]["BudgetLimit"]["Amount"]

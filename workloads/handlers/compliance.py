@@ -30,10 +30,11 @@ ARTIFACT_PATH = re.compile(r"^runs/[A-Za-z0-9._-]+/artifacts/[A-Za-z0-9._/-]+\.j
 
 
 def groups(event: dict[str, Any]) -> set[str]:
-    """The caller's Cognito groups. A REST API's user-pool authorizer hands claims over as
-    strings: a list claim arrives as "[a, b]" or "a,b" (or a plain list from other callers)."""
-    claims = ((event.get("requestContext") or {}).get("authorizer") or {}).get("claims") or {}
-    raw = claims.get("cognito:groups")
+    """The caller's Cognito groups. Authorizers hand claims over as strings: a list arrives as
+    "[a, b]" or "a,b" (or a plain list from other callers)."""
+    auth = (event.get("requestContext") or {}).get("authorizer") or {}
+    # the REST API's Lambda authorizer passes them as "a,b" (`groups`); a user-pool authorizer as a claim
+    raw = (auth.get("claims") or {}).get("cognito:groups") or auth.get("groups")
     if isinstance(raw, list):
         return {str(g) for g in raw}
     if not raw:

@@ -106,7 +106,7 @@ def config(event: dict[str, Any]) -> tuple[str, str, str]:
     match = POOL_ID.match(pool)
     if not match or not client:
         # The deployment is wrong, not the caller: a 500, and an error in the log to alarm on.
-        raise RuntimeError("the WebSocket authorizer has no user pool / app client: set COGNITO_USER_POOL_ID and "
+        raise RuntimeError("the authorizer has no user pool / app client: set COGNITO_USER_POOL_ID and "
                            "COGNITO_CLIENT_ID or the stage variables cognitoUserPoolId and cognitoClientId")
     issuer = f"https://cognito-idp.{match['region']}.amazonaws.com/{pool}"
     return issuer, client, os.environ.get("COGNITO_JWKS_URL") or f"{issuer}/.well-known/jwks.json"

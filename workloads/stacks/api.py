@@ -6,7 +6,17 @@ REST: `POST /optimize` (body validated against the handlers' request model), `GE
 ended job never changes, and one user's cached page never answers another), `GET /compliance/summary` and `GET /compliance/artifact` (the console's compliance
 face: the `compliance` function answers members of the user pool's `compliance` group
 only), `GET /health` (a mock for the canaries). Every data route needs a Cognito token
-from a user with MFA and an API key bound to a usage plan.
+from a user with MFA and is metered per user.
+
+Per-user limits (1000+ portfolio managers): API Gateway throttles and counts a usage plan
+per API key, so one key for the whole frontend made the plan a global cap. The data routes
+use a Lambda REQUEST authorizer (`workloads.handlers.api_authorizer`) that verifies the
+Cognito token and answers with the caller's own API key as `usageIdentifierKey` (the API's
+key source is the authorizer; the browser holds no key), made on the user's first request
+in the `per-user` plan: `api_rate_per_second` (burst twice that) and
+`api_requests_per_user_per_day` apply to each user alone. The answer is cached per token
+for `AUTHORIZER_TTL_SECONDS`. API Gateway allows 10,000 API keys per region by default
+(adjustable).
 
 Sign-in for the console: Cognito's hosted UI on a prefix domain, the authorization-code
 grant with PKCE for the public app client (no secret: the app is a browser), redirecting
@@ -78,6 +88,7 @@ from troposphere.wafv2 import (
 from charter.landing_zone.metadata import controls, suppress
 
 from ._common import Ctx, key_parameter, log_group, new_template, service_role
+from .compute import usage_plan_name
 
 #: Cognito groups of the console's users (the compliance API answers the second only).
 GROUPS = {"portfolio-managers": "Portfolio managers: submit and follow optimizations",
@@ -91,6 +102,8 @@ RESULTS_CACHE_KEY = ("method.request.path.id", "method.request.querystring.page"
                      "method.request.header.Authorization")
 #: Seconds GET responses stay in the API Gateway cache (spec: 5 minutes).
 CACHE_TTL_SECONDS = 300
+#: Seconds API Gateway reuses the authorizer's answer for one token.
+AUTHORIZER_TTL_SECONDS = 300
 #: WAF window and the resulting per-user limit (10 rps = 600 per 60 s).
 WAF_WINDOW_SECONDS = 60
 IP_BACKSTOP_FACTOR = 5
@@ -107,7 +120,7 @@ def optimize_request_schema() -> dict[str, Any]:
 
 
 ACCESS_LOG_FORMAT = json.dumps({
-    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "user": "$context.authorizer.claims.sub",
+    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "user": "$context.authorizer.principalId",
     "requestTime": "$context.requestTime", "httpMethod": "$context.httpMethod", "path": "$context.resourcePath",
     "status": "$context.status", "latency": "$context.responseLatency", "wafStatus": "$context.waf.status",
 }, separators=(",", ":"))
@@ -198,10 +211,17 @@ def build(ctx: Ctx) -> Template:
     api = t.add_resource(controls(agw.RestApi(
         "RestApi", Name=ctx.name("api"), Description="Dynamic asset allocation optimizer API",
         EndpointConfiguration=agw.EndpointConfiguration(Types=["REGIONAL"]), DisableExecuteApiEndpoint=False,
+        ApiKeySourceType="AUTHORIZER",  # each caller's own key, from the authorizer (per-user usage plan)
     ), "WKL-02", "WKL-10"))
     authorizer = t.add_resource(controls(agw.Authorizer(
-        "CognitoAuthorizer", RestApiId=Ref(api), Name="cognito", Type="COGNITO_USER_POOLS",
-        IdentitySource="method.request.header.Authorization", ProviderARNs=[GetAtt(pool, "Arn")]), "WKL-02"))
+        "UserAuthorizer", RestApiId=Ref(api), Name="cognito-per-user-key", Type="REQUEST",
+        AuthorizerUri=_lambda_uri(ctx, "api-authorizer"), IdentitySource="method.request.header.Authorization",
+        AuthorizerResultTtlInSeconds=AUTHORIZER_TTL_SECONDS), "WKL-02"))
+    t.add_resource(controls(LambdaPermission(
+        "UserAuthorizerPermission", Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
+        FunctionName=ctx.function_arn("api-authorizer", ctx.alias),
+        SourceArn=Sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/authorizers/${Auth}",
+                      Api=Ref(api), Auth=Ref(authorizer))), "WKL-11"))
     validator = t.add_resource(controls(agw.RequestValidator(
         "RequestValidator", RestApiId=Ref(api), Name="body-and-parameters",
         ValidateRequestBody=True, ValidateRequestParameters=True), "WKL-10"))
@@ -230,7 +250,7 @@ def build(ctx: Ctx) -> Template:
         # that changes its answer (`cache_key`), declared as a request parameter as API Gateway requires
         cache = list(cache_key)
         m = controls(agw.Method(
-            logical, RestApiId=Ref(api), ResourceId=Ref(res), HttpMethod=verb, AuthorizationType="COGNITO_USER_POOLS",
+            logical, RestApiId=Ref(api), ResourceId=Ref(res), HttpMethod=verb, AuthorizationType="CUSTOM",
             AuthorizerId=Ref(authorizer), ApiKeyRequired=True, RequestValidatorId=Ref(validator),
             Integration=agw.Integration(Type="AWS_PROXY", IntegrationHttpMethod="POST", Uri=_lambda_uri(ctx, short),
                                         CacheKeyParameters=cache), **extra), "WKL-02", "WKL-10")
@@ -271,6 +291,8 @@ def build(ctx: Ctx) -> Template:
     stage = t.add_resource(controls(agw.Stage(
         "ApiStage", RestApiId=Ref(api), DeploymentId=Ref(deployment), StageName=ctx.env, TracingEnabled=True,
         CacheClusterEnabled=True, CacheClusterSize="0.5",
+        # what the authorizer accepts tokens of (ids, not secrets: the web app ships them too)
+        Variables={"cognitoUserPoolId": Ref(pool), "cognitoClientId": Ref(client)},
         AccessLogSetting=agw.AccessLogSetting(DestinationArn=GetAtt(access_logs, "Arn"), Format=ACCESS_LOG_FORMAT),
         MethodSettings=[
             agw.MethodSetting(ResourcePath="/*", HttpMethod="*", LoggingLevel="INFO", MetricsEnabled=True,
@@ -283,16 +305,13 @@ def build(ctx: Ctx) -> Template:
         ],
         DependsOn=[account.title]), "WKL-05", "WKL-06"))
 
-    plan = t.add_resource(controls(agw.UsagePlan(
-        "UsagePlan", UsagePlanName=ctx.name("default"), Description="Default plan for optimizer clients",
+    # Limits of each user's own key (the authorizer adds every user's key to this plan).
+    rate = ctx.settings.api_rate_per_second
+    t.add_resource(controls(agw.UsagePlan(
+        "UsagePlan", UsagePlanName=usage_plan_name(ctx), Description="Per-user limits: each user has an API key",
         ApiStages=[agw.ApiStage(ApiId=Ref(api), Stage=Ref(stage))],
-        Throttle=agw.ThrottleSettings(RateLimit=50, BurstLimit=100),
-        Quota=agw.QuotaSettings(Limit=100_000, Period="DAY")), "WKL-02", "WKL-06"))
-    api_key = t.add_resource(controls(agw.ApiKey(
-        "FrontendApiKey", Name=ctx.name("frontend"), Enabled=True, Description="API key of the web frontend",
-        DependsOn=[stage.title]), "WKL-02"))
-    t.add_resource(controls(agw.UsagePlanKey(
-        "FrontendUsagePlanKey", KeyId=Ref(api_key), KeyType="API_KEY", UsagePlanId=Ref(plan)), "WKL-02"))
+        Throttle=agw.ThrottleSettings(RateLimit=rate, BurstLimit=2 * rate),
+        Quota=agw.QuotaSettings(Limit=ctx.settings.api_requests_per_user_per_day, Period="DAY")), "WKL-02", "WKL-06"))
 
     for short, path in (("submit", "POST/optimize"), ("jobs", "GET/jobs"), ("status", "GET/jobs/*"),
                         ("results", "GET/jobs/*/results"), ("compliance", "GET/compliance/*")):
@@ -362,7 +381,6 @@ def build(ctx: Ctx) -> Template:
     for name, value in (("RestApiId", Ref(api)), ("RestApiStage", Ref(stage)), ("UserPoolId", Ref(pool)),
                         ("UserPoolClientId", Ref(client)), ("WebSocketApiId", Ref(ws)),
                         ("UserPoolDomain", Sub("${Domain}.auth.${AWS::Region}.amazoncognito.com", Domain=Ref(domain))),
-                        ("FrontendApiKeyId", Ref(api_key)),
                         ("WebSocketStage", Ref(ws_stage)),
                         ("RestApiDomain", Sub("${Api}.execute-api.${AWS::Region}.amazonaws.com", Api=Ref(api)))):
         t.add_output(Output(name, Value=value))

@@ -6,7 +6,11 @@
 
 Action groups are OpenAPI 3 schemas executed by the `agents` Lambda alias. The knowledge
 base is a vector index on OpenSearch Serverless, with the collection's encryption (the
-environment key), network (no public access; Bedrock only) and data-access policies.
+environment key), network and data-access policies. CloudFormation creates the index by
+calling the collection endpoint as the deployer (the identity that called CreateStack),
+from outside any VPC: the network policy opens the endpoint (never the dashboards) and the
+data access policy admits exactly two principals, the deployer (index management only) and
+the knowledge base's role (the documents).
 The guardrail filters every agent's input and output. Model ids are stack parameters
 (defaults from `workloads.optimizer.models`), and each agent carries its own cost tag.
 """
@@ -117,8 +121,9 @@ def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "AI agents (Bedrock, OpenSearch Serverless)")
     key = key_parameter(t, ctx)
     deployer = t.add_parameter(Parameter(
-        "DeployerRoleArn", Type="String", AllowedPattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$",
-        Description="Role that deploys this stack; it creates the vector index (filled by deploy)."))
+        "DeployerArn", Type="String", AllowedPattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$",
+        Description="The IAM role or user that calls CloudFormation for this stack: CloudFormation creates the "
+                    "vector index as that principal (filled by deploy from STS GetCallerIdentity)."))
     models = ctx.workload.models
     model_params = {
         "analysis": t.add_parameter(Parameter("AnalysisModelId", Type="String", Default=models.analysis,
@@ -162,11 +167,15 @@ def build(ctx: Ctx) -> Template:
         Description="Encrypt the research collection with the environment key",
         Policy=Sub(json.dumps({"Rules": [{"ResourceType": "collection", "Resource": [f"collection/{collection_name}"]}],
                                "AWSOwnedKey": False, "KmsARN": "${KeyArn}"}), KeyArn=key)), "WKL-03"))
+    # CloudFormation's Index handler calls the collection endpoint from outside any VPC (as the
+    # deployer), and a network policy can name no other AWS service than Bedrock: the endpoint
+    # must take requests from outside. Every request is still SigV4-signed and judged by the
+    # data access policy below, which names two principals; the dashboards stay closed.
     net = t.add_resource(controls(SecurityPolicy(
         "CollectionNetworkPolicy", Name=_name32(ctx, "research-net"), Type="network",
-        Description="No public access: only Bedrock reaches the collection",
+        Description="The collection endpoint (not the dashboards) for CloudFormation and Bedrock; access by IAM only",
         Policy=json.dumps([{"Rules": [{"ResourceType": "collection", "Resource": [f"collection/{collection_name}"]}],
-                            "AllowFromPublic": False, "SourceServices": ["bedrock.amazonaws.com"]}])), "WKL-13"))
+                            "AllowFromPublic": True}])), "WKL-13"))
     kb_role = service_role(t, "KnowledgeBaseRole", "bedrock.amazonaws.com", [
         allow([br.InvokeModel], [model_arn("embedding")]),
         allow([Action("aoss", "APIAccessAll")],
@@ -176,16 +185,20 @@ def build(ctx: Ctx) -> Template:
                                              + KNOWLEDGE_PREFIX + "*")]),
         key_use(key),
     ], "WKL-11")
+    collection_rule = {"ResourceType": "collection", "Resource": [f"collection/{collection_name}"],
+                       "Permission": ["aoss:DescribeCollectionItems"]}
+    index_resource = [f"index/{collection_name}/*"]
     access = t.add_resource(controls(AccessPolicy(
         "CollectionDataAccessPolicy", Name=_name32(ctx, "research-access"), Type="data",
-        Description="The knowledge base reads and writes the index; the deployer creates it",
-        Policy=Sub(json.dumps([{"Rules": [
-            {"ResourceType": "collection", "Resource": [f"collection/{collection_name}"],
-             "Permission": ["aoss:DescribeCollectionItems", "aoss:CreateCollectionItems", "aoss:UpdateCollectionItems"]},
-            {"ResourceType": "index", "Resource": [f"index/{collection_name}/*"],
-             "Permission": ["aoss:DescribeIndex", "aoss:CreateIndex", "aoss:UpdateIndex", "aoss:ReadDocument",
-                            "aoss:WriteDocument"]}],
-            "Principal": ["${KbRole}", "${Deployer}"]}]), KbRole=GetAtt(kb_role, "Arn"), Deployer=Ref(deployer)),
+        Description="The deployer manages the vector index; the knowledge base reads and writes its documents",
+        Policy=Sub(json.dumps([
+            {"Rules": [collection_rule, {"ResourceType": "index", "Resource": index_resource, "Permission": [
+                "aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex", "aoss:DeleteIndex"]}],
+             "Principal": ["${Deployer}"], "Description": "CloudFormation's index handler, as the deployer"},
+            {"Rules": [collection_rule, {"ResourceType": "index", "Resource": index_resource, "Permission": [
+                "aoss:DescribeIndex", "aoss:ReadDocument", "aoss:WriteDocument"]}],
+             "Principal": ["${KbRole}"], "Description": "The knowledge base (Bedrock)"},
+        ]), KbRole=GetAtt(kb_role, "Arn"), Deployer=Ref(deployer)),
     ), "WKL-11"))
     collection = t.add_resource(controls(Collection(
         "ResearchCollection", Name=collection_name, Type="VECTORSEARCH", StandbyReplicas=(

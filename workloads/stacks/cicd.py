@@ -9,7 +9,9 @@ repository from the Dockerfiles in `IMAGES`.
 
 The pipeline lives in `workloads.optimizer.cicd.account`. Each deploy action is a
 CodeBuild run that assumes the environment's deploy role (the `cicd-target` stack in
-that account), pushes the images and zips there and runs `charter workload deploy`.
+that account): it deploys the environment's registry stack (the ECR repositories), pushes the
+images there, then runs `charter workload deploy --image-tag <tag> --artifacts dist`, which
+uploads the zips once the code bucket exists. So a first run works on an empty account.
 Approvals are skipped only where `approval_required: false` (never needed for dev).
 The artifact bucket and build logs are encrypted with the pipeline account's key.
 """
@@ -53,7 +55,6 @@ from charter.landing_zone.naming import (
     workload_deploy_role_name,
 )
 from charter.workloads.package import DEFAULT_ARCH as LAYER_ARCH
-from charter.workloads.package import HANDLERS_ZIP, LAYER_ZIP
 
 from ._common import Ctx, allow, key_parameter, key_use, log_group, new_template, service_role
 
@@ -69,7 +70,7 @@ def pipeline_build_role_name(ctx: Ctx) -> str:
     return f"{ctx.cfg.organization.name}-optimizer-pipeline-deploy"
 
 
-#: The Dockerfile of each ECR repository (sagemaker.REPOSITORIES), paths from the repository
+#: The Dockerfile of each ECR repository (registry.REPOSITORIES), paths from the repository
 #: root. Processing and search are one image, the SageMaker one (optimizer/container: its
 #: entrypoint serves the Processing and the Training contracts), pushed to both repositories;
 #: the risk manager is a Lambda image that unpacks the handlers zip.
@@ -115,16 +116,15 @@ phases:
       - pip install -e .
   build:
     commands:
+      - TAG=$(cat """ + TAG_FILE + """); REGISTRY="${TARGET_ACCOUNT_ID}.dkr.ecr.${AWS_REGION}.amazonaws.com"
+      - charter workload deploy optimizer --env "$TARGET_ENV" -c "$CONFIG_FILE" --role "$DEPLOY_ROLE" --stacks registry
       - creds=$(aws sts assume-role --role-arn "arn:aws:iam::${TARGET_ACCOUNT_ID}:role/${DEPLOY_ROLE}" --role-session-name pipeline --query Credentials --output json)
       - export AWS_ACCESS_KEY_ID=$(echo "$creds" | jq -r .AccessKeyId) AWS_SECRET_ACCESS_KEY=$(echo "$creds" | jq -r .SecretAccessKey) AWS_SESSION_TOKEN=$(echo "$creds" | jq -r .SessionToken)
-      - TAG=$(cat """ + TAG_FILE + """); BUCKET="${PREFIX}-models-${TARGET_ACCOUNT_ID}-${AWS_REGION}"; REGISTRY="${TARGET_ACCOUNT_ID}.dkr.ecr.${AWS_REGION}.amazonaws.com"
-      - aws s3 cp dist/""" + HANDLERS_ZIP + """ "s3://$BUCKET/code/$TAG/""" + HANDLERS_ZIP + """"
-      - aws s3 cp dist/""" + LAYER_ZIP + """ "s3://$BUCKET/code/$TAG/""" + LAYER_ZIP + """"
       - aws ecr get-login-password | docker login --username AWS --password-stdin "$REGISTRY"
       - docker load -i """ + IMAGES_TAR + """
       - for image in """ + " ".join(IMAGES) + """; do docker tag "optimizer-$image:$TAG" "$REGISTRY/${PREFIX}-$image:$TAG" && docker push "$REGISTRY/${PREFIX}-$image:$TAG" || exit 1; done
       - unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
-      - charter workload deploy optimizer --env "$TARGET_ENV" -c "$CONFIG_FILE" --role "$DEPLOY_ROLE" --image-tag "$TAG" --code-key "code/$TAG/""" + HANDLERS_ZIP + """" --layer-key "code/$TAG/""" + LAYER_ZIP + """"
+      - charter workload deploy optimizer --env "$TARGET_ENV" -c "$CONFIG_FILE" --role "$DEPLOY_ROLE" --image-tag "$TAG" --artifacts dist
 """
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from awacs import apigateway as apigw
 from awacs import cloudwatch as cw
 from awacs import dynamodb as ddb
 from awacs import execute_api
@@ -21,7 +22,7 @@ from awacs import sagemaker as sm
 from awacs import servicequotas as quotas
 from awacs import sqs as sqs_actions
 from awacs.aws import Condition, StringEquals
-from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template
+from troposphere import Equals, GetAtt, Not, Output, Parameter, Ref, Sub, Template
 from troposphere.awslambda import (
     Alias,
     Code,
@@ -69,6 +70,7 @@ from ._common import (
     new_template,
     service_role,
 )
+from .registry import DEFERRED_TAG
 
 #: CodeDeploy's predefined canary: 10 % for 5 minutes, then 100 %.
 CANARY_CONFIG = "CodeDeployDefault.LambdaCanary10Percent5Minutes"
@@ -77,6 +79,8 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 INCOMING_PREFIX = "incoming/"
 VALIDATED_PREFIX = "validated/"
 CLEANUP_SCHEDULE = "cron(0 3 * * ? *)"  # daily, 03:00 UTC
+#: Condition: the risk manager's image is in ECR (`ImageTag` is not registry.DEFERRED_TAG).
+HAS_IMAGE = "HasRiskImage"
 
 
 @dataclass(frozen=True)
@@ -117,11 +121,18 @@ FUNCTIONS: tuple[Fn, ...] = (
        "GET /compliance/*: the console's compliance data (compliance group only)", api=True),
     Fn("ws-authorizer", f"{HANDLERS}.ws_authorizer.handler", 256, 10, "WebSocket $connect authorizer (Cognito JWT)",
        api=True),
+    Fn("api-authorizer", f"{HANDLERS}.api_authorizer.handler", 256, 10,
+       "REST authorizer: Cognito JWT, and the caller's own API key for the per-user usage plan", api=True),
     Fn("ws-connect", f"{HANDLERS}.websocket.connect", 256, 10, "WebSocket $connect", api=True),
     Fn("ws-disconnect", f"{HANDLERS}.websocket.disconnect", 256, 10, "WebSocket $disconnect", api=True),
     Fn("ws-default", f"{HANDLERS}.websocket.default", 256, 30, "WebSocket $default", api=True),
 )
 FUNCTION_BY_NAME = {f.short: f for f in FUNCTIONS}
+
+
+def usage_plan_name(ctx: Ctx) -> str:
+    """The api stack's per-user usage plan (the authorizer finds it by this name)."""
+    return ctx.name("per-user")
 
 
 def logical(short: str, suffix: str = "") -> str:
@@ -181,6 +192,14 @@ def _permissions(ctx: Ctx, fn: Fn) -> list:
             "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/" + ctx.name("connections")
             + "/index/*")]), allow([execute_api.ManageConnections], [ws_api])],
         "ws-authorizer": [],  # verifies tokens against the user pool's public keys (HTTPS); no AWS API
+        # the caller's API key: read from its table, made once per user in the per-user usage plan
+        "api-authorizer": [
+            allow([ddb.GetItem, ddb.PutItem], [ctx.table_arn("api-keys")]),
+            allow([apigw.GET], [Sub("arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans")]),
+            allow([apigw.POST], [Sub("arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys"),
+                                 Sub("arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys")]),
+            allow([apigw.DELETE], [Sub("arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys/*"),
+                                   Sub("arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys/*")])],
         "ws-connect": [allow([ddb.PutItem], [conns])],
         "ws-disconnect": [allow([ddb.DeleteItem], [conns])],
         "ws-default": [allow([ddb.GetItem, ddb.Query], [conns, jobs]), allow([execute_api.ManageConnections], [ws_api])],
@@ -199,9 +218,11 @@ def build(ctx: Ctx) -> Template:
                                          Description="S3 key of the handlers zip; a new key publishes a new version."))
     layer_key = t.add_parameter(Parameter("LayerKey", Type="String", Default="code/optimizer-layer.zip",
                                           Description="S3 key of the shared dependencies layer zip."))
-    t.add_parameter(Parameter("ImageTag", Type="String", Default="initial",
-                              AllowedPattern=r"^[A-Za-z0-9_.-]{1,128}$",
-                              Description="Immutable tag of the risk-manager image in ECR."))
+    image_tag = t.add_parameter(Parameter(
+        "ImageTag", Type="String", Default=DEFERRED_TAG, AllowedPattern=r"^[A-Za-z0-9_.-]{1,128}$",
+        Description=f"Immutable tag of the risk-manager image in ECR; {DEFERRED_TAG} (no image pushed yet) leaves "
+                    "the image-based function out (deploy checks the image exists)."))
+    t.add_condition(HAS_IMAGE, Not(Equals(Ref(image_tag), DEFERRED_TAG)))
 
     dlq = t.add_resource(controls(Queue(
         "DeadLetterQueue", QueueName=ctx.name("dlq"), KmsMasterKeyId=key,
@@ -229,6 +250,7 @@ def build(ctx: Ctx) -> Template:
         "PROCESSING_INSTANCE_TYPE": ctx.settings.processing_instance_type,
         "METRICS_NAMESPACE": "Charter/Optimizer",
         "POWERTOOLS_SERVICE_NAME": ctx.prefix,
+        "API_KEYS_TABLE": ctx.name("api-keys"), "USAGE_PLAN_NAME": usage_plan_name(ctx),
     }
     for fn in FUNCTIONS:
         name = ctx.function_name(fn.short)
@@ -264,6 +286,7 @@ def build(ctx: Ctx) -> Template:
                      "EventBridge and pipeline fan-out); reserving concurrency per function would carve up the "
                      "account pool. Only the aggregator, which fans in from the pipeline, has a reserved limit (10).")
         t.add_resource(func)
+        deferred = [func]
         version = t.add_resource(controls(Version(
             logical(fn.short, "Version"), FunctionName=Ref(func), Description=version_note), "WKL-07"))
         version.DeletionPolicy = "Retain"  # CodeDeploy shifts traffic off the old version before it goes
@@ -284,13 +307,18 @@ def build(ctx: Ctx) -> Template:
         alias.UpdatePolicy = UpdatePolicy(CodeDeployLambdaAliasUpdate=CodeDeployLambdaAliasUpdate(
             ApplicationName=Ref(app), DeploymentGroupName=Ref(group_res)))
         t.add_resource(alias)
+        deferred += [version, group_res, alias]
+        if fn.image:  # no image in ECR yet: the function waits for the first push (DEFERRED_TAG)
+            for res in deferred:
+                res.Condition = HAS_IMAGE
         if fn.asynchronous:
             t.add_resource(controls(EventInvokeConfig(
                 logical(fn.short, "AsyncConfig"), FunctionName=Ref(func), Qualifier=ctx.alias,
                 MaximumRetryAttempts=2, MaximumEventAgeInSeconds=3600,
                 DestinationConfig=DestinationConfig(OnFailure=OnFailure(Destination=GetAtt(dlq, "Arn"))),
                 DependsOn=[alias.title]), "WKL-06"))
-        t.add_output(Output(logical(fn.short, "AliasArn"), Value=Ref(alias)))
+        t.add_output(Output(logical(fn.short, "AliasArn"), Value=Ref(alias),
+                            **({"Condition": HAS_IMAGE} if fn.image else {})))
 
     # New market data -> ingestion (S3 "Object Created" through EventBridge).
     ingest_rule = t.add_resource(controls(Rule(

@@ -7,7 +7,9 @@ is the estimate of everything Charter deploys in the account (landing zone and w
 `ctx.budget_usd`, so it follows the templates and the usage assumptions. Every resource of every optimizer stack also carries cost allocation
 tags (`CostCenter`, `charter:component`, `charter:environment`, per-agent `charter:agent`);
 they must be activated once in the management account's Billing console to appear in
-Cost Explorer.
+Cost Explorer, and the anomaly monitor watches `CostCenter` (a customer-managed monitor:
+the account's one AWS-managed services monitor may already exist, AWS creates it in new
+accounts).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from charter.landing_zone.metadata import controls
 
 from ._common import Ctx, new_template
 
+#: The cost-allocation tag every optimizer resource carries (`Ctx.tags`), which the anomaly monitor watches.
+COST_CENTER_TAG = "CostCenter"
 #: (notification type, percent of the budget): warn early on actuals, and on the forecast.
 BUDGET_ALERTS: tuple[tuple[str, float], ...] = (("ACTUAL", 80.0), ("ACTUAL", 100.0), ("FORECASTED", 100.0))
 
@@ -55,8 +59,13 @@ def build(ctx: Ctx) -> Template:
             for kind, pct in BUDGET_ALERTS],
         ResourceTags=[ResourceTag(Key=k, Value=v) for k, v in tags.items()],
     ), "WKL-09"))
+    # A customer-managed monitor over the workload's cost-allocation tag, not the DIMENSIONAL
+    # SERVICE monitor: AWS allows one of those per account and creates it itself in new
+    # accounts, so creating another fails the stack. An account may hold many CUSTOM monitors.
     monitor = t.add_resource(controls(AnomalyMonitor(
-        "AnomalyMonitor", MonitorName=ctx.name("services"), MonitorType="DIMENSIONAL", MonitorDimension="SERVICE",
+        "AnomalyMonitor", MonitorName=ctx.name("cost"), MonitorType="CUSTOM",
+        MonitorSpecification=json.dumps({"Tags": {
+            "Key": COST_CENTER_TAG, "Values": [tags[COST_CENTER_TAG]], "MatchOptions": ["EQUALS"]}}),
         ResourceTags=[CeResourceTag(Key=k, Value=v) for k, v in tags.items()]), "WKL-09"))
     t.add_resource(controls(AnomalySubscription(
         "AnomalySubscription", SubscriptionName=ctx.name("anomalies"), MonitorArnList=[Ref(monitor)],

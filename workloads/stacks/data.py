@@ -2,11 +2,16 @@
 
 - market data: versioned, to Glacier after 90 days, EventBridge notifications for new
   objects (the ingestion function and the SageMaker pipeline subscribe to them);
-- results: CORS for the frontend domain, Intelligent-Tiering, read by CloudFront (OAC);
+- results: CORS for the frontend domain, Intelligent-Tiering. Jobs' results are read
+  through the API only (it checks the job's owner, then answers with the page or a
+  presigned URL of a few minutes); CloudFront reads `console/` only, and only this
+  environment's distribution (`AWS:SourceArn` equal to its ARN, which deploy fills in once
+  the edge stack exists and then updates this stack);
 - model artifacts: versioned and replicated to the DR region (the `data-dr` stack holds
   the replica and deploys first);
 - DynamoDB: optimization jobs (provisioned, auto-scaled 1-100), strategy configurations
-  (Streams piped to an audit log), results cache (TTL, on-demand), WebSocket connections.
+  (Streams piped to an audit log), results cache (TTL, on-demand), WebSocket connections,
+  each user's API key (the REST authorizer's).
   Every table: KMS with the environment key and point-in-time recovery (BCK-03).
 """
 
@@ -16,8 +21,8 @@ from awacs import dynamodb as ddb
 from awacs import kms
 from awacs import logs as logs_actions
 from awacs import s3 as s3_actions
-from awacs.aws import ArnLike, Condition, ForAnyValueStringEquals, Principal, Statement
-from troposphere import GetAtt, ImportValue, Output, Ref, Sub, Template
+from awacs.aws import Condition, ForAnyValueStringEquals, Principal, Statement, StringEquals
+from troposphere import GetAtt, ImportValue, Output, Parameter, Ref, Sub, Template
 from troposphere.applicationautoscaling import (
     PredefinedMetricSpecification,
     ScalableTarget,
@@ -57,17 +62,25 @@ from troposphere.s3 import (
     SseKmsEncryptedObjects,
 )
 
+from charter.landing_zone.builders.backup import BACKUP_TAG
 from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import access_log_bucket_name
 
 from ._common import Ctx, allow, key_parameter, key_use, log_group, new_template, service_role
 
+#: Where the console lives in the results bucket (the edge stack's bucket origin path).
+CONSOLE_PREFIX = "console"
+#: `ResultsDistributionId` before the edge stack exists: no distribution has this id.
+NO_DISTRIBUTION = "NONE"
 #: Table short names -> physical name suffix (other stacks build ARNs from these).
-TABLES = ("jobs", "strategies", "cache", "connections")
+TABLES = ("jobs", "strategies", "cache", "connections", "api-keys")
 #: Provisioned capacity range of the jobs table and its GSI (spec: 1-100 RCU/WCU).
 JOBS_MIN_CAPACITY, JOBS_MAX_CAPACITY = 1, 100
 GLACIER_AFTER_DAYS = 90
+#: The tag the environment's backup plan selects (`backup-<env>` StackSet): the buckets that
+#: hold the workload's data (tables are selected as every table of the account).
+BACKED_UP = dict([BACKUP_TAG])
 
 
 def _table(ctx: Ctx, logical: str, short: str, key: ImportValue, **props: object) -> Table:
@@ -122,8 +135,8 @@ def build(ctx: Ctx) -> Template:
 
     # -- market data -------------------------------------------------------------------
     market, _ = secure_bucket(
-        t, "MarketDataBucket", controls=["WKL-03", "WKL-10"], bucket_name=ctx.bucket("market-data"),
-        kms_key_arn=key, access_log_bucket=logs,
+        t, "MarketDataBucket", controls=["WKL-03", "WKL-10", "BCK-01"], bucket_name=ctx.bucket("market-data"),
+        kms_key_arn=key, access_log_bucket=logs, tags=BACKED_UP,
         lifecycle_rules=[LifecycleRule(
             Id="MarketDataToGlacier", Status="Enabled",
             Transitions=[LifecycleRuleTransition(StorageClass="GLACIER", TransitionInDays=GLACIER_AFTER_DAYS)],
@@ -135,17 +148,23 @@ def build(ctx: Ctx) -> Template:
     market.NotificationConfiguration = NotificationConfiguration(
         EventBridgeConfiguration=EventBridgeConfiguration(EventBridgeEnabled=True))
 
-    # -- results (served by CloudFront through origin access control) -----------------------
+    # -- results: jobs' results (read only through the API, which checks the owner) and the
+    # console (read by this environment's distribution only, through origin access control) --
+    distribution = t.add_parameter(Parameter(
+        "ResultsDistributionId", Type="String", Default=NO_DISTRIBUTION, AllowedPattern=r"^[A-Z0-9]{1,32}$",
+        Description="The edge stack's CloudFront distribution, the only reader of console/ (filled by deploy "
+                    f"once the edge stack exists; {NO_DISTRIBUTION} names no distribution)."))
     cloudfront_read = Statement(
-        Sid="AllowCloudFrontOriginAccessControl", Effect="Allow",
+        Sid="ThisDistributionReadsTheConsole", Effect="Allow",
         Principal=Principal("Service", "cloudfront.amazonaws.com"),
         Action=[s3_actions.GetObject],
-        Resource=[Sub("arn:${AWS::Partition}:s3:::" + ctx.bucket("results") + "/*")],
-        Condition=Condition(ArnLike("AWS:SourceArn", Sub("arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/*"))),
+        Resource=[Sub("arn:${AWS::Partition}:s3:::" + ctx.bucket("results") + f"/{CONSOLE_PREFIX}/*")],
+        Condition=Condition(StringEquals("AWS:SourceArn", Sub(
+            "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Id}", Id=Ref(distribution)))),
     )
     results, _ = secure_bucket(
-        t, "ResultsBucket", controls=["WKL-03"], bucket_name=ctx.bucket("results"), kms_key_arn=key,
-        access_log_bucket=logs, extra_policy_statements=[cloudfront_read],
+        t, "ResultsBucket", controls=["WKL-03", "BCK-01"], bucket_name=ctx.bucket("results"), kms_key_arn=key,
+        access_log_bucket=logs, extra_policy_statements=[cloudfront_read], tags=BACKED_UP,
         lifecycle_rules=[LifecycleRule(
             Id="ResultsIntelligentTiering", Status="Enabled",
             Transitions=[LifecycleRuleTransition(StorageClass="INTELLIGENT_TIERING", TransitionInDays=0)],
@@ -169,8 +188,8 @@ def build(ctx: Ctx) -> Template:
               condition=Condition(ForAnyValueStringEquals("kms:ResourceAliases", ctx.kms_alias))),
     ], "WKL-04", "BCK-02")
     models, _ = secure_bucket(
-        t, "ModelArtifactsBucket", controls=["WKL-03", "WKL-04", "BCK-02"], bucket_name=ctx.bucket("models"),
-        kms_key_arn=key, access_log_bucket=logs,
+        t, "ModelArtifactsBucket", controls=["WKL-03", "WKL-04", "BCK-01", "BCK-02"], bucket_name=ctx.bucket("models"),
+        kms_key_arn=key, access_log_bucket=logs, tags=BACKED_UP,
     )
     models.ReplicationConfiguration = ReplicationConfiguration(
         Role=GetAtt(replication_role, "Arn"),
@@ -227,6 +246,13 @@ def build(ctx: Ctx) -> Template:
             IndexName="user_id-index", KeySchema=[KeySchema(AttributeName="user_id", KeyType="HASH")],
             Projection=Projection(ProjectionType="KEYS_ONLY"))],
         TimeToLiveSpecification=TimeToLiveSpecification(AttributeName="expires_at", Enabled=True),
+    ))
+
+    # Each user's API key (made by the REST authorizer on first sign-in; usage plans meter per key).
+    t.add_resource(_table(
+        ctx, "ApiKeysTable", "api-keys", key, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[Attr(AttributeName="user_id", AttributeType="S")],
+        KeySchema=[KeySchema(AttributeName="user_id", KeyType="HASH")],
     ))
 
     # -- strategy changes -> audit log (EventBridge Pipes: no code to own) ---------------------

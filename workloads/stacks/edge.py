@@ -12,8 +12,11 @@ Its credentials come from a Cognito identity pool whose only identity provider i
 console's user pool (signed-in users; no guest access) and whose role may do one thing:
 `rum:PutRumEvents` on this app monitor. The user pool is the api stack's, in the home
 region: deploy fills its provider name and app client id as parameters, as it fills the
-REST API's domain. Errors and performance telemetry; no cookies, no X-Ray. It uses the custom domain's ACM certificate (`certificate_arn` in the
-config), TLS 1.2+, custom error pages under `/errors/`, a security-headers policy (HSTS,
+REST API's domain. Errors and performance telemetry; no cookies, no X-Ray.
+
+The custom domain's certificate is the configured `certificate_arn` (validation checks it
+is in this account and us-east-1, the only place CloudFront reads one) or, when unset, an
+ACM certificate this stack requests for the domain (DNS validation). TLS 1.2+, custom error pages under `/errors/`, a security-headers policy (HSTS,
 CSP, frame denial, nosniff, referrer policy), standard logging and the CloudFront-scoped
 WAF ACL (same rate limit and managed rules as the regional one).
 """
@@ -33,6 +36,7 @@ from awacs.aws import (
 from awacs.sts import AssumeRoleWithWebIdentity
 from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template
 from troposphere import cloudfront as cf
+from troposphere.certificatemanager import Certificate, DomainValidationOption
 from troposphere.cognito import CognitoIdentityProvider, IdentityPool, IdentityPoolRoleAttachment
 from troposphere.iam import Policy as InlinePolicy
 from troposphere.iam import Role
@@ -43,6 +47,7 @@ from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import access_log_bucket_name
 
+from . import data
 from ._common import Ctx, key_parameter, new_template
 from .api import waf_logging, web_acl
 
@@ -52,7 +57,7 @@ CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 API_PATHS = ("/optimize", "/jobs", "/jobs/*", "/compliance/*", "/health")
 #: Where the console lives in the results bucket (the bucket origin's OriginPath).
-CONSOLE_PREFIX = "console"
+CONSOLE_PREFIX = data.CONSOLE_PREFIX
 RUM_TELEMETRIES = ["errors", "performance"]
 # connect-src: the API's WebSocket and presigned result pages (*.amazonaws.com), Cognito's
 # token endpoint (*.amazoncognito.com), RUM's data plane, Cognito identity and STS (*.amazonaws.com)
@@ -97,13 +102,29 @@ def rum(t: Template, ctx: Ctx) -> tuple[AppMonitor, IdentityPool, Role]:
     return monitor, pool, role
 
 
+def certificate(t: Template, ctx: Ctx) -> Parameter | Certificate:
+    """The distribution's certificate: the configured one (checked at validation to be in this
+    account, in us-east-1), or one this stack requests here, where CloudFront needs it,
+    validated through DNS (automatically with `hosted_zone_id`, else by the CNAME the stack's
+    events show)."""
+    s = ctx.settings
+    if s.certificate_arn:
+        return t.add_parameter(Parameter(
+            "CertificateArn", Type="String", Default=s.certificate_arn,
+            AllowedPattern=r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$",
+            Description=f"ACM certificate (us-east-1, this account) for {s.domain}."))
+    validation = DomainValidationOption(DomainName=s.domain)
+    if s.hosted_zone_id:
+        validation.HostedZoneId = s.hosted_zone_id
+    return t.add_resource(controls(Certificate(
+        "DomainCertificate", DomainName=s.domain, ValidationMethod="DNS", DomainValidationOptions=[validation],
+        KeyAlgorithm="EC_prime256v1", CertificateTransparencyLoggingPreference="ENABLED"), "WKL-01"))
+
+
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "edge (CloudFront, WAF)")
     key = key_parameter(t, ctx)
-    cert = t.add_parameter(Parameter(
-        "CertificateArn", Type="String", Default=ctx.settings.certificate_arn,
-        AllowedPattern=r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$",
-        Description=f"ACM certificate (us-east-1) for {ctx.settings.domain}."))
+    cert = certificate(t, ctx)
     api_domain = t.add_parameter(Parameter(
         "RestApiDomain", Type="String", AllowedPattern=r"^[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com$",
         Description="Domain of the regional REST API (api stack output RestApiDomain; filled by deploy)."))

@@ -45,7 +45,7 @@ from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import access_log_bucket_name
 
 from ._common import Ctx, allow, key_parameter, key_use, new_template, service_role
-from .compute import FUNCTIONS, error_alarm_name
+from .compute import FUNCTIONS, error_alarm_name, logical
 from .data import TABLES
 
 #: Alarm thresholds (the spec's figures).
@@ -167,7 +167,7 @@ def build(ctx: Ctx) -> Template:
            ComparisonOperator="GreaterThanThreshold")
     for table in TABLES:
         tname = ctx.name(table)
-        _alarm(t, ctx, f"{table.capitalize()}Throttles", ctx.name(table, "throttled"),
+        _alarm(t, ctx, logical(table, "Throttles"), ctx.name(table, "throttled"),
                f"DynamoDB table {tname} throttled reads or writes",
                ComparisonOperator="GreaterThanThreshold", Threshold=0, EvaluationPeriods=1,
                Metrics=[_stat("reads", "AWS/DynamoDB", "ReadThrottleEvents", {"TableName": tname}),

@@ -1,4 +1,4 @@
-"""SageMaker stack: ECR repositories, the optimization pipeline, its trigger and the model registry.
+"""SageMaker stack: the optimization pipeline, its trigger and the model registry (images: the registry stack).
 
 The pipeline definition is an input (`build(ctx, definition=...)`); by default it is
 `optimizer.sagemaker.pipeline.pipeline_definition` (the JSON `Pipeline.definition()` emits,
@@ -40,12 +40,6 @@ from awacs.ec2 import (
     DescribeVpcs,
 )
 from troposphere import GetAtt, Output, Parameter, Sub, Template
-from troposphere.ecr import (
-    EncryptionConfiguration,
-    ImageScanningConfiguration,
-    LifecyclePolicy,
-    Repository,
-)
 from troposphere.events import Rule, SageMakerPipelineParameter, SageMakerPipelineParameters, Target
 from troposphere.sagemaker import (
     ModelPackageGroup,
@@ -58,14 +52,7 @@ from charter.landing_zone.metadata import controls
 
 from ._common import Ctx, allow, key_parameter, key_use, new_template, service_role
 from .compute import VALIDATED_PREFIX
-
-#: Container images the optimizer ships (the risk manager image is also used by Lambda).
-REPOSITORIES = ("risk", "processing", "search")
-
-_LIFECYCLE = json.dumps({"rules": [{
-    "rulePriority": 1, "description": "Keep the 50 most recent images",
-    "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 50},
-    "action": {"type": "expire"}}]}, separators=(",", ":"))
+from .registry import DEFERRED_TAG, REPOSITORIES
 
 
 def _image(ctx: Ctx, repo: str) -> str:
@@ -75,20 +62,11 @@ def _image(ctx: Ctx, repo: str) -> str:
 
 
 def build(ctx: Ctx, definition: dict[str, Any] | None = None) -> Template:
-    t = new_template(ctx, "ML (ECR, SageMaker pipeline, model registry)")
+    t = new_template(ctx, "ML (SageMaker pipeline, model registry)")
     key = key_parameter(t, ctx)
-    t.add_parameter(Parameter("ImageTag", Type="String", Default="initial", AllowedPattern=r"^[A-Za-z0-9_.-]{1,128}$",
-                              Description="Immutable tag of the processing image in ECR (set by the pipeline)."))
-    for repo in REPOSITORIES:
-        res = controls(Repository(
-            "Repository" + repo.capitalize(), RepositoryName=ctx.name(repo), ImageTagMutability="IMMUTABLE",
-            ImageScanningConfiguration=ImageScanningConfiguration(ScanOnPush=True),
-            EncryptionConfiguration=EncryptionConfiguration(EncryptionType="KMS", KmsKey=key),
-            LifecyclePolicy=LifecyclePolicy(LifecyclePolicyText=_LIFECYCLE)), "WKL-14", "WKL-03")
-        res.DeletionPolicy = "Retain"
-        res.UpdateReplacePolicy = "Retain"
-        t.add_resource(res)
-
+    t.add_parameter(Parameter("ImageTag", Type="String", Default=DEFERRED_TAG, AllowedPattern=r"^[A-Za-z0-9_.-]{1,128}$",
+                              Description="Immutable tag of the processing image in ECR (set by the pipeline); "
+                                          f"{DEFERRED_TAG} until one is pushed (executions fail until then)."))
     prefix = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
     jobs = [Sub(f"{prefix}:{kind}/*") for kind in ("processing-job", "training-job", "hyper-parameter-tuning-job")]
     role_name = ctx.name("pipeline")

@@ -24,6 +24,8 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `lambda_invoke`: Lambda functions run from their artifacts.
 - `sagemaker_pipelines`: pipeline executions run their Processing steps locally and emit
   SageMaker's events; EventBridge rules invoke their Lambda targets.
+- `servicequotas`: Lambda's concurrency quota, as the embedded Lambda enforces it.
+- `auto_deployment`: a StackSet's AutoDeployment kept and returned by DescribeStackSet.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from charter.errors import CharterError
 from charter.local.answers import state
 from charter.local.patches import (
     apigateway,
+    auto_deployment,
     cfn_evaluation,
     cloudtrail,
     custom_resources,
@@ -48,6 +51,7 @@ from charter.local.patches import (
     rollback,
     s3,
     sagemaker_pipelines,
+    servicequotas,
     sso,
     stack_update,
     stacksets,
@@ -101,6 +105,7 @@ def apply() -> None:
     apigateway.patch_api_gateway_method()
     workload_models.add_workload_resource_models()
     rollback.failed_resources_roll_back()
+    servicequotas.answer_lambda_concurrency()
     organizations.add_delegated_admin_services()
     organizations.members_see_their_organization()
     s3.patch_bucket_policy_conditions()
@@ -116,4 +121,5 @@ def apply() -> None:
     state.reset_with_moto()
     sagemaker_pipelines.run_pipeline_executions()
     sagemaker_pipelines.lambda_targets()
+    auto_deployment.keep_auto_deployment()
     _PATCHED = True
