@@ -7,14 +7,13 @@ REQUIREMENTS = DOCKERFILE.parent / "requirements.txt"
 
 
 def test_checkov_dockerfile_checks_pass():
-    from checkov.dockerfile.runner import Runner
-    from checkov.runner_filter import RunnerFilter
+    from charter.toolenv import run_checkov
 
-    report = Runner().run(root_folder=None, files=[str(DOCKERFILE)], runner_filter=RunnerFilter(framework=["dockerfile"]))
-    assert report.passed_checks, "checkov ran no Dockerfile check"
-    assert [(c.check_id, c.check_name) for c in report.failed_checks] == []
-    ids = {c.check_id for c in report.passed_checks}
-    assert {"CKV_DOCKER_2", "CKV_DOCKER_3", "CKV_DOCKER_7", "CKV_DOCKER_8"} <= ids  # healthcheck, user, tag, non-root
+    report = run_checkov([str(DOCKERFILE)], "dockerfile")
+    assert report.passed, "checkov ran no Dockerfile check"
+    assert [(c["check_id"], c["check_name"]) for c in report.failed] == []
+    # healthcheck, user, tag, non-root
+    assert {"CKV_DOCKER_2", "CKV_DOCKER_3", "CKV_DOCKER_7", "CKV_DOCKER_8"} <= {c["check_id"] for c in report.passed}
 
 
 def test_image_is_pinned_and_only_numpy_scipy():
