@@ -18,7 +18,6 @@ import threading
 import time
 import urllib.request
 import weakref
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -331,6 +330,3 @@ def paginate(client: Any, operation: str, result_key: str, **params: Any) -> Dra
         items.extend(page.get(result_key, []))
     return Drained(items=items, pages=pages, complete=True)
 
-
-def iter_pages(client: Any, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
-    yield from client.get_paginator(operation).paginate(**params)
