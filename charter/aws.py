@@ -21,7 +21,6 @@ import threading
 import time
 import urllib.request
 import weakref
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -400,6 +399,3 @@ def paginate(client: Any, operation: str, result_key: str, **params: Any) -> Dra
         items.extend(page.get(result_key, []))
     return Drained(items=items, pages=pages, complete=True)
 
-
-def iter_pages(client: Any, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
-    yield from client.get_paginator(operation).paginate(**params)

@@ -36,7 +36,7 @@ def _register_groups() -> None:
     import importlib
 
     for name in ("preflight", "controls", "deploy", "evidence", "access_review", "workload", "optimize", "runbooks",
-                 "docs", "demo", "console", "cost"):
+                 "docs", "demo", "console", "cost", "tools"):
         mod = importlib.import_module(f"charter.commands.{name}")
         if hasattr(mod, "register"):
             mod.register(app)

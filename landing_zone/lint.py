@@ -1,19 +1,17 @@
-"""cfn-lint and checkov, in-process, over a synth output directory.
+"""cfn-lint and checkov over a synth output directory.
 
-Both tools are run through their Python APIs rather than their CLIs: cfn-lint's rules are
-loaded once and reused for every template (`Runner.validate_template`, which wraps
-`run_template_by_data`), and checkov's CloudFormation runner scans every file in one
-call. That avoids a process start and a rule load per template, which is where the CLIs
-spend most of their time (see `benchmarks/lint_vs_cli.py`).
+cfn-lint runs in-process through its Python API: its rules are loaded once and reused for
+every template (`Runner.validate_template`, which wraps `run_template_by_data`). checkov runs
+in an environment of its own (charter.toolenv: it pins a 2024 boto3 that Charter must not be
+held to), one process over every file, while cfn-lint works here. That avoids a process start
+and a rule load per template, which is where the CLIs spend most of their time
+(see `benchmarks/lint_vs_cli.py`).
 """
 
 from __future__ import annotations
 
-import logging
-import multiprocessing
-import os
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import yaml
 
 from charter.errors import SynthError
+from charter.toolenv import run_checkov as run_checkov_tool
 
 
 @dataclass(frozen=True)
@@ -109,9 +108,9 @@ class Linter:
         if not files:
             raise SynthError(f"{out}: no templates to lint", hint=f"run `charter synth -c org.yaml -o {out}` first")
         report = LintReport(templates=[f.name for f in files])
-        # checkov runs in a second process while cfn-lint runs here: the two share nothing,
-        # and on two cores that takes the wall time from their sum to their maximum.
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        # checkov runs in its own process (waited on from a thread) while cfn-lint runs here: the
+        # two share nothing, and on two cores that takes the wall time from their sum to their maximum.
+        with ThreadPoolExecutor(max_workers=1) as pool:
             checkov_job = pool.submit(run_checkov, [str(f) for f in files])
             for f in files:
                 try:
@@ -127,21 +126,12 @@ class Linter:
 
 
 def run_checkov(files: list[str]) -> tuple[list[Finding], int]:
-    """checkov's CloudFormation runner over `files` (module-level so a worker process can run it)."""
-    # checkov logs at WARNING for things like missing git metadata; keep our output clean
-    logging.getLogger("checkov").setLevel(logging.ERROR)
-    os.environ.setdefault("CHECKOV_RUN_SCA_PACKAGE_SCAN_V2", "false")
-    from checkov.cloudformation.runner import Runner
-    from checkov.runner_filter import RunnerFilter
-
-    report = Runner().run(root_folder=None, files=files,
-                          runner_filter=RunnerFilter(framework=["cloudformation"], download_external_modules=False))
-    reports = report if isinstance(report, list) else [report]
-    findings, passed = [], 0
-    for rep in reports:
-        passed += len(rep.passed_checks)
-        for rec in rep.failed_checks:
-            resource = rec.resource.split(".", 1)[-1] if rec.resource else ""
-            findings.append(Finding("checkov", Path(rec.file_path).name, resource, rec.check_id, "failed",
-                                    rec.check_name, rec.file_line_range[0] if rec.file_line_range else 0))
-    return findings, passed
+    """checkov's CloudFormation checks over `files`: its failed checks as findings, and how many passed."""
+    result = run_checkov_tool(files, "cloudformation")
+    findings = []
+    for rec in result.failed:
+        resource = (rec.get("resource") or "").split(".", 1)[-1]
+        lines = rec.get("file_line_range") or [0]
+        findings.append(Finding("checkov", Path(rec.get("file_path") or "").name, resource, rec["check_id"],
+                                "failed", rec.get("check_name", ""), lines[0]))
+    return findings, len(result.passed)

@@ -26,8 +26,6 @@ EXAMPLES = REPO / "examples"
 #: means the set-up is broken, and a skipped test would hide that.
 ALLOWED_CI_SKIPS: dict[str, str] = {
     "no Docker engine": "CI machines have the docker client but no engine to build images with",
-    "SageMaker SDK v3 not importable": "the SDK needs a newer boto3 than checkov's pin: it lives in its own "
-                                       "venv (optimizer/sagemaker/requirements-sdk.txt), not in the test extra",
 }
 
 

@@ -40,10 +40,6 @@ def _sessions(*, local: bool, profile: str | None, endpoint: str | None, region:
     return aws_sessions(local=local, profile=profile, region=region, endpoint_url=endpoint)
 
 
-def _needs_aws(store: str, local: bool, profile: str | None, endpoint: str | None) -> bool:
-    return store.startswith("s3://") or local or bool(profile) or bool(endpoint)
-
-
 def _check_org(sessions: Any, where: str) -> None:
     """With the embedded AWS, an empty organization is the usual mistake: say so plainly."""
     import botocore.exceptions

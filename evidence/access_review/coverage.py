@@ -6,10 +6,7 @@ should have been reviewed must have a closed campaign.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date
-
-from charter.evidence.artifact import Artifact
 
 from .model import QUARTER
 
@@ -27,11 +24,6 @@ def _index(quarter: str) -> int:
 
 def _name(index: int) -> str:
     return f"{index // 4}Q{index % 4 + 1}"
-
-
-def closed_quarters(artifacts: Iterable[Artifact]) -> set[str]:
-    """Quarters with a campaign report in the evidence store."""
-    return {str(a.raw.get("quarter")) for a in artifacts if a.kind == "campaign" and a.collector == "access_review"}
 
 
 def missing_quarters(closed: set[str], *, since: str, today: date) -> list[str]:

@@ -26,7 +26,6 @@ installed (a separate environment), and a test checks that the two definitions a
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from charter.optimizer.errors import OptimizerError
@@ -228,11 +227,6 @@ def pipeline_definition(image_uri: str, role_arn: str, bucket: str, instance_typ
         "MlflowConfig": None,  # as the SDK v3 serializes it
         "Steps": steps,
     }
-
-
-def definition_json(**kwargs: Any) -> str:
-    """:func:`pipeline_definition` serialized compactly (what PipelineDefinitionBody takes)."""
-    return json.dumps(pipeline_definition(**kwargs), separators=(",", ":"), sort_keys=False)
 
 
 def step_order(definition: dict) -> list[str]:

@@ -86,7 +86,8 @@ def test_ci_runs_exactly_the_readme_test_line() -> None:
     assert len(lines) == 1
     steps = lines[0].split(" && ")
     assert [s.split()[0:3] for s in steps[-2:]] == [["ruff", "check", "."], ["python", "-m", "pytest"]]
-    assert steps[-3].endswith("pip install -c constraints.txt -e '.[test]'")
+    assert steps[-4].endswith("pip install -c constraints.txt -e '.[test]'")
+    assert steps[-3] == "charter tools install"  # checkov's own environment, before any test lints
     assert (REPO / "constraints.txt").is_file()
     run = (REPO / ".ci" / "run").read_text()
     assert 'grep -E "# tests$" README.md' in run and "set -euo pipefail" in run

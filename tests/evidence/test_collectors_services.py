@@ -189,8 +189,11 @@ def test_identity_center_assignments_vs_config():
          None),
     ])
     store, _ = _stubbed("identitystore", [("list_groups", {"Groups": [
-        {"GroupId": "g-1", "DisplayName": "platform-admins", "IdentityStoreId": "d-1"},
-        {"GroupId": "g-2", "DisplayName": "contractors", "IdentityStoreId": "d-1"}]}, {"IdentityStoreId": "d-1"})])
+        # GroupArn and Revision: required in responses since the 2025 Identity Store model
+        {"GroupId": "g-1", "DisplayName": "platform-admins", "IdentityStoreId": "d-1",
+         "GroupArn": "arn:aws:identitystore::123456789012:identitystore/d-1/group/g-1", "Revision": "1"},
+        {"GroupId": "g-2", "DisplayName": "contractors", "IdentityStoreId": "d-1",
+         "GroupArn": "arn:aws:identitystore::123456789012:identitystore/d-1/group/g-2", "Revision": "1"}]}, {"IdentityStoreId": "d-1"})])
     art = run_collector("identity_center", cfg, management=True, clients={"sso-admin": sso, "identitystore": store},
                         account_ids={"prod": "222222222222"})
     got = results(art, "IAM-06")

@@ -7,16 +7,14 @@ REQUIREMENTS = DOCKERFILE.parent / "requirements.txt"
 
 
 def test_checkov_dockerfile_checks_pass():
-    from checkov.dockerfile.runner import Runner
-    from checkov.runner_filter import RunnerFilter
+    from charter.toolenv import run_checkov
 
-    report = Runner().run(root_folder=None, files=[str(DOCKERFILE)], runner_filter=RunnerFilter(framework=["dockerfile"]))
-    assert report.passed_checks, "checkov ran no Dockerfile check"
-    assert [(c.check_id, c.check_name) for c in report.failed_checks] == []
-    ids = {c.check_id for c in report.passed_checks}
-    assert {"CKV_DOCKER_2", "CKV_DOCKER_3", "CKV_DOCKER_7"} <= ids  # healthcheck, user, tag
+    report = run_checkov([str(DOCKERFILE)], "dockerfile")
+    assert report.passed, "checkov ran no Dockerfile check"
+    assert [(c["check_id"], c["check_name"]) for c in report.failed] == []
+    assert {"CKV_DOCKER_2", "CKV_DOCKER_3", "CKV_DOCKER_7"} <= {c["check_id"] for c in report.passed}  # healthcheck, user, tag
     # starts as root (SageMaker's mounts), drops to uid 1000 in the entrypoint: a justified skip
-    assert [c.check_id for c in report.skipped_checks] == ["CKV_DOCKER_8"]
+    assert [c["check_id"] for c in report.skipped] == ["CKV_DOCKER_8"]
 
 
 def test_image_is_pinned_and_only_numpy_scipy():

@@ -304,14 +304,13 @@ RISK_DOCKERFILE = ROOT / "workloads" / "container" / "risk.Dockerfile"
 
 
 def test_risk_dockerfile_passes_checkov():
-    from checkov.dockerfile.runner import Runner
-    from checkov.runner_filter import RunnerFilter
+    from charter.toolenv import run_checkov
 
-    report = Runner().run(root_folder=None, files=[str(RISK_DOCKERFILE)],
-                          runner_filter=RunnerFilter(framework=["dockerfile"]))
-    assert report.passed_checks, "checkov ran no Dockerfile check"
-    assert [(c.check_id, c.check_name) for c in report.failed_checks] == []
-    assert {"CKV_DOCKER_2", "CKV_DOCKER_3", "CKV_DOCKER_7", "CKV_DOCKER_8"} <= {c.check_id for c in report.passed_checks}
+    report = run_checkov([str(RISK_DOCKERFILE)], "dockerfile")
+    assert report.passed, "checkov ran no Dockerfile check"
+    assert [(c["check_id"], c["check_name"]) for c in report.failed] == []
+    # healthcheck, user, tag, non-root
+    assert {"CKV_DOCKER_2", "CKV_DOCKER_3", "CKV_DOCKER_7", "CKV_DOCKER_8"} <= {c["check_id"] for c in report.passed}
 
 
 def test_risk_image_matches_the_function_and_installs_the_layer_requirements():
@@ -406,3 +405,19 @@ def test_pipeline_template_carries_the_specs_and_a_docker_daemon_where_images_mo
     assert len(deploys) == 3 and all(p["Source"]["BuildSpec"] == cicd.DEPLOY_SPEC for p in deploys)
     # the build runs `docker build`/`save`, each deploy `docker load`/`push`: both need the daemon
     assert all(p["Environment"]["PrivilegedMode"] is True for p in projects.values())
+
+
+def test_the_layer_pins_are_the_versions_the_handlers_are_tested_with():
+    """The Lambda layer ships exactly the versions this test environment runs the handlers
+    with: a pin that drifts from the suite's would ship code no test ran."""
+    import importlib.metadata as md
+
+    pins = {}
+    for line in (ROOT / "workloads" / "requirements-layer.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[name.split("[")[0]] = version
+    assert {"numpy", "scipy", "pydantic", "PyJWT", "cryptography"} <= set(pins)
+    tested = {name: md.version(name) for name in pins}
+    assert tested == pins

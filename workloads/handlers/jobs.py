@@ -48,10 +48,6 @@ def new_job_key() -> tuple[str, str]:
     return f"{micros:0{_TIME_DIGITS}x}{secrets.token_hex(9)}", _iso(micros)
 
 
-def new_job_id() -> str:
-    return new_job_key()[0]
-
-
 def timestamp_of(job_id: str) -> str | None:
     """The submission timestamp a `new_job_key` id encodes (None if it cannot be one)."""
     if len(job_id) != 32:

@@ -15,7 +15,7 @@ from typing import Any
 from awacs import kms
 from awacs.aws import Allow, Policy, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
-from troposphere import AWSProperty, GetAtt, ImportValue, Split, Sub, Tags, Template
+from troposphere import AWSProperty, ImportValue, Split, Sub, Tags, Template
 from troposphere.iam import Policy as InlinePolicy
 from troposphere.iam import Role
 from troposphere.logs import LogGroup
@@ -244,6 +244,3 @@ def finalize(t: Template, tags: dict[str, str]) -> None:
             continue
         res.properties["Tags"] = _tag_value(spec[0], tags, res.properties.get("Tags"))
 
-
-def arn_of(resource: Any) -> GetAtt:
-    return GetAtt(resource, "Arn")
