@@ -29,9 +29,10 @@ import botocore.exceptions
 from botocore.config import Config
 
 from charter.errors import CharterError
+from charter.retries import CallGuard, RetrySettings
 
-RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=10, read_timeout=60,
-                      max_pool_connections=50)
+#: Charter's defaults alone (no SDK settings read); clients get `SessionFactory.config`.
+RETRY_CONFIG = RetrySettings().config()
 
 
 #: Per loader a `SessionFactory` owns: (kind, service, API version) -> service model or client class.
@@ -125,6 +126,11 @@ class SessionFactory:
     endpoint_url: str | None = None
     #: Extra client config (tests add event hooks through `on_client`).
     on_client: list[Any] = field(default_factory=list)
+    #: Attempts, retry mode and timeouts (unset: the SDK's settings, then Charter's defaults).
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    #: Gives up early on calls that cannot succeed; knows what is in flight (shared by all clients).
+    guard: CallGuard = field(default_factory=CallGuard, init=False, repr=False)
+    _config: Config | None = field(default=None, init=False, repr=False)
     _base: boto3.Session | None = field(default=None, init=False, repr=False)
     _assumed: dict[tuple[str, str], tuple[boto3.Session, float]] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -137,7 +143,7 @@ class SessionFactory:
         hooks (which must be picklable). Sessions, cached credentials and locks stay here:
         the other process builds its own (boto3 sessions are not shareable across processes)."""
         return {"profile": self.profile, "region": self.region, "endpoint_url": self.endpoint_url,
-                "on_client": list(self.on_client)}
+                "on_client": list(self.on_client), "retry": self.retry}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
@@ -169,20 +175,31 @@ class SessionFactory:
         """A client in `region`; in `account_id` (by assuming `role_name`) when given."""
         session = self.base if account_id is None else self.assumed(account_id, role_name or "", region)
         client = self._create(session, service, region or self.region)
+        self.guard.install(client)
         for hook in self.on_client:
             hook(client)
         return client
 
+    @property
+    def config(self) -> Config:
+        """Every client's config: `retry` resolved against the SDK's settings of the profile."""
+        if self._config is None:
+            resolved = self.retry.resolve(self.base._session)
+            self.guard.max_attempts = resolved.max_attempts or self.guard.max_attempts
+            self._config = resolved.config()
+        return self._config
+
     def _create(self, session: boto3.Session, service: str, region: str) -> Any:
+        config = self.config
         if service in self._ready:
-            return session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
+            return session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=config)
         # The first client of a service parses its model (megabytes of JSON for EC2) into the
         # shared loader's cache; threads that ask for the same service at the same moment wait
         # for that one parse instead of each doing it.
         with self._lock:
             gate = self._gates.setdefault(service, threading.Lock())
         with gate:
-            client = session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
+            client = session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=config)
             self._ready.add(service)
         return client
 
@@ -241,7 +258,7 @@ def explain(exc: BaseException) -> AwsError:
         op = getattr(exc, "operation_name", "") or "the call"
         text = f"AWS refused {op}: {error_message(exc)}"
         if code in THROTTLED_CODES:
-            return AwsError(f"AWS kept throttling {op} after 10 adaptive retries",
+            return AwsError(f"AWS kept throttling {op} after its retries",
                             hint=f"rerun in a few minutes, or with fewer concurrent calls (--max-workers); {_RESUME}")
         if code.startswith(DENIED_PREFIXES):
             return AwsError(text, hint="grant the caller this action (and check that no SCP or resource policy "

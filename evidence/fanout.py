@@ -111,12 +111,35 @@ def _match(cfg: OrgConfig, account_id: str, name: str, email: str | None) -> tup
     return name, None
 
 
+#: Organizations' answer for an account that belongs to no organization.
+NO_ORGANIZATION = "AWSOrganizationsNotInUseException"
+
+
+def caller_account(sessions: SessionFactory) -> AccountRef:
+    """The credentials' own account, named by its IAM account alias when it has one."""
+    try:
+        account_id = sessions.client("sts").get_caller_identity()["Account"]
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise AwsError(f"no usable AWS credentials: {error_message(exc)}",
+                       hint="pass --profile NAME for real AWS, or --local for the embedded AWS") from None
+    try:
+        aliases = sessions.client("iam").list_account_aliases().get("AccountAliases", [])
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+        aliases = []  # the alias is only a name: the account is read all the same
+    return AccountRef(account_id, aliases[0] if aliases else account_id)
+
+
 def discover_accounts(sessions: SessionFactory, cfg: OrgConfig) -> list[AccountRef]:
-    """Every account of the organization (ListAccounts, drained), named as in org.yaml."""
+    """Every account of the organization (ListAccounts, drained), named as in org.yaml; an
+    account in no organization is its own whole estate: the caller's account alone."""
     try:
         drained = paginate(sessions.client("organizations"), "list_accounts", "Accounts")
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         code = error_code(exc)
+        if code == NO_ORGANIZATION:
+            own = caller_account(sessions)
+            name, env = _match(cfg, own.id, own.name, None)
+            return [AccountRef(own.id, name, env)]
         org_side = code.startswith(DENIED_PREFIXES) or code.startswith("AWSOrganizations")
         raise DiscoveryError(f"cannot list the organization's accounts: {error_message(exc)}",
                              hint="use the management account's credentials, or pass account ids" if org_side
@@ -143,6 +166,10 @@ def _fix_for(exc: BaseException, service: str, operation: str, account: str, reg
                   | botocore.exceptions.ReadTimeoutError):
         return f"the {service} endpoint in {region} is unreachable: check the network, proxy and that the region exists"
     if isinstance(exc, botocore.exceptions.ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if status >= 500:
+            return (f"the {service} endpoint failed {service}:{operation} with HTTP {status} (given up without "
+                    "further retries when it cannot succeed); rerun later, or check what answers at the endpoint")
         return f"AWS refused {service}:{operation}; see the message, then rerun `charter evidence collect`"
     return "an unexpected error in Charter: rerun with --collector to isolate it and report it with this artifact"
 

@@ -45,23 +45,21 @@ def _needs_aws(store: str, local: bool, profile: str | None, endpoint: str | Non
 
 
 def _check_org(sessions: Any, where: str) -> None:
-    """With the embedded AWS, an empty organization is the usual mistake: say so plainly."""
+    """An account in no organization is collected alone (the caller's account); say so, since
+    with the embedded AWS it usually means the organization was not deployed there yet."""
     import botocore.exceptions
 
     from charter.aws import error_code
-    from charter.evidence.errors import EmptyOrganizationError
+    from charter.evidence.fanout import NO_ORGANIZATION
 
     try:
-        sessions.client("organizations").describe_organization()
         accounts = sessions.client("organizations").list_accounts()["Accounts"]
     except botocore.exceptions.ClientError as exc:
-        if error_code(exc) == "AWSOrganizationsNotInUseException":
-            raise EmptyOrganizationError(
-                f"the embedded AWS ({where}) has no organization: there is nothing to collect evidence from",
-                hint="--local starts a fresh, empty embedded AWS; deploy the organization into a running one "
-                     "(`charter local --port 5000`, then `charter deploy -c org.yaml --endpoint-url "
-                     "http://127.0.0.1:5000`) and collect with --endpoint-url http://127.0.0.1:5000") from None
-        raise
+        if error_code(exc) != NO_ORGANIZATION:
+            raise
+        warn(f"{where} has no organization: collecting the caller's account only (deploy org.yaml there "
+             "first for the organization's evidence, or use `charter assess` for an account without Charter)")
+        return
     if len(accounts) <= 1:
         warn(f"the organization in {where} has only the management account: deploy org.yaml for member evidence")
 
@@ -78,8 +76,10 @@ def _resolve_accounts(sessions: Any, cfg: Any, wanted: list[str] | None) -> list
     for w in wanted:
         match = [a for a in known if w in (a.id, a.name)]
         if not match:
+            listed = ", ".join(f"{a.name} ({a.id})" for a in known)
             raise CollectError(f"--accounts {w}: no such account in the organization",
-                               hint="known: " + ", ".join(f"{a.name} ({a.id})" for a in known))
+                               hint=f"pass one of the accounts these credentials can read: {listed}" if listed
+                               else "these credentials can read no account: check --profile/--endpoint-url")
         out.extend(match)
     return out
 

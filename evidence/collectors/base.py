@@ -306,6 +306,10 @@ class Collector:
     scope: Scope = "regional"
     management_only: bool = False
     services: tuple[str, ...] = ()
+    #: Controls whose checks judge what Charter's landing zone deploys and org.yaml names (its
+    #: SCP statements, StackSets, log-archive buckets, permission sets, review campaigns): an
+    #: assessment of an account without that landing zone reports them "not deployed".
+    landing_zone: tuple[str, ...] = ()
 
     @property
     def controls(self) -> list[str]:

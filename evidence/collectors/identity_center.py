@@ -80,5 +80,5 @@ def check_identity(snap: Snapshot, ctx: Context) -> list:
 COLLECTOR = register(Collector(
     name="identity_center", scope="global", management_only=True, services=("sso-admin", "identitystore"),
     description="Identity Center permission sets, session limits, account assignments vs org.yaml",
-    fetch=fetch, checks=(("IAM-06", check_identity),),
+    fetch=fetch, checks=(("IAM-06", check_identity),), landing_zone=("IAM-06",),
 ))

@@ -106,5 +106,5 @@ _checks += [(c, partial(check_scp, control=c)) for c in _scp_controls()]
 COLLECTOR = register(Collector(
     name="organizations", scope="global", management_only=True, services=("organizations",),
     description="Accounts and their OUs vs org.yaml; SCP statements attached per target",
-    fetch=fetch, checks=tuple(_checks),
+    fetch=fetch, checks=tuple(_checks), landing_zone=tuple(control for control, _ in _checks),
 ))

@@ -12,11 +12,12 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `workload_models`, `landing_zone_models` (through `cfn_model`): resource types moto's API
   implements but its CloudFormation skips.
 - `rollback`: a resource that cannot be created fails and rolls back its stack.
-- `organizations`: the services an organization can delegate.
+- `organizations`: the services an organization can delegate; ListAccounts needs an organization.
 - `s3`: bucket policies' conditional Deny statements.
 - `custom_resources`: Charter's own custom-resource handler, run in-process.
 - `iam`: AWS-managed policies in every account (lazily); a role's ManagedPolicyArns.
 - `ec2`: GetEbsDefaultKmsKeyId.
+- `cloudtrail`: a trail's HasInsightSelectors.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 from charter.local.patches import (
     apigateway,
     cfn_evaluation,
+    cloudtrail,
     custom_resources,
     ec2,
     iam,
@@ -65,4 +67,6 @@ def apply() -> None:
     iam.lazy_aws_managed_policies()
     ec2.add_ebs_default_kms_key_read()
     iam.attach_role_managed_policies()
+    cloudtrail.trail_reports_its_insight_selectors()
+    organizations.accounts_need_an_organization()
     _PATCHED = True
