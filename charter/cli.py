@@ -74,7 +74,7 @@ def main() -> None:
     try:
         app()
     except CharterError as exc:
-        error(exc.render())
+        error(exc.render(), exc.code)
         sys.exit(exc.exit_code)
     except Exception as exc:
         # botocore's own errors (unreachable endpoint, no credentials, throttled after the
@@ -85,7 +85,7 @@ def main() -> None:
         from charter.aws import explain
 
         err = explain(exc)
-        error(err.render())
+        error(err.render(), err.code)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         error("interrupted; work finished so far is kept")

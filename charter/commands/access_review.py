@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from charter.output import console, err_console, ok
+from charter.output import console, err_console, escape, ok
 
 app = typer.Typer(help="Quarterly access reviews: snapshot, reviewer workbooks, decisions, verified removal.",
                   no_args_is_help=True)
@@ -48,7 +48,7 @@ def start(quarter: str = typer.Option(..., "--quarter", help="The quarter under 
         _store(store, [camp.snapshot_artifact(snapshot, quarter, cfg.organization.home_region)], cfg, sessions)
     ok(f"campaign {campaign.id}: {len(snapshot.rows)} accesses in {len(snapshot.accounts)} accounts")
     for gap in snapshot.gaps:
-        err_console.print(f"[yellow]gap:[/] {gap['account_name']} ({gap['account_id']}): {gap['error']}")
+        err_console.print(f"[yellow]gap:[/] {escape(gap['account_name'])} ({gap['account_id']}): {escape(gap['error'])}")
     for path in paths:
         console.print(f"  workbook: {path}")
 

@@ -78,7 +78,7 @@ def _serve(store: str, port: int, profile: str | None, endpoint: str | None, reg
         site = ConsoleSite(optimizer=False, compliance=source, title=store)
         server = ConsoleServer(site, port=port).start()
         try:
-            state = "verified" if summary.verification.ok else "[bold red]verification FAILED[/]"
+            state = "verified" if summary.verification.ok else "verification FAILED"
             ok(f"Charter console on {server.url}/ — compliance of {store} ({state}; "
                f"{summary.verification.manifests} runs)")
             console.print(f"  open {server.url}/#/compliance; Ctrl-C stops it. The optimizations face needs the "

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from charter.output import console, err_console, ok, warn
+from charter.output import console, err_console, escape, ok, warn
 
 app = typer.Typer(
     help="Evidence: collect from every account and region into a signed, hash-chained store; "
@@ -212,7 +212,7 @@ def verify(
         # one line per problem, never wrapped: the item path is what people grep and copy
         for p in report.problems:
             console.print(f"FAIL {p.render()}", soft_wrap=True, markup=False)
-        err_console.print(f"[bold red]verification FAILED[/]: {len(report.problems)} problems in {where}")
+        err_console.print(f"[bold red]verification FAILED[/]: {len(report.problems)} problems in {escape(where)}")
         raise typer.Exit(1)
     ok(f"{where}: verified — {report.summary()}")
     if not trusted:

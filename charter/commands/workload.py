@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from charter.output import console, err_console, ok
+from charter.output import console, err_console, escape, ok
 from charter.workloads.package import DEFAULT_ARCH, PackageError
 from charter.workloads.serve_cli import serve
 
@@ -93,7 +93,7 @@ def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, p
     for change in result.changes:
         console.print(change.render(), markup=False)
     for line in result.failures:
-        err_console.print(f"[red]failed[/red] {line}")
+        err_console.print(f"[red]failed[/red] {escape(line)}")
     verb = "would make" if dry_run else "made"
     summary = f"{workload} ({env}): {verb} {len(result.changes)} change(s), {len(result.failures)} failure(s) " \
               f"in {result.elapsed:.1f}s"

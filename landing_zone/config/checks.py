@@ -200,5 +200,10 @@ CHECKS: list[Callable[[OrgConfig], Iterator[Problem]]] = [
 ]
 
 
-def run_checks(cfg: OrgConfig) -> list[Problem]:
-    return [problem for check in CHECKS for problem in check(cfg)]
+#: Checks only a landing zone needs: an assessment of existing accounts has no role accounts to name.
+LANDING_ZONE_ONLY = (role_accounts,)
+
+
+def run_checks(cfg: OrgConfig, *, landing_zone: bool = True) -> list[Problem]:
+    checks = CHECKS if landing_zone else [c for c in CHECKS if c not in LANDING_ZONE_ONLY]
+    return [problem for check in checks for problem in check(cfg)]

@@ -171,8 +171,11 @@ def _read_yaml(path: Path, text: str) -> Any:
                                        "fix the YAML syntax")]) from None
 
 
-def load_config_text(text: str, path: str | Path = "org.yaml") -> OrgConfig:
-    """Parse and validate `text`; raise `ConfigError` listing every problem found."""
+def load_config_text(text: str, path: str | Path = "org.yaml", *, landing_zone: bool = True) -> OrgConfig:
+    """Parse and validate `text`; raise `ConfigError` listing every problem found.
+
+    `landing_zone=False` (`charter assess`): the accounts are existing ones, judged against the
+    baseline; the log-archive, audit and security accounts a landing zone needs are not required."""
     path = Path(path)
     data = _read_yaml(path, text)
     if not isinstance(data, CommentedMap):
@@ -186,7 +189,7 @@ def load_config_text(text: str, path: str | Path = "org.yaml") -> OrgConfig:
     except RecursionError:
         raise ConfigError([ConfigIssue(str(path), 1, 1, "", "the YAML refers to itself (recursive alias)",
                                        "replace the alias with a plain value")]) from None
-    problems = run_checks(cfg)
+    problems = run_checks(cfg, landing_zone=landing_zone)
     if problems:
         issues = []
         for loc, message, hint in problems:
@@ -200,9 +203,13 @@ def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return sorted(issues, key=lambda i: (i.line, i.column))
 
 
-def load_config(path: str | Path) -> OrgConfig:
-    """Load `org.yaml` from disk."""
+def load_config(path: str | Path, *, landing_zone: bool = True) -> OrgConfig:
+    """Load `org.yaml` from disk (`landing_zone`: see `load_config_text`)."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        # a directory fails to read; a FIFO or a device would block the read forever
+        raise ConfigError([ConfigIssue(str(path), 1, 1, "", "not a regular file (a directory, FIFO or device)",
+                                       "pass the path of the org.yaml file with -c")])
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -211,6 +218,6 @@ def load_config(path: str | Path) -> OrgConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(str(path), 1, 1, "", f"cannot read file: {exc}",
                                        "check the path and that the file is UTF-8 text")]) from None
-    return load_config_text(text, path)
+    return load_config_text(text, path, landing_zone=landing_zone)
 
 
