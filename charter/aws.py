@@ -180,6 +180,11 @@ class SessionFactory:
             hook(client)
         return client
 
+    def use_retry(self, settings: RetrySettings) -> SessionFactory:
+        """Retry and timeout settings for the clients made from now on (a command's flags)."""
+        self.retry, self._config = settings, None
+        return self
+
     @property
     def config(self) -> Config:
         """Every client's config: `retry` resolved against the SDK's settings of the profile."""

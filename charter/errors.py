@@ -30,6 +30,20 @@ class CharterError(Exception):
         return text
 
 
+class UsageError(CharterError):
+    """A command-line option has a value the command cannot use."""
+
+    code = "CHARTER-010"
+    fix = "Run the command with --help: it lists every option and the values it takes."
+
+
+class PathError(CharterError):
+    """A file or directory given on the command line cannot be used (missing parent, not a file, not writable)."""
+
+    code = "CHARTER-011"
+    fix = "Pass a path that exists (for inputs) or whose directory exists and is writable (for outputs)."
+
+
 @dataclass(frozen=True)
 class ConfigIssue:
     """One problem in a config file, located by line and column."""

@@ -52,12 +52,15 @@ class RetrySettings:
     def resolve(self, botocore_session: Any = None) -> RetrySettings:
         """Every field set: given > the SDK's config chain (environment, profile) > defaults."""
         def sdk(name: str) -> Any:
-            if botocore_session is None:
-                return None
-            try:
-                return botocore_session.get_config_variable(name)
-            except (botocore.exceptions.BotoCoreError, ValueError):
-                return None
+            """What the user set for the SDK: its environment variable, else the profile's
+            setting (not botocore's own default, which `get_config_variable` would give)."""
+            value = os.environ.get(f"AWS_{name.upper()}")
+            if value is None and botocore_session is not None:
+                try:
+                    value = botocore_session.get_scoped_config().get(name)
+                except (botocore.exceptions.BotoCoreError, ValueError):
+                    value = None
+            return value
 
         attempts = self.max_attempts or _positive_int(sdk("max_attempts")) or DEFAULT_MAX_ATTEMPTS
         mode = self.mode or (sdk("retry_mode") if sdk("retry_mode") in RETRY_MODES else None) or DEFAULT_MODE

@@ -98,9 +98,10 @@ def assessment_scope(sessions: SessionFactory, cfg: OrgConfig, wanted: Sequence[
                  accounts=[(a.id, a.name) for a in chosen if a.status == "ACTIVE"])
 
 
-def landing_zone_controls() -> dict[str, str]:
-    """Control id -> the collector whose check judges Charter's landing zone for it."""
-    return {control: c.name for c in all_collectors() for control in c.landing_zone}
+def landing_zone_checks() -> set[tuple[str, str]]:
+    """(collector, control) of every check that judges Charter's landing zone (a control may
+    have such a check beside ordinary ones: DAT-01's SCP statement beside its S3 settings)."""
+    return {(c.name, control) for c in all_collectors() for control in c.landing_zone}
 
 
 def assessment_collectors(*, landing_zone: bool = False, names: Iterable[str] | None = None) -> list[Collector]:
@@ -198,7 +199,7 @@ def _worst(statuses: Iterable[str]) -> str | None:
 def findings_of(artifacts: Iterable[Artifact], landing_zone: bool = False) -> list[Finding]:
     """Every population item as a finding; a gap artifact as one gap finding per control it
     should have judged (the account/region it could not read is the resource)."""
-    skip = set() if landing_zone else set(landing_zone_controls())
+    skip = set() if landing_zone else landing_zone_checks()
     out: list[Finding] = []
     for art in artifacts:
         sha = art.sha256
@@ -206,13 +207,13 @@ def findings_of(artifacts: Iterable[Artifact], landing_zone: bool = False) -> li
                   "region": art.region, "collected_at": art.collected_at, "artifact_sha256": sha}
         if art.kind == "gap":
             for control in art.controls:
-                if control not in skip:
+                if (art.collector, control) not in skip:
                     out.append(Finding(control=control, criteria=criteria_for([control]), result="gap",
                                        resource=f"{art.account_id}/{art.region}", reason=art.error or "not read",
                                        **common))
             continue
         for p in art.population:
-            if p.control in skip:
+            if (art.collector, p.control) in skip:
                 continue
             out.append(Finding(control=p.control, criteria=criteria_for([p.control]), result=p.result,
                                resource=p.id, reason=p.reason, attributes=p.attributes, **common))
@@ -229,7 +230,7 @@ def judge(artifacts: Iterable[Artifact], *, caller_arn: str, accounts: Sequence[
     findings = findings_of(artifacts, landing_zone)
     judged = {control for c in (collectors or assessment_collectors(landing_zone=landing_zone))
               for control in c.controls}
-    lz = landing_zone_controls()
+    lz = {control: collector for collector, control in sorted(landing_zone_checks())}
     by_control: dict[str, list[Finding]] = {}
     for f in findings:
         by_control.setdefault(f.control, []).append(f)
