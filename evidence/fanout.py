@@ -129,6 +129,12 @@ def caller_account(sessions: SessionFactory) -> AccountRef:
     return AccountRef(account_id, aliases[0] if aliases else account_id)
 
 
+def _own(sessions: SessionFactory, cfg: OrgConfig) -> AccountRef:
+    own = caller_account(sessions)
+    name, env = _match(cfg, own.id, own.name, None)
+    return AccountRef(own.id, name, env)
+
+
 def discover_accounts(sessions: SessionFactory, cfg: OrgConfig) -> list[AccountRef]:
     """Every account of the organization (ListAccounts, drained), named as in org.yaml; an
     account in no organization is its own whole estate: the caller's account alone."""
@@ -137,13 +143,13 @@ def discover_accounts(sessions: SessionFactory, cfg: OrgConfig) -> list[AccountR
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         code = error_code(exc)
         if code == NO_ORGANIZATION:
-            own = caller_account(sessions)
-            name, env = _match(cfg, own.id, own.name, None)
-            return [AccountRef(own.id, name, env)]
+            return [_own(sessions, cfg)]
         org_side = code.startswith(DENIED_PREFIXES) or code.startswith("AWSOrganizations")
         raise DiscoveryError(f"cannot list the organization's accounts: {error_message(exc)}",
                              hint="use the management account's credentials, or pass account ids" if org_side
                              else explain(exc).hint) from None
+    if not drained.items:  # an organization always lists its management account: this is none
+        return [_own(sessions, cfg)]
     out = []
     for acct in drained.items:
         name, env = _match(cfg, acct["Id"], acct.get("Name", ""), acct.get("Email"))

@@ -1,7 +1,7 @@
 """Assessment findings as OCSF Compliance Findings (class 2003), the format Security Hub and Prowler read.
 
 One event per finding, in a JSON array (what `prowler --output-formats json-ocsf` writes).
-OCSF 1.5.0; the attributes the schema requires for the class and for every object used are
+OCSF 1.8.0; the attributes the schema requires for the class and for every object used are
 always set (tests validate them against the schema's own definitions, vendored in
 tests/evidence/ocsf_schema/). Prowler's own readers look at `status_code` (PASS/FAIL) and at
 `unmapped.compliance` (framework -> requirement ids), so both are set too.
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from charter import __version__
 from charter.evidence.assessment import Assessment, Finding
 
-OCSF_VERSION = "1.5.0"
+OCSF_VERSION = "1.8.0"
 CATEGORY_FINDINGS = 2
 CLASS_COMPLIANCE_FINDING = 2003
 ACTIVITY_CREATE = 1
