@@ -219,7 +219,7 @@ def _print(assessment: Any, *, quiet: bool, verbose: bool) -> None:
             if c.status in ("manual", "not_covered"):
                 continue  # shown in assessment.json; nothing read from AWS speaks to them
             cells = Text()
-            for i, (cid, st) in enumerate(sorted(c.controls.items())):
+            for cid, st in sorted(c.controls.items()):
                 if st in ("manual",):
                     continue
                 cells.append((", " if cells else "") + f"{cid} {st.replace('_', ' ')}", style=_STYLE.get(st, ""))

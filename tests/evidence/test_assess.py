@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from assess_seed import WEAKNESSES, fix_all, seed_weak
+from ocsf_validate import validate_compliance_finding
 
 from charter.evidence.artifact import Artifact, PopulationItem
 from charter.evidence.assessment import assessment_collectors, assessment_config, judge
-from assess_seed import WEAKNESSES, fix_all, seed_weak
-from ocsf_validate import validate_compliance_finding
 
 REPO = Path(__file__).resolve().parents[2]
 #: Controls only Charter's landing zone implements: never a failure of a plain account.
@@ -36,8 +36,8 @@ def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 
 @pytest.mark.e2e
 def test_assess_reports_every_seeded_weakness_then_passes_once_fixed(tmp_path, monkeypatch, capsys) -> None:
-    from charter.evidence.verify import verify
     from charter.evidence.store import open_backend
+    from charter.evidence.verify import verify
     from charter.local import LocalAws
 
     with LocalAws() as aws:
