@@ -105,10 +105,18 @@ def _probe(endpoint_url: str) -> None:
     """Fail at once when nothing listens at an explicit endpoint (the embedded AWS not started):
     botocore's retries would take ~50 s to give up on a refused connection, which only real
     AWS's transient failures deserve."""
-    url = urlsplit(endpoint_url)
+    try:
+        url = urlsplit(endpoint_url)
+        port = url.port
+    except ValueError as exc:  # e.g. a port above 65535, or an IPv6 address without [ ]
+        raise EndpointUnreachableError(f"--endpoint-url {endpoint_url}: not a usable URL ({exc})",
+                                       hint="e.g. http://127.0.0.1:5000 or http://[::1]:5000") from None
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise EndpointUnreachableError(f"--endpoint-url {endpoint_url}: not an http(s) URL with a host",
+                                       hint="e.g. http://127.0.0.1:5000 (what `charter local` prints)")
     if urllib.request.getproxies().get(url.scheme) and not urllib.request.proxy_bypass(url.hostname or ""):
         return  # reached through a proxy: a direct connection proves nothing
-    port = url.port or (443 if url.scheme == "https" else 80)
+    port = port or (443 if url.scheme == "https" else 80)
     try:
         socket.create_connection((url.hostname or "127.0.0.1", port), timeout=5).close()
     except OSError as exc:

@@ -13,7 +13,7 @@ from charter.output import console, ok
 def serve(
     config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml."),
     env: str = typer.Option("dev", "--env", help="Workload environment whose names to use (dev, staging, prod)."),
-    port: int = typer.Option(8080, "--port", help="Port of the API on 127.0.0.1 (0 = any free port)."),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="Port of the API on 127.0.0.1 (0 = any free port)."),
     local: bool = typer.Option(False, "--local", help="Run against the embedded AWS (moto server)."),
     endpoint_url: str | None = typer.Option(None, "--endpoint-url", help="An AWS-compatible endpoint to use instead."),
     store: str | None = typer.Option(None, "--store", "-s",

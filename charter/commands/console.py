@@ -92,7 +92,7 @@ def _serve(store: str, port: int, profile: str | None, endpoint: str | None, reg
 def main(
     ctx: typer.Context,
     store: str = typer.Option(DEFAULT_STORE, "--store", "-s", help="Evidence store: a directory or s3://bucket/prefix."),
-    port: int = typer.Option(DEFAULT_PORT, "--port", help="Port on 127.0.0.1 (0 = any free port)."),
+    port: int = typer.Option(DEFAULT_PORT, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0 = any free port)."),
     profile: str | None = typer.Option(None, "--profile", "-p", help="AWS profile (an S3 store on real AWS)."),
     endpoint: str | None = typer.Option(None, "--endpoint-url", "--endpoint",
                                         help="A running embedded AWS (`charter local`), for an S3 store there."),

@@ -16,7 +16,7 @@ def demo(config: Path = typer.Option(None, "-c", "--config", help="org.yaml (def
                                    "produces (matrix, evidence, auditor package, runbooks)."),
          serve: bool = typer.Option(False, "--serve", help="Afterwards, serve the web console (both faces) on "
                                     "the embedded AWS until Ctrl-C."),
-         port: int = typer.Option(8765, "--port", help="Port of the console with --serve.")) -> None:
+         port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port of the console with --serve.")) -> None:
     """Run Charter end to end on the embedded AWS: synth, lint, deploy, matrix, evidence, access review,
     the optimizer workload, the auditor package and the runbooks.
 

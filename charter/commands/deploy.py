@@ -149,7 +149,7 @@ def drift(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, 
     raise typer.Exit(1)
 
 
-def local(port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0 picks a free one)."),
+def local(port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one)."),
           region: str = typer.Option("us-east-1", "--region", help="Default region.")) -> None:
     """Start the embedded AWS (moto) on 127.0.0.1 until Ctrl-C, and print how to use it.
 

@@ -36,7 +36,9 @@ def schema(out: Path | None = typer.Option(None, "-o", "--out", help="Write to a
 
     text = json.dumps(OrgConfig.model_json_schema(), indent=2)
     if out:
-        out.write_text(text + "\n")
+        from charter.options import write_text
+
+        write_text(out, text + "\n")
         ok(f"wrote {out}")
     else:
         typer.echo(text)
@@ -53,7 +55,9 @@ def init(path: Path = typer.Argument(Path("org.yaml"), help="Where to write the 
 
     if path.exists() and not force:
         raise CharterError(f"{path} already exists", hint="pass --force to overwrite it, or choose another path")
-    path.write_text(starter_text())
+    from charter.options import write_text
+
+    write_text(path, starter_text(), "charter init")
     ok(f"wrote {path}; edit the names and emails, then run `charter validate -c {path}`")
 
 

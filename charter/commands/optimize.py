@@ -7,11 +7,13 @@ infeasible constraints) print one `error: ...` line and exit with code 2.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
 from charter.commands.optimize_cluster import local_cluster
+from charter.errors import CharterError
 
 app = typer.Typer(help="Portfolio optimisation: single backtest (run) or hyperparameter search (search).",
                   no_args_is_help=True)
@@ -20,9 +22,30 @@ ConfigOpt = typer.Option(..., "-c", "--config", help="Job description (YAML).")
 OutOpt = typer.Option(Path("optimizer-out"), "-o", "--out", help="Output directory for JSON and HTML report.")
 
 
+class JobError(CharterError):
+    """The optimizer's job file, its data or an option of `charter optimize` is not usable."""
+
+    code = "CHARTER-900"
+    fix = "Fix the job file at the path named (see examples/optimizer/job.yaml for every section)."
+
+
 def _fail(msg: str) -> None:
-    typer.echo(f"error: {msg}", err=True)
+    """One `error: CHARTER-900: ...` line, exit 2 (printed here, as the group also runs on its own)."""
+    from charter.output import error
+
+    error(msg, JobError.code)
     raise typer.Exit(2)
+
+
+def _out_dir(out: Path) -> None:
+    """Checked before any work: a backtest that runs for minutes must not end on a bad -o."""
+    if out.exists() and not out.is_dir():
+        _fail(f"{out}: exists and is not a directory; pass a directory with -o")
+    parent = out.parent if not out.exists() else out
+    if not parent.exists():
+        return  # made with its parents
+    if not os.access(parent, os.W_OK):
+        _fail(f"{parent}: not writable; pass a writable directory with -o")
 
 
 def _load_job(config: Path):
@@ -33,8 +56,16 @@ def _load_job(config: Path):
 
     if not config.exists():
         _fail(f"{config}: file not found; pass an existing job.yaml with -c")
+    if not config.is_file():
+        _fail(f"{config}: not a regular file (a directory, FIFO or device); pass the job.yaml file with -c")
     try:
-        raw = yaml.safe_load(config.read_text())
+        text = config.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        _fail(f"{config}: not UTF-8 text (byte {exc.start}); save the job file as UTF-8")
+    except OSError as exc:
+        _fail(f"{config}: cannot read: {exc.strerror}")
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -73,6 +104,7 @@ def run(config: Path = ConfigOpt, out: Path = OutOpt,
     from charter.optimizer.errors import OptimizerError
     from charter.optimizer.portfolio import PortfolioOptimizer
 
+    _out_dir(out)
     job = _load_job(config)
     try:
         wf = WalkForward(PortfolioOptimizer(**job.optimizer_kwargs), **job.backtest_kwargs).fit(job.market)
@@ -125,6 +157,9 @@ def search(config: Path = ConfigOpt, out: Path = OutOpt,
 
     from charter.optimizer.errors import OptimizerError
 
+    _out_dir(out)
+    if checkpoint is not None and checkpoint.exists() and not checkpoint.is_file():
+        _fail(f"--checkpoint {checkpoint}: not a regular file")
     job = _load_job(config)
     if job.search is None:
         _fail(f"{config}: no 'search:' section; add one (see examples/optimizer/job.yaml)")
