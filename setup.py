@@ -9,7 +9,7 @@ becomes `charter.landing_zone`, and so on. pyproject.toml cannot compute this ma
 from setuptools import find_packages, setup
 
 #: Folders installed as `charter.<folder>` (the CLI and ground floor live in `charter/` itself).
-DOMAINS = ("landing_zone", "controls", "evidence", "workloads", "optimizer", "runbooks", "templates")
+DOMAINS = ("landing_zone", "controls", "evidence", "workloads", "optimizer", "runbooks", "templates", "cost")
 
 packages = find_packages(include=["charter", "charter.*"])
 package_dir = {"charter": "charter"}

@@ -36,7 +36,7 @@ def _register_groups() -> None:
     import importlib
 
     for name in ("controls", "deploy", "assess", "evidence", "access_review", "workload", "optimize", "runbooks", "docs",
-                 "demo", "console"):
+                 "demo", "console", "cost"):
         mod = importlib.import_module(f"charter.commands.{name}")
         if hasattr(mod, "register"):
             mod.register(app)

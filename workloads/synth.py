@@ -9,7 +9,7 @@ control matrix and deploy treat workload stacks like any other. Waves start at 5
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from troposphere import Template
 
@@ -68,6 +68,8 @@ TARGET_PART = Part("cicd-target", cicd.build_target, 50)
 PIPELINE_STACK = "optimizer-cicd"
 CICD_ORDER = 58
 WORKLOADS = ("optimizer",)
+#: The part whose budget comes from the estimate of all the others (built last).
+BUDGET_PART = "cost"
 
 
 def environments(cfg: OrgConfig) -> list[str]:
@@ -86,21 +88,22 @@ def _check(cfg: OrgConfig, env: str) -> None:
                                  + "|".join(envs))
 
 
-def synthesize_workloads(cfg: OrgConfig, env: str, workload: str = "optimizer") -> list[SynthesizedStack]:
-    """Every optimizer stack of `env` (plus the pipeline when its account is `env`'s)."""
+def synthesize_workloads(cfg: OrgConfig, env: str, workload: str = "optimizer",
+                         landing_zone: list[SynthesizedStack] | None = None) -> list[SynthesizedStack]:
+    """Every optimizer stack of `env` (plus the pipeline when its account is `env`'s).
+
+    The cost stack's budget is the estimate of the account (`charter.cost.budget`) over the
+    landing zone (`landing_zone`, synthesized here when not given) and this environment's
+    stacks, so it is built last."""
     if workload not in WORKLOADS:
         raise WorkloadError(f"unknown workload '{workload}'", hint="the only workload is 'optimizer'")
     _check(cfg, env)
     ctx = Ctx(cfg, env)
     wl = ctx.workload
-    parts = [*PARTS, TARGET_PART] if wl.cicd else list(PARTS)
+    parts = [p for p in ([*PARTS, TARGET_PART] if wl.cicd else PARTS) if p.name != BUDGET_PART]
     out: list[SynthesizedStack] = []
     for part in parts:
-        region = {"dr": ctx.dr_region, None: ctx.region}.get(part.region, part.region)
-        spec = ctx.spec(part.name, part.build(ctx), order=part.order, region=region, depends_on=list(part.depends_on))
-        spec.builder = part.build.__module__
-        spec.facts.update(kms_alias=ctx.kms_alias, region=region)
-        out.append(_synth(spec))
+        out.append(_part(ctx, part))
     if wl.cicd and env == pipeline_environment(cfg):
         spec = ctx.spec("cicd", cicd.build(ctx), order=CICD_ORDER)
         spec.name = PIPELINE_STACK
@@ -109,7 +112,35 @@ def synthesize_workloads(cfg: OrgConfig, env: str, workload: str = "optimizer") 
         pipeline_env = next(a.environment for a in cfg.accounts if a.name == wl.cicd.account)
         spec.facts.update(kms_alias=kms_alias(cfg, pipeline_env), region=ctx.region)
         out.append(_synth(spec))
+    if ctx.settings.monthly_budget_usd is None:
+        from charter.cost.budget import monthly_budget
+
+        lz = landing_zone if landing_zone is not None else _landing_zone(cfg)
+        ctx = replace(ctx, budget_usd=monthly_budget(cfg, ctx.account, [*lz, *out]))
+    out.append(_part(ctx, next(p for p in PARTS if p.name == BUDGET_PART)))
     return sorted(out, key=lambda s: (s.spec.deployment.order, s.name))
+
+
+def _part(ctx: Ctx, part: Part) -> SynthesizedStack:
+    region = {"dr": ctx.dr_region, None: ctx.region}.get(part.region, part.region)
+    spec = ctx.spec(part.name, part.build(ctx), order=part.order, region=region, depends_on=list(part.depends_on))
+    spec.builder = part.build.__module__
+    spec.facts.update(kms_alias=ctx.kms_alias, region=region)
+    return _synth(spec)
+
+
+#: The last landing-zone synthesis, for the config it was made from (one `workload` command
+#: synthesizes several environments from one config; the landing zone is the same for all).
+_LZ: dict[str, tuple[OrgConfig, list[SynthesizedStack]]] = {}
+
+
+def _landing_zone(cfg: OrgConfig) -> list[SynthesizedStack]:
+    from charter.landing_zone.synth import synthesize
+
+    hit = _LZ.get("last")
+    if hit is None or hit[0] is not cfg:
+        hit = _LZ["last"] = (cfg, synthesize(cfg))
+    return hit[1]
 
 
 def pipeline_environment(cfg: OrgConfig) -> str | None:
@@ -126,7 +157,9 @@ def pipeline_environment(cfg: OrgConfig) -> str | None:
 def synthesize_all_workloads(cfg: OrgConfig) -> list[SynthesizedStack]:
     """Every configured environment's stacks ([] without a `workloads:` section), for the
     control matrix (`compute_matrix(cfg, extra_stacks=synthesize_all_workloads(cfg))`)."""
-    return [s for env in environments(cfg) for s in synthesize_workloads(cfg, env)]
+    envs = environments(cfg)
+    lz = _landing_zone(cfg) if envs else []
+    return [s for env in envs for s in synthesize_workloads(cfg, env, landing_zone=lz)]
 
 
 def _synth(spec: StackSpec) -> SynthesizedStack:

@@ -92,6 +92,9 @@ def deploy(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt,
     if result.failures:
         _print_failures(result.failures)
         raise typer.Exit(1)
+    from charter.commands.cost import record_deployed_cost
+
+    record_deployed_cost(cfg, out)  # what `charter plan` shows cost deltas against
 
 
 def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, profile: str | None = ProfileOpt,
@@ -121,6 +124,9 @@ def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, p
         against = f"the last deploy ({journal.updated_at})" if journal else "nothing deployed yet (no journal)"
     console.print(f"plan against {against}: {_summary(changes)}", markup=False)
     _print_changes(changes)
+    from charter.commands.cost import plan_cost_delta
+
+    console.print(plan_cost_delta(cfg, out), markup=False, highlight=False, soft_wrap=True)
 
 
 def drift(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, profile: str | None = ProfileOpt,

@@ -13,7 +13,8 @@ from charter.errors import CharterError, all_error_classes
 from charter.landing_zone.config.model import OrgConfig
 
 #: Packages whose `errors` modules (and these extra modules) define CharterError subclasses.
-ERROR_PACKAGES = ("charter", "charter.landing_zone", "charter.evidence", "charter.controls", "charter.workloads")
+ERROR_PACKAGES = ("charter", "charter.landing_zone", "charter.evidence", "charter.controls", "charter.workloads",
+                  "charter.cost")
 ERROR_MODULES = ("charter.aws", "charter.local")
 
 

@@ -9,7 +9,13 @@ between accounts is a parameter, set per stack instance through
 - `PrivateSubnetBits` / `EdgeSubnetBits`: host bits of the private and of the public and
   isolated subnets, computed here from the CIDR's prefix (CloudFormation has no arithmetic);
 - `NatMode`: `per-az` (one NAT gateway per AZ), `single` or `none`, from
-  `account.network.nat_gateways` (per-az in prod, single elsewhere), chosen by Conditions.
+  `account.network.nat_gateways`, else `baseline.network.nat_gateways` for the account's
+  environment (per-az in prod, single elsewhere), chosen by Conditions;
+- `EndpointMode`: the interface endpoints in every AZ (`per-az`), only in the first AZ
+  (`single-az`: the other AZs reach them across AZs, for a third of the hourly cost) or
+  not at all (`none`: AWS APIs through the NAT gateway), from `account.network.endpoints`,
+  else `baseline.network.endpoints` for the environment (per-az by default). Gateway
+  endpoints (S3, DynamoDB) are free and always there.
 
 The subnets are cut in-template with `Fn::Cidr`, reproducing the layout that synth checks
 with `ipaddress` (`subnet_plan`, recorded in the plan's facts for review): for a VPC /n the
@@ -102,8 +108,11 @@ MAX_VPC_PREFIX = 23  # smaller VPCs would give public/isolated subnets under /28
 EDGE_BLOCKS = {"public": 24, "isolated": 28}
 EDGE_COUNT = 32
 
+ENDPOINT_MODES = ("per-az", "single-az", "none")
+
 # condition names
 HAS_VPC, NO_VPC, HAS_NAT, NAT_PER_AZ = "HasVpc", "NoVpc", "HasNat", "NatPerAz"
+HAS_ENDPOINTS, ENDPOINTS_PER_AZ = "HasEndpoints", "EndpointsPerAz"
 
 
 def _vpc(cidr: str) -> ipaddress.IPv4Network:
@@ -143,19 +152,28 @@ def subnet_plan(cidr: str) -> dict[str, list[str]]:
             "isolated": [str(s) for s in edge[EDGE_BLOCKS["isolated"]:EDGE_BLOCKS["isolated"] + AZ_COUNT]]}
 
 
-def nat_mode(account: Account) -> str:
+def nat_mode(cfg: OrgConfig, account: Account) -> str:
     assert account.network is not None
-    return account.network.nat_gateways or ("per-az" if account.environment == "prod" else "single")
+    default = "per-az" if account.environment == "prod" else "single"
+    return account.network.nat_gateways or cfg.baseline.network.nat_gateways.get(account.environment, default)
 
 
-def parameter_values(account: Account) -> dict[str, str]:
+def endpoint_mode(cfg: OrgConfig, account: Account) -> str:
+    assert account.network is not None
+    return account.network.endpoints or cfg.baseline.network.endpoints.get(account.environment, "per-az")
+
+
+def parameter_values(cfg: OrgConfig, account: Account) -> dict[str, str]:
     """The stack instance's parameter overrides for `account` (CloudFormation takes strings)."""
     assert account.network is not None
     where = f"account '{account.name}' network.cidr"
     check_cidr(account.network.cidr, where)
     bits = subnet_bits(account.network.cidr)
-    return {"VpcCidr": account.network.cidr, "PrivateSubnetBits": str(bits["PrivateSubnetBits"]),
-            "EdgeSubnetBits": str(bits["EdgeSubnetBits"]), "NatMode": nat_mode(account)}
+    values = {"VpcCidr": account.network.cidr, "PrivateSubnetBits": str(bits["PrivateSubnetBits"]),
+              "EdgeSubnetBits": str(bits["EdgeSubnetBits"]), "NatMode": nat_mode(cfg, account)}
+    if cfg.baseline.network.interface_endpoints:
+        values["EndpointMode"] = endpoint_mode(cfg, account)
+    return values
 
 
 def _add(t: Template, resource, *ids: str, condition: str = HAS_VPC):
@@ -163,8 +181,8 @@ def _add(t: Template, resource, *ids: str, condition: str = HAS_VPC):
     return t.add_resource(controls(resource, *ids))
 
 
-def _parameters(t: Template) -> dict[str, Parameter]:
-    return {
+def _parameters(t: Template, endpoints: bool) -> dict[str, Parameter]:
+    params = {
         "VpcCidr": t.add_parameter(Parameter(
             "VpcCidr", Type="String", Default="",
             AllowedPattern=r"^$|^(\d{1,3}\.){3}\d{1,3}/(1[6-9]|2[0-3])$",
@@ -181,6 +199,11 @@ def _parameters(t: Template) -> dict[str, Parameter]:
             "NatMode", Type="String", Default="single", AllowedValues=list(NAT_MODES),
             Description="NAT gateways: per-az (one per AZ), single (one for the VPC) or none")),
     }
+    if endpoints:
+        params["EndpointMode"] = t.add_parameter(Parameter(
+            "EndpointMode", Type="String", Default="per-az", AllowedValues=list(ENDPOINT_MODES),
+            Description="Interface endpoints: per-az (every AZ), single-az (first AZ only) or none"))
+    return params
 
 
 def _subnet_cidr(tier: str, az: int) -> Select:
@@ -209,7 +232,7 @@ def template(cfg: OrgConfig) -> Template:
     t = Template(Description="Charter: workload VPC, 3 tiers x 3 AZs, one StackSet with per-account CIDR and "
                              "NAT parameters (NET-01, NET-02, NET-03, LOG-06)")
     context_parameter(t, "LogArchiveAccountId")
-    params = _parameters(t)
+    params = _parameters(t, bool(net.interface_endpoints))
     cidr = Ref(params["VpcCidr"])
     t.add_condition(NO_VPC, Equals(cidr, ""))
     t.add_condition(HAS_VPC, Not(Condition(NO_VPC)))
@@ -291,19 +314,24 @@ def template(cfg: OrgConfig) -> Template:
             logical_id(svc, "GatewayEndpoint"), VpcId=Ref(vpc), VpcEndpointType="Gateway",
             ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{svc}"), RouteTableIds=inner_tables), "NET-03")
     if net.interface_endpoints:
+        mode = Ref(params["EndpointMode"])
+        t.add_condition(HAS_ENDPOINTS, And(Condition(HAS_VPC), Not(Equals(mode, "none"))))
+        t.add_condition(ENDPOINTS_PER_AZ, Equals(mode, "per-az"))
         sg = _add(t, SecurityGroup(
             "EndpointSecurityGroup", VpcId=Ref(vpc), GroupDescription="Interface endpoints: HTTPS from this VPC only",
             SecurityGroupEgress=[{"IpProtocol": "-1", "CidrIp": "127.0.0.1/32",
                                   "Description": "No egress: endpoints only answer"}],
-            Tags=Tags(Name=name("endpoints"))), "NET-03")
+            Tags=Tags(Name=name("endpoints"))), "NET-03", condition=HAS_ENDPOINTS)
         _add(t, SecurityGroupIngress(
             "EndpointHttpsFromVpc", GroupId=Ref(sg), IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp=cidr,
-            Description="HTTPS from inside the VPC"), "NET-03")
+            Description="HTTPS from inside the VPC"), "NET-03", condition=HAS_ENDPOINTS)
+        # single-az: one ENI in the first AZ; private DNS sends every AZ there (cross-AZ traffic)
+        where = If(ENDPOINTS_PER_AZ, [Ref(s) for s in subnets["private"]], [Ref(subnets["private"][0])])
         for svc in net.interface_endpoints:
             _add(t, VPCEndpoint(
                 logical_id(svc, "Endpoint"), VpcId=Ref(vpc), VpcEndpointType="Interface", PrivateDnsEnabled=True,
                 ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{svc}"),
-                SubnetIds=[Ref(s) for s in subnets["private"]], SecurityGroupIds=[Ref(sg)]), "NET-03")
+                SubnetIds=where, SecurityGroupIds=[Ref(sg)]), "NET-03", condition=HAS_ENDPOINTS)
 
     # LOG-06: every flow of the VPC to the log archive
     _add(t, FlowLog(
@@ -336,13 +364,15 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
     accounts = network_accounts(cfg)
     if not cfg.baseline.network.enabled or not accounts:
         return []
-    overrides = {a.name: parameter_values(a) for a in accounts}  # validates every CIDR first
+    overrides = {a.name: parameter_values(cfg, a) for a in accounts}  # validates every CIDR first
     return [StackSpec(STACK, template(cfg), Deployment(
         kind="stackset", permission_model="SERVICE_MANAGED", regions=[cfg.organization.home_region],
         # only these accounts of these OUs (the deploy engine's INTERSECTION account filter)
         target_ous=sorted({a.ou for a in accounts}), target_accounts=[a.name for a in accounts],
         parameter_overrides=overrides, order=30, depends_on=["account-baseline"]),
         facts={"account_filter": "INTERSECTION",
-               "accounts": {a.name: {"cidr": a.network.cidr, "nat_gateways": nat_mode(a),
+               "accounts": {a.name: {"cidr": a.network.cidr, "nat_gateways": nat_mode(cfg, a),
+                                     "endpoints": endpoint_mode(cfg, a) if cfg.baseline.network.interface_endpoints
+                                     else "none",
                                      "subnets": subnet_plan(a.network.cidr)}
                             for a in accounts if a.network}})]

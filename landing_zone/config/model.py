@@ -94,10 +94,18 @@ class OrganizationalUnit(StrictModel):
     parent: str = Field(default=ROOT, description="Name of the parent OU, or `Root`.")
 
 
+NatMode = Literal["per-az", "single", "none"]
+#: Interface endpoints in every AZ, in the first AZ only (other AZs reach them across AZs), or none.
+EndpointMode = Literal["per-az", "single-az", "none"]
+
+
 class AccountNetwork(StrictModel):
     cidr: Cidr
-    nat_gateways: Literal["per-az", "single", "none"] | None = Field(
-        default=None, description="Defaults to per-az in prod and single elsewhere."
+    nat_gateways: NatMode | None = Field(
+        default=None, description="Defaults to baseline.network.nat_gateways for the account's environment."
+    )
+    endpoints: EndpointMode | None = Field(
+        default=None, description="Interface endpoints; defaults to baseline.network.endpoints for the environment."
     )
 
 
@@ -194,6 +202,17 @@ class NetworkSettings(StrictModel):
     interface_endpoints: list[str] = Field(
         default_factory=lambda: ["sts", "kms", "logs", "sagemaker.api", "sagemaker.runtime", "bedrock-runtime"]
     )
+    nat_gateways: dict[Environment, NatMode] = Field(
+        default_factory=dict,
+        description="NAT gateways per environment (per-az, single or none); an environment not listed gets "
+                    "per-az in prod and single elsewhere. An account's network.nat_gateways overrides it.",
+    )
+    endpoints: dict[Environment, EndpointMode] = Field(
+        default_factory=dict,
+        description="Interface endpoints per environment (per-az, single-az or none); environments not listed "
+                    "get per-az. Each endpoint costs about $7.30 a month per AZ. An account's network.endpoints "
+                    "overrides it.",
+    )
 
 
 class PermissionSet(StrictModel):
@@ -289,6 +308,8 @@ class OrgConfig(StrictModel):
     deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
     # An empty section by default, so `workloads.optimizer` is a path that always resolves.
     workloads: WorkloadsConfig = Field(default_factory=lambda: WorkloadsConfig())
+    cost: CostSettings = Field(default_factory=lambda: CostSettings(),
+                               description="Usage assumptions and targets of `charter cost`.")
 
     # -- derived views used by builders -----------------------------------------------
     def accounts_in(self, *environments: str) -> list[Account]:
@@ -323,6 +344,7 @@ class OrgConfig(StrictModel):
 
 
 # At the bottom, not the top: workloads.py builds on StrictModel and the types above.
+from .cost import CostSettings  # noqa: E402
 from .workloads import WorkloadsConfig  # noqa: E402
 
 OrgConfig.model_rebuild()

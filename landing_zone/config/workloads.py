@@ -57,7 +57,10 @@ class EnvironmentWorkload(StrictModel):
     domain: Domain = Field(description="Custom domain of the frontend, e.g. optimizer.acme.example.")
     certificate_arn: CertificateArn
     alert_emails: list[EmailStr] = Field(min_length=1, description="Receive budget and anomaly alerts.")
-    monthly_budget_usd: int = Field(ge=1, le=10_000_000)
+    monthly_budget_usd: int | None = Field(
+        default=None, ge=1, le=10_000_000,
+        description="The account's AWS Budget; defaults to `charter cost`'s estimate of the account times "
+                    "cost.budget_headroom, rounded up to $10.")
     anomaly_threshold_usd: int = Field(default=100, ge=1, description="Alert on anomalies above this impact.")
     provisioned_concurrency: int | None = Field(
         default=None, ge=0, le=1000,

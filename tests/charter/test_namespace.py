@@ -10,7 +10,7 @@ import pytest
 from charter import source
 
 REPO = Path(__file__).resolve().parents[2]
-DOMAINS = ("landing_zone", "controls", "evidence", "workloads", "optimizer", "runbooks", "templates")
+DOMAINS = ("landing_zone", "controls", "evidence", "workloads", "optimizer", "runbooks", "templates", "cost")
 
 
 @pytest.mark.slow

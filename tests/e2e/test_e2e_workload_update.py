@@ -16,9 +16,11 @@ SMALL = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 def test_workload_stacks_update_in_place_after_a_config_change(tmp_path: Path) -> None:
     changed = tmp_path / "org.yaml"
     text = SMALL.read_text()
-    assert "        monthly_budget_usd: 500\n" in text
-    changed.write_text(text.replace("        monthly_budget_usd: 500\n",
-                                    "        monthly_budget_usd: 750\n        provisioned_concurrency: 2\n"))
+    assert "        processing_max_instances: 4\n" in text
+    # an explicit budget replaces the estimated one, and prod-style warm functions appear in dev
+    changed.write_text(text.replace("        processing_max_instances: 4\n",
+                                    "        processing_max_instances: 4\n        monthly_budget_usd: 750\n"
+                                    "        provisioned_concurrency: 2\n"))
     runner = CliRunner()
     with LocalAws() as aws:
         at = ["--endpoint-url", aws.endpoint_url]

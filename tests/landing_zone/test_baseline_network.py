@@ -281,3 +281,47 @@ def test_every_resource_carries_its_controls(data):
     for lid, res in data["Resources"].items():
         ctrls = set(res["Metadata"]["Charter"]["Controls"])
         assert ctrls and ctrls <= allowed, lid
+
+
+# -- NAT gateways and interface endpoints per environment (what they cost: `charter cost`) -------
+
+def _with_baseline_network(cfg, **fields):
+    net = cfg.baseline.network.model_copy(update=fields)
+    return cfg.model_copy(update={"baseline": cfg.baseline.model_copy(update={"network": net})})
+
+
+def _interface_subnets(inst: _Instance) -> dict[str, list[str]]:
+    return {lid: r["Properties"]["SubnetIds"] for lid, r in inst.resources("AWS::EC2::VPCEndpoint").items()
+            if r["Properties"]["VpcEndpointType"] == "Interface"}
+
+
+def test_environment_defaults_choose_nat_gateways_and_endpoint_placement(cfg):
+    lean = _with_baseline_network(cfg, nat_gateways={"prod": "single", "dev": "none"},
+                                  endpoints={"staging": "single-az", "dev": "none"})
+    [spec] = network.build(lean)
+    data = spec.template.to_dict()
+    prod, staging, dev = (_instance(data, spec, a) for a in ("prod", "staging", "dev"))
+    assert list(prod.resources("AWS::EC2::NatGateway")) == ["NatGateway1"]
+    assert list(staging.resources("AWS::EC2::NatGateway")) == ["NatGateway1"]  # not listed: single
+    assert not dev.resources("AWS::EC2::NatGateway") and _nat_targets(dev) == []
+    every_az = ["ref:PrivateSubnet1", "ref:PrivateSubnet2", "ref:PrivateSubnet3"]
+    assert list(_interface_subnets(prod).values()) == [every_az] * 6  # not listed: per-az
+    assert list(_interface_subnets(staging).values()) == [["ref:PrivateSubnet1"]] * 6
+    assert _interface_subnets(dev) == {}
+    assert not dev.resources("AWS::EC2::SecurityGroupIngress") and not dev.resources("AWS::EC2::SecurityGroup")
+    assert len(dev.resources("AWS::EC2::VPCEndpoint")) == 2  # the free S3 and DynamoDB gateways stay
+    assert spec.facts["accounts"]["staging"]["endpoints"] == "single-az"
+    assert spec.facts["accounts"]["dev"]["nat_gateways"] == "none"
+
+
+def test_an_accounts_network_settings_override_its_environment(cfg):
+    lean = _with_baseline_network(cfg, endpoints={"prod": "none"}, nat_gateways={"prod": "none"})
+    [spec] = network.build(_with_network(lean, "prod", endpoints="single-az", nat_gateways="per-az"))
+    assert spec.deployment.parameter_overrides["prod"]["EndpointMode"] == "single-az"
+    assert spec.deployment.parameter_overrides["prod"]["NatMode"] == "per-az"
+
+
+def test_without_interface_endpoints_there_is_no_endpoint_parameter(cfg):
+    [spec] = network.build(_with_baseline_network(cfg, interface_endpoints=[]))
+    assert "EndpointMode" not in spec.template.to_dict()["Parameters"]
+    assert all("EndpointMode" not in v for v in spec.deployment.parameter_overrides.values())

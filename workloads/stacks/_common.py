@@ -46,6 +46,8 @@ class Ctx:
 
     cfg: OrgConfig
     env: str
+    #: The account's estimated monthly cost times the headroom (`charter.cost.budget`), set by synth.
+    budget_usd: float | None = None
 
     @property
     def workload(self) -> OptimizerWorkload:

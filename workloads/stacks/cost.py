@@ -1,7 +1,10 @@
 """Cost stack: a monthly budget with alerts and Cost Anomaly Detection for the environment.
 
 The workload account is dedicated to one environment, so the budget and the monitor cover
-the whole account. Every resource of every optimizer stack also carries cost allocation
+the whole account. The budget is `monthly_budget_usd` when org.yaml sets it; otherwise it
+is the estimate of everything Charter deploys in the account (landing zone and workload,
+`charter cost`) times `cost.budget_headroom`, which synth computes and passes in
+`ctx.budget_usd`, so it follows the templates and the usage assumptions. Every resource of every optimizer stack also carries cost allocation
 tags (`CostCenter`, `charter:component`, `charter:environment`, per-agent `charter:agent`);
 they must be activated once in the management account's Billing console to appear in
 Cost Explorer.
@@ -38,10 +41,13 @@ def build(ctx: Ctx) -> Template:
     s = ctx.settings
     emails = [str(e) for e in s.alert_emails]
     tags = ctx.tags("cost")
+    amount = s.monthly_budget_usd if s.monthly_budget_usd is not None else ctx.budget_usd
+    if amount is None:
+        raise RuntimeError("the cost stack needs monthly_budget_usd or the estimate's budget (ctx.budget_usd)")
     t.add_resource(controls(BudgetResource(
         "MonthlyBudget",
         Budget=BudgetData(BudgetName=ctx.name("monthly"), BudgetType="COST", TimeUnit="MONTHLY",
-                          BudgetLimit=Spend(Amount=float(s.monthly_budget_usd), Unit="USD")),
+                          BudgetLimit=Spend(Amount=float(amount), Unit="USD")),
         NotificationsWithSubscribers=[NotificationWithSubscribers(
             Notification=Notification(NotificationType=kind, ComparisonOperator="GREATER_THAN", Threshold=pct,
                                       ThresholdType="PERCENTAGE"),

@@ -1,0 +1,3 @@
+"""Pricing rules, one module per AWS area; importing this package registers them all."""
+
+from . import ai, api, cicd, compute, data, free, monitoring, network, security  # noqa: F401
