@@ -55,3 +55,12 @@ def waiting_column(guard: object, after: float = 5.0) -> object:
                         f"attempt {flight.attempt}/{guard.max_attempts}", style="yellow")  # type: ignore[attr-defined]
 
     return Waiting()
+
+
+def emit_json(command: str, payload: object) -> None:
+    """A command's `--output json`: the payload with the schema it follows
+    (charter/schemas/<command>.json), on stdout, alone."""
+    import json
+
+    document = {"schema": f"charter/{command}/v1", **payload} if isinstance(payload, dict) else payload
+    print(json.dumps(document, indent=2, default=str))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from charter.output import console, err_console, escape, ok
+from charter.options import OUTPUT, OutputFormat
+from charter.output import console, emit_json, err_console, escape, ok
 
 app = typer.Typer(help="Quarterly access reviews: snapshot, reviewer workbooks, decisions, verified removal.",
                   no_args_is_help=True)
@@ -71,16 +72,23 @@ def record(workbook: Path = typer.Argument(..., help="A reviewer's returned work
 
 
 @app.command()
-def status(quarter: str = typer.Option(..., "--quarter", help="e.g. 2026Q4"), state_dir: Path = StateOpt) -> None:
+def status(quarter: str = typer.Option(..., "--quarter", help="e.g. 2026Q4"), state_dir: Path = StateOpt,
+           output: OutputFormat = OUTPUT) -> None:
     """Progress per reviewer.
 
-    Example: `charter access-review status --quarter 2026Q4`
+    Example: `charter access-review status --quarter 2026Q4 --output json`
     """
     from rich.table import Table
 
     from charter.evidence.access_review.campaign import status as do_status
 
     campaign, reviewers = do_status(quarter, state_dir)
+    if output == OutputFormat.json:
+        emit_json("access-review-status", {
+            "campaign": campaign.id, "quarter": campaign.quarter, "status": campaign.status,
+            "reviewers": [{"reviewer": r.reviewer, "rows": r.rows, "returned": bool(r.recorded),
+                           "decisions": {k: int(v) for k, v in r.counts.items()}} for r in reviewers]})
+        return
     table = Table("reviewer", "rows", "returned", "keep", "revoke", "modify",
                   title=f"{campaign.id} ({campaign.status})")
     for r in reviewers:

@@ -10,7 +10,9 @@ from typing import Any
 
 import typer
 
-from charter.output import console, err_console, error, ok, warn
+from charter.errors import CharterError
+from charter.options import OUTPUT, QUIET, OutputFormat, aws_target, endpoint_from_env
+from charter.output import console, emit_json, err_console, error, ok, warn
 
 ConfigOpt = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.")
 OutOpt = typer.Option(Path("out"), "-o", "--out", help="Output directory (templates, plan.json, the deploy journal).")
@@ -100,33 +102,58 @@ def deploy(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt,
 def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, profile: str | None = ProfileOpt,
          region: str | None = RegionOpt, endpoint_url: str | None = EndpointOpt,
          offline: bool = typer.Option(False, "--offline", help="Compare with the journal of the last deploy only."),
-         no_synth: bool = typer.Option(False, "--no-synth", help="Use out/plan.json as it is.")) -> None:
+         no_synth: bool = typer.Option(False, "--no-synth", help="Use out/plan.json as it is."),
+         detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode",
+                                                help="Exit 0 when there are no changes, 2 when there are, 1 on an "
+                                                     "error (as terraform plan does)."),
+         output: OutputFormat = OUTPUT, quiet: bool = QUIET,
+         verbose: bool = typer.Option(False, "-v", "--verbose", help="Every change, not the first 60.")) -> None:
     """Show what `charter deploy` would do: accounts, OUs, SCP statements, StackSets and controls.
 
-    Without --profile/--local/--endpoint-url (or with --offline) it compares against the journal
-    of the last deploy; with AWS access it is a dry run of deploy against what is there.
+    Without --profile/--local/--endpoint-url (or $AWS_ENDPOINT_URL), or with --offline, it compares
+    against the journal of the last deploy; with AWS access it is a dry run of deploy against what is
+    there. Ends with the totals: N to add, N to change, N to destroy.
 
-    Example: `charter plan -c org.yaml -o out --offline`
+    Example: `charter plan -c org.yaml -o out --offline --detailed-exitcode`
     """
-    cfg = _config_and_plan(config, out, not no_synth)
-    use_aws = not offline and (local or profile or endpoint_url)
-    if use_aws:
-        from charter.landing_zone.deploy import deploy as run_deploy
+    from charter.landing_zone.deploy.run import totals, unique_changes
 
-        with sessions_for(local=local, profile=profile, region=region or cfg.organization.home_region,
-                          endpoint_url=endpoint_url) as sessions:
-            result = run_deploy(cfg, out, sessions, dry_run=True)
-        changes, against = result.changes, "AWS"
+    try:
+        aws_target(local=local, profile=profile, endpoint_url=endpoint_url)
+        endpoint_url = endpoint_from_env(local=local, profile=profile, endpoint_url=endpoint_url)
+        cfg = _config_and_plan(config, out, not no_synth)
+        use_aws = not offline and (local or profile or endpoint_url)
+        if use_aws:
+            from charter.landing_zone.deploy import deploy as run_deploy
+
+            with sessions_for(local=local, profile=profile, region=region or cfg.organization.home_region,
+                              endpoint_url=endpoint_url) as sessions:
+                result = run_deploy(cfg, out, sessions, dry_run=True)
+            changes, against = result.changes, "AWS"
+        else:
+            from charter.landing_zone.deploy.planner import offline_plan
+
+            changes, journal = offline_plan(cfg, out)
+            against = f"the last deploy ({journal.updated_at})" if journal else "nothing deployed yet (no journal)"
+    except CharterError as exc:
+        if not detailed_exitcode:
+            raise
+        error(exc.render(), exc.code)
+        raise typer.Exit(1) from None
+    changes = unique_changes(changes)
+    total = totals(changes)
+    footer = f"Plan: {total['add']} to add, {total['change']} to change, {total['destroy']} to destroy."
+    if output == OutputFormat.json:
+        emit_json("plan", {"against": against, "changes": [
+            {"area": c.area, "target": c.target, "action": c.action, "details": list(c.details)} for c in changes],
+            "totals": total})
     else:
-        from charter.landing_zone.deploy.planner import offline_plan
-
-        changes, journal = offline_plan(cfg, out)
-        against = f"the last deploy ({journal.updated_at})" if journal else "nothing deployed yet (no journal)"
-    console.print(f"plan against {against}: {_summary(changes)}", markup=False)
-    _print_changes(changes)
-    from charter.commands.cost import plan_cost_delta
-
-    console.print(plan_cost_delta(cfg, out), markup=False, highlight=False, soft_wrap=True)
+        if not quiet:
+            console.print(f"plan against {against}: {_summary(changes)}", markup=False)
+            _print_changes(changes, limit=10_000 if verbose else 60)
+        console.print(footer if changes else "No changes.", markup=False, highlight=False)
+    if detailed_exitcode and changes:
+        raise typer.Exit(2)
 
 
 def drift(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, profile: str | None = ProfileOpt,

@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from charter.output import console, err_console, escape, ok, warn
+from charter.options import OUTPUT, OutputFormat
+from charter.output import console, emit_json, err_console, escape, ok, warn
 
 app = typer.Typer(
     help="Evidence: collect from every account and region into a signed, hash-chained store; "
@@ -183,6 +184,7 @@ def verify(
     profile: str | None = ProfileOpt,
     endpoint: str | None = EndpointOpt,
     region: str = typer.Option("us-east-1", "--region", help="Region of the S3 store's client."),
+    output: OutputFormat = OUTPUT,
 ) -> None:
     """Recompute every hash, walk the manifest chain and check every signature.
 
@@ -206,6 +208,14 @@ def verify(
     else:
         report = run_verify(open_backend(store, must_exist=True), trusted_keys=trusted)
         where = store
+    if output == OutputFormat.json:
+        emit_json("evidence-verify", {"target": where, "ok": report.ok, "summary": report.summary(),
+                                      "problems": [{"kind": p.kind, "item": p.item, "detail": p.detail}
+                                                   for p in report.problems],
+                                      "warnings": list(report.warnings)})
+        if not report.ok:
+            raise typer.Exit(1)
+        return
     for w in report.warnings:
         warn(w)
     if not report.ok:

@@ -8,20 +8,25 @@ from pathlib import Path
 
 import typer
 
-from charter.output import console, err_console, ok
+from charter.options import OUTPUT, QUIET, LintFormat, OutputFormat
+from charter.output import console, emit_json, err_console, ok
 
 ConfigOpt = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.", show_default=True)
 OutOpt = typer.Option(Path("out"), "-o", "--out", help="Output directory.", show_default=True)
 
 
-def validate(config: Path = ConfigOpt) -> None:
+def validate(config: Path = ConfigOpt, output: OutputFormat = OUTPUT, quiet: bool = QUIET) -> None:
     """Check org.yaml: every problem with file:line:column, what is wrong and how to fix it.
 
-    Example: `charter validate -c examples/small/org.yaml`
+    Example: `charter validate -c examples/small/org.yaml --output json`
     """
     from charter.landing_zone.config import load_config
 
     cfg = load_config(config)
+    if output == OutputFormat.json:
+        emit_json("validate", {"config": str(config), "valid": True, "accounts": len(cfg.accounts),
+                               "ous": len(cfg.ous), "governed_regions": list(cfg.organization.governed_regions)})
+        return
     ok(f"{config}: valid — {len(cfg.accounts)} accounts, {len(cfg.ous)} OUs, "
        f"{len(cfg.organization.governed_regions)} governed regions")
 
@@ -86,7 +91,11 @@ def synth(config: Path = ConfigOpt, out: Path = OutOpt) -> None:
 
 
 def lint(out: Path = typer.Argument(Path("out"), help="Directory written by `charter synth`."),
-         fmt: str = typer.Option("text", "--format", help="text or json."),
+         fmt: LintFormat = typer.Option(LintFormat.text, "--format", case_sensitive=False,
+                                        help="text; json (schema charter/schemas/lint.json); sarif (SARIF 2.1.0, "
+                                             "for GitHub code scanning)."),
+         sarif_out: Path | None = typer.Option(None, "--sarif-file",
+                                               help="Also write the SARIF report to this file."),
          regions: str = typer.Option("", "--regions", help="Comma-separated regions for cfn-lint "
                                      "(default: the plan's governed regions).")) -> None:
     """Lint every template with cfn-lint and checkov, in-process. Exit 1 on any finding.
@@ -109,14 +118,25 @@ def lint(out: Path = typer.Argument(Path("out"), help="Directory written by `cha
     with err_console.status("linting with cfn-lint and checkov..."):
         report = Linter(region_list).lint_dir(out)
     elapsed = time.perf_counter() - start
-    if fmt == "json":
-        typer.echo(json.dumps({
+    if fmt == LintFormat.sarif or sarif_out is not None:
+        from charter.landing_zone.lint_sarif import to_sarif
+
+        sarif = json.dumps(to_sarif(report), indent=2)
+        if sarif_out is not None:
+            from charter.options import write_text
+
+            write_text(sarif_out, sarif + "\n", "--sarif-file")
+        if fmt == LintFormat.sarif:
+            typer.echo(sarif)
+    if fmt == LintFormat.json:
+        emit_json("lint", {
+            "ok": report.ok,
             "templates": report.templates,
             "findings": [f.__dict__ for f in report.findings],
             "suppressions": [s.__dict__ for s in report.suppressions],
             "checkov_passed": report.checkov_passed,
-        }, indent=2))
-    else:
+        })
+    elif fmt == LintFormat.text:
         for f in report.findings:
             console.print(f.render(), markup=False)
         if report.suppressions:

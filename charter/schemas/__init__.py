@@ -1,0 +1,121 @@
+"""The documented shapes of `--output json`: one pydantic model per command, its JSON Schema
+committed beside this file as <command>.json (regenerate: `python -m charter.schemas`).
+
+Scripts can rely on these: a field is never renamed or removed without a new `schema` version
+(every document carries `"schema": "charter/<command>/v1"`). Tests validate each command's real
+output against its schema file and check the files match the models.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HERE = Path(__file__).resolve().parent
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ValidateReport(_Doc):
+    schema_: Literal["charter/validate/v1"] = Field(alias="schema")
+    config: str
+    valid: bool
+    accounts: int
+    ous: int
+    governed_regions: list[str]
+
+
+class PlanChange(_Doc):
+    area: str
+    target: str
+    action: str
+    details: list[str]
+
+
+class PlanReport(_Doc):
+    schema_: Literal["charter/plan/v1"] = Field(alias="schema")
+    against: str
+    changes: list[PlanChange]
+    totals: dict[Literal["add", "change", "destroy"], int]
+
+
+class VerifyProblem(_Doc):
+    kind: str
+    item: str
+    detail: str
+
+
+class VerifyReport(_Doc):
+    schema_: Literal["charter/evidence-verify/v1"] = Field(alias="schema")
+    target: str
+    ok: bool
+    summary: str
+    problems: list[VerifyProblem]
+    warnings: list[str]
+
+
+class ReviewerStatus(_Doc):
+    reviewer: str
+    rows: int
+    returned: bool
+    decisions: dict[str, int]
+
+
+class AccessReviewStatus(_Doc):
+    schema_: Literal["charter/access-review-status/v1"] = Field(alias="schema")
+    campaign: str
+    quarter: str
+    status: str
+    reviewers: list[ReviewerStatus]
+
+
+class LintFinding(_Doc):
+    tool: str
+    template: str
+    resource: str | None = None
+    rule: str
+    message: str
+    line: int | None = None
+    severity: str | None = None
+
+
+class LintReport(_Doc):
+    schema_: Literal["charter/lint/v1"] = Field(alias="schema")
+    ok: bool
+    templates: list[str]
+    findings: list[dict[str, Any]]
+    suppressions: list[dict[str, Any]]
+    checkov_passed: int
+
+
+def models() -> dict[str, type[BaseModel]]:
+    from charter.evidence.assessment import Assessment
+
+    return {"validate": ValidateReport, "plan": PlanReport, "evidence-verify": VerifyReport,
+            "access-review-status": AccessReviewStatus, "lint": LintReport, "assess": Assessment}
+
+
+def schema(command: str) -> dict[str, Any]:
+    out = models()[command].model_json_schema(by_alias=True)
+    out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    out["$id"] = f"charter/{command}/v1"
+    return out
+
+
+def schema_file(command: str) -> Path:
+    return HERE / f"{command}.json"
+
+
+def write_all() -> list[Path]:
+    paths = []
+    for command in models():
+        path = schema_file(command)
+        path.write_text(json.dumps(schema(command), indent=2, sort_keys=True) + "\n")
+        paths.append(path)
+    return paths
+
