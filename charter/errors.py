@@ -44,6 +44,20 @@ class PathError(CharterError):
     fix = "Pass a path that exists (for inputs) or whose directory exists and is writable (for outputs)."
 
 
+class ConfirmationError(CharterError):
+    """A change that needs a person's yes was asked for where no one can answer (no terminal)."""
+
+    code = "CHARTER-012"
+    fix = "Review what the command printed, then re-run with --yes (or apply a saved plan with --plan-file)."
+
+
+class PlanFileError(CharterError):
+    """A plan saved with `charter plan --save` cannot be applied as it is."""
+
+    code = "CHARTER-013"
+    fix = "Run `charter plan --save FILE` again against AWS, review it, and apply that file."
+
+
 @dataclass(frozen=True)
 class ConfigIssue:
     """One problem in a config file, located by line and column."""

@@ -42,6 +42,21 @@ class PlanReport(_Doc):
     against: str
     changes: list[PlanChange]
     totals: dict[Literal["add", "change", "destroy"], int]
+    #: the landing zone's monthly cost estimate and its change since the last deploy
+    cost: str
+    #: in a file saved with `charter plan --save`: what `deploy --plan-file` checks is unchanged
+    config_sha256: str | None = None
+    plan_sha256: str | None = None
+
+
+class DeployReport(_Doc):
+    schema_: Literal["charter/deploy/v1"] = Field(alias="schema")
+    ok: bool
+    elapsed_seconds: float
+    changes: list[PlanChange]
+    failures: list[str]
+    notes: list[str]
+    journal: str | None
 
 
 class VerifyProblem(_Doc):
@@ -96,7 +111,7 @@ class LintReport(_Doc):
 def models() -> dict[str, type[BaseModel]]:
     from charter.evidence.assessment import Assessment
 
-    return {"validate": ValidateReport, "plan": PlanReport, "evidence-verify": VerifyReport,
+    return {"validate": ValidateReport, "plan": PlanReport, "deploy": DeployReport, "evidence-verify": VerifyReport,
             "access-review-status": AccessReviewStatus, "lint": LintReport, "assess": Assessment}
 
 
