@@ -14,6 +14,7 @@ import typer
 from charter import __version__
 from charter.commands import landing_zone
 from charter.errors import CharterError
+from charter.options import add_common_options
 from charter.output import error
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ def _register_groups() -> None:
 
 
 _register_groups()
+add_common_options(app)  # -q/-v on every command, defined once (charter/options.py)
 
 
 def _version(value: bool) -> None:

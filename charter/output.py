@@ -6,6 +6,8 @@ from rich.console import Console
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+#: Errors only: never quiet (-q silences `err_console`, not errors).
+_errors = Console(stderr=True, highlight=False)
 
 
 def error(message: str, code: str | None = None) -> None:
@@ -15,7 +17,7 @@ def error(message: str, code: str | None = None) -> None:
 
     head = Text("error:", style="bold red")
     head.append(f" {code}:" if code else "")
-    err_console.print(head, Text(message), soft_wrap=True)
+    (_errors if err_console.quiet else err_console).print(head, Text(message), soft_wrap=True)
 
 
 def ok(message: str) -> None:

@@ -7,23 +7,23 @@ from pathlib import Path
 
 import typer
 
-from charter.options import OUTPUT, OutputFormat
+from charter.options import CONFIG, ENDPOINT, LOCAL, OUTPUT, PROFILE, OutputFormat
 from charter.output import console, emit_json, err_console, escape, ok
 
 app = typer.Typer(help="Quarterly access reviews: snapshot, reviewer workbooks, decisions, verified removal.",
                   no_args_is_help=True)
 
 StateOpt = typer.Option(Path(".charter/access-reviews"), "--state-dir", help="Where campaigns are kept.")
-ConfigOpt = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.")
-ProfileOpt = typer.Option(None, "--profile", help="AWS profile of the management account.")
+ConfigOpt = CONFIG
+ProfileOpt = PROFILE
 RegionOpt = typer.Option(None, "--region", help="Region for global calls (default: the org's home region).")
-LocalOpt = typer.Option(False, "--local", help="Use the embedded AWS (moto) started for this run.")
-EndpointOpt = typer.Option(None, "--endpoint-url", help="Talk to a running `charter local` server.")
+LocalOpt = LOCAL
+EndpointOpt = ENDPOINT
 StoreOpt = typer.Option(None, "--store", help="Evidence store (directory or s3://bucket/prefix).")
 
 
 def _sessions(cfg, profile, region, local, endpoint):
-    from charter.local import aws_sessions
+    from charter.options import aws_sessions
 
     return aws_sessions(local=local, profile=profile, region=region or cfg.organization.home_region,
                         endpoint_url=endpoint)

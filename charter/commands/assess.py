@@ -8,6 +8,18 @@ from typing import Any
 
 import typer
 
+from charter.options import (
+    ENDPOINT,
+    LOCAL,
+    MAX_ATTEMPTS,
+    OUTPUT,
+    PROFILE,
+    QUIET,
+    READ_TIMEOUT,
+    VERBOSE,
+    OutputFormat,
+    aws_sessions,
+)
 from charter.output import console, err_console, escape, ok, warn
 
 _STYLE = {"fail": "bold red", "gap": "yellow", "pass": "green", "not_applicable": "dim", "not_deployed": "cyan",
@@ -23,10 +35,9 @@ def assess(
                              help="Directory for findings.ocsf.json, findings.csv and assessment.json."),
     store: str | None = typer.Option(None, "--store", "-s",
                                      help="Evidence store for the signed run (default: OUT/evidence)."),
-    local: bool = typer.Option(False, "--local", help="Assess a fresh embedded AWS (for trying it out)."),
-    profile: str | None = typer.Option(None, "--profile", "-p", help="AWS profile of the account to assess."),
-    endpoint: str | None = typer.Option(None, "--endpoint-url", "--endpoint",
-                                        help="A running embedded AWS (`charter local`)."),
+    local: bool = LOCAL,
+    profile: str | None = PROFILE,
+    endpoint: str | None = ENDPOINT,
     region: str | None = typer.Option(None, "--region", help="Home region (global services are read here)."),
     regions: list[str] | None = typer.Option(None, "--regions", help="Regions to assess (comma separated; "
                                              "default: the home region, or org.yaml's governed regions)."),
@@ -42,15 +53,11 @@ def assess(
     key: Path | None = typer.Option(None, "--key", help="Private signing key of a local store (default: "
                                     "~/.config/charter/keys/ed25519-private.pem)."),
     max_workers: int = typer.Option(16, "--max-workers", min=1, max=128, help="Concurrent AWS reads."),
-    max_attempts: int | None = typer.Option(None, "--max-attempts", min=1, max=20,
-                                            help="Attempts per AWS call (default: AWS_MAX_ATTEMPTS, the profile's "
-                                                 "max_attempts, else 10)."),
-    read_timeout: float | None = typer.Option(None, "--read-timeout", min=1, max=900,
-                                              help="Seconds to wait for an AWS answer (default 60)."),
-    output: str = typer.Option("text", "--output", help="text, or json (the assessment, schema "
-                               "charter/schemas/assess.json)."),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the summary line (and errors)."),
-    verbose: bool = typer.Option(False, "-v", "--verbose", help="Every failing finding, not the first ones."),
+    max_attempts: int | None = MAX_ATTEMPTS,
+    read_timeout: float | None = READ_TIMEOUT,
+    output: OutputFormat = OUTPUT,
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
 ) -> None:
     """Assess the current credentials' account (or the organization it manages) against the SOC 2
     controls, without Charter's landing zone.
@@ -79,9 +86,8 @@ def assess(
     from charter.evidence.signing import signer_for
     from charter.evidence.store import EvidenceStore, open_backend
     from charter.landing_zone.naming import EVIDENCE_READER_ROLE
-    from charter.retries import RetrySettings
 
-    fmt = _output_format(output)
+    fmt = OutputFormat(output).value
     wanted_regions = _split(regions)
     if config is not None:
         from charter.landing_zone.config import load_config
@@ -107,11 +113,9 @@ def assess(
     target = out.expanduser()
     _writable_dir(target)
     store_url = store or str(target / "evidence")
-    from charter.local import aws_sessions
-
     artifacts: list[Any] = []
-    with aws_sessions(local=local, profile=profile, region=home, endpoint_url=endpoint) as sessions:
-        sessions.use_retry(RetrySettings(max_attempts=max_attempts, read_timeout=read_timeout))
+    with aws_sessions(local=local, profile=profile, region=home, endpoint_url=endpoint, max_attempts=max_attempts,
+                      read_timeout=read_timeout) as sessions:
         scope = assessment_scope(sessions, cfg, _split(accounts))
         if not scope.accounts:
             from charter.evidence.errors import EmptyOrganizationError
@@ -150,14 +154,6 @@ def assess(
                               f"#{manifest.sequence}; verify with `charter evidence verify {store_url}`",
                               markup=False, highlight=False)
     raise typer.Exit(assessment.exit_code)
-
-
-def _output_format(value: str) -> str:
-    if value not in ("text", "json"):
-        from charter.errors import UsageError
-
-        raise UsageError(f"--output {value!r}: not an output format", hint="use --output text or --output json")
-    return value
 
 
 def _split(values: list[str] | None) -> list[str] | None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from charter.options import CONFIG
+
 
 class Format(StrEnum):
     md = "md"
@@ -16,7 +18,7 @@ class Format(StrEnum):
 
 
 def controls(
-    config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.", show_default=True),
+    config: Path = CONFIG,
     fmt: Format = typer.Option(Format.md, "--format", "-f", help="Output format.", case_sensitive=False),
     out: Path | None = typer.Option(None, "-o", "--out", help="Write to this file instead of stdout."),
     runbooks: str = typer.Option("runbooks/", "--runbooks",

@@ -12,25 +12,39 @@ from typing import Any
 import typer
 
 from charter.errors import CharterError, ConfirmationError, PlanFileError
-from charter.options import OUTPUT, QUIET, OutputFormat, aws_target, endpoint_from_env
-from charter.output import console, emit_json, err_console, error, ok, warn
+from charter.options import (
+    CONFIG,
+    ENDPOINT,
+    LOCAL,
+    MAX_ATTEMPTS,
+    OUTPUT,
+    PROFILE,
+    QUIET,
+    READ_TIMEOUT,
+    REGION,
+    OutputFormat,
+    aws_sessions,
+    aws_target,
+    endpoint_from_env,
+)
+from charter.output import console, emit_json, err_console, error, escape, ok, warn
 
-ConfigOpt = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.")
+ConfigOpt = CONFIG
 OutOpt = typer.Option(Path("out"), "-o", "--out", help="Output directory (templates, plan.json, the deploy journal).")
-LocalOpt = typer.Option(False, "--local", help="Run against a fresh embedded AWS (moto) started for this run.")
-ProfileOpt = typer.Option(None, "--profile", help="AWS profile of the management account.")
-RegionOpt = typer.Option(None, "--region", help="Region for API calls (default: organization.home_region).")
-EndpointOpt = typer.Option(None, "--endpoint-url", help="Talk to a running `charter local` server at this URL.")
+LocalOpt = LOCAL
+ProfileOpt = PROFILE
+RegionOpt = REGION
+EndpointOpt = ENDPOINT
 
 
 @contextmanager
-def sessions_for(*, local: bool, profile: str | None, region: str, endpoint_url: str | None) -> Iterator[Any]:
-    """The session factory of one command: --endpoint-url, --local or the profile."""
+def sessions_for(*, local: bool, profile: str | None, region: str, endpoint_url: str | None,
+                 max_attempts: int | None = None, read_timeout: float | None = None) -> Iterator[Any]:
+    """The session factory of one command, picked as every command picks it (`options.aws_sessions`)."""
     import logging
 
-    from charter.local import aws_sessions
-
-    with aws_sessions(local=local, profile=profile, region=region, endpoint_url=endpoint_url) as sessions:
+    with aws_sessions(local=local, profile=profile, region=region, endpoint_url=endpoint_url,
+                      max_attempts=max_attempts, read_timeout=read_timeout) as sessions:
         if local and not endpoint_url:
             # moto prints a server-side traceback for each API it lacks; deploy already turns
             # each into a one-line failure naming the stack, account and region
@@ -88,6 +102,7 @@ def _change_dicts(changes: list[Any]) -> list[dict[str, Any]]:
 
 def deploy(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, profile: str | None = ProfileOpt,
            region: str | None = RegionOpt, endpoint_url: str | None = EndpointOpt,
+           max_attempts: int | None = MAX_ATTEMPTS, read_timeout: float | None = READ_TIMEOUT,
            no_synth: bool = typer.Option(False, "--no-synth", help="Deploy out/plan.json as it is, without synthesizing."),
            yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before creating accounts or changing SCPs."),
            plan_file: Path | None = typer.Option(None, "--plan-file",
@@ -119,7 +134,8 @@ def deploy(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt,
         raise PlanFileError(f"{plan_file}: org.yaml or {out / 'plan.json'} changed since this plan was saved",
                            hint="run `charter plan --save FILE` again and review it")
     region = region or cfg.organization.home_region
-    with sessions_for(local=local, profile=profile, region=region, endpoint_url=endpoint_url) as sessions:
+    with sessions_for(local=local, profile=profile, region=region, endpoint_url=endpoint_url,
+                      max_attempts=max_attempts, read_timeout=read_timeout) as sessions:
         if real_aws or saved is not None:
             with OperationProgress(err_console) as progress:
                 planned = unique_changes(run_deploy(cfg, out, sessions, dry_run=True, progress=progress).changes)
@@ -191,6 +207,7 @@ def _read_plan_file(path: Path) -> dict[str, Any]:
 
 def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, profile: str | None = ProfileOpt,
          region: str | None = RegionOpt, endpoint_url: str | None = EndpointOpt,
+         max_attempts: int | None = MAX_ATTEMPTS, read_timeout: float | None = READ_TIMEOUT,
          offline: bool = typer.Option(False, "--offline", help="Compare with the journal of the last deploy only."),
          no_synth: bool = typer.Option(False, "--no-synth", help="Use out/plan.json as it is."),
          detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode",
@@ -219,7 +236,8 @@ def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, p
             from charter.landing_zone.deploy import deploy as run_deploy
 
             with sessions_for(local=local, profile=profile, region=region or cfg.organization.home_region,
-                              endpoint_url=endpoint_url) as sessions:
+                              endpoint_url=endpoint_url, max_attempts=max_attempts,
+                              read_timeout=read_timeout) as sessions:
                 result = run_deploy(cfg, out, sessions, dry_run=True)
             changes, against = result.changes, "AWS"
         else:
@@ -260,21 +278,33 @@ def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, p
 
 
 def drift(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, profile: str | None = ProfileOpt,
-          region: str | None = RegionOpt, endpoint_url: str | None = EndpointOpt) -> None:
+          region: str | None = RegionOpt, endpoint_url: str | None = EndpointOpt,
+          max_attempts: int | None = MAX_ATTEMPTS, read_timeout: float | None = READ_TIMEOUT,
+          output: OutputFormat = OUTPUT) -> None:
     """Detect StackSet drift and report it per control id. Exit 1 when anything drifted.
 
-    Example: `charter drift -c org.yaml -o out --profile management`
+    Example: `charter drift -c org.yaml -o out --profile management --output json`
     """
     from charter.landing_zone.deploy.commands import run_drift
 
     cfg = _config_and_plan(config, out, False)
     with sessions_for(local=local, profile=profile, region=region or cfg.organization.home_region,
-                      endpoint_url=endpoint_url) as sessions:
+                      endpoint_url=endpoint_url, max_attempts=max_attempts, read_timeout=read_timeout) as sessions:
         report = run_drift(cfg, out, sessions)
+    if output == OutputFormat.json:
+        emit_json("drift", {"ok": report.ok, "summary": report.summary(), "checked": list(report.checked),
+                            "not_deployed": list(report.not_deployed), "errors": list(report.errors),
+                            "drifts": [{"stackset": d.stackset, "account": d.account, "region": d.region,
+                                        "logical_id": d.logical_id, "status": d.status,
+                                        "properties": list(d.properties), "controls": list(d.controls)}
+                                       for d in report.drifts]})
+        if not report.ok:
+            raise typer.Exit(1)
+        return
     for line in report.errors:
         warn(line)
     for control, drifts in report.by_control().items():
-        console.print(f"[bold]{control}[/]: {len(drifts)} drifted")
+        console.print(f"[bold]{escape(control)}[/]: {len(drifts)} drifted")
         for d in drifts:
             console.print("  " + d.render(), markup=False)
     if report.ok:

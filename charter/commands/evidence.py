@@ -7,8 +7,20 @@ from typing import Any
 
 import typer
 
-from charter.options import OUTPUT, OutputFormat
-from charter.output import console, emit_json, err_console, escape, ok, warn
+from charter.options import (
+    CONFIG,
+    ENDPOINT,
+    LOCAL,
+    MAX_ATTEMPTS,
+    OUTPUT,
+    PROFILE,
+    READ_TIMEOUT,
+    REGION,
+    STORE,
+    OutputFormat,
+    aws_sessions,
+)
+from charter.output import console, emit_json, err_console, escape, ok, waiting_column, warn
 
 app = typer.Typer(
     help="Evidence: collect from every account and region into a signed, hash-chained store; "
@@ -19,12 +31,11 @@ app = typer.Typer(
 )
 
 DEFAULT_STORE = str(Path(".charter") / "evidence")
-StoreOpt = typer.Option(DEFAULT_STORE, "--store", "-s", help="Store: a directory or s3://bucket/prefix.")
-ProfileOpt = typer.Option(None, "--profile", "-p", help="AWS profile (real AWS).")
-LocalOpt = typer.Option(False, "--local", help="Use the embedded AWS (moto server started for this command).")
-EndpointOpt = typer.Option(None, "--endpoint-url", "--endpoint",
-                           help="Talk to a running `charter local` server, e.g. http://127.0.0.1:5000.")
-RegionOpt = typer.Option(None, "--region", help="Region for the AWS clients (default: the org's home region).")
+StoreOpt = STORE
+ProfileOpt = PROFILE
+LocalOpt = LOCAL
+EndpointOpt = ENDPOINT
+RegionOpt = REGION
 KeyOpt = typer.Option(None, "--key", help="Local stores: the private signing key (Ed25519 PEM, made on first use), "
                                           "kept OUTSIDE the store. Default: $CHARTER_SIGNING_KEY, else "
                                           "~/.config/charter/keys/ed25519-private.pem.")
@@ -35,10 +46,10 @@ def _split(values: list[str] | None) -> list[str] | None:
     return out or None
 
 
-def _sessions(*, local: bool, profile: str | None, endpoint: str | None, region: str):
-    from charter.local import aws_sessions
-
-    return aws_sessions(local=local, profile=profile, region=region, endpoint_url=endpoint)
+def _sessions(*, local: bool, profile: str | None, endpoint: str | None, region: str,
+              max_attempts: int | None = None, read_timeout: float | None = None):
+    return aws_sessions(local=local, profile=profile, region=region, endpoint_url=endpoint,
+                        max_attempts=max_attempts, read_timeout=read_timeout)
 
 
 def _needs_aws(store: str, local: bool, profile: str | None, endpoint: str | None) -> bool:
@@ -57,7 +68,7 @@ def _check_org(sessions: Any, where: str) -> None:
         accounts = sessions.client("organizations").list_accounts()["Accounts"]
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != NO_ORGANIZATION:
-            raise
+            return  # not the management account: the accounts are named with --accounts, or discovery says why
         warn(f"{where} has no organization: collecting the caller's account only (deploy org.yaml there "
              "first for the organization's evidence, or use `charter assess` for an account without Charter)")
         return
@@ -87,7 +98,7 @@ def _resolve_accounts(sessions: Any, cfg: Any, wanted: list[str] | None) -> list
 
 @app.command()
 def collect(
-    config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml."),
+    config: Path = CONFIG,
     store: str = StoreOpt,
     local: bool = LocalOpt,
     profile: str | None = ProfileOpt,
@@ -104,6 +115,9 @@ def collect(
     processes: int = typer.Option(0, "--processes", min=0, max=64,
                                   help="Worker processes sharing the accounts (0: one per 16 accounts, "
                                        "at most one per CPU; 1: all in this process)."),
+    max_attempts: int | None = MAX_ATTEMPTS,
+    read_timeout: float | None = READ_TIMEOUT,
+    output: OutputFormat = OUTPUT,
 ) -> None:
     """Collect evidence from every account and region into the store, then seal and sign the run.
 
@@ -125,9 +139,9 @@ def collect(
     cfg = load_config(config)
     collect_fn = collect_all_fn()
     region = region or cfg.organization.home_region
-    with _sessions(local=local, profile=profile, endpoint=endpoint, region=region) as sessions:
-        if local or endpoint:
-            _check_org(sessions, endpoint or "--local")
+    with _sessions(local=local, profile=profile, endpoint=endpoint, region=region, max_attempts=max_attempts,
+                   read_timeout=read_timeout) as sessions:
+        _check_org(sessions, sessions.endpoint_url or f"AWS account of {profile or 'the default credentials'}")
         backend = open_backend(store, sessions=sessions, region=region)
         ev_store = EvidenceStore(backend)
         signer = signer_for(store, backend, sessions, kms_key, cfg, key_file=key)
@@ -135,7 +149,8 @@ def collect(
         caller = sessions.caller_arn()
         with Progress(TextColumn("[bold]collecting[/]"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("account-region-collector units · {task.fields[ar]} account-regions"),
-                      TimeElapsedColumn(), console=err_console, transient=False) as bar:
+                      TimeElapsedColumn(), waiting_column(sessions.guard), console=err_console,
+                      transient=False) as bar:
             task = bar.add_task("collect", total=None, ar=0)
             seen: set[tuple[str, str]] = set()
 
@@ -150,10 +165,18 @@ def collect(
                 max_workers=max_workers, processes=processes, progress=progress, caller_arn=caller,
                 collect=collect_fn)
     run = result.run
-    if result.run.resumed:
-        ok(f"resumed run {run.run_id}: {result.skipped} artifacts were already stored")
     m = result.manifest
     assert m is not None
+    if output == OutputFormat.json:
+        emit_json("evidence-collect", {
+            "run_id": run.run_id, "resumed": bool(run.resumed), "store": backend.url, "manifest": m.sequence,
+            "artifacts": len(m.artifacts), "stored": result.stored, "skipped": result.skipped,
+            "signing_key": signer.key_id,
+            "gaps": [{"collector": g.collector, "account_id": g.account_id, "region": g.region, "error": g.error or ""}
+                     for g in result.gaps]})
+        return
+    if result.run.resumed:
+        ok(f"resumed run {run.run_id}: {result.skipped} artifacts were already stored")
     ok(f"run {run.run_id} sealed as manifest #{m.sequence}: {len(m.artifacts)} artifacts "
        f"({result.stored} new), {len(result.gaps)} gaps, signed by key {signer.key_id[:16]} → {backend.url}")
     for gap in result.gaps[:20]:

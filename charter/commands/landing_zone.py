@@ -8,10 +8,10 @@ from pathlib import Path
 
 import typer
 
-from charter.options import OUTPUT, QUIET, LintFormat, OutputFormat
+from charter.options import CONFIG, OUTPUT, QUIET, LintFormat, OutputFormat
 from charter.output import console, emit_json, err_console, ok
 
-ConfigOpt = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.", show_default=True)
+ConfigOpt = CONFIG
 OutOpt = typer.Option(Path("out"), "-o", "--out", help="Output directory.", show_default=True)
 
 

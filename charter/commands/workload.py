@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from charter.options import CONFIG, ENDPOINT, ENV, LOCAL, PROFILE, Environment
 from charter.output import console, err_console, escape, ok
 from charter.workloads.package import DEFAULT_ARCH, PackageError
 from charter.workloads.serve_cli import serve
@@ -15,13 +16,12 @@ from charter.workloads.serve_cli import serve
 app = typer.Typer(help="Workload stacks (the optimizer) layered on the landing zone.", no_args_is_help=True)
 
 WorkloadArg = typer.Argument("optimizer", help="Workload name (only `optimizer`).")
-EnvOpt = typer.Option(..., "--env", "-e", help="dev, staging or prod.")
-ConfigOpt = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.")
+EnvOpt = ENV
+ConfigOpt = CONFIG
 OutOpt = typer.Option(None, "-o", "--out", help="Output directory (default out/workload-<env>).")
-LocalOpt = typer.Option(False, "--local", help="Use the embedded AWS (moto server) instead of real AWS.")
-ProfileOpt = typer.Option(None, "--profile", help="AWS profile of the management account.")
-EndpointOpt = typer.Option(None, "--endpoint-url",
-                           help="Talk to a running `charter local` server (where `charter deploy` put the landing zone).")
+LocalOpt = LOCAL
+ProfileOpt = PROFILE
+EndpointOpt = ENDPOINT
 RoleOpt = typer.Option("OrganizationAccountAccessRole", "--role", help="Role to assume in the workload account.")
 ImageTagOpt = typer.Option(None, "--image-tag", help="Immutable ECR tag of the optimizer images to deploy.")
 CodeKeyOpt = typer.Option(None, "--code-key", help="S3 key of the handlers zip in the model-artifacts bucket.")
@@ -41,7 +41,7 @@ def _check(workload: str, env: str) -> None:
         raise WorkloadError(f"--env {env}: not a workload environment", hint="use --env dev, staging or prod")
 
 
-def synth(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt) -> None:
+def synth(workload: str = WorkloadArg, env: Environment = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt) -> None:
     """Synthesize the workload's stacks for one environment (templates + plan.json).
 
     Example: `charter workload synth optimizer --env dev -c examples/small/org.yaml -o out/wl-dev`
@@ -51,6 +51,7 @@ def synth(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigO
     from charter.landing_zone.config import load_config
     from charter.workloads.deploy import synth_to
 
+    env = Environment(env).value
     _check(workload, env)
     start = time.perf_counter()
     cfg = load_config(config)
@@ -71,13 +72,15 @@ def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, p
          image_tag: str | None, code_key: str | None, layer_key: str | None, dry_run: bool,
          endpoint_url: str | None = None) -> None:
     from charter.landing_zone.config import load_config
-    from charter.local import aws_sessions
+    from charter.options import aws_sessions, endpoint_from_env
     from charter.workloads.deploy import deploy_workload
 
+    env = Environment(env).value
     _check(workload, env)
     cfg = load_config(config)
     region = cfg.organization.home_region
     sessions_cm = aws_sessions(local=local, profile=profile, region=region, endpoint_url=endpoint_url)
+    endpoint_url = endpoint_from_env(local=local, profile=profile, endpoint_url=endpoint_url)
     local = local or bool(endpoint_url)  # an embedded AWS either way: its account ids, no journal
     if local:  # moto warns on every resource type its CloudFormation skips; the summary says what failed
         import logging
@@ -104,7 +107,7 @@ def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, p
         raise typer.Exit(1)
 
 
-def plan(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
+def plan(workload: str = WorkloadArg, env: Environment = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
          local: bool = LocalOpt, profile: str | None = ProfileOpt, endpoint_url: str | None = EndpointOpt,
          role: str = RoleOpt, image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt,
          layer_key: str | None = LayerKeyOpt) -> None:
@@ -116,7 +119,7 @@ def plan(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOp
          endpoint_url=endpoint_url)
 
 
-def deploy(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
+def deploy(workload: str = WorkloadArg, env: Environment = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
            local: bool = LocalOpt, profile: str | None = ProfileOpt, endpoint_url: str | None = EndpointOpt,
            role: str = RoleOpt, image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt,
            layer_key: str | None = LayerKeyOpt) -> None:

@@ -108,10 +108,50 @@ class LintReport(_Doc):
     checkov_passed: int
 
 
+class DriftItem(_Doc):
+    stackset: str
+    account: str
+    region: str
+    logical_id: str
+    status: str
+    properties: list[str]
+    controls: list[str]
+
+
+class DriftReport(_Doc):
+    schema_: Literal["charter/drift/v1"] = Field(alias="schema")
+    ok: bool
+    summary: str
+    checked: list[str]
+    not_deployed: list[str]
+    errors: list[str]
+    drifts: list[DriftItem]
+
+
+class CollectGap(_Doc):
+    collector: str
+    account_id: str
+    region: str
+    error: str
+
+
+class CollectReport(_Doc):
+    schema_: Literal["charter/evidence-collect/v1"] = Field(alias="schema")
+    run_id: str
+    resumed: bool
+    store: str
+    manifest: int
+    artifacts: int
+    stored: int
+    skipped: int
+    signing_key: str
+    gaps: list[CollectGap]
+
+
 def models() -> dict[str, type[BaseModel]]:
     from charter.evidence.assessment import Assessment
 
-    return {"validate": ValidateReport, "plan": PlanReport, "deploy": DeployReport, "evidence-verify": VerifyReport,
+    return {"validate": ValidateReport, "plan": PlanReport, "deploy": DeployReport, "drift": DriftReport, "evidence-collect": CollectReport, "evidence-verify": VerifyReport,
             "access-review-status": AccessReviewStatus, "lint": LintReport, "assess": Assessment}
 
 
