@@ -58,6 +58,13 @@ class PlanFileError(CharterError):
     fix = "Run `charter plan --save FILE` again against AWS, review it, and apply that file."
 
 
+class JobError(CharterError):
+    """The optimizer's job file, its market data or an option of `charter optimize` is not usable."""
+
+    code = "CHARTER-900"
+    fix = "Fix the job file at the path named (see examples/optimizer/job.yaml for every section)."
+
+
 @dataclass(frozen=True)
 class ConfigIssue:
     """One problem in a config file, located by line and column."""

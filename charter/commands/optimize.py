@@ -13,20 +13,13 @@ from pathlib import Path
 import typer
 
 from charter.commands.optimize_cluster import local_cluster
-from charter.errors import CharterError
+from charter.errors import JobError
 
 app = typer.Typer(help="Portfolio optimisation: single backtest (run) or hyperparameter search (search).",
                   no_args_is_help=True)
 
 ConfigOpt = typer.Option(..., "-c", "--config", help="Job description (YAML).")
 OutOpt = typer.Option(Path("optimizer-out"), "-o", "--out", help="Output directory for JSON and HTML report.")
-
-
-class JobError(CharterError):
-    """The optimizer's job file, its data or an option of `charter optimize` is not usable."""
-
-    code = "CHARTER-900"
-    fix = "Fix the job file at the path named (see examples/optimizer/job.yaml for every section)."
 
 
 def _fail(msg: str) -> None:
