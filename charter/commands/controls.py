@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from charter.options import CONFIG
+from charter.options import CONFIG, OUTPUT, OutputFormat
+from charter.output import emit_json
 
 
 class Format(StrEnum):
@@ -26,6 +27,7 @@ def controls(
                                       "relative to the matrix file or a URL ending in /)."),
     reviews: Path = typer.Option(Path(".charter/access-reviews"), "--access-reviews",
                                  help="Access-review campaigns: a due quarter without a closed one fails IAM-09."),
+    output: OutputFormat = OUTPUT,
     fail_on: str | None = typer.Option(None, "--fail-on", help="Exit 1 when a control has one of these statuses "
                                        "(comma separated: failing, gap), e.g. --fail-on failing,gap."),
 ) -> None:
@@ -50,6 +52,16 @@ def controls(
     matrix = compute_matrix(cfg, extra_stacks=synthesize_all_workloads(cfg),
                             failing_controls=failing_from_state(reviews, datetime.now(UTC).date()))
     text = render(matrix, fmt.value, runbooks_href=runbooks if runbooks.endswith("/") else runbooks + "/")
+    hit = sorted({c.id for _, c in matrix.rows() if c.status in fail_statuses})
+    if output == OutputFormat.json:
+        # the summary and each control's status (the whole matrix is --format json)
+        statuses = {c.id: c.status for _, c in matrix.rows()}
+        emit_json("controls", {"summary": matrix.summary.model_dump(mode="json"), "controls": statuses,
+                               "fail_on": sorted(fail_statuses), "failed": hit})
+        if out is None:
+            if hit:
+                raise typer.Exit(1)
+            return
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -57,9 +69,9 @@ def controls(
 
         write_text(out, text)
         s = matrix.summary
-        ok(f"wrote {out}: {s.criteria_with_controls}/{s.criteria_total} criteria with controls, "
-           f"{s.criteria_automated} covered by implemented automated controls, {len(s.gaps)} gaps")
-    hit = sorted({c.id for _, c in matrix.rows() if c.status in fail_statuses})
+        if output != OutputFormat.json:  # stdout is the JSON document alone
+            ok(f"wrote {out}: {s.criteria_with_controls}/{s.criteria_total} criteria with controls, "
+               f"{s.criteria_automated} covered by implemented automated controls, {len(s.gaps)} gaps")
     if hit:
         from charter.output import err_console
 

@@ -148,10 +148,37 @@ class CollectReport(_Doc):
     gaps: list[CollectGap]
 
 
+class ControlsReport(_Doc):
+    schema_: Literal["charter/controls/v1"] = Field(alias="schema")
+    summary: dict[str, Any]
+    controls: dict[str, Literal["implemented", "gap", "failing", "attestation", "inherited"]]
+    fail_on: list[str]
+    failed: list[str]
+
+
+class OptimizeRun(_Doc):
+    schema_: Literal["charter/optimize-run/v1"] = Field(alias="schema")
+    result: str
+    report: str | None
+    metrics: dict[str, Any]
+    final_weights: dict[str, float | None]
+
+
+class OptimizeSearch(_Doc):
+    schema_: Literal["charter/optimize-search/v1"] = Field(alias="schema")
+    search: str
+    best_config: dict[str, Any]
+    holdout_sharpe: float | None
+    n_trials: int
+    n_failures: int
+    metrics: dict[str, Any]
+
+
 def models() -> dict[str, type[BaseModel]]:
     from charter.evidence.assessment import Assessment
 
-    return {"validate": ValidateReport, "plan": PlanReport, "deploy": DeployReport, "drift": DriftReport, "evidence-collect": CollectReport, "evidence-verify": VerifyReport,
+    return {"validate": ValidateReport, "plan": PlanReport, "deploy": DeployReport, "drift": DriftReport, "evidence-collect": CollectReport, "controls": ControlsReport,
+            "optimize-run": OptimizeRun, "optimize-search": OptimizeSearch, "evidence-verify": VerifyReport,
             "access-review-status": AccessReviewStatus, "lint": LintReport, "assess": Assessment}
 
 

@@ -133,3 +133,32 @@ def test_assess_json_is_its_schema() -> None:
     result = judge([art], caller_arn="arn", accounts=[("111111111111", "x")], regions=["us-east-1"],
                    assessed_at=datetime(2026, 1, 1, tzinfo=UTC))
     _valid("assess", json.loads(result.model_dump_json()))
+
+
+def test_controls_json_and_fail_on(tmp_path: Path) -> None:
+    result = charter("controls", "-c", str(SMALL), "--output", "json", "--fail-on", "failing,gap",
+                     "--access-reviews", str(tmp_path / "none"))
+    doc = json.loads(result.stdout)
+    _valid("controls", doc)
+    flagged = sorted(c for c, s in doc["controls"].items() if s in ("failing", "gap"))
+    assert doc["failed"] == flagged and flagged  # IAM-09 fails without a closed access review
+    assert result.returncode == 1
+    only = charter("controls", "-c", str(SMALL), "--output", "json", "--fail-on", "gap",
+                   "--access-reviews", str(tmp_path / "none"))
+    assert json.loads(only.stdout)["failed"] == sorted(c for c, s in doc["controls"].items() if s == "gap")
+    bad = charter("controls", "-c", str(SMALL), "--fail-on", "broken")
+    assert bad.returncode == 2 and "CHARTER-010" in bad.stderr
+
+
+def test_optimize_json(tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text("data: {synthetic: {n_assets: 6, n_days: 300}}\nbacktest: {lookback: 60, rebalance_every: 20}\n"
+                   "search: {n_trials: 2, n_rungs: 1, workers: 1, n_folds: 2}\n")
+    run = charter("optimize", "run", "-c", str(job), "-o", str(tmp_path / "r"), "--no-report", "--output", "json")
+    doc = json.loads(run.stdout)
+    _valid("optimize-run", doc)
+    assert abs(sum(doc["final_weights"].values()) - 1) < 1e-6
+    search = charter("optimize", "search", "-c", str(job), "-o", str(tmp_path / "s"), "--no-report", "--output", "json")
+    doc = json.loads(search.stdout)
+    _valid("optimize-search", doc)
+    assert doc["n_trials"] == 2
