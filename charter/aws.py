@@ -139,6 +139,10 @@ class SessionFactory:
     #: Gives up early on calls that cannot succeed; knows what is in flight (shared by all clients).
     guard: CallGuard = field(default_factory=CallGuard, init=False, repr=False)
     _config: Config | None = field(default=None, init=False, repr=False)
+    #: (account id, role name) the factory becomes before anything else: its own clients
+    #: and every role it assumes then start from that role (an operator's CLI reaching
+    #: `CharterEvidenceReader` through `CharterEvidenceOperator`). None: the profile itself.
+    via: tuple[str, str] | None = None
     _base: boto3.Session | None = field(default=None, init=False, repr=False)
     _assumed: dict[tuple[str, str], tuple[boto3.Session, float]] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -151,7 +155,7 @@ class SessionFactory:
         hooks (which must be picklable). Sessions, cached credentials and locks stay here:
         the other process builds its own (boto3 sessions are not shareable across processes)."""
         return {"profile": self.profile, "region": self.region, "endpoint_url": self.endpoint_url,
-                "on_client": list(self.on_client), "retry": self.retry}
+                "on_client": list(self.on_client), "retry": self.retry, "via": self.via}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
@@ -176,7 +180,15 @@ class SessionFactory:
                                hint="list profiles with `aws configure list-profiles`, or use --local") from None
             # every session of this factory shares this loader (see `assumed`), and so models and classes
             _SHARED.setdefault(self._base._session.get_component("data_loader"), {})
+            if self.via is not None:
+                self._base = self._assume_from(self._base, *self.via, self.region)
         return self._base
+
+    def as_role(self, account_id: str, role_name: str) -> SessionFactory:
+        """The same factory, acting as `role_name` in `account_id` (assumed once from this
+        factory's own credentials); kept across processes, unlike a cached session."""
+        return SessionFactory(profile=self.profile, region=self.region, endpoint_url=self.endpoint_url,
+                              on_client=list(self.on_client), retry=self.retry, via=(account_id, role_name))
 
     def client(self, service: str, *, region: str | None = None, account_id: str | None = None,
                role_name: str | None = None) -> Any:
@@ -222,8 +234,21 @@ class SessionFactory:
             cached = self._assumed.get(key)
             if cached and cached[1] - time.time() > 300:
                 return cached[0]
+        session = self._assume_from(self.base, account_id, role_name, region)
+        expires = getattr(session, "_charter_expires", time.time() + 3600)
+        with self._lock:
+            self._assumed[key] = (session, expires)
+        return session
+
+    def _assume_from(self, source: boto3.Session, account_id: str, role_name: str, region: str | None) -> boto3.Session:
         arn = f"arn:aws:iam::{account_id}:role/{role_name}"
-        sts = self.client("sts", region=region)
+        # this factory's retry settings (resolved against `source`: with `via`, `self.base` is
+        # what is being made here)
+        config = self._config if self._config is not None else self.retry.resolve(source._session).config()
+        sts = source.client("sts", region_name=region or self.region, endpoint_url=self.endpoint_url, config=config)
+        self.guard.install(sts)
+        for hook in self.on_client:
+            hook(sts)
         try:
             creds = sts.assume_role(RoleArn=arn, RoleSessionName="charter")["Credentials"]
         except botocore.exceptions.ClientError as exc:
@@ -235,10 +260,9 @@ class SessionFactory:
         session = boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                                 aws_session_token=creds["SessionToken"], region_name=region or self.region)
         # parse service models and endpoint rules once, not once per assumed account
-        session._session.register_component("data_loader", self.base._session.get_component("data_loader"))
-        expires = creds["Expiration"].timestamp() if hasattr(creds["Expiration"], "timestamp") else time.time() + 3600
-        with self._lock:
-            self._assumed[key] = (session, expires)
+        session._session.register_component("data_loader", source._session.get_component("data_loader"))
+        session._charter_expires = (creds["Expiration"].timestamp() if hasattr(creds["Expiration"], "timestamp")  # type: ignore[attr-defined]
+                                    else time.time() + 3600)
         return session
 
     def caller_arn(self) -> str:
@@ -247,6 +271,18 @@ class SessionFactory:
         except (botocore.exceptions.ClientError, botocore.exceptions.NoCredentialsError) as exc:
             raise AwsError(f"no usable AWS credentials ({exc})",
                            hint="pass --profile NAME for real AWS, or --local for the embedded AWS") from None
+
+
+def acting_as(sessions: SessionFactory, role_name: str | None) -> SessionFactory:
+    """`sessions` acting as `role_name` in the caller's own account (an operator's CLI
+    becoming `CharterEvidenceOperator` in the management account); unchanged when no role
+    is given or the caller already is that role."""
+    if not role_name:
+        return sessions
+    arn = sessions.caller_arn()
+    if f":assumed-role/{role_name}/" in arn or arn.endswith(f":role/{role_name}"):
+        return sessions
+    return sessions.as_role(arn.split(":")[4], role_name)
 
 
 #: Error codes AWS uses for "slow down" (after botocore's adaptive retries gave up).

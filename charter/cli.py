@@ -36,8 +36,8 @@ def _register_groups() -> None:
     dependencies inside its commands, so importing them all here stays fast."""
     import importlib
 
-    for name in ("controls", "deploy", "assess", "evidence", "access_review", "workload", "optimize", "runbooks", "docs",
-                 "demo", "console", "cost"):
+    for name in ("preflight", "controls", "deploy", "assess", "evidence", "access_review", "workload", "optimize",
+                 "runbooks", "docs", "demo", "console", "cost"):
         mod = importlib.import_module(f"charter.commands.{name}")
         if hasattr(mod, "register"):
             mod.register(app)

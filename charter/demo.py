@@ -195,11 +195,20 @@ class Demo:
         backend = open_backend(str(self.result.out / "evidence"))
         return EvidenceStore(backend), LocalSigner.for_directory(self.result.out / "signing-key")
 
+    def _operator(self):  # type: ignore[no-untyped-def]
+        """Reads go through the evidence operator role, as an operator's CLI does (the
+        evidence reader trusts only it and the scheduled collector)."""
+        from charter.aws import acting_as
+        from charter.landing_zone.naming import EVIDENCE_OPERATOR_ROLE
+
+        return acting_as(self.sessions, EVIDENCE_OPERATOR_ROLE)
+
     def collect(self) -> str:
         from charter.evidence.continuous import collect_to_store
 
         store, signer = self._store()
-        result = collect_to_store(store, self.sessions, self.cfg, signer, caller_arn=self.sessions.caller_arn())
+        reader = self._operator()
+        result = collect_to_store(store, reader, self.cfg, signer, caller_arn=reader.caller_arn())
         self.result.facts["evidence_items"] = len(result.manifest.artifacts) if result.manifest else 0
         self.result.facts["evidence_gaps"] = len(result.gaps)
         return f"{self.result.facts['evidence_items']} artifacts, {len(result.gaps)} gaps, manifest signed"
@@ -222,11 +231,11 @@ class Demo:
         seed_review_population(self.sessions, self.cfg, self.account_ids)
         state = self.result.out / "access-reviews"
         quarter = _quarter(datetime.now(UTC))
-        _, snapshot, books = camp.start(self.sessions, self.cfg, quarter, state)
+        _, snapshot, books = camp.start(self._operator(), self.cfg, quarter, state)
         for book in books:
             _fill_workbook(book)
             camp.record(book, state)
-        report = camp.close(self.sessions, self.cfg, quarter, state, apply=True)
+        report = camp.close(self.sessions, self.cfg, quarter, state, apply=True, read_sessions=self._operator())
         store, signer = self._store()
         caller = self.sessions.caller_arn()
         home = self.cfg.organization.home_region

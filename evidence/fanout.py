@@ -60,7 +60,7 @@ from charter.evidence.collectors.base import (
     criteria_for,
 )
 from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import EVIDENCE_READER_ROLE
+from charter.landing_zone.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
 
 Progress = Callable[[int, int, Artifact], None]
 log = logging.getLogger(__name__)
@@ -284,7 +284,13 @@ class FanOut:
     # -- running ----------------------------------------------------------------------
     def _access(self, account: AccountRef) -> _Access:
         caller_account, caller_arn = self.caller()
-        if account.id == caller_account:
+        # Every account is read through the read-only role, the caller's own account too: the
+        # collector and the operator hold no read permissions of their own (least privilege),
+        # and the reader trusts both of them in every account. OrganizationAccountAccessRole
+        # (`charter assess` of an organization without Charter) exists only in member accounts:
+        # AWS never creates it in the management account, so the caller reads that one itself.
+        own_directly = not self.role_name or self.role_name == MEMBER_ACCESS_ROLE
+        if account.id == caller_account and (own_directly or f":assumed-role/{self.role_name}/" in caller_arn):
             return _Access(caller_arn, None)
         try:
             sts = self.clients.factory(account.id)("sts", self.home)

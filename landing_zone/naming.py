@@ -36,6 +36,21 @@ MEMBER_ACCESS_ROLE = "OrganizationAccountAccessRole"
 #: Self-managed StackSet roles, names as AWS documents them.
 STACKSET_ADMIN_ROLE = "AWSCloudFormationStackSetAdministrationRole"
 STACKSET_EXECUTION_ROLE = "AWSCloudFormationStackSetExecutionRole"
+#: The account-baseline custom resource's role, `<prefix>-<region>` in every account.
+ACCOUNT_BASELINE_ROLE_PREFIX = "CharterAccountBaseline"
+#: Operators' role in the management account for evidence collection and access reviews from
+#: the CLI: the evidence reader trusts it beside the collector.
+EVIDENCE_OPERATOR_ROLE = "CharterEvidenceOperator"
+
+
+def workload_deploy_role_name(cfg: OrgConfig, workload: str = "optimizer") -> str:
+    """The role a workload's pipeline assumes in each environment's account."""
+    return f"{cfg.organization.name}-{workload}-deploy"
+
+
+def workload_boundary_name(cfg: OrgConfig, environment: str, workload: str = "optimizer") -> str:
+    """The permissions boundary of every role a workload's pipeline creates or changes."""
+    return f"{cfg.organization.name}-{environment}-{workload}-boundary"
 
 
 def log_bucket_name(cfg: OrgConfig, kind: str) -> str:

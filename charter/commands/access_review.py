@@ -20,6 +20,9 @@ RegionOpt = typer.Option(None, "--region", help="Region for global calls (defaul
 LocalOpt = LOCAL
 EndpointOpt = ENDPOINT
 StoreOpt = typer.Option(None, "--store", help="Evidence store (directory or s3://bucket/prefix).")
+OperatorOpt = typer.Option("CharterEvidenceOperator", "--operator-role",
+                           help="Role (in the caller's account) that reads every account through "
+                                "CharterEvidenceReader; '' to read with the caller's own credentials.")
 
 
 def _sessions(cfg, profile, region, local, endpoint):
@@ -33,7 +36,7 @@ def _sessions(cfg, profile, region, local, endpoint):
 def start(quarter: str = typer.Option(..., "--quarter", help="The quarter under review, e.g. 2026Q4."),
           config: Path = ConfigOpt, profile: str | None = ProfileOpt, region: str | None = RegionOpt,
           local: bool = LocalOpt, endpoint_url: str | None = EndpointOpt, state_dir: Path = StateOpt,
-          store: str | None = StoreOpt) -> None:
+          store: str | None = StoreOpt, operator_role: str = OperatorOpt) -> None:
     """Snapshot every account's access and write one workbook per reviewer (the account owners).
 
     Example: `charter access-review start --quarter 2026Q4 -c org.yaml --profile mgmt`
@@ -44,7 +47,9 @@ def start(quarter: str = typer.Option(..., "--quarter", help="The quarter under 
     cfg = load_config(config)
     with _sessions(cfg, profile, region, local, endpoint_url) as sessions:
         with err_console.status("snapshotting access...") as status:
-            campaign, snapshot, paths = camp.start(sessions, cfg, quarter, state_dir,
+            from charter.aws import acting_as
+
+            campaign, snapshot, paths = camp.start(acting_as(sessions, operator_role), cfg, quarter, state_dir,
                                                    progress=lambda name: status.update(f"snapshotting {name}..."))
         _store(store, [camp.snapshot_artifact(snapshot, quarter, cfg.organization.home_region)], cfg, sessions)
     ok(f"campaign {campaign.id}: {len(snapshot.rows)} accesses in {len(snapshot.accounts)} accounts")
@@ -105,7 +110,8 @@ def close(quarter: str = typer.Option(..., "--quarter", help="e.g. 2026Q4"),
           local: bool = LocalOpt, endpoint_url: str | None = EndpointOpt, state_dir: Path = StateOpt,
           store: str | None = StoreOpt,
           role: str = typer.Option("OrganizationAccountAccessRole", "--role",
-                                   help="Role assumed in member accounts to revoke access.")) -> None:
+                                   help="Role assumed in member accounts to revoke access."),
+          operator_role: str = OperatorOpt) -> None:
     """Verify every revoke took effect (with --apply, carry them out first) and write the signed report.
 
     Example: `charter access-review close --quarter 2026Q4 --apply -c org.yaml --profile mgmt`
@@ -128,7 +134,10 @@ def close(quarter: str = typer.Option(..., "--quarter", help="e.g. 2026Q4"),
         typer.confirm("Carry out these revocations?", abort=True)
     with _sessions(cfg, profile, region, local, endpoint_url) as sessions:
         with err_console.status("verifying...") as status_line:
+            from charter.aws import acting_as
+
             report = camp.close(sessions, cfg, quarter, state_dir, apply=apply, write_role=role,
+                                read_sessions=acting_as(sessions, operator_role),
                                 progress=lambda msg: status_line.update(msg))
         _store(store, [camp.report_artifact(report, sessions.caller_arn(), cfg.organization.home_region)],
                cfg, sessions)

@@ -221,7 +221,8 @@ def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, p
 
     Without --profile/--local/--endpoint-url (or $AWS_ENDPOINT_URL), or with --offline, it compares
     against the journal of the last deploy; with AWS access it is a dry run of deploy against what is
-    there. Ends with the totals: N to add, N to change, N to destroy.
+    there. Ends with the totals: N to add, N to change, N to destroy. Then every call the plan makes
+    Charter do is checked as `charter preflight` does; exit 1 on a denial.
 
     Example: `charter plan -c org.yaml -o out --offline --detailed-exitcode`
     """
@@ -256,7 +257,12 @@ def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, p
     from charter.commands.cost import plan_cost_delta
 
     cost = plan_cost_delta(cfg, out)
-    document = {"against": against, "changes": _change_dicts(changes), "totals": total, "cost": cost}
+    # what AWS would refuse, before anything is deployed (the same check as `charter preflight`)
+    from charter.commands.preflight import print_report, run_preflight
+
+    report = run_preflight(cfg)
+    document = {"against": against, "changes": _change_dicts(changes), "totals": total, "cost": cost,
+                "preflight": report.to_json()}
     if save is not None:
         import json
 
@@ -273,6 +279,10 @@ def plan(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, p
         console.print(footer if changes else "No changes.", markup=False, highlight=False)
         if not quiet:
             console.print(cost, markup=False, highlight=False, soft_wrap=True)
+        if not quiet or not report.ok:
+            print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
     if detailed_exitcode and changes:
         raise typer.Exit(2)
 
@@ -317,27 +327,46 @@ def drift(config: Path = ConfigOpt, out: Path = OutOpt, local: bool = LocalOpt, 
 
 def local(port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one)."),
           region: str = typer.Option("us-east-1", "--region", help="Default region.")) -> None:
-    """Start the embedded AWS (moto) on 127.0.0.1 until Ctrl-C, and print how to use it.
+    """Start the embedded AWS (moto) on 127.0.0.1 until Ctrl-C or SIGTERM, and print how to use it.
 
     Example: `charter local --port 5000`, then `charter deploy -c org.yaml --endpoint-url http://127.0.0.1:5000`
     """
+    import signal
+    import threading
     import time
 
     from charter.local import LocalAws
 
-    server = LocalAws(port=port, region=region).start()
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        if not stopping:  # a second signal while stopping must not break the cleanup
+            stopping.append(signum)
+            raise KeyboardInterrupt
+
+    # Explicit handlers: a process started in the background inherits SIGINT ignored (Python
+    # then installs no Ctrl-C handler of its own) and Python's default SIGTERM kills without
+    # the cleanup below; either way the server must stop when asked.
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server = LocalAws(port=port, region=region)
     try:
+        server.start()
         for key, value in server.env().items():
             typer.echo(f"export {key}={value}")
         err_console.print(f"embedded AWS at {server.endpoint_url}; use --endpoint-url {server.endpoint_url}. "
-                          "Ctrl-C stops it.")
+                          "Ctrl-C (or SIGTERM) stops it.")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
-        err_console.print("embedded AWS stopped")
+        if server.port:
+            server.stop()
+            err_console.print("embedded AWS stopped")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def register(app: typer.Typer) -> None:

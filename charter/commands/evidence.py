@@ -115,6 +115,10 @@ def collect(
     processes: int = typer.Option(0, "--processes", min=0, max=64,
                                   help="Worker processes sharing the accounts (0: one per 16 accounts, "
                                        "at most one per CPU; 1: all in this process)."),
+    operator_role: str = typer.Option(
+        "CharterEvidenceOperator", "--operator-role",
+        help="Role (in the caller's account) that reads every account through CharterEvidenceReader; "
+             "'' to read with the caller's own credentials (e.g. as CharterEvidenceCollector)"),
     max_attempts: int | None = MAX_ATTEMPTS,
     read_timeout: float | None = READ_TIMEOUT,
     output: OutputFormat = OUTPUT,
@@ -131,6 +135,7 @@ def collect(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from charter.aws import acting_as
     from charter.evidence.continuous import collect_all_fn, collect_to_store
     from charter.evidence.signing import signer_for
     from charter.evidence.store import EvidenceStore, open_backend
@@ -145,11 +150,12 @@ def collect(
         backend = open_backend(store, sessions=sessions, region=region)
         ev_store = EvidenceStore(backend)
         signer = signer_for(store, backend, sessions, kms_key, cfg, key_file=key)
-        refs = _resolve_accounts(sessions, cfg, _split(accounts))
-        caller = sessions.caller_arn()
+        reader = acting_as(sessions, operator_role)  # the evidence reader trusts the operator role
+        refs = _resolve_accounts(reader, cfg, _split(accounts))
+        caller = reader.caller_arn()
         with Progress(TextColumn("[bold]collecting[/]"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("account-region-collector units · {task.fields[ar]} account-regions"),
-                      TimeElapsedColumn(), waiting_column(sessions.guard), console=err_console,
+                      TimeElapsedColumn(), waiting_column(reader.guard), console=err_console,
                       transient=False) as bar:
             task = bar.add_task("collect", total=None, ar=0)
             seen: set[tuple[str, str]] = set()
@@ -159,7 +165,7 @@ def collect(
                 bar.update(task, completed=done, total=total, ar=len(seen))
 
             result = collect_to_store(
-                ev_store, sessions, cfg, signer,
+                ev_store, reader, cfg, signer,
                 accounts=[(a.id, a.name) for a in refs] if refs else None,
                 regions=_split(regions), collectors=_split(collectors), resume=not new_run,
                 max_workers=max_workers, processes=processes, progress=progress, caller_arn=caller,

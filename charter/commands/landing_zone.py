@@ -97,13 +97,18 @@ def lint(out: Path = typer.Argument(Path("out"), help="Directory written by `cha
          sarif_out: Path | None = typer.Option(None, "--sarif-file",
                                                help="Also write the SARIF report to this file."),
          regions: str = typer.Option("", "--regions", help="Comma-separated regions for cfn-lint "
-                                     "(default: the plan's governed regions).")) -> None:
+                                     "(default: the plan's governed regions)."),
+         config: Path | None = typer.Option(None, "-c", "--config",
+                                            help="org.yaml the templates came from: also run `charter preflight`.")) -> None:
     """Lint every template with cfn-lint and checkov, in-process. Exit 1 on any finding.
 
     Suppressions are only honoured when written on the resource with a reason; they are
     listed here and in the control matrix.
 
-    Example: `charter synth -c examples/large/org.yaml -o out && charter lint out`
+    With `-c org.yaml`, every call the templates make Charter do is also evaluated against
+    the SCPs, identity, trust and resource policies (`charter preflight`).
+
+    Example: `charter synth -c examples/large/org.yaml -o out && charter lint out -c examples/large/org.yaml`
     """
     from charter.landing_zone.lint import Linter
     from charter.landing_zone.synth import Plan
@@ -118,6 +123,13 @@ def lint(out: Path = typer.Argument(Path("out"), help="Directory written by `cha
     with err_console.status("linting with cfn-lint and checkov..."):
         report = Linter(region_list).lint_dir(out)
     elapsed = time.perf_counter() - start
+    preflight = None
+    if config is not None:
+        from charter.commands.preflight import run_preflight
+        from charter.landing_zone.config import load_config
+
+        with err_console.status("evaluating Charter's permission model..."):
+            preflight = run_preflight(load_config(config))
     if fmt == LintFormat.sarif or sarif_out is not None:
         from charter.landing_zone.lint_sarif import to_sarif
 
@@ -135,6 +147,7 @@ def lint(out: Path = typer.Argument(Path("out"), help="Directory written by `cha
             "findings": [f.__dict__ for f in report.findings],
             "suppressions": [s.__dict__ for s in report.suppressions],
             "checkov_passed": report.checkov_passed,
+            **({"preflight": preflight.to_json()} if preflight is not None else {}),
         })
     elif fmt == LintFormat.text:
         for f in report.findings:
@@ -147,7 +160,11 @@ def lint(out: Path = typer.Argument(Path("out"), help="Directory written by `cha
                    f"{report.count('checkov')} checkov failures ({report.checkov_passed} checks passed), "
                    f"{len(report.suppressions)} suppressions, {elapsed:.1f}s")
         (ok if report.ok else err_console.print)(summary)
-    if not report.ok:
+        if preflight is not None:
+            from charter.commands.preflight import print_report
+
+            print_report(preflight)
+    if not report.ok or (preflight is not None and not preflight.ok):
         raise typer.Exit(1)
 
 

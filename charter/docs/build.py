@@ -78,6 +78,7 @@ def build_docs(cfg: OrgConfig, out_dir: Path, *, config_path: str = "org.yaml") 
     from charter.docs.architecture import render_svg
     from charter.docs.reference import cli_reference
     from charter.landing_zone import naming
+    from charter.landing_zone.scp.exemptions import charter_principals
     from charter.landing_zone.synth import build_plan, synthesize
 
     plan = build_plan(cfg, synthesize(cfg))
@@ -92,6 +93,8 @@ def build_docs(cfg: OrgConfig, out_dir: Path, *, config_path: str = "org.yaml") 
              "home_region": cfg.organization.home_region, "governed_regions": cfg.organization.governed_regions},
         deploy_role=cfg.scps.admin_role, member_access_role=naming.MEMBER_ACCESS_ROLE,
         reader_role=naming.EVIDENCE_READER_ROLE, collector_role=naming.EVIDENCE_COLLECTOR_ROLE,
+        operator_role=naming.EVIDENCE_OPERATOR_ROLE, exemptions=[
+            {"role": p.role, "what": p.what, "statements": sorted(p.exempt_from)} for p in charter_principals(cfg)],
         audit=cfg.account("audit").name, security=cfg.account("security").name, config_path=config_path,
         stacks=[{"stack_name": s.stack_name, "deploys_as": s.deployment.kind, "controls": s.controls}
                 for s in plan.stacks])

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from charter.local import enforcement
+
 
 def _guarded_app():
     """moto's WSGI app, answering services moto does not implement with a 4xx AWS error.
@@ -27,6 +29,9 @@ def _guarded_app():
     inner = Dispatcher(create_backend_app)
 
     def app(environ, start_response):
+        refused = enforcement.check_request(environ)
+        if refused is not None:  # AWS would refuse it: its SCPs, policies or a trust policy say so
+            return _aws_error(start_response, "403 Forbidden", "AccessDenied", refused.message, environ)
         try:
             backend = inner.get_application(environ)
         except Exception:  # moto raises several types when no backend matches the host
@@ -43,16 +48,23 @@ _REST_XML = ("s3", "route53", "cloudfront")  # services whose errors are <Error>
 def _unsupported(start_response, what: str, environ: dict | None = None) -> list[bytes]:
     """HTTP 400 `UnsupportedOperation`, in the error shape of the caller's protocol (JSON,
     query XML, EC2 XML or REST XML), so every SDK parses it as an ordinary client error."""
+    return _aws_error(start_response, "400 Bad Request", "UnsupportedOperation",
+                      f"the embedded AWS (moto) does not implement {what}", environ)
+
+
+def _aws_error(start_response, status: str, error_code: str, message: str, environ: dict | None = None) -> list[bytes]:
+    """An AWS error in the caller's protocol's shape (JSON services name AccessDenied
+    `AccessDeniedException`, as AWS's JSON APIs do)."""
     from xml.sax.saxutils import escape
 
     environ = environ or {}
-    message = f"the embedded AWS (moto) does not implement {what}"
     scope = environ.get("HTTP_AUTHORIZATION", "").partition("Credential=")[2].split(",")[0].split("/")
     service = scope[3] if len(scope) > 3 else ""
     form = "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", "")
-    code, msg = "<Code>UnsupportedOperation</Code>", f"<Message>{escape(message)}</Message>"
+    code, msg = f"<Code>{error_code}</Code>", f"<Message>{escape(message)}</Message>"
     if environ.get("HTTP_X_AMZ_TARGET") or not (form or service in _REST_XML or service == "ec2"):
-        body, ctype = json.dumps({"__type": "UnsupportedOperation", "message": message}).encode(), \
+        json_code = "AccessDeniedException" if error_code == "AccessDenied" else error_code
+        body, ctype = json.dumps({"__type": json_code, "message": message, "Message": message}).encode(), \
             "application/x-amz-json-1.1"
     elif service == "ec2":
         body, ctype = f"<Response><Errors><Error>{code}{msg}</Error></Errors><RequestID>0</RequestID></Response>".encode(), \
@@ -62,8 +74,9 @@ def _unsupported(start_response, what: str, environ: dict | None = None) -> list
     else:
         body, ctype = (f"<ErrorResponse><Error><Type>Sender</Type>{code}{msg}</Error>"
                        f"<RequestId>0</RequestId></ErrorResponse>").encode(), "text/xml"
-    start_response("400 Bad Request", [("Content-Type", ctype), ("x-amzn-ErrorType", "UnsupportedOperation"),
-                                       ("Content-Length", str(len(body)))])
+    error_type = "AccessDeniedException" if error_code == "AccessDenied" and service not in _REST_XML else error_code
+    start_response(status, [("Content-Type", ctype), ("x-amzn-ErrorType", error_type),
+                            ("Content-Length", str(len(body)))])
     return [body]
 
 

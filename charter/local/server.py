@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from charter.aws import SessionFactory
 from charter.errors import CharterError
-from charter.local import patches
+from charter.local import enforcement, patches
 from charter.local.running import _ENDPOINT
 
 
@@ -70,14 +70,21 @@ class _SkippedTypeFilter(logging.Filter):
 class LocalAws:
     """A moto server in a background thread. Use as a context manager."""
 
-    def __init__(self, port: int = 0, region: str = "us-east-1") -> None:
+    def __init__(self, port: int = 0, region: str = "us-east-1", *, enforce: bool | None = None) -> None:
         self.requested_port = port
         self.region = region
+        #: Refuse what AWS would refuse (SCPs, identity and trust policies): `charter.local.enforcement`.
+        #: On unless turned off here or with CHARTER_LOCAL_ENFORCE=0 (to compare with plain moto).
+        self.enforce = enforce if enforce is not None else os.environ.get("CHARTER_LOCAL_ENFORCE", "1") != "0"
         self._server = None
         self.port = 0
 
     def start(self) -> LocalAws:
         patches.apply()
+        if self.enforce:
+            enforcement.install()
+        else:
+            enforcement.enable(False)
         if not _ENDPOINT:
             # moto keeps accounts in module-level backends: a second embedded AWS in the same
             # process (a test after a test, a demo after a collect) would otherwise find the

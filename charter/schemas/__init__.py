@@ -37,6 +37,36 @@ class PlanChange(_Doc):
     details: list[str]
 
 
+class PreflightDenial(_Doc):
+    principal: str
+    action: str
+    resource: str
+    accounts: list[str]
+    regions: list[str]
+    outcome: str
+    #: scp, identity, boundary, resource or trust
+    policy_type: str | None
+    policy: str
+    statement: str
+    reason: str
+    why: str
+    source: str
+    fix: str
+
+
+class PreflightResult(_Doc):
+    denials: list[PreflightDenial]
+    needs: int
+    trust_links: int
+    principals: int
+    notes: list[str]
+    seconds: float
+
+
+class PreflightReport(PreflightResult):
+    schema_: Literal["charter/preflight/v1"] = Field(alias="schema")
+
+
 class PlanReport(_Doc):
     schema_: Literal["charter/plan/v1"] = Field(alias="schema")
     against: str
@@ -44,6 +74,8 @@ class PlanReport(_Doc):
     totals: dict[Literal["add", "change", "destroy"], int]
     #: the landing zone's monthly cost estimate and its change since the last deploy
     cost: str
+    #: every call the plan makes Charter do, evaluated as `charter preflight` does
+    preflight: PreflightResult
     #: in a file saved with `charter plan --save`: what `deploy --plan-file` checks is unchanged
     config_sha256: str | None = None
     plan_sha256: str | None = None
@@ -106,6 +138,8 @@ class LintReport(_Doc):
     findings: list[dict[str, Any]]
     suppressions: list[dict[str, Any]]
     checkov_passed: int
+    #: with `charter lint -c org.yaml`
+    preflight: PreflightResult | None = None
 
 
 class DriftItem(_Doc):
@@ -177,7 +211,7 @@ class OptimizeSearch(_Doc):
 def models() -> dict[str, type[BaseModel]]:
     from charter.evidence.assessment import Assessment
 
-    return {"validate": ValidateReport, "plan": PlanReport, "deploy": DeployReport, "drift": DriftReport, "evidence-collect": CollectReport, "controls": ControlsReport,
+    return {"validate": ValidateReport, "preflight": PreflightReport, "plan": PlanReport, "deploy": DeployReport, "drift": DriftReport, "evidence-collect": CollectReport, "controls": ControlsReport,
             "optimize-run": OptimizeRun, "optimize-search": OptimizeSearch, "evidence-verify": VerifyReport,
             "access-review-status": AccessReviewStatus, "lint": LintReport, "assess": Assessment}
 

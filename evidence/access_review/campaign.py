@@ -204,8 +204,13 @@ def pending_revocations(quarter: str, state_dir: Path = DEFAULT_STATE_DIR) -> li
 
 def close(sessions: SessionFactory, cfg: OrgConfig, quarter: str, state_dir: Path = DEFAULT_STATE_DIR, *,
           apply: bool = False, write_role: str = MEMBER_ACCESS_ROLE, read_role: str = EVIDENCE_READER_ROLE,
+          read_sessions: SessionFactory | None = None,
           progress: Callable[[str], None] | None = None) -> CampaignReport:
     """Verify every revoke took effect (carrying them out first with `apply`); write the report.
+
+    Revocations use `sessions` (the caller, assuming `write_role`); the verifying snapshot
+    reads through `read_sessions` when given (the evidence operator, whom the read-only
+    role trusts).
 
     Raises CloseRefused, with the campaign left open, when any revocation is not in effect.
     """
@@ -224,7 +229,7 @@ def close(sessions: SessionFactory, cfg: OrgConfig, quarter: str, state_dir: Pat
                 rev.applied = True
             except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, ValueError) as exc:
                 rev.error = error_message(exc)
-    after = take_snapshot(sessions, cfg, snapshot.accounts, read_role=read_role, progress=progress)
+    after = take_snapshot(read_sessions or sessions, cfg, snapshot.accounts, read_role=read_role, progress=progress)
     still_there = after.by_id()
     unreadable = {g["account_id"] for g in after.gaps}
     for rev in revocations:

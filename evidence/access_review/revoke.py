@@ -9,6 +9,15 @@ from charter.aws import SessionFactory
 
 from .model import AccessRow
 
+#: The IAM calls a revocation makes with the write role (`--role`, default
+#: OrganizationAccountAccessRole) in the member account, and with the caller in the
+#: management account for Identity Center; `charter preflight` evaluates them.
+MEMBER_REVOKE_CALLS: tuple[str, ...] = (
+    "iam:DeleteLoginProfile", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:RemoveUserFromGroup",
+    "iam:DetachUserPolicy", "iam:DeleteUserPolicy", "iam:DetachRolePolicy", "iam:DeleteRolePolicy",
+)
+MANAGEMENT_REVOKE_CALLS: tuple[str, ...] = ("sso:DeleteAccountAssignment",)
+
 
 def _iam(sessions: SessionFactory, row: AccessRow, role: str) -> Any:
     return sessions.client("iam", account_id=row.account_id, role_name=role)

@@ -24,6 +24,20 @@ from charter.landing_zone.naming import EVIDENCE_READER_ROLE
 
 from .model import AccessRow, Account, Snapshot
 
+#: Reads through the evidence reader in every account, and in the management account with
+#: the caller's own credentials (Identity Center, Access Analyzer, Organizations).
+READER_CALLS: tuple[str, ...] = (
+    "iam:ListUsers", "iam:ListRoles", "iam:GetRole", "iam:GetLoginProfile", "iam:ListAccessKeys",
+    "iam:GetAccessKeyLastUsed", "iam:ListGroupsForUser", "iam:ListAttachedUserPolicies", "iam:ListUserPolicies",
+    "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:ListMFADevices",
+)
+MANAGEMENT_READ_CALLS: tuple[str, ...] = (
+    "organizations:DescribeOrganization", "organizations:ListAccounts", "sso:ListInstances",
+    "sso:ListPermissionSets", "sso:DescribePermissionSet", "sso:ListAccountAssignments", "identitystore:DescribeUser",
+    "identitystore:DescribeGroup", "access-analyzer:ListAnalyzers",
+    "access-analyzer:ListFindings",
+)
+
 KEY_MAX_AGE_DAYS = 90
 UNUSED_DAYS = 90
 

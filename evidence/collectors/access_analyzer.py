@@ -35,6 +35,7 @@ def check_analyzers(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("access-analyzer:ListAnalyzers", "access-analyzer:ListFindings"),
     name="access_analyzer", scope="regional", services=("accessanalyzer",),
     description="IAM Access Analyzer analyzers and their active findings",
     fetch=fetch, checks=(("IAM-10", check_analyzers),),

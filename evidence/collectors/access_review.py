@@ -70,6 +70,7 @@ def check_quarters(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=(),
     name="access_review", scope="global", management_only=True, services=(),
     description="Quarterly access-review campaigns closed, none skipped",
     fetch=fetch, checks=(("IAM-09", check_quarters),), landing_zone=("IAM-09",),

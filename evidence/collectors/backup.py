@@ -112,6 +112,8 @@ def check_copies(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("backup:GetBackupPlan", "backup:ListBackupJobs", "backup:ListBackupPlans",
+           "backup:ListBackupVaults"),
     name="backup", scope="regional", services=("backup",),
     description="Backup plans vs RPO, copies to the DR region, Vault Lock, last day's job results",
     fetch=fetch, checks=(("BCK-01", check_plans), ("BCK-02", check_copies)),

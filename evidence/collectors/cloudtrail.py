@@ -68,6 +68,7 @@ def check_trails(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("cloudtrail:DescribeTrails", "cloudtrail:GetInsightSelectors", "cloudtrail:GetTrailStatus"),
     name="cloudtrail", scope="regional", services=("cloudtrail",),
     description="Trail status, multi-region, log-file validation, KMS, CloudWatch Logs, Insights",
     fetch=fetch, checks=(("LOG-01", check_trails),),

@@ -70,6 +70,9 @@ def check_rules(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("config:DescribeComplianceByConfigRule", "config:DescribeConfigRules",
+           "config:DescribeConfigurationRecorderStatus", "config:DescribeConfigurationRecorders",
+           "config:DescribeDeliveryChannels"),
     name="config", scope="regional", services=("config",),
     description="Config recorders, delivery channels, rules and their compliance results",
     fetch=fetch, checks=(("MON-01", check_recorder), ("MON-09", check_rules)),

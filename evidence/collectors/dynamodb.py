@@ -24,6 +24,7 @@ def check_pitr(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("dynamodb:DescribeContinuousBackups", "dynamodb:ListTables"),
     name="dynamodb", scope="regional", services=("dynamodb",),
     description="Point-in-time recovery of every DynamoDB table",
     fetch=fetch, checks=(("BCK-03", check_pitr),),

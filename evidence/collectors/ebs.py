@@ -22,6 +22,7 @@ def check_default_encryption(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("ec2:GetEbsDefaultKmsKeyId", "ec2:GetEbsEncryptionByDefault"),
     name="ebs", scope="regional", services=("ec2",),
     description="EBS encryption by default and its KMS key",
     fetch=fetch, checks=(("ENC-03", check_default_encryption),),

@@ -43,6 +43,7 @@ def check_detectors(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("guardduty:GetDetector", "guardduty:ListDetectors", "guardduty:ListFindings"),
     name="guardduty", scope="regional", services=("guardduty",),
     description="GuardDuty detectors, protection plans, active high-severity finding counts",
     fetch=fetch, checks=(("MON-05", check_detectors),),

@@ -182,6 +182,9 @@ def check_admin_policies(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("iam:GenerateCredentialReport", "iam:GetAccessKeyLastUsed", "iam:GetAccountPasswordPolicy",
+           "iam:GetAccountSummary", "iam:GetCredentialReport", "iam:GetLoginProfile", "iam:GetPolicyVersion",
+           "iam:ListAccessKeys", "iam:ListMFADevices", "iam:ListPolicies", "iam:ListUsers"),
     name="iam", scope="global", services=("iam",),
     description="Credential report (root row), password policy, MFA per user, access key age and use, "
                 "unused credentials, customer policies granting *:*",

@@ -78,6 +78,8 @@ def check_identity(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("identitystore:ListGroups", "sso:DescribePermissionSet", "sso:ListAccountAssignments",
+           "sso:ListAccountsForProvisionedPermissionSet", "sso:ListInstances", "sso:ListPermissionSets"),
     name="identity_center", scope="global", management_only=True, services=("sso-admin", "identitystore"),
     description="Identity Center permission sets, session limits, account assignments vs org.yaml",
     fetch=fetch, checks=(("IAM-06", check_identity),), landing_zone=("IAM-06",),

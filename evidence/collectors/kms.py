@@ -48,6 +48,7 @@ def check_rotation(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListKeys"),
     name="kms", scope="regional", services=("kms",),
     description="Rotation of every customer-managed KMS key",
     fetch=fetch, checks=(("ENC-01", check_rotation),),

@@ -36,6 +36,7 @@ def check_retention(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("logs:DescribeLogGroups",),
     name="logs", scope="regional", services=("logs",),
     description="CloudWatch Logs retention of every log group vs the config",
     fetch=fetch, checks=(("LOG-04", check_retention),),

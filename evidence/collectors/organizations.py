@@ -104,6 +104,10 @@ _checks: list[tuple[str, Check]] = [("ORG-01", check_structure)]
 _checks += [(c, partial(check_scp, control=c)) for c in _scp_controls()]
 
 COLLECTOR = register(Collector(
+    calls=("organizations:DescribeOrganization", "organizations:DescribePolicy",
+           "organizations:ListAccounts", "organizations:ListAccountsForParent",
+           "organizations:ListOrganizationalUnitsForParent", "organizations:ListPolicies",
+           "organizations:ListRoots", "organizations:ListTargetsForPolicy"),
     name="organizations", scope="global", management_only=True, services=("organizations",),
     description="Accounts and their OUs vs org.yaml; SCP statements attached per target",
     fetch=fetch, checks=tuple(_checks), landing_zone=tuple(control for control, _ in _checks),

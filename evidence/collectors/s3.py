@@ -147,6 +147,9 @@ def check_log_archive(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("s3:GetAccountPublicAccessBlock", "s3:GetBucketLocation", "s3:GetBucketLogging",
+           "s3:GetBucketObjectLockConfiguration", "s3:GetBucketPolicy", "s3:GetBucketPublicAccessBlock",
+           "s3:GetBucketVersioning", "s3:GetEncryptionConfiguration", "s3:ListAllMyBuckets"),
     name="s3", scope="global", services=("s3", "s3control"),
     description="Account and bucket public access block, SSE-KMS, TLS-only policy, access logging, "
                 "versioning and Object Lock",

@@ -58,6 +58,7 @@ def check_hub(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("securityhub:DescribeHub", "securityhub:GetEnabledStandards", "securityhub:GetFindings"),
     name="securityhub", scope="regional", services=("securityhub",),
     description="Security Hub enabled, FSBP/CIS standards enabled, active critical/high finding counts",
     fetch=fetch, checks=(("MON-04", check_hub),),

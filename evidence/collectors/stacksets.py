@@ -59,6 +59,8 @@ def check_drift(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("cloudformation:DescribeStackSet", "cloudformation:ListStackInstances",
+           "cloudformation:ListStackSets"),
     name="stacksets", scope="global", management_only=True, services=("cloudformation",),
     description="Drift status of every StackSet and stack instance",
     fetch=fetch, checks=(("CHG-02", check_drift),), landing_zone=("CHG-02",),

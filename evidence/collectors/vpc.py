@@ -46,6 +46,7 @@ def check_default_sg(snap: Snapshot, ctx: Context) -> list:
 
 
 COLLECTOR = register(Collector(
+    calls=("ec2:DescribeFlowLogs", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"),
     name="vpc", scope="regional", services=("ec2",),
     description="Flow logs per VPC; default security groups closed",
     fetch=fetch, checks=(("LOG-06", check_flow_logs), ("NET-02", check_default_sg)),

@@ -39,11 +39,12 @@ from charter.landing_zone.context import context_parameter
 from charter.landing_zone.custom_resources import account_baseline as handler_module
 from charter.landing_zone.custom_resources import inline_source
 from charter.landing_zone.metadata import controls, suppress
+from charter.landing_zone.naming import ACCOUNT_BASELINE_ROLE_PREFIX
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
 
 FUNCTION_NAME = "charter-account-baseline"
-ROLE_NAME_PREFIX = "CharterAccountBaseline"
+ROLE_NAME_PREFIX = ACCOUNT_BASELINE_ROLE_PREFIX
 #: Export of the custom-resource Lambda's ARN (per account and region).
 FUNCTION_ARN_EXPORT = "charter-account-baseline-function-arn"
 ZIPFILE_LIMIT = 4096
@@ -57,6 +58,21 @@ class AccountBaselineResource(CustomResource):
 
 class DefaultSecurityGroupClosedResource(CustomResource):
     resource_type = "Custom::DefaultSecurityGroupClosed"
+
+
+#: Every AWS call the handler (`custom_resources/account_baseline.py`) makes, as the IAM
+#: action and the resource it acts on (`{account}`/`{region}` filled per account). The role's
+#: policy grants exactly these; `charter preflight` checks them against the SCPs in every
+#: account and region; a test records the handler's calls and checks them against this.
+HANDLER_CALLS: dict[str, str] = {
+    "iam:UpdateAccountPasswordPolicy": "*",
+    "s3:PutAccountPublicAccessBlock": "*",
+    "ec2:EnableEbsEncryptionByDefault": "*",
+    "ec2:ModifyEbsDefaultKmsKeyId": "*",
+    "ec2:DescribeSecurityGroups": "*",
+    "ec2:RevokeSecurityGroupIngress": "arn:aws:ec2:{region}:{account}:security-group/*",
+    "ec2:RevokeSecurityGroupEgress": "arn:aws:ec2:{region}:{account}:security-group/*",
+}
 
 
 def handler_code() -> str:

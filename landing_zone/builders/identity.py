@@ -50,6 +50,7 @@ from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls, suppress
 from charter.landing_zone.naming import (
     EVIDENCE_COLLECTOR_ROLE,
+    EVIDENCE_OPERATOR_ROLE,
     EVIDENCE_READER_ROLE,
     STACKSET_ADMIN_ROLE,
     STACKSET_EXECUTION_ROLE,
@@ -65,6 +66,15 @@ STACKSET_ROLES_STACK = "stackset-roles"
 JOB_FUNCTION_POLICIES = {"ViewOnlyAccess", "Billing", "DatabaseAdministrator", "DataScientist",
                          "NetworkAdministrator", "SupportUser", "SystemAdministrator"}
 BREAK_GLASS_SESSION_SECONDS = 3600
+#: Read calls of the evidence collectors and access reviews that SecurityAudit and
+#: ViewOnlyAccess lack (`charter preflight` names any that goes missing).
+READER_EXTRA_READS = ("backup:GetBackupPlan",)
+#: What an operator's CLI does as `CharterEvidenceOperator` in the management account.
+OPERATOR_READS = (
+    "organizations:DescribeOrganization", "organizations:ListAccounts", "sso:ListInstances", "sso:ListPermissionSets",
+    "sso:DescribePermissionSet", "sso:ListAccountAssignments", "identitystore:DescribeUser",
+    "identitystore:DescribeGroup", "access-analyzer:ListAnalyzers", "access-analyzer:ListFindings",
+)
 #: Accounts whose ids are deploy-time context parameters already.
 CONTEXT_ACCOUNT_PARAMETERS = {"log-archive": "LogArchiveAccountId", "audit": "AuditAccountId",
                               "security": "SecurityAccountId"}
@@ -88,7 +98,8 @@ def _arn(service: str, resource: str, region: str = "*") -> Sub:
 
 # -- management account: permission sets, assignments, StackSet roles ---------------------
 
-def _stackset_roles(t: Template) -> None:
+def _stackset_roles(t: Template, cfg: OrgConfig) -> None:
+    access_log_prefix = f"{cfg.organization.name}-s3-access-logs"
     admin_trust = PolicyDocument(Version="2012-10-17", Statement=[Statement(
         Effect=Allow, Principal=Principal("Service", "cloudformation.amazonaws.com"), Action=_actions("sts:AssumeRole"),
         Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))))])
@@ -116,18 +127,28 @@ def _stackset_roles(t: Template) -> None:
             "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole", "iam:UpdateRoleDescription",
             "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy",
             "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
-            "iam:TagRole", "iam:UntagRole", "iam:PassRole"),
+            "iam:TagRole", "iam:UntagRole", "iam:PassRole", "iam:PutRolePermissionsBoundary",
+            "iam:DeleteRolePermissionsBoundary"),
                   Resource=[_arn("iam", "role/Charter*", "")]),
-        Statement(Sid="BaselineFunction", Effect=Allow, Action=_actions(
-            "lambda:CreateFunction", "lambda:DeleteFunction", "lambda:GetFunction", "lambda:GetFunctionConfiguration",
-            "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:InvokeFunction",
-            "lambda:TagResource", "lambda:UntagResource", "lambda:ListTags"),
+        Statement(Sid="BaselineFunction", Effect=Allow, Action=[Action("lambda", "*")],
                   Resource=[_arn("lambda", "function:charter-*")]),
-        Statement(Sid="BaselineLogs", Effect=Allow, Action=_actions(
-            "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy",
-            "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagResource", "logs:UntagResource",
-            "logs:ListTagsForResource", "logs:DescribeLogGroups"),
-                  Resource=[_arn("logs", "log-group:*")]),
+        Statement(Sid="BaselineLogs", Effect=Allow, Action=[Action("logs", "*")],
+                  Resource=[_arn("logs", "log-group:*"), _arn("logs", "log-group:*:*")]),
+        # the Lambda handler also reads its code signing, concurrency and runtime settings,
+        # the VPC it could attach to and the key of its environment (AWS::Lambda::Function's handlers)
+        Statement(Sid="BaselineFunctionSettings", Effect=Allow, Action=_actions(
+            "lambda:GetCodeSigningConfig", "lambda:GetLayerVersion", "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeNetworkInterfaces",
+            "elasticfilesystem:DescribeMountTargets", "logs:CreateLogDelivery", "logs:DescribeResourcePolicies",
+            "logs:PutResourcePolicy", "firehose:TagDeliveryStream"), Resource=["*"]),
+        Statement(Sid="BaselineKeyUse", Effect=Allow, Action=_actions("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"),
+                  Resource=[_arn("kms", "key/*")]),
+        # the account baseline's S3 server-access-log bucket and its policy in this account (LOG-05)
+        Statement(Sid="AccessLogBucket", Effect=Allow, Action=[Action("s3", "*")],
+                  Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{access_log_prefix}-${{AWS::AccountId}}-*"),
+                            Sub(f"arn:${{AWS::Partition}}:s3:::{access_log_prefix}-${{AWS::AccountId}}-*/*")]),
+        Statement(Sid="AccessLogBucketTables", Effect=Allow, Action=[Action("s3tables", "*")],
+                  Resource=[Sub(f"arn:${{AWS::Partition}}:s3tables:*:${{AWS::AccountId}}:bucket/{access_log_prefix}-*")]),
     ]
     role = Role(STACKSET_EXECUTION_ROLE.replace("AWSCloudFormation", ""), RoleName=STACKSET_EXECUTION_ROLE,
                 AssumeRolePolicyDocument=exec_trust, MaxSessionDuration=3600,
@@ -171,9 +192,9 @@ def assignment_targets(cfg: OrgConfig) -> list[tuple[str, str, str]]:
     return out
 
 
-def stackset_roles_template() -> Template:
+def stackset_roles_template(cfg: OrgConfig) -> Template:
     t = Template(Description="Charter: self-managed StackSet administration and execution roles for the management account")
-    _stackset_roles(t)
+    _stackset_roles(t, cfg)
     return t
 
 
@@ -244,16 +265,53 @@ def roles_template(cfg: OrgConfig) -> Template:
         suppress(role, "CKV_AWS_274", "Break-glass is by definition full access; MFA-gated, 1 h sessions, management-account only, alerted and reviewed")
         t.add_resource(controls(role, "IAM-07"))
 
+    context_parameter(t, "ManagementAccountId")
     collector = Sub(f"arn:${{AWS::Partition}}:iam::${{AuditAccountId}}:role/{EVIDENCE_COLLECTOR_ROLE}")
-    trust = PolicyDocument(Version="2012-10-17", Statement=[Statement(
-        Sid="EvidenceCollectorOnly", Effect=Allow, Action=_actions("sts:AssumeRole"),
-        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AuditAccountId}:root")),
-        Condition=Condition(ArnEquals("aws:PrincipalArn", collector)))])
+    operator = Sub(f"arn:${{AWS::Partition}}:iam::${{ManagementAccountId}}:role/{EVIDENCE_OPERATOR_ROLE}")
+    trust = PolicyDocument(Version="2012-10-17", Statement=[
+        # the scheduled collector in the audit account
+        Statement(Sid="EvidenceCollector", Effect=Allow, Action=_actions("sts:AssumeRole"),
+                  Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AuditAccountId}:root")),
+                  Condition=Condition(ArnEquals("aws:PrincipalArn", collector))),
+        # an operator's CLI (evidence collect, access-review), through the operator role
+        Statement(Sid="EvidenceOperator", Effect=Allow, Action=_actions("sts:AssumeRole"),
+                  Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${ManagementAccountId}:root")),
+                  Condition=Condition(ArnEquals("aws:PrincipalArn", operator))),
+    ])
     t.add_resource(controls(Role(
         "EvidenceReaderRole", RoleName=EVIDENCE_READER_ROLE, AssumeRolePolicyDocument=trust, MaxSessionDuration=3600,
-        Description=f"Read-only evidence collection, assumable only by {EVIDENCE_COLLECTOR_ROLE} in the audit account",
+        Description=f"Read-only evidence collection, assumable only by {EVIDENCE_COLLECTOR_ROLE} (audit account) "
+                    f"and {EVIDENCE_OPERATOR_ROLE} (management account)",
         ManagedPolicyArns=[managed_policy_arn("SecurityAudit"), managed_policy_arn("ViewOnlyAccess")],
+        # reads the collectors make that SecurityAudit and ViewOnlyAccess do not grant (preflight checks the sum)
+        Policies=[Policy(PolicyName="collector-reads", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[
+            Statement(Sid="ReadsBeyondSecurityAudit", Effect=Allow, Action=_actions(*READER_EXTRA_READS),
+                      Resource=["*"])]))],
         Tags=Tags(ManagedBy="charter")), "IAM-08"))
+    return t
+
+
+def operator_template(cfg: OrgConfig) -> Template:
+    """`CharterEvidenceOperator` in the management account: what an operator's CLI becomes to
+    read evidence and access in every account (the reader trusts it), assumable by the
+    management account's principals that IAM allows to (its administrators)."""
+    t = Template(Description="Charter: the evidence operator role for charter evidence collect and access reviews (IAM-08)")
+    org_id = context_parameter(t, "OrganizationId")
+    trust = PolicyDocument(Version="2012-10-17", Statement=[Statement(
+        Sid="ManagementAccountPrincipals", Effect=Allow, Action=_actions("sts:AssumeRole"),
+        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")))])
+    policy = PolicyDocument(Version="2012-10-17", Statement=[
+        Statement(Sid="AssumeEvidenceReader", Effect=Allow, Action=_actions("sts:AssumeRole"),
+                  Resource=[Sub(f"arn:${{AWS::Partition}}:iam::*:role/{EVIDENCE_READER_ROLE}")],
+                  Condition=Condition(StringEquals("aws:ResourceOrgID", Ref(org_id)))),
+        Statement(Sid="ReadOrganizationAndIdentityCenter", Effect=Allow, Action=_actions(*OPERATOR_READS),
+                  Resource=["*"]),
+    ])
+    t.add_resource(controls(Role(
+        "EvidenceOperatorRole", RoleName=EVIDENCE_OPERATOR_ROLE, AssumeRolePolicyDocument=trust, MaxSessionDuration=3600,
+        Description="Operators' evidence collection and access reviews from the CLI: assumes CharterEvidenceReader",
+        Policies=[Policy(PolicyName="evidence-operator", PolicyDocument=policy)], Tags=Tags(ManagedBy="charter")),
+        "IAM-08"))
     return t
 
 
@@ -263,7 +321,9 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
     home = cfg.organization.home_region
     mgmt, resolve = management_template(cfg)
     roles = roles_template(cfg)
-    specs = [StackSpec(STACKSET_ROLES_STACK, stackset_roles_template(),
+    specs = [StackSpec(STACKSET_ROLES_STACK, stackset_roles_template(cfg),
+                       Deployment(kind="stack", account="management", regions=[home], order=20)),
+             StackSpec("evidence-operator", operator_template(cfg),
                        Deployment(kind="stack", account="management", regions=[home], order=20))]
     if mgmt is not None:
         # separate from the StackSet roles: an Identity Center problem must not block the baselines

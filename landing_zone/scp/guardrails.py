@@ -24,6 +24,8 @@ from awacs.aws import (
 
 from charter.landing_zone.config.model import OrgConfig
 
+from .exemptions import exempt_arns, unless_charter
+
 
 @dataclass(frozen=True)
 class Guardrail:
@@ -52,23 +54,11 @@ def _actions(*names: str) -> list[Action]:
     return [Action(*name.split(":", 1)) for name in names]
 
 
-def _unless_charter(cfg: OrgConfig) -> Condition:
-    """Charter's deploy role (and StackSet execution roles it drives) are exempt, so the
-    guardrails can be changed only through Charter's reviewed pipeline (change management)."""
-    return Condition(ArnNotLike("aws:PrincipalARN", _admin_arns(cfg)))
-
-
-def _admin_arns(cfg: OrgConfig) -> list[str]:
-    return [
-        f"arn:aws:iam::*:role/{cfg.scps.admin_role}",
-        "arn:aws:iam::*:role/stacksets-exec-*",
-        "arn:aws:iam::*:role/AWSCloudFormationStackSetExecutionRole",
-    ]
-
-
 def _protect(cfg: OrgConfig, control: str, name: str, actions: list[str]) -> list[Statement]:
+    """A deny that Charter's principals pass through, so what Charter manages changes only
+    through Charter's reviewed pipeline (change management); who passes is `exemptions`."""
     return [Statement(Sid=sid(control, name), Effect=Deny, Action=_actions(*actions), Resource=["*"],
-                      Condition=_unless_charter(cfg))]
+                      Condition=unless_charter(cfg, sid(control, name)))]
 
 
 @guardrail("deny-leave-organization", "ORG-02", "Member accounts cannot leave the organization.")
@@ -159,7 +149,7 @@ def deny_regions(cfg: OrgConfig) -> list[Statement]:
         NotAction=_actions(*GLOBAL_SERVICE_ACTIONS), Resource=["*"],
         Condition=Condition([
             StringNotEquals("aws:RequestedRegion", list(cfg.organization.governed_regions)),
-            ArnNotLike("aws:PrincipalARN", _admin_arns(cfg)),
+            ArnNotLike("aws:PrincipalARN", exempt_arns(cfg, sid("ORG-03", "DenyUngovernedRegions"))),
         ]),
     )]
 
@@ -172,12 +162,12 @@ def protect_charter(cfg: OrgConfig) -> list[Statement]:
             "iam:AttachRolePolicy", "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePermissionsBoundary",
             "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary",
             "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription",
-        ), Resource=roles, Condition=_unless_charter(cfg)),
+        ), Resource=roles, Condition=unless_charter(cfg, sid("ORG-04", "ProtectCharterRoles"))),
         Statement(Sid=sid("ORG-04", "ProtectCharterStacks"), Effect=Deny, Action=_actions(
             "cloudformation:DeleteStack", "cloudformation:UpdateStack", "cloudformation:CreateChangeSet",
             "cloudformation:ExecuteChangeSet", "cloudformation:UpdateTerminationProtection",
         ), Resource=["arn:aws:cloudformation:*:*:stack/StackSet-charter-*", "arn:aws:cloudformation:*:*:stack/charter-*"],
-            Condition=_unless_charter(cfg)),
+            Condition=unless_charter(cfg, sid("ORG-04", "ProtectCharterStacks"))),
     ]
 
 

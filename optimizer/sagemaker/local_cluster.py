@@ -150,11 +150,17 @@ class LocalCluster:
             hyperparameters: dict[str, str] | None = None, checkpoint_s3: str | None = None) -> StepResult:
         t0 = time.perf_counter()
         jobs = self.prepare(step, args, kind, hosts, inputs, outputs, hyperparameters, checkpoint_s3)
-        procs = [j.start() for j in jobs]
-        codes = [p.wait() for p in procs]
-        for p in procs:
-            if p.stdout:
-                p.stdout.close()
+        procs: list[subprocess.Popen] = []
+        try:
+            procs += [j.start() for j in jobs]
+            codes = [p.wait() for p in procs]
+        finally:  # interrupted (Ctrl-C, a failing caller): no host is left running
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                if p.stdout:
+                    p.stdout.close()
         # upload what every host wrote, failed or not (checkpoints must survive a failure)
         for j in jobs:
             if checkpoint_s3:

@@ -79,9 +79,14 @@ def test_bad_paths_are_clear(args: list[str]) -> None:
 
 
 def test_ci_runs_exactly_the_readme_test_line() -> None:
-    """.ci/run extracts the README's test line; it must exist once and install the test extras."""
+    """.ci/run extracts the README's test line; it must exist once, install the test extras at
+    the pinned versions, lint and run the suite, and fail on the first step that fails."""
     readme = (REPO / "README.md").read_text().splitlines()
     lines = [ln for ln in readme if ln.endswith("# tests")]
     assert len(lines) == 1
-    assert "pip install -e '.[test]'" in lines[0] and "pytest" in lines[0]
-    assert 'grep -E "# tests$" README.md' in (REPO / ".ci" / "run").read_text()
+    steps = lines[0].split(" && ")
+    assert [s.split()[0:3] for s in steps[-2:]] == [["ruff", "check", "."], ["python", "-m", "pytest"]]
+    assert steps[-3].endswith("pip install -c constraints.txt -e '.[test]'")
+    assert (REPO / "constraints.txt").is_file()
+    run = (REPO / ".ci" / "run").read_text()
+    assert 'grep -E "# tests$" README.md' in run and "set -euo pipefail" in run

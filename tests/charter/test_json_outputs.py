@@ -55,6 +55,7 @@ def test_plan_json_totals_and_detailed_exitcode(synthesized: Path, tmp_path: Pat
     assert result.returncode == 2, result.stderr  # changes: exit 2
     doc = json.loads(result.stdout)
     _valid("plan", doc)
+    assert doc["preflight"]["denials"] == [] and doc["preflight"]["needs"] > 1000  # checked as `charter preflight`
     changes = doc["changes"]
     assert len({json.dumps(c, sort_keys=True) for c in changes}) == len(changes)  # each change once
     stacksets = [c for c in changes if c["area"] == "stackset" and c["action"] == "create"]
@@ -162,3 +163,16 @@ def test_optimize_json(tmp_path: Path) -> None:
     doc = json.loads(search.stdout)
     _valid("optimize-search", doc)
     assert doc["n_trials"] == 2
+
+
+def test_preflight_json_names_each_denial(tmp_path: Path) -> None:
+    seeded = tmp_path / "org.yaml"
+    seeded.write_text(SMALL.read_text().replace("scps:\n", "scps:\n  custom:\n    - sid: NoPab\n      control: DAT-01\n"
+                                                "      actions: [\"s3:PutAccountPublicAccessBlock\"]\n"
+                                                "      targets: [Root]\n", 1))
+    result = charter("preflight", "-c", str(seeded), "--output", "json")
+    assert result.returncode == 1, result.stderr  # a denial
+    doc = json.loads(result.stdout)
+    _valid("preflight", doc)
+    denied = [d for d in doc["denials"] if d["action"] == "s3:PutAccountPublicAccessBlock"]
+    assert denied and all(d["statement"] == "DAT01NoPab" and d["policy_type"] == "scp" for d in denied)

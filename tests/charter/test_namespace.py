@@ -24,6 +24,7 @@ def test_the_wheel_installs_only_the_charter_namespace(tmp_path):
     for folder in DOMAINS:  # every folder of the repository is inside the namespace, data files too
         assert f"charter/{folder}/__init__.py" in names
     assert "charter/controls/catalog/log.yaml" in names and "charter/templates/matrix.html.j2" in names
+    assert "charter/templates/docs/deploy-guide.md.j2" in names  # data folders that are not packages
 
 
 def test_domains_import_under_charter_and_not_alone():

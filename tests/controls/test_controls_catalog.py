@@ -129,10 +129,39 @@ def test_tooling_modules_exist(catalog) -> None:
             assert importlib.util.find_spec(mod) is not None, f"{c.id}: {mod} not installed"
 
 
-def test_requires_are_real_config_switches(catalog, small_config) -> None:
+def _off(value: object) -> object:
+    """What a user writes in org.yaml to turn a setting off."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, list | dict):
+        return type(value)()
+    return None
+
+
+def test_requires_are_real_config_switches(catalog, small_config, small_config_path) -> None:
+    """Each path a control `requires` is a setting of org.yaml that a user can turn off, and
+    turning it off makes every control that requires it a gap naming that setting."""
+    import yaml
+
+    from charter.controls.matrix import compute_matrix
+    from charter.landing_zone.config import load_config_text
+
+    paths = sorted({p for c in catalog for p in c.requires})
+    assert paths, "no control requires a setting"
+    data = yaml.safe_load(small_config_path.read_text())
+    for path in paths:
+        node = data
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = _off(config_value(small_config, path))  # raises if org.yaml has no such setting
+    off = load_config_text(yaml.safe_dump(data, sort_keys=False), "org.yaml")  # a user can write it
+    matrix = compute_matrix(off, catalog)
     for c in catalog:
         for path in c.requires:
-            config_value(small_config, path)  # raises if the path does not exist
+            assert not config_value(off, path), path
+            assert matrix.controls[c.id].status == "gap", (c.id, path)
+            assert path in matrix.controls[c.id].reason, (c.id, matrix.controls[c.id].reason)
 
 
 def test_every_control_id_synth_emits_is_in_the_catalog(catalog, small_config) -> None:

@@ -18,6 +18,8 @@ from charter.aws import SessionFactory
 from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
 from charter.local import LocalAws
 
+pytestmark = pytest.mark.e2e  # every test here uses the embedded AWS
+
 REGION = "us-east-1"
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from evidence_roles import provision_evidence_roles
 from openpyxl import load_workbook
 
 from charter.evidence.access_review import campaign as camp
@@ -55,7 +56,9 @@ def aws(small_config):
             sso.create_account_assignment(InstanceArn=instance["InstanceArn"], TargetId=account_id,
                                           TargetType="AWS_ACCOUNT", PermissionSetArn=pset["PermissionSetArn"],
                                           PrincipalType="USER", PrincipalId=user_id)
-        yield sessions, ids
+        # the read-only role and the operator it trusts, as the landing zone makes them
+        operator = provision_evidence_roles(sessions, small_config, list(ids.values()))
+        yield sessions, ids, operator
 
 
 def _fill(path: Path, decide) -> None:
@@ -84,9 +87,9 @@ def _decide(row: dict) -> tuple[str, str]:
 
 
 def test_quarter_closed_loop(aws, small_config, tmp_path: Path) -> None:
-    sessions, ids = aws
+    sessions, ids, operator = aws
     state = tmp_path / "reviews"
-    campaign, snapshot, workbooks = camp.start(sessions, small_config, QUARTER, state)
+    campaign, snapshot, workbooks = camp.start(operator, small_config, QUARTER, state)
 
     # the snapshot covers users, roles and Identity Center in all three seeded accounts
     kinds = {(r.account_name, r.principal_type) for r in snapshot.rows}
@@ -109,12 +112,12 @@ def test_quarter_closed_loop(aws, small_config, tmp_path: Path) -> None:
     assert all(r.recorded for r in reviewers if r.rows)
 
     revoked = {r.row_id for r in camp.pending_revocations(QUARTER, state)}
-    report = camp.close(sessions, small_config, QUARTER, state, apply=True)
+    report = camp.close(sessions, small_config, QUARTER, state, apply=True, read_sessions=operator)
 
     assert {r.row_id for r in report.revocations} == revoked
     assert all(r.applied and r.verified for r in report.revocations)
     assert any("move alice to the read-only group" in e for e in report.exceptions)
-    after = take_snapshot(sessions, small_config, snapshot.accounts)
+    after = take_snapshot(operator, small_config, snapshot.accounts)
     assert not revoked & set(after.by_id()), "a revoked access is still present"
     assert not [r for r in after.rows if r.principal == "bob" and r.account_name == "prod"]
     assert not [r for r in after.rows if r.principal == "carol" and r.account_name == "dev"]
@@ -126,7 +129,7 @@ def test_quarter_closed_loop(aws, small_config, tmp_path: Path) -> None:
 
 
 def test_tampered_and_incomplete_workbooks_are_rejected_by_row(aws, small_config, tmp_path: Path) -> None:
-    sessions, _ = aws
+    _, _, sessions = aws  # reads go through the evidence operator
     state = tmp_path / "reviews"
     _, _, workbooks = camp.start(sessions, small_config, "2027Q1", state)
     path = next(p for p in workbooks if p.name.startswith("platform-lead"))
@@ -159,7 +162,7 @@ def test_cli_closed_loop_writes_signed_evidence(aws, small_config_path, tmp_path
     from charter.evidence.store import EvidenceStore, open_backend
     from charter.evidence.verify import verify
 
-    sessions, _ = aws
+    sessions, _, _ = aws
     state, store = tmp_path / "reviews", tmp_path / "evidence"
     common = ["-c", str(small_config_path), "--endpoint-url", sessions.endpoint_url, "--state-dir", str(state),
               "--store", str(store)]

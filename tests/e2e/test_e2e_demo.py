@@ -4,16 +4,18 @@ stacks are deployed after the landing zone (on its real exports) and the job run
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_demo_runs_the_whole_flow(tmp_path: Path, small_config, small_config_path) -> None:
+def test_demo_runs_the_whole_flow(tmp_path: Path, small_config, small_config_path, monkeypatch,
+                                  capsys) -> None:
     from charter.demo import Demo
     from charter.evidence.export import verify_package
     from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
@@ -52,10 +54,29 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, small_config, small_config_pat
 
     from moto.moto_api._internal.models import moto_api_backend
 
+    from charter.cli import main
+
     # moto's backends live in the process: the demo starts from an empty AWS, as `charter demo` does
     moto_api_backend.reset()
     out = tmp_path / "demo"
-    result = Observed(small_config, small_config_path, out).run()
+
+    class Kept(Observed):
+        def run(self) -> Any:
+            seen["result"] = super().run()
+            return seen["result"]
+
+    # `charter demo` as a user runs it, with the observing demo in place of the plain one
+    monkeypatch.setattr("charter.demo.Demo", Kept)
+    monkeypatch.setattr(sys, "argv", ["charter", "demo", "-c", str(small_config_path), "--keep", str(out)])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    printed = capsys.readouterr()
+    assert code == 0, printed.out + printed.err
+    result = seen["result"]
+    assert "demo finished" in printed.out and "optimizer workload stacks (dev)" in printed.out
 
     steps = [s.name for s in result.steps]
     assert steps == ["validate", "synth", "lint", "deploy landing zone", "control matrix", "collect evidence",

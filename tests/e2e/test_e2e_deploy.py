@@ -68,6 +68,10 @@ def sessions(aws: LocalAws) -> SessionFactory:
                         (STACKSET_EXECUTION_ROLE, {"AWS": f"arn:aws:iam::{LOCAL_MANAGEMENT_ACCOUNT}:root"})):
         iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": trust, "Action": "sts:AssumeRole"}]}))
+        # AdministratorAccess, inline (the embedded AWS enforces permissions: a role without a
+        # policy could do nothing)
+        iam.put_role_policy(RoleName=name, PolicyName="AdministratorAccess", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
     return sessions
 
 
@@ -272,6 +276,7 @@ def test_plan_offline_shows_one_move_and_one_statement(sessions: SessionFactory,
     assert json.loads(json.dumps([c.render() for c in online.changes]))
 
 
+@pytest.mark.slow
 def test_large_org_nested_four_deep_gets_every_instance_and_redeploys_read_only(
         sessions: SessionFactory, tmp_path: Path) -> None:
     large = load_config(REPO / "examples" / "large" / "org.yaml")

@@ -55,7 +55,7 @@ def test_ingest_submit_poll_and_page_results(api: LocalApiServer) -> None:
     job_id = resp.json()["job_id"]
     assert resp.headers["Location"] == f"/jobs/{job_id}"
 
-    deadline, version, status = time.monotonic() + 60, 0, {}
+    deadline, version, status = time.monotonic() + 600, 0, {}  # a hang guard, not a timing
     while time.monotonic() < deadline:
         status = requests.get(f"{api.url}/jobs/{job_id}", params={"wait": 5, "after": version},
                               headers={"X-Charter-User": "alice"}, timeout=15).json()
@@ -102,7 +102,7 @@ def test_malformed_request_is_400_naming_the_field(api: LocalApiServer) -> None:
 def test_job_on_missing_tickers_fails_with_the_reason(api: LocalApiServer) -> None:
     ingest_prices(n_assets=5, n_days=320)
     job_id = _job(api, {"assets": ["A000", "ZZZZ"], "objective": "risk_parity"}).json()["job_id"]
-    deadline, status = time.monotonic() + 30, {"status": "QUEUED"}
+    deadline, status = time.monotonic() + 300, {"status": "QUEUED"}  # a hang guard
     while status["status"] not in ("SUCCEEDED", "FAILED") and time.monotonic() < deadline:
         status = requests.get(f"{api.url}/jobs/{job_id}", params={"wait": 8}, headers={"X-Charter-User": "alice"},
                               timeout=15).json()
@@ -124,6 +124,7 @@ def test_malformed_data_file_is_quarantined_with_its_reason(api: LocalApiServer)
     assert s3.get_object(Bucket=bucket, Key="incoming/vendor/bad file.csv")["Body"].read() == body  # nothing lost
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_errors(api: LocalApiServer, tmp_path: Path) -> None:
     """Fuzz every operation of /openapi.json; any 5xx fails (schemathesis CLI, bounded examples)."""
     pytest.importorskip("schemathesis")
@@ -133,5 +134,5 @@ def test_schemathesis_finds_no_server_errors(api: LocalApiServer, tmp_path: Path
            # the coverage phase crashes inside hypothesis (SystemError in lambda_sources) on this Python
            "--phases", "examples,fuzzing,stateful",
            "--report", "junit", "--report-dir", str(tmp_path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

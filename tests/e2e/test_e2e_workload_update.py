@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from charter.cli import app
@@ -13,6 +14,7 @@ from charter.local import LocalAws
 SMALL = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 
 
+@pytest.mark.slow
 def test_workload_stacks_update_in_place_after_a_config_change(tmp_path: Path) -> None:
     changed = tmp_path / "org.yaml"
     text = SMALL.read_text()

@@ -48,3 +48,6 @@ def run_collector(name: str, cfg=None, *, region: str = "us-east-1", environment
 
 def results(artifact: Artifact, control: str) -> dict[str, str]:
     return {p.id: p.result for p in artifact.population if p.control == control}
+
+
+from evidence_roles import provision_evidence_roles  # noqa: E402,F401 - shared with the e2e tests

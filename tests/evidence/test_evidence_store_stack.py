@@ -113,6 +113,7 @@ def test_every_resource_carries_evd01():
         assert "EVD-01" in res["Metadata"]["Charter"]["Controls"], name
 
 
+@pytest.mark.slow
 def test_lint_clean_with_reasoned_suppressions_only(evstore_linter, tmp_path):
     spec, data = _build(load_config(EXAMPLE))
     findings = evstore_linter.cfn_lint("evidence-store", data)

@@ -244,7 +244,7 @@ def test_index_renders_in_headless_chromium_without_console_errors(package, tmp_
 
 
 @pytest.fixture()
-def moto_server_url():
+def moto_server_url(spawn):
     """The embedded AWS in its own process: the test's own moto state (mock_aws) stays untouched."""
     import socket
     import time
@@ -253,23 +253,23 @@ def moto_server_url():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    deadline = time.monotonic() + 300  # a hang guard: moto's start takes seconds, more under load
+    while True:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=10)
+            break
+        except OSError:
+            assert child.proc.poll() is None, "the moto server exited"
+            assert time.monotonic() < deadline, f"the moto server did not answer on {url}"
+            time.sleep(0.1)
+    yield url  # the `spawn` fixture stops it, whatever the test did
 
 
 @pytest.mark.e2e  # ~10 s, most of it the moto server loading its backends on first use
+@pytest.mark.slow
 def test_cli_collect_export_verify_against_the_embedded_aws(tmp_path, monkeypatch, capsys, moto_server_url):
     """collect (real collectors, embedded AWS with an org) -> verify -> export -> verify --package."""
     import boto3

@@ -8,7 +8,7 @@ import multiprocessing
 import os
 
 import pytest
-from collectors_testkit import small_config
+from collectors_testkit import provision_evidence_roles, small_config
 
 from charter.evidence.fanout import AccountRef, FanOut, auto_processes, collect_all
 from charter.local import LocalAws
@@ -33,10 +33,20 @@ def org():
         sessions = aws.sessions()
         orgs = sessions.client("organizations")
         orgs.create_organization(FeatureSet="ALL")
-        for acct in cfg.accounts:
-            aid = orgs.create_account(Email=str(acct.email), AccountName=acct.name)["CreateAccountStatus"]["AccountId"]
-            sessions.client("kms", account_id=aid, role_name="CharterEvidenceReader").create_key(Description=acct.name)
+        ids = [orgs.create_account(Email=str(acct.email), AccountName=acct.name)["CreateAccountStatus"]["AccountId"]
+               for acct in cfg.accounts]
+        # the embedded AWS enforces trust: the reader and the operator it trusts, as deploy makes them
+        operator = provision_evidence_roles(sessions, cfg, ids)
+        for acct, aid in zip(cfg.accounts, ids, strict=True):
+            sessions.client("kms", account_id=aid, role_name="OrganizationAccountAccessRole").create_key(
+                Description=acct.name)
+        aws.operator = operator
         yield aws, cfg
+
+
+def operator(aws):
+    """A fresh factory acting as the evidence operator (its own `on_client` list)."""
+    return aws.sessions().as_role(*aws.operator.via)
 
 
 def _fingerprint(artifacts):
@@ -44,11 +54,13 @@ def _fingerprint(artifacts):
                    tuple((p.id, p.control, p.result) for p in a.population)) for a in artifacts)
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_two_processes_yield_the_same_evidence_as_one(org):
     aws, cfg = org
-    one = list(collect_all(aws.sessions(), cfg, collectors=COLLECTORS, max_workers=4, processes=1))
+    one = list(collect_all(aws.operator, cfg, collectors=COLLECTORS, max_workers=4, processes=1))
     seen = []
-    two = list(collect_all(aws.sessions(), cfg, collectors=COLLECTORS, max_workers=4, processes=2,
+    two = list(collect_all(aws.operator, cfg, collectors=COLLECTORS, max_workers=4, processes=2,
                            progress=lambda done, total, art: seen.append((done, total))))
     assert not [a for a in one if a.kind == "gap"]
     assert _fingerprint(two) == _fingerprint(one)
@@ -58,6 +70,7 @@ def test_two_processes_yield_the_same_evidence_as_one(org):
     assert all(a.account_id in a.caller_arn or a.collector == "organizations" for a in two if a.kind == "evidence")
 
 
+@pytest.mark.e2e
 def test_accounts_are_dealt_in_balanced_deterministic_groups(org):
     aws, cfg = org
     refs = [AccountRef(str(100000000000 + i), f"a{i}") for i in range(7)]
@@ -71,13 +84,14 @@ def test_accounts_are_dealt_in_balanced_deterministic_groups(org):
     assert len(fan.groups(refs[:2], 8)) == 2  # never more groups than accounts
 
 
+@pytest.mark.e2e
 def test_a_dead_worker_becomes_gaps_for_exactly_what_it_did_not_return(org):
     aws, cfg = org
-    sessions = aws.sessions()
+    sessions = operator(aws)
     sessions.on_client.append(DieInWorker())
     artifacts = list(collect_all(sessions, cfg, collectors=COLLECTORS, max_workers=4, processes=2))
     planned = {(a.collector, a.account_id, a.region) for a in
-               list(collect_all(aws.sessions(), cfg, collectors=COLLECTORS, max_workers=4, processes=1))}
+               list(collect_all(aws.operator, cfg, collectors=COLLECTORS, max_workers=4, processes=1))}
     got = [(a.collector, a.account_id, a.region) for a in artifacts]
     assert len(got) == len(set(got)) and set(got) == planned  # nothing missing, nothing twice
     gaps = [a for a in artifacts if a.kind == "gap"]
@@ -85,9 +99,10 @@ def test_a_dead_worker_becomes_gaps_for_exactly_what_it_did_not_return(org):
     assert any(a.collector == "kms" for a in gaps)
 
 
+@pytest.mark.e2e
 def test_a_hook_the_workers_cannot_rebuild_falls_back_to_this_process(org):
     aws, cfg = org
-    sessions = aws.sessions()
+    sessions = operator(aws)
     calls = []
     sessions.on_client.append(lambda client: calls.append(client.meta.service_model.service_name))  # a closure
     artifacts = list(collect_all(sessions, cfg, collectors=COLLECTORS, max_workers=4, processes=2))

@@ -193,6 +193,7 @@ def test_only_known_context_parameters(small_specs) -> None:
             assert name in CONTEXT_PARAMETERS, f"{spec.name}: {name} has no deploy-time value"
 
 
+@pytest.mark.slow
 def test_config_stacks_lint_clean(small_specs, config_linter: Linter, tmp_path: Path) -> None:
     files, findings = [], []
     for name, spec in small_specs.items():

@@ -10,6 +10,7 @@ from charter.landing_zone.builders import identity
 from charter.landing_zone.config import load_config
 from charter.landing_zone.naming import (
     EVIDENCE_COLLECTOR_ROLE,
+    EVIDENCE_OPERATOR_ROLE,
     EVIDENCE_READER_ROLE,
     STACKSET_ADMIN_ROLE,
     STACKSET_EXECUTION_ROLE,
@@ -64,20 +65,36 @@ def test_break_glass_requires_mfa_and_trusts_only_the_management_account(specs):
     role = specs["identity-roles"].template.to_dict()["Resources"]["BreakGlassRole"]["Properties"]
     [stmt] = role["AssumeRolePolicyDocument"]["Statement"]
     assert stmt["Condition"]["Bool"]["aws:MultiFactorAuthPresent"] in (True, "true")
-    assert stmt["Condition"]["NumericLessThan"]["aws:MultiFactorAuthAge"] == identity.BREAK_GLASS_SESSION_SECONDS
+    # the MFA sign-in is at most one hour old, as the role promises ("MFA required, one-hour sessions")
+    assert stmt["Condition"]["NumericLessThan"]["aws:MultiFactorAuthAge"] in (3600, "3600")
     assert stmt["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${ManagementAccountId}:root"}}
     assert role["MaxSessionDuration"] == 3600
 
 
-def test_evidence_reader_trusted_only_by_the_collector(specs):
+def test_evidence_reader_trusted_only_by_the_collector_and_the_operator(specs):
     role = specs["identity-roles"].template.to_dict()["Resources"]["EvidenceReaderRole"]["Properties"]
     assert role["RoleName"] == EVIDENCE_READER_ROLE
-    [stmt] = role["AssumeRolePolicyDocument"]["Statement"]
-    assert stmt["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AuditAccountId}:root"}}
-    assert stmt["Condition"]["ArnEquals"]["aws:PrincipalArn"] == {
+    collector, operator = role["AssumeRolePolicyDocument"]["Statement"]
+    assert collector["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AuditAccountId}:root"}}
+    assert collector["Condition"]["ArnEquals"]["aws:PrincipalArn"] == {
         "Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AuditAccountId}}:role/{EVIDENCE_COLLECTOR_ROLE}"}
+    assert operator["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${ManagementAccountId}:root"}}
+    assert operator["Condition"]["ArnEquals"]["aws:PrincipalArn"] == {
+        "Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{ManagementAccountId}}:role/{EVIDENCE_OPERATOR_ROLE}"}
     policies = [p["Fn::Sub"].rsplit("/", 1)[1] for p in role["ManagedPolicyArns"]]
-    assert policies == ["SecurityAudit", "ViewOnlyAccess"] and "Policies" not in role
+    assert policies == ["SecurityAudit", "ViewOnlyAccess"]
+    [extra] = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert extra["Action"] == list(identity.READER_EXTRA_READS) and extra["Effect"] == "Allow"
+
+
+def test_evidence_operator_lives_in_the_management_account_and_reads_through_the_reader(specs):
+    spec = specs["evidence-operator"]
+    assert (spec.deployment.kind, spec.deployment.account) == ("stack", "management")
+    role = spec.template.to_dict()["Resources"]["EvidenceOperatorRole"]["Properties"]
+    assert role["RoleName"] == EVIDENCE_OPERATOR_ROLE
+    [assume, _reads] = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert assume["Action"] == ["sts:AssumeRole"]
+    assert assume["Resource"] == [{"Fn::Sub": f"arn:${{AWS::Partition}}:iam::*:role/{EVIDENCE_READER_ROLE}"}]
 
 
 def test_roles_reach_every_account_including_management(specs):

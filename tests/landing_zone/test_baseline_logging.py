@@ -258,6 +258,7 @@ def test_no_policy_allows_an_unconditioned_star_and_trusts_name_principals(overr
 
 
 @pytest.mark.parametrize("overrides", [{}, ALL_ON], ids=["small", "everything-on"])
+@pytest.mark.slow
 def test_all_stacks_lint_clean(overrides, logging_linter: Linter, tmp_path: Path) -> None:
     files, findings = [], []
     for name, data in stacks(variant(**overrides)).items():

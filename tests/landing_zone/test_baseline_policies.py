@@ -178,6 +178,7 @@ def linter():
     return Linter(load_config(EXAMPLE).organization.governed_regions)
 
 
+@pytest.mark.slow
 def test_baseline_stacks_pass_cfn_lint_and_checkov(stacks, linter, tmp_path):
     mine = [s for s in stacks if s.spec.builder in BASELINE_BUILDERS]
     assert len(mine) >= 15

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -91,6 +92,7 @@ def _check(text: str) -> None:
             assert issue.line >= 1 and issue.column >= 1
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(mutation, min_size=1, max_size=3))
 def test_mutated_config_is_valid_or_located_error(ops: list[tuple]) -> None:
@@ -103,6 +105,7 @@ def test_mutated_config_is_valid_or_located_error(ops: list[tuple]) -> None:
     _check(yaml.safe_dump(data, sort_keys=False))
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(st.integers(0, len(SMALL)), st.text(alphabet=st.sampled_from(list(":-[]{}&*!|>'\"%@` \n\t#,?")), max_size=8))
 def test_garbled_yaml_is_located_error(cut: int, garbage: str) -> None:

@@ -23,6 +23,7 @@ def _write(tmp: Path, name: str, t: Template) -> None:
     (tmp / f"{name}.yaml").write_text(dump_yaml(t.to_dict()))
 
 
+@pytest.mark.slow
 def test_findings_name_template_resource_and_rule(linter: Linter, tmp_path: Path) -> None:
     t = Template()
     t.add_resource(controls(Bucket("Naked"), "DAT-01"))
@@ -41,6 +42,7 @@ def test_cfn_lint_error_is_a_finding(linter: Linter) -> None:
     assert findings and findings[0].resource == "Bad" and findings[0].rule.startswith("E")
 
 
+@pytest.mark.slow
 def test_suppression_on_the_resource_is_honoured_and_listed(linter: Linter, tmp_path: Path) -> None:
     t = Template()
     bucket = controls(Bucket("Naked"), "DAT-01")

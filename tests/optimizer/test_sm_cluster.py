@@ -78,6 +78,17 @@ def test_agent_report_is_written(cluster_run):
     assert "winner: trial" in (out / "summary.md").read_text()
 
 
+def _run(job) -> int:
+    """Run one host's container process to its end; never leave it running."""
+    from childproc import stop_process
+
+    proc = job.start()
+    try:
+        return proc.wait(timeout=900)
+    finally:
+        stop_process(proc, group=False)
+
+
 def test_interrupted_shard_resumes_without_redoing_trials(cluster_run, tmp_path):
     src, _ = cluster_run
     lc = LocalCluster(tmp_path / "c", log=lambda m: None)
@@ -86,7 +97,7 @@ def test_interrupted_shard_resumes_without_redoing_trials(cluster_run, tmp_path)
     inputs = {st.VALIDATED: ("validated", FULL), st.PLAN: ("plan", FULL), st.TRIALS: ("trials", SHARDED)}
     (job,) = lc.prepare("shard", ["search", "--max-new-trials", "4"], kind="training", hosts=1, inputs=inputs,
                         hyperparameters={"rung": "0"})
-    assert job.start().wait() == 3  # interrupted: non-zero, reason where SageMaker reads it
+    assert _run(job) == 3  # interrupted: non-zero, reason where SageMaker reads it
     assert job.failure().startswith("interrupted:")
     ckpt = job.contract.checkpoint_dir / "algo-1-rung0.jsonl"
     first = ckpt.read_text().splitlines()
@@ -94,7 +105,7 @@ def test_interrupted_shard_resumes_without_redoing_trials(cluster_run, tmp_path)
     with open(ckpt, "a") as fh:
         fh.write('{"rung": 0, "trial": 7, "sco')  # killed mid-write
     job.argv = job.argv[: job.argv.index("--max-new-trials")]
-    assert job.start().wait() == 0, job.log_text()
+    assert _run(job) == 0, job.log_text()
     assert "4 already in checkpoint, 5 to evaluate" in job.log_text()
     lines = ckpt.read_text().splitlines()
     assert lines[: len(first)] == first  # finished trials kept as they were

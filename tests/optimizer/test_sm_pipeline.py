@@ -152,6 +152,7 @@ def test_sdk_v3_builds_the_same_definition():
     assert r.returncode == 0 and "SDK-EQUAL" in r.stdout, r.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_workload_stack_with_this_definition_lints_clean(tmp_path):
     """The prod optimizer's SageMaker stack built with this definition: 0 cfn-lint, 0 checkov."""
     from charter.landing_zone.config import load_config

@@ -154,6 +154,7 @@ def test_closure_follows_lazy_imports_and_rejects_charter_packages(tmp_path):
         pkg.closure(["charter.workloads.handlers.missing"], root=tmp_path)
 
 
+@pytest.mark.slow
 def test_handlers_import_from_the_unzipped_tree_with_only_the_layer(tmp_path):
     """Unzip the handlers, build the layer with pip simulated from this environment, and import
     every handler plus every third-party module they reach (lazy ones too) in a fresh

@@ -49,6 +49,7 @@ def _operations(client) -> list[str]:
     return seen
 
 
+@pytest.mark.e2e
 def test_handlers_reach_the_embedded_aws_in_process_with_identical_answers(served) -> None:
     ddb, s3 = aws.client("dynamodb"), aws.client("s3")
     sent: list[str] = []
@@ -82,6 +83,7 @@ def test_handlers_reach_the_embedded_aws_in_process_with_identical_answers(serve
     assert len(sent) == 5 and all(u.startswith(os.environ["AWS_ENDPOINT_URL"]) for u in sent)
 
 
+@pytest.mark.e2e
 def test_job_ids_carry_their_key_and_status_is_one_get_item(served) -> None:
     job_id, stamp = jobs.new_job_key()
     assert len(job_id) == 32 and jobs.timestamp_of(job_id) == stamp
@@ -99,28 +101,52 @@ def test_job_ids_carry_their_key_and_status_is_one_get_item(served) -> None:
     assert ops == ["GetItem", "Query"]
 
 
-def test_long_polls_do_not_hold_up_other_requests(served) -> None:
-    job = JobStore(SETTINGS).create("poller", {"assets": ["A000", "A001"]})  # never started: stays QUEUED
-    polled: dict[str, float] = {}
+def _until(condition, what: str, timeout: float = 300.0) -> None:
+    """Wait for `condition()`; the bound is a hang guard, far above any load's slowdown."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what} after {timeout:.0f}s"
+        time.sleep(0.01)
+
+
+@pytest.mark.e2e
+def test_long_polls_do_not_hold_up_other_requests(served, monkeypatch) -> None:
+    store = JobStore(SETTINGS)
+    job = store.create("poller", {"assets": ["A000", "A001"]})  # never started: stays QUEUED
+    waiting, answered = [], []
+    original = server_module.invoke
+
+    def spy(*call):
+        long_poll = call[-1] == "status" and _waits(call[4])
+        if long_poll:
+            waiting.append(call[2])
+        try:
+            return original(*call)
+        finally:
+            if long_poll:
+                answered.append(call[2])
+
+    monkeypatch.setattr(server_module, "invoke", spy)
+    polled: list[dict] = []
 
     def poll() -> None:
-        t0 = time.monotonic()
-        requests.get(f"{served.url}/jobs/{job.job_id}", params={"wait": 3, "after": 99},
-                     headers={"X-Charter-User": "poller"}, timeout=15)
-        polled["took"] = time.monotonic() - t0
+        polled.append(requests.get(f"{served.url}/jobs/{job.job_id}", params={"wait": 8, "after": job.version},
+                                   headers={"X-Charter-User": "poller"}, timeout=600).json())
 
     threads = [threading.Thread(target=poll) for _ in range(3)]
     for t in threads:
         t.start()
-    time.sleep(0.3)
-    t0 = time.monotonic()
-    for _ in range(5):
-        assert requests.get(f"{served.url}/jobs/{job.job_id}", headers={"X-Charter-User": "poller"},
-                            timeout=10).status_code == 200
-    assert time.monotonic() - t0 < 2.0  # answered while three long polls wait
-    for t in threads:
-        t.join()
-    assert polled["took"] >= 2.5  # and the long polls did wait
+    try:
+        _until(lambda: len(waiting) == 3, "three long polls to reach their handler")
+        for _ in range(5):
+            assert requests.get(f"{served.url}/jobs/{job.job_id}", headers={"X-Charter-User": "poller"},
+                                timeout=60).status_code == 200
+        assert answered == []  # all five answered while the three long polls still wait
+        changed = store.update(job, status="RUNNING")  # a change ends the long polls
+    finally:
+        for t in threads:
+            t.join(timeout=600)
+    assert [(p["status"], p["version"]) for p in polled] == [("RUNNING", changed.version)] * 3
 
 
 def test_routes_and_long_poll_detection() -> None:
@@ -131,21 +157,43 @@ def test_routes_and_long_poll_detection() -> None:
     assert _waits("wait=5&after=2") and not _waits("wait=0") and not _waits("after=3") and not _waits("")
 
 
+class _Clock:
+    """Time for `worker._yield_to_api` that passes only when it sleeps; `on_sleep` runs at each
+    sleep (the API's requests finishing meanwhile)."""
+
+    def __init__(self, on_sleep=lambda now: None) -> None:
+        self.now, self.sleeps, self.on_sleep = 1000.0, 0, on_sleep
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.now += seconds
+        self.on_sleep(self.now)
+
+
 def test_worker_yields_its_aws_calls_while_requests_are_in_flight(monkeypatch) -> None:
     busy = multiprocessing.get_context("spawn").RawValue("i", 0)
     monkeypatch.setattr(worker, "YIELD_MAX_SECONDS", 0.3)
-    t0 = time.monotonic()
+    monkeypatch.setattr(worker, "YIELD_POLL_SECONDS", 0.002)
+    # idle API: no wait
+    clock = _Clock()
+    monkeypatch.setattr(worker, "time", clock)
     worker._yield_to_api(busy)
-    assert time.monotonic() - t0 < 0.05  # idle API: no wait
+    assert clock.sleeps == 0
+    # busy API that never goes idle: waits, but never longer than the cap
     busy.value = 2
-    t0 = time.monotonic()
+    clock = _Clock()
+    monkeypatch.setattr(worker, "time", clock)
     worker._yield_to_api(busy)
-    assert 0.3 <= time.monotonic() - t0 < 1.0  # busy API: waits, but never longer than the cap
+    assert 0.3 <= clock.now - 1000.0 < 0.3 + 0.002 + 1e-9
+    # goes as soon as the API is idle: its last request ends 0.1 s in
     busy.value = 1
-    threading.Timer(0.1, lambda: setattr(busy, "value", 0)).start()
-    t0 = time.monotonic()
+    clock = _Clock(on_sleep=lambda now: setattr(busy, "value", 0) if now >= 1000.1 else None)
+    monkeypatch.setattr(worker, "time", clock)
     worker._yield_to_api(busy)
-    assert 0.08 <= time.monotonic() - t0 < 0.25  # goes as soon as the API is idle
+    assert busy.value == 0 and 0.1 <= clock.now - 1000.0 < 0.1 + 0.002 + 1e-9
 
 
 def test_settings_follow_the_environment(monkeypatch) -> None:
@@ -158,6 +206,8 @@ def test_settings_follow_the_environment(monkeypatch) -> None:
         Settings.from_env()
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_busy_port_is_a_charter_error_and_stop_leaves_no_worker(monkeypatch) -> None:
     with LocalAws() as moto:
         for k, v in {**settings_env(), **moto.env()}.items():
@@ -172,15 +222,15 @@ def test_busy_port_is_a_charter_error_and_stop_leaves_no_worker(monkeypatch) -> 
         assert [p for p in multiprocessing.active_children() if p.name == "charter-worker"]
         assert json.loads(requests.get(f"{server.url}/health", timeout=5).text) == {"status": "ok"}
         server.stop()
-        deadline = time.monotonic() + 10
-        while [p for p in multiprocessing.active_children() if p.name == "charter-worker"] and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not [p for p in multiprocessing.active_children() if p.name == "charter-worker"]
+        _until(lambda: not [p for p in multiprocessing.active_children() if p.name == "charter-worker"],
+               "the job workers to exit")
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{server.url}/health", timeout=2)
     aws.reset()
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_start_warms_up_and_no_full_collection_of_the_process_is_left_for_a_request(monkeypatch) -> None:
     """The API benchmark's one ~180 ms stall was the first full garbage collection after
     start walking every object of the process (moto, botocore, ...) on a request. Start
@@ -204,10 +254,8 @@ def test_start_warms_up_and_no_full_collection_of_the_process_is_left_for_a_requ
                 # a full collection while serving: its survivors are frozen in turn
                 kept = [[i] for i in range(20_000)]
                 gc.collect()
-                deadline = time.monotonic() + 5
-                while len(gc.get_objects(2)) > 2_000 and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                assert len(gc.get_objects(2)) <= 2_000 and gc.get_freeze_count() > frozen
+                _until(lambda: len(gc.get_objects(2)) <= 2_000, "the survivors to be frozen")
+                assert gc.get_freeze_count() > frozen
                 assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
             assert gc.get_freeze_count() == 0 and len(kept) == 20_000  # stop gives the collector everything back
     finally:

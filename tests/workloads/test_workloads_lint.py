@@ -36,11 +36,13 @@ def test_workloads_every_env_has_every_stack(wl_stacks):
     assert "optimizer-cicd" in names  # the single pipeline, emitted once
 
 
+@pytest.mark.slow
 def test_workloads_cfn_lint_clean(wl_linter, wl_stacks):
     findings = [f.render() for s in wl_stacks for f in wl_linter.cfn_lint(s.name, s.data)]
     assert findings == []
 
 
+@pytest.mark.slow
 def test_workloads_checkov_clean(wl_linter, wl_stacks, tmp_path):
     files = []
     for s in wl_stacks:
@@ -63,7 +65,10 @@ def test_workloads_every_resource_carries_wkl_controls(wl_stacks):
 
 def test_workloads_suppressions_are_justified_and_few(wl_stacks):
     sups = [sup for s in wl_stacks for sup in suppressions_in(s.name, s.data)]
-    assert {sup.rule for sup in sups} == {"CKV_AWS_115", "CKV_AWS_59"}
+    boundary = {"CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_110", "CKV_AWS_111"}
+    assert {sup.rule for sup in sups} == {"CKV_AWS_115", "CKV_AWS_59"} | boundary
+    # checkov reads the permissions boundary (a ceiling) as a grant: suppressed there and only there
+    assert {sup.resource for sup in sups if sup.rule in boundary} == {"DeployBoundary"}
     assert all(len(sup.reason) > 60 for sup in sups)
     # the only function with reserved concurrency (the aggregator) needs no suppression
     assert not any(sup.resource == "AggregatorFunction" for sup in sups)

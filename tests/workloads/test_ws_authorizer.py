@@ -86,6 +86,7 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[_Jwks, rsa.RSAPrivat
     monkeypatch.setattr(ws_authorizer, "_jwks", {})  # no keys cached by another test
     yield jwks, key
     jwks.server.shutdown()
+    jwks.server.server_close()
 
 
 def _claims(use: str = "id", **over: Any) -> dict[str, Any]:

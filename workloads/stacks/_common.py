@@ -28,7 +28,12 @@ from charter.landing_zone.config.workloads import (
     workload_account,
 )
 from charter.landing_zone.metadata import controls
-from charter.landing_zone.naming import kms_alias, resource_name, security_topic_name
+from charter.landing_zone.naming import (
+    kms_alias,
+    resource_name,
+    security_topic_name,
+    workload_boundary_name,
+)
 from charter.landing_zone.stacks import Deployment, StackSpec
 
 WORKLOAD = "optimizer"
@@ -123,15 +128,29 @@ class Ctx:
             "CostCenter": f"{WORKLOAD}-{self.env}",
         }
 
+    @property
+    def boundary_arn(self) -> Sub:
+        """The permissions boundary of every role the pipeline creates or changes (cicd-target makes it)."""
+        return Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/" + workload_boundary_name(self.cfg, self.env))
+
     def spec(self, part: str, t: Template, *, order: int, region: str | None = None,
              depends_on: list[str] | None = None, facts: dict[str, object] | None = None) -> StackSpec:
         finalize(t, self.tags(part))
+        if self.workload.cicd is not None and part not in PIPELINE_OWN_PARTS:
+            # the pipeline deploys this stack: its roles carry the boundary its deploy role must set
+            for res in t.resources.values():
+                if res.resource_type == "AWS::IAM::Role" and "PermissionsBoundary" not in res.properties:
+                    res.properties["PermissionsBoundary"] = self.boundary_arn
         return StackSpec(
             name=stack_short_name(self.env, part), template=t,
             deployment=Deployment(kind="stack", account=self.account, regions=[region or self.region], order=order,
                                   depends_on=[stack_short_name(self.env, d) for d in (depends_on or [])]),
             facts=facts or {},
         )
+
+
+#: Stacks an operator deploys, never the pipeline: its deploy role and the pipeline itself.
+PIPELINE_OWN_PARTS = ("cicd-target", "cicd")
 
 
 def stack_short_name(env: str, part: str) -> str:

@@ -18,6 +18,7 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `iam`: AWS-managed policies in every account (lazily); a role's ManagedPolicyArns.
 - `ec2`: GetEbsDefaultKmsKeyId.
 - `cloudtrail`: a trail's HasInsightSelectors.
+- `operation_ids`: a StackSet operation done once per OperationId, however often it is retried.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from charter.local.patches import (
     kms,
     lambda_models,
     landing_zone_models,
+    operation_ids,
     organizations,
     rollback,
     s3,
@@ -69,4 +71,5 @@ def apply() -> None:
     iam.attach_role_managed_policies()
     cloudtrail.trail_reports_its_insight_selectors()
     organizations.accounts_need_an_organization()
+    operation_ids.stackset_operations_once_per_operation_id()  # wraps what `stacksets` installed
     _PATCHED = True

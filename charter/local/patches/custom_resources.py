@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from charter.aws import SessionFactory
+from charter.local import enforcement
 from charter.local.running import _ENDPOINT, LOCAL_MANAGEMENT_ACCOUNT
 
 
@@ -68,7 +69,19 @@ def patch_custom_resources() -> None:
                 request.url = urlunsplit(parts._replace(netloc=netloc))
 
         member = None if account_id == LOCAL_MANAGEMENT_ACCOUNT else account_id
-        session = sessions.base if member is None else sessions.assumed(member, MEMBER_ACCESS_ROLE, region_name)
+        if enforcement.enabled():
+            # as on AWS, the function runs with its own role's credentials (Lambda assumes it)
+            import boto3
+
+            try:
+                key, secret, token = enforcement.service_credentials(account_id, fn.role, "lambda.amazonaws.com",
+                                                                     region_name)
+            except enforcement.AccessDenied as exc:
+                raise ValidationError(message=f"{kwargs['LogicalId']}: {exc.message}") from None
+            session = boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token,
+                                    region_name=region_name)
+        else:
+            session = sessions.base if member is None else sessions.assumed(member, MEMBER_ACCESS_ROLE, region_name)
 
         def client(service, config=None, **kw):
             c = session.client(service, region_name=region_name, endpoint_url=sessions.endpoint_url, config=config)
