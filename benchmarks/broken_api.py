@@ -51,7 +51,8 @@ def run(broken: str | None) -> tuple[float, int, int]:
         sessions = SessionFactory.local(aws.endpoint_url)
         names = [c.name for c in assessment_collectors()]
         start = time.perf_counter()
-        artifacts = list(collect_all(sessions, cfg, None, collectors=names, max_workers=8))
+        # no landing zone (no CharterEvidenceReader): the caller reads its own account, as assess does
+        artifacts = list(collect_all(sessions, cfg, None, collectors=names, max_workers=8, role_name=""))
         elapsed = time.perf_counter() - start
     return elapsed, sum(seen.values()), sum(a.kind == "gap" for a in artifacts)
 

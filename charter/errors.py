@@ -61,7 +61,7 @@ class PlanFileError(CharterError):
 class JobError(CharterError):
     """The optimizer's job file, its market data or an option of `charter optimize` is not usable."""
 
-    code = "CHARTER-900"
+    code = "CHARTER-760"  # 7xx: workloads, the optimizer among them (900 is `charter cost`)
     fix = "Fix the job file at the path named (see examples/optimizer/job.yaml for every section)."
 
 

@@ -63,6 +63,10 @@ REGION = typer.Option(None, "--region", help="Region for API calls (default: the
 STORE = typer.Option(str(Path(".charter") / "evidence"), "--store", "-s",
                      help="Evidence store: a directory or s3://bucket/prefix.")
 ENV = typer.Option(Environment.dev, "--env", "-e", help="Workload environment.", case_sensitive=False)
+OPERATOR_ROLE = typer.Option("CharterEvidenceOperator", "--operator-role",
+                             help="Role (in the caller's account) that reads every account through "
+                                  "CharterEvidenceReader; '' to read with the caller's own credentials "
+                                  "(e.g. as CharterEvidenceCollector).")
 MAX_ATTEMPTS = typer.Option(None, "--max-attempts", min=1, max=20,
                             help="Attempts per AWS call (default: $AWS_MAX_ATTEMPTS, the profile's max_attempts, "
                                  "else 10).")

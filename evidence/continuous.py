@@ -83,7 +83,7 @@ def _call_collect(collect: CollectFn, sessions: Any, cfg: Any, run: Run, *, acco
         kwargs["max_workers"] = max_workers
     if sources and "sources" in params:
         kwargs["sources"] = sources
-    if role_name and "role_name" in params:
+    if role_name is not None and "role_name" in params:  # "": the caller reads its own account
         kwargs["role_name"] = role_name
     if processes != 1 and "processes" in params:
         kwargs["processes"] = processes

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from charter.options import CONFIG, ENDPOINT, LOCAL, OUTPUT, PROFILE, OutputFormat
+from charter.options import CONFIG, ENDPOINT, LOCAL, OPERATOR_ROLE, OUTPUT, PROFILE, OutputFormat
 from charter.output import console, emit_json, err_console, escape, ok
 
 app = typer.Typer(help="Quarterly access reviews: snapshot, reviewer workbooks, decisions, verified removal.",
@@ -20,9 +20,7 @@ RegionOpt = typer.Option(None, "--region", help="Region for global calls (defaul
 LocalOpt = LOCAL
 EndpointOpt = ENDPOINT
 StoreOpt = typer.Option(None, "--store", help="Evidence store (directory or s3://bucket/prefix).")
-OperatorOpt = typer.Option("CharterEvidenceOperator", "--operator-role",
-                           help="Role (in the caller's account) that reads every account through "
-                                "CharterEvidenceReader; '' to read with the caller's own credentials.")
+OperatorOpt = OPERATOR_ROLE
 
 
 def _sessions(cfg, profile, region, local, endpoint):

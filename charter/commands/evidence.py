@@ -12,6 +12,7 @@ from charter.options import (
     ENDPOINT,
     LOCAL,
     MAX_ATTEMPTS,
+    OPERATOR_ROLE,
     OUTPUT,
     PROFILE,
     READ_TIMEOUT,
@@ -56,9 +57,10 @@ def _needs_aws(store: str, local: bool, profile: str | None, endpoint: str | Non
     return store.startswith("s3://") or local or bool(profile) or bool(endpoint)
 
 
-def _check_org(sessions: Any, where: str) -> None:
-    """An account in no organization is collected alone (the caller's account); say so, since
-    with the embedded AWS it usually means the organization was not deployed there yet."""
+def _check_org(sessions: Any, where: str) -> bool:
+    """Whether the caller's account is in an organization. One in none is collected alone (the
+    caller's account); say so, since with the embedded AWS it usually means the organization was
+    not deployed there yet."""
     import botocore.exceptions
 
     from charter.aws import error_code
@@ -68,12 +70,14 @@ def _check_org(sessions: Any, where: str) -> None:
         accounts = sessions.client("organizations").list_accounts()["Accounts"]
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != NO_ORGANIZATION:
-            return  # not the management account: the accounts are named with --accounts, or discovery says why
-        warn(f"{where} has no organization: collecting the caller's account only (deploy org.yaml there "
-             "first for the organization's evidence, or use `charter assess` for an account without Charter)")
-        return
+            return True  # not the management account: the accounts are named with --accounts, or discovery says why
+        warn(f"{where} has no organization: collecting the caller's account only, with the caller's credentials "
+             "(deploy org.yaml there first for the organization's evidence, or use `charter assess` for an "
+             "account without Charter)")
+        return False
     if len(accounts) <= 1:
         warn(f"the organization in {where} has only the management account: deploy org.yaml for member evidence")
+    return True
 
 
 def _resolve_accounts(sessions: Any, cfg: Any, wanted: list[str] | None) -> list[Any] | None:
@@ -115,10 +119,7 @@ def collect(
     processes: int = typer.Option(0, "--processes", min=0, max=64,
                                   help="Worker processes sharing the accounts (0: one per 16 accounts, "
                                        "at most one per CPU; 1: all in this process)."),
-    operator_role: str = typer.Option(
-        "CharterEvidenceOperator", "--operator-role",
-        help="Role (in the caller's account) that reads every account through CharterEvidenceReader; "
-             "'' to read with the caller's own credentials (e.g. as CharterEvidenceCollector)"),
+    operator_role: str = OPERATOR_ROLE,
     max_attempts: int | None = MAX_ATTEMPTS,
     read_timeout: float | None = READ_TIMEOUT,
     output: OutputFormat = OUTPUT,
@@ -146,11 +147,13 @@ def collect(
     region = region or cfg.organization.home_region
     with _sessions(local=local, profile=profile, endpoint=endpoint, region=region, max_attempts=max_attempts,
                    read_timeout=read_timeout) as sessions:
-        _check_org(sessions, sessions.endpoint_url or f"AWS account of {profile or 'the default credentials'}")
+        in_org = _check_org(sessions, sessions.endpoint_url or f"AWS account of {profile or 'the default credentials'}")
         backend = open_backend(store, sessions=sessions, region=region)
         ev_store = EvidenceStore(backend)
         signer = signer_for(store, backend, sessions, kms_key, cfg, key_file=key)
-        reader = acting_as(sessions, operator_role)  # the evidence reader trusts the operator role
+        # the evidence reader trusts the operator role; both come with Charter's landing zone, which
+        # always has an organization: in none, the caller reads its own account itself
+        reader = acting_as(sessions, operator_role) if in_org else sessions
         refs = _resolve_accounts(reader, cfg, _split(accounts))
         caller = reader.caller_arn()
         with Progress(TextColumn("[bold]collecting[/]"), BarColumn(), MofNCompleteColumn(),
@@ -169,7 +172,7 @@ def collect(
                 accounts=[(a.id, a.name) for a in refs] if refs else None,
                 regions=_split(regions), collectors=_split(collectors), resume=not new_run,
                 max_workers=max_workers, processes=processes, progress=progress, caller_arn=caller,
-                collect=collect_fn)
+                collect=collect_fn, role_name=None if in_org else "")
     run = result.run
     m = result.manifest
     assert m is not None

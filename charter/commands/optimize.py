@@ -25,7 +25,7 @@ OutOpt = typer.Option(Path("optimizer-out"), "-o", "--out", help="Output directo
 
 
 def _fail(msg: str) -> None:
-    """One `error: CHARTER-900: ...` line, exit 2 (printed here, as the group also runs on its own)."""
+    """One `error: CHARTER-760: ...` line, exit 2 (printed here, as the group also runs on its own)."""
     from charter.output import error
 
     error(msg, JobError.code)

@@ -21,6 +21,8 @@ from charter.policy.cfn import resolve
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 
+pytestmark = pytest.mark.e2e  # every test runs against the embedded AWS
+
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[LocalAws]:

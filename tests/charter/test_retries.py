@@ -46,8 +46,9 @@ def _collect(monkeypatch, broken: str | None, *, body: bytes = b"<!doctype html>
         sessions = SessionFactory.local(aws.endpoint_url)
         sessions.client("kms", region="eu-west-1").create_key(Description="k")
         seen.clear()
+        # no landing zone (no CharterEvidenceReader): the caller reads its own account, as assess does
         artifacts = list(collect_all(sessions, cfg, None, collectors=["kms", "logs", "ebs", "dynamodb"],
-                                     max_workers=workers))
+                                     max_workers=workers, role_name=""))
     return seen, artifacts, sessions
 
 

@@ -123,6 +123,7 @@ def test_every_collector_declares_its_calls() -> None:
     assert silent == []
 
 
+@pytest.mark.e2e  # deploys on the embedded AWS
 def test_deploy_engine_calls_are_declared(tmp_path: Path) -> None:
     """A deploy of the small example on the embedded AWS: every call it makes is declared
     in `landing_zone.deploy.calls` or by an API step of the plan."""
