@@ -110,10 +110,18 @@ def test_bad_input_is_a_clean_error(case: str, tmp_path: Path) -> None:
     assert result.stderr != "HANG", f"{case}: no answer in {HANG}s"
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
     assert result.returncode == 2, (case, result.returncode, result.stderr[-2000:])
-    # Charter's own errors carry their code; click's usage errors (a --port out of range) say "Invalid value"
-    assert "CHARTER-" in result.stderr or "Invalid value" in result.stderr, result.stderr[-2000:]
+    # every error carries its code: Charter's own, and click's usage errors (a --port out of range) as CHARTER-010
+    assert "error: CHARTER-" in result.stderr, result.stderr[-2000:]
     if case == "job existing file as -o":
         assert not (tmp_path / "trials.jsonl").exists()  # refused before the search ran
+
+
+@pytest.mark.parametrize(("command", "bad"), [("preflight", "--output xml"), ("lint", "--format pdf"),
+                                              ("plan", "--bogus"), ("evidence collect", "--max-attempts 0")])
+def test_usage_errors_carry_their_code_and_the_usage(command: str, bad: str, tmp_path: Path) -> None:
+    result = charter(*command.split(), *bad.split(), cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "error: CHARTER-010: " in result.stderr and f"{command} -h' for help" in result.stderr, result.stderr
 
 
 def test_busy_port_for_the_embedded_aws(tmp_path: Path) -> None:
