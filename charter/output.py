@@ -23,13 +23,13 @@ def error(message: str, code: str | None = None) -> None:
 def ok(message: str) -> None:
     from rich.text import Text
 
-    console.print(Text("✓", style="green"), Text(message))
+    console.print(Text("✓", style="green"), Text(message), soft_wrap=True)  # paths stay whole, copyable
 
 
 def warn(message: str) -> None:
     from rich.text import Text
 
-    err_console.print(Text("warning:", style="yellow"), Text(message))
+    err_console.print(Text("warning:", style="yellow"), Text(message), soft_wrap=True)
 
 
 def escape(text: object) -> str:

@@ -27,16 +27,19 @@ class Builder:
     description: str
     build: BuildFn
     module: str
+    #: The org.yaml setting its stacks' size follows (named if one breaks an AWS limit).
+    grows_with: str = ""
 
 
 _BUILDERS: dict[str, Builder] = {}
 
 
-def builder(name: str, *, controls: Iterable[str], description: str) -> Callable[[BuildFn], BuildFn]:
+def builder(name: str, *, controls: Iterable[str], description: str,
+            grows_with: str = "") -> Callable[[BuildFn], BuildFn]:
     def register(fn: BuildFn) -> BuildFn:
         if name in _BUILDERS and _BUILDERS[name].module != fn.__module__:
             raise RuntimeError(f"builder {name!r} registered twice")
-        _BUILDERS[name] = Builder(name, tuple(controls), description, fn, fn.__module__)
+        _BUILDERS[name] = Builder(name, tuple(controls), description, fn, fn.__module__, grows_with)
         return fn
 
     return register
