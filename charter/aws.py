@@ -31,9 +31,10 @@ import botocore.exceptions
 from botocore.config import Config
 
 from charter.errors import CharterError
+from charter.retries import CallGuard, RetrySettings
 
-RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=10, read_timeout=60,
-                      max_pool_connections=50)
+#: Charter's defaults alone (no SDK settings read); clients get `SessionFactory.config`.
+RETRY_CONFIG = RetrySettings().config()
 
 
 #: Per loader a `SessionFactory` owns: (kind, service, API version) -> service model or client class.
@@ -106,10 +107,18 @@ def _probe(endpoint_url: str) -> None:
     """Fail at once when nothing listens at an explicit endpoint (the embedded AWS not started):
     botocore's retries would take ~50 s to give up on a refused connection, which only real
     AWS's transient failures deserve."""
-    url = urlsplit(endpoint_url)
+    try:
+        url = urlsplit(endpoint_url)
+        port = url.port
+    except ValueError as exc:  # e.g. a port above 65535, or an IPv6 address without [ ]
+        raise EndpointUnreachableError(f"--endpoint-url {endpoint_url}: not a usable URL ({exc})",
+                                       hint="e.g. http://127.0.0.1:5000 or http://[::1]:5000") from None
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise EndpointUnreachableError(f"--endpoint-url {endpoint_url}: not an http(s) URL with a host",
+                                       hint="e.g. http://127.0.0.1:5000 (what `charter local` prints)")
     if urllib.request.getproxies().get(url.scheme) and not urllib.request.proxy_bypass(url.hostname or ""):
         return  # reached through a proxy: a direct connection proves nothing
-    port = url.port or (443 if url.scheme == "https" else 80)
+    port = port or (443 if url.scheme == "https" else 80)
     try:
         socket.create_connection((url.hostname or "127.0.0.1", port), timeout=5).close()
     except OSError as exc:
@@ -184,6 +193,11 @@ class SessionFactory:
     credentials: tuple[str, str] | None = None
     #: Extra client config (tests add event hooks through `on_client`).
     on_client: list[Any] = field(default_factory=list)
+    #: Attempts, retry mode and timeouts (unset: the SDK's settings, then Charter's defaults).
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    #: Gives up early on calls that cannot succeed; knows what is in flight (shared by all clients).
+    guard: CallGuard = field(default_factory=CallGuard, init=False, repr=False)
+    _config: Config | None = field(default=None, init=False, repr=False)
     #: (account id, role name) the factory becomes before anything else: its own clients
     #: and every role it assumes then start from that role (an operator's CLI reaching
     #: `CharterEvidenceReader` through `CharterEvidenceOperator`). None: the profile itself.
@@ -202,7 +216,7 @@ class SessionFactory:
         are not shareable across processes)."""
         return {"profile": self.profile, "region": self.region, "endpoint_url": self.endpoint_url,
                 "capabilities": self.capabilities, "credentials": self.credentials,
-                "on_client": list(self.on_client), "via": self.via}
+                "on_client": list(self.on_client), "retry": self.retry, "via": self.via}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
@@ -233,21 +247,37 @@ class SessionFactory:
         factory's own credentials); kept across processes, unlike a cached session."""
         return SessionFactory(profile=self.profile, region=self.region, endpoint_url=self.endpoint_url,
                               capabilities=self.capabilities, credentials=self.credentials,
-                              on_client=list(self.on_client), via=(account_id, role_name))
+                              on_client=list(self.on_client), retry=self.retry, via=(account_id, role_name))
 
     def client(self, service: str, *, region: str | None = None, account_id: str | None = None,
                role_name: str | None = None, config: Config | None = None) -> Any:
         """A client in `region`; in `account_id` (by assuming `role_name`) when given.
         `config` replaces the adaptive-retry default (a fail-fast probe, for example)."""
         session = self.base if account_id is None else self.assumed(account_id, role_name or "", region)
-        client = self._create(session, service, region or self.region, config or RETRY_CONFIG)
+        client = self._create(session, service, region or self.region, config)
         if self.capabilities.single_host and self.endpoint_url:
             client.meta.events.register("before-send", _SingleHost(self.endpoint_url))
+        self.guard.install(client)
         for hook in self.on_client:
             hook(client)
         return client
 
-    def _create(self, session: boto3.Session, service: str, region: str, config: Config) -> Any:
+    def use_retry(self, settings: RetrySettings) -> SessionFactory:
+        """Retry and timeout settings for the clients made from now on (a command's flags)."""
+        self.retry, self._config = settings, None
+        return self
+
+    @property
+    def config(self) -> Config:
+        """Every client's config: `retry` resolved against the SDK's settings of the profile."""
+        if self._config is None:
+            resolved = self.retry.resolve(self.base._session)
+            self.guard.max_attempts = resolved.max_attempts or self.guard.max_attempts
+            self._config = resolved.config()
+        return self._config
+
+    def _create(self, session: boto3.Session, service: str, region: str, config: Config | None = None) -> Any:
+        config = config or self.config
         if service in self._ready:
             return session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=config)
         # The first client of a service parses its model (megabytes of JSON for EC2) into the
@@ -280,7 +310,11 @@ class SessionFactory:
 
     def _assume_from(self, source: boto3.Session, account_id: str, role_name: str, region: str | None) -> boto3.Session:
         arn = f"arn:aws:iam::{account_id}:role/{role_name}"
-        sts = source.client("sts", region_name=region or self.region, endpoint_url=self.endpoint_url, config=RETRY_CONFIG)
+        # this factory's retry settings (resolved against `source`: with `via`, `self.base` is
+        # what is being made here)
+        config = self._config if self._config is not None else self.retry.resolve(source._session).config()
+        sts = source.client("sts", region_name=region or self.region, endpoint_url=self.endpoint_url, config=config)
+        self.guard.install(sts)
         for hook in self.on_client:
             hook(sts)
         try:
@@ -341,7 +375,7 @@ def explain(exc: BaseException) -> AwsError:
         op = getattr(exc, "operation_name", "") or "the call"
         text = f"AWS refused {op}: {error_message(exc)}"
         if code in THROTTLED_CODES:
-            return AwsError(f"AWS kept throttling {op} after 10 adaptive retries",
+            return AwsError(f"AWS kept throttling {op} after its retries",
                             hint=f"rerun in a few minutes, or with fewer concurrent calls (--max-workers); {_RESUME}")
         if code.startswith(DENIED_PREFIXES):
             return AwsError(text, hint="grant the caller this action (and check that no SCP or resource policy "

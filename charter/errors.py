@@ -30,6 +30,41 @@ class CharterError(Exception):
         return text
 
 
+class UsageError(CharterError):
+    """A command-line option has a value the command cannot use."""
+
+    code = "CHARTER-010"
+    fix = "Run the command with --help: it lists every option and the values it takes."
+
+
+class PathError(CharterError):
+    """A file or directory given on the command line cannot be used (missing parent, not a file, not writable)."""
+
+    code = "CHARTER-011"
+    fix = "Pass a path that exists (for inputs) or whose directory exists and is writable (for outputs)."
+
+
+class ConfirmationError(CharterError):
+    """A change that needs a person's yes was asked for where no one can answer (no terminal)."""
+
+    code = "CHARTER-012"
+    fix = "Review what the command printed, then re-run with --yes (or apply a saved plan with --plan-file)."
+
+
+class PlanFileError(CharterError):
+    """A plan saved with `charter plan --save` cannot be applied as it is."""
+
+    code = "CHARTER-013"
+    fix = "Run `charter plan --save FILE` again against AWS, review it, and apply that file."
+
+
+class JobError(CharterError):
+    """The optimizer's job file, its market data or an option of `charter optimize` is not usable."""
+
+    code = "CHARTER-760"  # 7xx: workloads, the optimizer among them (900 is `charter cost`)
+    fix = "Fix the job file at the path named (see examples/optimizer/job.yaml for every section)."
+
+
 @dataclass(frozen=True)
 class ConfigIssue:
     """One problem in a config file, located by line and column."""

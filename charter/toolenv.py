@@ -38,7 +38,7 @@ CHECKOV_VERSION = "3.3.30"
 class ToolError(CharterError):
     """A tool Charter runs in its own environment could not be installed or run."""
 
-    code = "CHARTER-220"
+    code = "CHARTER-230"
     fix = ("Run `charter tools install` where PyPI is reachable (or set CHARTER_CHECKOV to a checkov "
            f"{CHECKOV_VERSION} executable); `charter tools` shows where the environment is.")
 

@@ -77,7 +77,7 @@ def collect_all_fn() -> CollectFn:
 def _call_collect(collect: CollectFn, sessions: Any, cfg: Any, run: Run, *, accounts: list[str] | None,
                   regions: list[str] | None, collectors: list[str] | None, max_workers: int | None,
                   progress: Callable[..., None] | None, processes: int = 1,
-                  sources: dict[str, Any] | None = None) -> Iterator[Artifact]:
+                  sources: dict[str, Any] | None = None, role_name: str | None = None) -> Iterator[Artifact]:
     """Call collect_all with the keywords it accepts: `skip` (triples already stored) lets a
     resumed run avoid even reading them; without it they are read and not stored again."""
     params = inspect.signature(collect).parameters
@@ -86,6 +86,8 @@ def _call_collect(collect: CollectFn, sessions: Any, cfg: Any, run: Run, *, acco
         kwargs["max_workers"] = max_workers
     if sources and "sources" in params:
         kwargs["sources"] = sources
+    if role_name is not None and "role_name" in params:  # "": the caller reads its own account
+        kwargs["role_name"] = role_name
     if processes != 1 and "processes" in params:
         kwargs["processes"] = processes
     if progress is not None and "progress" in params:
@@ -121,7 +123,8 @@ def collect_to_store(store: EvidenceStore, sessions: Any, cfg: Any, signer: Sign
                      collectors: list[str] | None = None, resume: bool = True, max_workers: int | None = None,
                      processes: int = 1, progress: Callable[..., None] | None = None, on_artifact: Callable[[Artifact, bool], None] | None = None,
                      deadline: float | None = None, caller_arn: str = "",
-                     collect: CollectFn | None = None, sources: dict[str, Any] | None = None) -> CollectResult:
+                     collect: CollectFn | None = None, sources: dict[str, Any] | None = None,
+                     role_name: str | None = None) -> CollectResult:
     """Collect into a (new or resumed) run and seal it. `deadline` is a `time.monotonic()`
     value after which no further artifact is read and the run is left open. `sources`: what
     the collectors compare with that is not in the accounts (by collector name: the SCP
@@ -133,7 +136,7 @@ def collect_to_store(store: EvidenceStore, sessions: Any, cfg: Any, signer: Sign
     result = CollectResult(run=run, manifest=None)
     stream = _call_collect(collect, sessions, cfg, run, accounts=accounts, regions=regions, collectors=collectors,
                            max_workers=max_workers, progress=progress, processes=processes,
-                           sources={**(sources or {}), **_sources(store, collectors)})
+                           sources={**(sources or {}), **_sources(store, collectors)}, role_name=role_name)
     try:
         for artifact in stream:
             path = store.add(run, artifact)

@@ -61,7 +61,7 @@ from charter.evidence.collectors.base import (
     criteria_for,
 )
 from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import EVIDENCE_READER_ROLE
+from charter.landing_zone.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
 
 Progress = Callable[[int, int, Artifact], None]
 log = logging.getLogger(__name__)
@@ -112,16 +112,45 @@ def _match(cfg: OrgConfig, account_id: str, name: str, email: str | None) -> tup
     return name, None
 
 
+#: Organizations' answer for an account that belongs to no organization.
+NO_ORGANIZATION = "AWSOrganizationsNotInUseException"
+
+
+def caller_account(sessions: SessionFactory) -> AccountRef:
+    """The credentials' own account, named by its IAM account alias when it has one."""
+    try:
+        account_id = sessions.client("sts").get_caller_identity()["Account"]
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise AwsError(f"no usable AWS credentials: {error_message(exc)}",
+                       hint="pass --profile NAME for real AWS, or --local for the embedded AWS") from None
+    try:
+        aliases = sessions.client("iam").list_account_aliases().get("AccountAliases", [])
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+        aliases = []  # the alias is only a name: the account is read all the same
+    return AccountRef(account_id, aliases[0] if aliases else account_id)
+
+
+def _own(sessions: SessionFactory, cfg: OrgConfig) -> AccountRef:
+    own = caller_account(sessions)
+    name, env = _match(cfg, own.id, own.name, None)
+    return AccountRef(own.id, name, env)
+
+
 def discover_accounts(sessions: SessionFactory, cfg: OrgConfig) -> list[AccountRef]:
-    """Every account of the organization (ListAccounts, drained), named as in org.yaml."""
+    """Every account of the organization (ListAccounts, drained), named as in org.yaml; an
+    account in no organization is its own whole estate: the caller's account alone."""
     try:
         drained = paginate(sessions.client("organizations"), "list_accounts", "Accounts")
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         code = error_code(exc)
+        if code == NO_ORGANIZATION:
+            return [_own(sessions, cfg)]
         org_side = code.startswith(DENIED_PREFIXES) or code.startswith("AWSOrganizations")
         raise DiscoveryError(f"cannot list the organization's accounts: {error_message(exc)}",
                              hint="use the management account's credentials, or pass account ids" if org_side
                              else explain(exc).hint) from None
+    if not drained.items:  # an organization always lists its management account: this is none
+        return [_own(sessions, cfg)]
     out = []
     for acct in drained.items:
         name, env = _match(cfg, acct["Id"], acct.get("Name", ""), acct.get("Email"))
@@ -144,6 +173,10 @@ def _fix_for(exc: BaseException, service: str, operation: str, account: str, reg
                   | botocore.exceptions.ReadTimeoutError):
         return f"the {service} endpoint in {region} is unreachable: check the network, proxy and that the region exists"
     if isinstance(exc, botocore.exceptions.ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if status >= 500:
+            return (f"the {service} endpoint failed {service}:{operation} with HTTP {status} (given up without "
+                    "further retries when it cannot succeed); rerun later, or check what answers at the endpoint")
         return f"AWS refused {service}:{operation}; see the message, then rerun `charter evidence collect`"
     return "an unexpected error in Charter: rerun with --collector to isolate it and report it with this artifact"
 
@@ -243,8 +276,11 @@ class FanOut:
         caller_account, caller_arn = self.caller()
         # Every account is read through the read-only role, the caller's own account too: the
         # collector and the operator hold no read permissions of their own (least privilege),
-        # and the reader trusts both of them in every account.
-        if account.id == caller_account and (not self.role_name or f":assumed-role/{self.role_name}/" in caller_arn):
+        # and the reader trusts both of them in every account. OrganizationAccountAccessRole
+        # (`charter assess` of an organization without Charter) exists only in member accounts:
+        # AWS never creates it in the management account, so the caller reads that one itself.
+        own_directly = not self.role_name or self.role_name == MEMBER_ACCESS_ROLE
+        if account.id == caller_account and (own_directly or f":assumed-role/{self.role_name}/" in caller_arn):
             return _Access(caller_arn, None)
         try:
             sts = self.clients.factory(account.id)("sts", self.home)

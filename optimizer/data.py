@@ -43,19 +43,33 @@ def _parse_table(path: Path) -> tuple[list[str], list[str], np.ndarray]:
             raise OptimizerError(
                 f"data: {path} is Parquet but pyarrow is not installed; run `pip install pyarrow` or use CSV"
             ) from None
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise OptimizerError(f"data: {path} is not a readable Parquet file ({exc}); "
+                                 "write it with pandas/pyarrow, or use CSV") from None
         cols = table.column_names
         if not cols:
             raise OptimizerError(f"data: {path} has no columns")
         dates = [str(x)[:10] for x in table.column(cols[0]).to_pylist()]
-        vals = np.column_stack([
-            np.array([np.nan if v is None else float(v) for v in table.column(c).to_pylist()]) for c in cols[1:]
-        ]) if len(cols) > 1 else np.zeros((len(dates), 0))
+        try:
+            vals = np.column_stack([
+                np.array([np.nan if v is None else float(v) for v in table.column(c).to_pylist()]) for c in cols[1:]
+            ]) if len(cols) > 1 else np.zeros((len(dates), 0))
+        except (TypeError, ValueError) as exc:
+            raise OptimizerError(f"data: {path}: a non-numeric value ({exc}); every column after the date "
+                                 "must hold numbers") from None
+        _finite(path, vals, lambda i: f"row {i + 1}")
         return dates, list(cols[1:]), vals
     if suffix not in (".csv", ".txt"):
         raise OptimizerError(f"data: unsupported file type '{suffix}' for {path}; use .csv or .parquet")
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except UnicodeDecodeError as exc:
+        raise OptimizerError(f"data: {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
+    except (OSError, csv.Error) as exc:
+        raise OptimizerError(f"data: cannot read {path}: {exc}") from None
     if len(rows) < 2:
         raise OptimizerError(f"data: {path} needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
@@ -70,7 +84,17 @@ def _parse_table(path: Path) -> tuple[list[str], list[str], np.ndarray]:
             vals.append([float(x) if x.strip() not in ("", "NA", "NaN", "nan", "null") else np.nan for x in row[1:]])
         except ValueError as exc:
             raise OptimizerError(f"data: {path} line {lineno}: non-numeric value ({exc})") from None
-    return dates, header[1:], np.array(vals, dtype=float).reshape(len(dates), len(header) - 1)
+    matrix = np.array(vals, dtype=float).reshape(len(dates), len(header) - 1)
+    _finite(path, matrix, lambda i: f"line {i + 2}")
+    return dates, header[1:], matrix
+
+
+def _finite(path: Path, vals: np.ndarray, where) -> None:
+    """inf is not a price or a return (and must not pass as missing, which NaN means)."""
+    bad = np.argwhere(np.isinf(vals))
+    if bad.size:
+        row = int(bad[0][0])
+        raise OptimizerError(f"data: {path} {where(row)}: an infinite value; fix or blank it (blank = missing)")
 
 
 def load_market(

@@ -6,6 +6,7 @@ Kept in the engine (not the CLI) so every field error names its path, e.g.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,8 @@ def _get(d: dict, key: str, where: str, typ, default: Any = None, check=None, hi
         v = float(v)
     if not isinstance(v, typ) or isinstance(v, bool) and typ is not bool:
         raise OptimizerError(f"{where}.{key}: expected {getattr(typ, '__name__', typ)}, got {v!r}{hint}")
+    if typ is float and not math.isfinite(v):  # YAML's .inf and .nan are floats, and no setting means them
+        raise OptimizerError(f"{where}.{key}: {v!r} is not a finite number{hint}")
     if check and not check(v):
         raise OptimizerError(f"{where}.{key}: invalid value {v!r}{hint}")
     return v
@@ -42,6 +45,24 @@ class Job:
     raw: dict
 
 
+def _params(section: dict, key: str, where: str) -> dict:
+    """Keyword parameters of a model (`objective_params`, ...): a mapping of names to finite
+    numbers, text or booleans (a list or a nested mapping would reach the model as garbage)."""
+    value = section.get(key) if isinstance(section, dict) else None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise OptimizerError(f"{where}.{key}: expected a mapping of parameter names to values, got {value!r}")
+    for name, v in value.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise OptimizerError(f"{where}.{key}: {name!r} is not a parameter name")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise OptimizerError(f"{where}.{key}.{name}: {v!r} is not a finite number")
+        if not isinstance(v, (int, float, str, bool)):
+            raise OptimizerError(f"{where}.{key}.{name}: expected a number, text or true/false, got {v!r}")
+    return dict(value)
+
+
 def parse_job(cfg: dict, base_dir: str = ".") -> Job:
     if not isinstance(cfg, dict):
         raise OptimizerError("job: top level must be a mapping with data/portfolio/backtest/search sections")
@@ -50,6 +71,8 @@ def parse_job(cfg: dict, base_dir: str = ".") -> Job:
         raise OptimizerError(f"job: unknown section(s) {sorted(unknown)}; allowed: {sorted(_TOP)}")
     seed = _get(cfg, "seed", "job", int, 0)
     data = cfg.get("data") or {"synthetic": {}}
+    if not isinstance(data, dict):
+        raise OptimizerError(f"job.data: must be a mapping ('synthetic: {{...}}' or 'path: file.csv'), got {data!r}")
     if "synthetic" in data:
         syn = data["synthetic"] or {}
         allowed = {"n_assets", "n_days", "n_factors", "seed"}
@@ -73,6 +96,8 @@ def parse_job(cfg: dict, base_dir: str = ".") -> Job:
         raise OptimizerError("job.data: give either 'synthetic: {...}' or 'path: file.csv'")
 
     pf = cfg.get("portfolio") or {}
+    if not isinstance(pf, dict):
+        raise OptimizerError(f"job.portfolio: must be a mapping, got {pf!r}")
     cons = pf.get("constraints") or {}
     constraints = Constraints(
         max_weight=_get(cons, "max_weight", "job.portfolio.constraints", float, 1.0, lambda v: v > 0),
@@ -89,16 +114,18 @@ def parse_job(cfg: dict, base_dir: str = ".") -> Job:
                      f" (choose from {', '.join(OBJECTIVES)})")
     opt_kwargs = dict(
         objective=objective,
-        objective_params=pf.get("objective_params") or {},
+        objective_params=_params(pf, "objective_params", "job.portfolio"),
         risk_model=_get(pf, "risk_model", "job.portfolio", str, "ledoit_wolf"),
-        risk_params=pf.get("risk_params") or {},
+        risk_params=_params(pf, "risk_params", "job.portfolio"),
         returns_model=_get(pf, "returns_model", "job.portfolio", str, "shrunk"),
         scenarios=_get(pf, "scenarios", "job.portfolio", str, "historical"),
-        scenario_params=pf.get("scenario_params") or {},
+        scenario_params=_params(pf, "scenario_params", "job.portfolio"),
         constraints=constraints,
         seed=seed,
     )
     bt = cfg.get("backtest") or {}
+    if not isinstance(bt, dict):
+        raise OptimizerError(f"job.backtest: must be a mapping, got {bt!r}")
     bt_kwargs = dict(
         lookback=_get(bt, "lookback", "job.backtest", int, 252, lambda v: v >= 2, " (need >= 2 days)"),
         rebalance_every=_get(bt, "rebalance_every", "job.backtest", int, 21, lambda v: v >= 1),

@@ -7,25 +7,24 @@ from pathlib import Path
 
 import typer
 
-from charter.output import console, err_console, ok
+from charter.options import CONFIG, ENDPOINT, LOCAL, OPERATOR_ROLE, OUTPUT, PROFILE, OutputFormat
+from charter.output import console, emit_json, err_console, escape, ok
 
 app = typer.Typer(help="Quarterly access reviews: snapshot, reviewer workbooks, decisions, verified removal.",
                   no_args_is_help=True)
 
 StateOpt = typer.Option(Path(".charter/access-reviews"), "--state-dir", help="Where campaigns are kept.")
-ConfigOpt = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.")
-ProfileOpt = typer.Option(None, "--profile", help="AWS profile of the management account.")
+ConfigOpt = CONFIG
+ProfileOpt = PROFILE
 RegionOpt = typer.Option(None, "--region", help="Region for global calls (default: the org's home region).")
-LocalOpt = typer.Option(False, "--local", help="Use the embedded AWS (moto) started for this run.")
-EndpointOpt = typer.Option(None, "--endpoint-url", help="Talk to a running `charter local` server.")
+LocalOpt = LOCAL
+EndpointOpt = ENDPOINT
 StoreOpt = typer.Option(None, "--store", help="Evidence store (directory or s3://bucket/prefix).")
-OperatorOpt = typer.Option("CharterEvidenceOperator", "--operator-role",
-                           help="Role (in the caller's account) that reads every account through "
-                                "CharterEvidenceReader; '' to read with the caller's own credentials.")
+OperatorOpt = OPERATOR_ROLE
 
 
 def _sessions(cfg, profile, region, local, endpoint):
-    from charter.local import aws_sessions
+    from charter.options import aws_sessions
 
     return aws_sessions(local=local, profile=profile, region=region or cfg.organization.home_region,
                         endpoint_url=endpoint)
@@ -53,7 +52,7 @@ def start(quarter: str = typer.Option(..., "--quarter", help="The quarter under 
         _store(store, [camp.snapshot_artifact(snapshot, quarter, cfg.organization.home_region)], cfg, sessions)
     ok(f"campaign {campaign.id}: {len(snapshot.rows)} accesses in {len(snapshot.accounts)} accounts")
     for gap in snapshot.gaps:
-        err_console.print(f"[yellow]gap:[/] {gap['account_name']} ({gap['account_id']}): {gap['error']}")
+        err_console.print(f"[yellow]gap:[/] {escape(gap['account_name'])} ({gap['account_id']}): {escape(gap['error'])}")
     for path in paths:
         console.print(f"  workbook: {path}")
 
@@ -76,16 +75,23 @@ def record(workbook: Path = typer.Argument(..., help="A reviewer's returned work
 
 
 @app.command()
-def status(quarter: str = typer.Option(..., "--quarter", help="e.g. 2026Q4"), state_dir: Path = StateOpt) -> None:
+def status(quarter: str = typer.Option(..., "--quarter", help="e.g. 2026Q4"), state_dir: Path = StateOpt,
+           output: OutputFormat = OUTPUT) -> None:
     """Progress per reviewer.
 
-    Example: `charter access-review status --quarter 2026Q4`
+    Example: `charter access-review status --quarter 2026Q4 --output json`
     """
     from rich.table import Table
 
     from charter.evidence.access_review.campaign import status as do_status
 
     campaign, reviewers = do_status(quarter, state_dir)
+    if output == OutputFormat.json:
+        emit_json("access-review-status", {
+            "campaign": campaign.id, "quarter": campaign.quarter, "status": campaign.status,
+            "reviewers": [{"reviewer": r.reviewer, "rows": r.rows, "returned": bool(r.recorded),
+                           "decisions": {k: int(v) for k, v in r.counts.items()}} for r in reviewers]})
+        return
     table = Table("reviewer", "rows", "returned", "keep", "revoke", "modify",
                   title=f"{campaign.id} ({campaign.status})")
     for r in reviewers:

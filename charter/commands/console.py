@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from charter.options import ENDPOINT, PROFILE, STORE
 from charter.output import console, ok
 
 app = typer.Typer(
@@ -66,7 +67,7 @@ def _serve(store: str, port: int, profile: str | None, endpoint: str | None, reg
 
     needs_aws = store.startswith("s3://")
     if needs_aws:
-        from charter.local import aws_sessions
+        from charter.options import aws_sessions
 
         ctx: Any = aws_sessions(local=False, profile=profile, region=region, endpoint_url=endpoint)
     else:
@@ -78,7 +79,7 @@ def _serve(store: str, port: int, profile: str | None, endpoint: str | None, reg
         site = ConsoleSite(optimizer=False, compliance=source, title=store)
         server = ConsoleServer(site, port=port).start()
         try:
-            state = "verified" if summary.verification.ok else "[bold red]verification FAILED[/]"
+            state = "verified" if summary.verification.ok else "verification FAILED"
             ok(f"Charter console on {server.url}/ — compliance of {store} ({state}; "
                f"{summary.verification.manifests} runs)")
             console.print(f"  open {server.url}/#/compliance; Ctrl-C stops it. The optimizations face needs the "
@@ -91,11 +92,10 @@ def _serve(store: str, port: int, profile: str | None, endpoint: str | None, reg
 @app.callback()
 def main(
     ctx: typer.Context,
-    store: str = typer.Option(DEFAULT_STORE, "--store", "-s", help="Evidence store: a directory or s3://bucket/prefix."),
-    port: int = typer.Option(DEFAULT_PORT, "--port", help="Port on 127.0.0.1 (0 = any free port)."),
-    profile: str | None = typer.Option(None, "--profile", "-p", help="AWS profile (an S3 store on real AWS)."),
-    endpoint: str | None = typer.Option(None, "--endpoint-url", "--endpoint",
-                                        help="A running embedded AWS (`charter local`), for an S3 store there."),
+    store: str = STORE,
+    port: int = typer.Option(DEFAULT_PORT, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0 = any free port)."),
+    profile: str | None = PROFILE,
+    endpoint: str | None = ENDPOINT,
     region: str = typer.Option("us-east-1", "--region", help="Region of the S3 store's client."),
 ) -> None:
     """Serve the console locally with the compliance face of an evidence store.
@@ -139,8 +139,8 @@ def build(
 def publish(
     store: str = typer.Option(..., "--store", "-s", help="Evidence store: a directory or s3://bucket/prefix."),
     bucket: str = typer.Option(..., "--bucket", help="The workload's results bucket (the compliance API reads it)."),
-    profile: str | None = typer.Option(None, "--profile", "-p", help="AWS profile."),
-    endpoint: str | None = typer.Option(None, "--endpoint-url", "--endpoint", help="A running embedded AWS."),
+    profile: str | None = PROFILE,
+    endpoint: str | None = ENDPOINT,
     region: str = typer.Option("us-east-1", "--region", help="Region of the store and the bucket."),
 ) -> None:
     """Publish the compliance face's data for the console on AWS.
@@ -152,7 +152,7 @@ def publish(
     Example: `charter console publish --store s3://acme-evidence-111111111111-us-east-1 --bucket
     charter-optimizer-prod-results-222222222222-us-east-1 --profile security`
     """
-    from charter.local import aws_sessions
+    from charter.options import aws_sessions
     from charter.workloads.compliance_publish import publish as do_publish
 
     with aws_sessions(local=False, profile=profile, region=region, endpoint_url=endpoint) as sessions:

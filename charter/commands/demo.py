@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from charter.output import console, err_console, ok
+from charter.output import console, err_console, escape, ok
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 
@@ -16,7 +16,7 @@ def demo(config: Path = typer.Option(None, "-c", "--config", help="org.yaml (def
                                    "produces (matrix, evidence, auditor package, runbooks)."),
          serve: bool = typer.Option(False, "--serve", help="Afterwards, serve the web console (both faces) on "
                                     "the embedded AWS until Ctrl-C."),
-         port: int = typer.Option(8765, "--port", help="Port of the console with --serve.")) -> None:
+         port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port of the console with --serve.")) -> None:
     """Run Charter end to end on the embedded AWS: synth, lint, deploy, matrix, evidence, access review,
     the optimizer workload, the auditor package and the runbooks.
 
@@ -33,7 +33,7 @@ def demo(config: Path = typer.Option(None, "-c", "--config", help="org.yaml (def
         try:
             result = Demo(cfg, config, keep, on_step=lambda name: status.update(f"{name}...")).run()
         except DemoFailed as exc:
-            err_console.print(f"[bold red]demo failed at {exc.step}:[/]\n{exc.detail}")
+            err_console.print(f"[bold red]demo failed at {escape(exc.step)}:[/]\n{escape(exc.detail)}")
             raise typer.Exit(1) from None
     table = Table("step", "seconds", "result", title=f"charter demo — {cfg.organization.name}")
     for step in result.steps:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from charter.options import CONFIG
 from charter.output import ok
 
 app = typer.Typer(help="Generated docs: architecture diagram, CLI reference, deploy guide, troubleshooting.",
@@ -13,7 +14,7 @@ app = typer.Typer(help="Generated docs: architecture diagram, CLI reference, dep
 
 
 @app.command("build")
-def build(config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml."),
+def build(config: Path = CONFIG,
           out: Path = typer.Option(Path("docs-out"), "-o", "--out", help="Output directory.")) -> None:
     """Write the docs as Markdown and HTML, with the architecture as SVG.
 

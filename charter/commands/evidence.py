@@ -7,7 +7,21 @@ from typing import Any
 
 import typer
 
-from charter.output import console, err_console, ok, warn
+from charter.options import (
+    CONFIG,
+    ENDPOINT,
+    LOCAL,
+    MAX_ATTEMPTS,
+    OPERATOR_ROLE,
+    OUTPUT,
+    PROFILE,
+    READ_TIMEOUT,
+    REGION,
+    STORE,
+    OutputFormat,
+    aws_sessions,
+)
+from charter.output import console, emit_json, err_console, escape, ok, waiting_column, warn
 
 app = typer.Typer(
     help="Evidence: collect from every account and region into a signed, hash-chained store; "
@@ -18,12 +32,11 @@ app = typer.Typer(
 )
 
 DEFAULT_STORE = str(Path(".charter") / "evidence")
-StoreOpt = typer.Option(DEFAULT_STORE, "--store", "-s", help="Store: a directory or s3://bucket/prefix.")
-ProfileOpt = typer.Option(None, "--profile", "-p", help="AWS profile (real AWS).")
-LocalOpt = typer.Option(False, "--local", help="Use the embedded AWS (moto server started for this command).")
-EndpointOpt = typer.Option(None, "--endpoint-url", "--endpoint",
-                           help="Talk to a running `charter local` server, e.g. http://127.0.0.1:5000.")
-RegionOpt = typer.Option(None, "--region", help="Region for the AWS clients (default: the org's home region).")
+StoreOpt = STORE
+ProfileOpt = PROFILE
+LocalOpt = LOCAL
+EndpointOpt = ENDPOINT
+RegionOpt = REGION
 KeyOpt = typer.Option(None, "--key", help="Local stores: the private signing key (Ed25519 PEM, made on first use), "
                                           "kept OUTSIDE the store. Default: $CHARTER_SIGNING_KEY, else "
                                           "~/.config/charter/keys/ed25519-private.pem.")
@@ -34,32 +47,33 @@ def _split(values: list[str] | None) -> list[str] | None:
     return out or None
 
 
-def _sessions(*, local: bool, profile: str | None, endpoint: str | None, region: str):
-    from charter.local import aws_sessions
+def _sessions(*, local: bool, profile: str | None, endpoint: str | None, region: str,
+              max_attempts: int | None = None, read_timeout: float | None = None):
+    return aws_sessions(local=local, profile=profile, region=region, endpoint_url=endpoint,
+                        max_attempts=max_attempts, read_timeout=read_timeout)
 
-    return aws_sessions(local=local, profile=profile, region=region, endpoint_url=endpoint)
 
-
-def _check_org(sessions: Any, where: str) -> None:
-    """With the embedded AWS, an empty organization is the usual mistake: say so plainly."""
+def _check_org(sessions: Any, where: str) -> bool:
+    """Whether the caller's account is in an organization. One in none is collected alone (the
+    caller's account); say so, since with the embedded AWS it usually means the organization was
+    not deployed there yet."""
     import botocore.exceptions
 
     from charter.aws import error_code
-    from charter.evidence.errors import EmptyOrganizationError
+    from charter.evidence.fanout import NO_ORGANIZATION
 
     try:
-        sessions.client("organizations").describe_organization()
         accounts = sessions.client("organizations").list_accounts()["Accounts"]
     except botocore.exceptions.ClientError as exc:
-        if error_code(exc) == "AWSOrganizationsNotInUseException":
-            raise EmptyOrganizationError(
-                f"the embedded AWS ({where}) has no organization: there is nothing to collect evidence from",
-                hint="--local starts a fresh, empty embedded AWS; deploy the organization into a running one "
-                     "(`charter local --port 5000`, then `charter deploy -c org.yaml --endpoint-url "
-                     "http://127.0.0.1:5000`) and collect with --endpoint-url http://127.0.0.1:5000") from None
-        raise
+        if error_code(exc) != NO_ORGANIZATION:
+            return True  # not the management account: the accounts are named with --accounts, or discovery says why
+        warn(f"{where} has no organization: collecting the caller's account only, with the caller's credentials "
+             "(deploy org.yaml there first for the organization's evidence, or use `charter assess` for an "
+             "account without Charter)")
+        return False
     if len(accounts) <= 1:
         warn(f"the organization in {where} has only the management account: deploy org.yaml for member evidence")
+    return True
 
 
 def _resolve_accounts(sessions: Any, cfg: Any, wanted: list[str] | None) -> list[Any] | None:
@@ -74,15 +88,17 @@ def _resolve_accounts(sessions: Any, cfg: Any, wanted: list[str] | None) -> list
     for w in wanted:
         match = [a for a in known if w in (a.id, a.name)]
         if not match:
+            listed = ", ".join(f"{a.name} ({a.id})" for a in known)
             raise CollectError(f"--accounts {w}: no such account in the organization",
-                               hint="known: " + ", ".join(f"{a.name} ({a.id})" for a in known))
+                               hint=f"pass one of the accounts these credentials can read: {listed}" if listed
+                               else "these credentials can read no account: check --profile/--endpoint-url")
         out.extend(match)
     return out
 
 
 @app.command()
 def collect(
-    config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml."),
+    config: Path = CONFIG,
     store: str = StoreOpt,
     local: bool = LocalOpt,
     profile: str | None = ProfileOpt,
@@ -99,10 +115,11 @@ def collect(
     processes: int = typer.Option(0, "--processes", min=0, max=64,
                                   help="Worker processes sharing the accounts (0: one per 16 accounts, "
                                        "at most one per CPU; 1: all in this process)."),
-    operator_role: str = typer.Option(
-        "CharterEvidenceOperator", "--operator-role",
-        help="Role (in the caller's account) that reads every account through CharterEvidenceReader; "
-             "'' to read with the caller's own credentials (e.g. as CharterEvidenceCollector)")) -> None:
+    operator_role: str = OPERATOR_ROLE,
+    max_attempts: int | None = MAX_ATTEMPTS,
+    read_timeout: float | None = READ_TIMEOUT,
+    output: OutputFormat = OUTPUT,
+) -> None:
     """Collect evidence from every account and region into the store, then seal and sign the run.
 
     Interrupted runs resume: what is already stored for the run is not stored again. An S3
@@ -125,18 +142,21 @@ def collect(
     cfg = load_config(config)
     collect_fn = collect_all_fn()
     region = region or cfg.organization.home_region
-    with _sessions(local=local, profile=profile, endpoint=endpoint, region=region) as sessions:
-        if sessions.capabilities.embedded:
-            _check_org(sessions, endpoint or "--local")
+    with _sessions(local=local, profile=profile, endpoint=endpoint, region=region, max_attempts=max_attempts,
+                   read_timeout=read_timeout) as sessions:
+        in_org = _check_org(sessions, sessions.endpoint_url or f"AWS account of {profile or 'the default credentials'}")
         backend = open_backend(store, sessions=sessions, region=region)
         ev_store = EvidenceStore(backend)
         signer = signer_for(store, backend, sessions, kms_key, cfg, key_file=key)
-        reader = acting_as(sessions, operator_role)  # the evidence reader trusts the operator role
+        # the evidence reader trusts the operator role; both come with Charter's landing zone, which
+        # always has an organization: in none, the caller reads its own account itself
+        reader = acting_as(sessions, operator_role) if in_org else sessions
         refs = _resolve_accounts(reader, cfg, _split(accounts))
         caller = reader.caller_arn()
         with Progress(TextColumn("[bold]collecting[/]"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("account-region-collector units · {task.fields[ar]} account-regions"),
-                      TimeElapsedColumn(), console=err_console, transient=False) as bar:
+                      TimeElapsedColumn(), waiting_column(reader.guard), console=err_console,
+                      transient=False) as bar:
             task = bar.add_task("collect", total=None, ar=0)
             seen: set[tuple[str, str]] = set()
 
@@ -149,12 +169,20 @@ def collect(
                 accounts=[(a.id, a.name) for a in refs] if refs else None,
                 regions=_split(regions), collectors=_split(collectors), resume=not new_run,
                 max_workers=max_workers, processes=processes, progress=progress, caller_arn=caller,
-                collect=collect_fn, sources=evidence_sources(cfg))
+                collect=collect_fn, sources=evidence_sources(cfg), role_name=None if in_org else "")
     run = result.run
-    if result.run.resumed:
-        ok(f"resumed run {run.run_id}: {result.skipped} artifacts were already stored")
     m = result.manifest
     assert m is not None
+    if output == OutputFormat.json:
+        emit_json("evidence-collect", {
+            "run_id": run.run_id, "resumed": bool(run.resumed), "store": backend.url, "manifest": m.sequence,
+            "artifacts": len(m.artifacts), "stored": result.stored, "skipped": result.skipped,
+            "signing_key": signer.key_id,
+            "gaps": [{"collector": g.collector, "account_id": g.account_id, "region": g.region, "error": g.error or ""}
+                     for g in result.gaps]})
+        return
+    if result.run.resumed:
+        ok(f"resumed run {run.run_id}: {result.skipped} artifacts were already stored")
     ok(f"run {run.run_id} sealed as manifest #{m.sequence}: {len(m.artifacts)} artifacts "
        f"({result.stored} new), {len(result.gaps)} gaps, signed by key {signer.key_id[:16]} → {backend.url}")
     for gap in result.gaps[:20]:
@@ -185,6 +213,7 @@ def verify(
     profile: str | None = ProfileOpt,
     endpoint: str | None = EndpointOpt,
     region: str = typer.Option("us-east-1", "--region", help="Region of the S3 store's client."),
+    output: OutputFormat = OUTPUT,
 ) -> None:
     """Recompute every hash, walk the manifest chain and check every signature.
 
@@ -208,13 +237,21 @@ def verify(
     else:
         report = run_verify(open_backend(store, must_exist=True), trusted_keys=trusted)
         where = store
+    if output == OutputFormat.json:
+        emit_json("evidence-verify", {"target": where, "ok": report.ok, "summary": report.summary(),
+                                      "problems": [{"kind": p.kind, "item": p.item, "detail": p.detail}
+                                                   for p in report.problems],
+                                      "warnings": list(report.warnings)})
+        if not report.ok:
+            raise typer.Exit(1)
+        return
     for w in report.warnings:
         warn(w)
     if not report.ok:
         # one line per problem, never wrapped: the item path is what people grep and copy
         for p in report.problems:
             console.print(f"FAIL {p.render()}", soft_wrap=True, markup=False)
-        err_console.print(f"[bold red]verification FAILED[/]: {len(report.problems)} problems in {where}")
+        err_console.print(f"[bold red]verification FAILED[/]: {len(report.problems)} problems in {escape(where)}")
         raise typer.Exit(1)
     ok(f"{where}: verified — {report.summary()}")
     if not trusted:

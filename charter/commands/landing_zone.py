@@ -8,23 +8,28 @@ from pathlib import Path
 
 import typer
 
-from charter.output import console, err_console, ok
+from charter.options import CONFIG, OUTPUT, QUIET, LintFormat, OutputFormat
+from charter.output import console, emit_json, err_console, ok
 
-ConfigOpt = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.", show_default=True)
+ConfigOpt = CONFIG
 OutOpt = typer.Option(Path("out"), "-o", "--out", help="Output directory.", show_default=True)
 
 
-def validate(config: Path = ConfigOpt) -> None:
+def validate(config: Path = ConfigOpt, output: OutputFormat = OUTPUT, quiet: bool = QUIET) -> None:
     """Check org.yaml: every problem with file:line:column, what is wrong and how to fix it,
     and every AWS limit what it generates would break (synthesized in memory, nothing written).
 
-    Example: `charter validate -c examples/small/org.yaml`
+    Example: `charter validate -c examples/small/org.yaml --output json`
     """
     from charter.landing_zone.config import load_config
     from charter.landing_zone.synth import synthesize
 
     cfg = load_config(config)
     stacks = synthesize(cfg)
+    if output == OutputFormat.json:
+        emit_json("validate", {"config": str(config), "valid": True, "accounts": len(cfg.accounts),
+                               "ous": len(cfg.ous), "governed_regions": list(cfg.organization.governed_regions)})
+        return
     ok(f"{config}: valid — {len(cfg.accounts)} accounts, {len(cfg.ous)} OUs, "
        f"{len(cfg.organization.governed_regions)} governed regions; {len(stacks)} stacks within AWS's limits")
 
@@ -39,7 +44,9 @@ def schema(out: Path | None = typer.Option(None, "-o", "--out", help="Write to a
 
     text = json.dumps(OrgConfig.model_json_schema(), indent=2)
     if out:
-        out.write_text(text + "\n")
+        from charter.options import write_text
+
+        write_text(out, text + "\n")
         ok(f"wrote {out}")
     else:
         typer.echo(text)
@@ -56,7 +63,9 @@ def init(path: Path = typer.Argument(Path("org.yaml"), help="Where to write the 
 
     if path.exists() and not force:
         raise CharterError(f"{path} already exists", hint="pass --force to overwrite it, or choose another path")
-    path.write_text(starter_text())
+    from charter.options import write_text
+
+    write_text(path, starter_text(), "charter init")
     ok(f"wrote {path}; edit the names and emails, then run `charter validate -c {path}`")
 
 
@@ -85,7 +94,11 @@ def synth(config: Path = ConfigOpt, out: Path = OutOpt) -> None:
 
 
 def lint(out: Path = typer.Argument(Path("out"), help="Directory written by `charter synth`."),
-         fmt: str = typer.Option("text", "--format", help="text or json."),
+         fmt: LintFormat = typer.Option(LintFormat.text, "--format", case_sensitive=False,
+                                        help="text; json (schema charter/schemas/lint.json); sarif (SARIF 2.1.0, "
+                                             "for GitHub code scanning)."),
+         sarif_out: Path | None = typer.Option(None, "--sarif-file",
+                                               help="Also write the SARIF report to this file."),
          regions: str = typer.Option("", "--regions", help="Comma-separated regions for cfn-lint "
                                      "(default: the plan's governed regions)."),
          config: Path | None = typer.Option(None, "-c", "--config",
@@ -120,15 +133,26 @@ def lint(out: Path = typer.Argument(Path("out"), help="Directory written by `cha
 
         with err_console.status("evaluating Charter's permission model..."):
             preflight = run_preflight(load_config(config))
-    if fmt == "json":
-        typer.echo(json.dumps({
+    if fmt == LintFormat.sarif or sarif_out is not None:
+        from charter.landing_zone.lint_sarif import to_sarif
+
+        sarif = json.dumps(to_sarif(report), indent=2)
+        if sarif_out is not None:
+            from charter.options import write_text
+
+            write_text(sarif_out, sarif + "\n", "--sarif-file")
+        if fmt == LintFormat.sarif:
+            typer.echo(sarif)
+    if fmt == LintFormat.json:
+        emit_json("lint", {
+            "ok": report.ok,
             "templates": report.templates,
             "findings": [f.__dict__ for f in report.findings],
             "suppressions": [s.__dict__ for s in report.suppressions],
             "checkov_passed": report.checkov_passed,
             **({"preflight": preflight.to_json()} if preflight is not None else {}),
-        }, indent=2))
-    else:
+        })
+    elif fmt == LintFormat.text:
         for f in report.findings:
             console.print(f.render(), markup=False)
         if report.suppressions:

@@ -9,14 +9,14 @@ plan` and `charter lint -c` run the same check.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
 
-from charter.output import console, err_console, ok
+from charter.options import CONFIG, OUTPUT, OutputFormat
+from charter.output import console, emit_json, err_console, ok
 
 
 @dataclass
@@ -70,8 +70,7 @@ def print_report(report: PreflightReport) -> None:
     (ok if report.ok else err_console.print)(summary)
 
 
-def preflight(config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml."),
-              output: str = typer.Option("text", "--output", help="text or json."),
+def preflight(config: Path = CONFIG, output: OutputFormat = OUTPUT,
               notes: bool = typer.Option(False, "--notes", help="Also list what could not be modelled.")) -> None:
     """Evaluate every call Charter makes (every principal, action, account and region)
     against the SCPs, identity policies, boundaries, trust and resource policies, as AWS
@@ -80,16 +79,13 @@ def preflight(config: Path = typer.Option(Path("org.yaml"), "-c", "--config", he
 
     Example: `charter preflight -c examples/large/org.yaml --output json`
     """
-    from charter.errors import CharterError
     from charter.landing_zone.config import load_config
 
-    if output not in ("text", "json"):
-        raise CharterError(f"--output {output}: not a format", hint="use --output text or --output json")
     cfg = load_config(config)
     with err_console.status("evaluating Charter's permission model..."):
         report = run_preflight(cfg)
-    if output == "json":
-        typer.echo(json.dumps(report.to_json(), indent=2))
+    if output == OutputFormat.json:
+        emit_json("preflight", report.to_json())
     else:
         print_report(report)
         if notes:

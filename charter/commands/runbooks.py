@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from charter.options import CONFIG
 from charter.output import console, ok
 
 app = typer.Typer(help="Runbooks rendered from org.yaml with the org's real names, accounts and objectives.",
@@ -13,7 +14,7 @@ app = typer.Typer(help="Runbooks rendered from org.yaml with the org's real name
 
 
 @app.command("render")
-def render(config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml."),
+def render(config: Path = CONFIG,
            out: Path = typer.Option(Path("runbooks-out"), "-o", "--out", help="Output directory.")) -> None:
     """Render every runbook to Markdown and HTML.
 

@@ -9,19 +9,19 @@ from pathlib import Path
 import typer
 
 from charter.commands.workload_serve import serve
-from charter.output import console, err_console, ok
+from charter.options import CONFIG, ENDPOINT, ENV, LOCAL, PROFILE, Environment
+from charter.output import console, err_console, escape, ok
 from charter.workloads.package import DEFAULT_ARCH, PackageError
 
 app = typer.Typer(help="Workload stacks (the optimizer) layered on the landing zone.", no_args_is_help=True)
 
 WorkloadArg = typer.Argument("optimizer", help="Workload name (only `optimizer`).")
-EnvOpt = typer.Option(..., "--env", "-e", help="dev, staging or prod.")
-ConfigOpt = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml.")
+EnvOpt = ENV
+ConfigOpt = CONFIG
 OutOpt = typer.Option(None, "-o", "--out", help="Output directory (default out/workload-<env>).")
-LocalOpt = typer.Option(False, "--local", help="Use the embedded AWS (moto server) instead of real AWS.")
-ProfileOpt = typer.Option(None, "--profile", help="AWS profile of the management account.")
-EndpointOpt = typer.Option(None, "--endpoint-url",
-                           help="Talk to a running `charter local` server (where `charter deploy` put the landing zone).")
+LocalOpt = LOCAL
+ProfileOpt = PROFILE
+EndpointOpt = ENDPOINT
 RoleOpt = typer.Option("OrganizationAccountAccessRole", "--role", help="Role to assume in the workload account.")
 ImageTagOpt = typer.Option(None, "--image-tag", help="Immutable ECR tag of the optimizer images to deploy.")
 CodeKeyOpt = typer.Option(None, "--code-key", help="S3 key of the handlers zip in the model-artifacts bucket.")
@@ -45,7 +45,7 @@ def _check(workload: str, env: str) -> None:
         raise WorkloadError(f"--env {env}: not a workload environment", hint="use --env dev, staging or prod")
 
 
-def synth(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt) -> None:
+def synth(workload: str = WorkloadArg, env: Environment = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt) -> None:
     """Synthesize the workload's stacks for one environment (templates + plan.json).
 
     Example: `charter workload synth optimizer --env dev -c examples/small/org.yaml -o out/wl-dev`
@@ -55,6 +55,7 @@ def synth(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigO
     from charter.landing_zone.config import load_config
     from charter.workloads.deploy import synth_to
 
+    env = Environment(env).value
     _check(workload, env)
     start = time.perf_counter()
     cfg = load_config(config)
@@ -75,9 +76,10 @@ def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, p
          image_tag: str | None, code_key: str | None, layer_key: str | None, dry_run: bool,
          endpoint_url: str | None = None, artifacts: Path | None = None, stacks: str | None = None) -> None:
     from charter.landing_zone.config import load_config
-    from charter.local import aws_sessions
+    from charter.options import aws_sessions
     from charter.workloads.deploy import deploy_workload
 
+    env = Environment(env).value
     _check(workload, env)
     cfg = load_config(config)
     region = cfg.organization.home_region
@@ -102,7 +104,7 @@ def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, p
     for line in result.notes:
         console.print(f"note: {line}", markup=False)
     for line in result.failures:
-        err_console.print(f"[red]failed[/red] {line}")
+        err_console.print(f"[red]failed[/red] {escape(line)}")
     verb = "would make" if dry_run else "made"
     summary = f"{workload} ({env}): {verb} {len(result.changes)} change(s), {len(result.failures)} failure(s) " \
               f"in {result.elapsed:.1f}s"
@@ -113,7 +115,7 @@ def _run(workload: str, env: str, config: Path, out: Path | None, local: bool, p
         raise typer.Exit(1)
 
 
-def plan(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
+def plan(workload: str = WorkloadArg, env: Environment = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
          local: bool = LocalOpt, profile: str | None = ProfileOpt, endpoint_url: str | None = EndpointOpt,
          role: str = RoleOpt, image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt,
          layer_key: str | None = LayerKeyOpt, artifacts: Path | None = ArtifactsOpt,
@@ -127,7 +129,7 @@ def plan(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOp
          endpoint_url=endpoint_url, artifacts=artifacts, stacks=stacks)
 
 
-def deploy(workload: str = WorkloadArg, env: str = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
+def deploy(workload: str = WorkloadArg, env: Environment = EnvOpt, config: Path = ConfigOpt, out: Path | None = OutOpt,
            local: bool = LocalOpt, profile: str | None = ProfileOpt, endpoint_url: str | None = EndpointOpt,
            role: str = RoleOpt, image_tag: str | None = ImageTagOpt, code_key: str | None = CodeKeyOpt,
            layer_key: str | None = LayerKeyOpt, artifacts: Path | None = ArtifactsOpt,

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import typer
 
+from charter.options import CONFIG, ENDPOINT, ENV, LOCAL, PROFILE, Environment
 from charter.output import console, ok
 
 
 def serve(
-    config: Path = typer.Option(Path("org.yaml"), "-c", "--config", help="Path to org.yaml."),
-    env: str = typer.Option("dev", "--env", help="Workload environment whose names to use (dev, staging, prod)."),
-    port: int = typer.Option(8080, "--port", help="Port of the API on 127.0.0.1 (0 = any free port)."),
-    local: bool = typer.Option(False, "--local", help="Run against the embedded AWS (moto server)."),
-    endpoint_url: str | None = typer.Option(None, "--endpoint-url", help="An AWS-compatible endpoint to use instead."),
+    config: Path = CONFIG,
+    env: Environment = ENV,
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="Port of the API on 127.0.0.1 (0 = any free port)."),
+    local: bool = LOCAL,
+    profile: str | None = PROFILE,
+    endpoint_url: str | None = ENDPOINT,
     store: str | None = typer.Option(None, "--store", "-s",
                                      help="Evidence store (directory) for the console's compliance face."),
 ) -> None:
@@ -32,9 +34,15 @@ def serve(
     from charter.landing_zone.config import load_config
     from charter.landing_zone.naming import resource_name
     from charter.local import LocalAws, advertised
+    from charter.options import aws_target, endpoint_from_env
     from charter.workloads.handlers.settings import Settings
     from charter.workloads.server import LocalApiServer
 
+    env = Environment(env).value
+    aws_target(local=local, profile=profile, endpoint_url=endpoint_url)
+    endpoint_url = endpoint_from_env(local=local, profile=profile, endpoint_url=endpoint_url)
+    if profile:
+        os.environ["AWS_PROFILE"] = profile  # the handlers' boto3 clients (in this process and its workers)
     cfg = load_config(config)
     wl = cfg.workloads.optimizer if cfg.workloads else None
     if wl is None or env not in wl.environments:

@@ -32,7 +32,8 @@ def troubleshooting() -> str:
     _load_error_modules()
     lines = ["# Troubleshooting", "",
              "Every error Charter reports for something a user can change has a code. The message says what is",
-             "wrong and where; this table says how to fix each kind. Exit codes: 0 ok, 1 findings, 2 bad input.", "",
+             "wrong and where; this table says how to fix each kind. Exit codes: 0 ok, 1 findings, 2 bad input,",
+             "3 a failing control in `charter assess`.", "",
              "| code | error | what it means | how to fix |", "|---|---|---|---|"]
     for cls in all_error_classes():
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""

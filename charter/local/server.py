@@ -35,9 +35,24 @@ def _server_class():
             # way) wraps the app this server answers with
             import charter.local
 
-            self._server = make_server(self._ip_address, self._port, charter.local._guarded_app(), True)
+            try:
+                self._server = make_server(self._ip_address, self._port, charter.local._guarded_app(), True)
+            except (OSError, SystemExit) as exc:
+                # a taken port: werkzeug prints and calls sys.exit() (in this thread), which would
+                # leave start() waiting for a server that never comes; report it to start() instead
+                import errno
+
+                self.bind_error = exc if isinstance(exc, OSError) else OSError(errno.EADDRINUSE, "address in use")
+                self._server_ready_event.set()
+                return
             self._server_ready_event.set()
             self._server.serve_forever()
+
+        def start(self) -> None:
+            self.bind_error: OSError | None = None
+            super().start()
+            if self.bind_error is not None:
+                raise self.bind_error
 
     return GuardedMotoServer
 

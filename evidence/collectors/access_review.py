@@ -73,5 +73,5 @@ COLLECTOR = register(Collector(
     calls=(),
     name="access_review", scope="global", management_only=True, services=(),
     description="Quarterly access-review campaigns closed, none skipped",
-    fetch=fetch, checks=(("IAM-09", check_quarters),),
+    fetch=fetch, checks=(("IAM-09", check_quarters),), landing_zone=("IAM-09",),
 ))

@@ -352,6 +352,10 @@ class Collector:
     scope: Scope = "regional"
     management_only: bool = False
     services: tuple[str, ...] = ()
+    #: Controls whose checks judge what Charter's landing zone deploys and org.yaml names (its
+    #: SCP statements, StackSets, log-archive buckets, permission sets, review campaigns): an
+    #: assessment of an account without that landing zone reports them "not deployed".
+    landing_zone: tuple[str, ...] = ()
     #: Every call `fetch` makes, as IAM actions (`iam:GetCredentialReport`): what the evidence
     #: reader must be allowed in every account it reads. `charter preflight` evaluates them;
     #: a test checks every call a collector's run records is declared here.

@@ -82,5 +82,5 @@ COLLECTOR = register(Collector(
            "sso:ListAccountsForProvisionedPermissionSet", "sso:ListInstances", "sso:ListPermissionSets"),
     name="identity_center", scope="global", management_only=True, services=("sso-admin", "identitystore"),
     description="Identity Center permission sets, session limits, account assignments vs org.yaml",
-    fetch=fetch, checks=(("IAM-06", check_identity),),
+    fetch=fetch, checks=(("IAM-06", check_identity),), landing_zone=("IAM-06",),
 ))

@@ -125,5 +125,5 @@ COLLECTOR = register(Collector(
            "organizations:ListRoots", "organizations:ListTargetsForPolicy"),
     name="organizations", scope="global", management_only=True, services=("organizations",),
     description="Accounts and their OUs vs org.yaml; SCP statements attached per target",
-    fetch=fetch, checks=tuple(_checks),
+    fetch=fetch, checks=tuple(_checks), landing_zone=tuple(control for control, _ in _checks),
 ))

@@ -103,10 +103,13 @@ def check_tls(snap: Snapshot, ctx: Context) -> list:
 
 def check_access_logging(snap: Snapshot, ctx: Context) -> list:
     sink = f"{ctx.cfg.organization.name}-s3-access-logs-"
+    # a bucket that receives other buckets' access logs would log its own log deliveries
+    # (AWS advises against it): Charter's sink by name, or any bucket another one logs to
+    targets = {(b["logging"] or {}).get("TargetBucket") for b in snap["buckets"]} - {None}
     out = []
     for b in snap["buckets"]:
-        if b["name"].startswith(sink):
-            out.append(item(b["name"], "LOG-05", "not_applicable", "this is the access-log destination bucket"))
+        if b["name"].startswith(sink) or (b["name"] in targets and not b["logging"]):
+            out.append(item(b["name"], "LOG-05", "not_applicable", "this is an access-log destination bucket"))
         elif b["logging"]:
             out.append(item(b["name"], "LOG-05", True, f"access logs to {b['logging'].get('TargetBucket')}",
                             target=b["logging"].get("TargetBucket")))
@@ -153,4 +156,5 @@ COLLECTOR = register(Collector(
     fetch=fetch,
     checks=(("DAT-01", check_public_access), ("ENC-02", check_encryption), ("ENC-04", check_tls),
             ("LOG-05", check_access_logging), ("LOG-03", check_log_archive)),
+    landing_zone=("LOG-03",),
 ))

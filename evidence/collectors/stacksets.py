@@ -63,5 +63,5 @@ COLLECTOR = register(Collector(
            "cloudformation:ListStackSets"),
     name="stacksets", scope="global", management_only=True, services=("cloudformation",),
     description="Drift status of every StackSet and stack instance",
-    fetch=fetch, checks=(("CHG-02", check_drift),),
+    fetch=fetch, checks=(("CHG-02", check_drift),), landing_zone=("CHG-02",),
 ))

@@ -172,8 +172,15 @@ def scp_references(cfg: OrgConfig) -> Iterator[Problem]:
     if cfg.scps.suspended_ou and cfg.scps.suspended_ou not in targets:
         yield (("scps", "suspended_ou"), f"suspended OU '{cfg.scps.suspended_ou}' does not exist",
                "add it under `ous:` or set `suspended_ou: null`")
+    from charter.controls.catalog import default_catalog
+
+    controls = sorted(default_catalog().by_id)
     sids: set[str] = set()
     for i, stmt in enumerate(cfg.scps.custom):
+        if stmt.control not in controls:
+            # it would be dropped from the control matrix, with the statement it should explain
+            yield (("scps", "custom", i, "control"), f"unknown control id '{stmt.control}'",
+                   _did_you_mean(stmt.control, controls) + " (`charter controls` lists them)")
         if stmt.sid in sids:
             yield (("scps", "custom", i, "sid"), f"duplicate sid '{stmt.sid}'", "give each custom statement a unique sid")
         sids.add(stmt.sid)
@@ -229,5 +236,10 @@ CHECKS: list[Callable[[OrgConfig], Iterator[Problem]]] = [
 ]
 
 
-def run_checks(cfg: OrgConfig) -> list[Problem]:
-    return [problem for check in CHECKS for problem in check(cfg)]
+#: Checks only a landing zone needs: an assessment of existing accounts has no role accounts to name.
+LANDING_ZONE_ONLY = (role_accounts,)
+
+
+def run_checks(cfg: OrgConfig, *, landing_zone: bool = True) -> list[Problem]:
+    checks = CHECKS if landing_zone else [c for c in CHECKS if c not in LANDING_ZONE_ONLY]
+    return [problem for check in checks for problem in check(cfg)]

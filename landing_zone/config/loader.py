@@ -226,20 +226,23 @@ def _fast_read(text: str) -> Any:
         return None
 
 
-def load_config_text(text: str, path: str | Path = "org.yaml") -> OrgConfig:
-    """Parse and validate `text`; raise `ConfigError` listing every problem found."""
+def load_config_text(text: str, path: str | Path = "org.yaml", *, landing_zone: bool = True) -> OrgConfig:
+    """Parse and validate `text`; raise `ConfigError` listing every problem found.
+
+    `landing_zone=False` (`charter assess`): the accounts are existing ones, judged against the
+    baseline; the log-archive, audit and security accounts a landing zone needs are not required."""
     data = _fast_read(text)
     if isinstance(data, dict):
         try:
             cfg = OrgConfig.model_validate(data)
         except (ValidationError, RecursionError):
             cfg = None
-        if cfg is not None and not run_checks(cfg):
+        if cfg is not None and not run_checks(cfg, landing_zone=landing_zone):
             return cfg
-    return _load_located(text, Path(path))
+    return _load_located(text, Path(path), landing_zone=landing_zone)
 
 
-def _load_located(text: str, path: Path) -> OrgConfig:
+def _load_located(text: str, path: Path, *, landing_zone: bool = True) -> OrgConfig:
     """The slow, exact path: every problem with its line and column."""
     data = _read_yaml(path, text)
     if not isinstance(data, CommentedMap):
@@ -253,7 +256,7 @@ def _load_located(text: str, path: Path) -> OrgConfig:
     except RecursionError:
         raise ConfigError([ConfigIssue(str(path), 1, 1, "", "the YAML refers to itself (recursive alias)",
                                        "replace the alias with a plain value")]) from None
-    problems = run_checks(cfg)
+    problems = run_checks(cfg, landing_zone=landing_zone)
     if problems:
         issues = []
         for loc, message, hint in problems:
@@ -267,9 +270,13 @@ def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return sorted(issues, key=lambda i: (i.line, i.column))
 
 
-def load_config(path: str | Path) -> OrgConfig:
-    """Load `org.yaml` from disk."""
+def load_config(path: str | Path, *, landing_zone: bool = True) -> OrgConfig:
+    """Load `org.yaml` from disk (`landing_zone`: see `load_config_text`)."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        # a directory fails to read; a FIFO or a device would block the read forever
+        raise ConfigError([ConfigIssue(str(path), 1, 1, "", "not a regular file (a directory, FIFO or device)",
+                                       "pass the path of the org.yaml file with -c")])
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -278,6 +285,6 @@ def load_config(path: str | Path) -> OrgConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(str(path), 1, 1, "", f"cannot read file: {exc}",
                                        "check the path and that the file is UTF-8 text")]) from None
-    return load_config_text(text, path)
+    return load_config_text(text, path, landing_zone=landing_zone)
 
 

@@ -5,7 +5,9 @@ parallel), each followed by its API steps. `dry_run=True` is `charter plan` agai
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from charter.aws import (
     SessionFactory,
     error_code,
     error_message,
+    explain,
 )
 from charter.errors import SynthError
 from charter.landing_zone.config.model import OrgConfig
@@ -65,27 +68,25 @@ def is_organizations(ps: PlannedStack) -> bool:
     return ps.deployment.kind == ORGANIZATIONS_KIND or ps.builder == "organization"
 
 
-def preflight(sessions: SessionFactory) -> str:
-    """Who are we? Fails fast (one attempt, short timeouts) with where and how to fix."""
+def preflight(sessions: SessionFactory, verb: str = "deploy") -> str:
+    """Who are we? Fails fast (one attempt, short timeouts) with where and how to fix; an AWS
+    error (expired SSO token, refused credentials) is explained as everywhere else (`explain`)."""
     where = sessions.describe()
     try:
         sts = sessions.client("sts", config=Config(retries={"max_attempts": 1, "mode": "standard"},
                                                    connect_timeout=3, read_timeout=10))
         return sts.get_caller_identity()["Arn"]
     except (EndpointUnreachableError, botocore.exceptions.EndpointConnectionError):
-        raise EndpointError(f"deploy: cannot reach {where}",
+        raise EndpointError(f"{verb}: cannot reach {where}",
                             hint="start the embedded AWS with `charter local` and pass its --endpoint-url, "
                                  "use --local, or check the network") from None
     except AwsError as exc:
-        raise CredentialsError(f"deploy: {exc.message}", hint=exc.hint) from None
-    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError):
-        raise CredentialsError(f"deploy: no AWS credentials for {where}",
-                               hint="pass --profile NAME (see `aws configure list-profiles`) or --local") from None
-    except botocore.exceptions.ClientError as exc:
-        raise CredentialsError(f"deploy: {where} refused the credentials: {error_message(exc)}",
-                               hint="refresh the profile's credentials (`aws sso login --profile NAME`)") from None
-    except botocore.exceptions.BotoCoreError as exc:
-        raise EndpointError(f"deploy: cannot talk to {where}: {exc}", hint="check --endpoint-url / --region") from None
+        raise CredentialsError(f"{verb}: {exc.message}", hint=exc.hint) from None
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        explained = explain(exc)
+        cls = EndpointError if isinstance(exc, botocore.exceptions.ConnectTimeoutError
+                                          | botocore.exceptions.ReadTimeoutError) else CredentialsError
+        raise cls(f"{verb}: {where}: {explained.message}", hint=explained.hint) from None
 
 
 def deploy(cfg: OrgConfig, out_dir: Path, sessions: SessionFactory, *, dry_run: bool = False,
@@ -93,7 +94,7 @@ def deploy(cfg: OrgConfig, out_dir: Path, sessions: SessionFactory, *, dry_run: 
     started = time.monotonic()
     out_dir = Path(out_dir)
     plan = read_plan(out_dir)
-    caller = preflight(sessions)
+    caller = preflight(sessions, "plan" if dry_run else "deploy")
     local_journal = Journal.load(out_dir)
     journal = local_journal or Journal(organization=cfg.organization.name)
     run = Run(cfg=cfg, sessions=sessions, plan=plan, out_dir=out_dir, journal=journal, dry_run=dry_run,
@@ -102,16 +103,21 @@ def deploy(cfg: OrgConfig, out_dir: Path, sessions: SessionFactory, *, dry_run: 
     if local_journal is None:
         _adopt_mirror(run)
 
-    state = orgs.read_state(run)
-    # org.yaml's management account id names a real AWS account; an emulator's ids are its own
-    state = orgs.ensure_organization(run, state, check_management=sessions.capabilities.config_account_ids)
-    orgs.ensure_ous(run, state)
-    orgs.ensure_accounts(run, state)
-    orgs.move_accounts(run, state)
-    orgs.ensure_scp_type(run, state)
-    scps.reconcile(run)
-    orgs.ensure_service_access(run)
-    orgs.ensure_stacksets_access(run)
+    with _phase(run, "organization"):
+        # org.yaml's management account id names a real AWS account; an emulator's ids are its own
+        state = orgs.read_state(run)
+        state = orgs.ensure_organization(run, state, check_management=sessions.capabilities.config_account_ids)
+    with _phase(run, "organizational units"):
+        orgs.ensure_ous(run, state)
+    with _phase(run, "accounts"):
+        orgs.ensure_accounts(run, state)
+        orgs.move_accounts(run, state)
+    with _phase(run, "service control policies"):
+        orgs.ensure_scp_type(run, state)
+        scps.reconcile(run)
+    with _phase(run, "trusted access and StackSets access"):
+        orgs.ensure_service_access(run)
+        orgs.ensure_stacksets_access(run)
     run.save_journal()
 
     waves: dict[int, list[PlannedStack]] = {}
@@ -128,6 +134,19 @@ def deploy(cfg: OrgConfig, out_dir: Path, sessions: SessionFactory, *, dry_run: 
     path = None if dry_run else Journal.path(out_dir)
     return DeployResult(changes=run.changes, failures=run.failures, journal=run.journal,
                         elapsed=time.monotonic() - started, journal_path=path, caller=caller, notes=run.notes)
+
+
+@contextmanager
+def _phase(run: Run, label: str) -> Iterator[None]:
+    """One progress row per Organizations phase, so the first seconds of a deploy say what runs."""
+    task = run.progress.start(("planning " if run.dry_run else "") + label, 1, phase=True) if run.progress else None
+    status = "FAILED"
+    try:
+        yield
+        status = "DONE"
+    finally:
+        if task is not None:
+            run.progress.finish(task, status)
 
 
 def wave_dependencies(stacks: list[PlannedStack]) -> dict[str, set[str]]:

@@ -29,9 +29,10 @@ class OperationProgress:
         if self.live:
             self._progress.stop()
 
-    def start(self, label: str, total: int) -> Any:
+    def start(self, label: str, total: int, *, phase: bool = False) -> Any:
+        """A row: a StackSet operation over `total` instances, or (`phase`) one step of deploy."""
         with self._lock:
-            return self._progress.add_task(label, total=max(total, 1), failed=0, status="RUNNING")
+            return self._progress.add_task(label, total=max(total, 1), failed=0, status="RUNNING", phase=phase)
 
     def update(self, task: Any, *, done: int, failed: int) -> None:
         with self._lock:
@@ -43,4 +44,5 @@ class OperationProgress:
             self._progress.update(task, status=status, completed=t.total)
             if not self.live:
                 failed = t.fields.get("failed", 0)
-                self.console.print(f"  {t.description}: {status} ({t.total} instances, {failed} failed)")
+                counts = "" if t.fields.get("phase") else f" ({t.total:g} instances, {failed} failed)"
+                self.console.print(f"  {t.description}: {status}{counts}", markup=False, highlight=False)

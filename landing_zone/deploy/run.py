@@ -30,7 +30,9 @@ POLL_BACKOFF_MAX = 6
 class Change:
     """One thing deploy would do (plan) or did (deploy)."""
 
-    area: str  # organization | ou | account | scp | trusted-access | delegated-admin | stackset | stack | api-step
+    #: organization | ou | account | scp | trusted-access | delegated-admin | stackset | stack-instances
+    #: (a StackSet's instances, not a new StackSet) | stack | api-step
+    area: str
     target: str  # e.g. "charter-baseline" or "OU Prod"
     action: str  # create | update | move | attach | detach | delete | enable | register | retry | call
     details: list[str] = field(default_factory=list)
@@ -134,3 +136,31 @@ def describe_error(exc: BaseException) -> str:
     if code and not message.startswith(code):
         return f"{code}: {message}"
     return message
+
+
+#: How each action counts in a plan's totals, as terraform counts them.
+_TOTAL_OF = {"create": "add", "register": "add", "enable": "add", "delete": "destroy"}
+
+
+def unique_changes(changes: list[Change]) -> list[Change]:
+    """Each change once (a dry run can meet the same change from two steps), in first-seen order."""
+    seen: set[tuple[str, str, str, tuple[str, ...]]] = set()
+    out = []
+    for c in changes:
+        key = (c.area, c.target, c.action, tuple(c.details))
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+def totals(changes: list[Change]) -> dict[str, int]:
+    """{"add": N, "change": N, "destroy": N}: creations, everything that changes what exists
+    (updates, moves, attachments, new StackSet instances count as changes of their StackSet), deletions."""
+    out = {"add": 0, "change": 0, "destroy": 0}
+    for c in changes:
+        kind = _TOTAL_OF.get(c.action, "change")
+        if c.area == "stack-instances" and kind == "add":
+            kind = "change"
+        out[kind] += 1
+    return out

@@ -214,7 +214,8 @@ class StackSetDeployer:
         run = self.run
         if run.dry_run and any(a == PENDING for a in self.targets):
             new = [n for a, n in self.targets.items() if a == PENDING]
-            run.mutate(Change("stackset", self.tpl.name, "create", [f"instances for new accounts: {', '.join(new)}"]))
+            run.mutate(Change("stack-instances", self.tpl.name, "create",
+                              [f"instances for new accounts: {', '.join(new)}"]))
         have = {} if run.dry_run and self._absent() else self.list_instances()
         for account, why in sorted(self.blocked.items()):
             for region in self.regions:
@@ -315,7 +316,7 @@ class StackSetDeployer:
                 names = sorted(self.targets.get(a, a) for a in accounts)
                 label = "OUs " + ", ".join(self.dep.target_ous) if whole else ", ".join(names[:6]) + (
                     f" (+{len(names) - 6})" if len(names) > 6 else "")
-                change = Change("stackset", self.tpl.name, "create",
+                change = Change("stack-instances", self.tpl.name, "create",
                                 [f"instances: {label} x {', '.join(regions)}"])
                 if self.run.dry_run:
                     self.run.mutate(change)
@@ -365,7 +366,8 @@ class StackSetDeployer:
             by_regions[tuple(sorted(regions))].append(a)
         for regions, accounts in sorted(by_regions.items()):
             names = ", ".join(sorted(self.targets.get(a, a) for a in accounts))
-            change = Change("stackset", self.tpl.name, action, [f"instances {names} x {', '.join(regions)}: {why}"])
+            change = Change("stack-instances", self.tpl.name, action,
+                            [f"instances {names} x {', '.join(regions)}: {why}"])
             args: dict[str, Any] = dict(StackSetName=self.tpl.name, Regions=list(regions),
                                         OperationPreferences=operation_preferences(self.run),
                                         **self._targets([(a, r) for a in accounts for r in regions], whole_ous=False))

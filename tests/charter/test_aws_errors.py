@@ -70,3 +70,32 @@ def test_missing_credentials_end_in_a_message_not_a_traceback(tmp_path):
     code, out = _charter(tmp_path, "evidence", "verify", "s3://evidence/x")
     assert code == 2 and "Traceback" not in out, out
     assert "no usable AWS credentials" in out and "--profile" in out
+
+
+def test_plan_with_an_expired_sso_login_says_so_and_calls_itself_plan(tmp_path) -> None:
+    """A profile whose SSO token is missing or expired: the real-AWS preflight explains it as every
+    AWS error is explained (log in again), and names the command that ran, not "deploy"."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "config").write_text(
+        "[profile sso]\nsso_session = corp\nsso_account_id = 111111111111\nsso_role_name = Admin\n"
+        "region = us-east-1\n\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n"
+        "sso_region = us-east-1\nsso_registration_scopes = sso:account:access\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(HOME=str(tmp_path), AWS_CONFIG_FILE=str(tmp_path / "config"),
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    out = tmp_path / "out"
+    synth = subprocess.run([sys.executable, "-m", "charter.cli", "synth", "-c", str(repo / "examples/small/org.yaml"),
+                            "-o", str(out)], capture_output=True, text=True, env=env, timeout=600)
+    assert synth.returncode == 0, synth.stderr
+    result = subprocess.run([sys.executable, "-m", "charter.cli", "plan", "-c", str(repo / "examples/small/org.yaml"),
+                             "-o", str(out), "--no-synth", "--profile", "sso"], capture_output=True, text=True,
+                            env=env, timeout=600)
+    text = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "Traceback" not in text, text
+    assert "plan:" in text and "deploy:" not in text
+    assert "aws sso login" in text and "--endpoint-url / --region" not in text

@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 pytestmark = pytest.mark.e2e  # the embedded AWS, with permissions enforced
 
+pytestmark = pytest.mark.e2e  # every test runs against the embedded AWS
+
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[LocalAws]:

@@ -12,11 +12,12 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `workload_models`, `landing_zone_models` (through `cfn_model`): resource types moto's API
   implements but its CloudFormation skips.
 - `rollback`: a resource that cannot be created fails and rolls back its stack.
-- `organizations`: the services an organization can delegate.
+- `organizations`: the services an organization can delegate; ListAccounts needs an organization.
 - `s3`: bucket policies' conditional Deny statements.
 - `custom_resources`: Charter's own custom-resource handler, run in-process.
 - `iam`: AWS-managed policies in every account (lazily); a role's ManagedPolicyArns.
 - `ec2`: GetEbsDefaultKmsKeyId.
+- `cloudtrail`: a trail's HasInsightSelectors.
 - `sso`: AWS::SSO::PermissionSet through CloudFormation; job-function managed policies found
   under their path.
 - `performance`: costs that grow with the organization paid once (templates parsed once, KMS
@@ -116,6 +117,7 @@ def apply() -> None:
     ec2.add_ebs_default_kms_key_read()
     cloudtrail.organization_trails_in_member_accounts()
     iam.attach_role_managed_policies()
+    organizations.accounts_need_an_organization()
     sso.managed_policies_under_their_path()
     sso.add_permission_set_model()
     state.reset_with_moto()

@@ -51,3 +51,20 @@ def members_see_their_organization() -> None:
             "AccessDeniedException", "You don't have permissions to access this resource.")
 
     OrganizationsResponse.organizations_backend = property(backend)
+
+
+def accounts_need_an_organization() -> None:
+    """ListAccounts from an account in no organization fails with
+    AWSOrganizationsNotInUseException, as AWS answers (moto 5.2.1 lists nothing), so code
+    that must tell "no organization" from "an organization" sees the same answer as on AWS."""
+    from moto.organizations import models as orgs
+    from moto.organizations.exceptions import AWSOrganizationsNotInUseException
+
+    original = orgs.OrganizationsBackend.list_accounts
+
+    def list_accounts(self, *args, **kwargs):
+        if self.org is None and self.account_id not in orgs.organizations_backends.master_accounts:
+            raise AWSOrganizationsNotInUseException
+        return original(self, *args, **kwargs)
+
+    orgs.OrganizationsBackend.list_accounts = list_accounts
