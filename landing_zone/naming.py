@@ -78,3 +78,7 @@ def kms_alias(cfg: OrgConfig, environment: str) -> str:
 def security_topic_name(cfg: OrgConfig) -> str:
     """The KMS-encrypted SNS topic that receives security alerts, in every account and region."""
     return f"{cfg.organization.name}-security-alerts"
+
+
+#: Tag on Object Lock buckets (value `compliance`); the Config rule S3_BUCKET_DEFAULT_LOCK_ENABLED is scoped to it.
+OBJECT_LOCK_TAG = "charter:object-lock"

@@ -148,7 +148,7 @@ def _signing_key(t: Template, cfg: OrgConfig) -> Key:
     return key
 
 
-@builder("evidence_store", controls=[CONTROL],
+@builder("evidence_store", controls=[CONTROL, "DAT-01", "ENC-01", "ENC-02", "ENC-04", "IAM-08", "LOG-04", "LOG-05"],
          description="Object Lock evidence bucket, KMS signing key and the scheduled collector Lambda.")
 def build(cfg: OrgConfig) -> list[StackSpec]:
     home = cfg.organization.home_region

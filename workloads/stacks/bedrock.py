@@ -63,6 +63,7 @@ from troposphere.opensearchserverless import Method as KnnMethod
 from troposphere.opensearchserverless import Parameters as KnnParameters
 
 from charter.landing_zone.metadata import controls
+from charter.landing_zone.registry import builder
 
 from ._common import Ctx, allow, key_parameter, key_use, new_template, service_role
 
@@ -113,6 +114,8 @@ def _name32(ctx: Ctx, suffix: str) -> str:
     return f"{ctx.cfg.organization.name}-{ctx.env}-{suffix}"[:32].rstrip("-")
 
 
+@builder("workload_bedrock", controls=["WKL-03", "WKL-11", "WKL-12", "WKL-13"],
+         description="Bedrock agent, guardrail and knowledge base of the optimizer.")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "AI agents (Bedrock, OpenSearch Serverless)")
     key = key_parameter(t, ctx)

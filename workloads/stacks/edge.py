@@ -42,6 +42,7 @@ from troposphere.s3 import OwnershipControls, OwnershipControlsRule
 from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import access_log_bucket_name
+from charter.landing_zone.registry import builder
 
 from ._common import Ctx, key_parameter, new_template
 from .api import waf_logging, web_acl
@@ -99,6 +100,8 @@ def rum(t: Template, ctx: Ctx) -> tuple[AppMonitor, IdentityPool, Role]:
     return monitor, pool, role
 
 
+@builder("workload_edge", controls=["DAT-01", "ENC-02", "ENC-04", "LOG-04", "LOG-05", "WKL-01", "WKL-03", "WKL-05", "WKL-06", "WKL-11"],
+         description="CloudFront distribution, its WAF and the console site bucket (us-east-1).")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "edge (CloudFront, WAF)")
     key = key_parameter(t, ctx)

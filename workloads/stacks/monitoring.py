@@ -29,6 +29,7 @@ from troposphere.xray import SamplingRule, SamplingRuleProperty
 from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import access_log_bucket_name
+from charter.landing_zone.registry import builder
 
 from ._common import Ctx, allow, key_parameter, key_use, new_template, service_role
 from .compute import FUNCTIONS, error_alarm_name
@@ -93,6 +94,8 @@ def dashboard_body(ctx: Ctx) -> dict[str, Any]:
     ]}
 
 
+@builder("workload_monitoring", controls=["DAT-01", "ENC-02", "ENC-04", "LOG-05", "WKL-05", "WKL-06", "WKL-11"],
+         description="Optimizer alarms, dashboard and alert topic.")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "monitoring (dashboard, alarms, X-Ray, canaries)")
     key = key_parameter(t, ctx)

@@ -26,6 +26,7 @@ from troposphere.secretsmanager import GenerateSecretString, RotationRules, Rota
 from troposphere.sqs import Queue
 
 from charter.landing_zone.metadata import controls, suppress
+from charter.landing_zone.registry import builder
 
 from ._common import (
     HANDLERS,
@@ -63,6 +64,8 @@ def secret_name(ctx: Ctx, short: str) -> str:
     return f"{ctx.prefix}/{short}"
 
 
+@builder("workload_secrets", controls=["LOG-04", "WKL-03", "WKL-05", "WKL-06", "WKL-08", "WKL-11", "WKL-13"],
+         description="Optimizer secrets and their rotation or expiry reminders.")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "secrets (Secrets Manager, rotation)")
     key = key_parameter(t, ctx)
