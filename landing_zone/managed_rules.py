@@ -35,6 +35,9 @@ class RuleSpec(NamedTuple):
     resource_types: tuple[str, ...] = ()
     #: (tag key, tag value) scope.
     tag: tuple[str, str] | None = None
+    #: The rule is how Charter implements its controls (a detective control: nothing else
+    #: enforces MFA for console users, say); otherwise it checks what a builder implements.
+    implements: bool = False
 
 
 #: rule identifier -> RuleSpec(controls, input parameters, ...). Every rule also evidences
@@ -49,12 +52,13 @@ MANAGED_RULES: dict[str, RuleSpec] = {
     }, global_only=True),
     "ROOT_ACCOUNT_MFA_ENABLED": RuleSpec(("IAM-02", "MON-01"), global_only=True),
     "IAM_ROOT_ACCESS_KEY_CHECK": RuleSpec(("IAM-02", "MON-01"), global_only=True),
-    "MFA_ENABLED_FOR_IAM_CONSOLE_ACCESS": RuleSpec(("IAM-03", "MON-01"), global_only=True),
-    "ACCESS_KEYS_ROTATED": RuleSpec(("IAM-04", "MON-01"), {"maxAccessKeyAge": "90"}, global_only=True),
+    "MFA_ENABLED_FOR_IAM_CONSOLE_ACCESS": RuleSpec(("IAM-03", "MON-01"), global_only=True, implements=True),
+    "ACCESS_KEYS_ROTATED": RuleSpec(("IAM-04", "MON-01"), {"maxAccessKeyAge": "90"}, global_only=True,
+                                   implements=True),
     # 45 days as CIS AWS Foundations 3.0 (1.12) asks.
     "IAM_USER_UNUSED_CREDENTIALS_CHECK": RuleSpec(("IAM-04", "MON-01"), {"maxCredentialUsageAge": "45"},
-                                                  global_only=True),
-    "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS": RuleSpec(("IAM-05", "MON-01"), global_only=True),
+                                                  global_only=True, implements=True),
+    "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS": RuleSpec(("IAM-05", "MON-01"), global_only=True, implements=True),
     "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED": RuleSpec(("LOG-01", "MON-01"), global_only=True,
                                                         requires="baseline.cloudtrail.enabled"),
     "MULTI_REGION_CLOUD_TRAIL_ENABLED": RuleSpec(("LOG-01", "MON-01"), global_only=True,
@@ -74,7 +78,7 @@ MANAGED_RULES: dict[str, RuleSpec] = {
     "CMK_BACKING_KEY_ROTATION_ENABLED": RuleSpec(("ENC-01", "MON-01")),
     "CW_LOGGROUP_RETENTION_PERIOD_CHECK": RuleSpec(("LOG-04", "MON-01"),
                                                    {"MinRetentionTime": "cfg:baseline.log_retention_days"}),
-    "DYNAMODB_PITR_ENABLED": RuleSpec(("BCK-03", "MON-01")),
+    "DYNAMODB_PITR_ENABLED": RuleSpec(("BCK-03", "MON-01"), implements=True),
     "S3_BUCKET_REPLICATION_ENABLED": RuleSpec(("BCK-02", "MON-01"), requires="baseline.backup.enabled"),
     # Only buckets Charter built with Object Lock carry the tag: the rule proves they stay locked
     # instead of flagging every workload bucket.
@@ -99,6 +103,12 @@ def rule_name(identifier: str) -> str:
 def rule_controls() -> list[str]:
     """Every control some rule evidences, in first-seen order."""
     return list(dict.fromkeys(cid for spec in MANAGED_RULES.values() for cid in spec.controls))
+
+
+def implemented_controls() -> list[str]:
+    """The controls some rule implements (`implements=True`), MON-01 aside (the recorder is MON-01)."""
+    return list(dict.fromkeys(cid for spec in MANAGED_RULES.values() if spec.implements
+                              for cid in spec.controls if cid != "MON-01"))
 
 
 def rules_for(control_id: str) -> list[str]:

@@ -36,11 +36,18 @@ class Builder:
     module: str
     #: Controls its resources check without implementing them (Config rules).
     evaluates: tuple[str, ...] = ()
+    #: Controls the org config adds to what it implements (custom SCP statements name theirs);
+    #: the config loader checks those ids against the catalog.
+    from_config: Callable[[OrgConfig], Iterable[str]] | None = None
 
-    @property
-    def tagged(self) -> frozenset[str]:
+    def implements(self, cfg: OrgConfig | None = None) -> frozenset[str]:
+        """The controls this builder implements (for `cfg`, with what the config adds)."""
+        extra = self.from_config(cfg) if (cfg is not None and self.from_config) else ()
+        return frozenset(self.controls) | frozenset(extra)
+
+    def tagged(self, cfg: OrgConfig | None = None) -> frozenset[str]:
         """Every id a resource of this builder may carry."""
-        return frozenset(self.controls) | frozenset(self.evaluates)
+        return self.implements(cfg) | frozenset(self.evaluates)
 
 
 LANDING_ZONE = "charter.landing_zone.builders"
@@ -50,14 +57,14 @@ _BUILDERS: dict[str, Builder] = {}
 _CHECKED: set[str] = set()
 
 
-def builder(name: str, *, controls: Iterable[str], description: str,
-            evaluates: Iterable[str] = ()) -> Callable[[BuildFn], BuildFn]:
+def builder(name: str, *, controls: Iterable[str], description: str, evaluates: Iterable[str] = (),
+            from_config: Callable[[OrgConfig], Iterable[str]] | None = None) -> Callable[[BuildFn], BuildFn]:
     def register(fn: BuildFn) -> BuildFn:
         if name in _BUILDERS and _BUILDERS[name].module != fn.__module__:
             raise RuntimeError(f"builder {name!r} registered twice")
         own = tuple(controls)
         _BUILDERS[name] = Builder(name, own, description, fn, fn.__module__,
-                                  tuple(c for c in dict.fromkeys(evaluates) if c not in own))
+                                  tuple(c for c in dict.fromkeys(evaluates) if c not in own), from_config)
         return fn
 
     return register

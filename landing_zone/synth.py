@@ -99,16 +99,17 @@ def resource_controls(resource: dict[str, Any]) -> list[str]:
     return list(((resource.get("Metadata") or {}).get("Charter") or {}).get("Controls") or [])
 
 
-def check_control_metadata(stack: SynthesizedStack, b: Builder) -> None:
+def check_control_metadata(stack: SynthesizedStack, b: Builder, cfg: OrgConfig | None = None) -> None:
     """Every resource carries control ids, and only ids its builder declares (`controls` or
     `evaluates`): the matrix is computed from these, so an untagged resource is invisible to
     an auditor and an undeclared id is a link stated twice."""
+    allowed = b.tagged(cfg)
     problems = []
     for logical, res in (stack.data.get("Resources") or {}).items():
         ids = resource_controls(res)
         if not ids:
             problems.append(f"  {stack.name}/{logical} ({res.get('Type')}) carries no control id")
-        undeclared = [i for i in ids if i not in b.tagged]
+        undeclared = [i for i in ids if i not in allowed]
         if undeclared:
             problems.append(f"  {stack.name}/{logical} carries {', '.join(undeclared)}, "
                             f"which builder {b.name!r} does not declare")
@@ -132,7 +133,7 @@ def synthesize(cfg: OrgConfig, selected: dict[str, Builder] | None = None) -> li
             spec.builder = spec.builder or b.name
             data = spec.template.to_dict()
             stack = SynthesizedStack(spec, data, dump_yaml(data))
-            check_control_metadata(stack, b)
+            check_control_metadata(stack, b, cfg)
             out.append(stack)
     return sorted(out, key=lambda s: (s.spec.deployment.order, s.name))
 

@@ -95,9 +95,9 @@ def check_scp(snap: Snapshot, ctx: Context, *, control: str) -> list:
 
 
 def _scp_controls() -> list[str]:
-    from charter.landing_zone.scp.guardrails import GUARDRAILS
+    from charter.landing_zone.scp.guardrails import SUSPENDED_CONTROL, guardrail_controls
 
-    return sorted({g.control for g in GUARDRAILS.values()} | {"ORG-05"})
+    return sorted({*guardrail_controls(), SUSPENDED_CONTROL})
 
 
 _checks: list[tuple[str, Check]] = [("ORG-01", check_structure)]

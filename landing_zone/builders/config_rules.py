@@ -56,6 +56,7 @@ from charter.landing_zone.managed_rules import (
     MANAGED_RULES,
     RuleSpec,
     enabled_rules,
+    implemented_controls,
     rule_controls,
     rule_name,
 )
@@ -206,7 +207,7 @@ def conformance_pack_template(cfg: OrgConfig) -> Template:
     return t
 
 
-@builder("config_rules", controls=["MON-01", "MON-09"], evaluates=rule_controls(),
+@builder("config_rules", controls=["MON-01", "MON-09", *implemented_controls()], evaluates=rule_controls(),
          description="AWS Config recorder in every account and region, aggregator, managed rules, SOC2 pack.")
 def build(cfg: OrgConfig) -> list[StackSpec]:
     if not cfg.baseline.config.enabled:

@@ -15,6 +15,11 @@ from charter.landing_zone.config.model import ROOT, OrgConfig
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import logical_id
 from charter.landing_zone.registry import builder
+from charter.landing_zone.scp.guardrails import (
+    SUSPENDED_CONTROL,
+    custom_controls,
+    guardrail_controls,
+)
 from charter.landing_zone.scp.packing import pack
 from charter.landing_zone.stacks import Deployment, StackSpec
 
@@ -27,8 +32,10 @@ def account_logical_id(name: str) -> str:
     return "Account" + logical_id(name)
 
 
-@builder("organization", controls=["ORG-01", "ORG-02", "ORG-03", "ORG-04", "ORG-05", "IAM-02", "LOG-02",
-                                   "MON-02", "MON-03", "ENC-03", "ENC-04", "DAT-01"],
+#: The SCP controls are the guardrails' own (`Guardrail.control`), ORG-05 the Suspended OU's
+#: deny-all; custom statements in org.yaml add theirs (`from_config`).
+@builder("organization", controls=["ORG-01", *guardrail_controls(), SUSPENDED_CONTROL],
+         from_config=custom_controls,
          description="OU tree, member accounts and service control policies.")
 def build(cfg: OrgConfig):
     t = Template(Description=f"Charter: AWS Organization structure and SCPs for {cfg.organization.name}")

@@ -7,7 +7,7 @@ parameter (`asset["parameter"]`). Same code -> same key: a deploy with no code c
 reads (GetBucketLocation, ListObjectsV2); changed code -> a new key -> the stack updates
 its function.
 
-The zip: the `charter`, `charter.evidence` and `charter.landing_zone` packages, `org.yaml` at the root (the
+The zip: the `charter`, `charter.evidence`, `charter.landing_zone` and `charter.controls` packages, `org.yaml` at the root (the
 deployed configuration), and the dependencies the Lambda runtime lacks
 (`LAMBDA_REQUIREMENTS`), installed by pip for the function's runtime (Linux x86_64 wheels)
 and cached under `<out>/.charter/assets/`. On the embedded AWS, which never runs Lambda
@@ -37,9 +37,11 @@ from .templates import Template
 
 #: What the evidence collector imports beyond the Lambda runtime (which has boto3).
 LAMBDA_REQUIREMENTS = ("pydantic>=2,<3", "ruamel.yaml", "PyYAML", "cryptography")
-PACKAGES = ("charter", "charter.evidence", "charter.landing_zone")
+#: `charter.controls` ships for its catalog: collectors map controls to criteria with it and the
+#: config loader checks custom SCP statements' control ids against it.
+PACKAGES = ("charter", "charter.evidence", "charter.landing_zone", "charter.controls")
 #: Parts of the `charter` namespace the collector never imports (a wheel holds them inside `charter/`).
-NOT_SHIPPED = tuple(f"charter/{d}/" for d in ("controls", "workloads", "optimizer", "runbooks", "templates"))
+NOT_SHIPPED = tuple(f"charter/{d}/" for d in ("workloads", "optimizer", "runbooks", "templates"))
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same files always make the same zip
 
 
