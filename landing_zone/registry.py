@@ -1,8 +1,8 @@
 """Builders registered by name, with the control ids they implement.
 
 `@builder(name, controls=[...])` is the one place a builder is linked to its controls:
-`charter builders` lists them, the control matrix derives "which builders implement
-LOG-01" from here, and a test checks that the resources each builder emits carry exactly
+`charter builders` lists them, the control matrix derives "which builders implement a
+control" from here, and a test checks that the resources each builder emits carry exactly
 the ids it declares. `evaluates=` names controls a builder's resources only check (the
 Config rules of `config_rules`), which never make a control implemented. Modules under
 `landing_zone/builders/` are discovered automatically, so adding a builder is adding a

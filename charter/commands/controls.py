@@ -12,7 +12,7 @@ import typer
 
 app = typer.Typer(
     name="controls", no_args_is_help=False, invoke_without_command=True,
-    help="The SOC 2 control matrix, and one control's joined view (`charter controls show LOG-01`).",
+    help="The SOC 2 control matrix, and one control's joined view (`charter controls show IAM-03`).",
 )
 
 
@@ -121,7 +121,7 @@ def controls(
 
 @app.command("show")
 def show(
-    control_id: str = typer.Argument(..., metavar="ID", help="A control id, e.g. LOG-01."),
+    control_id: str = typer.Argument(..., metavar="ID", help="A control id, e.g. IAM-03."),
     config: Path | None = ConfigOpt,
     store: str | None = StoreOpt,
     reviews: Path = typer.Option(Path(".charter/access-reviews"), "--access-reviews",
@@ -134,7 +134,7 @@ def show(
     Without a config only what the catalog and the code declare is shown; with -c (or an
     ./org.yaml) also the resources synth emits for it, its SCP statements and its status.
 
-    Example: `charter controls show LOG-01 -c examples/small/org.yaml --store .charter/demo/evidence`
+    Example: `charter controls show IAM-03 -c examples/small/org.yaml --store .charter/demo/evidence`
     """
     from charter.controls.catalog import default_catalog
     from charter.controls.links import default_links
