@@ -374,7 +374,8 @@ def _coverage(controls: list[ControlStatus]) -> Coverage:
 # -- renderings ----------------------------------------------------------------------------
 
 CSV_COLUMNS = ["criterion", "category", "criterion_title", "coverage", "control", "control_title", "kind",
-               "status", "reason", "resources", "evidence", "runbook", "frequency", "owner", "suppressions"]
+               "status", "reason", "resources", "evidence", "runbook", "frequency", "owner", "suppressions",
+               "latest_evidence"]
 
 
 def _resources_text(c: ControlStatus) -> str:
@@ -389,7 +390,8 @@ def to_csv(m: Matrix) -> str:
     for crit, c in m.rows():
         w.writerow([crit.id, crit.category, crit.title, crit.coverage, c.id, c.title, c.kind, c.status, c.reason,
                     _resources_text(c), " ".join(c.evidence), c.runbook or "", c.frequency, c.owner,
-                    "; ".join(f"{s.stack}/{s.logical_id} {s.check_id}: {s.reason}" for s in c.suppressions)])
+                    "; ".join(f"{s.stack}/{s.logical_id} {s.check_id}: {s.reason}" for s in c.suppressions),
+                    c.latest_evidence.status if c.latest_evidence else ""])
     return buf.getvalue()
 
 
