@@ -115,7 +115,7 @@ def _name32(ctx: Ctx, suffix: str) -> str:
 
 
 @builder("workload_bedrock", controls=["WKL-03", "WKL-11", "WKL-12", "WKL-13"],
-         description="Bedrock agent, guardrail and knowledge base of the optimizer.")
+         description="Bedrock agents, their action groups, a knowledge base and a guardrail.")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "AI agents (Bedrock, OpenSearch Serverless)")
     key = key_parameter(t, ctx)

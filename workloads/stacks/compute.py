@@ -167,7 +167,7 @@ def _permissions(ctx: Ctx, fn: Fn) -> list:
 
 
 @builder("workload_compute", controls=["LOG-04", "WKL-03", "WKL-05", "WKL-06", "WKL-07", "WKL-10", "WKL-11", "WKL-13"],
-         description="Optimizer job queue, workers, state machine and Lambda functions.")
+         description="The optimizer's Lambda functions, their aliases and CodeDeploy canaries.")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "compute (Lambda)")
     key = key_parameter(t, ctx)

@@ -100,7 +100,7 @@ def _autoscale(t: Template, ctx: Ctx, table: Table, resource_id: str, dimension_
 
 
 @builder("workload_data_dr", controls=["BCK-02", "DAT-01", "ENC-02", "ENC-04", "LOG-05", "WKL-03", "WKL-04"],
-         description="DR-region replica buckets of the optimizer's data.")
+         description="The DR region's replica of the model artifacts bucket.")
 def build_dr(ctx: Ctx) -> Template:
     """The replica bucket of the model artifacts, in the DR region."""
     t = new_template(ctx, f"model artifact replica in {ctx.dr_region}")

@@ -101,7 +101,7 @@ def rum(t: Template, ctx: Ctx) -> tuple[AppMonitor, IdentityPool, Role]:
 
 
 @builder("workload_edge", controls=["DAT-01", "ENC-02", "ENC-04", "LOG-04", "LOG-05", "WKL-01", "WKL-03", "WKL-05", "WKL-06", "WKL-11"],
-         description="CloudFront distribution, its WAF and the console site bucket (us-east-1).")
+         description="CloudFront serving the console, with its WAF web ACL (us-east-1).")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "edge (CloudFront, WAF)")
     key = key_parameter(t, ctx)

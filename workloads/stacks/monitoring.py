@@ -95,7 +95,7 @@ def dashboard_body(ctx: Ctx) -> dict[str, Any]:
 
 
 @builder("workload_monitoring", controls=["DAT-01", "ENC-02", "ENC-04", "LOG-05", "WKL-05", "WKL-06", "WKL-11"],
-         description="Optimizer alarms, dashboard and alert topic.")
+         description="Dashboard, alarms to the security/ops topic, X-Ray sampling, canaries.")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "monitoring (dashboard, alarms, X-Ray, canaries)")
     key = key_parameter(t, ctx)

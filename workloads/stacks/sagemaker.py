@@ -76,7 +76,7 @@ def _image(ctx: Ctx, repo: str) -> str:
 
 
 @builder("workload_sagemaker", controls=["WKL-03", "WKL-10", "WKL-11", "WKL-12", "WKL-14"],
-         description="SageMaker pipeline, processing role and model registry of the optimizer.")
+         description="ECR repositories, the SageMaker optimization pipeline, its trigger and the model registry.")
 def build(ctx: Ctx, definition: dict[str, Any] | None = None) -> Template:
     t = new_template(ctx, "ML (ECR, SageMaker pipeline, model registry)")
     key = key_parameter(t, ctx)

@@ -65,7 +65,7 @@ def secret_name(ctx: Ctx, short: str) -> str:
 
 
 @builder("workload_secrets", controls=["LOG-04", "WKL-03", "WKL-05", "WKL-06", "WKL-08", "WKL-11", "WKL-13"],
-         description="Optimizer secrets and their rotation or expiry reminders.")
+         description="The pricing licence and API key secrets, KMS-encrypted with the environment key.")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "secrets (Secrets Manager, rotation)")
     key = key_parameter(t, ctx)
