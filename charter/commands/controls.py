@@ -10,10 +10,8 @@ from typing import Any
 
 import typer
 
-app = typer.Typer(
-    name="controls", no_args_is_help=False, invoke_without_command=True,
-    help="The SOC 2 control matrix, and one control's joined view (`charter controls show IAM-03`).",
-)
+# The callback's docstring is the group's help (with its example); `show` is the one subcommand.
+app = typer.Typer(name="controls", no_args_is_help=False, invoke_without_command=True)
 
 
 class Format(StrEnum):
@@ -96,7 +94,9 @@ def controls(
     inherited. With --store, each control's latest evidence joins in: a control whose latest
     evidence fails is failing, never implemented.
 
-    Example: `charter controls -c examples/small/org.yaml --store .charter/demo/evidence --format html -o matrix.html`
+    `charter controls show ID` prints one control joined (see `charter controls show --help`).
+
+    Example: `charter controls -c examples/small/org.yaml --store charter-demo/evidence --format html -o matrix.html`
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -134,7 +134,7 @@ def show(
     Without a config only what the catalog and the code declare is shown; with -c (or an
     ./org.yaml) also the resources synth emits for it, its SCP statements and its status.
 
-    Example: `charter controls show IAM-03 -c examples/small/org.yaml --store .charter/demo/evidence`
+    Example: `charter controls show IAM-03 -c examples/small/org.yaml --store charter-demo/evidence`
     """
     from charter.controls.catalog import default_catalog
     from charter.controls.links import default_links
