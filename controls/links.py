@@ -26,6 +26,14 @@ from typing import Any
 from .catalog import Catalog, default_catalog
 
 
+def all_builders() -> dict[str, Any]:
+    """Landing-zone builders and workload stack builders together (the matrix's view)."""
+    from charter.landing_zone.registry import LANDING_ZONE, builders
+    from charter.workloads.synth import WORKLOAD_BUILDERS
+
+    return {**builders(LANDING_ZONE), **builders(WORKLOAD_BUILDERS)}
+
+
 @dataclass(frozen=True)
 class CheckRef:
     """One collector check that evidences a control."""
@@ -83,7 +91,6 @@ def load_links(catalog: Catalog | None = None) -> Links:
     from charter.evidence.collectors import all_collectors
     from charter.evidence.collectors.base import check_name
     from charter.landing_zone.managed_rules import MANAGED_RULES
-    from charter.landing_zone.registry import all_builders
     from charter.landing_zone.scp.guardrails import GUARDRAILS
 
     catalog = catalog or default_catalog()

@@ -51,7 +51,6 @@ class Builder:
 
 
 LANDING_ZONE = "charter.landing_zone.builders"
-WORKLOADS = "charter.workloads.stacks"
 
 _BUILDERS: dict[str, Builder] = {}
 _CHECKED: set[str] = set()
@@ -83,11 +82,6 @@ def builders(package: str = LANDING_ZONE) -> dict[str, Builder]:
             _check(b)
             _CHECKED.add(b.name)
     return found
-
-
-def all_builders() -> dict[str, Builder]:
-    """Landing-zone builders and workload stack builders together (the control matrix's view)."""
-    return {**builders(LANDING_ZONE), **builders(WORKLOADS)}
 
 
 def builder_of(fn: Callable[..., Any]) -> Builder | None:

@@ -16,7 +16,6 @@ from troposphere import Template
 from charter.errors import CharterError
 from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.naming import kms_alias
-from charter.landing_zone.registry import WORKLOADS as WORKLOAD_BUILDERS
 from charter.landing_zone.registry import Builder, builder_of, builders
 from charter.landing_zone.stacks import StackSpec
 from charter.landing_zone.synth import SynthesizedStack, check_control_metadata, dump_yaml
@@ -127,6 +126,10 @@ def _part(ctx: Ctx, part: Part) -> SynthesizedStack:
     spec = ctx.spec(part.name, part.build(ctx), order=part.order, region=region, depends_on=list(part.depends_on))
     spec.facts.update(kms_alias=ctx.kms_alias, region=region)
     return _synth(spec, part.build)
+
+
+#: The package whose modules register the workload stack builders (`@builder` on each build function).
+WORKLOAD_BUILDERS = "charter.workloads.stacks"
 
 
 #: The last landing-zone synthesis, for the config it was made from (one `workload` command

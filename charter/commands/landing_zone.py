@@ -154,7 +154,7 @@ def builders_cmd() -> None:
     """
     from rich.table import Column, Table
 
-    from charter.landing_zone.registry import all_builders
+    from charter.controls.links import all_builders
 
     # A builder's name is what a user types: never split it over lines.
     table = Table(Column("builder", no_wrap=True), "implements", "checks", "description")

@@ -58,7 +58,7 @@ def test_schema_file_validates_the_examples_and_refuses_a_mistake(charter, tmp_p
 
 
 def test_builders_lists_each_builder_with_the_controls_it_implements(charter) -> None:
-    from charter.landing_zone.registry import all_builders
+    from charter.controls.links import all_builders
 
     code, out, _ = charter("builders")
     assert code == 0

@@ -80,7 +80,7 @@ def test_lookups(catalog) -> None:
 
 
 def test_controls_builders_declare_exist_in_the_catalog(catalog) -> None:
-    from charter.landing_zone.registry import all_builders
+    from charter.controls.links import all_builders
 
     unknown = sorted({(b.name, cid) for b in all_builders().values() for cid in b.tagged() if cid not in catalog})
     assert not unknown
