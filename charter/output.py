@@ -13,8 +13,8 @@ def error(message: str) -> None:
 
 
 def ok(message: str) -> None:
-    console.print(f"[green]✓[/] {message}")
+    console.print(f"[green]✓[/] {message}", soft_wrap=True)  # paths stay whole, copyable
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {message}")
+    err_console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)

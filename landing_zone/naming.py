@@ -53,6 +53,11 @@ def workload_boundary_name(cfg: OrgConfig, environment: str, workload: str = "op
     return f"{cfg.organization.name}-{environment}-{workload}-boundary"
 
 
+def permission_set_output(name: str) -> str:
+    """The identity stack's output holding permission set `name`'s ARN (deploy assigns it)."""
+    return logical_id("PermissionSet", name, "Arn")
+
+
 def log_bucket_name(cfg: OrgConfig, kind: str) -> str:
     """A bucket in the log-archive account (kind: cloudtrail, config, flow-logs), for `Fn::Sub`
     with the `LogArchiveAccountId` context parameter."""

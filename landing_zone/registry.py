@@ -39,6 +39,8 @@ class Builder:
     #: Controls the org config adds to what it implements (custom SCP statements name theirs);
     #: the config loader checks those ids against the catalog.
     from_config: Callable[[OrgConfig], Iterable[str]] | None = None
+    #: The org.yaml setting its stacks' size follows (named if one breaks an AWS limit).
+    grows_with: str = ""
 
     def implements(self, cfg: OrgConfig | None = None) -> frozenset[str]:
         """The controls this builder implements (for `cfg`, with what the config adds)."""
@@ -57,13 +59,15 @@ _CHECKED: set[str] = set()
 
 
 def builder(name: str, *, controls: Iterable[str], description: str, evaluates: Iterable[str] = (),
-            from_config: Callable[[OrgConfig], Iterable[str]] | None = None) -> Callable[[BuildFn], BuildFn]:
+            from_config: Callable[[OrgConfig], Iterable[str]] | None = None,
+            grows_with: str = "") -> Callable[[BuildFn], BuildFn]:
     def register(fn: BuildFn) -> BuildFn:
         if name in _BUILDERS and _BUILDERS[name].module != fn.__module__:
             raise RuntimeError(f"builder {name!r} registered twice")
         own = tuple(controls)
         _BUILDERS[name] = Builder(name, own, description, fn, fn.__module__,
-                                  tuple(c for c in dict.fromkeys(evaluates) if c not in own), from_config)
+                                  tuple(c for c in dict.fromkeys(evaluates) if c not in own), from_config,
+                                  grows_with)
         return fn
 
     return register

@@ -46,3 +46,5 @@ class StackSpec:
     builder: str = ""
     #: Facts the runbooks and deploy need that are not in the template (RTO/RPO, ...).
     facts: dict[str, object] = field(default_factory=dict)
+    #: The org.yaml setting this stack's size follows, named when it breaks an AWS limit.
+    grows_with: str = ""

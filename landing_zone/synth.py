@@ -1,6 +1,8 @@
 """Turn the org config into CloudFormation templates and a deploy plan.
 
-`synthesize` runs every builder and checks AWS limits; `write_output` writes one YAML
+`synthesize` runs every builder and checks every AWS limit the result could break
+(`limits.py`: all breaches at once, each naming its stack, the limit and the setting);
+`charter validate` runs it too, writing nothing. `write_output` writes one YAML
 template per stack plus `plan.json`. Output is deterministic (no timestamps), so the
 content hash in the plan changes only when the template does, which is what makes
 deploys incremental.
@@ -19,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from charter.errors import CharterError, SynthError
 from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.limits import check_template
+from charter.landing_zone.limits import builder_overflow, check_stacks, raise_breaches, upload
 from charter.landing_zone.naming import stack_name
 from charter.landing_zone.registry import Builder, builders
 from charter.landing_zone.stacks import Deployment, StackSpec
@@ -126,7 +128,14 @@ def synthesize(cfg: OrgConfig, selected: dict[str, Builder] | None = None) -> li
     out: list[SynthesizedStack] = []
     seen: set[str] = set()
     for b in (selected or builders()).values():
-        for spec in b.build(cfg):
+        try:
+            specs = list(b.build(cfg))
+        except ValueError as exc:  # troposphere's own template limits, raised mid-build
+            overflow = builder_overflow(b.name, exc, b.grows_with)
+            if overflow is None:
+                raise
+            raise overflow from None
+        for spec in specs:
             if spec.name in seen:
                 raise RuntimeError(f"two builders emit a stack named {spec.name!r}")
             seen.add(spec.name)
@@ -135,6 +144,7 @@ def synthesize(cfg: OrgConfig, selected: dict[str, Builder] | None = None) -> li
             stack = SynthesizedStack(spec, data, dump_yaml(data))
             check_control_metadata(stack, b, cfg)
             out.append(stack)
+    raise_breaches(check_stacks(cfg, out))
     return sorted(out, key=lambda s: (s.spec.deployment.order, s.name))
 
 
@@ -142,11 +152,11 @@ def build_plan(cfg: OrgConfig, stacks: list[SynthesizedStack], config_text: str 
     planned = []
     for s in stacks:
         size = len(s.body.encode())
-        upload = check_template(s.name, s.data, size, cfg.limits)
         planned.append(PlannedStack(
             name=s.name, stack_name=stack_name(cfg, s.name), file=f"{s.name}.yaml", builder=s.spec.builder,
             deployment=s.spec.deployment, sha256=s.sha256, bytes=size,
-            resources=len(s.data.get("Resources", {})), upload=upload, controls=s.controls, facts=s.spec.facts,
+            resources=len(s.data.get("Resources", {})), upload=upload(size, cfg.limits), controls=s.controls,
+            facts=s.spec.facts,
         ))
     org = cfg.organization
     return Plan(organization=org.name, home_region=org.home_region, governed_regions=list(org.governed_regions),

@@ -15,15 +15,18 @@ OutOpt = typer.Option(Path("out"), "-o", "--out", help="Output directory.", show
 
 
 def validate(config: Path = ConfigOpt) -> None:
-    """Check org.yaml: every problem with file:line:column, what is wrong and how to fix it.
+    """Check org.yaml: every problem with file:line:column, what is wrong and how to fix it,
+    and every AWS limit what it generates would break (synthesized in memory, nothing written).
 
     Example: `charter validate -c examples/small/org.yaml`
     """
     from charter.landing_zone.config import load_config
+    from charter.landing_zone.synth import synthesize
 
     cfg = load_config(config)
+    stacks = synthesize(cfg)
     ok(f"{config}: valid — {len(cfg.accounts)} accounts, {len(cfg.ous)} OUs, "
-       f"{len(cfg.organization.governed_regions)} governed regions")
+       f"{len(cfg.organization.governed_regions)} governed regions; {len(stacks)} stacks within AWS's limits")
 
 
 def schema(out: Path | None = typer.Option(None, "-o", "--out", help="Write to a file instead of stdout.")) -> None:

@@ -9,13 +9,17 @@
   only do what those templates need, scoped to this account (no AdministratorAccess).
 - `identity` (management account, home region, wave 20, when identity is enabled): the
   IAM Identity Center permission sets (managed policies and session length from config;
-  Administrator one hour) and the group assignments. Group display names and account ids are not known
-  at synth: each becomes a template parameter (`Group<Name>Id`, `<Account>AccountId`;
-  log-archive/audit/security use the context parameters) and `facts["resolve"]` tells
-  deploy what to look up (identitystore:GetGroupId by display name, Organizations for
-  account ids; an account's `account_id` in org.yaml is the parameter default). The
-  instance ARN comes from `identity.instance_arn` or the `IdentityCenterInstanceArn`
-  parameter (deploy: sso-admin:ListInstances).
+  Administrator one hour), each ARN an output. The group assignments are not resources of
+  the template: one `AWS::SSO::Assignment` per group, permission set and account made this
+  stack grow with the organization (past ~480 assignments it broke CloudFormation's
+  500-resource limit, and ~200 accounts its 200-parameter limit, one account id each), and
+  Identity Center has no OU-level assignment to fold them into. `facts["assignments"]`
+  lists them by group and permission set, and `charter deploy` reconciles them through the
+  Identity Center API once this stack is in place (`landing_zone/deploy/assignments.py`):
+  it creates what is missing and deletes what left org.yaml, reading group ids by display
+  name and account ids from the organization it has just reconciled. The instance ARN
+  comes from `identity.instance_arn` or the `IdentityCenterInstanceArn` parameter
+  (deploy: sso-admin:ListInstances).
 - `identity-roles` (service-managed StackSet to Root, home region only: IAM is global) and
   `identity-roles-management` (self-managed StackSet to the management account): in every
   account, the MFA-gated break-glass role trusted only by the management account, and the
@@ -39,9 +43,9 @@ from awacs.aws import (
     Statement,
     StringEquals,
 )
-from troposphere import GetAtt, Parameter, Ref, Sub, Tags, Template
+from troposphere import GetAtt, Output, Parameter, Ref, Sub, Tags, Template
 from troposphere.iam import Policy, Role
-from troposphere.sso import Assignment, PermissionSet
+from troposphere.sso import PermissionSet
 
 from charter.errors import SynthError
 from charter.landing_zone.builders.kms import ADMIN_ACTIONS, BREAK_GLASS_ROLE
@@ -55,6 +59,7 @@ from charter.landing_zone.naming import (
     STACKSET_ADMIN_ROLE,
     STACKSET_EXECUTION_ROLE,
     logical_id,
+    permission_set_output,
 )
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
@@ -75,10 +80,6 @@ OPERATOR_READS = (
     "sso:DescribePermissionSet", "sso:ListAccountAssignments", "identitystore:DescribeUser",
     "identitystore:DescribeGroup", "access-analyzer:ListAnalyzers", "access-analyzer:ListFindings",
 )
-#: Accounts whose ids are deploy-time context parameters already.
-CONTEXT_ACCOUNT_PARAMETERS = {"log-archive": "LogArchiveAccountId", "audit": "AuditAccountId",
-                              "security": "SecurityAccountId"}
-GROUP_ID_PATTERN = r"^([0-9a-f]{10}-|)[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}$"
 
 
 def managed_policy_arn(name: str) -> Sub | str:
@@ -159,17 +160,13 @@ def _stackset_roles(t: Template, cfg: OrgConfig) -> None:
     t.add_resource(controls(role, "IAM-06"))
 
 
-def _account_id(t: Template, cfg: OrgConfig, name: str) -> tuple[Ref, bool]:
-    """The account id of account `name` as a Ref, and whether deploy must resolve a new parameter."""
-    acct = next(a for a in cfg.accounts if a.name == name)
-    if acct.environment in CONTEXT_ACCOUNT_PARAMETERS and cfg.account(acct.environment).name == name:
-        return Ref(context_parameter(t, CONTEXT_ACCOUNT_PARAMETERS[acct.environment])), False
-    pname = logical_id(name, "AccountId")
-    if pname not in t.parameters:
-        kwargs = {"Default": acct.account_id} if acct.account_id else {}
-        t.add_parameter(Parameter(pname, Type="String", AllowedPattern=r"^\d{12}$",
-                                  Description=f"Account id of '{name}' (deploy resolves it)", **kwargs))
-    return Ref(pname), True
+def assignments_by_grant(cfg: OrgConfig) -> list[dict[str, object]]:
+    """`facts["assignments"]`: [{"group", "permission_set", "accounts": [names]}], one entry
+    per group and permission set, in config order."""
+    grants: dict[tuple[str, str], list[str]] = {}
+    for group, ps_name, account in assignment_targets(cfg):
+        grants.setdefault((group, ps_name), []).append(account)
+    return [{"group": g, "permission_set": p, "accounts": names} for (g, p), names in grants.items()]
 
 
 def assignment_targets(cfg: OrgConfig) -> list[tuple[str, str, str]]:
@@ -177,7 +174,7 @@ def assignment_targets(cfg: OrgConfig) -> list[tuple[str, str, str]]:
     id_cfg = cfg.baseline.identity
     names = {p.name for p in id_cfg.permission_sets}
     accounts = {a.name for a in cfg.accounts}
-    out: list[tuple[str, str, str]] = []
+    out: dict[tuple[str, str, str], None] = {}  # ordered and O(1) to deduplicate (thousands of accounts)
     for i, a in enumerate(id_cfg.assignments):
         if a.permission_set not in names:
             raise SynthError(f"baseline.identity.assignments[{i}]: unknown permission set '{a.permission_set}'",
@@ -187,9 +184,8 @@ def assignment_targets(cfg: OrgConfig) -> list[tuple[str, str, str]]:
             if name not in accounts:
                 raise SynthError(f"baseline.identity.assignments[{i}]: unknown account '{name}'",
                                  hint="name an account from `accounts:`")
-            if (a.group, a.permission_set, name) not in out:
-                out.append((a.group, a.permission_set, name))
-    return out
+            out[(a.group, a.permission_set, name)] = None
+    return list(out)
 
 
 def stackset_roles_template(cfg: OrgConfig) -> Template:
@@ -200,7 +196,7 @@ def stackset_roles_template(cfg: OrgConfig) -> Template:
 
 def management_template(cfg: OrgConfig) -> tuple[Template | None, dict[str, object]]:
     id_cfg = cfg.baseline.identity
-    t = Template(Description="Charter: IAM Identity Center permission sets and assignments (IAM-06)")
+    t = Template(Description="Charter: IAM Identity Center permission sets (IAM-06); deploy assigns them")
     resolve: dict[str, object] = {}
     if not id_cfg.enabled:
         return None, resolve
@@ -223,22 +219,9 @@ def management_template(cfg: OrgConfig) -> tuple[Template | None, dict[str, obje
             Tags=Tags(ManagedBy="charter"))
         permission_sets[ps.name] = t.add_resource(controls(res, "IAM-06"))
 
-    groups: dict[str, str] = {}
-    accounts: dict[str, str] = {}
-    for group, ps_name, account in assignment_targets(cfg):
-        gparam = logical_id("Group", group, "Id")
-        if gparam not in t.parameters:
-            t.add_parameter(Parameter(gparam, Type="String", AllowedPattern=GROUP_ID_PATTERN,
-                                      Description=f"Identity Center group id of '{group}' (deploy: identitystore GetGroupId)"))
-            groups[gparam] = group
-        target, to_resolve = _account_id(t, cfg, account)
-        if to_resolve:
-            accounts[target.data["Ref"]] = account
-        t.add_resource(controls(Assignment(
-            logical_id("Assign", group, ps_name, account), InstanceArn=instance,
-            PermissionSetArn=GetAtt(permission_sets[ps_name], "PermissionSetArn"),
-            PrincipalType="GROUP", PrincipalId=Ref(gparam), TargetType="AWS_ACCOUNT", TargetId=target), "IAM-06"))
-    resolve.update({"groups": groups, "accounts": accounts})
+    for name, res in permission_sets.items():
+        t.add_output(Output(permission_set_output(name), Value=GetAtt(res, "PermissionSetArn"),
+                            Description=f"ARN of permission set {name} (deploy assigns it)"))
     return t, resolve
 
 
@@ -316,7 +299,8 @@ def operator_template(cfg: OrgConfig) -> Template:
 
 
 @builder("identity", controls=["IAM-06", "IAM-07", "IAM-08"],
-         description="Identity Center permission sets and assignments, break-glass and evidence reader roles.")
+         description="Identity Center permission sets and assignments, break-glass and evidence reader roles.",
+         grows_with="baseline.identity.permission_sets")
 def build(cfg: OrgConfig) -> list[StackSpec]:
     home = cfg.organization.home_region
     mgmt, resolve = management_template(cfg)
@@ -328,8 +312,9 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
     if mgmt is not None:
         # separate from the StackSet roles: an Identity Center problem must not block the baselines
         specs.append(StackSpec("identity", mgmt, Deployment(kind="stack", account="management", regions=[home], order=20),
-                               facts={"resolve": resolve,
-                                      "session_hours": {p.name: p.session_hours for p in cfg.baseline.identity.permission_sets}}))
+                               facts={"resolve": resolve, "assignments": assignments_by_grant(cfg),
+                                      "session_hours": {p.name: p.session_hours for p in cfg.baseline.identity.permission_sets}},
+                               grows_with="baseline.identity.permission_sets"))
     return specs + [
         StackSpec("identity-roles", roles, Deployment(
             kind="stackset", permission_model="SERVICE_MANAGED", regions=[home], target_ous=["Root"], order=30)),

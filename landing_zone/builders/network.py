@@ -359,7 +359,8 @@ def network_accounts(cfg: OrgConfig) -> list[Account]:
 
 
 @builder("network", controls=["NET-01", "NET-02", "NET-03", "LOG-06"],
-         description="Three-tier VPC across 3 AZs with NACLs, endpoints, flow logs and a closed default SG.")
+         description="Three-tier VPC across 3 AZs with NACLs, endpoints, flow logs and a closed default SG.",
+         grows_with="baseline.network.interface_endpoints")
 def build(cfg: OrgConfig) -> list[StackSpec]:
     accounts = network_accounts(cfg)
     if not cfg.baseline.network.enabled or not accounts:

@@ -271,18 +271,35 @@ class Baseline(StrictModel):
 
 
 class Limits(StrictModel):
-    """AWS quotas as settings, so a raised quota needs no new Charter release."""
+    """AWS quotas as settings, so a raised quota needs no new Charter release.
+
+    `charter validate` and `charter synth` check every one of them (landing_zone/limits.py and
+    the `quotas` config check) and name the setting in the error."""
 
     scp_max_chars: int = Field(default=10_240, ge=1, description="Since 2026-05-15 (was 5,120).")
     scp_max_per_target: int = Field(default=10, ge=1, description="Since 2026-05-15 (was 5).")
     full_aws_access_takes_slot: bool = True
     rcp_max_chars: int = Field(default=5_120, ge=1)
     ou_max_depth: int = Field(default=5, ge=1)
+    org_max_accounts: int = Field(
+        default=10_000, ge=1,
+        description="Your organization's account quota (Service Quotas: AWS Organizations, 'Default maximum "
+                    "number of accounts'; 10 for a new organization, raised on request). Set it to what you "
+                    "were granted so validate catches a config that outgrows it.")
+    org_max_ous: int = Field(default=2_000, ge=1, description="OUs in an organization (AWS Organizations).")
+    account_email_max_chars: int = Field(default=64, ge=6, description="CreateAccount's Email length.")
     template_max_bytes_inline: int = Field(default=51_200, ge=1)
     template_max_bytes_s3: int = Field(default=1_000_000, ge=1)
     template_max_resources: int = Field(default=500, ge=1)
     template_max_parameters: int = Field(default=200, ge=1)
     template_max_outputs: int = Field(default=200, ge=1)
+    template_max_mappings: int = Field(default=200, ge=1)
+    template_max_mapping_attributes: int = Field(default=200, ge=1)
+    template_max_description_bytes: int = Field(default=1_024, ge=1)
+    template_max_name_chars: int = Field(default=255, ge=1, description="Logical id, parameter and output names.")
+    template_max_dynamic_references: int = Field(default=60, ge=0, description="`{{resolve:...}}` per template.")
+    stacksets_max: int = Field(default=1_000, ge=1, description="StackSets per administrator account and Region.")
+    stackset_max_instances: int = Field(default=100_000, ge=1, description="Stack instances per StackSet.")
 
 
 class DeploymentSettings(StrictModel):

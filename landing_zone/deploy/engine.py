@@ -24,7 +24,7 @@ from charter.errors import SynthError
 from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.synth import Plan, PlannedStack
 
-from . import orgs, scps
+from . import assignments, orgs, scps
 from .api_steps import run_steps, split_phases
 from .assets import ensure_assets
 from .errors import CredentialsError, EndpointError, PlanMissingError
@@ -178,11 +178,16 @@ def _deploy_one(run: Run, ps: PlannedStack) -> None:
         before, after = split_phases(steps)
         if before:
             run_steps(run, ps.stack_name, before)
+        grants = ps.facts.get(assignments.FACT) is not None  # the identity stack: its assignments around it
+        if grants:  # first what org.yaml stops granting, so a permission set it drops has none left
+            assignments.revoke(run, ps)
         ensure_assets(run, tpl)
         if ps.deployment.kind == "stackset":
             ok = StackSetDeployer(run, tpl).deploy()
         else:
             ok = deploy_stack(run, tpl)
+        if ok and grants:
+            ok = assignments.grant(run, ps)
         if ok and after:
             run_steps(run, ps.stack_name, after)
     except botocore.exceptions.ClientError as exc:

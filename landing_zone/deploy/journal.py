@@ -67,6 +67,10 @@ class Journal(BaseModel):
     stacks: dict[str, StackRecord] = Field(default_factory=dict)  # planned stack name -> record
     api_steps: dict[str, str] = Field(default_factory=dict)  # step key -> when done
     roles_ready: list[str] = Field(default_factory=list)  # accounts with self-managed StackSet roles
+    #: Identity Center assignments last applied ("group|permission set|account") and the
+    #: groups last managed (deploy/assignments.py).
+    assignments: list[str] = Field(default_factory=list)
+    assignment_groups: list[str] = Field(default_factory=list)
     failures: list[str] = Field(default_factory=list)  # the last run's failure lines
 
     # -- local file -------------------------------------------------------------------

@@ -15,6 +15,7 @@ from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.scp.packing import pack
 from charter.landing_zone.synth import Plan
 
+from . import assignments
 from .context import DeployContext
 from .engine import is_organizations, read_plan
 from .journal import Journal, StackRecord
@@ -79,6 +80,8 @@ def _stacks(run: Run, plan: Plan, j: Journal) -> list[Change]:
             out.append(Change(area, ps.stack_name, "create",
                               [f"{len(tpl.resources())} resources; controls {', '.join(ctrls) or '-'}",
                                _targets_line(declared_targets(tpl))]))
+            if ps.facts.get(assignments.FACT) is not None:
+                out += assignments.offline_changes(ps, set())
             continue
         details: list[str] = []
         if rec.template_sha256 != ps.sha256:
@@ -93,6 +96,8 @@ def _stacks(run: Run, plan: Plan, j: Journal) -> list[Change]:
             details += [f"- target {kind[:-1]} {x}" for x in sorted(old - new)]
         if details:
             out.append(Change(area, ps.stack_name, "update", details))
+        if ps.facts.get(assignments.FACT) is not None:
+            out += assignments.offline_changes(ps, assignments.journal_keys(run))
         if rec.failed:
             where = [f"{run.ctx.account_name(k.split('/')[0])}/{k.split('/')[1]}" for k in sorted(rec.failed)]
             more = f" (+{len(where) - 4} more)" if len(where) > 4 else ""

@@ -123,7 +123,7 @@ def test_runbooks_list_and_render_every_runbook_of_the_repository(charter, tmp_p
     code, out, _ = charter("runbooks", "list")
     assert code == 0 and sorted(out.split()) == shipped
     code, out, _ = charter("runbooks", "render", "-c", str(SMALL), "-o", str(tmp_path / "rb"))
-    assert code == 0 and "index.html" in out
+    assert code == 0 and "index.html" in "".join(out.split())  # the path wraps anywhere on a narrow terminal
     for rid in shipped:
         assert (tmp_path / "rb" / f"{rid}.md").is_file() and (tmp_path / "rb" / f"{rid}.html").is_file(), rid
     assert "acme" in (tmp_path / "rb" / "break-glass.md").read_text()

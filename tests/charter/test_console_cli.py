@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from charter.cli import app
@@ -30,6 +31,7 @@ def test_console_build_check_passes_on_the_committed_build() -> None:
     assert "matches its sources" in result.output
 
 
+@pytest.mark.e2e  # publishes to an S3 bucket of the embedded AWS
 def test_publish_writes_the_summary_and_every_linked_artifact(tmp_path: Path) -> None:
     from evstore_helpers import run_artifacts
 

@@ -18,6 +18,8 @@ from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws, enforcement
 from charter.policy.cfn import resolve
 
+pytestmark = pytest.mark.e2e  # every test runs against the embedded AWS
+
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import botocore.exceptions
 import pytest
+from stackset_roles import make_stackset_roles
 
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
 
@@ -37,6 +38,7 @@ def _operations(cfn: Any) -> list[str]:
 def test_a_retried_operation_is_done_once_on_the_embedded_aws() -> None:
     with LocalAws() as aws:
         sessions = aws.sessions()
+        make_stackset_roles(sessions)  # the embedded AWS enforces permissions: the instance runs as them
         cfn = sessions.client("cloudformation")
         first, retry = _retried_create(cfn)
         assert retry == first  # the first request's answer

@@ -249,6 +249,16 @@ def test_cli_markdown_to_stdout_and_files(small_config_path: Path, tmp_path: Pat
     assert json.loads((tmp_path / "matrix.json").read_text())["organization"] == "acme"
 
 
+def test_cli_output_into_a_missing_folder_exits_2_with_the_fix(small_config_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "no-such-folder" / "matrix.csv"
+    res = subprocess.run([sys.executable, "-m", "charter.cli", "controls", "-c", str(small_config_path),
+                          "--format", "csv", "-o", str(out)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stdout + res.stderr
+    joined = "".join(res.stderr.split())  # the long path wraps anywhere on a narrow terminal
+    assert "".join(f"{out}: cannot write".split()) in joined and "writablepathwith-o" in joined
+    assert "Traceback" not in res.stderr and not out.parent.exists()
+
+
 def test_cli_bad_config_exits_2_without_traceback(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "charter.cli", "controls", "-c", str(tmp_path / "missing.yaml")],
                          capture_output=True, text=True, timeout=120)

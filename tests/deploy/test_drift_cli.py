@@ -6,7 +6,6 @@ everything else (the caller, the organization, the deploy journal) is the embedd
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import urllib.request
@@ -18,12 +17,12 @@ from typing import Any
 
 import pytest
 from botocore.stub import ANY, Stubber
+from stackset_roles import make_stackset_roles
 
 from charter.aws import SessionFactory
 from charter.landing_zone.config import load_config
 from charter.landing_zone.deploy import deploy
 from charter.landing_zone.deploy.testing import write_sample_plan
-from charter.landing_zone.naming import STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
 
 pytestmark = pytest.mark.e2e
@@ -51,11 +50,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             urllib.request.urlopen(urllib.request.Request(f"{server.endpoint_url}/moto-api/reset",
                                                           method="POST")).read()
             sessions = server.sessions()
-            for name, trust in ((STACKSET_ADMIN_ROLE, {"Service": "cloudformation.amazonaws.com"}),
-                                (STACKSET_EXECUTION_ROLE, {"AWS": f"arn:aws:iam::{LOCAL_MANAGEMENT_ACCOUNT}:root"})):
-                sessions.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": trust, "Action": "sts:AssumeRole"}]}))
+            make_stackset_roles(sessions)
             small = load_config(SMALL)
             out = tmp_path_factory.mktemp("drift") / "out"
             write_sample_plan(small, out)
@@ -86,8 +81,17 @@ class DriftAnswers:
         self.steps.append(("error", operation, (code, message), params))
         return self
 
+    def present(self, stackset: str) -> DriftAnswers:
+        """The StackSet exists with an instance (drift is detected only on a deployed StackSet)."""
+        self.respond("describe_stack_set", {"StackSet": {"StackSetName": stackset, "StackSetId": f"{stackset}:1",
+                                                         "Status": "ACTIVE"}}, {"StackSetName": stackset})
+        instance = {**_instance(stackset, LOCAL_MANAGEMENT_ACCOUNT, "us-east-1"), "DriftStatus": "IN_SYNC"}
+        return self.respond("list_stack_instances", {"Summaries": [instance]}, {"StackSetName": stackset})
+
     def detection(self, stackset: str, op: str, instances: list[dict[str, Any]], *, polls: int = 1) -> DriftAnswers:
-        """DetectStackSetDrift, `polls` - 1 RUNNING answers then SUCCEEDED, the drifted instances."""
+        """The StackSet is there; DetectStackSetDrift, `polls` - 1 RUNNING answers then SUCCEEDED,
+        the drifted instances."""
+        self.present(stackset)
         self.respond("detect_stack_set_drift", {"OperationId": op},
                      {"StackSetName": stackset, "OperationPreferences": ANY})
         for status in ["RUNNING"] * (polls - 1) + ["SUCCEEDED"]:
@@ -110,9 +114,12 @@ class DriftAnswers:
         stubber.activate()
         self.stubbers.append(stubber)
 
-    def all_asked(self) -> None:
-        assert self.stubbers, "the command made no CloudFormation client"
-        self.stubbers[0].assert_no_pending_responses()
+    def all_asked(self, printed: str) -> None:
+        assert self.stubbers, f"the command made no CloudFormation client; it printed: {printed}"
+        try:
+            self.stubbers[0].assert_no_pending_responses()
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the command printed: {printed}") from None
 
 
 def _instance(stackset: str, account: str, region: str) -> dict[str, Any]:
@@ -152,8 +159,9 @@ def _drift(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], 
     except SystemExit as exc:
         code = exc.code or 0
     out = capsys.readouterr()
-    answers.all_asked()
-    return code, " ".join((out.out + out.err).split())  # as a person reads it, whatever the wrapping
+    text = " ".join((out.out + out.err).split())  # as a person reads it, whatever the wrapping
+    answers.all_asked(text)
+    return code, text
 
 
 def test_drift_is_reported_per_control_with_the_account_names(deployed: Deployed, monkeypatch, capsys) -> None:
@@ -175,7 +183,7 @@ def test_drift_is_reported_per_control_with_the_account_names(deployed: Deployed
     assert "ENC-01: 2 drifted" in text  # both resources carry ENC-01 in the template's Metadata
     assert f"{MEMBER}/prod/us-west-2/SampleKey: MODIFIED: EnableKeyRotation, KeyPolicy" in text
     assert f"{MEMBER}/prod/us-west-2/SampleOrganizationId: DELETED" in text
-    assert "2 drifted resources" in text and "Traceback" not in text
+    assert "1 of 2 StackSets drifted (2 resources)" in text and "Traceback" not in text
 
 
 def test_no_drift_exits_zero_naming_how_many_stacksets_were_checked(deployed: Deployed, monkeypatch,
@@ -183,13 +191,14 @@ def test_no_drift_exits_zero_naming_how_many_stacksets_were_checked(deployed: De
     answers = DriftAnswers().detection(MANAGEMENT, "op-1", []).detection(MEMBER, "op-2", [], polls=2)
     code, text = _drift(monkeypatch, capsys, deployed, answers)
     assert code == 0, text
-    assert "no drift in 2 StackSets" in text and "error" not in text
+    assert "no drift in 2 deployed StackSets" in text and "error" not in text
 
 
 def test_a_stackset_aws_refuses_to_check_is_named_and_fails_the_run(deployed: Deployed, monkeypatch,
                                                                   capsys) -> None:
     busy = f"Another Operation on StackSet arn:aws:cloudformation:us-east-1:{LOCAL_MANAGEMENT_ACCOUNT}:stackset/{MANAGEMENT}:1 is in progress"
     answers = (DriftAnswers()
+               .present(MANAGEMENT)
                .refuse("detect_stack_set_drift", "OperationInProgressException", busy,
                        {"StackSetName": MANAGEMENT, "OperationPreferences": ANY})
                .detection(MEMBER, "op-2", []))
@@ -197,4 +206,18 @@ def test_a_stackset_aws_refuses_to_check_is_named_and_fails_the_run(deployed: De
     assert code == 1, text
     # a long ARN wraps anywhere on a narrow terminal: compared without the white space
     assert "".join(f"warning: {MANAGEMENT}: OperationInProgressException: {busy}".split()) in "".join(text.split())
-    assert "no drift in 1 StackSets" in text and "1 StackSets could not be checked" in text
+    assert "no drift in 1 deployed StackSet; 1 StackSet could not be checked" in text
+
+
+def test_a_stackset_of_the_plan_that_is_not_deployed_is_named_and_fails_the_run(deployed: Deployed, monkeypatch,
+                                                                               capsys) -> None:
+    """"No drift" about a StackSet that is not there would tell the auditor a control holds."""
+    answers = (DriftAnswers()
+               .refuse("describe_stack_set", "StackSetNotFoundException", f"StackSet {MANAGEMENT} not found",
+                       {"StackSetName": MANAGEMENT})
+               .detection(MEMBER, "op-2", []))
+    code, text = _drift(monkeypatch, capsys, deployed, answers)
+    assert code == 1, text
+    assert (f"no drift in 1 deployed StackSet; 1 StackSet of the plan is not deployed ({MANAGEMENT}): "
+            "run `charter deploy` first") in text
+    assert "Traceback" not in text

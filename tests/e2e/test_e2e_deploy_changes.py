@@ -11,7 +11,6 @@ exercises after the first deploy.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import urllib.request
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from stackset_roles import make_stackset_role, make_stackset_roles
 
 from charter.aws import SessionFactory
 from charter.landing_zone.config import load_config, load_config_text
@@ -30,9 +30,8 @@ from charter.landing_zone.deploy.testing import write_sample_plan
 from charter.landing_zone.naming import (
     MEMBER_ACCESS_ROLE,
     STACKSET_ADMIN_ROLE,
-    STACKSET_EXECUTION_ROLE,
 )
-from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
+from charter.local import LocalAws
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +40,6 @@ SMALL = REPO / "examples" / "small" / "org.yaml"
 READS = ("Describe", "List", "Get")
 #: the KMS keys (StackSets, one per environment), the log archive and the organization trail (stacks)
 BUILDERS = ["organization", "kms", "log_archive", "cloudtrail"]
-TRUST = {STACKSET_ADMIN_ROLE: {"Service": "cloudformation.amazonaws.com"},
-         STACKSET_EXECUTION_ROLE: {"AWS": f"arn:aws:iam::{LOCAL_MANAGEMENT_ACCOUNT}:root"}}
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +59,6 @@ def aws() -> Iterator[LocalAws]:
 
 def _reset(server: LocalAws) -> None:
     urllib.request.urlopen(urllib.request.Request(f"{server.endpoint_url}/moto-api/reset", method="POST")).read()
-
-
-def _role(sessions: SessionFactory, name: str) -> None:
-    sessions.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": TRUST[name],
-                                                "Action": "sts:AssumeRole"}]}))
 
 
 def _changed(path: Path, **baseline: Any) -> Path:
@@ -106,8 +97,7 @@ def test_a_config_change_updates_stacksets_and_stacks_in_place(aws: LocalAws, tm
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     _reset(aws)
     sessions = aws.sessions()
-    _role(sessions, STACKSET_ADMIN_ROLE)  # as AWS's template makes them for self-managed StackSets
-    _role(sessions, STACKSET_EXECUTION_ROLE)
+    make_stackset_roles(sessions)  # as AWS's template makes them for self-managed StackSets
     small = load_config(SMALL)
     out = tmp_path / "out"
     write_sample_plan(small, out, builders=BUILDERS, management=False)
@@ -164,7 +154,7 @@ def test_a_failed_stack_is_reported_by_its_root_cause_and_replaced_once_it_is_fi
     sessions = aws.sessions()
     # someone made the StackSet administration role by hand (AWS's documented way) before
     # Charter's stack that makes it: the stack cannot create a role of that name
-    _role(sessions, STACKSET_ADMIN_ROLE)
+    make_stackset_role(sessions, STACKSET_ADMIN_ROLE, permissions=False)
     small = load_config(SMALL)
     out = tmp_path / "out"
     write_sample_plan(small, out, builders=["organization", "identity"], management=False)

@@ -42,23 +42,35 @@ def test_permission_sets_session_durations(specs):
     assert "job-function/ViewOnlyAccess" in auditor["Properties"]["ManagedPolicies"][1]["Fn::Sub"]
 
 
-def test_assignments_expand_environments_and_resolve_at_deploy(cfg, specs):
+def test_assignments_expand_environments_and_are_left_to_deploy(cfg, specs):
     spec = specs["identity"]
     data = spec.template.to_dict()
-    assigns = _of_type(data, "AWS::SSO::Assignment")
+    # no resource or parameter per account: the template does not grow with the organization
+    assert _of_type(data, "AWS::SSO::Assignment") == {}
+    assert set(data["Parameters"]) == {"IdentityCenterInstanceArn"}
+    assert spec.facts["resolve"] == {"IdentityCenterInstanceArn": {"sso_instance": True}}
+    grants = {(g["group"], g["permission_set"]): g["accounts"] for g in spec.facts["assignments"]}
     # platform-admins x 3 envs, engineers Developer x 2, engineers ReadOnly x 1, auditors x 6 accounts
-    assert len(assigns) == 3 + 2 + 1 + 6
-    a = assigns["AssignPlatformAdminsAdministratorProd"]["Properties"]
-    assert a["PrincipalType"] == "GROUP" and a["PrincipalId"] == {"Ref": "GroupPlatformAdminsId"}
-    assert a["TargetId"] == {"Ref": "ProdAccountId"}
-    assert a["PermissionSetArn"] == {"Fn::GetAtt": ["PermissionSetAdministrator", "PermissionSetArn"]}
-    audit = assigns["AssignAuditorsAuditorAudit"]["Properties"]
-    assert audit["TargetId"] == {"Ref": "AuditAccountId"}  # a context parameter deploy fills anyway
-    resolve = spec.facts["resolve"]
-    assert resolve["groups"] == {"GroupPlatformAdminsId": "platform-admins", "GroupEngineersId": "engineers",
-                                 "GroupAuditorsId": "auditors"}
-    assert resolve["accounts"] == {"ProdAccountId": "prod", "StagingAccountId": "staging", "DevAccountId": "dev"}
-    assert "IdentityCenterInstanceArn" in data["Parameters"]
+    assert grants == {
+        ("platform-admins", "Administrator"): ["prod", "staging", "dev"],
+        ("engineers", "Developer"): ["staging", "dev"],
+        ("engineers", "ReadOnly"): ["prod"],
+        ("auditors", "Auditor"): ["log-archive", "audit", "security", "prod", "staging", "dev"],
+    }
+    # deploy reads each permission set's ARN from the stack's outputs
+    assert data["Outputs"]["PermissionSetAdministratorArn"]["Value"] == {
+        "Fn::GetAtt": ["PermissionSetAdministrator", "PermissionSetArn"]}
+    assert {k for k in data["Outputs"]} == {f"PermissionSet{n}Arn" for n in ("Administrator", "ReadOnly", "Auditor",
+                                                                              "Developer")}
+
+
+def test_the_identity_template_is_the_same_for_6_or_600_accounts(cfg):
+    from charter.landing_zone.config.grow import grow
+
+    small = {s.name: s for s in identity.build(cfg)}["identity"]
+    big = {s.name: s for s in identity.build(grow(cfg, 600))}["identity"]
+    assert big.template.to_dict() == small.template.to_dict()
+    assert sum(len(g["accounts"]) for g in big.facts["assignments"]) > 600
 
 
 def test_break_glass_requires_mfa_and_trusts_only_the_management_account(specs):

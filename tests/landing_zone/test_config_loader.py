@@ -149,3 +149,37 @@ def test_unknown_key_that_looks_like_a_type_is_named() -> None:
     """Regression (found by the fuzz test): pydantic's union tags look like `list[str]`."""
     (error,) = _errors(_small() + "'list[str]': 1\n")
     assert "unknown key 'list[str]'" in error
+
+
+@pytest.mark.parametrize("scalar", [
+    "no", "yes", "on", "off", "012", "012345678901", "0o17", "0x1f", "0b101", "1_000", "1.5", ".5", "5.", "1e3",
+    ".inf", "-.inf", ".nan", "~", "", "null", "Null", "True", "false", "2024-01-01", "1:20", "10.1.0.0/16", "-5",
+    "+5", "'012'", "[1, b, no]", "{<<: {b: 1}, c: 2}",
+])
+def test_the_fast_reader_reads_every_scalar_as_ruamel_does(scalar: str) -> None:
+    """Configs are read by libyaml first (15x faster) and by ruamel.yaml only to locate a
+    problem: both must read the same document, or a value valid for one would be invalid
+    for the other."""
+    import json
+
+    from charter.landing_zone.config.loader import _fast_read, _read_yaml
+
+    text = f"a: {scalar}\n"
+    fast = _fast_read(text)
+    exact = _read_yaml(Path("org.yaml"), text)
+    assert json.dumps(fast, default=str, sort_keys=True) == json.dumps(exact, default=str, sort_keys=True)
+
+
+def test_a_duplicate_key_is_still_located() -> None:
+    text = _small().replace("version: 1\n", "version: 1\nversion: 1\n", 1)
+    (error,) = _errors(text)
+    assert re.match(r"org\.yaml:\d+:\d+: YAML syntax error: duplicate key", error), error
+
+
+def test_nested_and_repeated_cidrs_are_each_reported_against_the_earlier_account() -> None:
+    # accounts[3..5] are dev, staging, prod with their own /16s; nest two of them in the first
+    text = _small().replace("cidr: 10.20.0.0/16", "cidr: 10.10.4.0/22").replace("cidr: 10.30.0.0/16", "cidr: 10.10.4.0/22")
+    errors = _errors(text)
+    assert len(errors) == 3, errors
+    assert sum("overlaps 10.10.0.0/16" in e for e in errors) == 2
+    assert sum("overlaps 10.10.4.0/22" in e for e in errors) == 1

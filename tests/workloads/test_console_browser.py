@@ -43,7 +43,8 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium")
+pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium"),
+              pytest.mark.e2e, pytest.mark.slow]  # the API on the embedded AWS, driven in a browser
 # the machine may be busy (a parallel suite on 2 cores): waiting for the page is not what is tested
 expect.set_options(timeout=30_000)
 

@@ -219,9 +219,11 @@ def test_busy_port_is_a_charter_error_and_stop_leaves_no_worker(monkeypatch) -> 
             with pytest.raises(CharterError, match="cannot serve the API"):
                 LocalApiServer(SETTINGS, port=taken.getsockname()[1]).start()
         server = LocalApiServer(SETTINGS).start()
-        assert [p for p in multiprocessing.active_children() if p.name == "charter-worker"]
-        assert json.loads(requests.get(f"{server.url}/health", timeout=5).text) == {"status": "ok"}
-        server.stop()
+        try:
+            assert [p for p in multiprocessing.active_children() if p.name == "charter-worker"]
+            assert json.loads(requests.get(f"{server.url}/health", timeout=5).text) == {"status": "ok"}
+        finally:
+            server.stop()  # its job workers are child processes: stopped whatever the asserts found
         _until(lambda: not [p for p in multiprocessing.active_children() if p.name == "charter-worker"],
                "the job workers to exit")
         with pytest.raises(requests.ConnectionError):

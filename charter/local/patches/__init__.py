@@ -3,6 +3,8 @@ that real AWS accepts. Each patch makes moto behave like AWS; none changes what 
 generates. One module per area; `apply()` installs them all, once per process.
 
 - `kms`: AWS::KMS::Key with its tags, key spec and usage.
+- `kms_keys`: a key's asymmetric key material made on first use (moto makes an RSA key for
+  every key, symmetric ones too: most of a large deploy's time).
 - `lambda_models`: AWS::Lambda::Alias, and AWS::Lambda::Version's Ref and attributes.
 - `stacksets` (with `stack_update`): StackSet instances and their updates as AWS makes them;
   `stack_update` also updates ordinary stacks (conditions that flip, exports that follow).
@@ -17,6 +19,8 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `custom_resources`: Charter's own custom-resource handler, run in-process.
 - `iam`: AWS-managed policies in every account (lazily); a role's ManagedPolicyArns.
 - `ec2`: GetEbsDefaultKmsKeyId.
+- `sso`: AWS::SSO::PermissionSet through CloudFormation; job-function managed policies found
+  under their path.
 - `operation_ids`: a StackSet operation done once per OperationId, however often it is retried.
 """
 
@@ -29,12 +33,14 @@ from charter.local.patches import (
     ec2,
     iam,
     kms,
+    kms_keys,
     lambda_models,
     landing_zone_models,
     operation_ids,
     organizations,
     rollback,
     s3,
+    sso,
     stack_update,
     stacksets,
     workload_models,
@@ -50,6 +56,7 @@ def apply() -> None:
     if _PATCHED:
         return
     kms.patch_kms_key()
+    kms_keys.make_key_material_on_first_use()
     lambda_models.add_lambda_alias_model()
     stacksets.patch_service_managed_stacksets()
     stack_update.plain_stacks_update_as_aws_does()
@@ -67,5 +74,7 @@ def apply() -> None:
     iam.lazy_aws_managed_policies()
     ec2.add_ebs_default_kms_key_read()
     iam.attach_role_managed_policies()
+    sso.managed_policies_under_their_path()
+    sso.add_permission_set_model()
     operation_ids.stackset_operations_once_per_operation_id()  # wraps what `stacksets` installed
     _PATCHED = True
