@@ -7,7 +7,7 @@ package may add a family by dropping a file there (the workloads' WKL family).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -163,3 +163,49 @@ def default_catalog() -> Catalog:
 def get_control(control_id: str) -> Control:
     """One control of the packaged catalog (evidence collectors look criteria up with it)."""
     return default_catalog().get(control_id)
+
+
+class UnknownControlError(CatalogError):
+    """Code or org.yaml names a control id the catalog does not define."""
+
+    code = "CHARTER-801"
+    fix = ("Correct the id to one of the catalog's (`charter controls show ID` shows one), "
+           "or add the control to controls/catalog/<family>.yaml.")
+
+
+def require_known(control_ids: Iterable[str], where: str, what: str) -> None:
+    """Raise `UnknownControlError` naming `where` (file:line) and `what` (a builder, a collector
+    check, an SCP statement) when any id is not in the packaged catalog. Builders, collectors,
+    guardrails and the config loader call this when they load, so a typo never reaches a
+    template, an artifact or the matrix."""
+    catalog = default_catalog()
+    unknown = sorted({c for c in control_ids if c not in catalog})
+    if unknown:
+        near = {c: _nearest(c, catalog) for c in unknown}
+        hint = "; ".join(f"{c}: did you mean {n}?" if n else f"{c}: add it to controls/catalog/"
+                         f"{c.split('-')[0].lower()}.yaml" for c, n in near.items())
+        raise UnknownControlError(f"{where}: {what} names control id(s) the catalog does not define: "
+                                  f"{', '.join(unknown)}", hint=hint)
+
+
+def _nearest(control_id: str, catalog: Catalog) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(control_id, list(catalog.by_id), n=1, cutoff=0.8)
+    return found[0] if found else None
+
+
+def code_location(obj: object) -> str:
+    """`landing_zone/builders/kms.py:42` for a function or class (for load-time messages)."""
+    import inspect
+
+    try:
+        path = Path(inspect.getsourcefile(obj) or "?")  # type: ignore[arg-type]
+        line = inspect.getsourcelines(obj)[1]  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return getattr(obj, "__module__", "?")
+    try:
+        path = path.relative_to(HERE.parent)
+    except ValueError:
+        pass
+    return f"{path}:{line}"

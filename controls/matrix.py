@@ -2,14 +2,18 @@
 
 `compute_matrix(cfg)` synthesizes the landing zone (or takes stacks already synthesized),
 reads `Metadata.Charter.Controls` / `Suppressions` off every resource and joins them with
-the catalog. An automated control is `implemented` when a resource carries its id (or,
-for controls Charter's own tooling implements, when that module is installed), a `gap`
-otherwise, with the reason: the config switch that is off, the SCP guardrail left out,
-the builder that is missing, or simply "nothing emitted". Two hooks for other packages:
+the catalog and with the registries of `controls.links` (which builders, Config rules, SCP
+guardrails and collector checks implement or evidence each control, each declared once in
+code). An automated control is `implemented` when a resource from a builder that declares
+it carries its id (or, for controls Charter's own tooling implements, when that module is
+installed), a `gap` otherwise, with the reason: the config switch that is off, the SCP
+guardrail left out, the builder that is missing, or simply "nothing emitted". Hooks:
 
 - `extra_stacks`: more `SynthesizedStack`s (the workloads' stacks) to join in;
 - `failing_controls`: {control id: reason} from operating evidence (the access review
-  marks IAM-09 failing for a quarter without a closed campaign).
+  marks IAM-09 failing for a quarter without a closed campaign);
+- `evidence`: {control id: EvidenceState} from the latest evidence run of a store; a
+  control whose latest evidence fails is `failing` (never `implemented` beside a failure).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import importlib.util
 import io
 import json
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -27,7 +32,8 @@ from charter.errors import CharterError
 from charter.landing_zone.config.model import OrgConfig
 
 from .catalog import Catalog, default_catalog
-from .model import Control, ImplementedBy
+from .links import ControlLinks, Links, default_links, load_links
+from .model import Control
 
 Status = Literal["implemented", "gap", "failing", "attestation", "inherited"]
 Coverage = Literal["automated", "attestation", "inherited", "gap"]
@@ -52,6 +58,37 @@ class ResourceRef(BaseModel):
         return f"{self.stack}/{self.logical_id}"
 
 
+class ImplementedBy(BaseModel):
+    """What implements and evidences a control, joined from the registries (`controls.links`)."""
+
+    builders: list[str] = Field(default_factory=list)
+    #: Builders whose resources only check the control (Config rules).
+    evaluated_by: list[str] = Field(default_factory=list)
+    scp_guardrails: list[str] = Field(default_factory=list)
+    config_rules: list[str] = Field(default_factory=list)
+    security_hub: list[str] = Field(default_factory=list)
+    tooling: list[str] = Field(default_factory=list)
+    #: Collector checks (`collector.check`) that evidence it.
+    checks: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, links: ControlLinks) -> ImplementedBy:
+        return cls(builders=links.builders, evaluated_by=links.evaluated_by, scp_guardrails=links.scp_guardrails,
+                   config_rules=links.config_rules, security_hub=links.security_hub, tooling=links.tooling,
+                   checks=[str(c) for c in links.checks])
+
+
+class EvidenceState(BaseModel):
+    """A control's status in the latest evidence run that holds evidence for it."""
+
+    status: str
+    reason: str = ""
+    run_id: str | None = None
+    as_of: datetime | None = None
+    passed: int = 0
+    failed: int = 0
+
+
 class SuppressionRef(BaseModel):
     stack: str
     logical_id: str
@@ -71,7 +108,10 @@ class ControlStatus(BaseModel):
     #: Charter modules that implement it without a resource (lint, a collector).
     tooling: list[str] = Field(default_factory=list)
     implemented_by: ImplementedBy
+    #: Collectors with a check for the control (from `Collector.checks`).
     evidence: list[str] = Field(default_factory=list)
+    #: The latest evidence run's view of the control, when the matrix joined a store.
+    latest_evidence: EvidenceState | None = None
     evidence_notes: str = ""
     runbook: str | None = None
     frequency: str
@@ -184,30 +224,30 @@ def _module_present(module: str) -> bool:
         return False
 
 
-def _gap_reason(control: Control, cfg: OrgConfig, available_builders: set[str]) -> str:
+def _gap_reason(control: Control, links: ControlLinks, cfg: OrgConfig, available: set[str]) -> str:
     off = [(path, config_value(cfg, path)) for path in control.requires]
     off = [(p, v) for p, v in off if not v]
     if off:
         return "; ".join(_describe_off(p, v) for p, v in off)
-    impl = control.implemented_by
-    if impl.scp_guardrails:
+    if links.scp_guardrails:
         from charter.landing_zone.scp.guardrails import selected
 
         applied = {g.id for g in selected(cfg)}
-        left_out = [g for g in impl.scp_guardrails if g not in applied]
+        left_out = [g for g in links.scp_guardrails if g not in applied]
         if left_out:
             return (f"SCP guardrail {', '.join(left_out)} is not applied "
                     "(scps.guardrails / scps.exclude in org.yaml)")
-    missing_tools = [m for m in impl.tooling if not _module_present(m)]
+    missing_tools = [m for m in links.tooling if not _module_present(m)]
     if missing_tools:
         return "not installed: " + ", ".join(m.replace(".", "/") + ".py" for m in missing_tools)
-    missing = [b for b in impl.builders if b not in available_builders]
-    if missing and len(missing) == len(impl.builders):
-        files = ", ".join(f"landing_zone/builders/{b}.py" for b in missing)
-        return f"builder {', '.join(missing)} is not available ({files} missing)"
-    if impl.builders:
-        return (f"no resource from builder {', '.join(impl.builders)} carries {control.id} "
+    missing = [b for b in links.builders if b not in available]
+    if missing and len(missing) == len(links.builders):
+        return f"builder {', '.join(missing)} is not available"
+    if links.builders:
+        return (f"no resource from builder {', '.join(links.builders)} carries {control.id} "
                 "in the synthesized templates")
+    if links.evaluated_by:
+        return f"only checked (by {', '.join(links.evaluated_by)}); nothing declares that it implements {control.id}"
     return f"nothing implements {control.id} for this config"
 
 
@@ -220,23 +260,26 @@ def compute_matrix(
     stacks: Iterable[Any] | None = None,
     extra_stacks: Iterable[Any] = (),
     failing_controls: Mapping[str, str] | None = None,
+    evidence: Mapping[str, EvidenceState] | None = None,
+    links: Links | None = None,
 ) -> Matrix:
     """Join the catalog with what synth emits for `cfg`.
 
     `stacks` defaults to a fresh `landing_zone.synth.synthesize(cfg)`; `extra_stacks`
     adds more `SynthesizedStack`s (workloads). `failing_controls` marks controls failing
-    with a reason, whatever the templates say.
+    with a reason, whatever the templates say; so does a failing `evidence` state.
     """
-    from charter.landing_zone.registry import builders
-
-    catalog = catalog or default_catalog()
+    if catalog is None:
+        catalog = default_catalog()
+        links = links or default_links()
+    links = links or load_links(catalog)
     if stacks is None:
         from charter.landing_zone.synth import synthesize
 
         stacks = synthesize(cfg)
     all_stacks = [*stacks, *extra_stacks]
     tagged, sups, total_sups = _tagged(all_stacks)
-    available = set(builders())
+    available = set(links.builders)
     failing = dict(failing_controls or {})
     unknown = sorted(cid for cid in failing if cid not in catalog)
     if unknown:
@@ -244,29 +287,37 @@ def compute_matrix(
 
     statuses: dict[str, ControlStatus] = {}
     for c in catalog:
+        ln = links.get(c.id)
         found = tagged.get(c.id, [])
         reason = ""
         tooling: list[str] = []
         if c.kind == "automated":
-            tools_ok = bool(c.implemented_by.tooling) and all(_module_present(m) for m in c.implemented_by.tooling)
+            tools_ok = bool(ln.tooling) and all(_module_present(m) for m in ln.tooling)
             # A switched-off feature is a gap even if a detective check (a Config rule that
             # evaluates the feature) still carries the control id: nothing implements it.
             requires_ok = all(config_value(cfg, p) for p in c.requires)
-            # Resources from a landing-zone builder the catalog does not name (a Config rule
-            # of config_rules that checks MON-04, say) evaluate the control; they don't make it.
-            implementing = [r for r in found if r.builder not in available or r.builder in c.implemented_by.builders]
+            # Resources from a builder that only evaluates the control (a Config rule of
+            # config_rules that checks MON-04, say) don't make it; custom SCP statements of
+            # org.yaml make theirs (`implements(cfg)`).
+            implementing = [r for r in found if r.builder not in available
+                            or c.id in links.builders[r.builder].implements(cfg)]
             if requires_ok and (implementing or tools_ok):
                 status: Status = "implemented"
-                tooling = list(c.implemented_by.tooling) if tools_ok else []
+                tooling = list(ln.tooling) if tools_ok else []
             else:
-                status, reason = "gap", _gap_reason(c, cfg, available)
+                status, reason = "gap", _gap_reason(c, ln, cfg, available)
         else:
             status = c.kind  # type: ignore[assignment]
+        latest = (evidence or {}).get(c.id)
         if c.id in failing:
             status, reason = "failing", failing[c.id]
+        elif latest is not None and latest.status == "failing":
+            status = "failing"
+            reason = f"latest evidence (run {latest.run_id or '?'}): {latest.reason}"
         statuses[c.id] = ControlStatus(
             id=c.id, title=c.title, kind=c.kind, criteria=list(c.criteria), status=status, reason=reason,
-            resources=found, tooling=tooling, implemented_by=c.implemented_by, evidence=list(c.evidence),
+            resources=found, tooling=tooling, implemented_by=ImplementedBy.of(ln), evidence=ln.collectors,
+            latest_evidence=latest,
             evidence_notes=c.evidence_notes, runbook=c.runbook, frequency=c.frequency, owner=c.owner,
             test_procedure=c.test_procedure, population=c.population, requires=list(c.requires),
             inherited_from=c.inherited_from, suppressions=_dedupe(sups.get(c.id, [])),
@@ -323,7 +374,8 @@ def _coverage(controls: list[ControlStatus]) -> Coverage:
 # -- renderings ----------------------------------------------------------------------------
 
 CSV_COLUMNS = ["criterion", "category", "criterion_title", "coverage", "control", "control_title", "kind",
-               "status", "reason", "resources", "evidence", "runbook", "frequency", "owner", "suppressions"]
+               "status", "reason", "resources", "evidence", "runbook", "frequency", "owner", "suppressions",
+               "latest_evidence"]
 
 
 def _resources_text(c: ControlStatus) -> str:
@@ -338,7 +390,8 @@ def to_csv(m: Matrix) -> str:
     for crit, c in m.rows():
         w.writerow([crit.id, crit.category, crit.title, crit.coverage, c.id, c.title, c.kind, c.status, c.reason,
                     _resources_text(c), " ".join(c.evidence), c.runbook or "", c.frequency, c.owner,
-                    "; ".join(f"{s.stack}/{s.logical_id} {s.check_id}: {s.reason}" for s in c.suppressions)])
+                    "; ".join(f"{s.stack}/{s.logical_id} {s.check_id}: {s.reason}" for s in c.suppressions),
+                    c.latest_evidence.status if c.latest_evidence else ""])
     return buf.getvalue()
 
 

@@ -1,9 +1,14 @@
 """The pydantic model of the SOC2 criteria list and of the control catalog.
 
-A control is data: what it does, which criteria it serves, how Charter implements it
-(builders, SCP guardrails, Config rules, Security Hub controls, or Charter's own tooling),
-how it is evidenced, who owns it, how an auditor tests it and samples it, and which
-config switches must be on for it to be implemented. The matrix reads nothing else.
+A control is data about the control itself: what it does, which criteria it serves, its
+kind, who owns it, how an auditor tests and samples it, how often, the runbook that
+operates it, and which config switches must be on for it to be implemented. Which
+builders, Config rules, SCP statements and collector checks implement or evidence it is
+NOT here: each is declared once in code beside that code (`@builder(controls=...)`,
+`managed_rules.MANAGED_RULES`, `Guardrail.control`, `Collector.checks`), and
+`controls.links` joins them. Two references stay in the catalog because no Charter code
+owns them: `tooling` (a Charter module that is itself the control, e.g. the linter) and
+`security_hub` (the AWS Security Hub controls that check the same thing).
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ControlId = Annotated[str, Field(pattern=r"^[A-Z]{2,4}-\d{2}$")]
 CriterionId = Annotated[str, Field(pattern=r"^(CC\d\.\d|A1\.\d|C1\.\d|PI1\.\d|P\d\.\d)$")]
-Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 RunbookId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
 #: A dotted path into OrgConfig whose value must be truthy, e.g. `baseline.macie.enabled`.
 ConfigSwitch = Annotated[str, Field(pattern=r"^[a-z_]+(\.[a-z_]+)+$")]
@@ -35,32 +39,17 @@ class Criterion(_Strict):
     title: str = Field(min_length=5)
 
 
-class ImplementedBy(_Strict):
-    """What makes an automated control real. The matrix looks for resources tagged with the
-    control id in what `builders` emit; `tooling` names Charter modules that implement a
-    control without emitting a resource (the linter, an evidence collector)."""
-
-    builders: list[Slug] = Field(default_factory=list)
-    scp_guardrails: list[RunbookId] = Field(default_factory=list)
-    config_rules: list[Annotated[str, Field(pattern=r"^[A-Z0-9_]+$")]] = Field(default_factory=list)
-    security_hub: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9]+\.\d+$")]] = Field(default_factory=list)
-    tooling: list[Annotated[str, Field(pattern=r"^[a-z_]+(\.[a-z_]+)+$")]] = Field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.builders or self.scp_guardrails or self.tooling)
-
-
 class Control(_Strict):
     id: ControlId
     title: str = Field(min_length=10)
     description: str = Field(min_length=20)
     criteria: list[CriterionId] = Field(min_length=1)
     kind: Kind
-    implemented_by: ImplementedBy = Field(default_factory=ImplementedBy)
-    #: Evidence collector names (evidence/collectors/<name>.py).
-    evidence: list[Slug] = Field(default_factory=list)
-    #: What else an auditor receives (signed reports, tickets, the lint report).
+    #: Charter modules that are the control themselves, without emitting a resource.
+    tooling: list[Annotated[str, Field(pattern=r"^[a-z_]+(\.[a-z_]+)+$")]] = Field(default_factory=list)
+    #: AWS Security Hub controls that check the same thing (e.g. `CloudTrail.1`).
+    security_hub: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9]+\.\d+$")]] = Field(default_factory=list)
+    #: What an auditor receives besides collector artifacts (signed reports, tickets, the lint report).
     evidence_notes: str = ""
     frequency: Frequency
     owner: str = Field(min_length=3)
@@ -76,14 +65,12 @@ class Control(_Strict):
     def _kind_rules(self) -> Control:
         if len(set(self.criteria)) != len(self.criteria):
             raise ValueError("criteria are listed twice")
-        if self.kind == "automated" and self.implemented_by.empty:
-            raise ValueError("an automated control needs implemented_by.builders, scp_guardrails or tooling")
         if self.kind == "attestation" and not self.runbook:
             raise ValueError("an attestation control needs the runbook that operates it")
         if self.kind == "inherited" and not self.inherited_from:
             raise ValueError("an inherited control needs inherited_from (whose SOC2 report covers it)")
-        if self.kind != "automated" and not self.implemented_by.empty:
-            raise ValueError(f"a {self.kind} control cannot be implemented by builders or tooling")
+        if self.kind != "automated" and self.tooling:
+            raise ValueError(f"a {self.kind} control cannot be implemented by tooling")
         return self
 
     @property

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from charter.evidence.artifact import Artifact
+from charter.evidence.collectors import collectors_for
 from charter.evidence.errors import StoreNotFoundError
 from charter.evidence.manifest import Entry, Manifest, sha256_hex
 from charter.evidence.store import EvidenceStore, MissingObject
@@ -248,8 +249,9 @@ def _control_state(control: Any, latest: tuple[Manifest, list[Entry]] | None, at
         if control.kind == "attestation":
             return ControlState(**base, status="attestation_due", reason=f"no {control.frequency} attestation "
                                 "in the store yet (see its runbook)")
+        collectors = [c.name for c in collectors_for(control.id)]
         return ControlState(**base, status="gap", reason="no evidence collected for this control yet"
-                            + (f" (collectors: {', '.join(control.evidence)})" if control.evidence else ""))
+                            + (f" (collectors: {', '.join(collectors)})" if collectors else ""))
     manifest, entries = latest
     passed = failed = gaps = 0
     for e in entries:

@@ -61,37 +61,11 @@ SAMPLE_SIZES: list[tuple[str, int, int, str]] = [
     ("annual", 0, 1, "1"),
 ]
 
-CRITERIA: dict[str, str] = {
-    "CC1.1": "Integrity and ethical values", "CC1.2": "Board independence and oversight",
-    "CC1.3": "Structures, reporting lines, authorities", "CC1.4": "Competence",
-    "CC1.5": "Accountability",
-    "CC2.1": "Quality information", "CC2.2": "Internal communication", "CC2.3": "External communication",
-    "CC3.1": "Objectives", "CC3.2": "Risk identification and analysis", "CC3.3": "Fraud risk",
-    "CC3.4": "Changes that affect internal control",
-    "CC4.1": "Ongoing and separate evaluations", "CC4.2": "Communicating deficiencies",
-    "CC5.1": "Control activities that mitigate risk", "CC5.2": "General controls over technology",
-    "CC5.3": "Policies and procedures",
-    "CC6.1": "Logical access security", "CC6.2": "Registering and authorizing users",
-    "CC6.3": "Granting, changing and removing access", "CC6.4": "Physical access",
-    "CC6.5": "Disposal of assets", "CC6.6": "Boundary protection",
-    "CC6.7": "Data in transit and movement", "CC6.8": "Malicious software",
-    "CC7.1": "Configuration and vulnerability detection", "CC7.2": "Anomaly monitoring",
-    "CC7.3": "Security event evaluation", "CC7.4": "Incident response", "CC7.5": "Recovery from incidents",
-    "CC8.1": "Change management",
-    "CC9.1": "Business disruption risk mitigation", "CC9.2": "Vendor and business partner risk",
-    "A1.1": "Capacity", "A1.2": "Backup and recovery infrastructure", "A1.3": "Recovery testing",
-    "C1.1": "Identify and protect confidential information", "C1.2": "Dispose of confidential information",
-    "PI1.1": "Processing specifications", "PI1.2": "System inputs", "PI1.3": "Processing",
-    "PI1.4": "System outputs", "PI1.5": "Stored data",
-    "P1.1": "Notice", "P2.1": "Choice and consent", "P3.1": "Collection", "P3.2": "Explicit consent",
-    "P4.1": "Use of personal information", "P4.2": "Retention", "P4.3": "Disposal",
-    "P5.1": "Access by data subjects", "P5.2": "Correction", "P6.1": "Disclosure to third parties",
-    "P6.2": "Record of authorized disclosures", "P6.3": "Record of unauthorized disclosures",
-    "P6.4": "Third-party commitments", "P6.5": "Third-party notification of breaches",
-    "P6.6": "Breach notification", "P6.7": "Accounting of disclosures", "P7.1": "Data quality",
-    "P8.1": "Monitoring and complaints",
-}
+def criteria_titles() -> dict[str, str]:
+    """criterion -> title, every one of the 61, from the control catalog's criteria list."""
+    from charter.controls.catalog import default_catalog
 
+    return {cid: c.title for cid, c in default_catalog().criteria.items()}
 
 
 def criterion_order(cid: str) -> tuple[int, int, int]:
@@ -238,34 +212,20 @@ _FIXED_FREQUENCIES = ("daily", "quarterly", "annual")
 
 
 def _catalog_info() -> dict[str, tuple[str, str]]:
-    """control -> (title, frequency) from the control catalog (`controls/`), when installed."""
-    try:
-        from charter.controls.catalog import default_catalog
+    """control -> (title, frequency) from the control catalog."""
+    from charter.controls.catalog import default_catalog
 
-        return {cid: (c.title, c.frequency) for cid, c in default_catalog().by_id.items()}
-    except Exception:  # noqa: BLE001 - no or broken catalog: no titles, infer every frequency
-        return {}
-
-
-def _criteria_titles() -> dict[str, str]:
-    """criterion -> title from `controls/criteria.yaml`, else the built-in list."""
-    try:
-        from charter.controls.catalog import load_criteria
-
-        titles = {c.id: c.title for c in load_criteria().criteria}
-    except Exception:  # noqa: BLE001
-        return CRITERIA
-    return titles if set(titles) >= set(CRITERIA) else CRITERIA
+    return {cid: (c.title, c.frequency) for cid, c in default_catalog().by_id.items()}
 
 
 def _catalog(manifests: list[Manifest]) -> dict[str, list[str]] | None:
-    """control -> criteria from the collectors' mapping (the catalog's when installed)."""
-    try:
-        from charter.evidence.collectors.base import criteria_for
-    except ImportError:
-        return None
-    controls = {c for m in manifests for e in m.artifacts for c in e.controls}
-    return {c: found for c in controls if (found := criteria_for([c]))}
+    """control -> criteria from the control catalog, for the controls the runs name (an id an
+    older run names that the catalog no longer defines maps to no criterion)."""
+    from charter.controls.catalog import default_catalog
+
+    catalog = default_catalog()
+    controls = {c for m in manifests for e in m.artifacts for c in e.controls if c in catalog}
+    return {c: catalog.get(c).criteria for c in controls}
 
 
 def _parse_day(text: str, flag: str) -> date:
@@ -347,7 +307,7 @@ def export(store: EvidenceStore, date_from: str | date, date_to: str | date, out
     finally:
         tmp.unlink(missing_ok=True)
     return ExportResult(out, manifests, sum(len(m.artifacts) for m in manifests),
-                        sum(1 for c in CRITERIA if by_criterion.get(c)), seed, samples, report, controls)
+                        sum(1 for c in criteria_titles() if by_criterion.get(c)), seed, samples, report, controls)
 
 
 def _copy_store(store: EvidenceStore, selected: list[tuple[str, bytes, Manifest]],
@@ -452,8 +412,8 @@ def _samples(population: list[dict[str, Any]], manifests: list[Manifest], seed: 
 
 
 def _criteria_rows(by_criterion: dict[str, set[str]]) -> list[tuple[str, str, list[str]]]:
-    titles = _criteria_titles()
-    ids = sorted(set(CRITERIA) | set(by_criterion), key=criterion_order)
+    titles = criteria_titles()
+    ids = sorted(set(titles) | set(by_criterion), key=criterion_order)
     return [(c, titles.get(c, ""), sorted(by_criterion.get(c, ()))) for c in ids]
 
 
@@ -548,4 +508,4 @@ The last manifest in this package has SHA-256 `{meta['last_manifest_sha256']}`.
 """
 
 
-__all__ = ["CRITERIA", "SAMPLE_SIZES", "export", "verify_package"]
+__all__ = ["SAMPLE_SIZES", "criteria_titles", "export", "verify_package"]

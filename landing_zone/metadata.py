@@ -6,6 +6,7 @@ from what synth emits, so a resource without it is invisible to auditors.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from troposphere import BaseAWSObject
@@ -29,6 +30,17 @@ def controls(resource: R, *control_ids: str) -> R:
         if cid not in existing:
             existing.append(cid)
     return resource
+
+
+#: The tag that names a resource's controls on the live resource, so an evidence collector
+#: sees them without reading the template.
+CONTROLS_TAG = "charter:controls"
+
+
+def control_tags(*control_ids: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`ManagedBy` and `charter:controls` (plus `extra`) as a dict; wrap it in `Tags(**...)`
+    where a property wants troposphere Tags."""
+    return {"ManagedBy": "charter", CONTROLS_TAG: " ".join(control_ids), **(extra or {})}
 
 
 def suppress(resource: R, check_id: str, reason: str) -> R:

@@ -89,3 +89,7 @@ def signing_key_alias(cfg: OrgConfig) -> str:
     """Alias of the evidence manifests' signing key (the evidence store stack makes it; the
     CLI's default `--kms-key` for S3 stores)."""
     return f"alias/{cfg.organization.name}-evidence-signing"
+
+
+#: Tag on Object Lock buckets (value `compliance`); the Config rule S3_BUCKET_DEFAULT_LOCK_ENABLED is scoped to it.
+OBJECT_LOCK_TAG = "charter:object-lock"

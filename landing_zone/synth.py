@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
-from charter.errors import SynthError
+from charter.errors import CharterError, SynthError
 from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.limits import builder_overflow, check_stacks, raise_breaches, upload
 from charter.landing_zone.naming import stack_name
@@ -46,8 +46,7 @@ class SynthesizedStack:
 
     @property
     def controls(self) -> list[str]:
-        return sorted({cid for res in self.data.get("Resources", {}).values()
-                       for cid in res.get("Metadata", {}).get("Charter", {}).get("Controls", [])})
+        return sorted({cid for res in self.data.get("Resources", {}).values() for cid in resource_controls(res)})
 
 
 class PlannedStack(BaseModel):
@@ -90,8 +89,42 @@ def dump_yaml(data: dict[str, Any]) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120, allow_unicode=True)
 
 
+class ControlMetadataError(CharterError):
+    """A synthesized resource does not say which controls it serves, or says one its builder does not declare."""
+
+    code = "CHARTER-220"
+    fix = ("Tag every resource with `landing_zone.metadata.controls(resource, ...)` and declare each id in "
+           "its builder's `@builder(controls=[...])`.")
+
+
+def resource_controls(resource: dict[str, Any]) -> list[str]:
+    return list(((resource.get("Metadata") or {}).get("Charter") or {}).get("Controls") or [])
+
+
+def check_control_metadata(stack: SynthesizedStack, b: Builder, cfg: OrgConfig | None = None) -> None:
+    """Every resource carries control ids, and only ids its builder declares (`controls` or
+    `evaluates`): the matrix is computed from these, so an untagged resource is invisible to
+    an auditor and an undeclared id is a link stated twice."""
+    allowed = b.tagged(cfg)
+    problems = []
+    for logical, res in (stack.data.get("Resources") or {}).items():
+        ids = resource_controls(res)
+        if not ids:
+            problems.append(f"  {stack.name}/{logical} ({res.get('Type')}) carries no control id")
+        undeclared = [i for i in ids if i not in allowed]
+        if undeclared:
+            problems.append(f"  {stack.name}/{logical} carries {', '.join(undeclared)}, "
+                            f"which builder {b.name!r} does not declare")
+    if problems:
+        from charter.controls.catalog import code_location
+
+        raise ControlMetadataError(f"builder {b.name!r} ({code_location(b.build)}): {len(problems)} resource(s) "
+                                   "with wrong control metadata\n" + "\n".join(problems))
+
+
 def synthesize(cfg: OrgConfig, selected: dict[str, Builder] | None = None) -> list[SynthesizedStack]:
-    """Run the builders (all landing-zone builders by default) and check limits."""
+    """Run the builders (all landing-zone builders by default), check every resource's control
+    metadata against its builder's declaration, and check limits."""
     out: list[SynthesizedStack] = []
     seen: set[str] = set()
     for b in (selected or builders()).values():
@@ -108,7 +141,9 @@ def synthesize(cfg: OrgConfig, selected: dict[str, Builder] | None = None) -> li
             seen.add(spec.name)
             spec.builder = spec.builder or b.name
             data = spec.template.to_dict()
-            out.append(SynthesizedStack(spec, data, dump_yaml(data)))
+            stack = SynthesizedStack(spec, data, dump_yaml(data))
+            check_control_metadata(stack, b, cfg)
+            out.append(stack)
     raise_breaches(check_stacks(cfg, out))
     return sorted(out, key=lambda s: (s.spec.deployment.order, s.name))
 

@@ -16,8 +16,9 @@ from troposphere import Template
 from charter.errors import CharterError
 from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.naming import kms_alias
+from charter.landing_zone.registry import Builder, builder_of, builders
 from charter.landing_zone.stacks import StackSpec
-from charter.landing_zone.synth import SynthesizedStack, dump_yaml
+from charter.landing_zone.synth import SynthesizedStack, check_control_metadata, dump_yaml
 from charter.workloads.stacks import (
     api,
     bedrock,
@@ -109,11 +110,10 @@ def synthesize_workloads(cfg: OrgConfig, env: str, workload: str = "optimizer",
     if wl.cicd and env == pipeline_environment(cfg):
         spec = ctx.spec("cicd", cicd.build(ctx), order=CICD_ORDER)
         spec.name = PIPELINE_STACK
-        spec.builder = cicd.__name__
         spec.deployment.account = wl.cicd.account
         pipeline_env = next(a.environment for a in cfg.accounts if a.name == wl.cicd.account)
         spec.facts.update(kms_alias=kms_alias(cfg, pipeline_env), region=ctx.region)
-        out.append(_synth(spec))
+        out.append(_synth(spec, cicd.build))
     if ctx.settings.monthly_budget_usd is None:
         from charter.cost.budget import monthly_budget
 
@@ -126,9 +126,12 @@ def synthesize_workloads(cfg: OrgConfig, env: str, workload: str = "optimizer",
 def _part(ctx: Ctx, part: Part) -> SynthesizedStack:
     region = {"dr": ctx.dr_region, None: ctx.region}.get(part.region, part.region)
     spec = ctx.spec(part.name, part.build(ctx), order=part.order, region=region, depends_on=list(part.depends_on))
-    spec.builder = part.build.__module__
     spec.facts.update(kms_alias=ctx.kms_alias, region=region)
-    return _synth(spec)
+    return _synth(spec, part.build)
+
+
+#: The package whose modules register the workload stack builders (`@builder` on each build function).
+WORKLOAD_BUILDERS = "charter.workloads.stacks"
 
 
 #: The last landing-zone synthesis, for the config it was made from (one `workload` command
@@ -164,6 +167,19 @@ def synthesize_all_workloads(cfg: OrgConfig) -> list[SynthesizedStack]:
     return [s for env in envs for s in synthesize_workloads(cfg, env, landing_zone=lz)]
 
 
-def _synth(spec: StackSpec) -> SynthesizedStack:
+def _builder(build: Callable[..., Template]) -> Builder:
+    builders(WORKLOAD_BUILDERS)  # loads and checks every workload builder's control ids once
+    found = builder_of(build)
+    if found is None:
+        raise RuntimeError(f"{build.__module__}.{build.__name__} is not registered with @builder")
+    return found
+
+
+def _synth(spec: StackSpec, build: Callable[..., Template]) -> SynthesizedStack:
+    """The stack, with its builder's registered name, checked for control metadata like the landing zone's."""
+    b = _builder(build)
+    spec.builder = b.name
     data = spec.template.to_dict()
-    return SynthesizedStack(spec, data, dump_yaml(data))
+    stack = SynthesizedStack(spec, data, dump_yaml(data))
+    check_control_metadata(stack, b)
+    return stack

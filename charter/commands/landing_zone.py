@@ -172,17 +172,21 @@ def lint(out: Path = typer.Argument(Path("out"), help="Directory written by `cha
 
 
 def builders_cmd() -> None:
-    """List the landing-zone builders and the control ids each implements.
+    """List the builders (landing zone and workload stacks) and the control ids each implements.
+
+    The ids are declared once, on each builder (`@builder(controls=...)`); "checks" are ids its
+    resources only evaluate (the Config rules). Synth fails on a resource that carries none.
 
     Example: `charter builders`
     """
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    from charter.landing_zone.registry import builders
+    from charter.controls.links import all_builders
 
-    table = Table("builder", "controls", "description")
-    for b in builders().values():
-        table.add_row(b.name, ", ".join(b.controls), b.description)
+    # A builder's name is what a user types: never split it over lines.
+    table = Table(Column("builder", no_wrap=True), "implements", "checks", "description")
+    for b in all_builders().values():
+        table.add_row(b.name, ", ".join(b.controls), ", ".join(b.evaluates), b.description)
     console.print(table)
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from functools import partial
 
-from charter.evidence.collectors.base import Collector
+from charter.evidence.collectors.base import Collector, check_name
 
 _REGISTRY: dict[str, Collector] = {}
 _NOT_COLLECTORS = {"base"}
@@ -19,8 +20,15 @@ _discovered = False
 
 
 def register(collector: Collector) -> Collector:
+    """Register a collector; its `checks` are the one place it is linked to the controls it
+    evidences, and an id the control catalog does not define fails here, at import."""
+    from charter.controls.catalog import code_location, require_known
+
     if collector.name in _REGISTRY and _REGISTRY[collector.name] is not collector:
         raise ValueError(f"collector '{collector.name}' registered twice")
+    for control, check in collector.checks:
+        fn = check.func if isinstance(check, partial) else check
+        require_known([control], code_location(fn), f"collector {collector.name!r} check {check_name(check)!r}")
     _REGISTRY[collector.name] = collector
     return collector
 

@@ -19,13 +19,12 @@ still judges what was read. A collector is never wholly a gap for one part it co
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 import botocore.exceptions
@@ -37,58 +36,14 @@ from charter.landing_zone.config.model import OrgConfig
 
 Scope = Literal["global", "regional"]
 
-#: Criteria per control, from the fixed control list; used when `controls.catalog` is absent.
-CONTROL_CRITERIA: dict[str, tuple[str, ...]] = {
-    "ORG-01": ("CC1.3", "CC5.2", "CC6.1"), "ORG-02": ("CC6.1", "CC8.1"), "ORG-03": ("CC6.1", "CC6.6"),
-    "ORG-04": ("CC8.1", "CC5.2"), "ORG-05": ("CC6.2", "CC6.3"), "ORG-06": ("CC8.1", "CC7.1"),
-    "IAM-01": ("CC6.1",), "IAM-02": ("CC6.1", "CC6.2"), "IAM-03": ("CC6.1",), "IAM-04": ("CC6.2", "CC6.3"),
-    "IAM-05": ("CC6.3",), "IAM-06": ("CC6.1", "CC6.2", "CC6.3"), "IAM-07": ("CC6.1", "CC7.4"),
-    "IAM-08": ("CC4.1", "CC6.3"), "IAM-09": ("CC6.2", "CC6.3", "CC1.5"), "IAM-10": ("CC6.3", "CC6.6"),
-    "LOG-01": ("CC7.2", "CC7.3", "CC4.1"), "LOG-02": ("CC7.2", "CC8.1"), "LOG-03": ("CC7.2", "PI1.5", "C1.1"),
-    "LOG-04": ("CC7.2", "PI1.5"), "LOG-05": ("CC7.2",), "LOG-06": ("CC7.2", "CC6.6"),
-    "MON-01": ("CC7.1", "CC4.1"), "MON-02": ("CC7.1", "CC8.1"), "MON-03": ("CC7.2", "CC8.1"),
-    "MON-04": ("CC7.1", "CC4.1", "CC4.2"), "MON-05": ("CC7.2", "CC6.8"), "MON-06": ("C1.1", "CC6.7", "P4.1"),
-    "MON-07": ("CC7.1", "CC6.8"), "MON-08": ("CC7.2", "CC7.3", "CC7.4", "CC2.2"), "MON-09": ("CC4.1", "CC4.2"),
-    "ENC-01": ("CC6.1", "CC6.7", "C1.1"), "ENC-02": ("CC6.7", "C1.1"), "ENC-03": ("CC6.7", "C1.1"),
-    "ENC-04": ("CC6.7",), "DAT-01": ("CC6.1", "CC6.6", "C1.1"), "NET-01": ("CC6.6",), "NET-02": ("CC6.6",),
-    "NET-03": ("CC6.6", "CC6.7"), "BCK-01": ("A1.2", "CC7.5"), "BCK-02": ("A1.2", "CC9.1"), "BCK-03": ("A1.2",),
-    "BCK-04": ("A1.3", "CC7.5"), "EVD-01": ("CC4.1", "CC4.2"), "CHG-01": ("CC8.1",), "CHG-02": ("CC8.1", "CC7.1"),
-}
-
-
-@lru_cache(maxsize=512)
-def _catalog_criteria(control: str) -> tuple[str, ...] | None:
-    """Criteria from `controls.catalog` when it is installed (looked up at run time only, so
-    the collectors never depend on the catalog at import time)."""
-    try:
-        catalog = importlib.import_module("charter.controls.catalog")
-    except Exception:  # noqa: BLE001 - absent or broken catalog: fall back to the fixed list
-        return None
-    for name in ("get_control", "control", "get"):
-        fn = getattr(catalog, name, None)
-        if callable(fn):
-            try:
-                found = fn(control)
-            except Exception:  # noqa: BLE001
-                continue
-            crit = getattr(found, "criteria", None)
-            if crit:
-                return tuple(crit)
-    for name in ("CONTROLS", "CATALOG"):
-        table = getattr(catalog, name, None)
-        entry = table.get(control) if isinstance(table, dict) else None
-        if entry is None and isinstance(table, list | tuple):
-            entry = next((c for c in table if getattr(c, "id", None) == control), None)
-        crit = getattr(entry, "criteria", None)
-        if crit:
-            return tuple(crit)
-    return None
-
-
 def criteria_for(controls: Iterable[str]) -> list[str]:
+    """The criteria the controls serve, from the control catalog (the one place criteria are
+    mapped to controls; it ships with the collector Lambda)."""
+    from charter.controls.catalog import get_control
+
     out: set[str] = set()
     for control in controls:
-        out.update(_catalog_criteria(control) or CONTROL_CRITERIA.get(control, ()))
+        out.update(get_control(control).criteria)
     return sorted(out, key=_criterion_key)
 
 
@@ -332,6 +287,14 @@ def reads(*parts: str) -> Callable[[Any], Any]:
         check.reads = tuple(parts)
         return check
     return mark
+
+
+def check_name(check: Check) -> str:
+    """`check_trails`, or `check_scp[ORG-02]` for a check bound to one control."""
+    if isinstance(check, partial):
+        bound = ",".join(str(v) for v in check.keywords.values())
+        return f"{check_name(check.func)}[{bound}]" if bound else check_name(check.func)
+    return getattr(check, "__name__", type(check).__name__)
 
 
 def item(id: str, control: str, result: Result | bool, reason: str, **attributes: Any) -> PopulationItem:

@@ -1,10 +1,24 @@
 """AWS Config (regional): recorders and their status, delivery channels, rules and their
-compliance (DescribeComplianceByConfigRule)."""
+compliance (DescribeComplianceByConfigRule).
+
+Each managed rule's result is credited to MON-09 and to every control the rule evidences
+(`landing_zone.managed_rules`), so a control whose evidence is a Config rule (IAM-01's
+password policy rule) gets that rule's result. Every rule also evidences MON-01, which the
+recorder check covers; its rule results are not repeated there."""
 
 from __future__ import annotations
 
 from charter.evidence.collectors import register
-from charter.evidence.collectors.base import Collector, Context, Recorder, Snapshot, item, reads
+from charter.evidence.collectors.base import (
+    Check,
+    Collector,
+    Context,
+    Recorder,
+    Snapshot,
+    item,
+    reads,
+)
+from charter.landing_zone.managed_rules import rule_controls, rules_for
 
 
 def fetch(rec: Recorder, ctx: Context) -> Snapshot:
@@ -57,12 +71,7 @@ _RESULT = {"COMPLIANT": "pass", "NON_COMPLIANT": "fail", "NOT_APPLICABLE": "not_
            "INSUFFICIENT_DATA": "not_applicable"}
 
 
-@reads("rules", "compliance")
-def check_rules(snap: Snapshot, ctx: Context) -> list:
-    if not snap["rules"]:
-        if ctx.cfg.baseline.config.enabled and ctx.cfg.baseline.config.conformance_pack:
-            return [item(f"{ctx.target.account_id}/{ctx.region}/config-rules", "MON-09", False, "no Config rules")]
-        return []
+def _rule_results(snap: Snapshot, ctx: Context) -> list:
     out = []
     for r in snap["rules"]:
         result = _RESULT.get(r["compliance"] or "", "not_applicable")
@@ -73,11 +82,36 @@ def check_rules(snap: Snapshot, ctx: Context) -> list:
     return out
 
 
+@reads("rules", "compliance")
+def check_rules(snap: Snapshot, ctx: Context) -> list:
+    """MON-09 (the conformance pack operates): every rule's result, and none at all is a failure."""
+    if not snap["rules"]:
+        if ctx.cfg.baseline.config.enabled and ctx.cfg.baseline.config.conformance_pack:
+            return [item(f"{ctx.target.account_id}/{ctx.region}/config-rules", "MON-09", False, "no Config rules")]
+        return []
+    return _rule_results(snap, ctx)
+
+
+def rule_check(control: str) -> Check:
+    """The results of the managed rules that evidence `control` (from `MANAGED_RULES`, the table
+    the `config_rules` builder deploys from), so IAM-01 gets IAM_PASSWORD_POLICY's result."""
+    rules = frozenset(rules_for(control))
+
+    @reads("rules", "compliance")
+    def check(snap: Snapshot, ctx: Context) -> list:
+        return [i for i in _rule_results(snap, ctx) if i.attributes.get("source") in rules]
+
+    check.__name__ = check.__qualname__ = f"rule_check[{control}]"
+    return check
+
+
 COLLECTOR = register(Collector(
     calls=("config:DescribeComplianceByConfigRule", "config:DescribeConfigRules",
            "config:DescribeConfigurationRecorderStatus", "config:DescribeConfigurationRecorders",
            "config:DescribeDeliveryChannels"),
     name="config", scope="regional", services=("config",),
     description="Config recorders, delivery channels, rules and their compliance results",
-    fetch=fetch, checks=(("MON-01", check_recorder), ("MON-09", check_rules)),
+    fetch=fetch,
+    checks=(("MON-01", check_recorder), ("MON-09", check_rules),
+            *((cid, rule_check(cid)) for cid in rule_controls() if cid not in ("MON-01", "MON-09"))),
 ))

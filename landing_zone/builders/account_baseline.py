@@ -158,7 +158,7 @@ def template(cfg: OrgConfig) -> Template:
     return t
 
 
-@builder("account_baseline", controls=["IAM-01", "DAT-01", "ENC-03", "LOG-04", "LOG-05"],
+@builder("account_baseline", controls=["IAM-01", "DAT-01", "ENC-02", "ENC-03", "ENC-04", "LOG-04", "LOG-05"],
          description="Password policy, S3 account public access block and EBS default encryption (custom resource).")
 def build(cfg: OrgConfig) -> list[StackSpec]:
     t = template(cfg)

@@ -40,7 +40,7 @@ from troposphere.logs import LogGroup
 from charter.landing_zone.builders.log_archive import KEY_ADMIN_ACTIONS, logs_key_arn, trail_name
 from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
-from charter.landing_zone.metadata import controls
+from charter.landing_zone.metadata import control_tags, controls
 from charter.landing_zone.naming import log_bucket_name
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
@@ -60,7 +60,7 @@ def trail_log_group_name(cfg: OrgConfig) -> str:
 
 
 def _tags(*control_ids: str) -> Tags:
-    return Tags(ManagedBy="charter", **{"charter:controls": " ".join(control_ids)})
+    return Tags(**control_tags(*control_ids))
 
 
 def _event_selectors(cfg: OrgConfig) -> list[AdvancedEventSelector]:

@@ -19,15 +19,16 @@ Stacks:
   AWS publishes no SOC2 pack, so its TemplateBody is built here (with troposphere) from
   the same `MANAGED_RULES` table.
 
-`MANAGED_RULES` is the single list of rules: the control catalog and the `config`
-evidence collector import it, so a rule cannot be deployed without its controls or
-collected without being deployed.
+`MANAGED_RULES` (in `landing_zone.managed_rules`) is the single list of rules: the control
+matrix and the `config` evidence collector read it, so a rule cannot be deployed without its
+controls or collected without being credited to them. This builder implements MON-01 and
+MON-09 and *evaluates* the controls its rules check (`evaluates=`): a rule's resource does
+not make IAM-01 implemented, it checks it.
 """
 
 from __future__ import annotations
 
 import operator
-from typing import NamedTuple
 
 from awacs import sts
 from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
@@ -49,96 +50,26 @@ from troposphere.iam import Role
 
 from charter.landing_zone.builders.detection import api_step
 from charter.landing_zone.builders.log_archive import logs_key_arn
-from charter.landing_zone.components.s3 import OBJECT_LOCK_TAG
 from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
-from charter.landing_zone.metadata import controls
+from charter.landing_zone.managed_rules import (
+    MANAGED_RULES,
+    RuleSpec,
+    enabled_rules,
+    implemented_controls,
+    rule_controls,
+    rule_name,
+)
+from charter.landing_zone.metadata import control_tags, controls
 from charter.landing_zone.naming import log_bucket_name, logical_id
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
 
+#: The rule table lives in `managed_rules` (the evidence collector reads it without troposphere).
+__all__ = ["MANAGED_RULES", "RuleSpec", "build", "enabled_rules", "rule_name"]
+
 CONFORMANCE_PACK_NAME = "charter-soc2"
 HOME_REGION_CONDITION = "IsHomeRegion"
-
-
-class RuleSpec(NamedTuple):
-    """One AWS managed Config rule.
-
-    `parameters` values are literals, `cfg:<dotted path>` (read from the org config, e.g.
-    `cfg:baseline.password_policy.min_length`) or `ctx:<Name>` (a deploy-time context
-    parameter of `landing_zone.context`, e.g. the security account id).
-    """
-
-    controls: tuple[str, ...]
-    parameters: dict[str, str] = {}
-    #: Evaluates account-level/global state: deploy in the home region only (no duplicates).
-    global_only: bool = False
-    #: Dotted config path of the feature the rule checks; the rule is left out when it is off,
-    #: so a switched-off service shows up as a control gap instead of a failing rule.
-    requires: str | None = None
-    #: Resource types the rule is scoped to (empty: the rule's own default).
-    resource_types: tuple[str, ...] = ()
-    #: (tag key, tag value) scope.
-    tag: tuple[str, str] | None = None
-
-
-#: rule identifier -> RuleSpec(controls, input parameters, ...). Every rule also evidences
-#: MON-01 (managed rules are part of the Config control).
-MANAGED_RULES: dict[str, RuleSpec] = {
-    "IAM_PASSWORD_POLICY": RuleSpec(("IAM-01", "MON-01"), {
-        "RequireUppercaseCharacters": "true", "RequireLowercaseCharacters": "true",
-        "RequireSymbols": "true", "RequireNumbers": "true",
-        "MinimumPasswordLength": "cfg:baseline.password_policy.min_length",
-        "PasswordReusePrevention": "cfg:baseline.password_policy.reuse_prevention",
-        "MaxPasswordAge": "cfg:baseline.password_policy.max_age_days",
-    }, global_only=True),
-    "ROOT_ACCOUNT_MFA_ENABLED": RuleSpec(("IAM-02", "MON-01"), global_only=True),
-    "IAM_ROOT_ACCESS_KEY_CHECK": RuleSpec(("IAM-02", "MON-01"), global_only=True),
-    "MFA_ENABLED_FOR_IAM_CONSOLE_ACCESS": RuleSpec(("IAM-03", "MON-01"), global_only=True),
-    "ACCESS_KEYS_ROTATED": RuleSpec(("IAM-04", "MON-01"), {"maxAccessKeyAge": "90"}, global_only=True),
-    # 45 days as CIS AWS Foundations 3.0 (1.12) asks.
-    "IAM_USER_UNUSED_CREDENTIALS_CHECK": RuleSpec(("IAM-04", "MON-01"), {"maxCredentialUsageAge": "45"},
-                                                  global_only=True),
-    "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS": RuleSpec(("IAM-05", "MON-01"), global_only=True),
-    "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED": RuleSpec(("LOG-01", "MON-01"), global_only=True,
-                                                        requires="baseline.cloudtrail.enabled"),
-    "MULTI_REGION_CLOUD_TRAIL_ENABLED": RuleSpec(("LOG-01", "MON-01"), global_only=True,
-                                                 requires="baseline.cloudtrail.enabled"),
-    "CLOUD_TRAIL_ENCRYPTION_ENABLED": RuleSpec(("LOG-01", "MON-01"), global_only=True,
-                                               requires="baseline.cloudtrail.enabled"),
-    "EC2_EBS_ENCRYPTION_BY_DEFAULT": RuleSpec(("ENC-03", "MON-01")),
-    "S3_BUCKET_SSL_REQUESTS_ONLY": RuleSpec(("ENC-04", "MON-01")),
-    "S3_BUCKET_SERVER_SIDE_ENCRYPTION_ENABLED": RuleSpec(("ENC-02", "MON-01")),
-    "S3_BUCKET_PUBLIC_READ_PROHIBITED": RuleSpec(("DAT-01", "MON-01")),
-    "VPC_FLOW_LOGS_ENABLED": RuleSpec(("LOG-06", "MON-01"), requires="baseline.network.enabled"),
-    "VPC_DEFAULT_SECURITY_GROUP_CLOSED": RuleSpec(("NET-02", "MON-01")),
-    "GUARDDUTY_ENABLED_CENTRALIZED": RuleSpec(("MON-05", "MON-01"),
-                                              {"CentralMonitoringAccount": "ctx:SecurityAccountId"},
-                                              requires="baseline.guardduty.enabled"),
-    "SECURITYHUB_ENABLED": RuleSpec(("MON-04", "MON-01"), requires="baseline.security_hub.enabled"),
-    "CMK_BACKING_KEY_ROTATION_ENABLED": RuleSpec(("ENC-01", "MON-01")),
-    "CW_LOGGROUP_RETENTION_PERIOD_CHECK": RuleSpec(("LOG-04", "MON-01"),
-                                                   {"MinRetentionTime": "cfg:baseline.log_retention_days"}),
-    "DYNAMODB_PITR_ENABLED": RuleSpec(("BCK-03", "MON-01")),
-    "S3_BUCKET_REPLICATION_ENABLED": RuleSpec(("BCK-02", "MON-01"), requires="baseline.backup.enabled"),
-    # Only buckets Charter built with Object Lock carry the tag: the rule proves they stay locked
-    # instead of flagging every workload bucket.
-    "S3_BUCKET_DEFAULT_LOCK_ENABLED": RuleSpec(("LOG-03", "MON-01"), resource_types=("AWS::S3::Bucket",),
-                                               tag=(OBJECT_LOCK_TAG, "compliance")),
-}
-
-
-def enabled_rules(cfg: OrgConfig) -> dict[str, RuleSpec]:
-    """The rules whose feature is switched on in `cfg` (all of them when Config is on and nothing is off)."""
-    if not cfg.baseline.config.enabled:
-        return {}
-    return {name: spec for name, spec in MANAGED_RULES.items()
-            if spec.requires is None or operator.attrgetter(spec.requires)(cfg)}
-
-
-def rule_name(identifier: str) -> str:
-    """`IAM_PASSWORD_POLICY` -> `charter-iam-password-policy` (the deployed rule name)."""
-    return "charter-" + identifier.lower().replace("_", "-")
 
 
 def _parameter_value(cfg: OrgConfig, t: Template, value: str) -> str | AWSHelperFn:
@@ -179,7 +110,7 @@ def add_rules(cfg: OrgConfig, t: Template, *, prefix: str = "", depends_on: list
 
 
 def _tags(*control_ids: str) -> Tags:
-    return Tags(ManagedBy="charter", **{"charter:controls": " ".join(control_ids)})
+    return Tags(**control_tags(*control_ids))
 
 
 def recorder_template(cfg: OrgConfig) -> Template:
@@ -276,9 +207,7 @@ def conformance_pack_template(cfg: OrgConfig) -> Template:
     return t
 
 
-@builder("config_rules", controls=["MON-01", "MON-09", "IAM-01", "IAM-02", "IAM-03", "IAM-04", "IAM-05", "LOG-01",
-                                   "LOG-03", "LOG-04", "LOG-06", "ENC-01", "ENC-02", "ENC-03", "ENC-04", "DAT-01",
-                                   "NET-02", "MON-04", "MON-05", "BCK-02", "BCK-03"],
+@builder("config_rules", controls=["MON-01", "MON-09", *implemented_controls()], evaluates=rule_controls(),
          description="AWS Config recorder in every account and region, aggregator, managed rules, SOC2 pack.")
 def build(cfg: OrgConfig) -> list[StackSpec]:
     if not cfg.baseline.config.enabled:

@@ -72,7 +72,7 @@ from troposphere.macie import Session
 from troposphere.securityhub import FindingAggregator, Hub, OrganizationConfiguration, Standard
 
 from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.metadata import controls
+from charter.landing_zone.metadata import control_tags, controls
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
 
@@ -103,10 +103,6 @@ def api_step(service: str, operation: str, account: str, regions: list[str] | No
             "regions": list(regions or []), "phase": phase}
 
 
-def _charter_tags(*control_ids: str) -> dict[str, str]:
-    return {"ManagedBy": "charter", "charter:controls": " ".join(control_ids)}
-
-
 # -- per-account template -----------------------------------------------------------------
 
 def member_template(cfg: OrgConfig) -> Template | None:
@@ -115,7 +111,7 @@ def member_template(cfg: OrgConfig) -> Template | None:
     t = Template(Description=f"Charter: detection services in every account and region ({cfg.organization.name})")
     if b.security_hub.enabled:
         hub = Hub("SecurityHub", EnableDefaultStandards=False, AutoEnableControls=True,
-                  ControlFindingGenerator="SECURITY_CONTROL", Tags=_charter_tags("MON-04"))
+                  ControlFindingGenerator="SECURITY_CONTROL", Tags=control_tags("MON-04"))
         t.add_resource(controls(hub, "MON-04"))
         for std in b.security_hub.standards:
             res = Standard(f"Standard{std.replace('-', '').replace('.', '').upper()}",
@@ -132,7 +128,7 @@ def member_template(cfg: OrgConfig) -> Template | None:
             features.append(feature)
         detector = Detector("GuardDutyDetector", Enable=True, FindingPublishingFrequency="FIFTEEN_MINUTES",
                             Features=features,
-                            Tags=[TagItem(Key=k, Value=v) for k, v in _charter_tags("MON-05").items()])
+                            Tags=[TagItem(Key=k, Value=v) for k, v in control_tags("MON-05").items()])
         t.add_resource(controls(detector, "MON-05"))
     if b.macie.enabled:
         session = Session("MacieSession", Status="ENABLED", FindingPublishingFrequency="FIFTEEN_MINUTES")
@@ -174,7 +170,7 @@ def security_template(cfg: OrgConfig) -> Template | None:
             "InspectorCisScan", ScanName=f"{org.name}-cis-weekly", SecurityLevel="LEVEL_1",
             Schedule=Schedule(Weekly=WeeklySchedule(Days=["SUN"], StartTime=Time(TimeOfDay="03:00", TimeZone="UTC"))),
             Targets=CisTargets(AccountIds=["ALL_ACCOUNTS"], TargetResourceTags={}),
-            Tags=_charter_tags("MON-07"), Condition=HOME_REGION_CONDITION,
+            Tags=control_tags("MON-07"), Condition=HOME_REGION_CONDITION,
         )
         t.add_resource(controls(cis, "MON-07"))
     return t if t.resources else None

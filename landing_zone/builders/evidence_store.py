@@ -72,9 +72,12 @@ DEFAULT_CODE_KEY = "charter/evidence-collector.zip"
 #: What the collector's code may import from Charter: the evidence package and the ground
 #: floor it stands on (the config model, names, the session factory, errors).
 SHIPPED = ("charter.aws", "charter.errors", "charter.evidence", "charter.landing_zone.config.model",
-           "charter.landing_zone.config.workloads", "charter.landing_zone.config.cost", "charter.landing_zone.naming")
+           "charter.landing_zone.config.workloads", "charter.landing_zone.config.cost", "charter.landing_zone.naming",
+           # the managed-rule table (which controls a Config rule evidences) and the control
+           # catalog (criteria per control): data modules without a template library
+           "charter.landing_zone.managed_rules", "charter.controls")
 #: Third-party distributions the collector needs beyond the Lambda runtime's boto3.
-REQUIREMENTS = ("pydantic>=2,<3", "email-validator>=2.1", "cryptography>=42")
+REQUIREMENTS = ("pydantic>=2,<3", "email-validator>=2.1", "cryptography>=42", "PyYAML>=6")
 
 
 def data_key_alias(cfg: OrgConfig) -> str:
@@ -152,7 +155,7 @@ def _signing_key(t: Template, cfg: OrgConfig) -> Key:
     return key
 
 
-@builder("evidence_store", controls=[CONTROL],
+@builder("evidence_store", controls=[CONTROL, "DAT-01", "ENC-01", "ENC-02", "ENC-04", "IAM-08", "LOG-04", "LOG-05"],
          description="Object Lock evidence bucket, KMS signing key and the scheduled collector Lambda.")
 def build(cfg: OrgConfig) -> list[StackSpec]:
     home = cfg.organization.home_region
@@ -273,5 +276,6 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
                           "handler": HANDLER, "runtime": RUNTIME, "entry": ["charter.evidence.fanout"],
                           "entry_packages": ["charter.evidence.collectors"], "shipped": list(SHIPPED),
                           "requirements": list(REQUIREMENTS),
+                          "package_data": {"charter.controls": ["criteria.yaml", "catalog/*.yaml"]},
                           "data": {"org.json": "config", "evidence-sources.json": "evidence-sources"}}],
                           "signing_key_alias": signing_key_alias(cfg), "bucket": bucket_name})]

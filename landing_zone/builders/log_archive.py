@@ -40,7 +40,7 @@ from troposphere.s3 import LifecycleRule, LifecycleRuleTransition, NoncurrentVer
 from charter.landing_zone.components.s3 import access_log_bucket, secure_bucket
 from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
-from charter.landing_zone.metadata import controls
+from charter.landing_zone.metadata import control_tags, controls
 from charter.landing_zone.naming import access_log_bucket_name, log_bucket_name
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
@@ -179,7 +179,7 @@ def _logs_key(cfg: OrgConfig, t: Template) -> Key:
         RotationPeriodInDays=cfg.baseline.kms_rotation_days,
         PendingWindowInDays=30,
         KeyPolicy=PolicyDocument(Version="2012-10-17", Statement=statements),
-        Tags=Tags(ManagedBy="charter", **{"charter:controls": " ".join(key_controls)}),
+        Tags=Tags(**control_tags(*key_controls)),
     )
     key.DeletionPolicy = "Retain"
     key.UpdateReplacePolicy = "Retain"
@@ -272,7 +272,7 @@ def build_template(cfg: OrgConfig) -> Template:
     return t
 
 
-@builder("log_archive", controls=["LOG-03", "LOG-05", "ENC-02", "ENC-04", "DAT-01"],
+@builder("log_archive", controls=["LOG-01", "LOG-03", "LOG-05", "LOG-06", "ENC-02", "ENC-04", "DAT-01", "MON-01"],
          description="Log-archive account: logs KMS key, Object Lock CloudTrail bucket, Config and flow-log buckets.")
 def build(cfg: OrgConfig) -> list[StackSpec]:
     home = cfg.organization.home_region

@@ -27,6 +27,11 @@ from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import logical_id
 from charter.landing_zone.registry import builder
+from charter.landing_zone.scp.guardrails import (
+    SUSPENDED_CONTROL,
+    custom_controls,
+    guardrail_controls,
+)
 from charter.landing_zone.scp.packing import pack
 from charter.landing_zone.stacks import Deployment, StackSpec
 
@@ -124,8 +129,9 @@ def stack_names(parts: int) -> list[str]:
     return [STACK if i == 1 else f"{STACK}-{i}" for i in range(1, parts + 1)]
 
 
-@builder("organization", controls=["ORG-01", "ORG-02", "ORG-03", "ORG-04", "ORG-05", "IAM-02", "LOG-02",
-                                   "MON-02", "MON-03", "ENC-03", "ENC-04", "DAT-01"],
+#: The SCP controls are the guardrails' own (`Guardrail.control`), ORG-05 the Suspended OU's
+#: deny-all; custom statements in org.yaml add theirs (`from_config`).
+@builder("organization", controls=["ORG-01", *guardrail_controls(), SUSPENDED_CONTROL], from_config=custom_controls,
          description="OU tree and service control policies (member accounts through the Organizations API).",
          grows_with="`ous:` and scps.custom")
 def build(cfg: OrgConfig) -> list[StackSpec]:

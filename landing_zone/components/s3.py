@@ -56,9 +56,9 @@ from troposphere.s3 import (
 )
 
 from charter.landing_zone.config.model import OrgConfig
+from charter.landing_zone.metadata import control_tags, suppress
 from charter.landing_zone.metadata import controls as tag_controls
-from charter.landing_zone.metadata import suppress
-from charter.landing_zone.naming import access_log_bucket_name
+from charter.landing_zone.naming import OBJECT_LOCK_TAG, access_log_bucket_name
 
 #: Controls every bucket built here evidences.
 BUCKET_CONTROLS: tuple[str, ...] = ("LOG-05", "ENC-02", "ENC-04", "DAT-01")
@@ -66,9 +66,6 @@ BUCKET_CONTROLS: tuple[str, ...] = ("LOG-05", "ENC-02", "ENC-04", "DAT-01")
 #: Logical id of the access-log bucket; a stack that also builds other buckets can
 #: `DependsOn` it so the log target exists before S3 validates the logging configuration.
 ACCESS_LOG_BUCKET_ID = "AccessLogBucket"
-
-#: Tag on Object Lock buckets (value `compliance`).
-OBJECT_LOCK_TAG = "charter:object-lock"
 
 KmsArn = str | Ref | GetAtt | Sub
 
@@ -91,9 +88,7 @@ def tls_only_statement(bucket: Bucket) -> Statement:
 
 
 def _tags(control_ids: Sequence[str], extra: dict[str, str] | None = None) -> Tags:
-    # The control ids also go into a tag, so the S3 evidence collector sees them on the
-    # live bucket without having to read the template.
-    return Tags(ManagedBy="charter", **{"charter:controls": " ".join(control_ids)}, **(extra or {}))
+    return Tags(**control_tags(*control_ids, extra=extra))
 
 
 def secure_bucket(

@@ -155,7 +155,12 @@ def networks(cfg: OrgConfig) -> Iterator[Problem]:
 
 
 def scp_references(cfg: OrgConfig) -> Iterator[Problem]:
+    # The catalog is data the controls package owns; read at check time (the config model
+    # itself stays free of it).
+    from charter.controls.catalog import default_catalog
     from charter.landing_zone.scp.guardrails import GUARDRAILS, is_condition_operator
+
+    catalog = default_catalog()
 
     targets = [ROOT, *[ou.name for ou in cfg.ous]]
     known = sorted(GUARDRAILS)
@@ -192,6 +197,9 @@ def scp_references(cfg: OrgConfig) -> Iterator[Problem]:
             if target not in targets:
                 yield (("scps", "custom", i, "targets", j), f"target '{target}' is not an OU",
                        _did_you_mean(target, targets))
+        if stmt.control not in catalog:
+            yield (("scps", "custom", i, "control"), f"unknown control id '{stmt.control}' (not in the control catalog)",
+                   _did_you_mean(stmt.control, list(catalog.by_id)) + " (`charter controls show ID` shows a control)")
 
 
 def quotas(cfg: OrgConfig) -> Iterator[Problem]:

@@ -130,6 +130,25 @@ def asset_data(cfg: OrgConfig, asset: dict[str, Any]) -> dict[str, bytes]:
     return out
 
 
+def package_data(asset: dict[str, Any]) -> list[tuple[str, Path]]:
+    """Data files of shipped packages the code reads beside its modules (`asset["package_data"]`:
+    package -> glob patterns, e.g. the control catalog's YAML), at their installed paths."""
+    from fnmatch import fnmatch
+
+    from charter import source
+
+    out = []
+    for package, patterns in sorted((asset.get("package_data") or {}).items()):
+        prefix = package.replace(".", "/") + "/"
+        found = [(name, path) for name, path in source.files(package)
+                 if any(fnmatch(name.removeprefix(prefix), pattern) for pattern in patterns)]
+        if not found:
+            raise AssetError(f"assets: {asset['handler']}: no file of {package} matches {', '.join(patterns)}",
+                             hint="fix the builder's asset `package_data`")
+        out += found
+    return out
+
+
 def package_zip(cfg: OrgConfig, asset: dict[str, Any], deps: Path | None = None) -> bytes:
     """The asset's zip: its import closure, Charter's version, its data and `deps` (the
     requirements installed for the runtime, when the artifact must carry them)."""
@@ -144,6 +163,8 @@ def package_zip(cfg: OrgConfig, asset: dict[str, Any], deps: Path | None = None)
              f"Metadata-Version: 2.1\nName: charter\nVersion: {CHARTER_VERSION}\n".encode())
         for name, data in asset_data(cfg, asset).items():
             _add(zf, name, data)
+        for name, path in package_data(asset):
+            _add(zf, name, path.read_bytes())
         if deps is not None:
             for name, path in _files(deps):
                 if not name.startswith(".complete"):

@@ -39,6 +39,8 @@ GUARDRAILS: dict[str, Guardrail] = {}
 
 
 def guardrail(gid: str, control: str, description: str):
+    """Register a guardrail: `control` is the one place it is linked to its control (the
+    organization builder, the matrix and `charter controls show` read it from here)."""
     def register(fn: Callable[[OrgConfig], list[Statement]]) -> Callable[[OrgConfig], list[Statement]]:
         GUARDRAILS[gid] = Guardrail(gid, control, description, fn)
         return fn
@@ -171,9 +173,24 @@ def protect_charter(cfg: OrgConfig) -> list[Statement]:
     ]
 
 
+#: The control of the Suspended OU's deny-all (not a selectable guardrail: `scps.suspended_ou` switches it).
+SUSPENDED_CONTROL = "ORG-05"
+
+
 def suspended_statements() -> list[Statement]:
     """Deny-all for the Suspended OU: a closed or quarantined account can do nothing."""
-    return [Statement(Sid=sid("ORG-05", "DenyAllSuspended"), Effect=Deny, Action=[Action("*")], Resource=["*"])]
+    return [Statement(Sid=sid(SUSPENDED_CONTROL, "DenyAllSuspended"), Effect=Deny, Action=[Action("*")],
+                      Resource=["*"])]
+
+
+def guardrail_controls() -> list[str]:
+    """The controls the default guardrails implement, in registration order."""
+    return list(dict.fromkeys(g.control for g in GUARDRAILS.values()))
+
+
+def custom_controls(cfg: OrgConfig) -> list[str]:
+    """The controls org.yaml's own SCP statements (`scps.custom`) say they implement."""
+    return list(dict.fromkeys(s.control for s in cfg.scps.custom))
 
 
 def selected(cfg: OrgConfig) -> list[Guardrail]:

@@ -18,7 +18,7 @@ from awacs.aws import Statement
 from charter.errors import LimitError
 from charter.landing_zone.config.model import ROOT, OrgConfig
 
-from .guardrails import custom_statements, selected, suspended_statements
+from .guardrails import SUSPENDED_CONTROL, custom_statements, selected, suspended_statements
 
 VERSION = "2012-10-17"
 _EMPTY_DOC = '{"Version":"2012-10-17","Statement":[]}'
@@ -68,7 +68,7 @@ def collect_statements(cfg: OrgConfig) -> list[ScpStatement]:
     for rail in selected(cfg):
         out += [ScpStatement(rail.control, targets, _body(s)) for s in rail.build(cfg)]
     if cfg.scps.suspended_ou:
-        out += [ScpStatement("ORG-05", (cfg.scps.suspended_ou,), _body(s)) for s in suspended_statements()]
+        out += [ScpStatement(SUSPENDED_CONTROL, (cfg.scps.suspended_ou,), _body(s)) for s in suspended_statements()]
     for control, stmt_targets, stmt in custom_statements(cfg):
         out.append(ScpStatement(control, tuple(stmt_targets), _body(stmt)))
     return out

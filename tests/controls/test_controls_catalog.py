@@ -79,35 +79,29 @@ def test_lookups(catalog) -> None:
     assert [c.id for c in catalog.controls] == [c.id for c in catalog]
 
 
-def test_builders_named_exist_in_the_registry(catalog) -> None:
-    from charter.landing_zone.registry import builders
-
-    known = set(builders())
-    missing = sorted({(b, c.id) for c in catalog for b in c.implemented_by.builders if b not in known})
-    assert not missing, f"builders named by the catalog but not registered: {missing}"
-
-
 def test_controls_builders_declare_exist_in_the_catalog(catalog) -> None:
-    from charter.landing_zone.registry import builders
+    from charter.controls.links import all_builders
 
-    unknown = sorted({(b.name, cid) for b in builders().values() for cid in b.controls if cid not in catalog})
+    unknown = sorted({(b.name, cid) for b in all_builders().values() for cid in b.tagged() if cid not in catalog})
     assert not unknown
 
 
-def test_scp_guardrails_named_exist(catalog) -> None:
+def test_scp_guardrails_serve_automated_controls(catalog) -> None:
     from charter.landing_zone.scp.guardrails import GUARDRAILS
 
-    for c in catalog:
-        for gid in c.implemented_by.scp_guardrails:
-            assert gid in GUARDRAILS, f"{c.id}: unknown guardrail {gid}"
-            assert GUARDRAILS[gid].control == c.id, f"{gid} serves {GUARDRAILS[gid].control}, not {c.id}"
+    assert GUARDRAILS
+    for g in GUARDRAILS.values():
+        assert catalog.get(g.control).kind == "automated", g.id
 
 
-def test_collectors_named_exist(catalog) -> None:
-    named = {e for c in catalog for e in c.evidence}
-    assert named <= set(COLLECTORS), sorted(named - set(COLLECTORS))
-    missing = sorted(n for n in named if not (REPO / "evidence" / "collectors" / f"{n}.py").is_file())
-    assert not missing, f"collectors named by the catalog but missing: {missing}"
+def test_every_collector_is_registered_and_evidences_a_control(catalog) -> None:
+    from charter.evidence.collectors import all_collectors
+
+    found = {c.name: c for c in all_collectors()}
+    assert sorted(found) == sorted(COLLECTORS)
+    for c in found.values():
+        assert c.controls and set(c.controls) <= set(catalog.by_id), c.name
+        assert (REPO / "evidence" / "collectors" / f"{c.name}.py").is_file()
 
 
 def test_runbooks_named_exist(catalog) -> None:
@@ -125,7 +119,7 @@ def test_tooling_modules_exist(catalog) -> None:
     import importlib.util
 
     for c in catalog:
-        for mod in c.implemented_by.tooling:
+        for mod in c.tooling:
             assert importlib.util.find_spec(mod) is not None, f"{c.id}: {mod} not installed"
 
 
@@ -218,23 +212,9 @@ def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
         load_catalog(d)
 
 
-def test_config_rules_named_are_deployed_for_that_control(catalog) -> None:
-    """`implemented_by.config_rules` lists only rules the config_rules builder deploys, tagged
-    with that control; and every rule it deploys is listed on its controls (MON-01 aside)."""
-    from charter.landing_zone.builders.config_rules import MANAGED_RULES
-
-    wrong = sorted((c.id, r) for c in catalog for r in c.implemented_by.config_rules
-                   if r not in MANAGED_RULES or c.id not in MANAGED_RULES[r].controls)
-    assert wrong == [], "named in the catalog but not deployed for that control"
-    unlisted = sorted((cid, r) for r, spec in MANAGED_RULES.items() for cid in spec.controls
-                      if cid != "MON-01" and r not in catalog.get(cid).implemented_by.config_rules)
-    assert unlisted == [], "deployed but missing from the control's implemented_by.config_rules"
-
-
 @pytest.mark.parametrize(("kind", "extra", "message"), [
-    ("automated", {}, "needs implemented_by"),
     ("inherited", {"runbook": "vendor-management"}, "needs inherited_from"),
-    ("attestation", {"runbook": "risk-assessment", "implemented_by": {"builders": ["kms"]}}, "cannot be implemented"),
+    ("attestation", {"runbook": "risk-assessment", "tooling": ["charter.landing_zone.lint"]}, "cannot be implemented"),
 ])
 def test_kind_rules(kind: str, extra: dict, message: str) -> None:
     from pydantic import ValidationError

@@ -40,6 +40,8 @@ PROBE = """
   out.order = {filter: top("#status-filter"), criteria: top("#criteria"), chart: top("svg.chart"),
                suppressions: top("#suppressions")};
   out.charts = document.querySelectorAll("svg.chart").length;
+  var latest = document.querySelector('.latest-evidence[data-status="failing"]');
+  out.latestFailing = latest ? (visible(latest) ? latest.textContent.trim() : "hidden") : null;
   out.layout = (function () { %LAYOUT% })();
   return out;
 """
@@ -56,11 +58,14 @@ def test_harness_catches_errors(tmp_path: Path) -> None:
 
 def test_matrix_html_in_chromium(small_config, tmp_path: Path) -> None:
     from charter.commands.runbooks import _controls_by_runbook
+    from charter.controls.matrix import EvidenceState
     from charter.landing_zone.synth import synthesize
     from charter.runbooks.context import build_context
     from charter.runbooks.render import render_all
 
-    matrix = compute_matrix(small_config)
+    # LOG-01's latest evidence fails (as `charter controls --store` joins it): the row says so.
+    matrix = compute_matrix(small_config, evidence={
+        "LOG-01": EvidenceState(status="failing", reason="1 of 4 items failed", run_id="r-1")})
     html = render(matrix, "html")
     assert not re.search(r'(src|href)="(https?:)?//', html), "the report must work offline"
     page = tmp_path / "control-matrix.html"
@@ -86,6 +91,8 @@ def test_matrix_html_in_chromium(small_config, tmp_path: Path) -> None:
     assert got["searchRows"] and all(got["searchRows"]) and len(got["searchRows"]) < got["rows"]
     assert got["rowsAfter"] == got["rows"] == sum(1 for _ in matrix.rows())
     assert got["reasonVisible"]
+    assert got["latestFailing"] == "latest: failing (run r-1)"
+    assert matrix.controls["LOG-01"].status == "failing"
     layout = got["layout"]
     assert layout["innerWidth"] == 1280 and layout["scrollWidth"] <= 1280, layout
     assert layout["brokenAnchors"] == []

@@ -58,6 +58,12 @@ def test_config_recorder_and_rule_compliance():
     assert results(art, "MON-09") == {"arn:rule/mfa": "pass", "arn:rule/pitr": "fail", "arn:rule/new": "not_applicable"}
     assert "3 resources" in next(p.reason for p in art.population if p.id == "arn:rule/pitr")
     assert [c.operation for c in art.calls][-1] == "DescribeComplianceByConfigRule" and art.all_drained
+    # Each rule's result is also credited to the controls that rule evidences (managed_rules).
+    assert results(art, "IAM-03") == {"arn:rule/mfa": "pass"}
+    assert results(art, "BCK-03") == {"arn:rule/pitr": "fail"}
+    assert results(art, "LOG-06") == {"arn:rule/new": "not_applicable"}
+    assert results(art, "IAM-01") == {}  # no password-policy rule in this account: nothing credited
+    assert {"IAM-03", "BCK-03", "LOG-06", "MON-09"} <= set(art.controls)
 
 
 def test_config_missing_recorder_fails_mon01():

@@ -30,8 +30,12 @@ def _of_type(data, kind):
 
 
 def test_registered_with_its_control():
+    """EVD-01 first; the bucket, key and log group also implement the controls they carry."""
     b = builders()["evidence_store"]
-    assert b.controls == ("EVD-01",)
+    assert b.controls[0] == "EVD-01"
+    tagged = {cid for res in _build(load_config(EXAMPLE))[1]["Resources"].values()
+              for cid in res["Metadata"]["Charter"]["Controls"]}
+    assert tagged == set(b.controls)
 
 
 def test_deploys_to_the_audit_account_home_region_after_the_baselines():

@@ -47,7 +47,7 @@ def test_workloads_controls_hook_returns_synthesized_stacks():
 
     cfg = load_config(EXAMPLE)
     stacks = synthesize_all_workloads(cfg)
-    assert all(s.spec.builder.startswith("charter.workloads.stacks.") for s in stacks)
+    assert all(s.spec.builder.startswith("workload_") for s in stacks)
     matrix = compute_matrix(cfg, stacks=[], extra_stacks=stacks)
     wkl = {cid: st for cid, st in matrix.controls.items() if cid.startswith("WKL-")}
     assert len(wkl) == 14 and all(st.status == "implemented" and st.resources for st in wkl.values())

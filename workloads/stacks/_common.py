@@ -234,11 +234,8 @@ UNTAGGABLE = frozenset({"AWS::ApplicationAutoScaling::ScalableTarget", "AWS::Clo
 
 
 def finalize(t: Template, tags: dict[str, str]) -> None:
-    """Cost-allocation tags on every taggable resource; every resource must carry controls."""
-    for logical, res in t.resources.items():
-        meta = getattr(res, "resource", {}).get("Metadata") or {}
-        if not meta.get("Charter", {}).get("Controls"):
-            raise RuntimeError(f"{logical} ({res.resource_type}) carries no control id")
+    """Cost-allocation tags on every taggable resource (synth checks each one's control ids)."""
+    for res in t.resources.values():
         spec = res.props.get("Tags")
         if spec is None or res.resource_type in UNTAGGABLE:
             continue

@@ -86,6 +86,7 @@ from troposphere.wafv2 import (
 )
 
 from charter.landing_zone.metadata import controls, suppress
+from charter.landing_zone.registry import builder
 
 from ._common import Ctx, key_parameter, log_group, new_template, service_role
 from .compute import usage_plan_name
@@ -168,6 +169,8 @@ def waf_logging(t: Template, ctx: Ctx, acl: WebACL, key: Any, suffix: str) -> No
         RedactedFields=[LoggingConfigurationFieldToMatch(SingleHeader=SingleHeader(Name="authorization"))]), "WKL-01", "WKL-05"))
 
 
+@builder("workload_api", controls=["LOG-04", "WKL-01", "WKL-02", "WKL-05", "WKL-06", "WKL-07", "WKL-10", "WKL-11"],
+         description="Optimizer REST and WebSocket APIs: Cognito, authorizers, usage plans, WAF, Lambda handlers.")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "API (API Gateway REST and WebSocket, Cognito, WAF)")
     key = key_parameter(t, ctx)

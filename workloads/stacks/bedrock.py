@@ -67,6 +67,7 @@ from troposphere.opensearchserverless import Method as KnnMethod
 from troposphere.opensearchserverless import Parameters as KnnParameters
 
 from charter.landing_zone.metadata import controls
+from charter.landing_zone.registry import builder
 
 from ._common import Ctx, allow, key_parameter, key_use, new_template, service_role
 
@@ -117,6 +118,8 @@ def _name32(ctx: Ctx, suffix: str) -> str:
     return f"{ctx.cfg.organization.name}-{ctx.env}-{suffix}"[:32].rstrip("-")
 
 
+@builder("workload_bedrock", controls=["WKL-03", "WKL-11", "WKL-12", "WKL-13"],
+         description="Bedrock agents, their action groups, a knowledge base and a guardrail.")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "AI agents (Bedrock, OpenSearch Serverless)")
     key = key_parameter(t, ctx)

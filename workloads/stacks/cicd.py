@@ -54,6 +54,7 @@ from charter.landing_zone.naming import (
     workload_boundary_name,
     workload_deploy_role_name,
 )
+from charter.landing_zone.registry import builder
 from charter.workloads.package import DEFAULT_ARCH as LAYER_ARCH
 
 from ._common import Ctx, allow, key_parameter, key_use, log_group, new_template, service_role
@@ -133,6 +134,8 @@ def _action(name: str, category: str, provider: str, owner: str = "AWS", run_ord
         Category=category, Owner=owner, Provider=provider, Version="1"), **props)
 
 
+@builder("workload_cicd", controls=["DAT-01", "ENC-02", "ENC-04", "LOG-04", "LOG-05", "WKL-03", "WKL-05", "WKL-07", "WKL-11"],
+         description="The optimizer's delivery pipeline (CodePipeline, CodeBuild, artifact bucket).")
 def build(ctx: Ctx) -> Template:
     """The pipeline stack (deployed to the CI/CD account)."""
     cicd = ctx.workload.cicd
@@ -223,6 +226,8 @@ def build(ctx: Ctx) -> Template:
     return t
 
 
+@builder("workload_cicd_target", controls=["WKL-07", "WKL-11"],
+         description="The deploy role the optimizer pipeline assumes in each environment.")
 def build_target(ctx: Ctx) -> Template:
     """The deploy role in one environment's account, trusted only by the pipeline's deploy builds."""
     t = new_template(ctx, "CI/CD deploy role")

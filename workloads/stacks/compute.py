@@ -57,6 +57,7 @@ from troposphere.policies import CodeDeployLambdaAliasUpdate, UpdatePolicy
 from troposphere.sqs import Queue
 
 from charter.landing_zone.metadata import controls, suppress
+from charter.landing_zone.registry import builder
 
 from ._common import (
     HANDLERS,
@@ -207,6 +208,8 @@ def _permissions(ctx: Ctx, fn: Fn) -> list:
     return by_fn[fn.short]
 
 
+@builder("workload_compute", controls=["LOG-04", "WKL-03", "WKL-05", "WKL-06", "WKL-07", "WKL-10", "WKL-11", "WKL-13"],
+         description="The optimizer's Lambda functions, their aliases and CodeDeploy canaries.")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "compute (Lambda)")
     key = key_parameter(t, ctx)

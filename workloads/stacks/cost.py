@@ -31,6 +31,7 @@ from troposphere.ce import ResourceTag as CeResourceTag
 from troposphere.ce import Subscriber as CeSubscriber
 
 from charter.landing_zone.metadata import controls
+from charter.landing_zone.registry import builder
 
 from ._common import Ctx, new_template
 
@@ -40,6 +41,8 @@ COST_CENTER_TAG = "CostCenter"
 BUDGET_ALERTS: tuple[tuple[str, float], ...] = (("ACTUAL", 80.0), ("ACTUAL", 100.0), ("FORECASTED", 100.0))
 
 
+@builder("workload_cost", controls=["WKL-09"],
+         description="Budget and cost anomaly monitoring of the optimizer account.")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "cost (budget, anomaly detection)")
     s = ctx.settings

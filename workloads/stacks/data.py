@@ -66,6 +66,7 @@ from charter.landing_zone.builders.backup import BACKUP_TAG
 from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import access_log_bucket_name
+from charter.landing_zone.registry import builder
 
 from ._common import Ctx, allow, key_parameter, key_use, log_group, new_template, service_role
 
@@ -111,6 +112,8 @@ def _autoscale(t: Template, ctx: Ctx, table: Table, resource_id: str, dimension_
         ), "WKL-06"))
 
 
+@builder("workload_data_dr", controls=["BCK-02", "DAT-01", "ENC-02", "ENC-04", "LOG-05", "WKL-03", "WKL-04"],
+         description="The DR region's replica of the model artifacts bucket.")
 def build_dr(ctx: Ctx) -> Template:
     """The replica bucket of the model artifacts, in the DR region."""
     t = new_template(ctx, f"model artifact replica in {ctx.dr_region}")
@@ -124,6 +127,8 @@ def build_dr(ctx: Ctx) -> Template:
     return t
 
 
+@builder("workload_data", controls=["BCK-02", "BCK-03", "DAT-01", "ENC-02", "ENC-04", "LOG-04", "LOG-05", "WKL-03", "WKL-04", "WKL-05", "WKL-06", "WKL-10"],
+         description="Optimizer buckets and DynamoDB tables (encrypted, versioned, replicated, PITR).")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "data (S3, DynamoDB)")
     key = key_parameter(t, ctx)

@@ -46,6 +46,7 @@ from troposphere.s3 import OwnershipControls, OwnershipControlsRule
 from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import access_log_bucket_name
+from charter.landing_zone.registry import builder
 
 from . import data
 from ._common import Ctx, key_parameter, new_template
@@ -121,6 +122,8 @@ def certificate(t: Template, ctx: Ctx) -> Parameter | Certificate:
         KeyAlgorithm="EC_prime256v1", CertificateTransparencyLoggingPreference="ENABLED"), "WKL-01"))
 
 
+@builder("workload_edge", controls=["DAT-01", "ENC-02", "ENC-04", "LOG-04", "LOG-05", "WKL-01", "WKL-03", "WKL-05", "WKL-06", "WKL-11"],
+         description="CloudFront serving the console, with its WAF web ACL (us-east-1).")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "edge (CloudFront, WAF)")
     key = key_parameter(t, ctx)

@@ -43,6 +43,7 @@ from troposphere.xray import SamplingRule, SamplingRuleProperty
 from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.naming import access_log_bucket_name
+from charter.landing_zone.registry import builder
 
 from ._common import Ctx, allow, key_parameter, key_use, new_template, service_role
 from .compute import FUNCTIONS, error_alarm_name, logical
@@ -135,6 +136,8 @@ def _alerts_topic(t: Template, ctx: Ctx, key: Any) -> Topic:
     return topic
 
 
+@builder("workload_monitoring", controls=["DAT-01", "ENC-02", "ENC-04", "LOG-05", "WKL-03", "WKL-05", "WKL-06", "WKL-11"],
+         description="Dashboard, alarms to the security/ops topic, X-Ray sampling, canaries.")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "monitoring (dashboard, alarms, X-Ray, canaries)")
     key = key_parameter(t, ctx)

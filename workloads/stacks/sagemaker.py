@@ -49,6 +49,7 @@ from troposphere.sagemaker import (
 )
 
 from charter.landing_zone.metadata import controls
+from charter.landing_zone.registry import builder
 
 from ._common import Ctx, allow, key_parameter, key_use, new_template, service_role
 from .compute import VALIDATED_PREFIX
@@ -61,6 +62,8 @@ def _image(ctx: Ctx, repo: str) -> str:
     return "${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/" + ctx.name(repo) + ":${ImageTag}"
 
 
+@builder("workload_sagemaker", controls=["WKL-03", "WKL-10", "WKL-11", "WKL-12", "WKL-14"],
+         description="ECR repositories, the SageMaker optimization pipeline, its trigger and the model registry.")
 def build(ctx: Ctx, definition: dict[str, Any] | None = None) -> Template:
     t = new_template(ctx, "ML (SageMaker pipeline, model registry)")
     key = key_parameter(t, ctx)

@@ -37,6 +37,7 @@ from troposphere.sns import SubscriptionResource, Topic
 from troposphere.sqs import Queue
 
 from charter.landing_zone.metadata import controls, suppress
+from charter.landing_zone.registry import builder
 from charter.workloads.handlers.secret_reminders import (
     ISSUER_TAG,
     OWNER_TAG,
@@ -86,6 +87,8 @@ def secret_owner(ctx: Ctx) -> str:
     return str(ctx.settings.alert_emails[0])
 
 
+@builder("workload_secrets", controls=["LOG-04", "WKL-03", "WKL-05", "WKL-06", "WKL-08", "WKL-11", "WKL-13"],
+         description="The pricing licence and API key secrets, KMS-encrypted with the environment key.")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "secrets (Secrets Manager, expiry reminders)")
     key = key_parameter(t, ctx)
