@@ -255,7 +255,8 @@ def test_cli_output_into_a_missing_folder_exits_2_with_the_fix(small_config_path
                           "--format", "csv", "-o", str(out)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 2, res.stdout + res.stderr
     joined = "".join(res.stderr.split())  # the long path wraps anywhere on a narrow terminal
-    assert "".join(f"{out}: cannot write".split()) in joined and "writablepathwith-o" in joined
+    assert "".join(f"-o {out}: directory {out.parent} does not exist".split()) in joined
+    assert "".join(f"mkdir -p {out.parent}".split()) in joined
     assert "Traceback" not in res.stderr and not out.parent.exists()
 
 

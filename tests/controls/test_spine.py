@@ -82,7 +82,7 @@ def test_each_kind_of_disagreement_is_found(catalog, links, all_on_stacks) -> No
     found = disagreements(cat, broken, [moved])
     assert found == [
         "collector nope names NOP-01, which the catalog does not define",
-        "BCK-01: attestation, but implemented by backup",
+        "BCK-01: attestation, but implemented by backup, workload_data",
         "TST-01: automated, but no builder, SCP guardrail or tooling declares it",
         "builder kms: resources carry LOG-02, which it does not declare",
         "builder kms: declares ENC-01, but no resource it emits carries it",
@@ -96,7 +96,7 @@ def test_wkl_control_with_no_tagged_resource_is_a_gap(small_config, catalog, lin
     stacks = synthesize_all_workloads(small_config)
     full = compute_matrix(small_config, catalog, extra_stacks=stacks, links=links)
     assert full.controls["WKL-14"].status == "implemented"
-    assert {r.builder for r in full.controls["WKL-14"].resources} == {"workload_sagemaker"}
+    assert {r.builder for r in full.controls["WKL-14"].resources} == {"workload_registry"}
     # The same stacks with WKL-14 taken off every resource: WKL-14 is a gap, the others hold.
     for s in stacks:
         for res in s.data["Resources"].values():
@@ -106,7 +106,7 @@ def test_wkl_control_with_no_tagged_resource_is_a_gap(small_config, catalog, lin
     stripped = compute_matrix(small_config, catalog, extra_stacks=stacks, links=links)
     assert stripped.controls["WKL-14"].status == "gap"
     assert stripped.controls["WKL-14"].reason == \
-        "no resource from builder workload_sagemaker carries WKL-14 in the synthesized templates"
+        "no resource from builder workload_registry carries WKL-14 in the synthesized templates"
     assert stripped.controls["WKL-01"].status == "implemented"
     # Without the workload stacks at all, every WKL control is a gap (importing workloads proves nothing).
     lz_only = compute_matrix(small_config, catalog, links=links)

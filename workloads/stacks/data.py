@@ -127,7 +127,7 @@ def build_dr(ctx: Ctx) -> Template:
     return t
 
 
-@builder("workload_data", controls=["BCK-02", "BCK-03", "DAT-01", "ENC-02", "ENC-04", "LOG-04", "LOG-05", "WKL-03", "WKL-04", "WKL-05", "WKL-06", "WKL-10"],
+@builder("workload_data", controls=["BCK-01", "BCK-02", "BCK-03", "DAT-01", "ENC-02", "ENC-04", "LOG-04", "LOG-05", "WKL-03", "WKL-04", "WKL-05", "WKL-06", "WKL-10"],
          description="Optimizer buckets and DynamoDB tables (encrypted, versioned, replicated, PITR).")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "data (S3, DynamoDB)")

@@ -20,6 +20,7 @@ from troposphere.ecr import (
 )
 
 from charter.landing_zone.metadata import controls
+from charter.landing_zone.registry import builder
 
 from ._common import Ctx, key_parameter, new_template
 
@@ -39,6 +40,8 @@ def repository_name(ctx: Ctx, repo: str) -> str:
     return ctx.name(repo)
 
 
+@builder("workload_registry", controls=["WKL-03", "WKL-14"],
+         description="The ECR repositories of the optimizer's images (deployed first).")
 def build(ctx: Ctx) -> Template:
     t = new_template(ctx, "registry (ECR)")
     key = key_parameter(t, ctx)

@@ -62,7 +62,7 @@ def _image(ctx: Ctx, repo: str) -> str:
     return "${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/" + ctx.name(repo) + ":${ImageTag}"
 
 
-@builder("workload_sagemaker", controls=["WKL-03", "WKL-10", "WKL-11", "WKL-12", "WKL-14"],
+@builder("workload_sagemaker", controls=["WKL-10", "WKL-11", "WKL-12"],
          description="ECR repositories, the SageMaker optimization pipeline, its trigger and the model registry.")
 def build(ctx: Ctx, definition: dict[str, Any] | None = None) -> Template:
     t = new_template(ctx, "ML (SageMaker pipeline, model registry)")
