@@ -71,7 +71,7 @@ RUNTIME = "python3.12"
 DEFAULT_CODE_KEY = "charter/evidence-collector.zip"
 #: What the collector's code may import from Charter: the evidence package and the ground
 #: floor it stands on (the config model, names, the session factory, errors).
-SHIPPED = ("charter.aws", "charter.errors", "charter.evidence", "charter.landing_zone.config.model",
+SHIPPED = ("charter.aws", "charter.retries", "charter.errors", "charter.evidence", "charter.landing_zone.config.model",
            "charter.landing_zone.config.workloads", "charter.landing_zone.config.cost", "charter.landing_zone.naming",
            # the managed-rule table (which controls a Config rule evidences) and the control
            # catalog (criteria per control): data modules without a template library

@@ -78,7 +78,7 @@ def _check(code: bytes, layers: list[bytes], handler: str) -> lambda_runtime.Inv
 def test_every_function_of_the_templates_is_found() -> None:
     handlers = {p.get("Handler") for _, lid, p, _ in FUNCTIONS if lid not in NOT_ZIP}
     assert {"index.handler", "charter.evidence.continuous.handler", "charter.workloads.handlers.api.submit",
-            "charter.workloads.handlers.ws_authorizer.handler", "charter.workloads.handlers.rotation.handler"} <= handlers
+            "charter.workloads.handlers.ws_authorizer.handler", "charter.workloads.handlers.secret_reminders.handler"} <= handlers
 
 
 @pytest.mark.parametrize("stack,lid,props,facts", [f for f in FUNCTIONS if f[1] not in NOT_ZIP],
