@@ -80,9 +80,18 @@ def _top(requirement: str) -> str:
 
 def check_requirements(asset: dict[str, Any], cl: Closure) -> None:
     """Every third-party module the code imports is provided: by the runtime or the asset's
-    requirements. A module missing here would be an ImportError in the Lambda."""
-    provided = RUNTIME_PROVIDED | {_top(r) for r in asset.get("requirements", [])}
-    missing = sorted(cl.third_party_top - provided) + sorted(set(IMPLICIT) - provided)
+    requirements (matched by import name or through the distribution that installs it, e.g.
+    `yaml` from PyYAML). A module missing here would be an ImportError in the Lambda."""
+    from importlib.metadata import packages_distributions
+
+    required = {_top(r) for r in asset.get("requirements", [])}
+    installs = packages_distributions()
+
+    def provided(module: str) -> bool:
+        dists = {d.replace("-", "_").replace(".", "_").lower() for d in installs.get(module, [])}
+        return module in RUNTIME_PROVIDED or module in required or bool(dists & required)
+
+    missing = sorted(m for m in cl.third_party_top | set(IMPLICIT) if not provided(m))
     if missing:
         raise AssetError(f"assets: {asset['handler']} imports {', '.join(missing)}, which neither the Lambda "
                          "runtime nor the asset's requirements provide",

@@ -103,16 +103,8 @@ def test_malformed_request_is_400_naming_the_field(api: LocalApiServer) -> None:
     assert bad_json.status_code == 400 and bad_json.json()["fields"][0]["field"] == "body"
 
 
-def test_job_on_missing_tickers_fails_with_the_reason(api: LocalApiServer) -> None:
-    ingest_prices(n_assets=5, n_days=320)
-    job_id = _job(api, {"assets": ["A000", "ZZZZ"], "objective": "risk_parity"}).json()["job_id"]
-    deadline, status = time.monotonic() + 300, {"status": "QUEUED"}  # a hang guard
-    while status["status"] not in ("SUCCEEDED", "FAILED") and time.monotonic() < deadline:
-        status = requests.get(f"{api.url}/jobs/{job_id}", params={"wait": 8}, headers={"X-Charter-User": "alice"},
-                              timeout=HANG).json()
-    assert status["status"] == "FAILED" and "ZZZZ" in status["error"]
-    results = requests.get(f"{api.url}/jobs/{job_id}/results", headers={"X-Charter-User": "alice"}, timeout=HANG)
-    assert results.status_code == 409
+# A job naming tickers the data set lacks is now refused at submit with a 400 naming them
+# (tests/e2e/test_e2e_jobflow.py::test_submit_refuses_tickers_the_data_set_lacks_before_anything_starts).
 
 
 def test_malformed_data_file_is_quarantined_with_its_reason(api: LocalApiServer) -> None:

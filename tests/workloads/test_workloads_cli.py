@@ -34,8 +34,8 @@ def test_workloads_cli_synth_writes_templates_and_plan(tmp_path):
 
 def test_workloads_cli_rejects_unknown_env_and_workload(tmp_path):
     result = runner.invoke(app, ["workload", "synth", "optimizer", "--env", "qa", "-c", str(EXAMPLE)])
-    assert result.exit_code != 0
-    assert "not a workload environment" in str(result.exception)
+    assert result.exit_code == 2  # a usage error: --env takes dev, staging or prod
+    assert "'qa' is not one of 'dev', 'staging', 'prod'" in " ".join(result.output.replace("│", " ").split())
     result = runner.invoke(app, ["workload", "synth", "pricing", "--env", "dev", "-c", str(EXAMPLE)])
     assert "unknown workload" in str(result.exception)
 

@@ -58,7 +58,7 @@ def test_workloads_lambda_sizes_and_timeouts(prod):
 def test_workloads_every_function_traced_with_dlq_and_alias(prod):
     c = prod["compute"]
     functions = of_type(c, "AWS::Lambda::Function")
-    assert len(functions) == 15
+    assert len(functions) == 16
     handlers = {p["Properties"].get("Handler") or p["Properties"]["ImageConfig"]["Command"][0] for p in functions.values()}
     assert handlers == {f"charter.workloads.handlers.{h}" for h in (
         "api.submit", "api.jobs", "api.status", "api.results", "compliance.handler", "risk.handler", "agents.handler",
@@ -71,9 +71,9 @@ def test_workloads_every_function_traced_with_dlq_and_alias(prod):
         assert "DeadLetterConfig" in p, lid
         assert p["KmsKeyArn"] == {"Fn::ImportValue": "charter-kms-key-arn"}, lid
     arm = [lid for lid, r in functions.items() if r["Properties"]["Architectures"] == ["arm64"]]
-    assert len(arm) == 14  # all but the container image
+    assert len(arm) == 15  # all but the container image
     aliases = of_type(c, "AWS::Lambda::Alias")
-    assert len(aliases) == 15 and all(a["Properties"]["Name"] == "prod" for a in aliases.values())
+    assert len(aliases) == 16 and all(a["Properties"]["Name"] == "prod" for a in aliases.values())
     assert all("CodeDeployLambdaAliasUpdate" in a["UpdatePolicy"] for a in aliases.values())
     groups = of_type(c, "AWS::CodeDeploy::DeploymentGroup")
     assert {g["Properties"]["DeploymentConfigName"] for g in groups.values()} == {
