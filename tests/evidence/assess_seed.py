@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from charter.evidence.fanout import _local_s3control_host
-
 REGION = "us-east-1"
 _PAB = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
@@ -35,12 +33,6 @@ WEAKNESSES: list[tuple[str, str, str]] = [
     ("MON-05", "CC7.2", "guardduty"),                      # no GuardDuty detector
     ("MON-04", "CC7.1", "securityhub"),                    # Security Hub off
 ]
-
-
-def _s3control(sessions: Any) -> Any:
-    client = sessions.client("s3control")
-    client.meta.events.register("before-send.s3-control", _local_s3control_host)
-    return client
 
 
 def seed_weak(sessions: Any) -> None:
@@ -84,7 +76,9 @@ def fix_all(sessions: Any, account: str) -> None:
         iam.delete_policy(PolicyArn=policy["PolicyArn"])
     ec2 = sessions.client("ec2")
     ec2.enable_ebs_encryption_by_default()
-    _s3control(sessions).put_public_access_block(
+    # S3 Control's <account>.<host> endpoint reaches the embedded AWS's one host: the factory's
+    # single_host capability (charter.aws._SingleHost) sends it there
+    sessions.client("s3control").put_public_access_block(
         AccountId=account, PublicAccessBlockConfiguration=dict.fromkeys(_PAB, True))
     kms = sessions.client("kms")
     key = kms.create_key(Description="data")["KeyMetadata"]["Arn"]
