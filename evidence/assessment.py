@@ -225,8 +225,10 @@ def judge(artifacts: Iterable[Artifact], *, caller_arn: str, accounts: Sequence[
           collectors: Sequence[Collector] | None = None, organization_id: str | None = None) -> Assessment:
     """Statuses for every control and criterion of the catalog from the artifacts read."""
     from charter.controls.catalog import default_catalog
+    from charter.controls.links import default_links
 
     catalog = default_catalog()
+    links = default_links()  # what implements each control of the packaged catalog, from the registries
     findings = findings_of(artifacts, landing_zone)
     judged = {control for c in (collectors or assessment_collectors(landing_zone=landing_zone))
               for control in c.controls}
@@ -252,7 +254,8 @@ def judge(artifacts: Iterable[Artifact], *, caller_arn: str, accounts: Sequence[
             status, reason = "not_deployed", (f"judges what Charter's landing zone deploys ({lz[control.id]} "
                                               "collector); deploy it with `charter deploy` to implement it")
         else:
-            builders = ", ".join(control.implemented_by.builders or control.implemented_by.tooling) or "Charter"
+            ln = links.get(control.id)
+            builders = ", ".join(ln.builders or ln.tooling) or "Charter"
             status, reason = "not_deployed", f"implemented by Charter's landing zone ({builders}); no collector reads it"
         controls.append(ControlResult(id=control.id, title=control.title, kind=control.kind,
                                       criteria=list(control.criteria), status=status, reason=reason,
