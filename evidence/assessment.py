@@ -230,8 +230,11 @@ def judge(artifacts: Iterable[Artifact], *, caller_arn: str, accounts: Sequence[
     catalog = default_catalog()
     links = default_links()  # what implements each control of the packaged catalog, from the registries
     findings = findings_of(artifacts, landing_zone)
-    judged = {control for c in (collectors or assessment_collectors(landing_zone=landing_zone))
-              for control in c.controls}
+    used = collectors or assessment_collectors(landing_zone=landing_zone)
+    judged = {control for c in used for control in c.controls}
+    # controls judged only by the results of Config rules, which exist only where someone runs them
+    by_rules = judged - {control for c in used for control, check in c.checks
+                         if not getattr(check, "config_rules", None)}
     lz = {control: collector for collector, control in sorted(landing_zone_checks())}
     by_control: dict[str, list[Finding]] = {}
     for f in findings:
@@ -243,7 +246,10 @@ def judge(artifacts: Iterable[Artifact], *, caller_arn: str, accounts: Sequence[
         if control.kind != "automated":
             status, reason = "manual", ("inherited from " + (control.inherited_from or "AWS") if control.kind == "inherited"
                                         else "attestation: evidenced by people and records, not read from AWS")
-        elif control.id in judged:
+        elif control.id in judged and (items or landing_zone or control.id not in lz or control.id not in by_rules):
+            # a landing-zone control whose only other evidence is a Config rule's result (LOG-03's
+            # S3 lock rule, which a plain account may run itself) is judged where such a rule runs;
+            # where none does, it is what the landing zone deploys: not deployed, not "nothing to judge"
             status = _worst(f.result for f in items) or "not_applicable"
             worst = next((f for f in items if f.result == status), None)
             reason = (f"{counts['fail']} of {len(items)} failing; first: {worst.resource}: {worst.reason}"
