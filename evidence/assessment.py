@@ -225,11 +225,16 @@ def judge(artifacts: Iterable[Artifact], *, caller_arn: str, accounts: Sequence[
           collectors: Sequence[Collector] | None = None, organization_id: str | None = None) -> Assessment:
     """Statuses for every control and criterion of the catalog from the artifacts read."""
     from charter.controls.catalog import default_catalog
+    from charter.controls.links import default_links
 
     catalog = default_catalog()
+    links = default_links()  # what implements each control of the packaged catalog, from the registries
     findings = findings_of(artifacts, landing_zone)
-    judged = {control for c in (collectors or assessment_collectors(landing_zone=landing_zone))
-              for control in c.controls}
+    used = collectors or assessment_collectors(landing_zone=landing_zone)
+    judged = {control for c in used for control in c.controls}
+    # controls judged only by the results of Config rules, which exist only where someone runs them
+    by_rules = judged - {control for c in used for control, check in c.checks
+                         if not getattr(check, "config_rules", None)}
     lz = {control: collector for collector, control in sorted(landing_zone_checks())}
     by_control: dict[str, list[Finding]] = {}
     for f in findings:
@@ -241,7 +246,10 @@ def judge(artifacts: Iterable[Artifact], *, caller_arn: str, accounts: Sequence[
         if control.kind != "automated":
             status, reason = "manual", ("inherited from " + (control.inherited_from or "AWS") if control.kind == "inherited"
                                         else "attestation: evidenced by people and records, not read from AWS")
-        elif control.id in judged:
+        elif control.id in judged and (items or landing_zone or control.id not in lz or control.id not in by_rules):
+            # a landing-zone control whose only other evidence is a Config rule's result (LOG-03's
+            # S3 lock rule, which a plain account may run itself) is judged where such a rule runs;
+            # where none does, it is what the landing zone deploys: not deployed, not "nothing to judge"
             status = _worst(f.result for f in items) or "not_applicable"
             worst = next((f for f in items if f.result == status), None)
             reason = (f"{counts['fail']} of {len(items)} failing; first: {worst.resource}: {worst.reason}"
@@ -252,7 +260,8 @@ def judge(artifacts: Iterable[Artifact], *, caller_arn: str, accounts: Sequence[
             status, reason = "not_deployed", (f"judges what Charter's landing zone deploys ({lz[control.id]} "
                                               "collector); deploy it with `charter deploy` to implement it")
         else:
-            builders = ", ".join(control.implemented_by.builders or control.implemented_by.tooling) or "Charter"
+            ln = links.get(control.id)
+            builders = ", ".join(ln.builders or ln.tooling) or "Charter"
             status, reason = "not_deployed", f"implemented by Charter's landing zone ({builders}); no collector reads it"
         controls.append(ControlResult(id=control.id, title=control.title, kind=control.kind,
                                       criteria=list(control.criteria), status=status, reason=reason,

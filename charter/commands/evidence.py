@@ -144,7 +144,7 @@ def collect(
     region = region or cfg.organization.home_region
     with _sessions(local=local, profile=profile, endpoint=endpoint, region=region, max_attempts=max_attempts,
                    read_timeout=read_timeout) as sessions:
-        in_org = _check_org(sessions, sessions.endpoint_url or f"AWS account of {profile or 'the default credentials'}")
+        in_org = _check_org(sessions, sessions.describe())
         backend = open_backend(store, sessions=sessions, region=region)
         ev_store = EvidenceStore(backend)
         signer = signer_for(store, backend, sessions, kms_key, cfg, key_file=key)

@@ -102,6 +102,8 @@ def rule_check(control: str) -> Check:
         return [i for i in _rule_results(snap, ctx) if i.attributes.get("source") in rules]
 
     check.__name__ = check.__qualname__ = f"rule_check[{control}]"
+    # judged only where such a rule runs: an assessment without one has nothing from this check
+    check.config_rules = rules  # type: ignore[attr-defined]
     return check
 
 

@@ -43,7 +43,7 @@ def _collect(monkeypatch, broken: str | None, *, body: bytes = b"<!doctype html>
     monkeypatch.setattr(charter.local, "_guarded_app", _counting_app(seen, broken, body, ctype))
     cfg = assessment_config("us-east-1", ["us-east-1", "us-west-2", "eu-west-1"])
     with charter.local.LocalAws() as aws:
-        sessions = SessionFactory.local(aws.endpoint_url)
+        sessions = aws.sessions()  # the embedded AWS's credentials and capabilities
         sessions.client("kms", region="eu-west-1").create_key(Description="k")
         seen.clear()
         # no landing zone (no CharterEvidenceReader): the caller reads its own account, as assess does
@@ -125,7 +125,9 @@ def test_a_silent_endpoint_is_shown_while_waiting_and_given_up_on(monkeypatch) -
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        sessions = SessionFactory.local(f"http://127.0.0.1:{server.getsockname()[1]}")
+        # an endpoint that is not the embedded AWS (it states nothing): AWS reached there, with static keys
+        sessions = SessionFactory(endpoint_url=f"http://127.0.0.1:{server.getsockname()[1]}",
+                                  credentials=("testing", "testing"))
         sessions.use_retry(RetrySettings(max_attempts=2, read_timeout=1, mode="standard"))
         kms = sessions.client("kms")
         for _ in range(50):  # the factory's reachability probe is one connection: let it be counted

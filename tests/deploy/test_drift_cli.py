@@ -2,7 +2,12 @@
 control id with the account names of the deploy, nothing drifted, and a StackSet AWS refused
 to check. moto does not implement DetectStackSetDrift, so CloudFormation's drift answers come
 from botocore's Stubber, which checks every request and response against the service model;
-everything else (the caller, the organization, the deploy journal) is the embedded AWS's."""
+everything else (the caller, the organization, the deploy journal) is the embedded AWS's.
+
+The embedded AWS states that it cannot detect drift (`Capabilities.drift_detection`), and
+`charter drift` believes it. With the Stubber in front of CloudFormation, the AWS these tests
+talk to can: the capabilities the endpoint states are the embedded AWS's own with drift
+detection on. One test keeps the plain embedded AWS and checks that no drift call is made."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import os
 import sys
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +24,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from stackset_roles import make_stackset_roles
 
-from charter.aws import SessionFactory
+from charter.aws import Capabilities, SessionFactory
 from charter.landing_zone.config import load_config
 from charter.landing_zone.deploy import deploy
 from charter.landing_zone.deploy.testing import write_sample_plan
@@ -115,6 +120,8 @@ class DriftAnswers:
         self.stubbers.append(stubber)
 
     def all_asked(self, printed: str) -> None:
+        if not self.steps:
+            return  # nothing to be asked (a Stubber with no answer queued refuses any call)
         assert self.stubbers, f"the command made no CloudFormation client; it printed: {printed}"
         try:
             self.stubbers[0].assert_no_pending_responses()
@@ -138,10 +145,21 @@ def _resource_drift(account: str, region: str, logical_id: str, status: str,
 
 
 def _drift(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], deployed: Deployed,
-           answers: DriftAnswers) -> tuple[int, str]:
-    """Run `charter drift` as a user does; CloudFormation answers from `answers`."""
+           answers: DriftAnswers, *, stubbed_drift: bool = True) -> tuple[int, str]:
+    """Run `charter drift` as a user does; CloudFormation answers from `answers`. With
+    `stubbed_drift`, the endpoint states that it detects drift (the Stubber answers it)."""
+    import charter.local.server
     from charter.cli import main
 
+    if stubbed_drift:
+        stated = charter.local.server.advertised
+
+        def advertised(endpoint_url: str, *args: Any, **kwargs: Any) -> Capabilities | None:
+            caps = stated(endpoint_url, *args, **kwargs)
+            assert caps is not None and caps.embedded, "the embedded AWS states its capabilities"
+            return replace(caps, drift_detection=True)
+
+        monkeypatch.setattr(charter.local.server, "advertised", advertised)
     made = SessionFactory.client
 
     def client(self: SessionFactory, service: str, **kwargs: Any) -> Any:
@@ -221,3 +239,14 @@ def test_a_stackset_of_the_plan_that_is_not_deployed_is_named_and_fails_the_run(
     assert (f"no drift in 1 deployed StackSet; 1 StackSet of the plan is not deployed ({MANAGEMENT}): "
             "run `charter deploy` first") in text
     assert "Traceback" not in text
+
+
+def test_the_plain_embedded_aws_is_not_asked_for_drift_and_the_run_fails(deployed: Deployed, monkeypatch,
+                                                                         capsys) -> None:
+    """moto has no DetectStackSetDrift: `charter drift` says so per StackSet, calls no drift API
+    (the Stubber has no answer queued and would refuse any call) and does not report "no drift"."""
+    code, text = _drift(monkeypatch, capsys, deployed, DriftAnswers(), stubbed_drift=False)
+    assert code == 1, text
+    for stackset in (MANAGEMENT, MEMBER):
+        assert f"{stackset}: {deployed.endpoint_url} cannot detect StackSet drift" in text
+    assert "no drift in 2" not in text and "Traceback" not in text

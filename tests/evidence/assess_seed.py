@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from charter.evidence.fanout import _local_s3control_host
-
 REGION = "us-east-1"
 _PAB = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
@@ -37,10 +35,21 @@ WEAKNESSES: list[tuple[str, str, str]] = [
 ]
 
 
-def _s3control(sessions: Any) -> Any:
-    client = sessions.client("s3control")
-    client.meta.events.register("before-send.s3-control", _local_s3control_host)
-    return client
+def _enable_standards(sessions: Any) -> None:
+    """The Security Hub standards MON-04 checks (AWS's defaults are FSBP and CIS 1.2, not CIS 3.0),
+    enabled by a stack as a team's own IaC does: the embedded AWS keeps the subscriptions that
+    AWS::SecurityHub::Standard makes (it has no BatchEnableStandards)."""
+    from troposphere import Template
+    from troposphere.securityhub import Standard
+
+    template = Template()
+    for logical, name in (("Fsbp", "aws-foundational-security-best-practices/v/1.0.0"),
+                          ("Cis30", "cis-aws-foundations-benchmark/v/3.0.0")):
+        template.add_resource(Standard(logical, StandardsArn=f"arn:aws:securityhub:{REGION}::standards/{name}"))
+    cfn = sessions.client("cloudformation")
+    cfn.create_stack(StackName="security-hub-standards", TemplateBody=template.to_json())
+    cfn.get_waiter("stack_create_complete").wait(StackName="security-hub-standards",
+                                                 WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
 
 def seed_weak(sessions: Any) -> None:
@@ -84,7 +93,9 @@ def fix_all(sessions: Any, account: str) -> None:
         iam.delete_policy(PolicyArn=policy["PolicyArn"])
     ec2 = sessions.client("ec2")
     ec2.enable_ebs_encryption_by_default()
-    _s3control(sessions).put_public_access_block(
+    # S3 Control's <account>.<host> endpoint reaches the embedded AWS's one host: the factory's
+    # single_host capability (charter.aws._SingleHost) sends it there
+    sessions.client("s3control").put_public_access_block(
         AccountId=account, PublicAccessBlockConfiguration=dict.fromkeys(_PAB, True))
     kms = sessions.client("kms")
     key = kms.create_key(Description="data")["KeyMetadata"]["Arn"]
@@ -117,7 +128,20 @@ def fix_all(sessions: Any, account: str) -> None:
         {"Name": name, "Status": "ENABLED"} for name in ("S3_DATA_EVENTS", "EKS_AUDIT_LOGS", "RDS_LOGIN_EVENTS",
                                                          "LAMBDA_NETWORK_LOGS", "EBS_MALWARE_PROTECTION",
                                                          "RUNTIME_MONITORING")])
-    sessions.client("securityhub").enable_security_hub(EnableDefaultStandards=True)
+    sessions.client("securityhub").enable_security_hub(EnableDefaultStandards=False)
+    _enable_standards(sessions)
+    # AWS Config records every resource (MON-01) and runs a managed rule (MON-09)
+    config_role = iam.create_role(RoleName="config", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "config.amazonaws.com"}}]}))["Role"]["Arn"]
+    config = sessions.client("config")
+    config.put_configuration_recorder(ConfigurationRecorder={
+        "name": "default", "roleARN": config_role,
+        "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True}})
+    config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "trail-bucket"})
+    config.start_configuration_recorder(ConfigurationRecorderName="default")
+    config.put_config_rule(ConfigRule={"ConfigRuleName": "access-keys-rotated", "InputParameters": '{"maxAccessKeyAge": "90"}',
+                                       "Source": {"Owner": "AWS", "SourceIdentifier": "ACCESS_KEYS_ROTATED"}})
     for vpc in ec2.describe_vpcs()["Vpcs"]:
         ec2.create_flow_logs(ResourceIds=[vpc["VpcId"]], ResourceType="VPC", TrafficType="ALL",
                              LogDestinationType="s3", LogDestination="arn:aws:s3:::trail-bucket")

@@ -150,6 +150,20 @@ def test_judge_takes_the_worst_status_and_keeps_landing_zone_checks_out() -> Non
     assert passed.exit_code == 0
 
 
+def test_a_landing_zone_control_is_judged_by_a_config_rule_the_account_runs_itself() -> None:
+    """LOG-03 (immutable log archive) is Charter's landing zone; a plain account that runs the
+    S3 lock Config rule itself is judged by its result, one that runs none is "not deployed"."""
+    def assess(arts: list[Artifact]) -> dict[str, str]:
+        result = judge(arts, caller_arn="arn", accounts=[("111111111111", "x")], regions=["us-east-1"],
+                       assessed_at=datetime(2026, 1, 1, tzinfo=UTC))
+        return {c.id: c.status for c in result.controls}
+
+    rule = "arn:aws:config:us-east-1:111111111111:config-rule/lock"
+    assert assess([_artifact("config", ["MON-09"], [])])["LOG-03"] == "not_deployed"
+    assert assess([_artifact("config", ["LOG-03"], [("LOG-03", rule, "fail")])])["LOG-03"] == "fail"
+    assert assess([_artifact("config", ["LOG-03"], [("LOG-03", rule, "pass")])])["LOG-03"] == "pass"
+
+
 def test_assessment_collectors_drop_landing_zone_checks() -> None:
     names = {c.name: c for c in assessment_collectors()}
     assert "organizations" not in names and "stacksets" not in names and "identity_center" not in names

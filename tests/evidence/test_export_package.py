@@ -275,8 +275,11 @@ def moto_server_url(spawn):
 def test_cli_collect_export_verify_against_the_embedded_aws(tmp_path, monkeypatch, capsys, moto_server_url):
     """collect (real collectors, embedded AWS with an org) -> verify -> export -> verify --package."""
     import boto3
+    from evidence_roles import provision_evidence_roles
 
     from charter.cli import main
+    from charter.landing_zone.config import load_config
+    from charter.local import embedded_sessions
 
     def cli(*args: str) -> tuple[int, str]:
         monkeypatch.setattr(sys, "argv", ["charter", "evidence", *args])
@@ -297,7 +300,11 @@ def test_cli_collect_export_verify_against_the_embedded_aws(tmp_path, monkeypatc
     org = boto3.client("organizations", endpoint_url=moto_server_url, region_name="us-east-1",
                        aws_access_key_id="testing", aws_secret_access_key="testing")
     org.create_organization(FeatureSet="ALL")
-    org.create_account(AccountName="prod", Email="aws+prod@acme-corp.example")
+    prod = org.create_account(AccountName="prod", Email="aws+prod@acme-corp.example")["CreateAccountStatus"]["AccountId"]
+    # in an organization, collect reads every account as CharterEvidenceOperator through
+    # CharterEvidenceReader; the embedded AWS enforces trust, so the roles the landing zone
+    # deploys are made here as it makes them (this test skips the deploy)
+    provision_evidence_roles(embedded_sessions(moto_server_url), load_config(Path(config)), [prod])
     code, text = cli("collect", "--endpoint", moto_server_url, "-c", config, "--store", store,
                      "--collector", "kms", "--regions", "us-east-1")
     assert code == 0, text

@@ -8,14 +8,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 #: The product: every folder that installs under `charter.`, minus the embedded AWS itself and
-#: the CLI floor (the commands and the demo are what may start an embedded AWS).
+#: the CLI floor (the commands, their shared options and the demo are what may start an
+#: embedded AWS: `charter.options.aws_sessions` picks --local / --endpoint-url / --profile).
 PRODUCT = ("landing_zone", "controls", "evidence", "workloads", "optimizer", "runbooks", "charter")
-CLI = ("charter/cli.py", "charter/commands/", "charter/demo.py", "charter/local/")
+CLI = ("charter/cli.py", "charter/commands/", "charter/options.py", "charter/demo.py", "charter/local/")
 #: The session factory may look at its own endpoint (it sends requests there).
 FACTORY = ("charter/aws.py",)
 #: Where requests go, never what answers: the SDK's own rule that AWS_ENDPOINT_URL overrides
 #: every service's endpoint, applied to the one client made with an explicit endpoint.
-ROUTING = {"workloads/handlers/websocket.py": "AWS_ENDPOINT_URL overrides the management API's URL, as for every SDK client"}
+ROUTING = {"workloads/handlers/websocket.py": "AWS_ENDPOINT_URL overrides the management API's URL, as for every SDK client",
+           "charter/options.py": "AWS_ENDPOINT_URL is the endpoint when no flag names one, as for every SDK client; "
+                                 "what answers there states its capabilities (charter.local.aws_sessions)"}
 
 
 def _modules(skip: tuple[str, ...]) -> list[Path]:
