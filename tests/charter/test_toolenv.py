@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_charters_environment_is_not_held_to_checkovs_pins() -> None:
-    # checkov pins boto3==1.35.49; Charter runs a current SDK and the SageMaker SDK v3 beside it
-    assert importlib.util.find_spec("checkov") is None
+    # checkov pins boto3==1.35.49; Charter does not depend on it (it runs in its own environment),
+    # so Charter runs a current SDK and the SageMaker SDK v3 beside it
+    assert not [r for r in md.requires("charter") or [] if r.lower().startswith("checkov")]
     assert Version(md.version("boto3")) >= Version("1.40")
     assert importlib.util.find_spec("sagemaker") is not None
 
