@@ -1,4 +1,4 @@
-"""API Gateway (REST, WebSocket, cache), WAF, CloudFront and Cognito."""
+"""API Gateway (REST, WebSocket, cache), WAF, CloudFront and its ACM certificate, and Cognito."""
 
 from __future__ import annotations
 
@@ -56,6 +56,19 @@ def distribution(r: Res) -> Iterator[Line]:
                  gb.setting)
     yield r.line("CloudFront", "HTTPS requests", "cloudfront.https_requests", req.value,
                  f"{req.text} (every API request passes the edge)", req.setting)
+
+
+@rule("AWS::CertificateManager::Certificate")
+def certificate(r: Res) -> Iterator[Line]:
+    """A public certificate ACM issues and renews for an AWS service (CloudFront here) is free.
+    A private one (AWS Private CA) or an exportable public one is billed, at prices the
+    snapshot does not hold: those become lines with an unknown price, never zero."""
+    if r.props.get("CertificateAuthorityArn"):
+        yield r.line("ACM", "private certificate (AWS Private CA)", "acm.private_certificate", 1, "1 certificate",
+                     "the certificate's CertificateAuthorityArn")
+    elif str(r.props.get("CertificateExport", "")).upper() == "ENABLED":
+        yield r.line("ACM", "exportable public certificate", "acm.exportable_certificate", 1, "1 certificate",
+                     "the certificate's CertificateExport")
 
 
 @rule("AWS::Cognito::UserPool")

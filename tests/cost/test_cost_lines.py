@@ -180,3 +180,15 @@ def test_a_rum_app_monitor_is_priced_from_its_sampled_page_views(cfg):
     # 20,000 page views (cost.usage.console_page_views_per_month) x 10 events per view x 0.25 sampled
     # = 50,000 events x $1.00 per 100,000 events
     assert _by(est, "Rum") == {"RUM events (sampled page views)": pytest.approx(0.50)}
+
+
+def test_a_public_acm_certificate_is_free_and_a_billed_one_is_unknown_never_zero(cfg):
+    public = res("AWS::CertificateManager::Certificate", ("WKL-01",), DomainName="app.example", ValidationMethod="DNS")
+    private = res("AWS::CertificateManager::Certificate", ("WKL-01",), DomainName="app.internal",
+                  CertificateAuthorityArn="arn:aws:acm-pca:us-east-1:222222222222:certificate-authority/x")
+    exportable = res("AWS::CertificateManager::Certificate", ("WKL-01",), DomainName="app.example",
+                     ValidationMethod="DNS", CertificateExport="ENABLED")
+    est = estimate(cfg, [stack("synthetic", {"Public": public, "Private": private, "Exportable": exportable})])
+    assert "Public" not in {x.resource for x in est.lines}  # issued and renewed for CloudFront at no charge
+    assert sorted(x.resource for x in est.unknown) == ["Exportable", "Private"]
+    assert est.total == 0

@@ -153,7 +153,9 @@ def test_optimizations_face_submit_follow_and_read_results(browser: Browser, api
     page, watch = _page(browser)
     try:
         _sign_in(page, api_server.url + "/", "alice")
-        # the form is the API's schema: every objective the API accepts is offered
+        # the form is the API's schema: every objective the API accepts is offered (the form
+        # appears once the console has read /openapi.json, after sign-in: wait for it)
+        expect(page.locator("#f-objective")).to_be_visible()
         options = page.locator("#f-objective option").evaluate_all("els => els.map(e => e.value)")
         doc = json.loads(page.request.get(api_server.url + "/openapi.json").text())
         assert options == doc["components"]["schemas"]["OptimizeRequest"]["properties"]["objective"]["enum"]

@@ -114,6 +114,34 @@ def test_submit_starts_pipeline_and_status_results_follow_the_job(cloud) -> None
     assert other["statusCode"] == 404
 
 
+def test_a_succeeded_search_job_shows_its_trials_and_best_score(cloud) -> None:
+    """The job step runs isolated from the network, so the status reads the search's trial
+    counts and best score from the result when the execution succeeds."""
+    from charter.workloads.handlers import datasets, jobstatus, results
+    from charter.workloads.handlers.models import JobSpec
+
+    _pipeline()
+    assert ingest_prices(n_assets=4, n_days=260)["validated"] == 1
+    resp = _submit({"assets": ASSETS, "objective": "risk_parity", "backtest": {"lookback": 40},
+                    "search": {"enabled": True, "n_trials": 3, "lookback_min": 30, "lookback_max": 60}})
+    assert resp["statusCode"] == 202, resp
+    job = JobStore(SETTINGS).get(json.loads(resp["body"])["job_id"])
+    spec = JobSpec.model_validate_json(boto3.client("s3", region_name="us-east-1").get_object(
+        Bucket=SETTINGS.results_bucket, Key=f"jobs/{job.job_id}/spec.json")["Body"].read())
+    summary, rows = worker.optimize(spec.request, datasets.select(datasets.load(SETTINGS, spec.dataset)[0],
+                                                                  spec.request.assets))
+    results.write(SETTINGS.results_bucket, job.job_id, summary, rows, SETTINGS.results_page_rows)
+    jobstatus.apply({"detail-type": jobstatus.EXECUTION_EVENT, "detail": {
+        "pipelineExecutionArn": job.execution_arn, "currentPipelineExecutionStatus": "Succeeded"}}, SETTINGS)
+    body = json.loads(api.status(proxy_event("GET", "/jobs/{id}", f"/jobs/{job.job_id}",
+                                             path_params={"id": job.job_id}))["body"])
+    trials = {r["trial"] for r in rows if r["kind"] == "trial"}
+    assert body["status"] == "SUCCEEDED" and len(trials) == 3
+    assert body["trials_total"] >= 3 and body["trials_done"] == body["trials_total"]
+    assert body["best_score"] == pytest.approx(max(r["score"] for r in rows if r["kind"] == "trial"
+                                                   and r["score"] is not None))
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"assets": ["A000"], "objective": "min_variance"}, "assets"),
     ({"assets": ASSETS, "objective": "max_return"}, "objective"),

@@ -23,7 +23,7 @@ from typing import Any
 
 from . import aws
 from . import results as store
-from .jobs import Job, JobStore
+from .jobs import PROGRESS_DETAILS, Job, JobStore
 from .models import TERMINAL
 from .settings import Settings
 from .websocket import notify
@@ -57,8 +57,11 @@ def _succeeded(settings: Settings, jobs: JobStore, job: Job) -> Job | None:
         return jobs.transition(job, "FAILED", message="failed", error=f"the pipeline succeeded but "
                                f"s3://{settings.results_bucket}/{where}summary.json is missing "
                                f"({aws.error_code(exc) or type(exc).__name__})")
+    # the step ran isolated from the network, so the search's progress details arrive with its result
+    search = (meta.get("summary") or {}).get("search") or {}
+    details = {k: search[k] for k in PROGRESS_DETAILS if k != "step" and search.get(k) is not None}
     return jobs.transition(job, "SUCCEEDED", progress=1.0, message="done", step="done", result_prefix=where,
-                           rows_total=int(meta["manifest"]["rows_total"]), error=None)
+                           rows_total=int(meta["manifest"]["rows_total"]), error=None, **details)
 
 
 def apply(event: dict[str, Any], settings: Settings | None = None) -> Job | None:

@@ -118,12 +118,20 @@ def optimize(req: OptimizeRequest, md: MarketData, progress: Any = None,
                                   cost_bps=req.backtest.cost_bps),
             n_trials=s.n_trials, sampler=s.sampler, seed=s.seed, halving=s.halving, workers=max(1, workers),
         )
-        search.fit(md, progress=lambda done, total, rung: report(
-            0.6 + 0.35 * done / max(total, 1), f"search: {done}/{total} trials", step="search",
-            trials_done=done, trials_total=total, best_score=search.best_score_so_far_))
+        counted = {"trials_done": 0, "trials_total": 0}
+
+        def trial_done(done: int, total: int, rung: int) -> None:
+            counted.update(trials_done=done, trials_total=total)
+            report(0.6 + 0.35 * done / max(total, 1), f"search: {done}/{total} trials", step="search",
+                   trials_done=done, trials_total=total, best_score=search.best_score_so_far_)
+
+        search.fit(md, progress=trial_done)
+        # the counts travel with the result: a pipeline step cannot report progress while it runs
+        # (network isolated), so the job record takes them from the summary when the job succeeds
         summary["search"] = {"best_config": search.best_config_, "holdout_sharpe": search.holdout_sharpe_,
                              "deflated_sharpe": search.deflated_sharpe_, "failures": search.n_failures_,
-                             "best_metrics": search.best_backtest_.metrics_}
+                             "best_metrics": search.best_backtest_.metrics_, **counted,
+                             "best_score": search.best_score_so_far_}
         rows += [{"kind": "trial", "trial": r["trial"], "rung": r["rung"], "score": r["score"], "error": r["error"],
                   **{k: r["config"][k] for k in ("objective", "risk_model", "lookback", "rebalance_every")}}
                  for r in search.table_]
