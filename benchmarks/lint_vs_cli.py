@@ -106,10 +106,12 @@ def main() -> int:
 
     from charter.landing_zone.config import load_config
     from charter.landing_zone.synth import build_plan, synthesize, write_output
+    from charter.toolenv import ensure_checkov
 
-    cfn_lint, checkov = shutil.which("cfn-lint"), shutil.which("checkov")
-    if not (cfn_lint and checkov):
-        sys.exit("cfn-lint and checkov CLIs must be on PATH for the comparison")
+    # the peer's checkov is the one `charter lint` runs (its own environment, same version)
+    cfn_lint, checkov = shutil.which("cfn-lint"), str(ensure_checkov())
+    if not cfn_lint:
+        sys.exit("the cfn-lint CLI must be on PATH for the comparison")
     cfg = load_config(args.config)
     regions = list(cfg.organization.governed_regions)
     out = Path(tempfile.mkdtemp(prefix="charter-bench-lint-"))
