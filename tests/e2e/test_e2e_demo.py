@@ -108,7 +108,9 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, small_config, small_config_pat
 
     # every dev workload stack is in the dev account, complete, as the demo's summary says
     stacks = seen["stacks"]
-    assert len(stacks) >= 12 and set(stacks.values()) == {"CREATE_COMPLETE"}, stacks
+    # complete: created, or created then updated (the first workload deploy's second pass, once
+    # the code artifacts are uploaded), never failed or rolled back
+    assert len(stacks) >= 12 and set(stacks.values()) <= {"CREATE_COMPLETE", "UPDATE_COMPLETE"}, stacks
     assert facts["workload_stacks_deployed"] == len(stacks) and facts["workload_stacks"] == stacks
     workload_step = next(s for s in result.steps if s.name == "optimizer workload")
     assert f"{len(stacks)} workload stacks deployed" in workload_step.summary
