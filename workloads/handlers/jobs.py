@@ -125,6 +125,21 @@ class Job:
         }
 
 
+def _update_expression(changes: dict[str, Any], names: dict[str, str], values: dict[str, Any]) -> str:
+    """UpdateExpression that sets `changes` (None removes the attribute) and bumps `#version`
+    by `:one`; fills `names` and `values` with the placeholders it uses."""
+    sets, removes = [], []
+    for i, (key, value) in enumerate(changes.items()):
+        names[f"#a{i}"] = key
+        if value is None:
+            removes.append(f"#a{i}")
+        else:
+            values[f":v{i}"] = _ser.serialize(_dynamo(value))
+            sets.append(f"#a{i} = :v{i}")
+    expr = "SET " + ", ".join(sets) + " ADD #version :one"
+    return expr + (" REMOVE " + ", ".join(removes) if removes else "")
+
+
 class JobStore:
     def __init__(self, settings: Settings) -> None:
         self.table = settings.jobs_table
@@ -172,17 +187,7 @@ class JobStore:
         changes["updated_at"] = now_iso()
         names: dict[str, str] = {"#version": "version"}
         values: dict[str, Any] = {":one": {"N": "1"}}
-        sets, removes = [], []
-        for i, (key, value) in enumerate(changes.items()):
-            names[f"#a{i}"] = key
-            if value is None:
-                removes.append(f"#a{i}")
-            else:
-                values[f":v{i}"] = _ser.serialize(_dynamo(value))
-                sets.append(f"#a{i} = :v{i}")
-        expr = "SET " + ", ".join(sets) + " ADD #version :one"
-        if removes:
-            expr += " REMOVE " + ", ".join(removes)
+        expr = _update_expression(changes, names, values)
         resp = self.ddb.update_item(
             TableName=self.table, Key={"job_id": {"S": job.job_id}, "timestamp": {"S": job.timestamp}},
             UpdateExpression=expr, ExpressionAttributeNames=names, ExpressionAttributeValues=values,
@@ -199,17 +204,9 @@ class JobStore:
         changes = {"status": status, **changes, "updated_at": now_iso()}
         names: dict[str, str] = {"#version": "version", "#status": "status"}
         values: dict[str, Any] = {":one": {"N": "1"}}
-        sets, removes = [], []
-        for i, (key, value) in enumerate(changes.items()):
-            names[f"#a{i}"] = key
-            if value is None:
-                removes.append(f"#a{i}")
-            else:
-                values[f":v{i}"] = _ser.serialize(_dynamo(value))
-                sets.append(f"#a{i} = :v{i}")
+        expr = _update_expression(changes, names, values)
         for i, state in enumerate(allowed):
             values[f":from{i}"] = {"S": state}
-        expr = "SET " + ", ".join(sets) + " ADD #version :one" + (" REMOVE " + ", ".join(removes) if removes else "")
         try:
             resp = self.ddb.update_item(
                 TableName=self.table, Key={"job_id": {"S": job.job_id}, "timestamp": {"S": job.timestamp}},
