@@ -61,6 +61,14 @@ def enable(on: bool = True) -> None:
     _ENABLED[0] = on
 
 
+def forget() -> None:
+    """Drop what was learnt about the previous embedded AWS's principals and organizations."""
+    with _KEYS_LOCK:
+        _KEYS.clear()
+    _ORG_CACHE.clear()
+    _ORG_GENERATION[0] += 1
+
+
 def enabled() -> bool:
     return _ENABLED[0]
 

@@ -61,6 +61,12 @@ def _reset_backends() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
     moto_api_backend.reset()
+    # state moto and the enforcement keep beside the backends, which the reset leaves: member
+    # accounts -> their management account, and who each access key was
+    from moto.organizations.models import organizations_backends
+
+    organizations_backends.master_accounts.clear()
+    enforcement.forget()
 
 
 class _SkippedTypeFilter(logging.Filter):
@@ -119,10 +125,18 @@ class LocalAws:
             if self.endpoint_url in _ENDPOINT:
                 _ENDPOINT.remove(self.endpoint_url)
             self._server = None
-            if not _ENDPOINT:  # the last embedded AWS of this process: its Lambda runtime goes too
+            if not _ENDPOINT:  # the last embedded AWS of this process: its background work goes too
                 from charter.local import lambda_runtime, pipelines
+                from charter.local.patches import sagemaker_pipelines, stacksets
 
-                lambda_runtime.stop()
+                # StackSet runners and queued EventBridge deliveries would otherwise go on
+                # writing into the next embedded AWS of this process (its backends are reset,
+                # the threads are not): a role made by a stale stack refuses a later caller
+                stacksets.request_stop()
+                sagemaker_pipelines.drop_deliveries()
+                lambda_runtime.stop()  # a custom resource waiting on its function fails now
+                stacksets.join()
+                lambda_runtime.stop()  # and the runtime a last instance may have started again
                 pipelines.stop_all()  # pipeline steps still running as local processes
 
     def __enter__(self) -> LocalAws:

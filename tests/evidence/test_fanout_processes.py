@@ -99,7 +99,8 @@ def test_a_dead_worker_becomes_gaps_for_exactly_what_it_did_not_return(org):
     got = [(a.collector, a.account_id, a.region) for a in artifacts]
     assert len(got) == len(set(got)) and set(got) == planned  # nothing missing, nothing twice
     gaps = [a for a in artifacts if a.kind == "gap"]
-    assert gaps and all("worker process" in a.error and "--processes 1" in a.error for a in gaps)
+    other = sorted({a.error for a in gaps if "worker process" not in a.error or "--processes 1" not in a.error})
+    assert gaps and not other, other[:3]
     assert any(a.collector == "kms" for a in gaps)
 
 

@@ -91,6 +91,16 @@ def _deliver() -> None:
             logging.getLogger("charter.local").warning("EventBridge delivery to %s failed", fn_arn, exc_info=True)
 
 
+def drop_deliveries() -> None:
+    """Forget the events not yet delivered (the embedded AWS is stopping: their functions go
+    with it, and a later embedded AWS of this process must not receive them)."""
+    while True:
+        try:
+            _DELIVERIES.get_nowait()
+        except queue.Empty:
+            return
+
+
 def lambda_targets() -> None:
     """moto 5.2.1 raises NotImplementedError for a rule whose target is a Lambda function
     (AWS invokes it asynchronously with the event). Here it is invoked from its artifact,

@@ -52,6 +52,9 @@ from charter.local.patches.stack_update import update_stack
 #: Operation states in which another operation must wait (or be refused).
 ACTIVE = ("QUEUED", "RUNNING", "STOPPING")
 _LOCK = threading.RLock()
+#: Every StackSet's runner thread, so that stopping the embedded AWS stops them: a runner left
+#: going after a stop writes its stacks and roles into the next embedded AWS of the process.
+_RUNNERS: dict[threading.Thread, Any] = {}
 
 
 def _now() -> datetime:
@@ -233,6 +236,7 @@ def submit(stackset: Any, operation: Operation) -> str:
         if not getattr(stackset, "charter_runner", None):
             stackset.charter_runner = threading.Thread(target=_drain, args=(stackset,), daemon=True,
                                                        name=f"stackset-{stackset.name}")
+            _RUNNERS[stackset.charter_runner] = stackset
             stackset.charter_runner.start()
     return operation.id
 
@@ -243,9 +247,32 @@ def _drain(stackset: Any) -> None:
             queued = [op for op in _operations(stackset).values() if op.status == "QUEUED"]
             if not queued:
                 stackset.charter_runner = None
+                _RUNNERS.pop(threading.current_thread(), None)
                 return
             op = min(queued, key=lambda o: o.created)
         op.run()
+
+
+def request_stop() -> None:
+    """Stop every StackSet operation still queued or running (the embedded AWS is stopping):
+    the instance being deployed finishes, nothing new starts."""
+    with _LOCK:
+        for stackset in _RUNNERS.values():
+            for op in _operations(stackset).values():
+                if op.status in ACTIVE:
+                    op.stop_requested = True
+
+
+def join(timeout: float = 60.0) -> None:
+    """Wait for the runners `request_stop` stopped."""
+    with _LOCK:
+        runners = list(_RUNNERS)
+    for thread in runners:
+        thread.join(timeout)
+    with _LOCK:
+        for thread in runners:
+            if not thread.is_alive():
+                _RUNNERS.pop(thread, None)
 
 
 def active(stackset: Any) -> list[Operation]:
