@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from charter.errors import CharterError
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 
 from .catalog import Catalog, default_catalog
 from .links import ControlLinks, Links, default_links, load_links

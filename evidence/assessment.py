@@ -32,7 +32,7 @@ from charter.evidence.collectors import all_collectors
 from charter.evidence.collectors.base import Collector, criteria_for
 from charter.evidence.errors import CollectError
 from charter.evidence.fanout import NO_ORGANIZATION, AccountRef, caller_account, discover_accounts
-from charter.landing_zone.config.model import Organization, OrgConfig
+from charter.config.model import Organization, OrgConfig
 
 Status = Literal["fail", "gap", "pass", "not_applicable", "not_deployed", "manual"]
 #: Worst first: a criterion or control takes the worst status among its parts.

@@ -185,7 +185,7 @@ def _load_config() -> Any:
     """The deployed config: JSON that `charter deploy` validated and wrote into the package,
     read with the model alone (the loader's cross-checks need the landing zone's guardrails,
     which the package does not hold)."""
-    from charter.landing_zone.config.model import OrgConfig
+    from charter.config.model import OrgConfig
 
     path = _config_path()
     try:

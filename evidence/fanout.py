@@ -60,8 +60,8 @@ from charter.evidence.collectors.base import (
     Throttle,
     criteria_for,
 )
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
+from charter.config.model import OrgConfig
+from charter.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
 
 Progress = Callable[[int, int, Artifact], None]
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from charter.errors import LimitError
-from charter.landing_zone.config.model import Limits, OrgConfig
+from charter.config.model import Limits, OrgConfig
 
 
 @dataclass(frozen=True)

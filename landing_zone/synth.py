@@ -20,9 +20,9 @@ import yaml
 from pydantic import BaseModel, Field
 
 from charter.errors import CharterError, SynthError
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 from charter.landing_zone.limits import builder_overflow, check_stacks, raise_breaches, upload
-from charter.landing_zone.naming import stack_name
+from charter.naming import stack_name
 from charter.landing_zone.registry import Builder, builders
 from charter.landing_zone.stacks import Deployment, StackSpec
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from charter.aws import SessionFactory
-from charter.landing_zone.naming import STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE
+from charter.naming import STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT
 
 TRUST = {STACKSET_ADMIN_ROLE: {"Service": "cloudformation.amazonaws.com"},

@@ -24,8 +24,8 @@ from typing import Any
 
 from charter.aws import SessionFactory
 from charter.errors import CharterError
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import MEMBER_ACCESS_ROLE, resource_name
+from charter.config.model import OrgConfig
+from charter.naming import MEMBER_ACCESS_ROLE, resource_name
 
 N_ASSETS = 8
 N_DAYS = 504

@@ -85,7 +85,7 @@ def assess(
     from charter.evidence.ocsf import to_json as ocsf_json
     from charter.evidence.signing import signer_for
     from charter.evidence.store import EvidenceStore, open_backend
-    from charter.landing_zone.naming import EVIDENCE_READER_ROLE
+    from charter.naming import EVIDENCE_READER_ROLE
 
     fmt = OutputFormat(output).value
     wanted_regions = _split(regions)

@@ -19,8 +19,8 @@ import botocore.exceptions
 
 from charter.aws import AwsError, SessionFactory, error_message, paginate
 from charter.evidence.artifact import ApiCall, utcnow
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import EVIDENCE_READER_ROLE
+from charter.config.model import OrgConfig
+from charter.naming import EVIDENCE_READER_ROLE
 
 from .model import AccessRow, Account, Snapshot
 

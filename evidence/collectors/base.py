@@ -32,7 +32,7 @@ import botocore.exceptions
 from charter.aws import error_code, error_message
 from charter.errors import CharterError
 from charter.evidence.artifact import ApiCall, Artifact, PopulationItem, Result, utcnow
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 
 Scope = Literal["global", "regional"]
 

@@ -23,7 +23,7 @@ from charter.evidence.collectors.base import (
     item,
     reads,
 )
-from charter.landing_zone.config.model import ROOT
+from charter.config.model import ROOT
 
 #: The controls SCP statements serve: the guardrails' and ORG-05 (custom statements). A test
 #: proves this is the set the landing zone's guardrails declare.

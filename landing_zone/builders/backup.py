@@ -34,9 +34,9 @@ from troposphere.backup import (
 from troposphere.iam import Role
 
 from charter.landing_zone.builders.kms import key_arn_import, member_targets
-from charter.landing_zone.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
+from charter.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
 from charter.landing_zone.metadata import controls
-from charter.landing_zone.naming import resource_name
+from charter.naming import resource_name
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
 

@@ -49,10 +49,10 @@ from troposphere.sso import PermissionSet
 
 from charter.errors import SynthError
 from charter.landing_zone.builders.kms import ADMIN_ACTIONS, BREAK_GLASS_ROLE
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls, suppress
-from charter.landing_zone.naming import (
+from charter.naming import (
     EVIDENCE_COLLECTOR_ROLE,
     EVIDENCE_OPERATOR_ROLE,
     EVIDENCE_READER_ROLE,

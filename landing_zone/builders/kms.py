@@ -46,9 +46,9 @@ from awacs.aws import (
 from troposphere import Export, GetAtt, ImportValue, Output, Ref, Sub, Tags, Template
 from troposphere.kms import Alias, Key
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 from charter.landing_zone.metadata import controls
-from charter.landing_zone.naming import (
+from charter.naming import (
     STACKSET_EXECUTION_ROLE,
     kms_alias,
     logical_id,

@@ -87,10 +87,10 @@ from charter.landing_zone.builders.account_baseline import (
     SERVICE_TIMEOUT_SECONDS,
     DefaultSecurityGroupClosedResource,
 )
-from charter.landing_zone.config.model import WORKLOAD_ENVIRONMENTS, Account, OrgConfig
+from charter.config.model import WORKLOAD_ENVIRONMENTS, Account, OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls
-from charter.landing_zone.naming import log_bucket_name, logical_id, resource_name
+from charter.naming import log_bucket_name, logical_id, resource_name
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from troposphere import AWSObject, Parameter, Ref, Tags, Template
 from troposphere.organizations import OrganizationalUnit, Policy
 
-from charter.landing_zone.config.model import ROOT, OrgConfig
+from charter.config.model import ROOT, OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls
-from charter.landing_zone.naming import logical_id
+from charter.naming import logical_id
 from charter.landing_zone.registry import builder
 from charter.landing_zone.scp.guardrails import (
     SUSPENDED_CONTROL,

@@ -34,7 +34,7 @@ from typing import Any
 import botocore.exceptions
 
 from charter.aws import error_code, paginate
-from charter.landing_zone.naming import permission_set_output
+from charter.naming import permission_set_output
 from charter.landing_zone.synth import PlannedStack
 
 from .context import PENDING

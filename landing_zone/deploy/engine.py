@@ -24,7 +24,7 @@ from charter.aws import (
     explain,
 )
 from charter.errors import SynthError
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 from charter.landing_zone.synth import Plan, PlannedStack
 
 from . import assignments, orgs, scps

@@ -12,7 +12,7 @@ from pathlib import Path
 from awacs.aws import Allow, PolicyDocument, Principal, Statement
 from troposphere import Output, Ref, Sub, Template, kms, ssm
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.stacks import Deployment, StackSpec

@@ -14,7 +14,7 @@ import pytest
 
 from charter.aws import SessionFactory
 from charter.landing_zone.config import load_config
-from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
+from charter.naming import MEMBER_ACCESS_ROLE
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws, enforcement
 from charter.policy.cfn import resolve
 

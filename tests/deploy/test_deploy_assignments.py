@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from charter.landing_zone.config import load_config
-from charter.landing_zone.config.model import Assignment, OrgConfig
+from charter.config.model import Assignment, OrgConfig
 from charter.landing_zone.deploy import deploy
 from charter.landing_zone.deploy.assignments import wanted
 from charter.landing_zone.registry import builders

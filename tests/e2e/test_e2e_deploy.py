@@ -14,12 +14,12 @@ from botocore.awsrequest import AWSResponse
 
 from charter.aws import SessionFactory
 from charter.landing_zone.config import load_config
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 from charter.landing_zone.deploy import deploy
 from charter.landing_zone.deploy.journal import Journal
 from charter.landing_zone.deploy.planner import offline_plan
 from charter.landing_zone.deploy.testing import write_sample_plan
-from charter.landing_zone.naming import (
+from charter.naming import (
     MEMBER_ACCESS_ROLE,
     STACKSET_ADMIN_ROLE,
     STACKSET_EXECUTION_ROLE,

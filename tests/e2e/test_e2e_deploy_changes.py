@@ -27,7 +27,7 @@ from charter.aws import SessionFactory
 from charter.landing_zone.config import load_config, load_config_text
 from charter.landing_zone.deploy import deploy
 from charter.landing_zone.deploy.testing import write_sample_plan
-from charter.landing_zone.naming import (
+from charter.naming import (
     MEMBER_ACCESS_ROLE,
     STACKSET_ADMIN_ROLE,
 )

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from charter.landing_zone.config import load_config
-from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
+from charter.naming import MEMBER_ACCESS_ROLE
 from charter.local import LocalAws
 from charter.workloads.deploy import deploy_workload
 

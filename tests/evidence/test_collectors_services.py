@@ -17,7 +17,7 @@ from moto import mock_aws
 from charter.evidence.artifact import utcnow
 from charter.evidence.collectors.base import Context, Target
 from charter.evidence.collectors.stacksets import check_drift
-from charter.landing_zone.config.model import Assignment, PermissionSet
+from charter.config.model import Assignment, PermissionSet
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

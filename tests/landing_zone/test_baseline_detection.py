@@ -11,7 +11,7 @@ import yaml
 
 from charter.landing_zone.builders import detection
 from charter.landing_zone.config import load_config_text
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 from charter.landing_zone.context import CONTEXT_PARAMETERS
 from charter.landing_zone.lint import Linter
 from charter.landing_zone.registry import builders

@@ -139,7 +139,7 @@ def test_custom_scp_condition_operator_is_checked() -> None:
 
 
 def test_starter_file_is_valid() -> None:
-    from charter.landing_zone.config.starter import starter_text
+    from charter.config.starter import starter_text
 
     cfg = load_config_text(starter_text(), "org.yaml")
     assert len(cfg.accounts) == 6
@@ -162,7 +162,7 @@ def test_the_fast_reader_reads_every_scalar_as_ruamel_does(scalar: str) -> None:
     for the other."""
     import json
 
-    from charter.landing_zone.config.loader import _fast_read, _read_yaml
+    from charter.config.loader import _fast_read, _read_yaml
 
     text = f"a: {scalar}\n"
     fast = _fast_read(text)

@@ -46,10 +46,10 @@ from troposphere.iam import ManagedPolicy, Role
 from troposphere.iam import Policy as InlinePolicy
 
 from charter.landing_zone.components.s3 import secure_bucket
-from charter.landing_zone.config.workloads import ENVIRONMENT_ORDER
+from charter.config.workloads import ENVIRONMENT_ORDER
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls, suppress
-from charter.landing_zone.naming import (
+from charter.naming import (
     access_log_bucket_name,
     workload_boundary_name,
     workload_deploy_role_name,

@@ -45,7 +45,7 @@ from troposphere.s3 import OwnershipControls, OwnershipControlsRule
 
 from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.metadata import controls
-from charter.landing_zone.naming import access_log_bucket_name
+from charter.naming import access_log_bucket_name
 from charter.landing_zone.registry import builder
 
 from . import data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 
 
 def logical_id(*parts: str) -> str:
