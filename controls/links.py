@@ -90,8 +90,8 @@ def load_links(catalog: Catalog | None = None) -> Links:
     """Read every registry (importing the builder and collector modules) and join them by id."""
     from charter.evidence.collectors import all_collectors
     from charter.evidence.collectors.base import check_name
-    from charter.managed_rules import MANAGED_RULES
     from charter.landing_zone.scp.guardrails import GUARDRAILS
+    from charter.managed_rules import MANAGED_RULES
 
     catalog = catalog or default_catalog()
     by: dict[str, ControlLinks] = {}

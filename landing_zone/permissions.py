@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from charter.config.model import ROOT, OrgConfig
-from charter.naming import MEMBER_ACCESS_ROLE, STACKSET_EXECUTION_ROLE, stack_name
 from charter.landing_zone.stacks import Deployment
+from charter.naming import MEMBER_ACCESS_ROLE, STACKSET_EXECUTION_ROLE, stack_name
 from charter.policy.documents import Policy
 from charter.policy.evaluate import Principal
 from charter.policy.managed import managed_policy

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from charter.aws import SessionFactory
-from charter.errors import CharterError
 from charter.config.model import OrgConfig
+from charter.errors import CharterError
 from charter.naming import MEMBER_ACCESS_ROLE, resource_name
 
 N_ASSETS = 8

@@ -73,6 +73,7 @@ def assess(
     """
     from datetime import UTC, datetime
 
+    from charter.controls.links import default_links
     from charter.evidence.assessment import (
         DEFAULT_MEMBER_ROLE,
         assessment_collectors,
@@ -137,7 +138,7 @@ def assess(
                 role_name=role or (EVIDENCE_READER_ROLE if landing_zone else DEFAULT_MEMBER_ROLE))
     assessment = judge(artifacts, caller_arn=caller, accounts=scope.accounts, regions=regions_read,
                        assessed_at=datetime.now(UTC).replace(microsecond=0), landing_zone=landing_zone,
-                       collectors=chosen, organization_id=scope.organization_id)
+                       links=default_links(), collectors=chosen, organization_id=scope.organization_id)
     (target / "findings.ocsf.json").write_text(ocsf_json(assessment), encoding="utf-8")
     (target / "findings.csv").write_text(to_csv(assessment), encoding="utf-8")
     (target / "assessment.json").write_text(assessment.model_dump_json(indent=2) + "\n", encoding="utf-8")

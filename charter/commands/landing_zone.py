@@ -58,8 +58,8 @@ def init(path: Path = typer.Argument(Path("org.yaml"), help="Where to write the 
 
     Example: `charter init org.yaml && charter validate -c org.yaml`
     """
-    from charter.errors import CharterError
     from charter.config.starter import starter_text
+    from charter.errors import CharterError
 
     if path.exists() and not force:
         raise CharterError(f"{path} already exists", hint="pass --force to overwrite it, or choose another path")

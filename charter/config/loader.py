@@ -25,7 +25,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from charter.errors import ConfigError, ConfigIssue
 
-from .checks import run_checks
+from .checks import Check, run_checks
 from .model import OrgConfig
 
 _TYPE_HINTS = {
@@ -226,23 +226,27 @@ def _fast_read(text: str) -> Any:
         return None
 
 
-def load_config_text(text: str, path: str | Path = "org.yaml", *, landing_zone: bool = True) -> OrgConfig:
+def load_config_text(text: str, path: str | Path = "org.yaml", *, landing_zone: bool = True,
+                     checks: Sequence[Check] = ()) -> OrgConfig:
     """Parse and validate `text`; raise `ConfigError` listing every problem found.
 
     `landing_zone=False` (`charter assess`): the accounts are existing ones, judged against the
-    baseline; the log-archive, audit and security accounts a landing zone needs are not required."""
+    baseline; the log-archive, audit and security accounts a landing zone needs are not required.
+    `checks`: a domain's own cross-field checks, run after the ground floor's (commands load
+    through `charter.landing_zone.config`, which adds the SCP guardrail checks)."""
     data = _fast_read(text)
     if isinstance(data, dict):
         try:
             cfg = OrgConfig.model_validate(data)
         except (ValidationError, RecursionError):
             cfg = None
-        if cfg is not None and not run_checks(cfg, landing_zone=landing_zone):
+        if cfg is not None and not run_checks(cfg, landing_zone=landing_zone, extra=checks):
             return cfg
-    return _load_located(text, Path(path), landing_zone=landing_zone)
+    return _load_located(text, Path(path), landing_zone=landing_zone, checks=checks)
 
 
-def _load_located(text: str, path: Path, *, landing_zone: bool = True) -> OrgConfig:
+def _load_located(text: str, path: Path, *, landing_zone: bool = True,
+                  checks: Sequence[Check] = ()) -> OrgConfig:
     """The slow, exact path: every problem with its line and column."""
     data = _read_yaml(path, text)
     if not isinstance(data, CommentedMap):
@@ -256,7 +260,7 @@ def _load_located(text: str, path: Path, *, landing_zone: bool = True) -> OrgCon
     except RecursionError:
         raise ConfigError([ConfigIssue(str(path), 1, 1, "", "the YAML refers to itself (recursive alias)",
                                        "replace the alias with a plain value")]) from None
-    problems = run_checks(cfg, landing_zone=landing_zone)
+    problems = run_checks(cfg, landing_zone=landing_zone, extra=checks)
     if problems:
         issues = []
         for loc, message, hint in problems:
@@ -270,7 +274,7 @@ def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return sorted(issues, key=lambda i: (i.line, i.column))
 
 
-def load_config(path: str | Path, *, landing_zone: bool = True) -> OrgConfig:
+def load_config(path: str | Path, *, landing_zone: bool = True, checks: Sequence[Check] = ()) -> OrgConfig:
     """Load `org.yaml` from disk (`landing_zone`: see `load_config_text`)."""
     path = Path(path)
     if path.exists() and not path.is_file():
@@ -285,6 +289,6 @@ def load_config(path: str | Path, *, landing_zone: bool = True) -> OrgConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(str(path), 1, 1, "", f"cannot read file: {exc}",
                                        "check the path and that the file is UTF-8 text")]) from None
-    return load_config_text(text, path, landing_zone=landing_zone)
+    return load_config_text(text, path, landing_zone=landing_zone, checks=checks)
 
 

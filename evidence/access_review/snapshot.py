@@ -18,8 +18,8 @@ from typing import Any
 import botocore.exceptions
 
 from charter.aws import AwsError, SessionFactory, error_message, paginate
-from charter.evidence.artifact import ApiCall, utcnow
 from charter.config.model import OrgConfig
+from charter.evidence.artifact import ApiCall, utcnow
 from charter.naming import EVIDENCE_READER_ROLE
 
 from .model import AccessRow, Account, Snapshot

@@ -33,12 +33,12 @@ from troposphere.backup import (
 )
 from troposphere.iam import Role
 
-from charter.landing_zone.builders.kms import key_arn_import, member_targets
 from charter.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
+from charter.landing_zone.builders.kms import key_arn_import, member_targets
 from charter.landing_zone.metadata import controls
-from charter.naming import resource_name
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import resource_name
 
 BACKUP_TAG = ("backup", "charter")
 #: AWS Backup keeps continuous (point-in-time) backups at most this long.

@@ -48,10 +48,13 @@ from troposphere.config import (
 )
 from troposphere.iam import Role
 
+from charter.config.model import OrgConfig
 from charter.landing_zone.builders.detection import api_step
 from charter.landing_zone.builders.log_archive import logs_key_arn
-from charter.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
+from charter.landing_zone.metadata import control_tags, controls
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
 from charter.managed_rules import (
     MANAGED_RULES,
     RuleSpec,
@@ -60,10 +63,7 @@ from charter.managed_rules import (
     rule_controls,
     rule_name,
 )
-from charter.landing_zone.metadata import control_tags, controls
 from charter.naming import log_bucket_name, logical_id
-from charter.landing_zone.registry import builder
-from charter.landing_zone.stacks import Deployment, StackSpec
 
 #: The rule table lives in `managed_rules` (the evidence collector reads it without troposphere).
 __all__ = ["MANAGED_RULES", "RuleSpec", "build", "enabled_rules", "rule_name"]

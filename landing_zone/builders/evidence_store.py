@@ -51,10 +51,12 @@ from troposphere.kms import Alias, Key
 from troposphere.logs import LogGroup
 from troposphere.sqs import Queue, QueuePolicy
 
-from charter.landing_zone.components.s3 import secure_bucket
 from charter.config.model import OrgConfig
+from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls, suppress
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
 from charter.naming import (
     EVIDENCE_COLLECTOR_ROLE,
     EVIDENCE_READER_ROLE,
@@ -62,8 +64,6 @@ from charter.naming import (
     evidence_bucket_name,
     signing_key_alias,
 )
-from charter.landing_zone.registry import builder
-from charter.landing_zone.stacks import Deployment, StackSpec
 
 CONTROL = "EVD-01"
 HANDLER = "charter.evidence.continuous.handler"

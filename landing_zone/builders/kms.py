@@ -48,13 +48,13 @@ from troposphere.kms import Alias, Key
 
 from charter.config.model import OrgConfig
 from charter.landing_zone.metadata import controls
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
 from charter.naming import (
     STACKSET_EXECUTION_ROLE,
     kms_alias,
     logical_id,
 )
-from charter.landing_zone.registry import builder
-from charter.landing_zone.stacks import Deployment, StackSpec
 
 #: Export name of the environment key's ARN (one per account and region).
 KEY_ARN_EXPORT = "charter-kms-key-arn"

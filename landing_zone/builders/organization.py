@@ -25,7 +25,6 @@ from troposphere.organizations import OrganizationalUnit, Policy
 from charter.config.model import ROOT, OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls
-from charter.naming import logical_id
 from charter.landing_zone.registry import builder
 from charter.landing_zone.scp.guardrails import (
     SUSPENDED_CONTROL,
@@ -34,6 +33,7 @@ from charter.landing_zone.scp.guardrails import (
 )
 from charter.landing_zone.scp.packing import pack
 from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import logical_id
 
 STACK = "organization"
 OU_ID_PATTERN = r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$"

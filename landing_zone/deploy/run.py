@@ -16,8 +16,8 @@ from typing import Any
 
 from charter.aws import SessionFactory, error_code, error_message
 from charter.config.model import OrgConfig
-from charter.naming import MEMBER_ACCESS_ROLE
 from charter.landing_zone.synth import Plan
+from charter.naming import MEMBER_ACCESS_ROLE
 
 from .context import DeployContext
 from .journal import Journal

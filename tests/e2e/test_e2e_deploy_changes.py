@@ -27,11 +27,11 @@ from charter.aws import SessionFactory
 from charter.landing_zone.config import load_config, load_config_text
 from charter.landing_zone.deploy import deploy
 from charter.landing_zone.deploy.testing import write_sample_plan
+from charter.local import LocalAws
 from charter.naming import (
     MEMBER_ACCESS_ROLE,
     STACKSET_ADMIN_ROLE,
 )
-from charter.local import LocalAws
 
 pytestmark = pytest.mark.slow
 

@@ -124,8 +124,8 @@ def test_roles_reach_every_account_including_management(specs):
 
 
 def test_unknown_permission_set_is_a_synth_error(cfg):
-    from charter.errors import SynthError
     from charter.config.model import Assignment
+    from charter.errors import SynthError
 
     ident = cfg.baseline.identity.model_copy(update={"assignments": [Assignment(group="g", permission_set="Nope", accounts=["prod"])]})
     bad = cfg.model_copy(update={"baseline": cfg.baseline.model_copy(update={"identity": ident})})

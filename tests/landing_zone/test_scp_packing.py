@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from charter.errors import LimitError
 from charter.config.model import Limits
+from charter.errors import LimitError
 from charter.landing_zone.scp.guardrails import GUARDRAILS
 from charter.landing_zone.scp.packing import ScpStatement, collect_statements, minify, pack
 
