@@ -72,7 +72,7 @@ DEFAULT_CODE_KEY = "charter/evidence-collector.zip"
 #: What the collector's code may import from Charter: the evidence package and the ground
 #: floor it stands on (the config model, names, the session factory, errors).
 SHIPPED = ("charter.aws", "charter.retries", "charter.errors", "charter.evidence", "charter.config.model",
-           "charter.config.workloads", "charter.config.cost", "charter.naming",
+           "charter.config.types", "charter.config.workloads", "charter.config.cost", "charter.naming",
            # the managed-rule table (which controls a Config rule evidences) and the control
            # catalog (criteria per control): data modules without a template library
            "charter.managed_rules", "charter.controls")

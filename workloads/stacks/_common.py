@@ -26,10 +26,10 @@ from charter.config.workloads import (
     OptimizerWorkload,
     workload_account,
 )
-from charter.landing_zone.builders.kms import KEY_ARN_EXPORT
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.stacks import Deployment, StackSpec
 from charter.naming import (
+    KEY_ARN_EXPORT,
     kms_alias,
     resource_name,
     workload_boundary_name,
