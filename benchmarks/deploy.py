@@ -38,6 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # sample_plan: the sample StackSets the tests deploy too
 
 READS = ("Describe", "List", "Get")
 
@@ -58,9 +59,10 @@ def main() -> int:
         return scale_table(args, sizes)
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true" if args.managed_policies else "false")
 
+    from sample_plan import write_sample_plan
+
     from charter.landing_zone.config import load_config
     from charter.landing_zone.deploy import deploy
-    from charter.landing_zone.deploy.testing import write_sample_plan
     from charter.local import LocalAws
 
     cfg = load_config(args.config)

@@ -416,11 +416,11 @@ def error_message(exc: BaseException) -> str:
 
 @dataclass
 class Drained:
-    """Every item of a paginated call, with proof that the last page was reached."""
+    """Every item of a paginated call and how many pages it took. There is no partial result:
+    `paginate` returns after the last page (no continuation token) or raises."""
 
     items: list[Any]
     pages: int
-    complete: bool  # the final page carried no continuation token
 
 
 def paginate(client: Any, operation: str, result_key: str, **params: Any) -> Drained:
@@ -431,5 +431,5 @@ def paginate(client: Any, operation: str, result_key: str, **params: Any) -> Dra
     for page in paginator.paginate(**params):
         pages += 1
         items.extend(page.get(result_key, []))
-    return Drained(items=items, pages=pages, complete=True)
+    return Drained(items=items, pages=pages)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
+from sample_plan import write_sample_plan
 
 from charter.aws import SessionFactory
 from charter.config.model import OrgConfig
@@ -18,7 +19,6 @@ from charter.landing_zone.config import load_config
 from charter.landing_zone.deploy import deploy
 from charter.landing_zone.deploy.journal import Journal
 from charter.landing_zone.deploy.planner import offline_plan
-from charter.landing_zone.deploy.testing import write_sample_plan
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
 from charter.naming import (
     MEMBER_ACCESS_ROLE,

@@ -1,4 +1,4 @@
-"""A small member-account StackSet for tests, the benchmark and demos.
+"""A small member-account StackSet for the tests and `benchmarks/deploy.py` (test code: not installed).
 
 Until the baseline builders land, plan.json holds only the organization; this adds a
 service-managed StackSet (a KMS key per account and region, ENC-01) and a self-managed one
