@@ -126,10 +126,12 @@ def assess(
         signer = signer_for(store_url, backend, sessions, None, cfg, key_file=key)
         caller = sessions.caller_arn()
         if not quiet:
+            from charter.aws import botocore_session
+
             where = f"{len(scope.accounts)} account(s)" if len(scope.accounts) > 1 else \
                 f"account {scope.accounts[0][1]} ({scope.accounts[0][0]})"
             err_console.print(f"assessing {escape(where)} in {', '.join(regions_read)} as {escape(caller)}; "
-                              f"{sessions.retry.describe(sessions.base._session)}", highlight=False)
+                              f"{sessions.retry.describe(botocore_session(sessions.base))}", highlight=False)
         with _progress(sessions, quiet) as progress:
             result = collect_to_store(
                 EvidenceStore(backend), sessions, cfg, signer, accounts=list(scope.accounts), regions=regions_read,
