@@ -16,9 +16,9 @@ again.
                        validated config `charter deploy` writes)
 
 The code package (an S3 asset `charter deploy` uploads) holds exactly the modules this
-handler imports (its import closure: the evidence package and the landing zone's config
-model, no builders), the third-party packages the Lambda runtime lacks (pydantic,
-ruamel.yaml, cryptography), org.yaml and `evidence-sources.json` (the SCP statements
+handler imports (its import closure: the evidence package and the ground floor's config
+model and naming contract, nothing of the landing zone), the third-party packages the Lambda
+runtime lacks (pydantic, PyYAML, cryptography), org.yaml and `evidence-sources.json` (the SCP statements
 org.yaml expects, computed by deploy) at its root.
 """
 
