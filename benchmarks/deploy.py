@@ -15,7 +15,7 @@ parameter in every member account and governed region: 62 x 3 = 186 instances);
 policies for every account it touches, which costs seconds per account and measures moto
 rather than deploy; they are off unless `--managed-policies`.
 
-Scale: `--accounts N` grows the config to N accounts first (`landing_zone.config.grow`: team
+Scale: `--accounts N` grows the config to N accounts first (`charter.config.grow`: team
 accounts with their own VPCs under an OU tree 5 deep) and deploys the full landing zone;
 `--accounts 62,250,1000` deploys each size in a fresh embedded AWS (its own process) and
 prints the deploy time per account of each and the largest over the smallest (flat = 1.0x).
@@ -38,6 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # sample_plan: the sample StackSets the tests deploy too
 
 READS = ("Describe", "List", "Get")
 
@@ -58,15 +59,16 @@ def main() -> int:
         return scale_table(args, sizes)
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true" if args.managed_policies else "false")
 
+    from sample_plan import write_sample_plan
+
     from charter.landing_zone.config import load_config
     from charter.landing_zone.deploy import deploy
-    from charter.landing_zone.deploy.testing import write_sample_plan
     from charter.local import LocalAws
 
     cfg = load_config(args.config)
     full = args.full_plan or bool(sizes)
     if sizes:
-        from charter.landing_zone.config.grow import grow
+        from charter.config.grow import grow
 
         cfg = grow(cfg, sizes[0])
     out = Path(tempfile.mkdtemp(prefix="charter-deploy-bench-"))

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import boto3
 import botocore.client
 import botocore.exceptions
+import botocore.session
 from botocore.config import Config
 
 from charter.errors import CharterError
@@ -87,6 +88,19 @@ def _install_shared_client_parts() -> None:
 
 
 _install_shared_client_parts()
+
+
+def botocore_session(session: boto3.Session) -> botocore.session.Session:
+    """The botocore session under a boto3 one.
+
+    boto3 offers it only as the private `Session._session`, and Charter needs it for two things
+    boto3 does not expose: the profile's retry settings (`get_scoped_config`, so `charter`'s
+    retries follow the profile's `retry_mode`/`max_attempts`) and one shared data loader for every
+    assumed-role session of a fan-out (`get/register_component("data_loader")`, so service models
+    are parsed once, not once per account). tests/charter/test_private_internals.py breaks if a
+    boto3 upgrade drops it.
+    """
+    return session._session
 
 
 class AwsError(CharterError):
@@ -237,7 +251,7 @@ class SessionFactory:
                 raise AwsError(f"AWS profile '{self.profile}' not found",
                                hint="list profiles with `aws configure list-profiles`, or use --local") from None
             # every session of this factory shares this loader (see `assumed`), and so models and classes
-            _SHARED.setdefault(self._base._session.get_component("data_loader"), {})
+            _SHARED.setdefault(botocore_session(self._base).get_component("data_loader"), {})
             if self.via is not None:
                 self._base = self._assume_from(self._base, *self.via, self.region)
         return self._base
@@ -271,7 +285,7 @@ class SessionFactory:
     def config(self) -> Config:
         """Every client's config: `retry` resolved against the SDK's settings of the profile."""
         if self._config is None:
-            resolved = self.retry.resolve(self.base._session)
+            resolved = self.retry.resolve(botocore_session(self.base))
             self.guard.max_attempts = resolved.max_attempts or self.guard.max_attempts
             self._config = resolved.config()
         return self._config
@@ -312,7 +326,7 @@ class SessionFactory:
         arn = f"arn:aws:iam::{account_id}:role/{role_name}"
         # this factory's retry settings (resolved against `source`: with `via`, `self.base` is
         # what is being made here)
-        config = self._config if self._config is not None else self.retry.resolve(source._session).config()
+        config = self._config if self._config is not None else self.retry.resolve(botocore_session(source)).config()
         sts = source.client("sts", region_name=region or self.region, endpoint_url=self.endpoint_url, config=config)
         self.guard.install(sts)
         for hook in self.on_client:
@@ -328,7 +342,7 @@ class SessionFactory:
         session = boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                                 aws_session_token=creds["SessionToken"], region_name=region or self.region)
         # parse service models and endpoint rules once, not once per assumed account
-        session._session.register_component("data_loader", source._session.get_component("data_loader"))
+        botocore_session(session).register_component("data_loader", botocore_session(source).get_component("data_loader"))
         session._charter_expires = (creds["Expiration"].timestamp() if hasattr(creds["Expiration"], "timestamp")  # type: ignore[attr-defined]
                                     else time.time() + 3600)
         return session
@@ -416,11 +430,11 @@ def error_message(exc: BaseException) -> str:
 
 @dataclass
 class Drained:
-    """Every item of a paginated call, with proof that the last page was reached."""
+    """Every item of a paginated call and how many pages it took. There is no partial result:
+    `paginate` returns after the last page (no continuation token) or raises."""
 
     items: list[Any]
     pages: int
-    complete: bool  # the final page carried no continuation token
 
 
 def paginate(client: Any, operation: str, result_key: str, **params: Any) -> Drained:
@@ -431,5 +445,5 @@ def paginate(client: Any, operation: str, result_key: str, **params: Any) -> Dra
     for page in paginator.paginate(**params):
         pages += 1
         items.extend(page.get(result_key, []))
-    return Drained(items=items, pages=pages, complete=True)
+    return Drained(items=items, pages=pages)
 

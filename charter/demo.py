@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from charter.aws import SessionFactory
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 
 
 @dataclass
@@ -200,7 +200,7 @@ class Demo:
         """Reads go through the evidence operator role, as an operator's CLI does (the
         evidence reader trusts only it and the scheduled collector)."""
         from charter.aws import acting_as
-        from charter.landing_zone.naming import EVIDENCE_OPERATOR_ROLE
+        from charter.naming import EVIDENCE_OPERATOR_ROLE
 
         return acting_as(self.sessions, EVIDENCE_OPERATOR_ROLE)
 
@@ -263,7 +263,7 @@ class Demo:
         return f"{deployed}; {outcome.get('summary', json.dumps(outcome)[:200])}"
 
     def _workload_account(self, env: str) -> str:
-        from charter.landing_zone.config.workloads import workload_account
+        from charter.config.workloads import workload_account
 
         return workload_account(self.cfg, env)
 
@@ -273,7 +273,7 @@ class Demo:
         exports. Each stack's CloudFormation status is read back from the account."""
         import botocore.exceptions
 
-        from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
+        from charter.naming import MEMBER_ACCESS_ROLE
         from charter.workloads.deploy import deploy_workload
 
         result = deploy_workload(self.cfg, env, self.sessions, self.result.out / "workload" / "stacks", local=True,

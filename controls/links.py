@@ -4,7 +4,7 @@ The catalog describes a control; it does not say which code implements it. Each 
 declared once, in code, beside that code, and this module only reads those registries:
 
 - builders: `@builder(name, controls=[...], evaluates=[...])` (landing zone and workload stacks);
-- Config rules: `landing_zone.managed_rules.MANAGED_RULES` (rule -> controls);
+- Config rules: `charter.managed_rules.MANAGED_RULES` (rule -> controls);
 - SCP statements: `Guardrail.control` of `landing_zone.scp.guardrails` (and, for one org,
   the `control` of each custom statement in org.yaml);
 - evidence: `Collector.checks` of every `evidence/collectors/<name>.py`.
@@ -90,8 +90,8 @@ def load_links(catalog: Catalog | None = None) -> Links:
     """Read every registry (importing the builder and collector modules) and join them by id."""
     from charter.evidence.collectors import all_collectors
     from charter.evidence.collectors.base import check_name
-    from charter.landing_zone.managed_rules import MANAGED_RULES
     from charter.landing_zone.scp.guardrails import GUARDRAILS
+    from charter.managed_rules import MANAGED_RULES
 
     catalog = catalog or default_catalog()
     by: dict[str, ControlLinks] = {}

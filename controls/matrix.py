@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from charter.config.model import OrgConfig
 from charter.errors import CharterError
-from charter.landing_zone.config.model import OrgConfig
 
 from .catalog import Catalog, default_catalog
 from .links import ControlLinks, Links, default_links, load_links

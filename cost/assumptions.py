@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from charter.landing_zone.config.cost import DEFAULT_ENVIRONMENTS
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.cost import DEFAULT_ENVIRONMENTS
+from charter.config.model import OrgConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 
 from .estimate import estimate
 from .prices import PriceBook

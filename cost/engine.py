@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 
 from .assumptions import Assumed, Assumptions
 from .cfn import UNKNOWN, Scope

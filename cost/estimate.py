@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 
 from .engine import Estimator, Res
 from .lines import Line

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from charter.landing_zone.config.model import ROOT, OrgConfig
+from charter.config.model import ROOT, OrgConfig
 
 MANAGEMENT = "management"
 

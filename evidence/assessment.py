@@ -21,18 +21,21 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import botocore.exceptions
 from pydantic import BaseModel, ConfigDict, Field
 
 from charter.aws import SessionFactory, error_code
+from charter.config.model import Organization, OrgConfig
 from charter.evidence.artifact import Artifact
 from charter.evidence.collectors import all_collectors
 from charter.evidence.collectors.base import Collector, criteria_for
 from charter.evidence.errors import CollectError
 from charter.evidence.fanout import NO_ORGANIZATION, AccountRef, caller_account, discover_accounts
-from charter.landing_zone.config.model import Organization, OrgConfig
+
+if TYPE_CHECKING:
+    from charter.controls.links import Links
 
 Status = Literal["fail", "gap", "pass", "not_applicable", "not_deployed", "manual"]
 #: Worst first: a criterion or control takes the worst status among its parts.
@@ -222,13 +225,15 @@ def findings_of(artifacts: Iterable[Artifact], landing_zone: bool = False) -> li
 
 def judge(artifacts: Iterable[Artifact], *, caller_arn: str, accounts: Sequence[tuple[str, str]],
           regions: Sequence[str], assessed_at: datetime, landing_zone: bool = False,
-          collectors: Sequence[Collector] | None = None, organization_id: str | None = None) -> Assessment:
-    """Statuses for every control and criterion of the catalog from the artifacts read."""
+          links: Links, collectors: Sequence[Collector] | None = None,
+          organization_id: str | None = None) -> Assessment:
+    """Statuses for every control and criterion of the catalog from the artifacts read.
+
+    `links`: what implements each control (`charter.controls.links.default_links()`, joined from
+    every domain's registry): passed in by the caller, since evidence sits below that join."""
     from charter.controls.catalog import default_catalog
-    from charter.controls.links import default_links
 
     catalog = default_catalog()
-    links = default_links()  # what implements each control of the packaged catalog, from the registries
     findings = findings_of(artifacts, landing_zone)
     used = collectors or assessment_collectors(landing_zone=landing_zone)
     judged = {control for c in used for control in c.controls}

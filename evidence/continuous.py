@@ -16,9 +16,9 @@ again.
                        validated config `charter deploy` writes)
 
 The code package (an S3 asset `charter deploy` uploads) holds exactly the modules this
-handler imports (its import closure: the evidence package and the landing zone's config
-model, no builders), the third-party packages the Lambda runtime lacks (pydantic,
-ruamel.yaml, cryptography), org.yaml and `evidence-sources.json` (the SCP statements
+handler imports (its import closure: the evidence package and the ground floor's config
+model and naming contract, nothing of the landing zone), the third-party packages the Lambda
+runtime lacks (pydantic, PyYAML, cryptography), org.yaml and `evidence-sources.json` (the SCP statements
 org.yaml expects, computed by deploy) at its root.
 """
 
@@ -185,7 +185,7 @@ def _load_config() -> Any:
     """The deployed config: JSON that `charter deploy` validated and wrote into the package,
     read with the model alone (the loader's cross-checks need the landing zone's guardrails,
     which the package does not hold)."""
-    from charter.landing_zone.config.model import OrgConfig
+    from charter.config.model import OrgConfig
 
     path = _config_path()
     try:

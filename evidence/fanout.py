@@ -49,6 +49,7 @@ from charter.aws import (
     explain,
     paginate,
 )
+from charter.config.model import OrgConfig
 from charter.evidence.artifact import ApiCall, Artifact, utcnow
 from charter.evidence.collectors import all_collectors
 from charter.evidence.collectors import get as get_collector
@@ -60,8 +61,7 @@ from charter.evidence.collectors.base import (
     Throttle,
     criteria_for,
 )
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
+from charter.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
 
 Progress = Callable[[int, int, Artifact], None]
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from the landing zone's builders.
 
 from __future__ import annotations
 
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import (
+from charter.config.model import OrgConfig
+from charter.naming import (
     EVIDENCE_COLLECTOR_ROLE,
     EVIDENCE_OPERATOR_ROLE,
     EVIDENCE_READER_ROLE,

@@ -284,7 +284,7 @@ def signer_for(store_url: str, backend: Any, sessions: Any, kms_key: str | None,
     if kms_key or str(store_url).startswith("s3://"):
         if sessions is None:
             raise SigningKeyError("signing with KMS needs AWS access", hint="pass --profile NAME or --local")
-        from charter.landing_zone.naming import signing_key_alias
+        from charter.naming import signing_key_alias
 
         return KmsSigner(sessions.client("kms"), kms_key or signing_key_alias(cfg))
     root = Path(backend.root)

@@ -1,1 +1,2 @@
-"""The landing zone: org config, builders, synth, limits, lint and deploy."""
+"""The landing zone: builders, SCP guardrails and their checks of org.yaml, synth, limits, lint and deploy
+(the org config itself is on the ground floor, `charter.config`)."""

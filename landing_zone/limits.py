@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from charter.config.model import Limits, OrgConfig
 from charter.errors import LimitError
-from charter.landing_zone.config.model import Limits, OrgConfig
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from charter.landing_zone.config.model import ROOT, OrgConfig
-from charter.landing_zone.naming import MEMBER_ACCESS_ROLE, STACKSET_EXECUTION_ROLE, stack_name
+from charter.config.model import ROOT, OrgConfig
 from charter.landing_zone.stacks import Deployment
+from charter.naming import MEMBER_ACCESS_ROLE, STACKSET_EXECUTION_ROLE, stack_name
 from charter.policy.documents import Policy
 from charter.policy.evaluate import Principal
 from charter.policy.managed import managed_policy

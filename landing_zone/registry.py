@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 
 from .stacks import StackSpec
 

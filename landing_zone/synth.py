@@ -19,12 +19,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
+from charter.config.model import OrgConfig
 from charter.errors import CharterError, SynthError
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.limits import builder_overflow, check_stacks, raise_breaches, upload
-from charter.landing_zone.naming import stack_name
 from charter.landing_zone.registry import Builder, builders
 from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import stack_name
 
 PLAN_FILE = "plan.json"
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

@@ -31,10 +31,6 @@ from .data import MarketData
 from .errors import OptimizerError
 
 
-class SearchInterrupted(RuntimeError):
-    """Raised when ``max_new_trials`` is hit (used to simulate a crash in tests)."""
-
-
 @dataclass
 class SearchSpace:
     lookback: tuple[int, int] = (63, 504)
@@ -240,7 +236,6 @@ class HyperparameterSearch:
     eta: int = 3
     workers: int = 1
     checkpoint: str | None = None
-    max_new_trials: int | None = None  # stop early (simulated crash) after this many evaluations
 
     #: The best trial score seen so far during `fit` (any rung), for progress callbacks to report.
     best_score_so_far_: float | None = None
@@ -289,8 +284,6 @@ class HyperparameterSearch:
                         done_count += 1
                         if progress:
                             progress(done_count, total, rung)
-                        if self.max_new_trials is not None and new_count >= self.max_new_trials:
-                            raise SearchInterrupted(f"stopped after {new_count} new trials (max_new_trials)")
                 recs = [ckpt.records[(rung, i)] for i in ids]
                 if rung < len(budgets) - 1:
                     ids = promote(recs, self.eta)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from charter.landing_zone import naming
-from charter.landing_zone.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
+from charter import naming
+from charter.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
 
 
 @dataclass

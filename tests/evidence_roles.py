@@ -17,8 +17,8 @@ def provision_evidence_roles(sessions: SessionFactory, cfg, account_ids: list[st
 
     from charter.aws import acting_as
     from charter.landing_zone.builders.identity import operator_template, roles_template
-    from charter.landing_zone.naming import EVIDENCE_OPERATOR_ROLE, MEMBER_ACCESS_ROLE
     from charter.local import LOCAL_MANAGEMENT_ACCOUNT
+    from charter.naming import EVIDENCE_OPERATOR_ROLE, MEMBER_ACCESS_ROLE
     from charter.policy.cfn import resolve
 
     org_id = sessions.client("organizations").describe_organization()["Organization"]["Id"]

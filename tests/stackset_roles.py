@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from charter.aws import SessionFactory
-from charter.landing_zone.naming import STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT
+from charter.naming import STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE
 
 TRUST = {STACKSET_ADMIN_ROLE: {"Service": "cloudformation.amazonaws.com"},
          STACKSET_EXECUTION_ROLE: {"AWS": f"arn:aws:iam::{LOCAL_MANAGEMENT_ACCOUNT}:root"}}

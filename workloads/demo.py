@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from charter.aws import SessionFactory
+from charter.config.model import OrgConfig
 from charter.errors import CharterError
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import MEMBER_ACCESS_ROLE, resource_name
+from charter.naming import MEMBER_ACCESS_ROLE, resource_name
 
 N_ASSETS = 8
 N_DAYS = 504

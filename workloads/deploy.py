@@ -26,15 +26,15 @@ import botocore.exceptions
 from botocore.parsers import ResponseParserError
 
 from charter.aws import SessionFactory, error_code, error_message
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.config.workloads import workload_account
+from charter.config.model import OrgConfig
+from charter.config.workloads import workload_account
 from charter.landing_zone.deploy import orgs
 from charter.landing_zone.deploy.journal import Journal
 from charter.landing_zone.deploy.run import Change, Run, describe_error
 from charter.landing_zone.deploy.stacks import deploy_stack
 from charter.landing_zone.deploy.templates import load
-from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
 from charter.landing_zone.synth import Plan, PlannedStack, build_plan, write_output
+from charter.naming import MEMBER_ACCESS_ROLE
 from charter.workloads.artifacts import ArtifactError, Artifacts
 from charter.workloads.stacks._common import PRIVATE_SUBNETS_EXPORT, VPC_EXPORT, Ctx
 from charter.workloads.synth import WorkloadError, synthesize_workloads

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import MEMBER_ACCESS_ROLE, stack_name, workload_deploy_role_name
+from charter.config.model import OrgConfig
+from charter.naming import MEMBER_ACCESS_ROLE, stack_name, workload_deploy_role_name
 from charter.policy.evaluate import Principal
 from charter.policy.model import AssumeEdge, PermissionModel, Target
 from charter.policy.templates import customer_managed_policies, template_model

@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 
 from troposphere import Template
 
+from charter.config.model import OrgConfig
 from charter.errors import CharterError
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import kms_alias
 from charter.landing_zone.registry import Builder, builder_of, builders
 from charter.landing_zone.stacks import StackSpec
 from charter.landing_zone.synth import SynthesizedStack, check_control_metadata, dump_yaml
+from charter.naming import kms_alias
 from charter.workloads.stacks import (
     api,
     bedrock,

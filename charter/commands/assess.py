@@ -73,6 +73,7 @@ def assess(
     """
     from datetime import UTC, datetime
 
+    from charter.controls.links import default_links
     from charter.evidence.assessment import (
         DEFAULT_MEMBER_ROLE,
         assessment_collectors,
@@ -85,7 +86,7 @@ def assess(
     from charter.evidence.ocsf import to_json as ocsf_json
     from charter.evidence.signing import signer_for
     from charter.evidence.store import EvidenceStore, open_backend
-    from charter.landing_zone.naming import EVIDENCE_READER_ROLE
+    from charter.naming import EVIDENCE_READER_ROLE
 
     fmt = OutputFormat(output).value
     wanted_regions = _split(regions)
@@ -125,10 +126,12 @@ def assess(
         signer = signer_for(store_url, backend, sessions, None, cfg, key_file=key)
         caller = sessions.caller_arn()
         if not quiet:
+            from charter.aws import botocore_session
+
             where = f"{len(scope.accounts)} account(s)" if len(scope.accounts) > 1 else \
                 f"account {scope.accounts[0][1]} ({scope.accounts[0][0]})"
             err_console.print(f"assessing {escape(where)} in {', '.join(regions_read)} as {escape(caller)}; "
-                              f"{sessions.retry.describe(sessions.base._session)}", highlight=False)
+                              f"{sessions.retry.describe(botocore_session(sessions.base))}", highlight=False)
         with _progress(sessions, quiet) as progress:
             result = collect_to_store(
                 EvidenceStore(backend), sessions, cfg, signer, accounts=list(scope.accounts), regions=regions_read,
@@ -137,7 +140,7 @@ def assess(
                 role_name=role or (EVIDENCE_READER_ROLE if landing_zone else DEFAULT_MEMBER_ROLE))
     assessment = judge(artifacts, caller_arn=caller, accounts=scope.accounts, regions=regions_read,
                        assessed_at=datetime.now(UTC).replace(microsecond=0), landing_zone=landing_zone,
-                       collectors=chosen, organization_id=scope.organization_id)
+                       links=default_links(), collectors=chosen, organization_id=scope.organization_id)
     (target / "findings.ocsf.json").write_text(ocsf_json(assessment), encoding="utf-8")
     (target / "findings.csv").write_text(to_csv(assessment), encoding="utf-8")
     (target / "assessment.json").write_text(assessment.model_dump_json(indent=2) + "\n", encoding="utf-8")

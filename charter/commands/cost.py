@@ -104,31 +104,26 @@ def _merge(base: Any, overlay: Any) -> Any:
 
 def _with_what_if(config: Path, what_if: Path) -> Any:
     """org.yaml with the what-if file's settings on top, validated like org.yaml itself."""
-    import io
-
-    from ruamel.yaml import YAML
-
+    from charter.config.loader import dump_yaml, read_yaml
     from charter.errors import ConfigError, ConfigIssue
     from charter.landing_zone.config import load_config, load_config_text
 
     load_config(config)  # org.yaml's own problems point at org.yaml's lines
-    yaml = YAML(typ="rt")
     try:
-        base = yaml.load(config.read_text(encoding="utf-8"))
-        overlay = yaml.load(what_if.read_text(encoding="utf-8"))
+        base = read_yaml(config, config.read_text(encoding="utf-8"))
+        text = what_if.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([ConfigIssue(str(what_if), 1, 1, "", f"cannot read file: {exc.strerror or exc}",
                                        "check the --what-if path")]) from None
-    except Exception as exc:  # noqa: BLE001 - ruamel raises several unrelated classes for bad YAML
-        raise ConfigError([ConfigIssue(str(what_if), 1, 1, "", f"not valid YAML: {str(exc).splitlines()[0]}",
-                                       "fix the YAML syntax")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([ConfigIssue(str(what_if), 1, 1, "", "not UTF-8 text", "save it as UTF-8")]) from None
+    overlay = read_yaml(what_if, text)  # a YAML error is located in the what-if file
     if not isinstance(overlay, dict):
         raise ConfigError([ConfigIssue(str(what_if), 1, 1, "", "a what-if file is a mapping of org.yaml settings",
                                        "e.g. `baseline: {network: {nat_gateways: {dev: none}}}`")])
-    merged = io.StringIO()
-    yaml.dump(_merge(base, overlay), merged)
+    merged = dump_yaml(_merge(base, overlay))
     # problems are reported against the merged document, named after both files
-    return load_config_text(merged.getvalue(), f"{config}+{what_if}")
+    return load_config_text(merged, f"{config}+{what_if}")
 
 
 def _workloads(cfg: Any, lz: list[Any]) -> list[Any]:

@@ -64,8 +64,8 @@ def _serve_console(cfg, store: Path, port: int) -> None:
     from urllib.parse import quote_plus
 
     from charter.commands.console import EvidenceCompliance, open_store
-    from charter.landing_zone.naming import resource_name
     from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
+    from charter.naming import resource_name
     from charter.workloads.console_site import ConsoleSite
     from charter.workloads.demo import _prices_csv
     from charter.workloads.handlers import aws, ingest

@@ -40,7 +40,7 @@ def schema(out: Path | None = typer.Option(None, "-o", "--out", help="Write to a
     Example: `charter schema -o org.schema.json`, then add
     `# yaml-language-server: $schema=org.schema.json` at the top of org.yaml.
     """
-    from charter.landing_zone.config.model import OrgConfig
+    from charter.config.model import OrgConfig
 
     text = json.dumps(OrgConfig.model_json_schema(), indent=2)
     if out:
@@ -58,8 +58,8 @@ def init(path: Path = typer.Argument(Path("org.yaml"), help="Where to write the 
 
     Example: `charter init org.yaml && charter validate -c org.yaml`
     """
+    from charter.config.starter import starter_text
     from charter.errors import CharterError
-    from charter.landing_zone.config.starter import starter_text
 
     if path.exists() and not force:
         raise CharterError(f"{path} already exists", hint="pass --force to overwrite it, or choose another path")

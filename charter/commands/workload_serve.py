@@ -32,8 +32,8 @@ def serve(
     """
     from charter.errors import CharterError
     from charter.landing_zone.config import load_config
-    from charter.landing_zone.naming import resource_name
     from charter.local import LocalAws, advertised
+    from charter.naming import resource_name
     from charter.options import aws_target, endpoint_from_env
     from charter.workloads.handlers.settings import Settings
     from charter.workloads.server import LocalApiServer

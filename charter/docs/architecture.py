@@ -17,7 +17,7 @@ import textwrap
 from dataclasses import dataclass, field
 from html import escape
 
-from charter.landing_zone.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
+from charter.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
 
 WIDTH = 1080
 MARGIN = 16

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import jinja2
 
+from charter.config.model import OrgConfig
 from charter.errors import CharterError, all_error_classes
-from charter.landing_zone.config.model import OrgConfig
 
 #: Packages whose `errors` modules (and these extra modules) define CharterError subclasses.
 ERROR_PACKAGES = ("charter", "charter.landing_zone", "charter.evidence", "charter.controls", "charter.workloads",
@@ -89,10 +89,10 @@ def _first_workload_deploys(cfg: OrgConfig) -> list[dict[str, str]]:
 def build_docs(cfg: OrgConfig, out_dir: Path, *, config_path: str = "org.yaml") -> list[Path]:
     import markdown
 
+    from charter import naming
     from charter.cli import app
     from charter.docs.architecture import render_svg
     from charter.docs.reference import cli_reference
-    from charter.landing_zone import naming
     from charter.landing_zone.scp.exemptions import charter_principals
     from charter.landing_zone.synth import build_plan, synthesize
 

@@ -21,9 +21,9 @@ import botocore.exceptions
 
 from charter import __version__
 from charter.aws import SessionFactory, error_message
+from charter.config.model import OrgConfig
 from charter.evidence.artifact import Artifact, PopulationItem, utcnow
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
+from charter.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
 
 from .errors import AccessReviewError, CampaignNotFoundError, CloseRefused, WorkbookRejected
 from .model import (

@@ -18,9 +18,9 @@ from typing import Any
 import botocore.exceptions
 
 from charter.aws import AwsError, SessionFactory, error_message, paginate
+from charter.config.model import OrgConfig
 from charter.evidence.artifact import ApiCall, utcnow
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import EVIDENCE_READER_ROLE
+from charter.naming import EVIDENCE_READER_ROLE
 
 from .model import AccessRow, Account, Snapshot
 
@@ -52,7 +52,8 @@ class _Recorder:
     def drain(self, client: Any, operation: str, key: str, **params: Any) -> list[Any]:
         drained = paginate(client, operation, key, **params)
         self.calls.append(ApiCall(service=client.meta.service_model.service_name, operation=operation,
-                                  parameters=params, region=self.region, pages=drained.pages, drained=drained.complete))
+                                  parameters=params, region=self.region, pages=drained.pages,
+                                  drained=True))  # paginate returns only after the last page
         return drained.items
 
     def call(self, client: Any, operation: str, **params: Any) -> dict[str, Any]:

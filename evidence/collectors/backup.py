@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from charter.config.model import WORKLOAD_ENVIRONMENTS
 from charter.evidence.collectors import register
 from charter.evidence.collectors.base import Collector, Context, Recorder, Snapshot, item
-from charter.landing_zone.config.model import WORKLOAD_ENVIRONMENTS
 
 _BAD_JOBS = ("FAILED", "ABORTED", "EXPIRED", "PARTIAL")
 

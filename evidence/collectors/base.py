@@ -30,9 +30,9 @@ from typing import Any, Literal, TypeVar
 import botocore.exceptions
 
 from charter.aws import error_code, error_message
+from charter.config.model import OrgConfig
 from charter.errors import CharterError
 from charter.evidence.artifact import ApiCall, Artifact, PopulationItem, Result, utcnow
-from charter.landing_zone.config.model import OrgConfig
 
 Scope = Literal["global", "regional"]
 

@@ -2,7 +2,7 @@
 compliance (DescribeComplianceByConfigRule).
 
 Each managed rule's result is credited to MON-09 and to every control the rule evidences
-(`landing_zone.managed_rules`), so a control whose evidence is a Config rule (IAM-01's
+(`charter.managed_rules`), so a control whose evidence is a Config rule (IAM-01's
 password policy rule) gets that rule's result. Every rule also evidences MON-01, which the
 recorder check covers; its rule results are not repeated there."""
 
@@ -18,7 +18,7 @@ from charter.evidence.collectors.base import (
     item,
     reads,
 )
-from charter.landing_zone.managed_rules import rule_controls, rules_for
+from charter.managed_rules import rule_controls, rules_for
 
 
 def fetch(rec: Recorder, ctx: Context) -> Snapshot:

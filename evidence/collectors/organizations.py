@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from functools import partial
 
+from charter.config.model import ROOT
 from charter.evidence.collectors import register
 from charter.evidence.collectors.base import (
     Check,
@@ -23,7 +24,6 @@ from charter.evidence.collectors.base import (
     item,
     reads,
 )
-from charter.landing_zone.config.model import ROOT
 
 #: The controls SCP statements serve: the guardrails' and ORG-05 (custom statements). A test
 #: proves this is the set the landing zone's guardrails declare.

@@ -31,17 +31,17 @@ from troposphere.cloudformation import CustomResource
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 
+from charter.config.model import OrgConfig
 from charter.errors import SynthError
 from charter.landing_zone.builders.kms import all_regions, environments, key_arn_import
 from charter.landing_zone.components.s3 import access_log_bucket
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.custom_resources import account_baseline as handler_module
 from charter.landing_zone.custom_resources import inline_source
 from charter.landing_zone.metadata import controls, suppress
-from charter.landing_zone.naming import ACCOUNT_BASELINE_ROLE_PREFIX
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import ACCOUNT_BASELINE_ROLE_PREFIX
 
 FUNCTION_NAME = "charter-account-baseline"
 ROLE_NAME_PREFIX = ACCOUNT_BASELINE_ROLE_PREFIX

@@ -43,14 +43,14 @@ from troposphere.events import Rule, Target
 from troposphere.logs import MetricFilter, MetricTransformation
 from troposphere.sns import SubscriptionResource, Topic, TopicPolicy
 
+from charter.config.model import OrgConfig
 from charter.landing_zone.builders.cloudtrail import trail_log_group_name
 from charter.landing_zone.builders.kms import key_arn_import
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls
-from charter.landing_zone.naming import security_topic_name
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import security_topic_name
 
 __all__ = ["trail_log_group_name", "EVENT_RULES", "METRIC_ALARMS", "build"]
 

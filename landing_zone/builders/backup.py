@@ -33,14 +33,13 @@ from troposphere.backup import (
 )
 from troposphere.iam import Role
 
+from charter.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
 from charter.landing_zone.builders.kms import key_arn_import, member_targets
-from charter.landing_zone.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
 from charter.landing_zone.metadata import controls
-from charter.landing_zone.naming import resource_name
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import BACKUP_TAG, resource_name
 
-BACKUP_TAG = ("backup", "charter")
 #: AWS Backup keeps continuous (point-in-time) backups at most this long.
 CONTINUOUS_MAX_DAYS = 35
 #: Days before a compliance-mode Vault Lock becomes immutable.

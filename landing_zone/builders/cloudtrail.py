@@ -37,13 +37,13 @@ from troposphere.iam import Policy, Role
 from troposphere.kms import Key
 from troposphere.logs import LogGroup
 
+from charter.config.model import OrgConfig
 from charter.landing_zone.builders.log_archive import KEY_ADMIN_ACTIONS, logs_key_arn, trail_name
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import control_tags, controls
-from charter.landing_zone.naming import log_bucket_name
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import log_bucket_name
 
 #: CloudTrail data-event resource types per `baseline.cloudtrail.data_events` entry.
 DATA_EVENT_TYPES: dict[str, str] = {

@@ -19,7 +19,7 @@ Stacks:
   AWS publishes no SOC2 pack, so its TemplateBody is built here (with troposphere) from
   the same `MANAGED_RULES` table.
 
-`MANAGED_RULES` (in `landing_zone.managed_rules`) is the single list of rules: the control
+`MANAGED_RULES` (in `charter.managed_rules`) is the single list of rules: the control
 matrix and the `config` evidence collector read it, so a rule cannot be deployed without its
 controls or collected without being credited to them. This builder implements MON-01 and
 MON-09 and *evaluates* the controls its rules check (`evaluates=`): a rule's resource does
@@ -48,11 +48,14 @@ from troposphere.config import (
 )
 from troposphere.iam import Role
 
+from charter.config.model import OrgConfig
 from charter.landing_zone.builders.detection import api_step
 from charter.landing_zone.builders.log_archive import logs_key_arn
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
-from charter.landing_zone.managed_rules import (
+from charter.landing_zone.metadata import control_tags, controls
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.managed_rules import (
     MANAGED_RULES,
     RuleSpec,
     enabled_rules,
@@ -60,10 +63,7 @@ from charter.landing_zone.managed_rules import (
     rule_controls,
     rule_name,
 )
-from charter.landing_zone.metadata import control_tags, controls
-from charter.landing_zone.naming import log_bucket_name, logical_id
-from charter.landing_zone.registry import builder
-from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import log_bucket_name, logical_id
 
 #: The rule table lives in `managed_rules` (the evidence collector reads it without troposphere).
 __all__ = ["MANAGED_RULES", "RuleSpec", "build", "enabled_rules", "rule_name"]

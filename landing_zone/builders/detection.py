@@ -71,7 +71,7 @@ from troposphere.inspectorv2 import CisScanConfiguration, CisTargets, Schedule, 
 from troposphere.macie import Session
 from troposphere.securityhub import FindingAggregator, Hub, OrganizationConfiguration, Standard
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 from charter.landing_zone.metadata import control_tags, controls
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec

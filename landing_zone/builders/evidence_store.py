@@ -51,19 +51,19 @@ from troposphere.kms import Alias, Key
 from troposphere.logs import LogGroup
 from troposphere.sqs import Queue, QueuePolicy
 
+from charter.config.model import OrgConfig
 from charter.landing_zone.components.s3 import secure_bucket
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls, suppress
-from charter.landing_zone.naming import (
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import (
     EVIDENCE_COLLECTOR_ROLE,
     EVIDENCE_READER_ROLE,
     access_log_bucket_name,
     evidence_bucket_name,
     signing_key_alias,
 )
-from charter.landing_zone.registry import builder
-from charter.landing_zone.stacks import Deployment, StackSpec
 
 CONTROL = "EVD-01"
 HANDLER = "charter.evidence.continuous.handler"
@@ -71,11 +71,11 @@ RUNTIME = "python3.12"
 DEFAULT_CODE_KEY = "charter/evidence-collector.zip"
 #: What the collector's code may import from Charter: the evidence package and the ground
 #: floor it stands on (the config model, names, the session factory, errors).
-SHIPPED = ("charter.aws", "charter.retries", "charter.errors", "charter.evidence", "charter.landing_zone.config.model",
-           "charter.landing_zone.config.workloads", "charter.landing_zone.config.cost", "charter.landing_zone.naming",
+SHIPPED = ("charter.aws", "charter.retries", "charter.errors", "charter.evidence", "charter.config.model",
+           "charter.config.types", "charter.config.workloads", "charter.config.cost", "charter.naming",
            # the managed-rule table (which controls a Config rule evidences) and the control
            # catalog (criteria per control): data modules without a template library
-           "charter.landing_zone.managed_rules", "charter.controls")
+           "charter.managed_rules", "charter.controls")
 #: Third-party distributions the collector needs beyond the Lambda runtime's boto3.
 REQUIREMENTS = ("pydantic>=2,<3", "email-validator>=2.1", "cryptography>=42", "PyYAML>=6")
 

@@ -47,12 +47,14 @@ from troposphere import GetAtt, Output, Parameter, Ref, Sub, Tags, Template
 from troposphere.iam import Policy, Role
 from troposphere.sso import PermissionSet
 
+from charter.config.model import OrgConfig
 from charter.errors import SynthError
 from charter.landing_zone.builders.kms import ADMIN_ACTIONS, BREAK_GLASS_ROLE
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls, suppress
-from charter.landing_zone.naming import (
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import (
     EVIDENCE_COLLECTOR_ROLE,
     EVIDENCE_OPERATOR_ROLE,
     EVIDENCE_READER_ROLE,
@@ -61,8 +63,6 @@ from charter.landing_zone.naming import (
     logical_id,
     permission_set_output,
 )
-from charter.landing_zone.registry import builder
-from charter.landing_zone.stacks import Deployment, StackSpec
 
 #: The management-account stack holding the self-managed StackSet roles; every self-managed
 #: StackSet to the management account depends on it.

@@ -46,18 +46,17 @@ from awacs.aws import (
 from troposphere import Export, GetAtt, ImportValue, Output, Ref, Sub, Tags, Template
 from troposphere.kms import Alias, Key
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 from charter.landing_zone.metadata import controls
-from charter.landing_zone.naming import (
+from charter.landing_zone.registry import builder
+from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import (
+    KEY_ARN_EXPORT,
     STACKSET_EXECUTION_ROLE,
     kms_alias,
     logical_id,
 )
-from charter.landing_zone.registry import builder
-from charter.landing_zone.stacks import Deployment, StackSpec
 
-#: Export name of the environment key's ARN (one per account and region).
-KEY_ARN_EXPORT = "charter-kms-key-arn"
 #: Environment name of the management account's key (it has no environment in org.yaml).
 MANAGEMENT_ENVIRONMENT = "management"
 #: MFA-gated emergency role in every account (identity builder); may manage, never silently.

@@ -37,13 +37,13 @@ from troposphere import Export, GetAtt, Output, Ref, Sub, Tags, Template
 from troposphere.kms import Alias, Key
 from troposphere.s3 import LifecycleRule, LifecycleRuleTransition, NoncurrentVersionExpiration
 
+from charter.config.model import OrgConfig
 from charter.landing_zone.components.s3 import access_log_bucket, secure_bucket
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import control_tags, controls
-from charter.landing_zone.naming import access_log_bucket_name, log_bucket_name
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import access_log_bucket_name, log_bucket_name
 
 #: Key administration actions: manage the key, never use it (admins separate from users).
 KEY_ADMIN_ACTIONS = [

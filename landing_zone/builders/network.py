@@ -81,18 +81,18 @@ from troposphere.ec2 import (
     VPCGatewayAttachment,
 )
 
+from charter.config.model import WORKLOAD_ENVIRONMENTS, Account, OrgConfig
 from charter.errors import LimitError
 from charter.landing_zone.builders.account_baseline import (
     FUNCTION_ARN_EXPORT,
     SERVICE_TIMEOUT_SECONDS,
     DefaultSecurityGroupClosedResource,
 )
-from charter.landing_zone.config.model import WORKLOAD_ENVIRONMENTS, Account, OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls
-from charter.landing_zone.naming import log_bucket_name, logical_id, resource_name
 from charter.landing_zone.registry import builder
 from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import log_bucket_name, logical_id, resource_name
 
 STACK = "network"
 AZ_COUNT = 3

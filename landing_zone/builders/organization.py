@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from troposphere import AWSObject, Parameter, Ref, Tags, Template
 from troposphere.organizations import OrganizationalUnit, Policy
 
-from charter.landing_zone.config.model import ROOT, OrgConfig
+from charter.config.model import ROOT, OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls
-from charter.landing_zone.naming import logical_id
 from charter.landing_zone.registry import builder
 from charter.landing_zone.scp.guardrails import (
     SUSPENDED_CONTROL,
@@ -34,6 +33,7 @@ from charter.landing_zone.scp.guardrails import (
 )
 from charter.landing_zone.scp.packing import pack
 from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import logical_id
 
 STACK = "organization"
 OU_ID_PATTERN = r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$"

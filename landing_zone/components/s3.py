@@ -55,10 +55,10 @@ from troposphere.s3 import (
     VersioningConfiguration,
 )
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 from charter.landing_zone.metadata import control_tags, suppress
 from charter.landing_zone.metadata import controls as tag_controls
-from charter.landing_zone.naming import OBJECT_LOCK_TAG, access_log_bucket_name
+from charter.naming import OBJECT_LOCK_TAG, access_log_bucket_name
 
 #: Controls every bucket built here evidences.
 BUCKET_CONTROLS: tuple[str, ...] = ("LOG-05", "ENC-02", "ENC-04", "DAT-01")

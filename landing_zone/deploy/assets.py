@@ -35,7 +35,7 @@ import botocore.exceptions
 from charter import __version__ as CHARTER_VERSION
 from charter.aws import error_code
 from charter.closure import Closure, closure, package_modules
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 
 from .errors import AssetError
 from .run import Change, Run

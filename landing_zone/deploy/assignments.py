@@ -34,8 +34,8 @@ from typing import Any
 import botocore.exceptions
 
 from charter.aws import error_code, paginate
-from charter.landing_zone.naming import permission_set_output
 from charter.landing_zone.synth import PlannedStack
+from charter.naming import permission_set_output
 
 from .context import PENDING
 from .run import Change, Run, describe_error

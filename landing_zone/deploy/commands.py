@@ -7,7 +7,7 @@ from pathlib import Path
 import botocore.exceptions
 
 from charter.aws import SessionFactory, error_code
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 
 from .context import DeployContext
 from .drift import DriftReport, detect_stackset_drift, is_deployed

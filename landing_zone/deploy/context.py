@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from charter.landing_zone.config.model import ROOT, OrgConfig
+from charter.config.model import ROOT, OrgConfig
 from charter.landing_zone.context import CONTEXT_PARAMETERS
 
 #: Placeholder for ids that do not exist yet (plan and dry runs).

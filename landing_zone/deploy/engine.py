@@ -23,8 +23,8 @@ from charter.aws import (
     error_message,
     explain,
 )
+from charter.config.model import OrgConfig
 from charter.errors import SynthError
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.synth import Plan, PlannedStack
 
 from . import assignments, orgs, scps

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import botocore.exceptions
 
 from charter.aws import error_code, error_message, paginate
-from charter.landing_zone.config.model import ROOT, OrgConfig
-from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
+from charter.config.model import ROOT, OrgConfig
+from charter.naming import MEMBER_ACCESS_ROLE
 
 from .context import PENDING
 from .errors import OrganizationStateError, WrongAccountError

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 from charter.landing_zone.scp.packing import pack
 from charter.landing_zone.synth import Plan
 

@@ -7,7 +7,7 @@ import json
 import botocore.exceptions
 
 from charter.aws import error_code
-from charter.landing_zone.naming import STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE
+from charter.naming import STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE
 
 from .run import Change, Run
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from charter.aws import SessionFactory, error_code, error_message
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
+from charter.config.model import OrgConfig
 from charter.landing_zone.synth import Plan
+from charter.naming import MEMBER_ACCESS_ROLE
 
 from .context import DeployContext
 from .journal import Journal

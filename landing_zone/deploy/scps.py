@@ -10,7 +10,7 @@ from typing import Any
 import botocore.exceptions
 
 from charter.aws import paginate
-from charter.landing_zone.config.model import ROOT
+from charter.config.model import ROOT
 from charter.landing_zone.scp.packing import PackedPolicy, minify, pack
 
 from .context import PENDING

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 from awacs.aws import ArnNotLike, Condition
 
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import (
+from charter.config.model import OrgConfig
+from charter.naming import (
     ACCOUNT_BASELINE_ROLE_PREFIX,
     MEMBER_ACCESS_ROLE,
     STACKSET_EXECUTION_ROLE,

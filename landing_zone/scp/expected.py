@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 
 from .packing import collect_statements
 

@@ -22,7 +22,7 @@ from awacs.aws import (
     StringNotEquals,
 )
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 
 from .exemptions import exempt_arns, unless_charter
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from awacs.aws import Statement
 
+from charter.config.model import ROOT, OrgConfig
 from charter.errors import LimitError
-from charter.landing_zone.config.model import ROOT, OrgConfig
 
 from .guardrails import SUSPENDED_CONTROL, custom_statements, selected, suspended_statements
 

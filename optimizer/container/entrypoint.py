@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     o = sub.add_parser("optimize-shard", help="Evaluate this host's trials of one rung (resumable).")
     o.add_argument("--rung", type=int, default=None)
     o.add_argument("--workers", type=int, default=1)
-    o.add_argument("--max-new-trials", type=int, default=None, help="Stop after N evaluations (simulated interruption).")
+    o.add_argument("--max-new-trials", type=int, default=None,
+                   help="Evaluate at most N trials not yet checkpointed, then stop (exit 3); a re-run resumes.")
     a = sub.add_parser("aggregate", help="Merge the hosts' shard files; promote or finish the search.")
     a.add_argument("--rung", type=int, default=None)
     a.add_argument("--final", action=argparse.BooleanOptionalAction, default=True)
@@ -51,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("search", aliases=["train"],
                        help="Training job: whole search or this host's shard, with spot checkpoints.")
     s.add_argument("--workers", type=int, default=None)
-    s.add_argument("--max-new-trials", type=int, default=None)
+    s.add_argument("--max-new-trials", type=int, default=None,
+                   help="Evaluate at most N trials not yet checkpointed, then stop (exit 3); a re-run resumes "
+                        "(a long search split over jobs with a shorter MaxRuntimeInSeconds).")
     return p
 
 
@@ -61,7 +64,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from charter.optimizer.errors import OptimizerError
     from charter.optimizer.sagemaker import contract as ct
     from charter.optimizer.sagemaker import steps
-    from charter.optimizer.search import SearchInterrupted
 
     if args.command == "train":
         args.command = "search"
@@ -87,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             steps.synthesize_agent_report(c)
         elif args.command == "search":
             steps.search(c, workers=args.workers, max_new_trials=args.max_new_trials)
-    except (steps.Interrupted, SearchInterrupted) as exc:
+    except steps.Interrupted as exc:
         c.write_failure(f"interrupted: {exc}")
         print(f"interrupted: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -283,7 +283,23 @@ def optimize_shard(c: Contract, rung: int | None = None, workers: int = 1,
 
 
 class Interrupted(OptimizerError):
-    """A shard stopped early on purpose (``--max-new-trials``); its checkpoint is intact."""
+    """A run stopped at its trial budget (``--max-new-trials``); its checkpoint is intact and the
+    next run resumes from it."""
+
+
+def _trial_budget(limit: int) -> Callable[[int, int, int], None]:
+    """A `HyperparameterSearch.fit` progress callback that ends the run once `limit` trials not
+    in the checkpoint have been evaluated (each is in the checkpoint before the callback runs)."""
+    start: list[int] = []
+
+    def progress(done: int, _total: int, _rung: int) -> None:
+        if not start:
+            start.append(done)
+        if done - start[0] >= limit:
+            raise Interrupted(f"search: stopped after {done - start[0]} new trial(s) (--max-new-trials); "
+                              "re-run to resume from the checkpoint")
+
+    return progress
 
 
 # ------------------------------------------------------------------ step 4: aggregate
@@ -457,8 +473,7 @@ def search(c: Contract, workers: int | None = None, max_new_trials: int | None =
     s = job.search
     s.workers = workers
     s.checkpoint = str(c.checkpoint_dir / "trials.jsonl")  # Checkpoint drops a torn last line on resume
-    s.max_new_trials = max_new_trials
-    s.fit(job.market)
+    s.fit(job.market, progress=None if max_new_trials is None else _trial_budget(max_new_trials))
     out = _write_json(c.ml / "model" / "search.json", search_summary(s))
     # SageMaker's metric definition scrapes this line from the log.
     log(f"validation:sharpe_ratio={s.best_record_['score']:.6f}")

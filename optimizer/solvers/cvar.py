@@ -150,6 +150,11 @@ def _highs_core():
     (>= 1.15) ships for its own HiGHS interface.  None when neither offers the
     calls used here: the solver then runs the same band LPs through
     ``scipy.optimize.linprog``, only without warm starts.
+
+    scipy's copy is private (``scipy.optimize._highspy``): used because Charter's environment
+    then needs no second HiGHS build, and the fallback keeps results identical if it goes;
+    tests/charter/test_private_internals.py breaks when a scipy upgrade removes it, so the
+    lost warm starts (a slower re-solve, not a wrong one) are noticed.
     """
     import importlib
 

@@ -147,8 +147,8 @@ def test_any_unknown_key_prints_as_text(key: str) -> None:
     from rich.console import Console
 
     import charter.output as output
+    from charter.config.loader import load_config_text
     from charter.errors import ConfigError
-    from charter.landing_zone.config.loader import load_config_text
     from charter.output import error
 
     text = SMALL.read_text().replace("organization:\n", f"organization:\n  {key!r}: 1\n".replace("'", '"', 2), 1)

@@ -14,8 +14,8 @@ import pytest
 
 from charter.aws import SessionFactory
 from charter.landing_zone.config import load_config
-from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws, enforcement
+from charter.naming import MEMBER_ACCESS_ROLE
 from charter.policy.cfn import resolve
 
 pytestmark = pytest.mark.e2e  # every test runs against the embedded AWS

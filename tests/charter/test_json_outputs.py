@@ -125,6 +125,7 @@ def test_evidence_verify_json(tmp_path: Path) -> None:
 def test_assess_json_is_its_schema() -> None:
     from datetime import UTC, datetime
 
+    from charter.controls.links import default_links
     from charter.evidence.artifact import Artifact, PopulationItem
     from charter.evidence.assessment import judge
 
@@ -132,7 +133,7 @@ def test_assess_json_is_its_schema() -> None:
                    collected_at=datetime(2026, 1, 1, tzinfo=UTC), caller_arn="arn", charter_version="t",
                    population=[PopulationItem(id="p", control="IAM-01", result="fail", reason="no policy")])
     result = judge([art], caller_arn="arn", accounts=[("111111111111", "x")], regions=["us-east-1"],
-                   assessed_at=datetime(2026, 1, 1, tzinfo=UTC))
+                   assessed_at=datetime(2026, 1, 1, tzinfo=UTC), links=default_links())
     _valid("assess", json.loads(result.model_dump_json()))
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from charter.config.model import Assignment, OrgConfig
 from charter.landing_zone.config import load_config
-from charter.landing_zone.config.model import Assignment, OrgConfig
 from charter.landing_zone.deploy import deploy
 from charter.landing_zone.deploy.assignments import wanted
 from charter.landing_zone.registry import builders

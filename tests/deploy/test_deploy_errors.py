@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from sample_plan import write_sample_plan
 
 from charter.aws import SessionFactory
 from charter.landing_zone.config import load_config
 from charter.landing_zone.deploy import deploy
 from charter.landing_zone.deploy.errors import CredentialsError, EndpointError, PlanMissingError
 from charter.landing_zone.deploy.planner import offline_plan
-from charter.landing_zone.deploy.testing import write_sample_plan
 from charter.local import embedded_sessions
 
 REPO = Path(__file__).resolve().parents[2]

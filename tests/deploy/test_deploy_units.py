@@ -7,8 +7,8 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
+from charter.config.model import OrgConfig
 from charter.landing_zone.config import load_config
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.deploy.api_steps import _Resolver, already_done
 from charter.landing_zone.deploy.context import DeployContext, subtree
 from charter.landing_zone.deploy.journal import Journal, ScpRecord, StackRecord

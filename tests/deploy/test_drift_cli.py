@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 from botocore.stub import ANY, Stubber
+from sample_plan import write_sample_plan
 from stackset_roles import make_stackset_roles
 
 from charter.aws import Capabilities, SessionFactory
 from charter.landing_zone.config import load_config
 from charter.landing_zone.deploy import deploy
-from charter.landing_zone.deploy.testing import write_sample_plan
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
 
 pytestmark = pytest.mark.e2e

@@ -18,8 +18,8 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, small_config, small_config_pat
                                   capsys) -> None:
     from charter.demo import Demo
     from charter.evidence.export import verify_package
-    from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
     from charter.landing_zone.synth import build_plan
+    from charter.naming import MEMBER_ACCESS_ROLE
     from charter.workloads.synth import synthesize_workloads
 
     seen: dict[str, Any] = {}

@@ -11,20 +11,20 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
+from sample_plan import write_sample_plan
 
 from charter.aws import SessionFactory
+from charter.config.model import OrgConfig
 from charter.landing_zone.config import load_config
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.deploy import deploy
 from charter.landing_zone.deploy.journal import Journal
 from charter.landing_zone.deploy.planner import offline_plan
-from charter.landing_zone.deploy.testing import write_sample_plan
-from charter.landing_zone.naming import (
+from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
+from charter.naming import (
     MEMBER_ACCESS_ROLE,
     STACKSET_ADMIN_ROLE,
     STACKSET_EXECUTION_ROLE,
 )
-from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
 
 REPO = Path(__file__).resolve().parents[2]
 READS = ("Describe", "List", "Get")

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from charter.aws import SessionFactory
+from charter.config.model import OrgConfig
 from charter.landing_zone.config import load_config
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.deploy import deploy
 from charter.landing_zone.deploy.engine import DeployResult
-from charter.landing_zone.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
 from charter.landing_zone.synth import build_plan, synthesize, write_output
 from charter.local import LOCAL_MANAGEMENT_ACCOUNT, LocalAws
+from charter.naming import EVIDENCE_READER_ROLE, MEMBER_ACCESS_ROLE
 
 pytestmark = pytest.mark.slow  # the module's deploy of the whole plan takes minutes
 

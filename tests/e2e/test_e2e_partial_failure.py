@@ -19,10 +19,10 @@ import pytest
 from charter.aws import SessionFactory
 from charter.landing_zone.config import load_config
 from charter.landing_zone.deploy import deploy
-from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
 from charter.landing_zone.registry import builders
 from charter.landing_zone.synth import build_plan, synthesize, write_output
 from charter.local import LocalAws
+from charter.naming import MEMBER_ACCESS_ROLE
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "examples" / "small" / "org.yaml"

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from charter.landing_zone.config import load_config
-from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
 from charter.local import LocalAws
+from charter.naming import MEMBER_ACCESS_ROLE
 from charter.workloads.deploy import deploy_workload
 
 pytestmark = pytest.mark.e2e

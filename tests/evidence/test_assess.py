@@ -13,6 +13,7 @@ import pytest
 from assess_seed import WEAKNESSES, fix_all, seed_weak
 from ocsf_validate import validate_compliance_finding
 
+from charter.controls.links import default_links
 from charter.evidence.artifact import Artifact, PopulationItem
 from charter.evidence.assessment import assessment_collectors, assessment_config, judge
 
@@ -135,7 +136,7 @@ def test_judge_takes_the_worst_status_and_keeps_landing_zone_checks_out() -> Non
         _artifact("organizations", ["DAT-01"], [("DAT-01", "Root/DAT01", "fail")]),
     ]
     result = judge(arts, caller_arn="arn", accounts=[("111111111111", "x")], regions=["us-east-1"],
-                   assessed_at=datetime(2026, 1, 1, tzinfo=UTC))
+                   assessed_at=datetime(2026, 1, 1, tzinfo=UTC), links=default_links())
     status = {c.id: c.status for c in result.controls}
     assert status["IAM-03"] == "fail" and status["IAM-01"] == "pass"
     assert status["ENC-01"] == "gap" and status["BCK-03"] == "not_applicable"
@@ -146,7 +147,7 @@ def test_judge_takes_the_worst_status_and_keeps_landing_zone_checks_out() -> Non
     assert result.exit_code == 3
     assert [f.resource for f in result.findings if f.result == "gap"] == ["111111111111/us-east-1"]
     passed = judge(arts[:1][:0] + [_artifact("iam", ["IAM-01"], [("IAM-01", "policy", "pass")])], caller_arn="arn",
-                   accounts=[("1", "x")], regions=["us-east-1"], assessed_at=datetime(2026, 1, 1, tzinfo=UTC))
+                   accounts=[("1", "x")], regions=["us-east-1"], assessed_at=datetime(2026, 1, 1, tzinfo=UTC), links=default_links())
     assert passed.exit_code == 0
 
 
@@ -155,7 +156,7 @@ def test_a_landing_zone_control_is_judged_by_a_config_rule_the_account_runs_itse
     S3 lock Config rule itself is judged by its result, one that runs none is "not deployed"."""
     def assess(arts: list[Artifact]) -> dict[str, str]:
         result = judge(arts, caller_arn="arn", accounts=[("111111111111", "x")], regions=["us-east-1"],
-                       assessed_at=datetime(2026, 1, 1, tzinfo=UTC))
+                       assessed_at=datetime(2026, 1, 1, tzinfo=UTC), links=default_links())
         return {c.id: c.status for c in result.controls}
 
     rule = "arn:aws:config:us-east-1:111111111111:config-rule/lock"
@@ -200,7 +201,7 @@ def test_ocsf_validator_catches_what_the_schema_requires() -> None:
 
     arts = [_artifact("iam", ["IAM-03"], [("IAM-03", "alice", "fail")])]
     result = judge(arts, caller_arn="arn", accounts=[("111111111111", "x")], regions=["us-east-1"],
-                   assessed_at=datetime(2026, 1, 1, tzinfo=UTC))
+                   assessed_at=datetime(2026, 1, 1, tzinfo=UTC), links=default_links())
     event = assessment_events(result)[0]
     assert validate_compliance_finding(event) == []
     assert event["class_uid"] == 2003 and event["compliance"]["requirements"] == ["CC6.1"]

@@ -14,10 +14,10 @@ from botocore.stub import ANY, Stubber
 from collectors_testkit import ACCOUNT, results, run_collector, small_config, stub_client
 from moto import mock_aws
 
+from charter.config.model import Assignment, PermissionSet
 from charter.evidence.artifact import utcnow
 from charter.evidence.collectors.base import Context, Target
 from charter.evidence.collectors.stacksets import check_drift
-from charter.landing_zone.config.model import Assignment, PermissionSet
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ import pytest
 
 from charter.landing_zone.builders import alerting, cloudtrail
 from charter.landing_zone.config import load_config
-from charter.landing_zone.naming import security_topic_name
+from charter.naming import security_topic_name
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 

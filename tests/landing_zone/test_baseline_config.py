@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
+from charter.config.model import OrgConfig
 from charter.landing_zone.builders import config_rules
 from charter.landing_zone.builders.config_rules import MANAGED_RULES, rule_name
 from charter.landing_zone.config import load_config_text
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import CONTEXT_PARAMETERS
 from charter.landing_zone.lint import Linter
 from charter.landing_zone.synth import dump_yaml

@@ -8,7 +8,7 @@ import pytest
 
 from charter.landing_zone.builders import identity
 from charter.landing_zone.config import load_config
-from charter.landing_zone.naming import (
+from charter.naming import (
     EVIDENCE_COLLECTOR_ROLE,
     EVIDENCE_OPERATOR_ROLE,
     EVIDENCE_READER_ROLE,
@@ -65,7 +65,7 @@ def test_assignments_expand_environments_and_are_left_to_deploy(cfg, specs):
 
 
 def test_the_identity_template_is_the_same_for_6_or_600_accounts(cfg):
-    from charter.landing_zone.config.grow import grow
+    from charter.config.grow import grow
 
     small = {s.name: s for s in identity.build(cfg)}["identity"]
     big = {s.name: s for s in identity.build(grow(cfg, 600))}["identity"]
@@ -124,8 +124,8 @@ def test_roles_reach_every_account_including_management(specs):
 
 
 def test_unknown_permission_set_is_a_synth_error(cfg):
+    from charter.config.model import Assignment
     from charter.errors import SynthError
-    from charter.landing_zone.config.model import Assignment
 
     ident = cfg.baseline.identity.model_copy(update={"assignments": [Assignment(group="g", permission_set="Nope", accounts=["prod"])]})
     bad = cfg.model_copy(update={"baseline": cfg.baseline.model_copy(update={"identity": ident})})

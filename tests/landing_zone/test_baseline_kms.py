@@ -8,7 +8,7 @@ import pytest
 
 from charter.landing_zone.builders import kms
 from charter.landing_zone.config import load_config
-from charter.landing_zone.naming import kms_alias
+from charter.naming import kms_alias
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small" / "org.yaml"
 

@@ -14,8 +14,8 @@ from charter.landing_zone.components.s3 import (
     secure_bucket,
 )
 from charter.landing_zone.lint import Linter
-from charter.landing_zone.naming import access_log_bucket_name
 from charter.landing_zone.synth import dump_yaml
+from charter.naming import access_log_bucket_name
 
 KEY = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 

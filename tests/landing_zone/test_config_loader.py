@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -139,7 +140,7 @@ def test_custom_scp_condition_operator_is_checked() -> None:
 
 
 def test_starter_file_is_valid() -> None:
-    from charter.landing_zone.config.starter import starter_text
+    from charter.config.starter import starter_text
 
     cfg = load_config_text(starter_text(), "org.yaml")
     assert len(cfg.accounts) == 6
@@ -151,23 +152,40 @@ def test_unknown_key_that_looks_like_a_type_is_named() -> None:
     assert "unknown key 'list[str]'" in error
 
 
-@pytest.mark.parametrize("scalar", [
-    "no", "yes", "on", "off", "012", "012345678901", "0o17", "0x1f", "0b101", "1_000", "1.5", ".5", "5.", "1e3",
-    ".inf", "-.inf", ".nan", "~", "", "null", "Null", "True", "false", "2024-01-01", "1:20", "10.1.0.0/16", "-5",
-    "+5", "'012'", "[1, b, no]", "{<<: {b: 1}, c: 2}",
+@pytest.mark.parametrize(("scalar", "value"), [
+    ("no", "no"), ("yes", "yes"), ("on", "on"), ("off", "off"), ("012", 12), ("012345678901", 12345678901),
+    ("0o17", 15), ("0x1f", 31), ("0b101", 5), ("1_000", 1000), ("1.5", 1.5), (".5", 0.5), ("5.", 5.0),
+    ("1e3", 1000.0), (".inf", float("inf")), ("-.inf", float("-inf")), ("~", None), ("", None), ("null", None),
+    ("Null", None), ("True", True), ("false", False), ("2024-01-01", date(2024, 1, 1)), ("1:20", "1:20"),
+    ("10.1.0.0/16", "10.1.0.0/16"), ("-5", -5), ("+5", 5), ("'012'", "012"), ("[1, b, no]", [1, "b", "no"]),
+    ("{<<: {b: 1}, c: 2}", {"b": 1, "c": 2}),
 ])
-def test_the_fast_reader_reads_every_scalar_as_ruamel_does(scalar: str) -> None:
-    """Configs are read by libyaml first (15x faster) and by ruamel.yaml only to locate a
-    problem: both must read the same document, or a value valid for one would be invalid
-    for the other."""
-    import json
+def test_scalars_are_read_by_the_yaml_1_2_core_schema(scalar: str, value: object) -> None:
+    """YAML 1.2 (what editors and schema tools assume), not PyYAML's default 1.1: `no`/`on` stay
+    strings, so a Norway region code or a toggle named `on` is not silently a boolean; `012` is
+    12, not octal 10 (the values ruamel.yaml read when it was the loader)."""
+    from charter.config.loader import read_yaml
 
-    from charter.landing_zone.config.loader import _fast_read, _read_yaml
+    read = read_yaml(Path("org.yaml"), f"a: {scalar}\n")["a"]
+    assert read == value and type(read) is type(value)
 
-    text = f"a: {scalar}\n"
-    fast = _fast_read(text)
-    exact = _read_yaml(Path("org.yaml"), text)
-    assert json.dumps(fast, default=str, sort_keys=True) == json.dumps(exact, default=str, sort_keys=True)
+
+def test_what_charter_writes_back_is_read_as_the_same_values() -> None:
+    """`charter cost --what-if` merges two files and reads the result again: a string that the
+    1.2 schema would read as a number, a boolean or null keeps its quotes."""
+    from charter.config.loader import dump_yaml, read_yaml
+
+    data = {"a": "0o17", "b": "no", "c": "012", "d": 12, "e": "on", "f": "1_000", "g": None, "h": "null",
+            "i": True, "j": "2024-01-01", "k": [1, "0x1f"]}
+    assert read_yaml(Path("org.yaml"), dump_yaml(data)) == data
+
+
+def test_nan_is_read_as_nan() -> None:
+    import math
+
+    from charter.config.loader import read_yaml
+
+    assert math.isnan(read_yaml(Path("org.yaml"), "a: .nan\n")["a"])
 
 
 def test_a_duplicate_key_is_still_located() -> None:

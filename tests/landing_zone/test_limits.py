@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from charter.config.grow import grow
 from charter.errors import ConfigError, LimitError
 from charter.landing_zone.builders import organization
 from charter.landing_zone.config import load_config, load_config_text
-from charter.landing_zone.config.grow import grow
 from charter.landing_zone.limits import template_breaches
 from charter.landing_zone.synth import synthesize
 

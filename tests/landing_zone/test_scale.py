@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from charter.config.grow import grow, to_yaml
 from charter.landing_zone.config import load_config, load_config_text
-from charter.landing_zone.config.grow import grow, to_yaml
 from charter.landing_zone.limits import check_stacks
 from charter.landing_zone.synth import Plan, build_plan, synthesize, write_output
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from charter.config.model import Limits
 from charter.errors import LimitError
-from charter.landing_zone.config.model import Limits
 from charter.landing_zone.scp.guardrails import GUARDRAILS
 from charter.landing_zone.scp.packing import ScpStatement, collect_statements, minify, pack
 
@@ -113,7 +113,7 @@ def test_region_guardrail_denies_outside_governed_regions(small_config) -> None:
 
 
 def test_excluded_guardrail_is_left_out(small_config) -> None:
-    from charter.landing_zone.config.model import ScpSettings
+    from charter.config.model import ScpSettings
 
     scps = ScpSettings(**{**small_config.scps.model_dump(), "exclude": ["deny-root-user"]})
     cfg = small_config.model_copy(update={"scps": scps})

@@ -20,8 +20,8 @@ import pytest
 from aws_testkit import PATIENCE_SECONDS, operation
 
 from charter.aws import SessionFactory
-from charter.landing_zone.naming import MEMBER_ACCESS_ROLE
 from charter.local import LocalAws
+from charter.naming import MEMBER_ACCESS_ROLE
 
 pytestmark = pytest.mark.e2e  # each starts the embedded AWS
 

@@ -14,7 +14,7 @@ from charter.optimizer import (
     shard,
 )
 from charter.optimizer.errors import OptimizerError
-from charter.optimizer.search import SearchInterrupted, budgets_for, promote, sample_configs
+from charter.optimizer.search import budgets_for, promote, sample_configs
 
 SPACE = SearchSpace(lookback=(40, 120), rebalance_every=(10, 40),
                     objectives=("min_variance", "mean_variance", "max_sharpe", "risk_parity"))
@@ -57,10 +57,26 @@ def test_same_result_with_two_workers(market, reference):
     assert par.results_ == reference.results_
 
 
+class Crash(Exception):
+    """The process dying mid-search, after some trials reached the checkpoint."""
+
+
+def crash_after(n: int):
+    """A progress callback that crashes the search once `n` new trials are checkpointed."""
+    start: list[int] = []
+
+    def progress(done: int, _total: int, _rung: int) -> None:
+        start.append(done) if not start else None
+        if done - start[0] >= n:
+            raise Crash
+
+    return progress
+
+
 def test_killed_search_resumes_from_checkpoint(market, reference, tmp_path):
     ck = tmp_path / "trials.jsonl"
-    with pytest.raises(SearchInterrupted):
-        make(checkpoint=str(ck), max_new_trials=5).fit(market)
+    with pytest.raises(Crash):
+        make(checkpoint=str(ck)).fit(market, progress=crash_after(5))
     n_lines = len(ck.read_text().splitlines())
     assert n_lines == 6  # header + 5 trials
     with open(ck, "a") as fh:
@@ -74,8 +90,8 @@ def test_killed_search_resumes_from_checkpoint(market, reference, tmp_path):
 
 def test_checkpoint_of_other_search_is_rejected(market, tmp_path):
     ck = tmp_path / "t.jsonl"
-    with pytest.raises(SearchInterrupted):
-        make(checkpoint=str(ck), max_new_trials=1).fit(market)
+    with pytest.raises(Crash):
+        make(checkpoint=str(ck)).fit(market, progress=crash_after(1))
     with pytest.raises(OptimizerError, match="different search"):
         make(checkpoint=str(ck), seed=6).fit(market)
 

@@ -108,13 +108,12 @@ def test_steps_through_the_entrypoint_and_empty_sharded_share(root, tmp_path_fac
 def test_shard_fingerprint_matches_the_engine_checkpoint(tmp_path):
     """The shard checkpoints use the header HyperparameterSearch.fit writes (pins a private helper)."""
     from charter.optimizer.jobfile import parse_job
-    from charter.optimizer.search import SearchInterrupted
 
     job = parse_job(json.loads(json.dumps(JOB)))
     s = job.search
-    s.workers, s.checkpoint, s.max_new_trials = 1, str(tmp_path / "t.jsonl"), 1
-    with pytest.raises(SearchInterrupted):
-        s.fit(job.market)
+    s.workers, s.checkpoint = 1, str(tmp_path / "t.jsonl")
+    with pytest.raises(st.Interrupted):
+        s.fit(job.market, progress=st._trial_budget(1))
     header = json.loads((tmp_path / "t.jsonl").read_text().splitlines()[0])
     assert header == {"kind": "header", "fingerprint": st.search_fingerprint(s, job.market)}
 

@@ -127,10 +127,11 @@ def test_every_collector_declares_its_calls() -> None:
 def test_deploy_engine_calls_are_declared(tmp_path: Path) -> None:
     """A deploy of the small example on the embedded AWS: every call it makes is declared
     in `landing_zone.deploy.calls` or by an API step of the plan."""
+    from sample_plan import write_sample_plan
+
     from charter.landing_zone.config import load_config
     from charter.landing_zone.deploy import deploy
     from charter.landing_zone.deploy.calls import MANAGEMENT_CALLS, MEMBER_CALLS
-    from charter.landing_zone.deploy.testing import write_sample_plan
     from charter.landing_zone.synth import Plan
     from charter.local import LocalAws
 

@@ -35,7 +35,7 @@ def _find(report, principal: str, action: str):  # type: ignore[no-untyped-def]
 
 
 def test_custom_scp_statement_that_breaks_the_account_baseline(small) -> None:
-    from charter.landing_zone.config.model import CustomStatement
+    from charter.config.model import CustomStatement
 
     custom = CustomStatement(sid="NoPublicAccessChanges", control="DAT-01", actions=["s3:PutAccountPublicAccessBlock"],
                              targets=["Root"])

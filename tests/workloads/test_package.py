@@ -146,7 +146,7 @@ def test_closure_follows_lazy_imports_and_rejects_charter_packages(tmp_path):
     assert cl.third_party == {"yaml.constructor", "numpy"}  # json is stdlib; unused.py is not reached
     (ns / "landing_zone").mkdir()
     (ns / "landing_zone" / "__init__.py").write_text("")
-    (ns / "workloads" / "handlers" / "bad.py").write_text("from charter.landing_zone import naming\n")
+    (ns / "workloads" / "handlers" / "bad.py").write_text("from charter.landing_zone import synth\n")
     with pytest.raises(pkg.PackageError, match="landing_zone.*do not ship"):
         pkg.closure(["charter.workloads.handlers.bad"], root=tmp_path)
     with pytest.raises(pkg.PackageError, match="charter.workloads.handlers.missing not found"):

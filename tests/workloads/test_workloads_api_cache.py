@@ -67,7 +67,7 @@ def test_api_errors_stay_json_behind_cloudfront(stacks):
 def test_alarms_notify_the_workloads_own_encrypted_alerts_topic(stacks):
     monitoring = stacks["monitoring"]
     [(logical, topic)] = _resources(monitoring, "AWS::SNS::Topic").items()
-    from charter.landing_zone.naming import resource_name
+    from charter.naming import resource_name
 
     assert topic["Properties"]["TopicName"] == resource_name(load_config(EXAMPLE), "prod", "optimizer") + "-alerts"
     assert topic["Properties"]["KmsMasterKeyId"]

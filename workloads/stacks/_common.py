@@ -20,20 +20,20 @@ from troposphere.iam import Policy as InlinePolicy
 from troposphere.iam import Role
 from troposphere.logs import LogGroup
 
-from charter.landing_zone.builders.kms import KEY_ARN_EXPORT
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.config.workloads import (
+from charter.config.model import OrgConfig
+from charter.config.workloads import (
     EnvironmentWorkload,
     OptimizerWorkload,
     workload_account,
 )
 from charter.landing_zone.metadata import controls
-from charter.landing_zone.naming import (
+from charter.landing_zone.stacks import Deployment, StackSpec
+from charter.naming import (
+    KEY_ARN_EXPORT,
     kms_alias,
     resource_name,
     workload_boundary_name,
 )
-from charter.landing_zone.stacks import Deployment, StackSpec
 
 WORKLOAD = "optimizer"
 #: Handler package the handlers engineer implements; names are a contract with the stacks.

@@ -45,16 +45,16 @@ from troposphere import codepipeline as cp
 from troposphere.iam import ManagedPolicy, Role
 from troposphere.iam import Policy as InlinePolicy
 
+from charter.config.workloads import ENVIRONMENT_ORDER
 from charter.landing_zone.components.s3 import secure_bucket
-from charter.landing_zone.config.workloads import ENVIRONMENT_ORDER
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls, suppress
-from charter.landing_zone.naming import (
+from charter.landing_zone.registry import builder
+from charter.naming import (
     access_log_bucket_name,
     workload_boundary_name,
     workload_deploy_role_name,
 )
-from charter.landing_zone.registry import builder
 from charter.workloads.package import DEFAULT_ARCH as LAYER_ARCH
 
 from ._common import Ctx, allow, key_parameter, key_use, log_group, new_template, service_role

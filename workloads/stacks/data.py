@@ -62,11 +62,10 @@ from troposphere.s3 import (
     SseKmsEncryptedObjects,
 )
 
-from charter.landing_zone.builders.backup import BACKUP_TAG
 from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.metadata import controls
-from charter.landing_zone.naming import access_log_bucket_name
 from charter.landing_zone.registry import builder
+from charter.naming import BACKUP_TAG, access_log_bucket_name
 
 from ._common import Ctx, allow, key_parameter, key_use, log_group, new_template, service_role
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import operator
 from typing import NamedTuple
 
-from charter.landing_zone.config.model import OrgConfig
-from charter.landing_zone.naming import OBJECT_LOCK_TAG
+from charter.config.model import OrgConfig
+from charter.naming import OBJECT_LOCK_TAG
 
 
 class RuleSpec(NamedTuple):

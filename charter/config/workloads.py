@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import EmailStr, Field
 
-from .model import Name, RetentionDays, StrictModel
+from .types import Name, RetentionDays, StrictModel
 
 if TYPE_CHECKING:
     from .model import OrgConfig

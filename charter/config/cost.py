@@ -21,7 +21,7 @@ from typing import Annotated
 
 from pydantic import Field, create_model
 
-from .model import Environment, StrictModel
+from .types import Environment, StrictModel
 
 Count = Annotated[float, Field(ge=0)]
 

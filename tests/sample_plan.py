@@ -1,4 +1,4 @@
-"""A small member-account StackSet for tests, the benchmark and demos.
+"""A small member-account StackSet for the tests and `benchmarks/deploy.py` (test code: not installed).
 
 Until the baseline builders land, plan.json holds only the organization; this adds a
 service-managed StackSet (a KMS key per account and region, ENC-01) and a self-managed one
@@ -12,7 +12,7 @@ from pathlib import Path
 from awacs.aws import Allow, PolicyDocument, Principal, Statement
 from troposphere import Output, Ref, Sub, Template, kms, ssm
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls
 from charter.landing_zone.stacks import Deployment, StackSpec

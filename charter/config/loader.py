@@ -1,10 +1,9 @@
 """Load `org.yaml` into an `OrgConfig`, with every error located at file:line:column.
 
-ruamel.yaml's round-trip loader keeps the line and column of every key and item, which
-PyYAML's safe loader throws away; that is why it reports the problems. It is also about
-fifteen times slower than libyaml (6 s for a 1,000-account file), so a config is first read
-with libyaml under the same YAML 1.2 core schema and duplicate-key rule (`_fast_read`);
-only a config with a problem is read again by ruamel.yaml, to say where the problem is.
+One YAML library, PyYAML (libyaml): the document is read with the YAML 1.2 core schema and no
+duplicate keys (`_Yaml12Loader`: `no` and `on` are strings, `012` is 12). Only a config with a
+problem is read a second time, as PyYAML's node tree (`compose`), whose nodes keep the line and
+column of every key and item: that is where each problem is reported.
 """
 
 from __future__ import annotations
@@ -19,13 +18,12 @@ from typing import Any
 
 import yaml as pyyaml
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from yaml.error import MarkedYAMLError, YAMLError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from charter.errors import ConfigError, ConfigIssue
 
-from .checks import run_checks
+from .checks import Check, run_checks
 from .model import OrgConfig
 
 _TYPE_HINTS = {
@@ -47,24 +45,45 @@ _TYPE_HINTS = {
 }
 
 
-def _position(root: Any, loc: Sequence[str | int]) -> tuple[int, int, bool]:
+def _entry(node: Node | None, part: str | int) -> tuple[Node, Node] | None:
+    """(key node, value node) of `part` in a mapping node, looking through `<<` merges."""
+    if not isinstance(node, MappingNode) or isinstance(part, int):
+        return None
+    merged: list[MappingNode] = []
+    for key, value in node.value:
+        if isinstance(key, ScalarNode) and key.tag != "tag:yaml.org,2002:merge" and key.value == part:
+            return key, value
+        if key.tag == "tag:yaml.org,2002:merge":
+            merged += [value] if isinstance(value, MappingNode) else [v for v in getattr(value, "value", [])
+                                                                       if isinstance(v, MappingNode)]
+    for source in merged:
+        found = _entry(source, part)
+        if found:
+            return found
+    return None
+
+
+def _child(node: Node | None, part: str | int) -> tuple[Node, Node] | None:
+    """(node to point at, node to descend into) for `part` under `node`, or None."""
+    if isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        return node.value[part], node.value[part]
+    return _entry(node, part)
+
+
+def _position(root: Node | None, loc: Sequence[str | int]) -> tuple[int, int, bool]:
     """Line and column (0-based) of the deepest node of `loc` present in the YAML tree.
 
     Returns (line, column, reached) where `reached` says the whole path exists.
     """
     node, line, col = root, 0, 0
-    if isinstance(root, (CommentedMap, CommentedSeq)) and root.lc.line is not None:
-        line, col = root.lc.line, root.lc.col
+    if root is not None:
+        line, col = root.start_mark.line, root.start_mark.column
     for part in loc:
-        if isinstance(node, CommentedMap) and part in node:
-            kline, kcol = node.lc.key(part)
-            line, col = kline, kcol
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            line, col = node.lc.item(part)
-            node = node[part]
-        else:
+        found = _child(node, part)
+        if found is None:
             return line, col, False
+        at, node = found
+        line, col = at.start_mark.line, at.start_mark.column
     return line, col, True
 
 
@@ -107,7 +126,7 @@ def _find_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _clean_loc(root: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+def _clean_loc(root: Node | None, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     """Drop the union-member tags pydantic inserts into loc (e.g. 'list[str]', "literal['default']").
 
     A part that is a real key of the YAML node at that point is kept even if it looks like a
@@ -116,12 +135,10 @@ def _clean_loc(root: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     out: list[str | int] = []
     node = root
     for part in loc:
-        if isinstance(node, CommentedMap) and part in node:
+        found = _child(node, part)
+        if found is not None:
             out.append(part)
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            out.append(part)
-            node = node[part]
+            node = found[1]
         elif isinstance(part, str) and any(c in part for c in "[]()"):
             continue  # a pydantic union tag: not part of the user's document
         else:
@@ -130,7 +147,7 @@ def _clean_loc(root: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     return tuple(out)
 
 
-def _issue_from_pydantic(file: str, root: Any, err: dict[str, Any]) -> ConfigIssue:
+def _issue_from_pydantic(file: str, root: Node | None, err: dict[str, Any]) -> ConfigIssue:
     loc = _clean_loc(root, tuple(err["loc"]))
     kind = err["type"]
     line, col, _ = _position(root, loc)
@@ -157,29 +174,34 @@ def _issue_from_pydantic(file: str, root: Any, err: dict[str, Any]) -> ConfigIss
     return ConfigIssue(file, line + 1, col + 1, path, message, _TYPE_HINTS.get(kind, ""))
 
 
-def _read_yaml(path: Path, text: str) -> Any:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
+def read_yaml(path: Path, text: str) -> Any:
+    """The document (YAML 1.2 core schema, no duplicate keys), or a located `ConfigError`."""
     try:
-        return yaml.load(text)
+        return pyyaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a safe loader with 1.2 resolvers
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = (exc.problem or exc.context or "invalid YAML").strip()
-        hint = "check indentation and quoting near this point"
-        if "duplicate key" in str(exc):
-            problem = "duplicate key " + (str(exc).split('duplicate key "', 1)[-1].split('"', 1)[0] if 'duplicate key "' in str(exc) else "")
-            hint = "each key may appear once per mapping"
+        hint = "each key may appear once per mapping" if problem.startswith("duplicate key") else \
+            "check indentation and quoting near this point"
         raise ConfigError([ConfigIssue(str(path), line, col, "", f"YAML syntax error: {problem}", hint)]) from None
-    except (YAMLError, RecursionError, ValueError, TypeError) as exc:
+    except RecursionError:
+        raise ConfigError([ConfigIssue(str(path), 1, 1, "", "the YAML refers to itself (recursive alias)",
+                                       "replace the alias with a plain value")]) from None
+    except (YAMLError, ValueError, TypeError, OverflowError) as exc:
         raise ConfigError([ConfigIssue(str(path), 1, 1, "", f"cannot read YAML: {exc}",
                                        "fix the YAML syntax")]) from None
 
 
+def _tree(text: str) -> Node | None:
+    """The document's node tree, whose nodes keep their line and column (read again only when
+    there is a problem to locate: `read_yaml` already accepted the text)."""
+    return pyyaml.compose(text, Loader=_Yaml12Loader)  # noqa: S506 - composing builds no objects
+
+
 class _Yaml12Loader(getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader)):  # type: ignore[misc]
-    """libyaml with ruamel.yaml's reading of plain scalars (YAML 1.2 core schema: `no`, `on`
-    and `012` are a string, a string and 12, not False, True and 10) and no duplicate keys,
-    so both loaders give the same document or the fast one gives up."""
+    """libyaml reading plain scalars by the YAML 1.2 core schema (`no`, `on` and `012` are a
+    string, a string and 12, not YAML 1.1's False, True and 10), with no duplicate keys."""
 
     yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
 
@@ -218,49 +240,47 @@ _Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _Yaml12Loader.construct_y
 _Yaml12Loader.add_constructor("tag:yaml.org,2002:null", lambda loader, node: None)
 
 
-def _fast_read(text: str) -> Any:
-    """The document through libyaml, or None when anything is unusual (ruamel.yaml then says what)."""
-    try:
-        return pyyaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a safe loader with 1.2 resolvers
-    except (pyyaml.YAMLError, RecursionError, ValueError, TypeError):
-        return None
+class _Yaml12Dumper(pyyaml.SafeDumper):
+    """Writes what `_Yaml12Loader` reads back as the same values: a string the 1.2 core schema
+    would read as a number, a boolean or null is quoted, by the loader's own resolvers."""
 
 
-def load_config_text(text: str, path: str | Path = "org.yaml", *, landing_zone: bool = True) -> OrgConfig:
+_Yaml12Dumper.yaml_implicit_resolvers = {k: list(v) for k, v in _Yaml12Loader.yaml_implicit_resolvers.items()}
+
+
+def dump_yaml(data: Any) -> str:
+    """`data` as YAML that `read_yaml` reads back unchanged (keys in their order)."""
+    return pyyaml.dump(data, Dumper=_Yaml12Dumper, sort_keys=False, allow_unicode=True)
+
+
+def load_config_text(text: str, path: str | Path = "org.yaml", *, landing_zone: bool = True,
+                     checks: Sequence[Check] = ()) -> OrgConfig:
     """Parse and validate `text`; raise `ConfigError` listing every problem found.
 
     `landing_zone=False` (`charter assess`): the accounts are existing ones, judged against the
-    baseline; the log-archive, audit and security accounts a landing zone needs are not required."""
-    data = _fast_read(text)
-    if isinstance(data, dict):
-        try:
-            cfg = OrgConfig.model_validate(data)
-        except (ValidationError, RecursionError):
-            cfg = None
-        if cfg is not None and not run_checks(cfg, landing_zone=landing_zone):
-            return cfg
-    return _load_located(text, Path(path), landing_zone=landing_zone)
-
-
-def _load_located(text: str, path: Path, *, landing_zone: bool = True) -> OrgConfig:
-    """The slow, exact path: every problem with its line and column."""
-    data = _read_yaml(path, text)
-    if not isinstance(data, CommentedMap):
+    baseline; the log-archive, audit and security accounts a landing zone needs are not required.
+    `checks`: a domain's own cross-field checks, run after the ground floor's (commands load
+    through `charter.landing_zone.config`, which adds the SCP guardrail checks)."""
+    path = Path(path)
+    data = read_yaml(path, text)
+    if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(str(path), 1, 1, "", "the file must be a YAML mapping at the top level",
                                        "start from `charter init` for a commented example")])
     try:
         cfg = OrgConfig.model_validate(data)
     except ValidationError as exc:
-        issues = [_issue_from_pydantic(str(path), data, e) for e in exc.errors(include_url=False)]
+        root = _tree(text)
+        issues = [_issue_from_pydantic(str(path), root, e) for e in exc.errors(include_url=False)]
         raise ConfigError(_sorted(issues)) from None
     except RecursionError:
         raise ConfigError([ConfigIssue(str(path), 1, 1, "", "the YAML refers to itself (recursive alias)",
                                        "replace the alias with a plain value")]) from None
-    problems = run_checks(cfg, landing_zone=landing_zone)
+    problems = run_checks(cfg, landing_zone=landing_zone, extra=checks)
     if problems:
+        root = _tree(text)
         issues = []
         for loc, message, hint in problems:
-            line, col, _ = _position(data, loc)
+            line, col, _ = _position(root, loc)
             issues.append(ConfigIssue(str(path), line + 1, col + 1, _format_path(loc), message, hint))
         raise ConfigError(_sorted(issues))
     return cfg
@@ -270,7 +290,7 @@ def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return sorted(issues, key=lambda i: (i.line, i.column))
 
 
-def load_config(path: str | Path, *, landing_zone: bool = True) -> OrgConfig:
+def load_config(path: str | Path, *, landing_zone: bool = True, checks: Sequence[Check] = ()) -> OrgConfig:
     """Load `org.yaml` from disk (`landing_zone`: see `load_config_text`)."""
     path = Path(path)
     if path.exists() and not path.is_file():
@@ -285,6 +305,6 @@ def load_config(path: str | Path, *, landing_zone: bool = True) -> OrgConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(str(path), 1, 1, "", f"cannot read file: {exc}",
                                        "check the path and that the file is UTF-8 text")]) from None
-    return load_config_text(text, path, landing_zone=landing_zone)
+    return load_config_text(text, path, landing_zone=landing_zone, checks=checks)
 
 

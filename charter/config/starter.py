@@ -6,4 +6,4 @@ from importlib.resources import files
 
 
 def starter_text() -> str:
-    return files("charter.landing_zone.config").joinpath("starter.yaml").read_text(encoding="utf-8")
+    return files("charter.config").joinpath("starter.yaml").read_text(encoding="utf-8")

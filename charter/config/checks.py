@@ -8,7 +8,7 @@ value as a tuple (`("accounts", 2, "email")`), so the loader can turn it into
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from difflib import get_close_matches
 
 from .model import ROOT, OrgConfig
@@ -20,7 +20,7 @@ Problem = tuple[Loc, str, str]
 ROLE_ENVIRONMENTS = ("log-archive", "audit", "security")
 
 
-def _did_you_mean(value: str, choices: list[str]) -> str:
+def did_you_mean(value: str, choices: list[str]) -> str:
     close = get_close_matches(value, choices, n=1)
     if close:
         return f"did you mean '{close[0]}'?"
@@ -75,7 +75,7 @@ def ou_tree(cfg: OrgConfig) -> Iterator[Problem]:
         seen.setdefault(ou.name, i)
         if ou.parent != ROOT and ou.parent not in names:
             yield (("ous", i, "parent"), f"parent OU '{ou.parent}' does not exist",
-                   _did_you_mean(ou.parent, [ROOT, *names]))
+                   did_you_mean(ou.parent, [ROOT, *names]))
     parents = {ou.name: ou.parent for ou in cfg.ous}
     index = {ou.name: i for i, ou in enumerate(cfg.ous)}
     reported: set[str] = set()
@@ -102,7 +102,7 @@ def account_ous(cfg: OrgConfig) -> Iterator[Problem]:
     names = [ou.name for ou in cfg.ous]
     for i, acct in enumerate(cfg.accounts):
         if acct.ou != ROOT and acct.ou not in names:
-            yield (("accounts", i, "ou"), f"OU '{acct.ou}' does not exist", _did_you_mean(acct.ou, [ROOT, *names]))
+            yield (("accounts", i, "ou"), f"OU '{acct.ou}' does not exist", did_you_mean(acct.ou, [ROOT, *names]))
 
 
 def regions(cfg: OrgConfig) -> Iterator[Problem]:
@@ -154,48 +154,6 @@ def networks(cfg: OrgConfig) -> Iterator[Problem]:
                "give every account a non-overlapping CIDR so VPCs can be peered or attached")
 
 
-def scp_references(cfg: OrgConfig) -> Iterator[Problem]:
-    # The catalog is data the controls package owns; read at check time (the config model
-    # itself stays free of it).
-    from charter.controls.catalog import default_catalog
-    from charter.landing_zone.scp.guardrails import GUARDRAILS, is_condition_operator
-
-    catalog = default_catalog()
-
-    targets = [ROOT, *[ou.name for ou in cfg.ous]]
-    known = sorted(GUARDRAILS)
-    if cfg.scps.guardrails != "default":
-        for i, gid in enumerate(cfg.scps.guardrails):
-            if gid not in GUARDRAILS:
-                yield (("scps", "guardrails", i), f"unknown guardrail '{gid}'", _did_you_mean(gid, known))
-    for i, gid in enumerate(cfg.scps.exclude):
-        if gid not in GUARDRAILS:
-            yield (("scps", "exclude", i), f"unknown guardrail '{gid}'", _did_you_mean(gid, known))
-    for i, target in enumerate(cfg.scps.targets):
-        if target not in targets:
-            yield (("scps", "targets", i), f"target '{target}' is not an OU", _did_you_mean(target, targets))
-    if cfg.scps.suspended_ou and cfg.scps.suspended_ou not in targets:
-        yield (("scps", "suspended_ou"), f"suspended OU '{cfg.scps.suspended_ou}' does not exist",
-               "add it under `ous:` or set `suspended_ou: null`")
-    sids: set[str] = set()
-    for i, stmt in enumerate(cfg.scps.custom):
-        if stmt.sid in sids:
-            yield (("scps", "custom", i, "sid"), f"duplicate sid '{stmt.sid}'", "give each custom statement a unique sid")
-        sids.add(stmt.sid)
-        for op in (stmt.condition or {}):
-            if not is_condition_operator(op):
-                yield (("scps", "custom", i, "condition", op), f"'{op}' is not an IAM condition operator",
-                       "use an operator such as StringEquals, StringNotLike, ArnNotLike, Bool")
-        for j, target in enumerate(stmt.targets):
-            if target not in targets:
-                yield (("scps", "custom", i, "targets", j), f"target '{target}' is not an OU",
-                       _did_you_mean(target, targets))
-        if stmt.control not in catalog:
-            # it would be dropped from the control matrix, with the statement it should explain
-            yield (("scps", "custom", i, "control"), f"unknown control id '{stmt.control}' (not in the control catalog)",
-                   _did_you_mean(stmt.control, list(catalog.by_id)) + " (`charter controls show ID` shows a control)")
-
-
 def quotas(cfg: OrgConfig) -> Iterator[Problem]:
     """AWS Organizations quotas a config alone can exceed (CloudFormation and SCP limits depend
     on what synth generates: `landing_zone/limits.py`). OU nesting is checked in `ou_tree`."""
@@ -222,18 +180,22 @@ def identity(cfg: OrgConfig) -> Iterator[Problem]:
     for i, assignment in enumerate(ident.assignments):
         if assignment.permission_set not in sets:
             yield (("baseline", "identity", "assignments", i, "permission_set"),
-                   f"permission set '{assignment.permission_set}' is not defined", _did_you_mean(assignment.permission_set, sets))
+                   f"permission set '{assignment.permission_set}' is not defined", did_you_mean(assignment.permission_set, sets))
         for j, name in enumerate(assignment.accounts):
             if name not in accounts:
                 yield (("baseline", "identity", "assignments", i, "accounts", j),
-                       f"account '{name}' does not exist", _did_you_mean(name, accounts))
+                       f"account '{name}' does not exist", did_you_mean(name, accounts))
         if not assignment.accounts and not assignment.environments:
             yield (("baseline", "identity", "assignments", i), "assignment names no accounts or environments",
                    "add `accounts: [...]` or `environments: [...]`")
 
 
-CHECKS: list[Callable[[OrgConfig], Iterator[Problem]]] = [
-    unique_accounts, role_accounts, ou_tree, account_ous, regions, networks, scp_references, identity, quotas,
+Check = Callable[[OrgConfig], Iterator[Problem]]
+
+#: The checks the ground floor can make alone; a domain adds its own through `run_checks(extra=)`
+#: (the landing zone checks SCP guardrail names: `charter.landing_zone.config`).
+CHECKS: list[Check] = [
+    unique_accounts, role_accounts, ou_tree, account_ous, regions, networks, identity, quotas,
     workload_checks,
 ]
 
@@ -242,6 +204,6 @@ CHECKS: list[Callable[[OrgConfig], Iterator[Problem]]] = [
 LANDING_ZONE_ONLY = (role_accounts,)
 
 
-def run_checks(cfg: OrgConfig, *, landing_zone: bool = True) -> list[Problem]:
-    checks = CHECKS if landing_zone else [c for c in CHECKS if c not in LANDING_ZONE_ONLY]
+def run_checks(cfg: OrgConfig, *, landing_zone: bool = True, extra: Sequence[Check] = ()) -> list[Problem]:
+    checks = [*(CHECKS if landing_zone else [c for c in CHECKS if c not in LANDING_ZONE_ONLY]), *extra]
     return [problem for check in checks for problem in check(cfg)]

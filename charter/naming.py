@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from charter.landing_zone.config.model import OrgConfig
+from charter.config.model import OrgConfig
 
 
 def logical_id(*parts: str) -> str:
@@ -93,3 +93,8 @@ def signing_key_alias(cfg: OrgConfig) -> str:
 
 #: Tag on Object Lock buckets (value `compliance`); the Config rule S3_BUCKET_DEFAULT_LOCK_ENABLED is scoped to it.
 OBJECT_LOCK_TAG = "charter:object-lock"
+#: (key, value) of the tag the landing zone's backup plans select resources by: a workload's
+#: data stores carry it to be backed up.
+BACKUP_TAG = ("backup", "charter")
+#: Export name of the environment KMS key's ARN (one per account and region), imported by workloads.
+KEY_ARN_EXPORT = "charter-kms-key-arn"
