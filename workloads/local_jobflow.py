@@ -95,6 +95,8 @@ def ensure(settings: Settings, environment: dict[str, str]) -> dict[str, Any]:
     table = f"arn:aws:dynamodb:{region}:{account}:table/"
     aggregator_role = _role(n["aggregator_role"], "lambda.amazonaws.com", [
         Statement(Effect=Allow, Action=[s3_actions.GetObject, s3_actions.PutObject], Resource=[results_parts]),
+        Statement(Effect=Allow, Action=[s3_actions.GetObject],
+                  Resource=[f"arn:aws:s3:::{settings.results_bucket}/{jobpipeline.SPEC_PREFIX}*"]),
         Statement(Effect=Allow, Action=[s3_actions.ListBucket], Resource=[f"arn:aws:s3:::{settings.results_bucket}"],
                   Condition=Condition(StringLike("s3:prefix", "results/*"))),
         Statement(Effect=Allow, Action=[ddb.GetItem, ddb.Query, ddb.UpdateItem],

@@ -88,7 +88,7 @@ def test_submit_starts_pipeline_and_status_results_follow_the_job(cloud) -> None
     assert api.results(proxy_event("GET", "/jobs/{id}/results", f"/jobs/{job_id}/results",
                                    path_params={"id": job_id}))["statusCode"] == 409
 
-    # what the job step writes (SageMaker uploads it under results/<job_id>/), then the execution's event
+    # what the pipeline's aggregator step writes under results/<job_id>/, then the execution's event
     from charter.workloads.handlers import datasets, jobstatus, results
     from charter.workloads.handlers.models import JobSpec
 
@@ -308,7 +308,9 @@ def test_aggregator_step_merges_the_hosts_parts_into_the_pages_the_results_api_s
     put("algo-2", "rows.jsonl", [{"kind": "backtest", "date": "2024-01-02", "return": 0.01, "wealth": 1.01}])
     put("algo-2", "trials.jsonl", [trial(2, 1, 0.7)])
     put("algo-10", "trials.jsonl", [trial(1, 0, 0.25)])  # the same (rung, trial) as algo-1's: the later host wins
-    out = aggregator.handler({"job_id": job_id, "parts": f"s3://{SETTINGS.results_bucket}/{base}", "page_rows": 2})
+    s3.put_object(Bucket=SETTINGS.results_bucket, Key=f"jobs/{job_id}/spec.json", Body=json.dumps({"job_id": job_id}))
+    out = aggregator.handler({"job_id": job_id, "spec": f"s3://{SETTINGS.results_bucket}/jobs/{job_id}/spec.json",
+                              "parts": f"s3://{SETTINGS.results_bucket}/{base}", "page_rows": 2})
     assert out["hosts"] == 3 and out["trials"] == 3 and out["summary_key"] == f"results/{job_id}/summary.json"
     read = lambda key: json.loads(s3.get_object(Bucket=SETTINGS.results_bucket, Key=key)["Body"].read())  # noqa: E731
     summary = read(f"results/{job_id}/summary.json")
@@ -329,6 +331,11 @@ def test_aggregator_step_fails_without_parts_or_outside_the_jobs_results(cloud) 
         Bucket=SETTINGS.results_bucket, Key="results/c/parts/algo-1/rows.jsonl", Body=b"")
     with pytest.raises(aggregator.AggregationError, match="left no summary.json"):
         aggregator.handler({"job_id": "c", "parts": f"s3://{SETTINGS.results_bucket}/results/c/parts"})
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket=SETTINGS.results_bucket, Key="jobs/d/spec.json", Body=json.dumps({"job_id": "d"}).encode())
+    with pytest.raises(aggregator.AggregationError, match="is not job c's"):
+        aggregator.handler({"job_id": "c", "spec": f"s3://{SETTINGS.results_bucket}/jobs/d/spec.json",
+                            "parts": f"s3://{SETTINGS.results_bucket}/results/c/parts"})
 
 
 def test_openapi_documents_are_valid() -> None:

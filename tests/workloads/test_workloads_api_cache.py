@@ -99,6 +99,7 @@ def test_the_job_pipeline_and_its_status_rule(stacks):
     assert aggregation["FunctionArn"].endswith(f":function:{function['FunctionName']}:prod")
     assert aggregation["Arguments"]["parts"] == out["S3Output"]["S3Uri"]
     assert aggregation["Arguments"]["job_id"] == {"Get": "Parameters.JobId"}
+    assert aggregation["Arguments"]["spec"] == {"Get": "Parameters.JobSpecUri"}  # every step reads the spec
     # SageMaker invokes it as the pipeline's role: that role, and no other action, may
     [role] = [r for r in _resources(stacks["sagemaker"], "AWS::IAM::Role").values()
               if "sagemaker.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])]

@@ -3,8 +3,9 @@
 Two callers, two events:
 
 * The job pipeline's ResultsAggregation step (a SageMaker Lambda step, see
-  `handlers.jobpipeline`): `{"job_id": "...", "parts": "s3://<results>/results/<job_id>/parts",
-  "page_rows": 200}`. `aggregate_job` reads each host's part (`jobstep.part_files`: summary,
+  `handlers.jobpipeline`): `{"job_id": "...", "spec": "s3://<results>/jobs/<job_id>/spec.json",
+  "parts": "s3://<results>/results/<job_id>/parts", "page_rows": 200}`. `aggregate_job` reads
+  the job's spec (the parts must be that job's), then each host's part (`jobstep.part_files`: summary,
   rows, trials), merges the search trials of all hosts (`optimizer.search.aggregate`), and
   writes the result pages and summary the results API serves under `results/<job_id>/`, the
   summary last, plus `search/trials.jsonl` and `search/best.json`. It answers the step's
@@ -66,9 +67,18 @@ def _lines(body: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
 
 
-def aggregate_job(job_id: str, parts_uri: str, page_rows: int, settings: Settings) -> dict[str, Any]:
+def aggregate_job(job_id: str, parts_uri: str, page_rows: int, settings: Settings,
+                  spec_uri: str | None = None) -> dict[str, Any]:
     """Merge the hosts' parts under `parts_uri` into the job's result (module docstring)."""
     s3 = aws.client("s3")
+    if spec_uri:
+        spec_bucket, spec_key = _location(spec_uri, settings.results_bucket)
+        try:
+            spec = json.loads(s3.get_object(Bucket=spec_bucket, Key=spec_key)["Body"].read())
+        except Exception as exc:  # noqa: BLE001 - the reason becomes the step's
+            raise AggregationError(f"cannot read the job spec {spec_uri}: {aws.error_code(exc) or exc}") from None
+        if not isinstance(spec, dict) or spec.get("job_id") != job_id:
+            raise AggregationError(f"the job spec {spec_uri} is not job {job_id}'s")
     bucket, base = _location(parts_uri.rstrip("/") + "/", settings.results_bucket)
     if bucket != settings.results_bucket or not base.startswith(prefix(job_id)):
         raise AggregationError(f"the parts of job {job_id} must be under s3://{settings.results_bucket}/"
@@ -132,7 +142,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         if not job_id:
             raise AggregationError("the ResultsAggregation step passed no job_id")
         return aggregate_job(job_id, str(event["parts"]), int(event.get("page_rows") or settings.results_page_rows),
-                             settings)
+                             settings, spec_uri=str(event["spec"]) if event.get("spec") else None)
     job_id = str(event.get("job_id") or "")
     uris = list(event.get("shards") or event.get("keys") or [])
     if not job_id or not uris:

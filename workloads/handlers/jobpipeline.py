@@ -84,7 +84,8 @@ def definition(*, image_uri: Any, role_arn: Any, results_bucket: Any, aggregator
         "Environment": {"JOB_ID": get("Parameters.JobId")},
     }}
     aggregate = {"Name": AGGREGATE, "Type": "Lambda", "DependsOn": [STEP], "FunctionArn": aggregator_arn,
-                 "Arguments": {"job_id": get("Parameters.JobId"), "parts": parts_uri, "page_rows": page_rows},
+                 "Arguments": {"job_id": get("Parameters.JobId"), "spec": get("Parameters.JobSpecUri"),
+                               "parts": parts_uri, "page_rows": page_rows},
                  "OutputParameters": [{"OutputName": n, "OutputType": t} for n, t in AGGREGATE_OUTPUTS]}
     return {
         "Version": "2020-12-01", "Metadata": {},
