@@ -85,7 +85,7 @@ def _function(name: str, handler: str, role: str, memory: int, timeout: int, des
 
 
 def ensure(settings: Settings, environment: dict[str, str]) -> dict[str, Any]:
-    """Make (or bring up to date) the job pipeline, the job-status function and its rule.
+    """Make (or bring up to date) the job pipeline, the aggregator, the job-status function and its rule.
     `environment`: what the function gets besides the settings (the management endpoint)."""
     n = names(settings)
     region = aws.client("s3").meta.region_name

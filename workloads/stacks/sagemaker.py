@@ -99,7 +99,7 @@ def build(ctx: Ctx, definition: dict[str, Any] | None = None) -> Template:
                DeleteNetworkInterfacePermission, DescribeNetworkInterfaces, DescribeVpcs, DescribeDhcpOptions,
                DescribeSubnets, DescribeSecurityGroups],
               [Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*")]),
-        # Lambda steps: the search pipeline's agent synthesis, the job pipeline's ResultsAggregation
+        # the job pipeline's ResultsAggregation is a Lambda step: SageMaker invokes the aggregator as this role
         allow([InvokeFunction],
               [ctx.function_arn("agents", ctx.alias), ctx.function_arn("aggregator", ctx.alias)]),
         key_use(key),
