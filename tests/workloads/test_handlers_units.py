@@ -306,7 +306,7 @@ def test_aggregator_step_merges_the_hosts_parts_into_the_pages_the_results_api_s
     put("algo-1", "rows.jsonl", [{"kind": "weight", "asset": "A000", "weight": 1.0}, trial(0, 0, 0.1)])
     put("algo-1", "trials.jsonl", [trial(0, 0, 0.1), trial(1, 0, 0.2)])
     put("algo-2", "rows.jsonl", [{"kind": "backtest", "date": "2024-01-02", "return": 0.01, "wealth": 1.01}])
-    put("algo-2", "trials.jsonl", [trial(2, 1, 0.7)])
+    put("algo-2", "trials.jsonl", [trial(2, 0, 0.6), trial(2, 1, 0.7)])  # a trial promoted: its furthest rung shows
     put("algo-10", "trials.jsonl", [trial(1, 0, 0.25)])  # the same (rung, trial) as algo-1's: the later host wins
     s3.put_object(Bucket=SETTINGS.results_bucket, Key=f"jobs/{job_id}/spec.json", Body=json.dumps({"job_id": job_id}))
     out = aggregator.handler({"job_id": job_id, "spec": f"s3://{SETTINGS.results_bucket}/jobs/{job_id}/spec.json",

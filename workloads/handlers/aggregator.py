@@ -109,17 +109,20 @@ def aggregate_job(job_id: str, parts_uri: str, page_rows: int, settings: Setting
                 path.write_bytes(read(files["trials.jsonl"]))
                 shards.append(str(path))
         merged = aggregate(shards)
-    # each trial once (its furthest rung), in trial order as the search reports its table
-    rows += sorted(merged, key=lambda r: (r["trial"], r["rung"]))
+    # each trial once, at its furthest rung, in trial order: the search's own table (`table_`)
+    furthest: dict[int, dict[str, Any]] = {}
+    for rec in merged:  # sorted by (rung, trial): a deeper rung comes later and wins
+        furthest[int(rec["trial"])] = rec
+    rows += [furthest[t] for t in sorted(furthest)]
     where = prefix(job_id)
     if merged:
         _write_search(s3, settings.results_bucket, where, merged, len(shards))
     for key, body in documents(summary, rows, page_rows):  # the summary last: its presence means done
         s3.put_object(Bucket=settings.results_bucket, Key=f"{where}{key}", Body=body, ContentType="application/json")
-    log_line = f"aggregator: job {job_id}: {len(rows)} rows from {len(order)} host(s), {len(merged)} trial(s)"
+    log_line = f"aggregator: job {job_id}: {len(rows)} rows from {len(order)} host(s), {len(furthest)} trial(s)"
     print(log_line, flush=True)
     return {"rows_total": len(rows), "summary_key": f"{where}summary.json", "hosts": len(order),
-            "trials": len(merged)}
+            "trials": len(furthest)}
 
 
 def _write_search(s3: Any, bucket: str, where: str, merged: list[dict[str, Any]], shards: int) -> dict[str, Any]:
