@@ -24,8 +24,9 @@ How it serves (what the API latency benchmark measures, `benchmarks/api_latency.
   Long polls (`GET /jobs/{id}?wait=N`, mostly asleep) have their own pool.
 - The handlers' AWS clients are created here, once, and (with the embedded AWS in this
   process) call moto's app directly instead of through a socket (`workloads.handlers.aws`).
-- Jobs take AWS's path, not one of this server's: submit starts the job pipeline, which
-  the embedded AWS runs as a local process, and the job-status function it invokes with
+- Jobs take AWS's path, not one of this server's: submit starts the job pipeline, whose
+  Processing step the embedded AWS runs as a local process and whose ResultsAggregation
+  step invokes the results aggregator function; the job-status function it invokes with
   SageMaker's events moves the job and pushes to WebSocket subscribers
   (`workloads.local_jobflow` makes those resources; `charter.local.pipelines` runs them).
 - Start-up work is done before the server accepts requests: each handler runs once
@@ -347,8 +348,8 @@ class LocalApiServer:
         if self.console is not None:
             self.console.websocket_path = WS_PATH
         if self.settings.local:
-            # the job flow as the stacks make it (pipeline, job-status function, rule): the
-            # embedded AWS runs a job's step and invokes the function; this server only fronts
+            # the job flow as the stacks make it (pipeline, aggregator and job-status functions,
+            # rule): the embedded AWS runs a job's steps and invokes the functions; this server only fronts
             from charter.workloads.local_jobflow import ensure
 
             ensure(self.settings, {MANAGEMENT_ENV: os.environ[MANAGEMENT_ENV]})

@@ -443,13 +443,28 @@ def check_request(environ: dict[str, Any]) -> AccessDenied | None:
     http = _model(service).operation_model(op).http.get("method") if service in ("apigateway",) else None
     action = iam_action(service, op, http)
     resource = resource_of(service, op, params, principal.account, region)
-    decision, req = decide(principal, action, resource, region)
+    decision, req = decide(principal, action, resource, region, _request_keys(service, op, environ))
     if service == "cloudformation" and op in ("CreateStack", "UpdateStack", "DeleteStack", "CreateStackSet",
                                               "UpdateStackSet") and decision.allowed:
         acting_as(principal)
     if decision.allowed:
         return None
     return AccessDenied(decision.aws_message(req), decision)
+
+
+#: S3's listings, whose `prefix` parameter AWS gives policies as the `s3:prefix` condition key.
+_S3_LISTINGS = ("ListObjects", "ListObjectsV2", "ListObjectVersions")
+
+
+def _request_keys(service: str, op: str, environ: dict[str, Any]) -> dict[str, str]:
+    """The service-specific condition keys of a request that policies here rely on. `s3:prefix`
+    is present only when the request names a prefix, as on AWS (a listing without one does not
+    match `StringLike s3:prefix`)."""
+    if service == "s3" and op in _S3_LISTINGS:
+        prefix = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).get("prefix")
+        if prefix is not None:
+            return {"s3:prefix": prefix[0]}
+    return {}
 
 
 def _peek(environ: dict[str, Any]) -> bytes:

@@ -11,10 +11,17 @@ that root, no AWS credentials (network isolation) and MaxRuntimeInSeconds as a t
 Exit 0 uploads the outputs to their S3Uri; otherwise the step fails with
 "AlgorithmError: <the first 1 KB of /opt/ml/output/message>", as SageMaker reports it.
 
+A Lambda step invokes its FunctionArn through the embedded AWS's Lambda API with the
+pipeline's role (as SageMaker does: the role needs lambda:InvokeFunction on the function),
+so the function runs from its deployed artifact; its resolved Arguments are the event, an
+error the function raises fails the step with the function's error, and each declared
+OutputParameter must be a key of the function's answer (its value becomes the step's
+output, listed in the step's Metadata.Lambda).
+
 Each change emits SageMaker's EventBridge events on the account's default bus ("SageMaker
 Model Building Pipeline Execution Status Change" / "... Step Status Change", source
 aws.sagemaker), so rules and their targets see what they see on AWS.
-Only Processing steps run; another step type fails with a reason naming it.
+Only Processing and Lambda steps run; another step type fails with a reason naming it.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ _LOCK = threading.Lock()
 #: Steps running at once on this machine (AWS bounds them by the account's instance quotas;
 #: here by the cores, so a burst of submits queues instead of starting a process each).
 _SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1)))
+#: The longest SageMaker waits for a Lambda step's function.
+LAMBDA_STEP_SECONDS = 600
 
 
 class StepFailed(Exception):
@@ -130,12 +139,17 @@ class Execution:
             self._step(record, "Starting")
             try:
                 self._step(record, "Executing")
-                if step.get("Type") != "Processing":
-                    raise StepFailed(f"the embedded AWS runs Processing steps only, not {step.get('Type')}")
-                record["Metadata"] = {"ProcessingJob": {"Arn": f"arn:aws:sagemaker:{self.region}:{self.account}:"
-                                                               f"processing-job/pipelines-{self.ids['PipelineExecutionId']}"
-                                                               f"-{step['Name']}"}}
-                self._processing(resolve(step["Arguments"], self.params, self.ids))
+                if step.get("Type") == "Lambda":
+                    record["Metadata"] = {"Lambda": {"Arn": step["FunctionArn"]}}
+                    outputs = self._lambda(step, resolve(step.get("Arguments") or {}, self.params, self.ids))
+                    record["Metadata"]["Lambda"]["OutputParameters"] = outputs
+                elif step.get("Type") == "Processing":
+                    record["Metadata"] = {"ProcessingJob": {"Arn": f"arn:aws:sagemaker:{self.region}:{self.account}:"
+                                                                   f"processing-job/pipelines-"
+                                                                   f"{self.ids['PipelineExecutionId']}-{step['Name']}"}}
+                    self._processing(resolve(step["Arguments"], self.params, self.ids))
+                else:
+                    raise StepFailed(f"the embedded AWS runs Processing and Lambda steps only, not {step.get('Type')}")
             except StepFailed as exc:
                 record["FailureReason"] = str(exc)[:1024]
                 self._step(record, "Failed")
@@ -149,8 +163,8 @@ class Execution:
             self._step(record, "Succeeded")
         self._status("Failed" if failed else "Succeeded", failed)
 
-    def _s3(self, role_arn: str) -> Any:
-        """An S3 client with the credentials SageMaker gets for the step's role."""
+    def _client(self, service: str, role_arn: str, config: Any = None) -> Any:
+        """A client with the credentials SageMaker gets for the step's role."""
         import boto3
 
         from charter.local import enforcement
@@ -168,8 +182,46 @@ class Execution:
                 region_name=self.region, role_session_name="SageMaker", role_arn=role_arn, policy="", duration=3600,
                 external_id="")
             key, secret, token = role.access_key_id, role.secret_access_key, role.session_token
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name=self.region, aws_access_key_id=key,
-                            aws_secret_access_key=secret, aws_session_token=token)
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=self.region, aws_access_key_id=key,
+                            aws_secret_access_key=secret, aws_session_token=token, config=config)
+
+    def _s3(self, role_arn: str) -> Any:
+        return self._client("s3", role_arn)
+
+    def _lambda(self, step: dict[str, Any], event: dict[str, Any]) -> list[dict[str, str]]:
+        """Invoke the step's function with the pipeline's role; the step's OutputParameters."""
+        from botocore.config import Config
+        from botocore.exceptions import ClientError
+
+        # SageMaker waits for a Lambda step's function at most 10 minutes, and invokes it once
+        client = self._client("lambda", self.pipeline.role_arn,
+                              Config(read_timeout=LAMBDA_STEP_SECONDS, retries={"total_max_attempts": 1}))
+        try:
+            answer = client.invoke(FunctionName=step["FunctionArn"], InvocationType="RequestResponse",
+                                   Payload=json.dumps(event).encode())
+        except ClientError as exc:
+            raise StepFailed(f"ClientError: {exc}") from None
+        body = answer["Payload"].read()
+        if answer.get("FunctionError"):
+            try:
+                error = json.loads(body)
+                text = f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}"
+            except (ValueError, AttributeError):
+                text = body.decode(errors="replace")
+            raise StepFailed(f"Lambda function {step['FunctionArn']} failed: {text}")
+        try:
+            result = json.loads(body)
+        except ValueError:
+            result = None
+        if not isinstance(result, dict):
+            raise StepFailed(f"Lambda function {step['FunctionArn']} answered {body[:200]!r}, not a JSON object")
+        outputs = []
+        for out in step.get("OutputParameters") or []:
+            name = out["OutputName"]
+            if name not in result:
+                raise StepFailed(f"Lambda function {step['FunctionArn']} answered no output parameter {name!r}")
+            outputs.append({"Name": name, "Value": str(result[name])})
+        return outputs
 
     def _processing(self, args: dict[str, Any]) -> None:
         from botocore.exceptions import ClientError

@@ -1,9 +1,10 @@
 """The optimizer's job flow end to end on the embedded AWS, through the API only.
 
 POST /optimize stores the spec and starts the job pipeline; the embedded AWS runs its
-Processing step (the job step's entrypoint as a local process), emits SageMaker's events,
-and EventBridge invokes the job-status function from its artifact, which moves the job and
-pushes to the WebSocket. The test talks HTTP and WebSocket to the local API server and
+Processing step (the job step's entrypoint as a local process, writing its part), invokes
+the results aggregator function from its artifact as the pipeline's Lambda step (with the
+pipeline's role), emits SageMaker's events, and EventBridge invokes the job-status function
+from its artifact, which moves the job and pushes to the WebSocket. The test talks HTTP and WebSocket to the local API server and
 reads nothing but what the API serves, except to check where the API's answers came from.
 """
 
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workloads"))
 from handlers_testkit import SETTINGS, ingest_prices, settings_env  # noqa: E402
 
 from charter.local import LocalAws  # noqa: E402
+from charter.workloads import local_jobflow  # noqa: E402
 from charter.workloads.handlers import aws  # noqa: E402
 from charter.workloads.server import LocalApiServer  # noqa: E402
 
@@ -120,6 +122,7 @@ def test_a_job_runs_through_its_pipeline_pushes_progress_and_serves_constrained_
     # the subscription's first answer, then what the pipeline's events did to the job
     assert [m["status"] for m in pushed][-1] == "SUCCEEDED"
     assert any(m["status"] == "RUNNING" and m.get("step") == "Optimize" for m in pushed), pushed
+    assert any(m["status"] == "RUNNING" and m.get("step") == "ResultsAggregation" for m in pushed), pushed
     versions = [m["version"] for m in pushed]
     assert versions == sorted(versions)
     progress = [m["progress"] for m in pushed]
@@ -137,14 +140,59 @@ def test_a_job_runs_through_its_pipeline_pushes_progress_and_serves_constrained_
     assert set(weights) == set(ASSETS) and abs(sum(weights.values()) - 1) < 1e-6
     assert all(0.05 - 1e-6 <= w <= 0.3 + 1e-6 for w in weights.values()), weights
     assert {r["asset"]: r["weight"] for r in rows if r["kind"] == "weight"} == weights
-    # where the API's answers came from: the step's output under results/<job_id>/, the spec under jobs/
+    # where the API's answers came from: the Optimize step's part under results/<job_id>/parts/, the
+    # aggregator's pages and summary under results/<job_id>/, the spec under jobs/
     s3 = aws.client("s3")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=SETTINGS.results_bucket, Prefix=f"results/{job_id}/")
             .get("Contents", [])}
-    assert {f"results/{job_id}/summary.json", f"results/{job_id}/full.json",
+    assert {f"results/{job_id}/parts/algo-1/summary.json", f"results/{job_id}/parts/algo-1/rows.jsonl",
+            f"results/{job_id}/summary.json", f"results/{job_id}/full.json",
             f"results/{job_id}/pages/00000.json"} <= keys
+    # the aggregator ran as the pipeline's ResultsAggregation step, after Optimize, and said what it wrote
+    execution = aws.client("sagemaker").list_pipeline_execution_steps(
+        PipelineExecutionArn=_execution_arn(job_id))["PipelineExecutionSteps"]
+    steps = {st["StepName"]: st for st in execution}
+    assert [st["StepName"] for st in reversed(execution)] == ["Optimize", "ResultsAggregation"]
+    assert all(st["StepStatus"] == "Succeeded" for st in execution), execution
+    aggregated = steps["ResultsAggregation"]["Metadata"]["Lambda"]
+    assert aggregated["Arn"].endswith(":function:" + local_jobflow.names(SETTINGS)["aggregator"])
+    outputs = {o["Name"]: o["Value"] for o in aggregated["OutputParameters"]}
+    assert outputs == {"rows_total": str(len(rows)), "summary_key": f"results/{job_id}/summary.json"}
     spec = json.loads(s3.get_object(Bucket=SETTINGS.results_bucket, Key=f"jobs/{job_id}/spec.json")["Body"].read())
     assert spec["request"]["constraints"]["max_weight"] == 0.3 and spec["job_id"] == job_id
+
+
+def _execution_arn(job_id: str) -> str:
+    from charter.workloads.handlers.jobs import JobStore
+
+    return JobStore(SETTINGS).get(job_id).execution_arn
+
+
+def test_a_job_is_failed_when_the_pipeline_may_not_invoke_the_aggregator(api):
+    """The aggregator is the job's last step, not a side path: a pipeline role without
+    lambda:InvokeFunction on it (AWS refuses SageMaker the call) leaves the result unwritten,
+    and the job FAILED with the step's reason, not SUCCEEDED on the Optimize step's part."""
+    from charter.local import enforcement
+
+    if not enforcement.enabled():
+        pytest.skip("the embedded AWS runs without enforcement (CHARTER_LOCAL_ENFORCE=0): no call is refused")
+    iam = aws.client("iam")
+    role = local_jobflow.names(SETTINGS)["pipeline_role"]
+    [name] = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    policy = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    kept = {**policy, "Statement": [st for st in policy["Statement"] if "lambda:InvokeFunction" not in st["Action"]]}
+    assert len(kept["Statement"]) == len(policy["Statement"]) - 1
+    iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(kept))
+    try:
+        job_id = _submit(api, {"assets": ASSETS, "objective": "min_variance"})
+        status = _wait(api, job_id)
+    finally:
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(policy))
+    assert status["status"] == "FAILED", status
+    assert status["error"].startswith("ResultsAggregation: ClientError: ") and "lambda:InvokeFunction" in status["error"]
+    keys = {o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=SETTINGS.results_bucket,
+                                                                Prefix=f"results/{job_id}/").get("Contents", [])}
+    assert f"results/{job_id}/parts/algo-1/summary.json" in keys and f"results/{job_id}/summary.json" not in keys
 
 
 def test_a_job_whose_step_fails_is_failed_with_the_steps_error(api):
@@ -185,8 +233,9 @@ def test_an_ended_job_is_not_moved_by_a_late_event_and_a_vanished_execution_fail
     again = sm.start_pipeline_execution(PipelineName=SETTINGS.job_pipeline_name, ClientRequestToken=job_id,
                                         PipelineParameters=[{"Name": "JobId", "Value": job_id}])
     assert again["PipelineExecutionArn"] == job.execution_arn
-    [step] = sm.list_pipeline_execution_steps(PipelineExecutionArn=job.execution_arn)["PipelineExecutionSteps"]
-    assert step["StepName"] == "Optimize" and step["StepStatus"] == "Succeeded"
+    steps = sm.list_pipeline_execution_steps(PipelineExecutionArn=job.execution_arn)["PipelineExecutionSteps"]
+    assert {(st["StepName"], st["StepStatus"]) for st in steps} == {("Optimize", "Succeeded"),
+                                                                  ("ResultsAggregation", "Succeeded")}
     assert sm.describe_pipeline_execution(PipelineExecutionArn=job.execution_arn)["PipelineExecutionStatus"] == \
         "Succeeded"
 

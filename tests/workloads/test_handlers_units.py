@@ -88,7 +88,7 @@ def test_submit_starts_pipeline_and_status_results_follow_the_job(cloud) -> None
     assert api.results(proxy_event("GET", "/jobs/{id}/results", f"/jobs/{job_id}/results",
                                    path_params={"id": job_id}))["statusCode"] == 409
 
-    # what the job step writes (SageMaker uploads it under results/<job_id>/), then the execution's event
+    # what the pipeline's aggregator step writes under results/<job_id>/, then the execution's event
     from charter.workloads.handlers import datasets, jobstatus, results
     from charter.workloads.handlers.models import JobSpec
 
@@ -287,6 +287,55 @@ def test_aggregator_merges_search_shards(cloud) -> None:
     assert out["ok"] and out["trials"] == 3 and out["best"]["trial"] == 2  # best on the deepest rung
     assert store.get(job.job_id).extra["search_best_trial"] == 2
     assert not aggregator.handler({"job_id": job.job_id})["ok"]
+
+
+def test_aggregator_step_merges_the_hosts_parts_into_the_pages_the_results_api_serves(cloud) -> None:
+    """The job pipeline's ResultsAggregation step: every host's part (algo-10 after algo-2), the
+    search trials merged (a later host's record of a (rung, trial) wins), the summary from the
+    first host, the pages in the results API's layout, the summary last."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    job_id = "job-agg"
+    base = f"results/{job_id}/parts"
+
+    def put(host: str, name: str, body: object) -> None:
+        data = json.dumps(body) if name.endswith(".json") else "".join(json.dumps(r) + "\n" for r in body)
+        s3.put_object(Bucket=SETTINGS.results_bucket, Key=f"{base}/{host}/{name}", Body=data.encode())
+
+    trial = lambda t, rung, score: {"kind": "trial", "trial": t, "rung": rung, "score": score, "error": None}  # noqa: E731
+    put("algo-1", "summary.json", {"objective": "max_sharpe", "weights": {"A000": 1.0}})
+    put("algo-1", "rows.jsonl", [{"kind": "weight", "asset": "A000", "weight": 1.0}, trial(0, 0, 0.1)])
+    put("algo-1", "trials.jsonl", [trial(0, 0, 0.1), trial(1, 0, 0.2)])
+    put("algo-2", "rows.jsonl", [{"kind": "backtest", "date": "2024-01-02", "return": 0.01, "wealth": 1.01}])
+    put("algo-2", "trials.jsonl", [trial(2, 0, 0.6), trial(2, 1, 0.7)])  # a trial promoted: its furthest rung shows
+    put("algo-10", "trials.jsonl", [trial(1, 0, 0.25)])  # the same (rung, trial) as algo-1's: the later host wins
+    s3.put_object(Bucket=SETTINGS.results_bucket, Key=f"jobs/{job_id}/spec.json", Body=json.dumps({"job_id": job_id}))
+    out = aggregator.handler({"job_id": job_id, "spec": f"s3://{SETTINGS.results_bucket}/jobs/{job_id}/spec.json",
+                              "parts": f"s3://{SETTINGS.results_bucket}/{base}", "page_rows": 2})
+    assert out["hosts"] == 3 and out["trials"] == 3 and out["summary_key"] == f"results/{job_id}/summary.json"
+    read = lambda key: json.loads(s3.get_object(Bucket=SETTINGS.results_bucket, Key=key)["Body"].read())  # noqa: E731
+    summary = read(f"results/{job_id}/summary.json")
+    assert summary["summary"]["objective"] == "max_sharpe"
+    assert summary["manifest"] == {"page_count": 3, "rows_total": 5, "page_rows": 2} and out["rows_total"] == 5
+    rows = [r for n in range(3) for r in read(f"results/{job_id}/pages/{n:05d}.json")["items"]]
+    assert [r["kind"] for r in rows] == ["weight", "backtest", "trial", "trial", "trial"]
+    assert [(r["trial"], r["score"]) for r in rows if r["kind"] == "trial"] == [(0, 0.1), (1, 0.25), (2, 0.7)]
+    assert read(f"results/{job_id}/search/best.json")["best"]["trial"] == 2  # the deepest rung's best
+
+
+def test_aggregator_step_fails_without_parts_or_outside_the_jobs_results(cloud) -> None:
+    with pytest.raises(aggregator.AggregationError, match="the Optimize step wrote nothing"):
+        aggregator.handler({"job_id": "none", "parts": f"s3://{SETTINGS.results_bucket}/results/none/parts"})
+    with pytest.raises(aggregator.AggregationError, match="must be under"):
+        aggregator.handler({"job_id": "a", "parts": f"s3://{SETTINGS.results_bucket}/results/b/parts"})
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket=SETTINGS.results_bucket, Key="results/c/parts/algo-1/rows.jsonl", Body=b"")
+    with pytest.raises(aggregator.AggregationError, match="left no summary.json"):
+        aggregator.handler({"job_id": "c", "parts": f"s3://{SETTINGS.results_bucket}/results/c/parts"})
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket=SETTINGS.results_bucket, Key="jobs/d/spec.json", Body=json.dumps({"job_id": "d"}).encode())
+    with pytest.raises(aggregator.AggregationError, match="is not job c's"):
+        aggregator.handler({"job_id": "c", "spec": f"s3://{SETTINGS.results_bucket}/jobs/d/spec.json",
+                            "parts": f"s3://{SETTINGS.results_bucket}/results/c/parts"})
 
 
 def test_openapi_documents_are_valid() -> None:

@@ -86,11 +86,33 @@ def test_the_job_pipeline_and_its_status_rule(stacks):
                       if r["Properties"]["PipelineName"].endswith("-jobs")]
     body = json.loads(job_pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][0])
     assert {p["Name"] for p in body["Parameters"]} == {"JobId", "JobSpecUri", "MarketDataUri", "ProcessingInstanceType"}
-    [step] = body["Steps"]
+    step, aggregation = body["Steps"]
     assert step["Arguments"]["AppSpecification"]["ContainerEntrypoint"] == ["python3", "-m", "charter.workloads.jobstep"]
     [out] = step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
-    assert out["S3Output"]["S3Uri"]["Std:Join"]["Values"][1] == {"Get": "Parameters.JobId"}
-    assert out["S3Output"]["S3Uri"]["Std:Join"]["Values"][0].endswith("/results")
+    parts = out["S3Output"]["S3Uri"]["Std:Join"]["Values"]
+    assert parts[0].endswith("/results") and parts[1] == {"Get": "Parameters.JobId"} and parts[2] == "parts"
+    # the results aggregator runs as the pipeline's ResultsAggregation stage: compute's function, by its alias
+    assert aggregation["Type"] == "Lambda" and aggregation["DependsOn"] == [step["Name"]]
+    compute = stacks["compute"]["Resources"]
+    function = compute["AggregatorFunction"]["Properties"]
+    assert function["MemorySize"] == 4096 and function["ReservedConcurrentExecutions"] == 10
+    assert aggregation["FunctionArn"].endswith(f":function:{function['FunctionName']}:prod")
+    assert aggregation["Arguments"]["parts"] == out["S3Output"]["S3Uri"]
+    assert aggregation["Arguments"]["job_id"] == {"Get": "Parameters.JobId"}
+    assert aggregation["Arguments"]["spec"] == {"Get": "Parameters.JobSpecUri"}  # every step reads the spec
+    # SageMaker invokes it as the pipeline's role: that role, and no other action, may
+    [role] = [r for r in _resources(stacks["sagemaker"], "AWS::IAM::Role").values()
+              if "sagemaker.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])]
+    invokes = [st for pol in role["Properties"]["Policies"] for st in pol["PolicyDocument"]["Statement"]
+               if "lambda:InvokeFunction" in st["Action"]]
+    assert [st["Action"] for st in invokes] == [["lambda:InvokeFunction"]]
+    arns = [json.dumps(r) for r in invokes[0]["Resource"]]
+    assert any(f":function:{function['FunctionName']}:prod" in a for a in arns) and not any("*" in a for a in arns)
+    # the aggregator lists the hosts' parts, and only under results/
+    agg_policy = compute["AggregatorRole"]["Properties"]["Policies"]
+    [listing] = [st for pol in agg_policy for st in pol["PolicyDocument"]["Statement"]
+                 if st["Action"] == ["s3:ListBucket"]]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "results/*"}}
     rule = stacks["compute"]["Resources"]["JobPipelineStatus"]["Properties"]
     assert rule["EventPattern"]["source"] == ["aws.sagemaker"]
     assert "SageMaker Model Building Pipeline Execution Step Status Change" in rule["EventPattern"]["detail-type"]

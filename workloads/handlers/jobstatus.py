@@ -8,9 +8,9 @@
 and moves the job (`models.TRANSITIONS`; `JobStore.transition` refuses a move out of an
 end state, so events arriving out of order or twice change nothing): a step executing is
 RUNNING with the step's name and progress; a failed step is FAILED with
-"<step>: <FailureReason>"; the execution's success is SUCCEEDED once the step's summary is
-under results/<job_id>/; a stopped execution is FAILED. Every change is pushed to the job's
-WebSocket subscribers. The job id is the execution's `JobId` parameter.
+"<step>: <FailureReason>"; the execution's success is SUCCEEDED once the summary the
+aggregator step wrote is under results/<job_id>/; a stopped execution is FAILED. Every
+change is pushed to the job's WebSocket subscribers. The job id is the execution's `JobId` parameter.
 
 `reconcile` (the daily cleanup, and the status API for a job it serves) fails a job whose
 execution vanished or ended without its event reaching us, with the reason.
@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import aws
+from . import aws, jobpipeline
 from . import results as store
 from .jobs import PROGRESS_DETAILS, Job, JobStore
 from .models import TERMINAL
@@ -31,8 +31,10 @@ from .websocket import notify
 log = logging.getLogger("charter.workloads.jobstatus")
 EXECUTION_EVENT = "SageMaker Model Building Pipeline Execution Status Change"
 STEP_EVENT = "SageMaker Model Building Pipeline Execution Step Status Change"
-#: A step's progress by its state (one step per job: see `workloads.handlers.jobpipeline`).
-STEP_PROGRESS = {"Starting": 0.1, "Executing": 0.2, "Succeeded": 0.9}
+#: A step's progress by its state (the job pipeline's steps: `workloads.handlers.jobpipeline`):
+#: the optimization is nearly all of a job's time, the aggregation the rest.
+STEP_PROGRESS = {jobpipeline.STEP: {"Starting": 0.1, "Executing": 0.2, "Succeeded": 0.8},
+                 jobpipeline.AGGREGATE: {"Starting": 0.85, "Executing": 0.9, "Succeeded": 0.95}}
 
 
 def job_id_of(execution_arn: str) -> str | None:
@@ -83,9 +85,10 @@ def apply(event: dict[str, Any], settings: Settings | None = None) -> Job | None
         if state == "Failed":
             reason = detail.get("failureReason") or "failed"
             return jobs.transition(job, "FAILED", message="failed", step=step, error=f"{step}: {reason}"[:2000])
-        if state in STEP_PROGRESS:
+        progress = STEP_PROGRESS.get(step, {}).get(state)
+        if progress is not None:
             return jobs.transition(job, "RUNNING", step=step, message=f"step {step}: {state.lower()}",
-                                   progress=max(float(job.progress), STEP_PROGRESS[state]), execution_arn=arn)
+                                   progress=max(float(job.progress), progress), execution_arn=arn)
         return None
     if kind == EXECUTION_EVENT:
         state = str(detail.get("currentPipelineExecutionStatus") or "")

@@ -34,8 +34,8 @@ def _dump(value: Any) -> bytes:
 
 def documents(summary: dict[str, Any], rows: list[dict[str, Any]], page_rows: int) -> list[tuple[str, bytes]]:
     """(key under the job's prefix, body) of every document of a result, the summary last:
-    its presence means the whole result is there. The pipeline's job step writes these files
-    and SageMaker uploads them under `results/<job_id>/`."""
+    its presence means the whole result is there. The job pipeline's aggregator step
+    (`aggregator.aggregate_job`) writes them under `results/<job_id>/`."""
     pages = [rows[i:i + page_rows] for i in range(0, len(rows), page_rows)] or [[]]
     out = [(page_key("", n), _dump({"items": items})) for n, items in enumerate(pages)]
     out.append(("full.json", _dump({"summary": summary, "rows": rows})))

@@ -21,7 +21,7 @@ from awacs import s3 as s3_actions
 from awacs import sagemaker as sm
 from awacs import servicequotas as quotas
 from awacs import sqs as sqs_actions
-from awacs.aws import Condition, StringEquals
+from awacs.aws import Condition, StringEquals, StringLike
 from troposphere import Equals, GetAtt, Not, Output, Parameter, Ref, Sub, Template
 from troposphere.awslambda import (
     Alias,
@@ -185,7 +185,10 @@ def _permissions(ctx: Ctx, fn: Fn) -> list:
                        + ctx.name("pipeline") + "/execution/*")])],
         # JobStore.get reads by key, or queries by job id when the id carries no timestamp
         "aggregator": [allow([ddb.UpdateItem, ddb.GetItem, ddb.Query], [jobs]), allow([s3_actions.GetObject, s3_actions.PutObject],
-                       [objects["results"]]), metrics],
+                       [objects["results"]]),
+                       # the job pipeline's ResultsAggregation step lists the hosts' parts under results/<job_id>/parts/
+                       allow([s3_actions.ListBucket], [ctx.bucket_arn("results")],
+                             condition=Condition(StringLike("s3:prefix", "results/*"))), metrics],
         "ingest": [allow([s3_actions.GetObject, s3_actions.PutObject], [objects["market-data"]]), metrics],
         "cleanup": [allow([ddb.Scan, ddb.DeleteItem], [jobs, cache, conns]),
                     allow([s3_actions.DeleteObject], [objects["results"]]), *follow],

@@ -99,8 +99,9 @@ def build(ctx: Ctx, definition: dict[str, Any] | None = None) -> Template:
                DeleteNetworkInterfacePermission, DescribeNetworkInterfaces, DescribeVpcs, DescribeDhcpOptions,
                DescribeSubnets, DescribeSecurityGroups],
               [Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*")]),
+        # the job pipeline's ResultsAggregation is a Lambda step: SageMaker invokes the aggregator as this role
         allow([InvokeFunction],
-              [ctx.function_arn("agents", ctx.alias)]),
+              [ctx.function_arn("agents", ctx.alias), ctx.function_arn("aggregator", ctx.alias)]),
         key_use(key),
     ], "WKL-11", name=role_name)
 
@@ -122,17 +123,20 @@ def build(ctx: Ctx, definition: dict[str, Any] | None = None) -> Template:
         ParallelismConfiguration=ParallelismConfiguration(MaxParallelExecutionSteps=5),
     ), "WKL-12", "WKL-10"))
 
-    # The API's jobs: one Processing step per job (`workloads.handlers.jobpipeline`), started by submit
-    # with JobId, JobSpecUri and MarketDataUri; compute's job-status function follows its events.
+    # The API's jobs (`workloads.handlers.jobpipeline`): one Processing step, then compute's results
+    # aggregator as a Lambda step; started by submit with JobId, JobSpecUri and MarketDataUri;
+    # compute's job-status function follows its events.
     from charter.workloads.handlers import jobpipeline
 
     job_body = json.dumps(jobpipeline.definition(
         image_uri=_image(ctx, "processing"), role_arn="${PipelineRoleArn}", results_bucket=ctx.bucket("results"),
+        aggregator_arn="arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+                       + ctx.function_name("aggregator") + ":" + ctx.alias,
         instance_type=ctx.settings.processing_instance_type, kms_key_id="${EnvironmentKeyArn}"),
         separators=(",", ":"))
     t.add_resource(controls(Pipeline(
         "JobPipeline", PipelineName=ctx.name("jobs"), PipelineDisplayName=ctx.name("jobs"),
-        PipelineDescription="One optimization job of the API: its spec in, its result pages out",
+        PipelineDescription="One optimization job of the API: its spec in, the aggregator's result pages out",
         RoleArn=GetAtt(role, "Arn"),
         PipelineDefinition=PipelineDefinition(PipelineDefinitionBody=Sub(
             job_body, PipelineRoleArn=GetAtt(role, "Arn"), EnvironmentKeyArn=key)),
