@@ -5,8 +5,7 @@ invocation: enough for a few dozen accounts. At hundreds or thousands, the evide
 state machine (`landing_zone/builders/evidence_statemachine.py`) splits a run into
 account batches and runs them on a Step Functions Distributed Map:
 
-    Plan ──► Collect (Distributed Map over account batches) ──► Seal
-               └─ per batch: CollectBatch ──(any error, after retries)──► NoteFailure ──► BatchFailed (Fail)
+    Plan ──► Collect (Distributed Map over account batches: CollectBatch per item) ──► Seal
 
 - `step` (function `<org>-evidence-run`), `{"step": "plan"}`: opens the run (one per
   execution, so a retried Plan reuses it), lists the organization's accounts and writes the
@@ -19,11 +18,11 @@ account batches and runs them on a Step Functions Distributed Map:
   earlier attempt of the batch stored and collects only the rest, so no unit is stored twice.
   A finished batch writes `orchestration/<run_id>/batches/<batch>.json` (the manifest
   entries of its artifacts, so sealing need not read 500,000 artifacts back).
-- `step`, `{"step": "note_failure"}`: an item that failed after its retries (a Lambda
-  timeout, an error of Charter) leaves its error and cause in `orchestration/<run_id>/failures/`
-  before the item fails, so the seal can name it.
-- `step`, `{"step": "seal"}`: every planned unit of a batch that did not finish becomes a gap
-  artifact naming the batch's failure; the run is sealed (manifest, chain, KMS signature).
+- `step`, `{"step": "seal"}`: asks Step Functions why each failed item failed (the Map Run's
+  FAILED/TIMED_OUT/ABORTED child executions: their input names the batch, DescribeExecution
+  the error and cause, such as Lambda's "Task timed out"); every planned unit of a batch that
+  did not finish becomes a gap artifact naming that cause; the run is sealed (manifest,
+  chain, KMS signature).
   If more batches failed than `tolerated_failure_percent` allows, nothing is sealed (the
   run stays open and the execution fails, to be redriven once the fault is cleared).
 
@@ -83,10 +82,6 @@ def items_path(run_id: str) -> str:
 
 def batch_record_path(run_id: str, batch: str) -> str:
     return f"{ORCHESTRATION}{run_id}/batches/{batch}.json"
-
-
-def failures_prefix(run_id: str) -> str:
-    return f"{ORCHESTRATION}{run_id}/failures/"
 
 
 def attempts_prefix(run_id: str, batch: str) -> str:
@@ -224,15 +219,6 @@ def collect_batch(store: EvidenceStore, sessions: Any, cfg: Any, item: dict[str,
     return {"batch": batch, "stored": stored, "skipped": len(skip), "gaps": gaps}
 
 
-def note_failure(store: EvidenceStore, run_id: str, batch: str, failure: dict[str, Any]) -> dict[str, Any]:
-    """Record a failed item's error and cause (write-once, one object per failed attempt)."""
-    record = {"batch": batch, "error": str(failure.get("Error", "")), "cause": str(failure.get("Cause", ""))[:4000],
-              "at": utcnow().isoformat()}
-    store.backend.put(failures_prefix(run_id) + f"{batch}/{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.json",
-                      canonical(record))
-    return failure
-
-
 def _cause(record: dict[str, Any]) -> str:
     """A failure's cause in a line: Lambda's errorMessage when the cause is its JSON payload."""
     cause = record.get("cause", "")
@@ -245,8 +231,28 @@ def _cause(record: dict[str, Any]) -> str:
     return f"{record.get('error') or 'error'}: {cause}".strip().rstrip(":")
 
 
+def failed_items(sfn: Any, execution_arn: str) -> dict[str, str]:
+    """Batch -> why its item failed, from the execution's Map Runs (Step Functions' own record:
+    a Lambda killed at its timeout cannot say so itself)."""
+    from charter.aws import paginate
+
+    out: dict[str, str] = {}
+    for run in paginate(sfn, "list_map_runs", "mapRuns", executionArn=execution_arn).items:
+        for status in ("FAILED", "TIMED_OUT", "ABORTED"):
+            for child in paginate(sfn, "list_executions", "executions", mapRunArn=run["mapRunArn"],
+                                  statusFilter=status).items:
+                described = sfn.describe_execution(executionArn=child["executionArn"])
+                try:
+                    batch = json.loads(described.get("input") or "{}").get("batch")
+                except ValueError:
+                    batch = None
+                if batch:
+                    out[batch] = _cause({"error": described.get("error") or status, "cause": described.get("cause", "")})
+    return out
+
+
 def seal(store: EvidenceStore, cfg: Any, signer: Any, *, run_id: str, tolerated_failure_percent: float,
-         caller_arn: str = "") -> dict[str, Any]:
+         failures: dict[str, str] | None = None, caller_arn: str = "") -> dict[str, Any]:
     """Gaps for what failed batches did not store, then the run's manifest (see the module docstring)."""
     from charter.evidence.collectors.base import criteria_for
     from charter.evidence.fanout import FanOut
@@ -257,10 +263,7 @@ def seal(store: EvidenceStore, cfg: Any, signer: Any, *, run_id: str, tolerated_
                 "manifest_sha256": sealed["manifest_sha256"], "already": True}
     run = load_run(store, run_id)
     items = _get_json(store, items_path(run_id)) or []
-    failures: dict[str, dict[str, Any]] = {}
-    for path in store.backend.list(failures_prefix(run_id)):
-        record = json.loads(store.backend.get(path))
-        failures[record["batch"]] = record  # sorted paths: the latest attempt's failure wins
+    failures = failures or {}
     finished: dict[str, dict[str, Any]] = {}
     failed_items = []
     for item in items:
@@ -271,7 +274,7 @@ def seal(store: EvidenceStore, cfg: Any, signer: Any, *, run_id: str, tolerated_
             finished[item["batch"]] = record
     percent = 100.0 * len(failed_items) / len(items) if items else 0.0
     if percent > tolerated_failure_percent:
-        names = ", ".join(f"{i['batch']} ({_cause(failures[i['batch']]) if i['batch'] in failures else 'no failure recorded'})"
+        names = ", ".join(f"{i['batch']} ({failures.get(i['batch'], 'not finished')})"
                           for i in failed_items[:10])
         raise RunIncompleteError(f"run {run_id}: {len(failed_items)} of {len(items)} batches failed ({percent:.1f}% > "
                                  f"{tolerated_failure_percent:g}% tolerated): {names}")
@@ -287,9 +290,9 @@ def seal(store: EvidenceStore, cfg: Any, signer: Any, *, run_id: str, tolerated_
     started = datetime.fromisoformat(run.started_at)
     gaps = 0
     for item in failed_items:
-        why = (f"the state machine's item for batch {item['batch']} failed: {_cause(failures[item['batch']])}"
+        why = (f"the state machine's item for batch {item['batch']} failed: {failures[item['batch']]}"
                if item["batch"] in failures else
-               f"the state machine's item for batch {item['batch']} did not finish and recorded no failure")
+               f"the state machine's item for batch {item['batch']} did not finish (no failure recorded by Step Functions)")
         fan = FanOut(None, cfg, _refs(item), regions=item.get("regions"), collectors=item.get("collectors"),
                      management_account_id=item.get("management_account_id"), now=started)
         for unit in fan.plan():
@@ -325,7 +328,7 @@ def _environment() -> tuple[Any, Any, EvidenceStore]:
 
 
 def step(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The state machine's Plan, NoteFailure and Seal tasks (`event["step"]`)."""
+    """The state machine's Plan and Seal tasks (`event["step"]`)."""
     cfg, sessions, store = _environment()
     kind = event.get("step")
     if kind == "plan":
@@ -333,18 +336,17 @@ def step(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return plan(store, sessions, cfg, execution=str(event["execution"]), accounts=given.get("accounts"),
                     regions=given.get("regions"), collectors=given.get("collectors"),
                     batch_accounts=int(os.environ.get("BATCH_ACCOUNTS", DEFAULT_BATCH_ACCOUNTS)))
-    if kind == "note_failure":
-        return note_failure(store, event["run_id"], event["batch"], event.get("failure") or {})
     if kind == "seal":
         from charter.evidence.signing import KmsSigner
 
         signer = KmsSigner(sessions.client("kms"), os.environ["SIGNING_KEY_ID"])
         tolerated = float(os.environ.get("TOLERATED_FAILURE_PERCENT", DEFAULT_TOLERATED_FAILURE_PERCENT))
+        failures = failed_items(sessions.client("stepfunctions"), event["execution_arn"]) if event.get("execution_arn") else {}
         result = seal(store, cfg, signer, run_id=event["run_id"], tolerated_failure_percent=tolerated,
-                      caller_arn=sessions.caller_arn())
+                      failures=failures, caller_arn=sessions.caller_arn())
         log.info("evidence run sealed: %s", result)
         return result
-    raise EvidenceError(f"unknown step {kind!r}", hint="the state machine sends plan, note_failure or seal")
+    raise EvidenceError(f"unknown step {kind!r}", hint="the state machine sends plan or seal")
 
 
 def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

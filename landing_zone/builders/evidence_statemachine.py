@@ -1,7 +1,6 @@
 """The evidence stack's scheduled run as a Step Functions state machine (EVD-01).
 
-    Plan ──► Collect (Distributed Map over account batches) ──► Seal
-               └─ item: CollectBatch ──(error after retries)──► NoteFailure ──► BatchFailed
+    Plan ──► Collect (Distributed Map over account batches: CollectBatch per item) ──► Seal
 
 The tasks are `charter.evidence.orgscale` (see its docstring for what each one does). Part
 of the `evidence_store` stack: the functions run as the collector role (the evidence reader
@@ -11,15 +10,18 @@ code asset.
 Failure handling, and why it is shaped so:
 - Lambda's throttling and transient service errors are retried on every task (backoff
   with full jitter).
-- An item that still fails (a Lambda timeout, an error of Charter) is caught inside the
-  item: `NoteFailure` records its error and cause in the evidence bucket, then `BatchFailed`
-  fails the item with the same error. The item counts against the Map's
-  `ToleratedFailurePercentage`, and `Seal` turns its unread units into gaps naming the cause.
-- Within the tolerated percentage the Map succeeds and `Seal` seals what succeeded. Beyond it
-  the Map fails and so does the execution, unsealed: Step Functions' redrive
-  (`RedriveExecution`) then re-runs only the failed and unfinished items, and `Seal` seals the
-  run once. A Catch on the Map itself would make such an execution "succeed" and could never
-  be redriven, so there is none.
+- An item that still fails (a Lambda timeout, an error of Charter) fails its child
+  execution and counts against the Map's `ToleratedFailurePercentage`. Within it the Map
+  succeeds and `Seal` asks Step Functions for each failed child's error and cause
+  (ListMapRuns, ListExecutions, DescribeExecution) and turns the batch's unread units into
+  gaps naming them, then seals what succeeded. Beyond it the Map fails and so does the
+  execution, unsealed: Step Functions' redrive (`RedriveExecution`) re-runs only the failed
+  and unfinished items, then `Seal` seals the run once.
+- Failures flow to the seal as Step Functions' record of the Map Run, not through a Catch:
+  redrive continues a failed execution from its unsuccessful step, so a Catch chain inside
+  the item (ending in a Fail state) would be redriven at that Fail state and fail again, and
+  a Catch on the Map would make an execution that lost items "succeed", which cannot be
+  redriven at all.
 
 The EventBridge schedule (`baseline.evidence_schedule`) starts this state machine; it
 replaces the schedule of the single collector Lambda rather than running beside it: two
@@ -31,6 +33,7 @@ one item. The collector Lambda stays deployed, unscheduled, for on-demand narrow
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from awacs import awslambda as lambda_actions
@@ -39,7 +42,7 @@ from awacs import logs as logs_actions
 from awacs import s3 as s3_actions
 from awacs import sts as sts_actions
 from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from troposphere import GetAtt, Ref, Sub, Tags, Template
+from troposphere import GetAtt, Join, Ref, Sub, Tags, Template
 from troposphere.awslambda import Code as LambdaCode
 from troposphere.awslambda import DeadLetterConfig, Environment, Function, TracingConfig
 from troposphere.iam import Policy, Role
@@ -63,6 +66,10 @@ LAMBDA_TRANSIENT = ["Lambda.TooManyRequestsException", "Lambda.ServiceException"
                     "Lambda.SdkClientException"]
 
 
+#: Placeholders in the definition text for the functions' ARNs (joined in by the template).
+_STEP, _BATCH = "@@StepFunctionArn@@", "@@BatchFunctionArn@@"
+
+
 def state_machine_name(cfg: OrgConfig) -> str:
     return f"{cfg.organization.name}-evidence-run"
 
@@ -80,9 +87,8 @@ def _retry() -> list[dict[str, Any]]:
              "JitterStrategy": "FULL"}]
 
 
-def definition(cfg: OrgConfig, *, step_arn: str = "${StepFunctionArn}",
-               batch_arn: str = "${BatchFunctionArn}") -> dict[str, Any]:
-    """The Amazon States Language document (the placeholders are the stack's `Fn::Sub`)."""
+def definition(cfg: OrgConfig, *, step_arn: str = _STEP, batch_arn: str = _BATCH) -> dict[str, Any]:
+    """The Amazon States Language document, with the functions' ARNs given (or placeholders)."""
     run = cfg.baseline.evidence_run
 
     def invoke(function: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -99,13 +105,7 @@ def definition(cfg: OrgConfig, *, step_arn: str = "${StepFunctionArn}",
                                                   "management_account_id.$": "$.management_account_id"}),
                              "ResultSelector": {"batch.$": "$.Payload.batch", "stored.$": "$.Payload.stored",
                                                 "gaps.$": "$.Payload.gaps"},
-                             "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure",
-                                        "Next": "NoteFailure"}],
                              "End": True},
-            "NoteFailure": {**invoke(step_arn, {"step": "note_failure", "run_id.$": "$.run_id", "batch.$": "$.batch",
-                                                "failure.$": "$.failure"}),
-                            "ResultPath": None, "Next": "BatchFailed"},
-            "BatchFailed": {"Type": "Fail", "ErrorPath": "$.failure.Error", "CausePath": "$.failure.Cause"},
         },
     }
     return {
@@ -125,12 +125,24 @@ def definition(cfg: OrgConfig, *, step_arn: str = "${StepFunctionArn}",
                         "MaxConcurrency": run.max_concurrency,
                         "ToleratedFailurePercentage": run.tolerated_failure_percent,
                         "ResultPath": None, "Next": "Seal"},
-            "Seal": {**invoke(step_arn, {"step": "seal", "run_id.$": "$.plan.run_id"}),
+            "Seal": {**invoke(step_arn, {"step": "seal", "run_id.$": "$.plan.run_id",
+                                         "execution_arn.$": "$$.Execution.Id"}),
                      "ResultSelector": {"run_id.$": "$.Payload.run_id", "sequence.$": "$.Payload.sequence",
                                         "manifest_sha256.$": "$.Payload.manifest_sha256"},
                      "ResultPath": "$.sealed", "End": True},
         },
     }
+
+
+def collector_statements(cfg: OrgConfig) -> list[Statement]:
+    """What the Seal task (running as the collector role) reads of the run's own executions."""
+    name = state_machine_name(cfg)
+    base = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+    return [Statement(Sid="ReadEvidenceRunFailures", Effect=Allow,
+                      Action=[Action("states", a) for a in ("ListMapRuns", "ListExecutions", "DescribeExecution",
+                                                            "DescribeMapRun")],
+                      Resource=[Sub(f"{base}:execution:{name}:*"), Sub(f"{base}:execution:{name}/*"),
+                                Sub(f"{base}:mapRun:{name}/*")])]
 
 
 def log_groups(t: Template, cfg: OrgConfig, data_key: Any) -> list[LogGroup]:
@@ -219,11 +231,16 @@ def add_state_machine(t: Template, cfg: OrgConfig, *, role: Role, data_key: Any,
         Policies=[Policy(PolicyName="evidence-run", PolicyDocument=policy)],
         Tags=Tags(ManagedBy="charter")), CONTROL, "IAM-08"))
 
-    text = json.dumps(definition(cfg), indent=1, sort_keys=False)
+    # Fn::Join rather than Fn::Sub: the definition's `$$.Execution...` paths are literal text
+    # to CloudFormation, but moto's Fn::Sub (string.Template) turns `$$` into `$`
+    text = json.dumps(definition(cfg, step_arn=_STEP, batch_arn=_BATCH), indent=1, sort_keys=False)
+    arns = {_STEP: GetAtt(functions["RunStepFunction"], "Arn"), _BATCH: GetAtt(functions["RunBatchFunction"], "Arn")}
+    parts: list[Any] = []
+    for piece in re.split(f"({_STEP}|{_BATCH})", text):
+        parts.append(arns.get(piece, piece))
     machine = StateMachine(
         "RunStateMachine", StateMachineName=name, StateMachineType="STANDARD", RoleArn=GetAtt(sm_role, "Arn"),
-        DefinitionString=Sub(text, StepFunctionArn=GetAtt(functions["RunStepFunction"], "Arn"),
-                             BatchFunctionArn=GetAtt(functions["RunBatchFunction"], "Arn")),
+        DefinitionString=Join("", parts),
         LoggingConfiguration=LoggingConfiguration(
             Level="ALL", IncludeExecutionData=False,
             Destinations=[LogDestination(CloudWatchLogsLogGroup=CloudWatchLogsLogGroup(

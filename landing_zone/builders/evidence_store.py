@@ -210,6 +210,7 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
         Statement(Sid="WriteOwnLogs", Effect=Allow,
                   Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
                   Resource=[Sub("${Arn}:*", Arn=GetAtt(g, "Arn")) for g in (log_group, *run_groups)]),
+        *run_machine.collector_statements(cfg),
         Statement(Sid="DeadLetters", Effect=Allow, Action=[sqs_actions.SendMessage], Resource=[GetAtt(dlq, "Arn")]),
         Statement(Sid="Tracing", Effect=Allow,
                   Action=[Action("xray", "PutTraceSegments"), Action("xray", "PutTelemetryRecords")],
