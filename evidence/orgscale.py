@@ -55,8 +55,9 @@ ORCHESTRATION = "orchestration/"
 #: 15 minutes, and few enough items (500 at 5,000 accounts) to keep transitions cheap.
 DEFAULT_BATCH_ACCOUNTS = 10
 DEFAULT_TOLERATED_FAILURE_PERCENT = 10.0
-#: Stop starting units when less than this is left of a batch's invocation: the batch then
-#: fails cleanly (BatchOutOfTime) instead of being killed mid-write, and a redrive resumes it.
+#: Stop storing when less than this (or 15% of a shorter timeout) is left of a batch's
+#: invocation: the batch then fails cleanly (BatchOutOfTime) instead of being killed
+#: mid-write, and a redrive resumes it.
 BATCH_SAFETY_SECONDS = 60
 
 
@@ -357,7 +358,8 @@ def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deadline = None
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining):
-        deadline = time.monotonic() + remaining() / 1000 - BATCH_SAFETY_SECONDS
+        left = remaining() / 1000
+        deadline = time.monotonic() + left - min(BATCH_SAFETY_SECONDS, 0.15 * left)
     result = collect_batch(store, sessions, cfg, event, deadline=deadline, sources=_load_sources())
     log.info("evidence batch: %s", result)
     return result
