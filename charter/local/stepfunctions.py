@@ -94,6 +94,29 @@ class Child(Resumable):
     error: str | None = None
     cause: str | None = None
     redrive_count: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _ChildScope:
+    """A Map item's view of its execution: the parent's role and clients, its own history (a
+    child execution's events are not in its parent's history on AWS)."""
+
+    def __init__(self, parent: ExecutionRecord, child: Child) -> None:
+        self._parent, self._child = parent, child
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._parent, name)
+
+    def event(self, kind: str, **details: Any) -> None:
+        _append(self._child.history, kind, details)
+
+
+def _append(history: list[dict[str, Any]], kind: str, details: dict[str, Any]) -> None:
+    with _LOCK:
+        entry = {"timestamp": _now(), "type": kind, "id": len(history) + 1, "previousEventId": len(history)}
+        if details:
+            entry[_details_key(kind)] = details
+        history.append(entry)
 
 
 @dataclass
@@ -134,12 +157,7 @@ class ExecutionRecord(Resumable):
     _principal_key: str = ""
 
     def event(self, kind: str, **details: Any) -> None:
-        with _LOCK:
-            entry = {"timestamp": _now(), "type": kind, "id": len(self.history) + 1,
-                     "previousEventId": len(self.history)}
-            if details:
-                entry[_details_key(kind)] = details
-            self.history.append(entry)
+        _append(self.history, kind, details)
 
     # -- the state machine role's clients ---------------------------------------------------
     def client(self, service: str) -> Any:
@@ -449,12 +467,22 @@ def run_map(rec: ExecutionRecord, name: str, st: dict[str, Any], data: Any, ctx:
         child.status, child.start, child.stop = "RUNNING", child.start or _now(), None
         child_ctx = {**ctx, "Execution": {**ctx["Execution"], "Id": child.arn, "Name": child.name,
                                           "Input": child.input}}
+        # a distributed Map's item is a child execution with its own history; an inline one's
+        # events are its parent's
+        scope: Any = _ChildScope(rec, child) if distributed else rec
+        if distributed:
+            scope.event("ExecutionRedriven" if again else "ExecutionStarted",
+                        **({"redriveCount": child.redrive_count} if again else {"input": json.dumps(child.input)}))
         try:
             start, value = (child.failed_state, child.failed_input) if again else (processor["StartAt"], child.input)
-            child.output = walk(rec, processor["States"], start, value, child_ctx, child, resume=again)
+            child.output = walk(scope, processor["States"], start, value, child_ctx, child, resume=again)
             child.status, child.error, child.cause = "SUCCEEDED", None, None
+            if distributed:
+                scope.event("ExecutionSucceeded", output=json.dumps(child.output, default=str))
         except StatesError as exc:
             child.status, child.error, child.cause = "FAILED", exc.error, exc.cause
+            if distributed:
+                scope.event("ExecutionFailed", error=exc.error, cause=exc.cause[:32_000])
         except Exception as exc:  # noqa: BLE001 - a bug here fails the item, as a service error would
             log.exception("map item failed")
             child.status, child.error, child.cause = "FAILED", "States.Runtime", f"{type(exc).__name__}: {exc}"
@@ -628,10 +656,12 @@ def run_state_machine_executions() -> None:
     original_history = StepFunctionResponse.get_execution_history
 
     def get_execution_history(self):
-        rec = _EXECUTIONS.get(self._get_param("executionArn"))
-        if rec is None:
+        arn = self._get_param("executionArn")
+        rec = _EXECUTIONS.get(arn)
+        child = _CHILDREN.get(arn)
+        if rec is None and child is None:
             return original_history(self)
-        events = list(rec.history)
+        events = list(child.history if child is not None else rec.history)
         if self._get_param("reverseOrder"):
             events.reverse()
         return ActionResult({"events": events})

@@ -181,6 +181,11 @@ def test_beyond_the_tolerance_the_run_fails_unsealed_and_a_redrive_collects_only
     assert len(children) == 1
     child = world.sfn.describe_execution(executionArn=children[0]["executionArn"])
     assert child["error"] == "Sandbox.Timedout"
+    # the item's events are its own execution's, as on AWS; the parent records the Map Run
+    child_events = [e["type"] for e in world.sfn.get_execution_history(executionArn=child["executionArn"])["events"]]
+    assert child_events[0] == "ExecutionStarted" and child_events[-1] == "ExecutionFailed" and "TaskFailed" in child_events
+    parent_events = [e["type"] for e in world.sfn.get_execution_history(executionArn=failed["executionArn"])["events"]]
+    assert "MapRunFailed" in parent_events and parent_events.count("TaskScheduled") == 1  # Plan only
     slow_batch = json.loads(child["input"])["batch"]
     listed_before = set(world.store.backend.list(f"runs/{run_id}/artifacts/"))
 
