@@ -6,7 +6,7 @@ The stack is deployed through CloudFormation (its functions run from the built c
 the state machine as its own role, with permissions enforced). To keep the run to about a
 minute on two shared cores, executions read two collectors (kms, s3) in the home region
 (the input narrows the scope as an operator's would) and the batch function's timeout is
-lowered to 40 s; the slow account's KMS answers after 50 s while the fault is on.
+lowered to 40 s; the slow account's KMS answers after 90 s while the fault is on.
 """
 
 from __future__ import annotations
@@ -32,7 +32,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SCOPE = {"collectors": ["kms", "s3"], "regions": ["us-east-1"]}
 BATCH_TIMEOUT = 40
-FAULT_SECONDS = 50
+#: past the runtime's hard stop (Lambda's 10 s init + the timeout + 5 s grace): the call never
+#: returns in time, whatever the load
+FAULT_SECONDS = 90
+#: how the item's failure is named: Lambda killed it at its timeout, or (under load, when other
+#: units finished after the handler's own deadline) the batch stopped itself before that
+TIMED_OUT = ("Sandbox.Timedout", "BatchOutOfTimeError")
 
 
 class World:
@@ -131,7 +136,7 @@ def test_a_run_with_a_missing_role_and_a_timed_out_item_seals_both_as_gaps_namin
     # the timed-out item: the slow account's KMS is a gap naming Lambda's timeout and the batch
     slow_kms = [a for a in stored if a.account_id == world.slow and a.collector == "kms"]
     assert [a.kind for a in slow_kms] == ["gap"]
-    assert "Sandbox.Timedout" in slow_kms[0].error and slow_batch in slow_kms[0].error
+    assert any(t in slow_kms[0].error for t in TIMED_OUT) and slow_batch in slow_kms[0].error
     # every planned unit of the organization has its artifact
     units = {_key(a) for a in stored}
     every = {(c, acct, "us-east-1") for acct in [LOCAL_MANAGEMENT_ACCOUNT, *world.members] for c in ("kms", "s3")}
@@ -180,7 +185,7 @@ def test_beyond_the_tolerance_the_run_fails_unsealed_and_a_redrive_collects_only
     children = world.sfn.list_executions(mapRunArn=runs[0]["mapRunArn"], statusFilter="FAILED")["executions"]
     assert len(children) == 1
     child = world.sfn.describe_execution(executionArn=children[0]["executionArn"])
-    assert child["error"] == "Sandbox.Timedout"
+    assert child["error"] in TIMED_OUT
     # the item's events are its own execution's, as on AWS; the parent records the Map Run
     child_events = [e["type"] for e in world.sfn.get_execution_history(executionArn=child["executionArn"])["events"]]
     assert child_events[0] == "ExecutionStarted" and child_events[-1] == "ExecutionFailed" and "TaskFailed" in child_events
