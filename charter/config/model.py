@@ -206,6 +206,18 @@ class IdentitySettings(StrictModel):
     break_glass: bool = True
 
 
+class EvidenceRunSettings(StrictModel):
+    """The evidence state machine's Distributed Map (see evidence/orgscale.py)."""
+
+    batch_accounts: int = Field(default=10, ge=1, le=100, description="Accounts per Map item (one Lambda each).")
+    max_concurrency: int = Field(default=40, ge=1, le=1000,
+                                 description="Items collecting at once (and the batch Lambda's reserved concurrency).")
+    tolerated_failure_percent: float = Field(
+        default=10.0, ge=0, le=100,
+        description="Failed items the run tolerates (their units become gaps); above it the execution fails "
+                    "unsealed, to be redriven.")
+
+
 class Baseline(StrictModel):
     log_retention_days: RetentionDays = Field(default=2557, description="2557 days = 7 years.")
     object_lock_days: int = Field(default=2557, ge=1, le=36500)
@@ -225,6 +237,7 @@ class Baseline(StrictModel):
         default="rate(1 day)", pattern=r"^(rate|cron)\(.+\)$",
         description="EventBridge schedule of the continuous evidence collector.",
     )
+    evidence_run: EvidenceRunSettings = Field(default_factory=EvidenceRunSettings)
 
 
 class Limits(StrictModel):

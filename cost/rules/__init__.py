@@ -1,3 +1,3 @@
 """Pricing rules, one module per AWS area; importing this package registers them all."""
 
-from . import ai, api, cicd, compute, data, free, monitoring, network, security  # noqa: F401
+from . import ai, api, cicd, compute, data, free, monitoring, network, orchestration, security  # noqa: F401

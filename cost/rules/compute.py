@@ -25,6 +25,13 @@ def invocations(r: Res, name: str) -> tuple[float, str, str] | None:
     if not sources:
         if key in r.facts.service_tokens:
             return None  # a custom resource's handler runs only when CloudFormation deploys
+        from .orchestration import evidence_run_invocations
+
+        started = evidence_run_invocations(r)
+        if started is not None:
+            return started
+        if r.props.get("Handler") == "charter.evidence.continuous.handler":
+            return None  # on demand only: the schedule starts the evidence state machine
         opt = r.usage("optimizations_per_month")
         return opt.value, f"no trigger in the templates: once per optimization ({opt.text})", opt.setting
     total, why, setting = 0.0, [], ""

@@ -43,7 +43,7 @@ from awacs.aws import (
 )
 from troposphere import GetAtt, Output, Parameter, Ref, Sub, Tags, Template
 from troposphere.awslambda import Code as LambdaCode
-from troposphere.awslambda import DeadLetterConfig, Environment, Function, Permission, TracingConfig
+from troposphere.awslambda import DeadLetterConfig, Environment, Function, TracingConfig
 from troposphere.events import DeadLetterConfig as EventsDeadLetterConfig
 from troposphere.events import RetryPolicy, Rule, Target
 from troposphere.iam import Policy, Role
@@ -52,6 +52,7 @@ from troposphere.logs import LogGroup
 from troposphere.sqs import Queue, QueuePolicy
 
 from charter.config.model import OrgConfig
+from charter.landing_zone.builders import evidence_statemachine as run_machine
 from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls, suppress
@@ -186,6 +187,7 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
     log_group.DeletionPolicy = "Retain"
     log_group.UpdateReplacePolicy = "Retain"
     t.add_resource(controls(log_group, CONTROL, "LOG-04"))
+    run_groups = run_machine.log_groups(t, cfg, data_key)
 
     policy = PolicyDocument(Version="2012-10-17", Statement=[
         Statement(Sid="AssumeEvidenceReaderInOrganization", Effect=Allow, Action=[sts_actions.AssumeRole],
@@ -207,7 +209,8 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
                   Resource=[GetAtt(signing_key, "Arn")]),
         Statement(Sid="WriteOwnLogs", Effect=Allow,
                   Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-                  Resource=[Sub("${Arn}:*", Arn=GetAtt(log_group, "Arn"))]),
+                  Resource=[Sub("${Arn}:*", Arn=GetAtt(g, "Arn")) for g in (log_group, *run_groups)]),
+        *run_machine.collector_statements(cfg),
         Statement(Sid="DeadLetters", Effect=Allow, Action=[sqs_actions.SendMessage], Resource=[GetAtt(dlq, "Arn")]),
         Statement(Sid="Tracing", Effect=Allow,
                   Action=[Action("xray", "PutTraceSegments"), Action("xray", "PutTelemetryRecords")],
@@ -243,16 +246,17 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
                                 "only its deploy role writes; AWS Signer is not used by Charter.")
     t.add_resource(controls(fn, CONTROL))
 
+    # The schedule starts the state machine (evidence_statemachine.py says why it replaces
+    # the collector's own schedule); the collector stays for on-demand runs.
+    machine = run_machine.add_state_machine(t, cfg, role=role, data_key=data_key, signing_key=signing_key, dlq=dlq,
+                                            bucket_name=bucket_name, code_bucket=Sub(assets_bucket_name(cfg)),
+                                            code_key=code_key, groups=run_groups)
     rule = t.add_resource(controls(Rule(
-        "CollectorSchedule", Description="Charter: scheduled evidence collection (EVD-01)",
+        "CollectorSchedule", Description="Charter: scheduled evidence run (EVD-01)",
         ScheduleExpression=cfg.baseline.evidence_schedule, State="ENABLED",
-        Targets=[Target(Id="collector", Arn=GetAtt(fn, "Arn"),
+        Targets=[Target(Id="evidence-run", Arn=Ref(machine), RoleArn=GetAtt(run_machine.schedule_role(t, machine), "Arn"),
                         DeadLetterConfig=EventsDeadLetterConfig(Arn=GetAtt(dlq, "Arn")),
                         RetryPolicy=RetryPolicy(MaximumRetryAttempts=2, MaximumEventAgeInSeconds=3600))]),
-        CONTROL))
-    t.add_resource(controls(Permission(
-        "CollectorInvokePermission", Action="lambda:InvokeFunction", FunctionName=Ref(fn),
-        Principal="events.amazonaws.com", SourceArn=GetAtt(rule, "Arn"), SourceAccount=Ref("AWS::AccountId")),
         CONTROL))
     t.add_resource(controls(QueuePolicy(
         "CollectorDeadLetterQueuePolicy", Queues=[Ref(dlq)],
@@ -264,6 +268,7 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
     t.add_output(Output("EvidenceBucketName", Value=Ref(bucket), Description="The Object Lock evidence bucket"))
     t.add_output(Output("SigningKeyArn", Value=GetAtt(signing_key, "Arn"), Description="Manifest signing key"))
     t.add_output(Output("CollectorFunctionArn", Value=GetAtt(fn, "Arn")))
+    t.add_output(Output("EvidenceRunStateMachineArn", Value=Ref(machine), Description="The scheduled evidence run"))
 
     audit = cfg.account("audit")
     return [StackSpec("evidence-store", t, Deployment(kind="stack", account=audit.name, regions=[home], order=40),
@@ -273,7 +278,7 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
                           "contents": "import closure of the collector (evidence, config model, naming), "
                                       f"{', '.join(REQUIREMENTS)} (Linux x86_64 wheels), org.json and "
                                       "evidence-sources.json at the root",
-                          "handler": HANDLER, "runtime": RUNTIME, "entry": ["charter.evidence.fanout"],
+                          "handler": HANDLER, "runtime": RUNTIME, "entry": ["charter.evidence.fanout", "charter.evidence.orgscale"],
                           "entry_packages": ["charter.evidence.collectors"], "shipped": list(SHIPPED),
                           "requirements": list(REQUIREMENTS),
                           "package_data": {"charter.controls": ["criteria.yaml", "catalog/*.yaml"]},

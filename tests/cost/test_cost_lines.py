@@ -166,8 +166,13 @@ def test_evidence_runs_follow_the_schedule_unless_set(cost_yaml, runs):
     cfg = small_with(cost_yaml)
     [store] = [s for s in synthesize(cfg) if s.name == "evidence-store"]
     est = estimate(cfg, [store])
-    collector = next(x for x in est.lines if x.resource == "CollectorFunction" and x.dimension == "requests")
-    assert collector.quantity == pytest.approx(runs)
+    # the schedule starts the evidence state machine: Plan and Seal, and one batch of 7 accounts
+    step = next(x for x in est.lines if x.resource == "RunStepFunction" and x.dimension == "requests")
+    batch = next(x for x in est.lines if x.resource == "RunBatchFunction" and x.dimension == "requests")
+    assert (step.quantity, batch.quantity) == (pytest.approx(2 * runs), pytest.approx(runs))
+    transitions = next(x for x in est.lines if x.resource == "RunStateMachine")
+    assert transitions.quantity == pytest.approx(runs * (4 + 2 * 1))
+    assert not any(x.resource == "CollectorFunction" for x in est.lines)  # on demand only
     # each run writes 20 artifacts per account and region: 7 accounts (management too) x 2 regions
     puts = next(x for x in est.lines if x.resource == "EvidenceBucket" and x.price_key == "s3.put_requests")
     assert puts.quantity == pytest.approx(runs * 20 * 7 * 2)

@@ -96,13 +96,15 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, small_config, small_config_pat
 
     steps = [s.name for s in result.steps]
     assert steps == ["validate", "synth", "lint", "deploy landing zone", "control matrix", "collect evidence",
-                     "verify evidence", "access review", "optimizer workload", "export auditor package",
+                     "verify evidence", "scheduled evidence run", "access review", "optimizer workload", "export auditor package",
                      "runbooks and docs"]
     facts = result.facts
     assert facts["lint_findings"] == 0
     assert facts["accounts"] >= len(small_config.accounts)
     assert facts["criteria_covered"] == 61
     assert facts["evidence_items"] > 0 and facts["verified"] is True
+    # the evidence stack's state machine ran on the embedded AWS and sealed its run
+    assert facts["evidence_run"]["sequence"] >= 1 and facts["evidence_run"]["manifest_sha256"]
     _evidence_as_on_aws(out, facts, seen, small_config)
     assert facts["revocations_verified"] >= 1
 

@@ -83,7 +83,7 @@ def test_signing_key_is_asymmetric_and_only_the_collector_role_signs():
 def test_collector_role_and_lambda():
     cfg = load_config(EXAMPLE)
     _, data = _build(cfg)
-    [role] = _of_type(data, "AWS::IAM::Role").values()
+    role = _of_type(data, "AWS::IAM::Role")["CollectorRole"]
     assert role["Properties"]["RoleName"] == "CharterEvidenceCollector"
     doc = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     by_sid = {s["Sid"]: s for s in doc}
@@ -95,7 +95,7 @@ def test_collector_role_and_lambda():
     actions = {a for s in doc for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
     assert "s3:PutObject" in actions and not any("Delete" in a for a in actions)
     assert "kms:Sign" in actions
-    [fn] = _of_type(data, "AWS::Lambda::Function").values()
+    fn = _of_type(data, "AWS::Lambda::Function")["CollectorFunction"]
     p = fn["Properties"]
     assert p["Handler"] == "charter.evidence.continuous.handler"
     assert p["Code"]["S3Key"] == {"Ref": "CodeKey"}
@@ -106,7 +106,9 @@ def test_collector_role_and_lambda():
     [rule] = _of_type(data, "AWS::Events::Rule").values()
     assert rule["Properties"]["ScheduleExpression"] == cfg.baseline.evidence_schedule == "rate(1 day)"
     assert "DeadLetterConfig" in rule["Properties"]["Targets"][0]
-    [logs] = _of_type(data, "AWS::Logs::LogGroup").values()
+    # the schedule starts the evidence run's state machine (test_evidence_statemachine_stack.py)
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": "RunStateMachine"}
+    logs = _of_type(data, "AWS::Logs::LogGroup")["CollectorLogGroup"]
     assert logs["Properties"]["RetentionInDays"] == cfg.baseline.log_retention_days
     assert "KmsKeyId" in logs["Properties"]
 

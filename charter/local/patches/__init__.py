@@ -23,6 +23,7 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `performance`: costs that grow with the organization paid once (templates parsed once, KMS
   key material made on first use, regions listed once per service).
 - `lambda_invoke`: Lambda functions run from their artifacts.
+- `charter.local.stepfunctions` (not here: an executor): state machine executions run.
 - `sagemaker_pipelines`: pipeline executions run their Processing steps locally and emit
   SageMaker's events; EventBridge rules invoke their Lambda targets.
 - `servicequotas`: Lambda's concurrency quota, as the embedded Lambda enforces it.
@@ -123,5 +124,8 @@ def apply() -> None:
     state.reset_with_moto()
     sagemaker_pipelines.run_pipeline_executions()
     sagemaker_pipelines.lambda_targets()
+    from charter.local import stepfunctions  # a module of its own: it is an executor, not a fix
+
+    stepfunctions.run_state_machine_executions()
     auto_deployment.keep_auto_deployment()
     _PATCHED = True
