@@ -177,6 +177,13 @@ class _Zygote:
                 self.waiting.pop(request["id"], None)
 
     def stop(self) -> None:
+        with self.lock:  # the invocations still running: each in its own process group
+            pids = [slot["pid"] for slot in self.waiting.values() if slot.get("pid")]
+        for pid in pids:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         if self.alive():
             self.proc.kill()
         self.proc.wait()

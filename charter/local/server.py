@@ -126,16 +126,19 @@ class LocalAws:
                 _ENDPOINT.remove(self.endpoint_url)
             self._server = None
             if not _ENDPOINT:  # the last embedded AWS of this process: its background work goes too
-                from charter.local import lambda_runtime, pipelines
+                from charter.local import lambda_runtime, pipelines, stepfunctions
                 from charter.local.patches import sagemaker_pipelines, stacksets
 
-                # StackSet runners and queued EventBridge deliveries would otherwise go on
-                # writing into the next embedded AWS of this process (its backends are reset,
-                # the threads are not): a role made by a stale stack refuses a later caller
+                # StackSet runners, state machine executions and queued EventBridge deliveries
+                # would otherwise go on writing into the next embedded AWS of this process (its
+                # backends are reset, the threads are not): a role made by a stale stack
+                # refuses a later caller
                 stacksets.request_stop()
+                stepfunctions.request_stop()
                 sagemaker_pipelines.drop_deliveries()
-                lambda_runtime.stop()  # a custom resource waiting on its function fails now
+                lambda_runtime.stop()  # a custom resource or task waiting on its function fails now
                 stacksets.join()
+                stepfunctions.join()
                 lambda_runtime.stop()  # and the runtime a last instance may have started again
                 pipelines.stop_all()  # pipeline steps still running as local processes
 

@@ -60,6 +60,10 @@ _LOCK = threading.Lock()
 _EXECUTIONS: dict[str, ExecutionRecord] = {}
 _CHILDREN: dict[str, Child] = {}
 _MAP_RUNS: dict[str, MapRun] = {}
+#: Set while the embedded AWS stops: executions end at their next state instead of running on
+#: into the next embedded AWS of the process (whose backends are fresh, its threads not).
+_STOPPING = threading.Event()
+_THREADS: set[threading.Thread] = set()
 
 
 class StatesError(Exception):
@@ -293,6 +297,8 @@ def walk(rec: ExecutionRecord, states: dict[str, Any], start: str, data: Any, ct
     """Run states from `start` until one ends; an unsuccessful state is recorded in `sink`."""
     name = start
     while True:
+        if _STOPPING.is_set():
+            raise StatesError("States.Runtime", "the embedded AWS stopped during this execution")
         state = states.get(name)
         if state is None:
             raise StatesError("States.Runtime", f"no state named {name}")
@@ -550,8 +556,36 @@ def _finish(rec: ExecutionRecord, status: str, *, output: Any = None, error: str
 
 
 def _start(rec: ExecutionRecord, redrive: bool = False) -> None:
-    thread = threading.Thread(target=execute, args=(rec, redrive), name=f"charter-sfn-{rec.name}", daemon=True)
+    thread = threading.Thread(target=_run, args=(rec, redrive), name=f"charter-sfn-{rec.name}", daemon=True)
+    with _LOCK:
+        _THREADS.add(thread)
     thread.start()
+
+
+def _run(rec: ExecutionRecord, redrive: bool) -> None:
+    try:
+        execute(rec, redrive)
+    finally:
+        with _LOCK:
+            _THREADS.discard(threading.current_thread())
+
+
+def request_stop() -> None:
+    """End every running execution at its next state (the embedded AWS is stopping)."""
+    _STOPPING.set()
+
+
+def join(timeout: float = 60.0) -> None:
+    """Wait for the executions `request_stop` ended, then forget them all."""
+    with _LOCK:
+        threads = list(_THREADS)
+    for thread in threads:
+        thread.join(timeout)
+    with _LOCK:
+        _EXECUTIONS.clear()
+        _CHILDREN.clear()
+        _MAP_RUNS.clear()
+    _STOPPING.clear()
 
 
 # -- moto's API ----------------------------------------------------------------------------

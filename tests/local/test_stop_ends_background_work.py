@@ -6,8 +6,11 @@ it never made. Plain moto has no such thread (it runs StackSet operations synchr
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 import time
+import zipfile
 
 import pytest
 from aws_testkit import PATIENCE_SECONDS
@@ -51,3 +54,52 @@ def test_stop_ends_a_running_stackset_operation_and_the_next_aws_never_sees_its_
         sessions = fresh.sessions()
         assert sessions.client("cloudformation").list_stack_sets(Status="ACTIVE")["Summaries"] == []
         assert not [r for r in sessions.client("iam").list_roles()["Roles"] if "charter-test-stop" in r["RoleName"]]
+
+
+SLEEPS = "import time\ndef handler(event, context):\n    time.sleep(110)\n    return {}\n"
+
+
+def _trust(service: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}]})
+
+
+def _zip(source: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("index.py", source)
+    return buf.getvalue()
+
+
+def _executions() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("charter-sfn-") and t.is_alive()]
+
+
+def test_stop_ends_a_running_state_machine_execution_and_its_lambda_task() -> None:
+    server = LocalAws().start()
+    try:
+        sessions = server.sessions()
+        iam, lam = sessions.client("iam"), sessions.client("lambda")
+        fn_role = iam.create_role(RoleName="charter-test-sleeper", AssumeRolePolicyDocument=_trust(
+            "lambda.amazonaws.com"))["Role"]["Arn"]
+        fn = lam.create_function(FunctionName="charter-test-sleeper", Runtime="python3.12", Role=fn_role,
+                                 Handler="index.handler", Timeout=120, Code={"ZipFile": _zip(SLEEPS)})
+        sm_role = iam.create_role(RoleName="charter-test-sleeper-states", AssumeRolePolicyDocument=_trust(
+            "states.amazonaws.com"))["Role"]["Arn"]
+        iam.put_role_policy(RoleName="charter-test-sleeper-states", PolicyName="invoke", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction",
+                                                    "Resource": fn["FunctionArn"]}]}))
+        sfn = sessions.client("stepfunctions")
+        machine = sfn.create_state_machine(name="charter-test-sleeper", roleArn=sm_role, definition=json.dumps({
+            "StartAt": "Sleep", "States": {"Sleep": {
+                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
+                "Parameters": {"FunctionName": fn["FunctionArn"], "Payload": {}}}}}))["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        deadline = time.monotonic() + PATIENCE_SECONDS
+        while not any(e["type"] == "TaskScheduled" for e in sfn.get_execution_history(executionArn=execution)["events"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert _executions()
+    finally:
+        server.stop()
+    assert not _executions(), "a state machine execution outlived the embedded AWS that ran it"
