@@ -231,3 +231,40 @@ def test_a_dry_run_of_a_changed_stackset_lists_the_update_and_the_accounts_it_la
         ("stackset", "update", ["ENC-01: - SampleKey", "MON-01: + Alerts"]),
         ("stack-instances", "create", ["instances: dev, staging x us-east-1"])]
     assert run.journal.stacks == {}
+
+
+def test_a_new_stackset_reaches_whole_ous_and_an_operation_past_its_timeout_is_left_for_the_next_deploy(
+        small, tmp_path) -> None:
+    """First deploy: the StackSet is created with auto-deployment (it targets whole OUs and
+    depends on nothing) and its instances in one operation on the OU. An operation still
+    running when the deploy's wait ends is not called failed or done: the deploy says the next
+    one picks it up (it waits for the operations the StackSet lists as running, test above) and
+    names each account without an instance."""
+    tpl = _template({"SampleKey": KEY}, {})
+    cfn = _cfn()
+    run = _run(small, tmp_path, cfn, tpl)
+    run.timeout = 0  # the wait ends at its first poll
+    with Stubber(cfn) as stub:
+        stub.add_client_error("describe_stack_set", "StackSetNotFoundException", "StackSet not found")
+        stub.add_response("create_stack_set", {"StackSetId": f"{NAME}:1"}, {
+            "StackSetName": NAME, "Description": "sample keys", "Parameters": [], "Capabilities": ANY,
+            "Tags": tpl.tags(), "PermissionModel": "SERVICE_MANAGED", "TemplateBody": tpl.body,
+            "AutoDeployment": {"Enabled": True, "RetainStacksOnAccountRemoval": False},
+            "ManagedExecution": {"Active": True}})
+        stub.add_response("list_stack_instances", {"Summaries": []})
+        stub.add_response("create_stack_instances", {"OperationId": "op"}, {
+            "StackSetName": NAME, "Regions": ["us-east-1"], "OperationPreferences": ANY, "OperationId": ANY,
+            "DeploymentTargets": {"OrganizationalUnitIds": ["ou-abcd-11111111"]}})
+        stub.add_response("describe_stack_set_operation", _op("RUNNING"))
+        stub.add_response("list_stack_set_operation_results", {"Summaries": []})
+        stub.add_response("list_stack_instances", {"Summaries": []})
+        stub.add_response("list_stack_instances", {"Summaries": []})
+        assert not StackSetDeployer(run, tpl).deploy()
+        stub.assert_no_pending_responses()
+    assert [(c.area, c.action) for c in run.changes] == [("stackset", "create"), ("stack-instances", "create")]
+    assert run.changes[0].details == ["SERVICE_MANAGED, 3 accounts x 1 regions", "ENC-01: 1 resources"]
+    assert run.changes[1].details == ["instances: OUs Workloads x us-east-1"]
+    [still, *missing] = run.failures
+    assert still.startswith(f"{NAME}: operation ") and "still RUNNING after 0s; the next deploy picks it up" in still
+    assert sorted(missing) == sorted(f"{NAME}/{name}/us-east-1: no stack instance after deploy (OU {ou})"
+                                     for name, ou in (("prod", "Prod"), ("staging", "NonProd"), ("dev", "NonProd")))
