@@ -170,3 +170,24 @@ def test_every_command_has_help_with_an_example(charter) -> None:
         if "Example" not in out:
             missing.append(" ".join(path))
     assert missing == [], f"--help without an example: {missing}"
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (None, "cannot read file"),
+    ("baseline: [unclosed\n", "not valid YAML"),
+    ("- a list, not settings\n", "a what-if file is a mapping of org.yaml settings"),
+])
+def test_a_bad_what_if_file_is_a_located_error_with_exit_2(charter, tmp_path: Path, content, says) -> None:
+    what = tmp_path / "what-if.yaml"
+    if content is not None:
+        what.write_text(content)
+    code, out, err = charter("cost", "-c", str(SMALL), "--what-if", str(what))
+    text = _flat(out + err)
+    assert code == 2 and "Traceback" not in text, text
+    assert f"{what}:1:1" in text and says in text
+
+
+def test_a_price_refresh_needs_the_file_to_write(charter) -> None:
+    code, out, err = charter("cost", "-c", str(SMALL), "--refresh")
+    text = _flat(out + err)
+    assert code == 2 and "--refresh needs --prices FILE" in text and "--prices prices.json" in text
