@@ -191,3 +191,23 @@ def test_a_price_refresh_needs_the_file_to_write(charter) -> None:
     code, out, err = charter("cost", "-c", str(SMALL), "--refresh")
     text = _flat(out + err)
     assert code == 2 and "--refresh needs --prices FILE" in text and "--prices prices.json" in text
+
+
+def test_the_console_reads_artifacts_of_the_store_only(tmp_path: Path) -> None:
+    """The console's artifact view takes a path from the browser: anything outside runs/ is
+    refused, a path that is not there is "not found", never an error page with a traceback."""
+    from charter.commands.console import EvidenceCompliance, open_store
+    from charter.workloads.console_site import ConsoleError
+
+    (tmp_path / "store").mkdir()  # an empty local store
+    source = EvidenceCompliance(open_store(str(tmp_path / "store")))
+    for bad in ("/etc/passwd", "runs/../../secret", "keys/ed25519.pem"):
+        with pytest.raises(ConsoleError, match="is not an artifact path"):
+            source.artifact(bad)
+    assert source.artifact("runs/20260101T000000Z/artifacts/iam/x.json") is None
+
+
+def test_console_build_check_says_the_committed_build_matches_its_sources(charter) -> None:
+    code, out, err = charter("console", "build", "--check")
+    assert code == 0, err  # a stale build is exit 2 naming the fix: rebuild and commit workloads/console/dist
+    assert "workloads/console/dist matches its sources" in _flat(out + err)
