@@ -211,3 +211,10 @@ def test_console_build_check_says_the_committed_build_matches_its_sources(charte
     code, out, err = charter("console", "build", "--check")
     assert code == 0, err  # a stale build is exit 2 naming the fix: rebuild and commit workloads/console/dist
     assert "workloads/console/dist matches its sources" in _flat(out + err)
+
+
+def test_packaging_a_workload_that_does_not_exist_names_the_one_that_does(charter, tmp_path: Path) -> None:
+    code, out, err = charter("workload", "package", "nope", "-o", str(tmp_path / "dist"))
+    text = _flat(out + err)
+    assert code == 2 and "unknown workload 'nope'" in text and "the only workload is 'optimizer'" in text
+    assert not (tmp_path / "dist").exists()
