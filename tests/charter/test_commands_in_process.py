@@ -218,3 +218,19 @@ def test_packaging_a_workload_that_does_not_exist_names_the_one_that_does(charte
     text = _flat(out + err)
     assert code == 2 and "unknown workload 'nope'" in text and "the only workload is 'optimizer'" in text
     assert not (tmp_path / "dist").exists()
+
+
+def test_tools_install_uses_a_checkov_the_user_points_at_and_refuses_a_missing_one(charter, monkeypatch,
+                                                                                  tmp_path: Path) -> None:
+    own = tmp_path / "bin" / "checkov"
+    own.parent.mkdir()
+    own.write_text("#!/bin/sh\nexit 0\n")
+    own.chmod(0o755)
+    monkeypatch.setenv("CHARTER_CHECKOV", str(own))
+    code, out, err = charter("tools", "install")
+    assert code == 0, err
+    assert out.strip().endswith(f": {own}")  # nothing installed: the user's own checkov is the one used
+    monkeypatch.setenv("CHARTER_CHECKOV", str(tmp_path / "none"))
+    code, out, err = charter("tools", "install")
+    text = _flat(out + err)
+    assert code == 2 and f"CHARTER_CHECKOV={tmp_path / 'none'}: no such file" in text and "fix:" in text
