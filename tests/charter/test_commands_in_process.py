@@ -234,3 +234,15 @@ def test_tools_install_uses_a_checkov_the_user_points_at_and_refuses_a_missing_o
     code, out, err = charter("tools", "install")
     text = _flat(out + err)
     assert code == 2 and f"CHARTER_CHECKOV={tmp_path / 'none'}: no such file" in text and "fix:" in text
+
+
+def test_assess_refuses_what_it_cannot_do_before_reading_aws(charter, tmp_path: Path) -> None:
+    code, out, err = charter("assess", "--landing-zone", "-o", str(tmp_path / "a"))
+    text = _flat(out + err)
+    assert code == 2 and "--landing-zone judges the landing zone org.yaml describes" in text and "-c org.yaml" in text
+    taken = tmp_path / "report.txt"
+    taken.write_text("not a directory")
+    code, out, err = charter("assess", "-o", str(taken), "--regions", "us-east-1")
+    text = _flat(out + err)
+    assert code == 2 and f"{taken}: exists and is not a directory" in text
+    assert taken.read_text() == "not a directory"
