@@ -246,3 +246,16 @@ def test_assess_refuses_what_it_cannot_do_before_reading_aws(charter, tmp_path: 
     text = _flat(out + err)
     assert code == 2 and f"{taken}: exists and is not a directory" in text
     assert taken.read_text() == "not a directory"
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    ("{not json", "not a plan saved by `charter plan --save` ("),
+    ('{"schema": "terraform/plan", "changes": []}', "not a plan saved by `charter plan --save`"),
+])
+def test_deploy_refuses_a_plan_file_charter_did_not_save(charter, tmp_path: Path, content, says) -> None:
+    saved = tmp_path / "plan.out"
+    saved.write_text(content)
+    code, out, err = charter("deploy", "-c", str(SMALL), "-o", str(tmp_path / "out"), "--plan-file", str(saved))
+    text = _flat(out + err)
+    assert code == 2 and f"--plan-file {saved}: {says}" in text and "charter plan -c org.yaml --save FILE" in text
+    assert not (tmp_path / "out").exists()  # refused before synthesizing or calling AWS
