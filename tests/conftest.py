@@ -81,6 +81,24 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         _running.clear()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under `coverage run -m pytest -n 2` (README, Tests): an xdist worker writes its coverage
+    data when its tests are done, before it tells the controller it finished. The controller
+    SIGKILLs a worker that takes more than 10 s to exit (xdist's EXIT_TIMEOUT), which a worker
+    writing a large data file on a loaded machine does, and everything it measured was lost.
+    Saved again at exit, to the same file, when the worker gets that far."""
+    if not hasattr(session.config, "workerinput"):
+        return
+    try:
+        import coverage
+    except ImportError:
+        return
+    cov = coverage.Coverage.current()
+    if cov is not None:
+        cov.save()
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """A test that starts the embedded AWS in this process must be marked e2e (so that
     `-m "not e2e"` really leaves every embedded AWS out): it fails, saying so, otherwise."""
