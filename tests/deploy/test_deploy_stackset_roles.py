@@ -17,9 +17,9 @@ from charter.landing_zone.deploy.context import DeployContext
 from charter.landing_zone.deploy.journal import Journal
 from charter.landing_zone.deploy.roles import ensure_stackset_roles
 from charter.landing_zone.deploy.run import Run
-from charter.landing_zone.naming import STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE
 from charter.landing_zone.stacks import Deployment
 from charter.landing_zone.synth import Plan, PlannedStack
+from charter.naming import STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE
 
 REPO = Path(__file__).resolve().parents[2]
 MGMT, MEMBER = "123456789012", "111111111111"

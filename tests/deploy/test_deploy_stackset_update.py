@@ -19,8 +19,8 @@ import yaml
 from botocore.stub import ANY, Stubber
 from rich.console import Console
 
+from charter.config.model import OrgConfig
 from charter.landing_zone.config import load_config
-from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.deploy.context import DeployContext
 from charter.landing_zone.deploy.journal import Journal, StackRecord
 from charter.landing_zone.deploy.progress import OperationProgress
