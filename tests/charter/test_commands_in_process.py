@@ -172,19 +172,20 @@ def test_every_command_has_help_with_an_example(charter) -> None:
     assert missing == [], f"--help without an example: {missing}"
 
 
-@pytest.mark.parametrize(("content", "says"), [
-    (None, "cannot read file"),
-    ("baseline: [unclosed\n", "not valid YAML"),
-    ("- a list, not settings\n", "a what-if file is a mapping of org.yaml settings"),
+@pytest.mark.parametrize(("content", "where", "says"), [
+    (None, "1:1", "cannot read file"),
+    # the parser finds the bracket unclosed where the file ends
+    ("baseline: [unclosed\n", "2:1", "YAML syntax error"),
+    ("- a list, not settings\n", "1:1", "a what-if file is a mapping of org.yaml settings"),
 ])
-def test_a_bad_what_if_file_is_a_located_error_with_exit_2(charter, tmp_path: Path, content, says) -> None:
+def test_a_bad_what_if_file_is_a_located_error_with_exit_2(charter, tmp_path: Path, content, where, says) -> None:
     what = tmp_path / "what-if.yaml"
     if content is not None:
         what.write_text(content)
     code, out, err = charter("cost", "-c", str(SMALL), "--what-if", str(what))
     text = _flat(out + err)
     assert code == 2 and "Traceback" not in text, text
-    assert f"{what}:1:1" in text and says in text
+    assert f"{what}:{where}" in text and says in text
 
 
 def test_a_price_refresh_needs_the_file_to_write(charter) -> None:
