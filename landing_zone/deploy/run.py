@@ -98,6 +98,13 @@ class Run:
             if line not in self.failures:
                 self.failures.append(line)
 
+    def withdraw(self, line: str) -> None:
+        """Take back a failure that a retry in this deploy has since fixed."""
+        line = " ".join(line.split())
+        with self._lock:
+            if line in self.failures:
+                self.failures.remove(line)
+
     def note(self, line: str) -> None:
         line = " ".join(line.split())
         with self._lock:

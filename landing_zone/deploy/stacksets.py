@@ -82,6 +82,7 @@ class StackSetDeployer:
         self.service = self.dep.permission_model == "SERVICE_MANAGED"
         self.record = run.journal.stacks.get(tpl.planned.name) or StackRecord()
         self.failed: dict[str, str] = {}
+        self._lines: dict[str, str] = {}  # the failure line printed for each failed instance
         self.targets = target_accounts(run, tpl)
         self.regions = list(self.dep.regions)
         self.blocked = {a: why for a, why in (blocked or {}).items() if a in self.targets}
@@ -276,7 +277,19 @@ class StackSetDeployer:
 
     def _failure(self, name: str, key: tuple[str, str], reason: str) -> None:
         self.failed[f"{key[0]}/{key[1]}"] = reason
-        self.run.fail(fail_line(self.tpl, name, key[1], reason))
+        self._lines[f"{key[0]}/{key[1]}"] = line = fail_line(self.tpl, name, key[1], reason)
+        self.run.fail(line)
+
+    def _retrying(self, keys: list[tuple[str, str]]) -> dict[str, str]:
+        """Set aside this deploy's failures of `keys`, about to be tried again: the retry's own
+        result is what the deploy reports (an instance that fails again is reported again)."""
+        earlier = {}
+        for a, r in keys:
+            key = f"{a}/{r}"
+            if key in self.failed:
+                earlier[key] = self.failed.pop(key)
+                self.run.withdraw(self._lines.pop(key))
+        return earlier
 
     def _ou_of(self, account_id: str) -> str:
         name = self.targets.get(account_id, "")
@@ -376,11 +389,15 @@ class StackSetDeployer:
             if self.run.dry_run:
                 self.run.mutate(change)
                 continue
+            earlier = self._retrying([(a, r) for a in accounts for r in regions])
             try:
                 self.submit(change, self.cfn.update_stack_instances, action, len(accounts) * len(regions), **args)
                 for a in accounts:
                     for r in regions:
                         self.record.failed.pop(f"{a}/{r}", None)
+                        if f"{a}/{r}" in earlier and f"{a}/{r}" not in self.failed:
+                            self.run.note(fail_line(self.tpl, self.targets.get(a, a), r,
+                                                    f"failed ({earlier[f'{a}/{r}']}), then deployed when retried"))
             except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
                 for a in accounts:
                     for r in regions:

@@ -184,6 +184,33 @@ def test_an_instance_that_fails_the_update_is_reported_by_account_region_and_log
     assert rows[1] == f"  {NAME} retry: FAILED (2 instances, 1 failed)"
 
 
+def test_an_instance_that_fails_the_update_then_succeeds_when_retried_is_not_a_failure(small, tmp_path) -> None:
+    old = _template({"SampleKey": KEY}, {})
+    new = _template({"SampleKey": {**KEY, "Properties": {"EnableKeyRotation": False}}}, {})
+    cfn = _cfn()
+    run = _run(small, tmp_path, cfn, new)
+    reason = "ResourceLogicalId:SampleKey, ResourceType:AWS::KMS::Key, ResourceStatusReason:Rate exceeded."
+    with Stubber(cfn) as stub:
+        stub.add_response("describe_stack_set", _current(old.body, {}, {"charter:template-sha256": "x"}))
+        stub.add_response("list_stack_set_operations", {"Summaries": []})
+        stub.add_response("update_stack_set", {"OperationId": "op"})
+        stub.add_response("describe_stack_set_operation", _op("FAILED"))
+        stub.add_response("list_stack_set_operation_results", {"Summaries": [
+            _result(PROD, "FAILED", reason), _result(STAGING, "SUCCEEDED"), _result(DEV, "SUCCEEDED")]})
+        stub.add_response("list_stack_instances", {"Summaries": [
+            _instance(PROD, "OUTDATED", "FAILED", reason), _instance(STAGING), _instance(DEV)]})
+        stub.add_response("update_stack_instances", {"OperationId": "op2"})
+        stub.add_response("describe_stack_set_operation", _op("SUCCEEDED"))
+        stub.add_response("list_stack_set_operation_results", {"Summaries": [_result(PROD, "SUCCEEDED")]})
+        stub.add_response("list_stack_instances", {"Summaries": [_instance(a) for a in (PROD, STAGING, DEV)]})
+        assert deployer_deploy(run, new), run.failures
+        stub.assert_no_pending_responses()
+    assert run.failures == []
+    assert any("then deployed when retried" in n and "/prod/us-east-1" in n for n in run.notes), run.notes
+    record = run.journal.stacks["sample-keys"]
+    assert record.failed == {} and record.complete
+
+
 def deployer_deploy(run: Run, tpl: Template) -> bool:
     return StackSetDeployer(run, tpl).deploy()
 
