@@ -1,4 +1,5 @@
-"""Account baseline: password policy, S3 account public access block, EBS default encryption.
+"""Account baseline: password policy, S3 account public access block, EBS default encryption,
+AWS Backup's advanced DynamoDB features (where backups are copied across regions).
 
 CloudFormation has no resource for these, so a small Lambda of our own
 (`landing_zone.custom_resources.account_baseline`) sets them through a custom resource.
@@ -69,10 +70,20 @@ HANDLER_CALLS: dict[str, str] = {
     "s3:PutAccountPublicAccessBlock": "*",
     "ec2:EnableEbsEncryptionByDefault": "*",
     "ec2:ModifyEbsDefaultKmsKeyId": "*",
+    "backup:UpdateRegionSettings": "*",
     "ec2:DescribeSecurityGroups": "*",
     "ec2:RevokeSecurityGroupIngress": "arn:aws:ec2:{region}:{account}:security-group/*",
     "ec2:RevokeSecurityGroupEgress": "arn:aws:ec2:{region}:{account}:security-group/*",
 }
+
+
+def copies_dynamodb_across_regions(cfg: OrgConfig) -> bool:
+    """Whether backup plans copy recovery points (DynamoDB tables among them) to the DR region:
+    then AWS Backup's advanced DynamoDB features must be on, in the home region and the DR
+    region (they are a regional setting; without them AWS Backup cannot copy a table's
+    backup across regions)."""
+    b = cfg.baseline.backup
+    return b.enabled and b.copy_to_dr and cfg.dr_region != cfg.organization.home_region
 
 
 def handler_code() -> str:
@@ -102,10 +113,10 @@ def template(cfg: OrgConfig) -> Template:
 
     sg_arn = Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/*")
     policy = PolicyDocument(Version="2012-10-17", Statement=[
-        # these four account-level calls have no resource-level permissions (Resource must be *)
+        # these account-level calls have no resource-level permissions (Resource must be *)
         Statement(Sid="AccountSettings", Effect=Allow, Resource=["*"], Action=_actions(
             "iam:UpdateAccountPasswordPolicy", "s3:PutAccountPublicAccessBlock",
-            "ec2:EnableEbsEncryptionByDefault", "ec2:ModifyEbsDefaultKmsKeyId")),
+            "ec2:EnableEbsEncryptionByDefault", "ec2:ModifyEbsDefaultKmsKeyId", "backup:UpdateRegionSettings")),
         Statement(Sid="ReadSecurityGroups", Effect=Allow, Resource=["*"], Action=_actions("ec2:DescribeSecurityGroups")),
         Statement(Sid="CloseDefaultSecurityGroups", Effect=Allow, Resource=[sg_arn],
                   Action=_actions("ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress")),
@@ -140,6 +151,7 @@ def template(cfg: OrgConfig) -> Template:
         PasswordPolicy={"MinimumPasswordLength": pp.min_length, "MaxPasswordAge": pp.max_age_days,
                         "PasswordReusePrevention": pp.reuse_prevention},
         EbsKmsKeyId=key,
+        BackupRegionSettings="true" if copies_dynamodb_across_regions(cfg) else "false",
         # a new handler version re-applies the baseline (Update)
         CodeSha256=hashlib.sha256(code.encode()).hexdigest()[:16])
     t.add_resource(controls(baseline, "IAM-01", "DAT-01", "ENC-03"))

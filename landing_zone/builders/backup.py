@@ -6,9 +6,11 @@ deployed to the home region and the DR region:
 - both regions get a vault with the same name, encrypted with the environment key and
   under Vault Lock (compliance mode after a 3-day grace period: nobody, root included,
   can delete recovery points early or lift the lock afterwards);
-- the home region gets the backup plan and the selections (tag `backup: charter`, which the
-  workload's data buckets carry, `workloads.stacks.data.BACKED_UP`, plus every DynamoDB
-  table), whose rule runs often enough for the RPO (hourly for a 1-hour
+- the home region gets the backup plan and the selections (S3 buckets tagged `backup: charter`,
+  which the workload's data buckets carry, `workloads.stacks.data.BACKED_UP`, plus every
+  DynamoDB table; both by resource type, so AWS Backup's per-type opt-in does not apply;
+  the account baseline turns on the advanced DynamoDB features that copying tables to the
+  DR region needs), whose rule runs often enough for the RPO (hourly for a 1-hour
   RPO, with continuous backup for point-in-time restores where retention allows it) and
   copies each recovery point into the DR region's vault.
 
@@ -26,7 +28,8 @@ from troposphere.backup import (
     BackupSelection,
     BackupSelectionResourceType,
     BackupVault,
-    ConditionResourceType,
+    ConditionParameter,
+    Conditions,
     CopyActionResourceType,
     LifecycleResourceType,
     LockConfigurationType,
@@ -118,8 +121,11 @@ def template(cfg: OrgConfig, environment: str) -> Template:
 
     key, value = BACKUP_TAG
     selections = {
-        "TaggedResources": {"ListOfTags": [ConditionResourceType(ConditionKey=key, ConditionType="STRINGEQUALS",
-                                                                 ConditionValue=value)]},
+        # Buckets by resource type and tag: a selection by tags alone picks only the resource
+        # types opted in to AWS Backup in the region (S3 is not by default); a named type is
+        # backed up whatever the opt-in says.
+        "TaggedResources": {"Resources": [Sub("arn:${AWS::Partition}:s3:::*")], "Conditions": Conditions(
+            StringEquals=[ConditionParameter(ConditionKey=f"aws:ResourceTag/{key}", ConditionValue=value)])},
         "DynamoDbTables": {"Resources": [Sub("arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*")]},
     }
     for sel_name, how in selections.items():
@@ -152,5 +158,5 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
                    "rpo_hours": b.rpo_hours[env], "rto_hours": b.rto_hours.get(env),
                    "schedule": schedule_for_rpo(b.rpo_hours[env]), "retention_days": b.retention_days,
                    "dr_region": cfg.dr_region if b.copy_to_dr else None, "vault": vault_name(cfg, env),
-                   "selection": {"tag": dict([BACKUP_TAG]), "all_dynamodb_tables": True}}))
+                   "selection": {"s3_buckets_tagged": dict([BACKUP_TAG]), "all_dynamodb_tables": True}}))
     return specs

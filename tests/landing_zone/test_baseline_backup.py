@@ -73,10 +73,19 @@ def test_vault_is_locked_encrypted_and_retained(cfg, specs):
     assert {"BCK-01", "BCK-02"} <= set(vault["Metadata"]["Charter"]["Controls"])
 
 
-def test_selection_by_tag_and_all_dynamodb_tables(specs):
+def test_selection_names_the_s3_type_and_the_tag_the_workload_buckets_carry(specs):
+    """A selection by tags alone picks only the types opted in to AWS Backup in the region, and
+    S3 is not opted in by default: the buckets must be selected by resource type (then the
+    opt-in does not apply) and narrowed by the tag the workload's data buckets carry."""
+    from charter.workloads.stacks.data import BACKED_UP
+
     res = specs["backup-prod"].template.to_dict()["Resources"]
-    tagged = res["TaggedResourcesSelection"]["Properties"]["BackupSelection"]["ListOfTags"]
-    assert tagged == [{"ConditionKey": "backup", "ConditionType": "STRINGEQUALS", "ConditionValue": "charter"}]
+    selection = res["TaggedResourcesSelection"]["Properties"]["BackupSelection"]
+    assert "ListOfTags" not in selection
+    assert selection["Resources"] == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::*"}]
+    [(key, value)] = BACKED_UP.items()
+    assert selection["Conditions"] == {"StringEquals": [{"ConditionKey": f"aws:ResourceTag/{key}",
+                                                          "ConditionValue": value}]}
     tables = res["DynamoDbTablesSelection"]["Properties"]["BackupSelection"]["Resources"]
     assert tables[0]["Fn::Sub"].endswith(":table/*")
 

@@ -492,6 +492,21 @@ def config_answers_the_compliance_of_its_rules(aws: Aws) -> bool:
         ("charter-s3-tls", "INSUFFICIENT_DATA")]
 
 
+@scenario("answers (backup region settings)")
+def backup_region_settings_are_kept_per_type(aws: Aws) -> bool:
+    """What the account-baseline custom resource sets: a partial map changes only its types."""
+    backup = aws.client("backup")
+    try:
+        before = backup.describe_region_settings()["ResourceTypeManagementPreference"]
+        backup.update_region_settings(ResourceTypeManagementPreference={"DynamoDB": True})
+        backup.update_region_settings(ResourceTypeOptInPreference={"S3": True})
+        after = backup.describe_region_settings()
+    except botocore.exceptions.ClientError:
+        return False
+    return (before.get("DynamoDB") is False and after["ResourceTypeManagementPreference"]["DynamoDB"] is True
+            and after["ResourceTypeOptInPreference"] == {"S3": True})
+
+
 @scenario("answers (guardduty, backup)")
 def guardduty_findings_and_backup_jobs_are_answered(aws: Aws) -> bool:
     gd = aws.client("guardduty")
