@@ -116,7 +116,7 @@ class _Responder:
         raw = json.dumps(body).encode()
         req = urllib.request.Request(e["ResponseURL"], data=raw, method="PUT",
                                      headers={"Content-Type": "", "Content-Length": str(len(raw))})
-        for attempt in range(3):
+        for _ in range(3):
             try:
                 with urllib.request.urlopen(req, timeout=10) as r:
                     r.read()
