@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from charter.landing_zone import naming
-from charter.landing_zone.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
+from charter.landing_zone.config.model import (
+    CONTINUOUS_BELOW_MINUTES,
+    WORKLOAD_ENVIRONMENTS,
+    OrgConfig,
+    format_minutes,
+)
 
 
 @dataclass
@@ -59,8 +64,9 @@ def build_context(cfg: OrgConfig, stacks: list[Any] | None = None, *, config_pat
     backup = cfg.baseline.backup
     environments = sorted({a.environment for a in cfg.accounts if a.environment in WORKLOAD_ENVIRONMENTS})
     recovery = [
-        {"environment": env, "rpo_hours": backup.rpo_hours.get(env), "rto_hours": backup.rto_hours.get(env)}
-        for env in environments if env in backup.rpo_hours or env in backup.rto_hours
+        {"environment": env, "rpo": format_minutes(backup.rpo_minutes(env)), "rto": format_minutes(backup.rto_minutes(env)),
+         "continuous": backup.rpo_minutes(env) < CONTINUOUS_BELOW_MINUTES}
+        for env in environments
     ]
     stack_names = [{"name": s.name, "stack_name": naming.stack_name(cfg, s.name),
                     "deploys_as": s.spec.deployment.kind, "controls": s.controls} for s in stacks]

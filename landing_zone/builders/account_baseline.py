@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 
 from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from troposphere import And, Equals, Export, GetAtt, If, Not, Output, Ref, Sub, Template
+from troposphere import And, Equals, Export, GetAtt, If, Not, Or, Output, Ref, Sub, Template
 from troposphere.awslambda import Code, Function, LoggingConfig
 from troposphere.cloudformation import CustomResource
 from troposphere.iam import Policy, Role
@@ -157,11 +157,14 @@ def template(cfg: OrgConfig) -> Template:
     t.add_resource(controls(baseline, "IAM-01", "DAT-01", "ENC-03"))
 
     # S3 delivers server access logs only to a bucket in the same account and region, so every
-    # account and region gets one here; the log-archive account's home region already has its
-    # own from the log-archive stack, which deploys first (wave 10).
+    # account and region gets one here; the log-archive account's home and DR regions already
+    # have theirs from the log-archive stacks, which deploy first (waves 5 and 10).
     log_archive = Ref(context_parameter(t, "LogArchiveAccountId"))
+    own_stack_regions = [Equals(Ref("AWS::Region"), r)
+                         for r in dict.fromkeys([cfg.organization.home_region, cfg.dr_region])]
     t.add_condition("OwnsAccessLogBucket", Not(And(
-        Equals(Ref("AWS::AccountId"), log_archive), Equals(Ref("AWS::Region"), cfg.organization.home_region))))
+        Equals(Ref("AWS::AccountId"), log_archive),
+        Or(*own_stack_regions) if len(own_stack_regions) > 1 else own_stack_regions[0])))
     for resource in access_log_bucket(t, cfg, controls=["LOG-05"]):
         resource.Condition = "OwnsAccessLogBucket"
 

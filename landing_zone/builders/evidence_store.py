@@ -51,6 +51,7 @@ from troposphere.kms import Alias, Key
 from troposphere.logs import LogGroup
 from troposphere.sqs import Queue, QueuePolicy
 
+from charter.landing_zone.components.replication import Source, replicate, replicates
 from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
@@ -172,6 +173,10 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
     bucket, _policy = secure_bucket(
         t, "EvidenceBucket", controls=[CONTROL], bucket_name=bucket_name, kms_key_arn=GetAtt(data_key, "Arn"),
         access_log_bucket=access_log_bucket_name(cfg), object_lock_days=cfg.baseline.object_lock_days)
+    if replicates(cfg):
+        # into the replica the evidence-replica stack made in the DR region (wave 35)
+        replicate(t, cfg, "EvidenceReplicationRole", [Source(bucket, bucket_name, locked=True)],
+                  GetAtt(data_key, "Arn"), "evidence", cfg.baseline.backup.rpo_minutes("audit"), CONTROL)
     bucket_arn = Sub("arn:${AWS::Partition}:s3:::" + bucket_name)
     objects_arn = Sub("arn:${AWS::Partition}:s3:::" + bucket_name + "/*")
 

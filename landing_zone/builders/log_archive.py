@@ -11,7 +11,9 @@ One stack in the log-archive account's home region holds:
   organization trail only (LOG-03);
 - the Config bucket (AWS Config delivery channels of every account and region);
 - the flow-logs bucket (VPC flow logs of every account, LOG-06);
-- the account's own S3 server-access-log bucket (LOG-05).
+- the account's own S3 server-access-log bucket (LOG-05);
+- S3 replication of the log buckets into their replicas in the DR region
+  (`builders.dr_replicas`, `components.replication`).
 
 Other stacks reach these by name (`naming.log_bucket_name`) and by the key alias ARN
 (`logs_key_arn`), both derivable from the `LogArchiveAccountId` deploy-time parameter, so no
@@ -37,6 +39,7 @@ from troposphere import Export, GetAtt, Output, Ref, Sub, Tags, Template
 from troposphere.kms import Alias, Key
 from troposphere.s3 import LifecycleRule, LifecycleRuleTransition, NoncurrentVersionExpiration
 
+from charter.landing_zone.components.replication import Source, replicate, replicates
 from charter.landing_zone.components.s3 import access_log_bucket, secure_bucket
 from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
@@ -90,7 +93,7 @@ def log_retention_days(cfg: OrgConfig) -> int:
 
 # -- the stack --------------------------------------------------------------------------
 
-def _archive_lifecycle(expire_days: int) -> list[LifecycleRule]:
+def archive_lifecycle(expire_days: int) -> list[LifecycleRule]:
     transitions = None
     if expire_days > 2 * GLACIER_AFTER_DAYS:  # Glacier has a 90-day minimum; only worth it for long retention
         transitions = [LifecycleRuleTransition(StorageClass="GLACIER", TransitionInDays=GLACIER_AFTER_DAYS)]
@@ -105,7 +108,7 @@ def _archive_lifecycle(expire_days: int) -> list[LifecycleRule]:
     return [rule]
 
 
-def _deny_delete(arn: str) -> Statement:
+def deny_delete(arn: str) -> Statement:
     """Nobody deletes archived logs or the bucket. Lifecycle expiry is done by S3 itself and
     is not subject to bucket policies, so retention still ends on schedule."""
     return Statement(
@@ -200,6 +203,7 @@ def build_template(cfg: OrgConfig) -> Template:
     expire = log_retention_days(cfg)
     access_logs = access_log_bucket_name(cfg)
     outputs: dict[str, object] = {"LogsKeyArn": key_arn}
+    sources: list[Source] = []
 
     if b.cloudtrail.enabled:
         trail = Sub(trail_arn(cfg))
@@ -208,9 +212,9 @@ def build_template(cfg: OrgConfig) -> Template:
         bucket, _ = secure_bucket(
             t, "CloudTrailBucket", controls=["LOG-03", "LOG-01"], bucket_name=name, kms_key_arn=key_arn,
             access_log_bucket=access_logs, object_lock_days=b.object_lock_days,
-            lifecycle_rules=_archive_lifecycle(expire),
+            lifecycle_rules=archive_lifecycle(expire),
             extra_policy_statements=[
-                _deny_delete(arn),
+                deny_delete(arn),
                 Statement(
                     Sid="CloudTrailAclCheck", Effect=Allow, Principal=Principal("Service", "cloudtrail.amazonaws.com"),
                     Action=[s3_actions.GetBucketAcl], Resource=[Sub(arn)],
@@ -228,6 +232,7 @@ def build_template(cfg: OrgConfig) -> Template:
             ],
         )
         outputs["CloudTrailBucketName"] = Ref(bucket)
+        sources.append(Source(bucket, name, locked=True))
 
     if b.config.enabled:
         name = log_bucket_name(cfg, "config")
@@ -235,9 +240,9 @@ def build_template(cfg: OrgConfig) -> Template:
         service = Principal("Service", "config.amazonaws.com")
         bucket, _ = secure_bucket(
             t, "ConfigBucket", controls=["MON-01", "LOG-03"], bucket_name=name, kms_key_arn=key_arn,
-            access_log_bucket=access_logs, lifecycle_rules=_archive_lifecycle(expire),
+            access_log_bucket=access_logs, lifecycle_rules=archive_lifecycle(expire),
             extra_policy_statements=[
-                _deny_delete(arn),
+                deny_delete(arn),
                 Statement(Sid="ConfigBucketPermissionsCheck", Effect=Allow, Principal=service,
                           Action=[s3_actions.GetBucketAcl, s3_actions.ListBucket], Resource=[Sub(arn)],
                           Condition=_org_condition(org_id)),
@@ -247,6 +252,7 @@ def build_template(cfg: OrgConfig) -> Template:
             ],
         )
         outputs["ConfigBucketName"] = Ref(bucket)
+        sources.append(Source(bucket, name))
 
     if b.network.enabled:
         name = log_bucket_name(cfg, "flow-logs")
@@ -254,9 +260,9 @@ def build_template(cfg: OrgConfig) -> Template:
         service = Principal("Service", "delivery.logs.amazonaws.com")
         bucket, _ = secure_bucket(
             t, "FlowLogsBucket", controls=["LOG-06"], bucket_name=name, kms_key_arn=key_arn,
-            access_log_bucket=access_logs, lifecycle_rules=_archive_lifecycle(b.network.flow_log_retention_days),
+            access_log_bucket=access_logs, lifecycle_rules=archive_lifecycle(b.network.flow_log_retention_days),
             extra_policy_statements=[
-                _deny_delete(arn),
+                deny_delete(arn),
                 Statement(Sid="FlowLogsAclCheck", Effect=Allow, Principal=service,
                           Action=[s3_actions.GetBucketAcl, s3_actions.ListBucket], Resource=[Sub(arn)],
                           Condition=_org_condition(org_id)),
@@ -266,6 +272,12 @@ def build_template(cfg: OrgConfig) -> Template:
             ],
         )
         outputs["FlowLogsBucketName"] = Ref(bucket)
+        sources.append(Source(bucket, name))
+
+    if sources and replicates(cfg):
+        # into the replicas the log-archive-replica stack made in the DR region (wave 5)
+        replicate(t, cfg, "LogReplicationRole", sources, key_arn, "logs", b.backup.rpo_minutes("log-archive"),
+                  "LOG-03")
 
     for name, value in outputs.items():
         t.add_output(Output(name, Value=value, Export=Export(Sub("${AWS::StackName}-" + name))))
