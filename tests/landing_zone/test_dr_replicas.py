@@ -73,7 +73,7 @@ def test_every_source_replicates_into_its_replica_with_the_dr_key(small_config, 
 
 def test_replication_role_is_least_privilege(small_config):
     _, log, ev = _sources(small_config)
-    for res, role_id, locked in ((log, "LogReplicationRole", True), (ev, "EvidenceReplicationRole", True)):
+    for res, role_id in ((log, "LogReplicationRole"), (ev, "EvidenceReplicationRole")):
         role = res[role_id]["Properties"]
         assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
         statements = role["Policies"][0]["PolicyDocument"]["Statement"]
