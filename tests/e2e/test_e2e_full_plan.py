@@ -134,6 +134,22 @@ def test_the_account_baseline_is_applied_by_its_own_handler(deployed: Deployed) 
     # and in the management account, through the self-managed StackSet
     mgmt = deployed.sessions.client("ec2", region="us-west-2")
     assert mgmt.get_ebs_encryption_by_default()["EbsEncryptionByDefault"] is True
+    # AWS Backup's advanced DynamoDB features, which copies of tables to the DR region need
+    for region in ("us-east-1", "us-west-2"):
+        settings = deployed.member("backup", "prod", region).describe_region_settings()
+        assert settings["ResourceTypeManagementPreference"]["DynamoDB"] is True
+
+
+def test_the_audit_data_replicates_into_locked_replicas_in_the_dr_region(deployed: Deployed) -> None:
+    org, dr = deployed.cfg.organization.name, deployed.cfg.dr_region
+    for account, kind, locked in (("log-archive", "cloudtrail", True), ("log-archive", "config", False),
+                                  ("audit", "evidence", True)):
+        s3 = deployed.member("s3", account, dr)
+        replica = f"{org}-{kind}-{deployed.accounts[account]}-{dr}"
+        assert s3.get_bucket_versioning(Bucket=replica)["Status"] == "Enabled"
+        if locked:
+            rule = s3.get_object_lock_configuration(Bucket=replica)["ObjectLockConfiguration"]["Rule"]
+            assert rule["DefaultRetention"] == {"Mode": "COMPLIANCE", "Days": deployed.cfg.baseline.object_lock_days}
 
 
 def test_the_security_account_is_guardduty_administrator_with_its_own_detector(deployed: Deployed) -> None:
