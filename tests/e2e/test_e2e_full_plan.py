@@ -148,8 +148,9 @@ def test_the_audit_data_replicates_into_locked_replicas_in_the_dr_region(deploye
         replica = f"{org}-{kind}-{deployed.accounts[account]}-{dr}"
         assert s3.get_bucket_versioning(Bucket=replica)["Status"] == "Enabled"
         if locked:
-            rule = s3.get_object_lock_configuration(Bucket=replica)["ObjectLockConfiguration"]["Rule"]
-            assert rule["DefaultRetention"] == {"Mode": "COMPLIANCE", "Days": deployed.cfg.baseline.object_lock_days}
+            retention = s3.get_object_lock_configuration(Bucket=replica)["ObjectLockConfiguration"]["Rule"][
+                "DefaultRetention"]
+            assert (retention["Mode"], retention["Days"]) == ("COMPLIANCE", deployed.cfg.baseline.object_lock_days)
 
 
 def test_the_security_account_is_guardduty_administrator_with_its_own_detector(deployed: Deployed) -> None:
@@ -211,8 +212,10 @@ def test_the_evidence_collector_lambda_seals_a_collection_into_the_s3_store(depl
             logGroupName=group, logStreamName=s["logStreamName"])["events"]]
         pytest.fail(f"{payload}\n" + "\n".join(lines[-40:]))
     assert payload["sealed"] and payload["sequence"] == 1 and payload["artifacts"] > 0, payload
+    # the store in the home region (its replica in the DR region has the same prefix)
     bucket = next(b["Name"] for b in deployed.member("s3", "audit").list_buckets()["Buckets"]
-                  if b["Name"].startswith(f"{deployed.cfg.organization.name}-evidence-"))
+                  if b["Name"].startswith(f"{deployed.cfg.organization.name}-evidence-")
+                  and b["Name"].endswith(deployed.cfg.organization.home_region))
     store = EvidenceStore(S3Backend(deployed.member("s3", "audit"), bucket, ""))
     manifest = store.manifests()[-1]
     assert manifest.sha256 == payload["manifest_sha256"]
