@@ -83,7 +83,9 @@ def test_signing_key_is_asymmetric_and_only_the_collector_role_signs():
 def test_collector_role_and_lambda():
     cfg = load_config(EXAMPLE)
     _, data = _build(cfg)
-    [role] = _of_type(data, "AWS::IAM::Role").values()
+    roles = _of_type(data, "AWS::IAM::Role")
+    assert set(roles) == {"CollectorRole", "EvidenceReplicationRole"}  # S3 replicates the store to the DR region
+    role = roles["CollectorRole"]
     assert role["Properties"]["RoleName"] == "CharterEvidenceCollector"
     doc = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     by_sid = {s["Sid"]: s for s in doc}
