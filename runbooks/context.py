@@ -91,7 +91,7 @@ def build_context(cfg: OrgConfig, stacks: list[Any] | None = None, *, config_pat
         "suspended_ou": cfg.scps.suspended_ou or "",
         "environments": environments,
         "recovery": recovery,
-        # the log-archive and evidence buckets replicate there (landing_zone.builders.dr_replicas)
+        # the log-archive and evidence buckets replicate there (the log_archive and evidence_store builders' `-replica` stacks)
         "audit_replicated": cfg.dr_region != org.home_region,
         "backup": {"enabled": backup.enabled, "retention_days": backup.retention_days,
                    "copy_to_dr": backup.copy_to_dr},

@@ -13,7 +13,14 @@ One stack in the log-archive account's home region holds:
 - the flow-logs bucket (VPC flow logs of every account, LOG-06);
 - the account's own S3 server-access-log bucket (LOG-05);
 - S3 replication of the log buckets into their replicas in the DR region
-  (`builders.dr_replicas`, `components.replication`).
+  (`components.replication`).
+
+A second stack, `log-archive-replica` (same account, DR region, wave 5: S3 refuses a
+replication rule whose destination does not exist yet), holds the replica key and a replica of
+each log bucket, the CloudTrail replica under Object Lock with the source's retention, the same
+deny-delete policy and lifecycle, and the account's S3 access-log bucket in that region, which
+the account baseline (wave 30) would come too late to provide. Nothing is replicated when the
+DR region is the home region.
 
 Other stacks reach these by name (`naming.log_bucket_name`) and by the key alias ARN
 (`logs_key_arn`), both derivable from the `LogArchiveAccountId` deploy-time parameter, so no
@@ -39,7 +46,13 @@ from troposphere import Export, GetAtt, Output, Ref, Sub, Tags, Template
 from troposphere.kms import Alias, Key
 from troposphere.s3 import LifecycleRule, LifecycleRuleTransition, NoncurrentVersionExpiration
 
-from charter.landing_zone.components.replication import Source, replicate, replicates
+from charter.landing_zone.components.replication import (
+    Source,
+    replica_key,
+    replica_name,
+    replicate,
+    replicates,
+)
 from charter.landing_zone.components.s3 import access_log_bucket, secure_bucket
 from charter.landing_zone.config.model import OrgConfig
 from charter.landing_zone.context import context_parameter
@@ -284,13 +297,55 @@ def build_template(cfg: OrgConfig) -> Template:
     return t
 
 
+# -- the DR region's replicas (deployed first: S3 refuses a rule into a missing bucket) -----------
+
+LOG_CONTROLS = ("LOG-03", "ENC-02")
+EVIDENCE_CONTROLS = ("EVD-01", "ENC-02")
+
+
+def log_kinds(cfg: OrgConfig) -> list[tuple[str, str, bool]]:
+    """(kind, logical id, Object Lock) of each log bucket the log archive builds."""
+    b = cfg.baseline
+    return [k for k, on in ((("cloudtrail", "CloudTrailBucket", True), b.cloudtrail.enabled),
+                            (("config", "ConfigBucket", False), b.config.enabled),
+                            (("flow-logs", "FlowLogsBucket", False), b.network.enabled)) if on]
+
+
+def log_archive_replica(cfg: OrgConfig) -> Template:
+    t = Template(Description=f"Charter: DR-region replicas of the {cfg.organization.name} log archive ({cfg.dr_region})")
+    context_parameter(t, "LogArchiveAccountId")
+    readers = [Sub(f"arn:${{AWS::Partition}}:iam::${{{p}}}:root") for p in ("AuditAccountId", "SecurityAccountId")]
+    for p in ("AuditAccountId", "SecurityAccountId"):
+        context_parameter(t, p)
+    access_log_bucket(t, cfg)
+    key = replica_key(t, cfg, "logs", readers, *LOG_CONTROLS)
+    for kind, logical, locked in log_kinds(cfg):
+        name = replica_name(cfg, log_bucket_name(cfg, kind))
+        days = cfg.baseline.network.flow_log_retention_days if kind == "flow-logs" else log_retention_days(cfg)
+        bucket, _ = secure_bucket(
+            t, logical.replace("Bucket", "Replica"), controls=LOG_CONTROLS, bucket_name=name,
+            kms_key_arn=GetAtt(key, "Arn"), access_log_bucket=access_log_bucket_name(cfg),
+            object_lock_days=cfg.baseline.object_lock_days if locked else None,
+            lifecycle_rules=archive_lifecycle(days),
+            extra_policy_statements=[deny_delete(f"arn:${{AWS::Partition}}:s3:::{name}")])
+        t.add_output(Output(logical.replace("Bucket", "ReplicaName"), Value=Ref(bucket)))
+    return t
+
+
 @builder("log_archive", controls=["LOG-01", "LOG-03", "LOG-05", "LOG-06", "ENC-02", "ENC-04", "DAT-01", "MON-01"],
          description="Log-archive account: logs KMS key, Object Lock CloudTrail bucket, Config and flow-log buckets.")
 def build(cfg: OrgConfig) -> list[StackSpec]:
     home = cfg.organization.home_region
+    account = cfg.account("log-archive").name
+    replicas = [StackSpec(
+        "log-archive-replica", log_archive_replica(cfg),
+        Deployment(kind="stack", account=account, regions=[cfg.dr_region], order=5),
+        facts={"dr_region": cfg.dr_region, "replicates": [k for k, _, _ in log_kinds(cfg)],
+               "rpo_minutes": cfg.baseline.backup.rpo_minutes("log-archive")},
+    )] if replicates(cfg) else []
     return [StackSpec(
         "log-archive", build_template(cfg),
-        Deployment(kind="stack", account=cfg.account("log-archive").name, regions=[home], order=10),
+        Deployment(kind="stack", account=account, regions=[home], order=10),
         facts={"logs_key_alias": logs_key_alias(cfg), "trail_name": trail_name(cfg),
                "object_lock_days": cfg.baseline.object_lock_days},
-    )]
+    ), *replicas]

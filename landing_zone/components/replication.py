@@ -2,8 +2,9 @@
 
 Two halves, in two stacks of the same account:
 
-- `replica_key` and `replica_bucket`, in the DR region (`builders.dr_replicas`), deployed
-  first: S3 refuses a replication rule whose destination bucket does not exist or is not
+- `replica_key` and the replica buckets, in a stack of their own in the DR region
+  (`log-archive-replica` from `builders.log_archive`, `evidence-replica` from
+  `builders.evidence_store`), deployed first: S3 refuses a replication rule whose destination bucket does not exist or is not
   versioned. A replica of an Object Lock bucket has Object Lock with the same COMPLIANCE
   retention (S3 replicates a locked object only into a bucket with Object Lock enabled, and
   each replica keeps its source's retain-until date);

@@ -21,7 +21,9 @@ def evstore_linter() -> Linter:
 def _build(cfg):
     from charter.landing_zone.builders.evidence_store import build
 
-    [spec] = build(cfg)
+    specs = {s.name: s for s in build(cfg)}
+    assert set(specs) == {"evidence-store", "evidence-replica"}  # the DR replica comes with its source
+    spec = specs["evidence-store"]
     return spec, json.loads(spec.template.to_json())
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from charter.landing_zone.builders import account_baseline, dr_replicas, evidence_store, log_archive
+from charter.landing_zone.builders import account_baseline, evidence_store, log_archive
 from charter.landing_zone.config.model import RecoveryTarget
 
 
 @pytest.fixture(scope="module")
 def replicas(small_config):
-    return {s.name: s for s in dr_replicas.build(small_config)}
+    return _replicas(small_config)
+
+
+def _replicas(cfg):
+    """The replica stacks come with their sources' builders, so no plan has one without the other."""
+    return {s.name: s for s in [*log_archive.build(cfg), *evidence_store.build(cfg)] if s.name.endswith("-replica")}
 
 
 def _with(cfg, **updates):
@@ -25,7 +30,7 @@ def _res(template):
 
 def _sources(cfg):
     log = _res(log_archive.build_template(cfg))
-    [evidence] = evidence_store.build(cfg)
+    evidence = evidence_store.build(cfg)[0]
     ev = _res(evidence.template)
     return {"CloudTrailBucket": log["CloudTrailBucket"], "ConfigBucket": log["ConfigBucket"],
             "FlowLogsBucket": log["FlowLogsBucket"], "EvidenceBucket": ev["EvidenceBucket"]}, log, ev
@@ -108,7 +113,7 @@ def test_replication_time_control_follows_the_rpo(small_config):
 def test_no_replicas_without_a_separate_dr_region(small_config):
     org = small_config.organization.model_copy(update={"dr_region": small_config.organization.home_region})
     same = small_config.model_copy(update={"organization": org})
-    assert dr_replicas.build(same) == []
+    assert _replicas(same) == {}
     sources, log, _ = _sources(same)
     assert not any("ReplicationConfiguration" in s["Properties"] for s in sources.values())
     assert "LogReplicationRole" not in log
