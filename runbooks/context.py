@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from charter import naming
-from charter.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
+from charter.config.model import (
+    CONTINUOUS_BELOW_MINUTES,
+    WORKLOAD_ENVIRONMENTS,
+    OrgConfig,
+    format_minutes,
+)
 
 
 @dataclass
@@ -59,8 +64,9 @@ def build_context(cfg: OrgConfig, stacks: list[Any] | None = None, *, config_pat
     backup = cfg.baseline.backup
     environments = sorted({a.environment for a in cfg.accounts if a.environment in WORKLOAD_ENVIRONMENTS})
     recovery = [
-        {"environment": env, "rpo_hours": backup.rpo_hours.get(env), "rto_hours": backup.rto_hours.get(env)}
-        for env in environments if env in backup.rpo_hours or env in backup.rto_hours
+        {"environment": env, "rpo": format_minutes(backup.rpo_minutes(env)), "rto": format_minutes(backup.rto_minutes(env)),
+         "continuous": backup.rpo_minutes(env) < CONTINUOUS_BELOW_MINUTES}
+        for env in environments
     ]
     stack_names = [{"name": s.name, "stack_name": naming.stack_name(cfg, s.name),
                     "deploys_as": s.spec.deployment.kind, "controls": s.controls} for s in stacks]
@@ -85,6 +91,8 @@ def build_context(cfg: OrgConfig, stacks: list[Any] | None = None, *, config_pat
         "suspended_ou": cfg.scps.suspended_ou or "",
         "environments": environments,
         "recovery": recovery,
+        # the log-archive and evidence buckets replicate there (the log_archive and evidence_store builders' `-replica` stacks)
+        "audit_replicated": cfg.dr_region != org.home_region,
         "backup": {"enabled": backup.enabled, "retention_days": backup.retention_days,
                    "copy_to_dr": backup.copy_to_dr},
         "baseline": {

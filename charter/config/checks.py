@@ -11,7 +11,16 @@ import ipaddress
 from collections.abc import Callable, Iterator, Sequence
 from difflib import get_close_matches
 
-from .model import ROOT, OrgConfig
+from .model import (
+    CONTINUOUS_BELOW_MINUTES,
+    CONTINUOUS_MAX_DAYS,
+    ROOT,
+    RPO_FLOOR_MINUTES,
+    RTO_FLOOR_MINUTES,
+    WORKLOAD_ENVIRONMENTS,
+    OrgConfig,
+    format_minutes,
+)
 from .workloads import workload_checks
 
 Loc = tuple[str | int, ...]
@@ -190,13 +199,45 @@ def identity(cfg: OrgConfig) -> Iterator[Problem]:
                    "add `accounts: [...]` or `environments: [...]`")
 
 
+def recovery_targets(cfg: OrgConfig) -> Iterator[Problem]:
+    """Refuse an RPO or RTO the backup and replication design cannot meet, saying why."""
+    b = cfg.baseline.backup
+    envs = list(b.targets) + [e for e in WORKLOAD_ENVIRONMENTS if cfg.accounts_in(e) and e not in b.targets]
+    for env in envs:
+        base: Loc = ("baseline", "backup", "targets", env)
+        rpo, rto = b.rpo_minutes(env), b.rto_minutes(env)
+        set_rpo = env in b.targets and b.targets[env].rpo is not None  # type: ignore[index]
+        rpo_at: Loc = (*base, "rpo") if set_rpo else ("baseline", "backup")
+        if rpo < RPO_FLOOR_MINUTES:
+            yield (rpo_at, f"{env}: RPO {format_minutes(rpo)} is below what the design can meet "
+                   f"({RPO_FLOOR_MINUTES} min): DynamoDB point-in-time recovery restores to at most about "
+                   "5 minutes before a failure", f"set rpo to {RPO_FLOOR_MINUTES}m or more")
+        if b.enabled and rpo < CONTINUOUS_BELOW_MINUTES and b.retention_days > CONTINUOUS_MAX_DAYS:
+            yield (rpo_at, f"{env}: RPO {format_minutes(rpo)} needs AWS Backup continuous backup, which AWS "
+                   f"keeps at most {CONTINUOUS_MAX_DAYS} days, but baseline.backup.retention_days is "
+                   f"{b.retention_days}",
+                   f"set baseline.backup.retention_days to {CONTINUOUS_MAX_DAYS} or less, or the {env} rpo to 1h "
+                   "or more (hourly snapshots, kept as long as you like)")
+        if b.enabled and rpo > b.retention_days * 1440:
+            yield (rpo_at, f"{env}: RPO {format_minutes(rpo)} is longer than the {b.retention_days}-day retention: "
+                   "each recovery point would expire before the next one is taken",
+                   "shorten the rpo or raise baseline.backup.retention_days")
+        if rto < RTO_FLOOR_MINUTES:
+            rto_at: Loc = (*base, "rto") if env in b.targets and b.targets[env].rto is not None else (  # type: ignore[index]
+                "baseline", "backup")
+            yield (rto_at, f"{env}: RTO {format_minutes(rto)} is below what the design can meet "
+                   f"({format_minutes(RTO_FLOOR_MINUTES)}): recovery restores backups into new resources and "
+                   "redeploys the stacks (runbooks/disaster-recovery), with no standby running in the DR region",
+                   f"set rto to {RTO_FLOOR_MINUTES // 60}h or more")
+
+
 Check = Callable[[OrgConfig], Iterator[Problem]]
 
 #: The checks the ground floor can make alone; a domain adds its own through `run_checks(extra=)`
 #: (the landing zone checks SCP guardrail names: `charter.landing_zone.config`).
 CHECKS: list[Check] = [
     unique_accounts, role_accounts, ou_tree, account_ous, regions, networks, identity, quotas,
-    workload_checks,
+    recovery_targets, workload_checks,
 ]
 
 

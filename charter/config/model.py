@@ -7,9 +7,15 @@ can point at the exact line of the offending value.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import (
+    BeforeValidator,
+    EmailStr,
+    Field,
+    model_validator,
+)
 
 from .cost import CostSettings
 from .types import (  # noqa: F401 (re-exported: the model's public names)
@@ -141,16 +147,92 @@ class PasswordPolicy(StrictModel):
     reuse_prevention: int = Field(default=24, ge=1, le=24)
 
 
+_DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h|d)\s*$")
+_UNIT_MINUTES = {"m": 1, "min": 1, "h": 60, "d": 1440}
+
+
+def _minutes(value: object) -> object:
+    """`5m`, `1h`, `2d` (or a bare number of minutes) as minutes."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"'{value}' is not a duration; write it as minutes, hours or days, e.g. 5m, 1h, 2d")
+        return int(match.group(1)) * _UNIT_MINUTES[match.group(2)]
+    return value
+
+
+def format_minutes(minutes: int) -> str:
+    """The shortest exact spelling: 5 min, 1 h, 90 min, 2 d."""
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440} d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
+
+
+#: A duration in minutes, written `5m`, `1h` or `2d` in org.yaml.
+Minutes = Annotated[int, BeforeValidator(_minutes)]
+
+
+class RecoveryTarget(StrictModel):
+    """How much data an environment may lose (RPO) and how long it may be down (RTO)."""
+
+    rpo: Minutes | None = Field(default=None, ge=1, le=7 * 1440,
+                                description="Recovery point objective, e.g. 5m or 1h (at most 7d).")
+    rto: Minutes | None = Field(default=None, ge=1, le=30 * 1440,
+                                description="Recovery time objective, e.g. 1h or 4h (at most 30d).")
+
+
+#: What Charter's recovery design can meet, shared by `charter validate` and the builders.
+#: DynamoDB point-in-time recovery trails the present by up to about 5 minutes (its latest
+#: restorable time), the tightest recovery point any of Charter's data stores offers.
+RPO_FLOOR_MINUTES = 5
+#: Below this RPO, hourly snapshots are not enough: S3 gets AWS Backup continuous backup and
+#: DynamoDB point-in-time recovery (AWS Backup runs a plan at most hourly).
+CONTINUOUS_BELOW_MINUTES = 60
+#: AWS Backup keeps continuous (point-in-time) backups at most this long.
+CONTINUOUS_MAX_DAYS = 35
+#: At or below this RPO, S3 replication uses Replication Time Control (15-minute SLA).
+RTC_AT_OR_BELOW_MINUTES = 15
+#: Recovery means restoring into new resources and redeploying stacks (the disaster-recovery
+#: runbook); faster recovery needs a standby that runs all the time, which Charter does not build.
+RTO_FLOOR_MINUTES = 60
+
+#: Targets of an environment org.yaml does not set: prod the stricter pair of the
+#: specification (RTO 1 h / RPO 5 min), every other environment RTO 4 h / RPO 1 h.
+DEFAULT_TARGETS: dict[str, tuple[int, int]] = {"prod": (5, 60)}
+DEFAULT_TARGET: tuple[int, int] = (60, 240)
+
+
 class BackupSettings(StrictModel):
     enabled: bool = True
-    rpo_hours: dict[Environment, Annotated[int, Field(ge=1, le=168)]] = Field(
-        default_factory=lambda: {"prod": 1, "staging": 24, "dev": 24}
-    )
-    rto_hours: dict[Environment, Annotated[int, Field(ge=1, le=720)]] = Field(
-        default_factory=lambda: {"prod": 4, "staging": 24, "dev": 72}
-    )
+    targets: dict[Environment, RecoveryTarget] = Field(
+        default_factory=dict,
+        description="RPO and RTO per environment, e.g. `{prod: {rpo: 5m, rto: 1h}}`. Unset ones default to "
+                    "RPO 5m / RTO 1h in prod and RPO 1h / RTO 4h elsewhere. The backup plans (schedule, "
+                    "continuous backup) and S3 replication (Replication Time Control) follow them; "
+                    "`charter validate` refuses a target the design cannot meet.")
     retention_days: int = Field(default=35, ge=1, le=36500)
     copy_to_dr: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_hour_maps(cls, data: object) -> object:
+        # the first config format had whole hours only; RPO 5 min cannot be written in it
+        if isinstance(data, dict) and ({"rpo_hours", "rto_hours"} & set(data)):
+            raise ValueError("rpo_hours and rto_hours were replaced by `targets`, durations per environment, "
+                             "e.g. targets: {prod: {rpo: 5m, rto: 1h}, dev: {rpo: 24h, rto: 72h}}")
+        return data
+
+    def rpo_minutes(self, environment: str) -> int:
+        target = self.targets.get(environment)  # type: ignore[call-overload]
+        rpo = target.rpo if target else None
+        return rpo if rpo is not None else DEFAULT_TARGETS.get(environment, DEFAULT_TARGET)[0]
+
+    def rto_minutes(self, environment: str) -> int:
+        target = self.targets.get(environment)  # type: ignore[call-overload]
+        rto = target.rto if target else None
+        return rto if rto is not None else DEFAULT_TARGETS.get(environment, DEFAULT_TARGET)[1]
 
 
 class NetworkSettings(StrictModel):

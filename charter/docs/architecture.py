@@ -17,7 +17,7 @@ import textwrap
 from dataclasses import dataclass, field
 from html import escape
 
-from charter.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig
+from charter.config.model import WORKLOAD_ENVIRONMENTS, OrgConfig, format_minutes
 
 WIDTH = 1080
 MARGIN = 16
@@ -209,12 +209,12 @@ def render_svg(cfg: OrgConfig, plan_stacks: list | None = None) -> str:
     work: list[Box] = []
     n = max(len(envs), 1)
     w = (WIDTH - 2 * MARGIN - (n - 1) * 14) / n
-    rpo, rto = cfg.baseline.backup.rpo_hours, cfg.baseline.backup.rto_hours
+    backup = cfg.baseline.backup
     for i, env in enumerate(envs):
         accts = cfg.accounts_in(env)
         stacks = max((_stack_count(a, plan_stacks) for a in accts), default=0)
         sub = f"{len(accts)} account{'s' if len(accts) != 1 else ''}" + (f" · {stacks} stacks each" if stacks else "")
-        extra = [f"backups: RPO {rpo[env]} h, RTO {rto[env]} h"] if env in rpo and env in rto else []
+        extra = [f"backups: RPO {format_minutes(backup.rpo_minutes(env))}, RTO {format_minutes(backup.rto_minutes(env))}"]
         box = Box(env, f"{env}", sub, extra, color=ENV_COLORS.get(env, "#ffffff"), names=_names(accts))
         box.x, box.y, box.w = MARGIN + i * (w + 14), row_y, w
         work.append(box)

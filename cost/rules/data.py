@@ -15,6 +15,8 @@ STORAGE_CLASS = {"STANDARD": "s3.standard.gb", "STANDARD_IA": "s3.standard_ia.gb
 WORKLOAD_DATA = ("data", "data-dr")
 LOG_ARCHIVE_STACK = "log-archive"
 EVIDENCE_STACK = "evidence-store"
+#: The log archive's replicas in the DR region hold what the archive holds.
+LOG_REPLICA_STACK = "log-archive-replica"
 
 
 def _lifecycle(props: dict) -> tuple[list[tuple[float, str]], float | None]:
@@ -58,13 +60,17 @@ def bucket(r: Res) -> Iterator[Line]:
         buckets = sum(r.facts.count(r.account, "s3:" + c) for c in WORKLOAD_DATA) or 1
         yield r.line("S3", "storage, standard", "s3.standard.gb", data.value / buckets,
                      f"{data.text} GB over {buckets} workload bucket(s)", data.setting)
-    elif stack == LOG_ARCHIVE_STACK and r.p.logical != "AccessLogBucket":
+    elif stack in (LOG_ARCHIVE_STACK, LOG_REPLICA_STACK) and r.p.logical != "AccessLogBucket":
         per = r.usage("log_archive_gb_per_account")
         accounts = len(r.cfg.accounts) + 1
         archives = r.facts.count(r.account, "s3:log-archive") or 1
         monthly = per.value * accounts / archives
-        yield from _accumulated(r, monthly, f"{per.text} GB x {accounts} accounts over {archives} archive bucket(s)",
-                                per.setting)
+        yield from _accumulated(r, monthly, f"{per.text} GB x {accounts} accounts over {archives} archive bucket(s)"
+                                + (" (DR replica)" if stack == LOG_REPLICA_STACK else ""), per.setting)
+        if r.props.get("ReplicationConfiguration"):
+            yield r.line("S3", "replication to the DR region (inter-region transfer)", "s3.replication_transfer.gb",
+                         monthly, f"{per.text} GB x {accounts} accounts over {archives} archive bucket(s), "
+                         "each GB replicated once", per.setting)
     elif stack == EVIDENCE_STACK:
         runs = _evidence_runs(r)
         per = r.usage("evidence_artifacts_per_account_region")

@@ -68,7 +68,8 @@ def check_plans(snap: Snapshot, ctx: Context) -> list:
     if not _workload(ctx):
         return [item(base, "BCK-01", "not_applicable",
                      f"backup applies to workload accounts (this is {ctx.target.environment or 'not in org.yaml'})")]
-    rpo = ctx.cfg.baseline.backup.rpo_hours.get(ctx.target.environment or "", 24)
+    # plans run at most hourly; an RPO under an hour is met by continuous backup on top
+    rpo = max(1, ctx.cfg.baseline.backup.rpo_minutes(ctx.target.environment or "") // 60)
     out = []
     if not snap["plans"]:
         if ctx.is_home_region:

@@ -1,4 +1,5 @@
-"""Account baseline: password policy, S3 account public access block, EBS default encryption.
+"""Account baseline: password policy, S3 account public access block, EBS default encryption,
+AWS Backup's advanced DynamoDB features (where backups are copied across regions).
 
 CloudFormation has no resource for these, so a small Lambda of our own
 (`landing_zone.custom_resources.account_baseline`) sets them through a custom resource.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import hashlib
 
 from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from troposphere import And, Equals, Export, GetAtt, If, Not, Output, Ref, Sub, Template
+from troposphere import And, Equals, Export, GetAtt, If, Not, Or, Output, Ref, Sub, Template
 from troposphere.awslambda import Code, Function, LoggingConfig
 from troposphere.cloudformation import CustomResource
 from troposphere.iam import Policy, Role
@@ -69,10 +70,20 @@ HANDLER_CALLS: dict[str, str] = {
     "s3:PutAccountPublicAccessBlock": "*",
     "ec2:EnableEbsEncryptionByDefault": "*",
     "ec2:ModifyEbsDefaultKmsKeyId": "*",
+    "backup:UpdateRegionSettings": "*",
     "ec2:DescribeSecurityGroups": "*",
     "ec2:RevokeSecurityGroupIngress": "arn:aws:ec2:{region}:{account}:security-group/*",
     "ec2:RevokeSecurityGroupEgress": "arn:aws:ec2:{region}:{account}:security-group/*",
 }
+
+
+def copies_dynamodb_across_regions(cfg: OrgConfig) -> bool:
+    """Whether backup plans copy recovery points (DynamoDB tables among them) to the DR region:
+    then AWS Backup's advanced DynamoDB features must be on, in the home region and the DR
+    region (they are a regional setting; without them AWS Backup cannot copy a table's
+    backup across regions)."""
+    b = cfg.baseline.backup
+    return b.enabled and b.copy_to_dr and cfg.dr_region != cfg.organization.home_region
 
 
 def handler_code() -> str:
@@ -102,10 +113,10 @@ def template(cfg: OrgConfig) -> Template:
 
     sg_arn = Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/*")
     policy = PolicyDocument(Version="2012-10-17", Statement=[
-        # these four account-level calls have no resource-level permissions (Resource must be *)
+        # these account-level calls have no resource-level permissions (Resource must be *)
         Statement(Sid="AccountSettings", Effect=Allow, Resource=["*"], Action=_actions(
             "iam:UpdateAccountPasswordPolicy", "s3:PutAccountPublicAccessBlock",
-            "ec2:EnableEbsEncryptionByDefault", "ec2:ModifyEbsDefaultKmsKeyId")),
+            "ec2:EnableEbsEncryptionByDefault", "ec2:ModifyEbsDefaultKmsKeyId", "backup:UpdateRegionSettings")),
         Statement(Sid="ReadSecurityGroups", Effect=Allow, Resource=["*"], Action=_actions("ec2:DescribeSecurityGroups")),
         Statement(Sid="CloseDefaultSecurityGroups", Effect=Allow, Resource=[sg_arn],
                   Action=_actions("ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress")),
@@ -140,16 +151,20 @@ def template(cfg: OrgConfig) -> Template:
         PasswordPolicy={"MinimumPasswordLength": pp.min_length, "MaxPasswordAge": pp.max_age_days,
                         "PasswordReusePrevention": pp.reuse_prevention},
         EbsKmsKeyId=key,
+        BackupRegionSettings="true" if copies_dynamodb_across_regions(cfg) else "false",
         # a new handler version re-applies the baseline (Update)
         CodeSha256=hashlib.sha256(code.encode()).hexdigest()[:16])
     t.add_resource(controls(baseline, "IAM-01", "DAT-01", "ENC-03"))
 
     # S3 delivers server access logs only to a bucket in the same account and region, so every
-    # account and region gets one here; the log-archive account's home region already has its
-    # own from the log-archive stack, which deploys first (wave 10).
+    # account and region gets one here; the log-archive account's home and DR regions already
+    # have theirs from the log-archive stacks, which deploy first (waves 5 and 10).
     log_archive = Ref(context_parameter(t, "LogArchiveAccountId"))
+    own_stack_regions = [Equals(Ref("AWS::Region"), r)
+                         for r in dict.fromkeys([cfg.organization.home_region, cfg.dr_region])]
     t.add_condition("OwnsAccessLogBucket", Not(And(
-        Equals(Ref("AWS::AccountId"), log_archive), Equals(Ref("AWS::Region"), cfg.organization.home_region))))
+        Equals(Ref("AWS::AccountId"), log_archive),
+        Or(*own_stack_regions) if len(own_stack_regions) > 1 else own_stack_regions[0])))
     for resource in access_log_bucket(t, cfg, controls=["LOG-05"]):
         resource.Condition = "OwnsAccessLogBucket"
 

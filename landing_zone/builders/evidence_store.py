@@ -13,7 +13,11 @@ One stack in the audit account's home region holds:
   in the organization's accounts, write (never delete) in the bucket, sign with the key;
 - the collector Lambda (`evidence.continuous.handler`) on the EventBridge schedule
   `baseline.evidence_schedule`, with a DLQ for failed invocations and a log group with the
-  configured retention.
+  configured retention;
+- S3 replication of the bucket into its replica in the DR region (`components.replication`),
+  which a second stack, `evidence-replica` (audit account, DR region, wave 35: after the
+  account baseline gives the account its access-log bucket there, before this stack), holds
+  under Object Lock with the same retention and a key of its own.
 
 The Lambda code is an S3 asset that `charter deploy` must upload before this stack:
 `s3://<org>-charter-assets-<audit account id>-<home region>/<CodeKey>` (parameter `CodeKey`,
@@ -53,6 +57,13 @@ from troposphere.sqs import Queue, QueuePolicy
 
 from charter.config.model import OrgConfig
 from charter.landing_zone.builders import evidence_statemachine as run_machine
+from charter.landing_zone.components.replication import (
+    Source,
+    replica_key,
+    replica_name,
+    replicate,
+    replicates,
+)
 from charter.landing_zone.components.s3 import secure_bucket
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import controls, suppress
@@ -156,6 +167,22 @@ def _signing_key(t: Template, cfg: OrgConfig) -> Key:
     return key
 
 
+EVIDENCE_REPLICA_CONTROLS = (CONTROL, "ENC-02")
+
+
+def evidence_replica(cfg: OrgConfig) -> Template:
+    t = Template(Description=f"Charter: DR-region replica of the {cfg.organization.name} evidence store "
+                             f"({cfg.dr_region}, EVD-01)")
+    context_parameter(t, "AuditAccountId")
+    key = replica_key(t, cfg, "evidence", [], *EVIDENCE_REPLICA_CONTROLS)
+    bucket, _ = secure_bucket(
+        t, "EvidenceReplica", controls=EVIDENCE_REPLICA_CONTROLS, bucket_name=replica_name(cfg, evidence_bucket_name(cfg)),
+        kms_key_arn=GetAtt(key, "Arn"), access_log_bucket=access_log_bucket_name(cfg),
+        object_lock_days=cfg.baseline.object_lock_days)
+    t.add_output(Output("EvidenceReplicaName", Value=Ref(bucket)))
+    return t
+
+
 @builder("evidence_store", controls=[CONTROL, "DAT-01", "ENC-01", "ENC-02", "ENC-04", "IAM-08", "LOG-04", "LOG-05"],
          description="Object Lock evidence bucket, KMS signing key and the scheduled collector Lambda.")
 def build(cfg: OrgConfig) -> list[StackSpec]:
@@ -173,6 +200,10 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
     bucket, _policy = secure_bucket(
         t, "EvidenceBucket", controls=[CONTROL], bucket_name=bucket_name, kms_key_arn=GetAtt(data_key, "Arn"),
         access_log_bucket=access_log_bucket_name(cfg), object_lock_days=cfg.baseline.object_lock_days)
+    if replicates(cfg):
+        # into the replica the evidence-replica stack made in the DR region (wave 35)
+        replicate(t, cfg, "EvidenceReplicationRole", [Source(bucket, bucket_name, locked=True)],
+                  GetAtt(data_key, "Arn"), "evidence", cfg.baseline.backup.rpo_minutes("audit"), CONTROL)
     bucket_arn = Sub("arn:${AWS::Partition}:s3:::" + bucket_name)
     objects_arn = Sub("arn:${AWS::Partition}:s3:::" + bucket_name + "/*")
 
@@ -271,6 +302,11 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
     t.add_output(Output("EvidenceRunStateMachineArn", Value=Ref(machine), Description="The scheduled evidence run"))
 
     audit = cfg.account("audit")
+    # the DR replica after the account baseline (its access-log bucket there) and before the store
+    replicas = [StackSpec("evidence-replica", evidence_replica(cfg), Deployment(
+        kind="stack", account=audit.name, regions=[cfg.dr_region], order=35, depends_on=["account-baseline"]),
+        facts={"dr_region": cfg.dr_region, "replicates": ["evidence"],
+               "rpo_minutes": cfg.baseline.backup.rpo_minutes("audit")})] if replicates(cfg) else []
     return [StackSpec("evidence-store", t, Deployment(kind="stack", account=audit.name, regions=[home], order=40),
                       facts={"assets": [{
                           "parameter": "CodeKey", "default_key": DEFAULT_CODE_KEY,
@@ -283,4 +319,4 @@ def build(cfg: OrgConfig) -> list[StackSpec]:
                           "requirements": list(REQUIREMENTS),
                           "package_data": {"charter.controls": ["criteria.yaml", "catalog/*.yaml"]},
                           "data": {"org.json": "config", "evidence-sources.json": "evidence-sources"}}],
-                          "signing_key_alias": signing_key_alias(cfg), "bucket": bucket_name})]
+                          "signing_key_alias": signing_key_alias(cfg), "bucket": bucket_name}), *replicas]

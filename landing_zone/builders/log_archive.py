@@ -11,7 +11,16 @@ One stack in the log-archive account's home region holds:
   organization trail only (LOG-03);
 - the Config bucket (AWS Config delivery channels of every account and region);
 - the flow-logs bucket (VPC flow logs of every account, LOG-06);
-- the account's own S3 server-access-log bucket (LOG-05).
+- the account's own S3 server-access-log bucket (LOG-05);
+- S3 replication of the log buckets into their replicas in the DR region
+  (`components.replication`).
+
+A second stack, `log-archive-replica` (same account, DR region, wave 5: S3 refuses a
+replication rule whose destination does not exist yet), holds the replica key and a replica of
+each log bucket, the CloudTrail replica under Object Lock with the source's retention, the same
+deny-delete policy and lifecycle, and the account's S3 access-log bucket in that region, which
+the account baseline (wave 30) would come too late to provide. Nothing is replicated when the
+DR region is the home region.
 
 Other stacks reach these by name (`naming.log_bucket_name`) and by the key alias ARN
 (`logs_key_arn`), both derivable from the `LogArchiveAccountId` deploy-time parameter, so no
@@ -38,6 +47,13 @@ from troposphere.kms import Alias, Key
 from troposphere.s3 import LifecycleRule, LifecycleRuleTransition, NoncurrentVersionExpiration
 
 from charter.config.model import OrgConfig
+from charter.landing_zone.components.replication import (
+    Source,
+    replica_key,
+    replica_name,
+    replicate,
+    replicates,
+)
 from charter.landing_zone.components.s3 import access_log_bucket, secure_bucket
 from charter.landing_zone.context import context_parameter
 from charter.landing_zone.metadata import control_tags, controls
@@ -90,7 +106,7 @@ def log_retention_days(cfg: OrgConfig) -> int:
 
 # -- the stack --------------------------------------------------------------------------
 
-def _archive_lifecycle(expire_days: int) -> list[LifecycleRule]:
+def archive_lifecycle(expire_days: int) -> list[LifecycleRule]:
     transitions = None
     if expire_days > 2 * GLACIER_AFTER_DAYS:  # Glacier has a 90-day minimum; only worth it for long retention
         transitions = [LifecycleRuleTransition(StorageClass="GLACIER", TransitionInDays=GLACIER_AFTER_DAYS)]
@@ -105,7 +121,7 @@ def _archive_lifecycle(expire_days: int) -> list[LifecycleRule]:
     return [rule]
 
 
-def _deny_delete(arn: str) -> Statement:
+def deny_delete(arn: str) -> Statement:
     """Nobody deletes archived logs or the bucket. Lifecycle expiry is done by S3 itself and
     is not subject to bucket policies, so retention still ends on schedule."""
     return Statement(
@@ -200,6 +216,7 @@ def build_template(cfg: OrgConfig) -> Template:
     expire = log_retention_days(cfg)
     access_logs = access_log_bucket_name(cfg)
     outputs: dict[str, object] = {"LogsKeyArn": key_arn}
+    sources: list[Source] = []
 
     if b.cloudtrail.enabled:
         trail = Sub(trail_arn(cfg))
@@ -208,9 +225,9 @@ def build_template(cfg: OrgConfig) -> Template:
         bucket, _ = secure_bucket(
             t, "CloudTrailBucket", controls=["LOG-03", "LOG-01"], bucket_name=name, kms_key_arn=key_arn,
             access_log_bucket=access_logs, object_lock_days=b.object_lock_days,
-            lifecycle_rules=_archive_lifecycle(expire),
+            lifecycle_rules=archive_lifecycle(expire),
             extra_policy_statements=[
-                _deny_delete(arn),
+                deny_delete(arn),
                 Statement(
                     Sid="CloudTrailAclCheck", Effect=Allow, Principal=Principal("Service", "cloudtrail.amazonaws.com"),
                     Action=[s3_actions.GetBucketAcl], Resource=[Sub(arn)],
@@ -228,6 +245,7 @@ def build_template(cfg: OrgConfig) -> Template:
             ],
         )
         outputs["CloudTrailBucketName"] = Ref(bucket)
+        sources.append(Source(bucket, name, locked=True))
 
     if b.config.enabled:
         name = log_bucket_name(cfg, "config")
@@ -235,9 +253,9 @@ def build_template(cfg: OrgConfig) -> Template:
         service = Principal("Service", "config.amazonaws.com")
         bucket, _ = secure_bucket(
             t, "ConfigBucket", controls=["MON-01", "LOG-03"], bucket_name=name, kms_key_arn=key_arn,
-            access_log_bucket=access_logs, lifecycle_rules=_archive_lifecycle(expire),
+            access_log_bucket=access_logs, lifecycle_rules=archive_lifecycle(expire),
             extra_policy_statements=[
-                _deny_delete(arn),
+                deny_delete(arn),
                 Statement(Sid="ConfigBucketPermissionsCheck", Effect=Allow, Principal=service,
                           Action=[s3_actions.GetBucketAcl, s3_actions.ListBucket], Resource=[Sub(arn)],
                           Condition=_org_condition(org_id)),
@@ -247,6 +265,7 @@ def build_template(cfg: OrgConfig) -> Template:
             ],
         )
         outputs["ConfigBucketName"] = Ref(bucket)
+        sources.append(Source(bucket, name))
 
     if b.network.enabled:
         name = log_bucket_name(cfg, "flow-logs")
@@ -254,9 +273,9 @@ def build_template(cfg: OrgConfig) -> Template:
         service = Principal("Service", "delivery.logs.amazonaws.com")
         bucket, _ = secure_bucket(
             t, "FlowLogsBucket", controls=["LOG-06"], bucket_name=name, kms_key_arn=key_arn,
-            access_log_bucket=access_logs, lifecycle_rules=_archive_lifecycle(b.network.flow_log_retention_days),
+            access_log_bucket=access_logs, lifecycle_rules=archive_lifecycle(b.network.flow_log_retention_days),
             extra_policy_statements=[
-                _deny_delete(arn),
+                deny_delete(arn),
                 Statement(Sid="FlowLogsAclCheck", Effect=Allow, Principal=service,
                           Action=[s3_actions.GetBucketAcl, s3_actions.ListBucket], Resource=[Sub(arn)],
                           Condition=_org_condition(org_id)),
@@ -266,9 +285,50 @@ def build_template(cfg: OrgConfig) -> Template:
             ],
         )
         outputs["FlowLogsBucketName"] = Ref(bucket)
+        sources.append(Source(bucket, name))
+
+    if sources and replicates(cfg):
+        # into the replicas the log-archive-replica stack made in the DR region (wave 5)
+        replicate(t, cfg, "LogReplicationRole", sources, key_arn, "logs", b.backup.rpo_minutes("log-archive"),
+                  "LOG-03")
 
     for name, value in outputs.items():
         t.add_output(Output(name, Value=value, Export=Export(Sub("${AWS::StackName}-" + name))))
+    return t
+
+
+# -- the DR region's replicas (deployed first: S3 refuses a rule into a missing bucket) -----------
+
+LOG_CONTROLS = ("LOG-03", "ENC-02")
+EVIDENCE_CONTROLS = ("EVD-01", "ENC-02")
+
+
+def log_kinds(cfg: OrgConfig) -> list[tuple[str, str, bool]]:
+    """(kind, logical id, Object Lock) of each log bucket the log archive builds."""
+    b = cfg.baseline
+    return [k for k, on in ((("cloudtrail", "CloudTrailBucket", True), b.cloudtrail.enabled),
+                            (("config", "ConfigBucket", False), b.config.enabled),
+                            (("flow-logs", "FlowLogsBucket", False), b.network.enabled)) if on]
+
+
+def log_archive_replica(cfg: OrgConfig) -> Template:
+    t = Template(Description=f"Charter: DR-region replicas of the {cfg.organization.name} log archive ({cfg.dr_region})")
+    context_parameter(t, "LogArchiveAccountId")
+    readers = [Sub(f"arn:${{AWS::Partition}}:iam::${{{p}}}:root") for p in ("AuditAccountId", "SecurityAccountId")]
+    for p in ("AuditAccountId", "SecurityAccountId"):
+        context_parameter(t, p)
+    access_log_bucket(t, cfg)
+    key = replica_key(t, cfg, "logs", readers, *LOG_CONTROLS)
+    for kind, logical, locked in log_kinds(cfg):
+        name = replica_name(cfg, log_bucket_name(cfg, kind))
+        days = cfg.baseline.network.flow_log_retention_days if kind == "flow-logs" else log_retention_days(cfg)
+        bucket, _ = secure_bucket(
+            t, logical.replace("Bucket", "Replica"), controls=LOG_CONTROLS, bucket_name=name,
+            kms_key_arn=GetAtt(key, "Arn"), access_log_bucket=access_log_bucket_name(cfg),
+            object_lock_days=cfg.baseline.object_lock_days if locked else None,
+            lifecycle_rules=archive_lifecycle(days),
+            extra_policy_statements=[deny_delete(f"arn:${{AWS::Partition}}:s3:::{name}")])
+        t.add_output(Output(logical.replace("Bucket", "ReplicaName"), Value=Ref(bucket)))
     return t
 
 
@@ -276,9 +336,16 @@ def build_template(cfg: OrgConfig) -> Template:
          description="Log-archive account: logs KMS key, Object Lock CloudTrail bucket, Config and flow-log buckets.")
 def build(cfg: OrgConfig) -> list[StackSpec]:
     home = cfg.organization.home_region
+    account = cfg.account("log-archive").name
+    replicas = [StackSpec(
+        "log-archive-replica", log_archive_replica(cfg),
+        Deployment(kind="stack", account=account, regions=[cfg.dr_region], order=5),
+        facts={"dr_region": cfg.dr_region, "replicates": [k for k, _, _ in log_kinds(cfg)],
+               "rpo_minutes": cfg.baseline.backup.rpo_minutes("log-archive")},
+    )] if replicates(cfg) else []
     return [StackSpec(
         "log-archive", build_template(cfg),
-        Deployment(kind="stack", account=cfg.account("log-archive").name, regions=[home], order=10),
+        Deployment(kind="stack", account=account, regions=[home], order=10),
         facts={"logs_key_alias": logs_key_alias(cfg), "trail_name": trail_name(cfg),
                "object_lock_days": cfg.baseline.object_lock_days},
-    )]
+    ), *replicas]

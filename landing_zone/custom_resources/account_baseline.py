@@ -6,7 +6,11 @@ Resource types handled (one Lambda per account and region serves them all):
   `PasswordPolicy` {MinimumPasswordLength, MaxPasswordAge, PasswordReusePrevention},
   `ApplyGlobal` ("true" only in the home region: the password policy and the S3 account
   public access block are account-wide, not regional) and `EbsKmsKeyId` (the environment
-  key; EBS encryption by default is regional so it is set in every region).
+  key; EBS encryption by default is regional so it is set in every region) and
+  `BackupRegionSettings` ("true" where Charter backs up): AWS Backup's full management of
+  DynamoDB, the advanced features that cross-region copies of tables need (regional, and
+  CloudFormation has no resource for it: `UpdateRegionSettings`). The backup selections name
+  their resource types, so the service opt-in settings do not apply to them.
 - `Custom::DefaultSecurityGroupClosed` with `GroupId`: revokes every rule of a VPC's
   default security group (CloudFormation cannot edit it).
 
@@ -29,39 +33,42 @@ import boto3
 from botocore.config import Config
 
 _CFG = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 4, "mode": "standard"})
-_SAFETY_MS = 5000  # answer this long before Lambda would kill us
+
+
+def _client(service):
+    return boto3.client(service, config=_CFG)
+
+
+def _on(*names):
+    return dict.fromkeys(names, True)
 
 
 def _password_policy(props):
     p = props.get("PasswordPolicy") or {}
-    boto3.client("iam", config=_CFG).update_account_password_policy(
+    _client("iam").update_account_password_policy(
         MinimumPasswordLength=int(p.get("MinimumPasswordLength", 14)),
-        RequireSymbols=True,
-        RequireNumbers=True,
-        RequireUppercaseCharacters=True,
-        RequireLowercaseCharacters=True,
-        AllowUsersToChangePassword=True,
         MaxPasswordAge=int(p.get("MaxPasswordAge", 90)),
         PasswordReusePrevention=int(p.get("PasswordReusePrevention", 24)),
-        HardExpiry=False,
+        HardExpiry=False,  # the default; said so an expired password never locks out
+        **_on("RequireSymbols", "RequireNumbers", "RequireUppercaseCharacters", "RequireLowercaseCharacters",
+              "AllowUsersToChangePassword"),
     )
 
 
 def _public_access_block(account):
-    flags = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
-    boto3.client("s3control", config=_CFG).put_public_access_block(
-        AccountId=account, PublicAccessBlockConfiguration={f: True for f in flags})
+    _client("s3control").put_public_access_block(AccountId=account, PublicAccessBlockConfiguration=_on(
+        "BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"))
 
 
 def _ebs_encryption(key_id):
-    ec2 = boto3.client("ec2", config=_CFG)
+    ec2 = _client("ec2")
     ec2.enable_ebs_encryption_by_default()
     if key_id:
         ec2.modify_ebs_default_kms_key_id(KmsKeyId=key_id)
 
 
 def _close_default_sg(group_id):
-    ec2 = boto3.client("ec2", config=_CFG)
+    ec2 = _client("ec2")
     group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
     for direction, perms in (("ingress", group.get("IpPermissions")), ("egress", group.get("IpPermissionsEgress"))):
         if perms:
@@ -75,11 +82,15 @@ def apply(event, account):
         _close_default_sg(props["GroupId"])
         return {"GroupId": props["GroupId"]}
     applied = []
-    if str(props.get("ApplyGlobal", "false")).lower() == "true":
+    if str(props.get("ApplyGlobal")).lower() == "true":
         _password_policy(props)
         _public_access_block(account)
         applied += ["PasswordPolicy", "S3PublicAccessBlock"]
     _ebs_encryption(props.get("EbsKmsKeyId"))
+    if props.get("BackupRegionSettings") == "true":
+        # a partial map: the other resource types keep their setting
+        _client("backup").update_region_settings(ResourceTypeManagementPreference=_on("DynamoDB"))
+        applied += ["BackupRegionSettings"]
     return {"Applied": ",".join(applied + ["EbsEncryptionByDefault"])}
 
 
@@ -105,20 +116,21 @@ class _Responder:
         raw = json.dumps(body).encode()
         req = urllib.request.Request(e["ResponseURL"], data=raw, method="PUT",
                                      headers={"Content-Type": "", "Content-Length": str(len(raw))})
-        for attempt in range(3):
+        for _ in range(3):
             try:
                 with urllib.request.urlopen(req, timeout=10) as r:
                     r.read()
                 return
             except Exception as exc:  # an unanswered stack hangs for an hour: retry, then log
-                print(f"response attempt {attempt + 1} failed: {exc}")
+                print("response failed:", exc)
 
 
 def handler(event, context):
     print(json.dumps({k: v for k, v in event.items() if k != "ResponseURL"}))
     responder = _Responder(event, context)
-    seconds = max(context.get_remaining_time_in_millis() - _SAFETY_MS, 1000) / 1000
-    watchdog = threading.Timer(seconds, responder.send, ("FAILED", "timed out before the Lambda time limit"))
+    # answer 5 s before Lambda would kill us
+    seconds = max(context.get_remaining_time_in_millis() - 5000, 1000) / 1000
+    watchdog = threading.Timer(seconds, responder.send, ("FAILED", "timed out: Lambda limit"))
     watchdog.daemon = True
     watchdog.start()
     account = context.invoked_function_arn.split(":")[4]

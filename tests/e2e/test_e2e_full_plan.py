@@ -134,6 +134,23 @@ def test_the_account_baseline_is_applied_by_its_own_handler(deployed: Deployed) 
     # and in the management account, through the self-managed StackSet
     mgmt = deployed.sessions.client("ec2", region="us-west-2")
     assert mgmt.get_ebs_encryption_by_default()["EbsEncryptionByDefault"] is True
+    # AWS Backup's advanced DynamoDB features, which copies of tables to the DR region need
+    for region in ("us-east-1", "us-west-2"):
+        settings = deployed.member("backup", "prod", region).describe_region_settings()
+        assert settings["ResourceTypeManagementPreference"]["DynamoDB"] is True
+
+
+def test_the_audit_data_replicates_into_locked_replicas_in_the_dr_region(deployed: Deployed) -> None:
+    org, dr = deployed.cfg.organization.name, deployed.cfg.dr_region
+    for account, kind, locked in (("log-archive", "cloudtrail", True), ("log-archive", "config", False),
+                                  ("audit", "evidence", True)):
+        s3 = deployed.member("s3", account, dr)
+        replica = f"{org}-{kind}-{deployed.accounts[account]}-{dr}"
+        assert s3.get_bucket_versioning(Bucket=replica)["Status"] == "Enabled"
+        if locked:
+            retention = s3.get_object_lock_configuration(Bucket=replica)["ObjectLockConfiguration"]["Rule"][
+                "DefaultRetention"]
+            assert (retention["Mode"], retention["Days"]) == ("COMPLIANCE", deployed.cfg.baseline.object_lock_days)
 
 
 def test_the_security_account_is_guardduty_administrator_with_its_own_detector(deployed: Deployed) -> None:
@@ -195,8 +212,10 @@ def test_the_evidence_collector_lambda_seals_a_collection_into_the_s3_store(depl
             logGroupName=group, logStreamName=s["logStreamName"])["events"]]
         pytest.fail(f"{payload}\n" + "\n".join(lines[-40:]))
     assert payload["sealed"] and payload["sequence"] == 1 and payload["artifacts"] > 0, payload
+    # the store in the home region (its replica in the DR region has the same prefix)
     bucket = next(b["Name"] for b in deployed.member("s3", "audit").list_buckets()["Buckets"]
-                  if b["Name"].startswith(f"{deployed.cfg.organization.name}-evidence-"))
+                  if b["Name"].startswith(f"{deployed.cfg.organization.name}-evidence-")
+                  and b["Name"].endswith(deployed.cfg.organization.home_region))
     store = EvidenceStore(S3Backend(deployed.member("s3", "audit"), bucket, ""))
     manifest = store.manifests()[-1]
     assert manifest.sha256 == payload["manifest_sha256"]

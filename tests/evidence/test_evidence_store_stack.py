@@ -21,7 +21,9 @@ def evstore_linter() -> Linter:
 def _build(cfg):
     from charter.landing_zone.builders.evidence_store import build
 
-    [spec] = build(cfg)
+    specs = {s.name: s for s in build(cfg)}
+    assert set(specs) == {"evidence-store", "evidence-replica"}  # the DR replica comes with its source
+    spec = specs["evidence-store"]
     return spec, json.loads(spec.template.to_json())
 
 
@@ -83,7 +85,9 @@ def test_signing_key_is_asymmetric_and_only_the_collector_role_signs():
 def test_collector_role_and_lambda():
     cfg = load_config(EXAMPLE)
     _, data = _build(cfg)
-    role = _of_type(data, "AWS::IAM::Role")["CollectorRole"]
+    roles = _of_type(data, "AWS::IAM::Role")
+    assert set(roles) == {"CollectorRole", "EvidenceReplicationRole"}  # S3 replicates the store to the DR region
+    role = roles["CollectorRole"]
     assert role["Properties"]["RoleName"] == "CharterEvidenceCollector"
     doc = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     by_sid = {s["Sid"]: s for s in doc}

@@ -239,7 +239,7 @@ def test_function_role_is_least_privilege(cfg):
     assert actions == {"iam:UpdateAccountPasswordPolicy", "s3:PutAccountPublicAccessBlock",
                        "ec2:EnableEbsEncryptionByDefault", "ec2:ModifyEbsDefaultKmsKeyId",
                        "ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress",
-                       "ec2:RevokeSecurityGroupEgress", "kms:DescribeKey", "logs:CreateLogStream",
+                       "ec2:RevokeSecurityGroupEgress", "kms:DescribeKey", "logs:CreateLogStream", "backup:UpdateRegionSettings",
                        "logs:PutLogEvents"}
     assert not any(a.endswith("*") for a in actions)
 
@@ -256,3 +256,33 @@ def test_every_account_and_region_gets_its_access_log_bucket(small_config) -> No
     assert "LogArchiveAccountId" in data["Parameters"]
     condition = data["Conditions"]["OwnsAccessLogBucket"]
     assert "Fn::Not" in condition
+
+
+def test_backup_region_settings_turn_on_advanced_dynamodb_features(aws, responses, monkeypatch):
+    """Copying a DynamoDB table's backup to another region needs AWS Backup's advanced DynamoDB
+    features, a regional setting (UpdateRegionSettings) that no CloudFormation resource sets.
+    moto lacks the operation: botocore's Stubber checks the request against AWS's model."""
+    from botocore.stub import Stubber
+
+    backup = boto3.client("backup", region_name=REGION)
+    stub = Stubber(backup)
+    stub.add_response("update_region_settings", {},
+                      {"ResourceTypeManagementPreference": {"DynamoDB": True}})
+    real = handler_module._client
+    monkeypatch.setattr(handler_module, "_client", lambda s: backup if s == "backup" else real(s))
+    event = _event("Create", None, apply_global="false")
+    event["ResourceProperties"]["BackupRegionSettings"] = "true"
+    with stub:
+        handler_module.handler(event, FakeContext())
+    stub.assert_no_pending_responses()
+    assert responses[0][2]["Status"] == "SUCCESS"
+    assert responses[0][2]["Data"]["Applied"] == "BackupRegionSettings,EbsEncryptionByDefault"
+
+
+def test_template_asks_for_backup_region_settings_where_backups_are_copied(small_config):
+    props = builder_module.template(small_config).to_dict()["Resources"]["AccountBaseline"]["Properties"]
+    assert small_config.baseline.backup.copy_to_dr and props["BackupRegionSettings"] == "true"
+    off = small_config.model_copy(update={"baseline": small_config.baseline.model_copy(update={
+        "backup": small_config.baseline.backup.model_copy(update={"copy_to_dr": False})})})
+    assert builder_module.template(off).to_dict()["Resources"]["AccountBaseline"]["Properties"][
+        "BackupRegionSettings"] == "false"

@@ -129,7 +129,7 @@ def test_cloudtrail_disabled_emits_nothing_and_log01_becomes_a_gap() -> None:
 
 
 def test_deployments(small_config) -> None:
-    (arch,) = log_archive.build(small_config)
+    (arch, _replica) = log_archive.build(small_config)
     assert arch.deployment.kind == "stack" and arch.deployment.account == "log-archive"
     assert arch.deployment.order == 10 and arch.deployment.regions == ["us-east-1"]
     (trail,) = cloudtrail.build(small_config)

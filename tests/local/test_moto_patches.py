@@ -425,6 +425,45 @@ def a_delegated_administrator_lists_the_accounts_and_other_members_are_denied(aw
     return len(listed) == 3 and denied
 
 
+def _bucket_template(name: str, **props: Any) -> dict:
+    return {"Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": name, **props}}}}
+
+
+@scenario("s3.bucket_properties_from_cloudformation")
+def a_cfn_bucket_is_versioned_and_locked_as_declared(aws: Aws) -> bool:
+    stack = aws.stack("charter-locked-bucket", _bucket_template(
+        "charter-locked-scenario", VersioningConfiguration={"Status": "Enabled"}, ObjectLockEnabled=True,
+        ObjectLockConfiguration={"ObjectLockEnabled": "Enabled",
+                                 "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 7}}}))
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        return False
+    s3 = aws.client("s3")
+    try:
+        lock = s3.get_object_lock_configuration(Bucket="charter-locked-scenario")["ObjectLockConfiguration"]
+    except botocore.exceptions.ClientError:
+        return False
+    try:  # an object written there takes the default retention
+        s3.put_object(Bucket="charter-locked-scenario", Key="k", Body=b"x")
+    except botocore.exceptions.ClientError:
+        return False
+    retention = lock["Rule"]["DefaultRetention"]
+    return (s3.get_bucket_versioning(Bucket="charter-locked-scenario").get("Status") == "Enabled"
+            and (retention["Mode"], retention["Days"]) == ("COMPLIANCE", 7))
+
+
+@scenario("s3.bucket_properties_from_cloudformation")
+def a_replication_rule_into_a_missing_bucket_fails_its_stack(aws: Aws) -> bool:
+    """S3 checks PutBucketReplication's destination: it must exist (and be versioned), so the
+    DR replica must be deployed before the bucket that replicates into it."""
+    stack = aws.stack("charter-replicating-bucket", _bucket_template(
+        "charter-replicating-scenario", VersioningConfiguration={"Status": "Enabled"},
+        ReplicationConfiguration={"Role": "arn:aws:iam::123456789012:role/replication", "Rules": [{
+            "Status": "Enabled", "Priority": 1, "Filter": {"Prefix": ""},
+            "DeleteMarkerReplication": {"Status": "Disabled"},
+            "Destination": {"Bucket": "arn:aws:s3:::charter-no-such-replica"}}]}))
+    return stack["StackStatus"] in ("CREATE_FAILED", "ROLLBACK_COMPLETE")
+
+
 @scenario("s3.patch_bucket_policy_conditions")
 def a_tls_only_bucket_policy_lets_tls_requests_through(aws: Aws) -> bool:
     s3 = aws.client("s3")
@@ -490,6 +529,21 @@ def config_answers_the_compliance_of_its_rules(aws: Aws) -> bool:
         return False
     return [(r["ConfigRuleName"], r["Compliance"]["ComplianceType"]) for r in rows] == [
         ("charter-s3-tls", "INSUFFICIENT_DATA")]
+
+
+@scenario("answers (backup region settings)")
+def backup_region_settings_are_kept_per_type(aws: Aws) -> bool:
+    """What the account-baseline custom resource sets: a partial map changes only its types."""
+    backup = aws.client("backup")
+    try:
+        before = backup.describe_region_settings()["ResourceTypeManagementPreference"]
+        backup.update_region_settings(ResourceTypeManagementPreference={"DynamoDB": True})
+        backup.update_region_settings(ResourceTypeOptInPreference={"S3": True})
+        after = backup.describe_region_settings()
+    except botocore.exceptions.ClientError:
+        return False
+    return (before.get("DynamoDB") is False and after["ResourceTypeManagementPreference"]["DynamoDB"] is True
+            and after["ResourceTypeOptInPreference"] == {"S3": True})
 
 
 @scenario("answers (guardduty, backup)")

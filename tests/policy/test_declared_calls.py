@@ -51,7 +51,8 @@ def test_account_baseline_handler_calls_only_what_its_role_declares(recorded: li
     recorded.clear()
     event = {"RequestType": "Create", "ResponseURL": "https://example.invalid/r", "StackId": "s", "RequestId": "r",
              "LogicalResourceId": "AccountBaseline", "ResourceType": "Custom::AccountBaseline",
-             "ResourceProperties": {"ApplyGlobal": "true", "EbsKmsKeyId": key, "PasswordPolicy": {}}}
+             "ResourceProperties": {"ApplyGlobal": "true", "EbsKmsKeyId": key, "PasswordPolicy": {},
+                                    "BackupRegionSettings": "true"}}
     handler_module.handler(event, _Context())
     ec2 = boto3.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]

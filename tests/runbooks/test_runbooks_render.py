@@ -39,7 +39,8 @@ def test_every_runbook_renders_strictly(context) -> None:
 def test_runbooks_name_real_things(context) -> None:
     cfg, ctx = context
     dr = render_markdown("disaster-recovery", ctx)
-    assert cfg.dr_region in dr and "| prod | 1 | 4 |" in dr
+    assert cfg.dr_region in dr and "| prod | 5 min | 1 h | continuous backup" in dr and "| dev | 1 d | 3 d |" in dr
+    assert "`log-archive-replica`" in dr and cfg.account("log-archive").name in dr
     review = render_markdown("access-review", ctx)
     assert all(str(a.owner) in review for a in cfg.accounts)
     assert "IAM-09" in review  # the controls it operates are listed

@@ -230,16 +230,17 @@ def test_usage_plan_limits_each_user_not_the_whole_frontend(prod, small_config):
 # -- 10: backups select what the workload holds -------------------------------------------------
 
 def test_the_backup_plan_selects_the_workloads_data(prod, small_config):
-    """The environment's backup plan selects resources by tag; a tag nothing carries backs up
+    """The environment's backup plan selects S3 buckets by tag; a tag nothing carries backs up
     nothing (AWS Backup reports no error). Every bucket holding the workload's data carries
     the tag the plan selects, and is versioned (AWS Backup refuses S3 buckets without)."""
     from charter.landing_zone.builders import backup
 
     plan = backup.template(small_config, "prod").to_dict()
-    conditions = [c for r in of_type(plan, "AWS::Backup::BackupSelection").values()
-                  for c in r["Properties"]["BackupSelection"].get("ListOfTags", [])]
-    assert conditions, "the plan selects by tag"
-    selected = {(c["ConditionKey"], c["ConditionValue"]) for c in conditions if c["ConditionType"] == "STRINGEQUALS"}
+    s3_selections = [r["Properties"]["BackupSelection"] for r in of_type(plan, "AWS::Backup::BackupSelection").values()
+                     if any(":s3:::" in str(res) for res in r["Properties"]["BackupSelection"].get("Resources", []))]
+    conditions = [c for sel in s3_selections for c in sel.get("Conditions", {}).get("StringEquals", [])]
+    assert conditions, "the plan selects buckets by tag"
+    selected = {(c["ConditionKey"].removeprefix("aws:ResourceTag/"), c["ConditionValue"]) for c in conditions}
     buckets = of_type(prod["data"], "AWS::S3::Bucket")
     carrying = {logical for logical, r in buckets.items()
                 if selected & {(t["Key"], t["Value"]) for t in r["Properties"].get("Tags", [])}}

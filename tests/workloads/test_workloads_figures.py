@@ -142,6 +142,19 @@ def test_workloads_buckets(prod, wl_cfg):
     assert "alias/acme-prod" in json.dumps(replication["Destination"]["EncryptionConfiguration"])
 
 
+def test_model_replication_time_control_follows_the_environment_rpo(prod, dev, wl_cfg):
+    """Prod's RPO of 5 minutes needs S3 Replication Time Control (15-minute SLA); dev's 24 h does
+    not. RTC needs a filter rule, which must replicate delete markers as the prefix rule did."""
+    assert wl_cfg.baseline.backup.rpo_minutes("prod") <= 15 < wl_cfg.baseline.backup.rpo_minutes("dev")
+    [rule] = props(prod["data"], "ModelArtifactsBucket")["ReplicationConfiguration"]["Rules"]
+    assert rule["Destination"]["ReplicationTime"] == {"Status": "Enabled", "Time": {"Minutes": 15}}
+    assert rule["Destination"]["Metrics"] == {"Status": "Enabled", "EventThreshold": {"Minutes": 15}}
+    assert rule["Filter"] == {"Prefix": ""} and "Prefix" not in rule and rule["Priority"] == 1
+    assert rule["DeleteMarkerReplication"] == {"Status": "Enabled"}
+    [rule] = props(dev["data"], "ModelArtifactsBucket")["ReplicationConfiguration"]["Rules"]
+    assert "ReplicationTime" not in rule["Destination"] and "Metrics" not in rule["Destination"]
+
+
 # -- ML -------------------------------------------------------------------------------------
 
 def test_workloads_pipeline_processing_and_spot_search(prod):

@@ -8,7 +8,8 @@ protocol. Without them each was a gap in every account and region of the demo.
 - guardduty: ListFindings (the findings held: none are generated here);
 - accessanalyzer: ListAnalyzers, GetAnalyzer, ListFindings, ListFindingsV2 (the
   AWS::AccessAnalyzer::Analyzer resources deployed; no findings are generated here);
-- backup: ListBackupJobs (the jobs held: no plan's schedule fires here).
+- backup: ListBackupJobs (the jobs held: no plan's schedule fires here), Update/DescribeRegionSettings
+  (what the account-baseline custom resource sets).
 
 Each answer says only what the state holds; where AWS would compute something the embedded
 AWS cannot (rule evaluations, findings, scheduled backups), the answer is what AWS says

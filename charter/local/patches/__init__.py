@@ -13,7 +13,8 @@ generates. One module per area; `apply()` installs them all, once per process.
   implements but its CloudFormation skips.
 - `rollback`: a resource that cannot be created fails and rolls back its stack.
 - `organizations`: the services an organization can delegate; ListAccounts needs an organization.
-- `s3`: bucket policies' conditional Deny statements.
+- `s3`: bucket policies' conditional Deny statements; a CloudFormation bucket's versioning,
+  Object Lock and replication rule (checked as S3 checks it).
 - `custom_resources`: Charter's own custom-resource handler, run in-process.
 - `iam`: AWS-managed policies in every account (lazily); a role's ManagedPolicyArns.
 - `ec2`: GetEbsDefaultKmsKeyId.
@@ -111,6 +112,7 @@ def apply() -> None:
     organizations.add_delegated_admin_services()
     organizations.members_see_their_organization()
     s3.patch_bucket_policy_conditions()
+    s3.bucket_properties_from_cloudformation()
     landing_zone_models.add_resource_models()
     custom_resources.patch_custom_resources()
     lambda_invoke.run_functions_from_their_artifacts()

@@ -38,3 +38,56 @@ def patch_bucket_policy_conditions() -> None:
         return IAMPolicy(json.dumps({**doc, "Statement": kept})).is_action_permitted(action, resource)
 
     FakeBucket.get_permission = get_permission
+
+
+def bucket_properties_from_cloudformation() -> None:
+    """moto's CloudFormation makes an AWS::S3::Bucket with its encryption and tags only: a
+    bucket declared versioned or under Object Lock was neither, and a replication rule into a
+    bucket that does not exist (yet) was accepted, where AWS fails the resource. Now the
+    bucket gets its VersioningConfiguration and Object Lock, and its ReplicationConfiguration
+    is checked as S3 checks PutBucketReplication: the source versioned, every destination
+    bucket existing and versioned, and under Object Lock where the source is."""
+    from moto.s3.exceptions import MissingBucket, S3ClientError
+    from moto.s3.models import FakeBucket, s3_backends
+    from moto.utilities.utils import get_partition
+
+    original = FakeBucket.create_from_cloudformation_json.__func__
+
+    def _invalid(message: str) -> S3ClientError:
+        return S3ClientError("InvalidRequest", message)
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # type: ignore[no-untyped-def]
+        props = cloudformation_json.get("Properties", {})
+        backend = s3_backends[account_id][get_partition(region_name)]
+        replication = props.get("ReplicationConfiguration")
+        if replication:
+            # checked first: AWS creates no bucket when the resource fails
+            lock = props.get("ObjectLockEnabled") in (True, "true")
+            versioned = (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled"
+            if not versioned:
+                raise _invalid("Versioning must be 'Enabled' on the bucket to apply a replication configuration")
+            for rule in replication.get("Rules") or []:
+                name = str((rule.get("Destination") or {}).get("Bucket", "")).rsplit(":", 1)[-1]
+                try:
+                    destination = backend.get_bucket(name)
+                except MissingBucket:
+                    raise _invalid(f"Destination bucket must exist: {name}") from None
+                if not destination.is_versioned:
+                    raise _invalid(f"Destination bucket must have versioning enabled: {name}")
+                if lock and not destination.object_lock_enabled:
+                    raise _invalid(f"Destination bucket must have Object Lock enabled to replicate from a bucket "
+                                   f"under Object Lock: {name}")
+        bucket = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        status = (props.get("VersioningConfiguration") or {}).get("Status")
+        if status:
+            backend.put_bucket_versioning(bucket.name, status)
+        if props.get("ObjectLockEnabled") in (True, "true"):
+            bucket.object_lock_enabled = True
+            retention = (((props.get("ObjectLockConfiguration") or {}).get("Rule") or {}).get("DefaultRetention")
+                         or {})
+            # moto adds days and years up, so the one not given is 0 (as its API path stores it)
+            backend.put_object_lock_configuration(bucket.name, True, retention.get("Mode"),
+                                                  int(retention.get("Days") or 0), int(retention.get("Years") or 0))
+        return bucket
+
+    FakeBucket.create_from_cloudformation_json = classmethod(create)
