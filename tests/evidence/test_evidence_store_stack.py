@@ -86,7 +86,8 @@ def test_collector_role_and_lambda():
     cfg = load_config(EXAMPLE)
     _, data = _build(cfg)
     roles = _of_type(data, "AWS::IAM::Role")
-    assert set(roles) == {"CollectorRole", "EvidenceReplicationRole"}  # S3 replicates the store to the DR region
+    # S3 replicates the store to the DR region; the scheduled run's state machine and its schedule
+    assert set(roles) == {"CollectorRole", "EvidenceReplicationRole", "RunStateMachineRole", "RunScheduleRole"}
     role = roles["CollectorRole"]
     assert role["Properties"]["RoleName"] == "CharterEvidenceCollector"
     doc = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
