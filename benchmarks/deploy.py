@@ -117,7 +117,8 @@ def main() -> int:
         print(json.dumps({"accounts": len(cfg.accounts), "first": t_first, "again": t_again,
                           "first_cpu": c_first, "again_cpu": c_again, "instances": len(before),
                           "failed_instances": failed, "failures": len(first.failures) + len(again.failures),
-                          "mutating": len(mutating)}))
+                          "mutating": len(mutating), "failure_lines": (first.failures + again.failures)[:5],
+                          "mutating_calls": sorted(set(mutating))}))
         return 0
     regions = len(cfg.organization.governed_regions)
     print(f"organization: {len(cfg.accounts)} accounts, {len(cfg.ous)} OUs (max depth "
@@ -192,7 +193,9 @@ def scale_table(args: argparse.Namespace, sizes: list[int]) -> int:
               f"{row['first'] / row['accounts']:.3f} s/account (CPU {row['first_cpu'] / row['accounts']:.3f})  "
               f"no-change {row['again']:6.1f} s  "
               f"{row['instances']} instances, {row['failed_instances']} not CURRENT, {row['failures']} failures, "
-              f"{row['mutating']} mutating calls on the re-deploy", flush=True)
+              f"{row['mutating']} mutating calls on the re-deploy {row.get('mutating_calls') or ''}", flush=True)
+        for line in row.get("failure_lines", []):
+            print("  failure:", line, flush=True)
     for label, key in (("wall", "first"), ("CPU", "first_cpu")):
         per = [r[key] / r["accounts"] for r in rows]
         print(f"per-account first deploy ({label}), largest / smallest size: {per[-1] / per[0]:.2f}x "
