@@ -54,7 +54,7 @@ def run(broken: str | None) -> tuple[float, int, int]:
         # no landing zone (no CharterEvidenceReader): the caller reads its own account, as assess does
         artifacts = list(collect_all(sessions, cfg, None, collectors=names, max_workers=8, role_name=""))
         elapsed = time.perf_counter() - start
-    return elapsed, sum(seen.values()), sum(a.kind == "gap" for a in artifacts)
+    return elapsed, sum(seen.values()), sum(a.kind == "gap" for a in artifacts), len(artifacts)
 
 
 def main() -> None:
@@ -62,11 +62,20 @@ def main() -> None:
     parser.add_argument("--api", default="TrentService.ListKeys")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    from terms import terms
+
     clean, broken = [], []
-    for _ in range(args.repeat):  # interleaved, so load on the machine hits both alike
-        clean.append(run(None))
-        broken.append(run(args.api))
+    for i in range(args.repeat):  # interleaved, the order alternating, so load on the machine hits both alike
+        for api in ((None, args.api) if i % 2 == 0 else (args.api, None)):
+            (clean if api is None else broken).append(run(api))
     c, b = statistics.median(r[0] for r in clean), statistics.median(r[0] for r in broken)
+    print(terms("both runs in this process with the embedded AWS's threads, collectors on 8 threads",
+                f"{args.repeat} of each, medians", "alternating (working first in even rounds)",
+                "the working runs have no gap, and each run with the broken API collects as many artifacts"))
+    if any(r[2] for r in clean) or len({r[3] for r in clean + broken}) != 1:
+        print(f"DISAGREEMENT: gaps with the working API {[r[2] for r in clean]} or artifact counts "
+              f"{sorted({r[3] for r in clean + broken})}; no ratio printed")
+        sys.exit(1)
     print(f"working API : {c:6.2f} s  {clean[0][1]:4d} requests  {clean[0][2]} gaps")
     print(f"{args.api} 500: {b:6.2f} s  {broken[0][1]:4d} requests  {broken[0][2]} gaps")
     print(f"ratio broken/working: {b / c:.2f} (must stay under 2)")

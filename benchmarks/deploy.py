@@ -9,9 +9,10 @@ unchanged StackSet to all of its instances (UpdateStackSet with the same templat
 parameters), which is what a pipeline that does not compare what is deployed does; the
 agreement asserted is that both leave the same StackSets and instances, none failed.
 
-The plan is the organization plus a service-managed StackSet (a KMS key and an SSM
-parameter in every member account and governed region: 62 x 3 = 186 instances);
-`--full-plan` deploys every registered builder instead. moto builds ~1,300 AWS-managed IAM
+The plan is the whole landing zone as `charter synth` makes it and `charter deploy` deploys
+it (every builder); `--sample-plan` deploys only the organization plus a service-managed
+StackSet (a KMS key and an SSM parameter in every member account and governed region:
+62 x 3 = 186 instances), for a quick look at the engine alone. moto builds ~1,300 AWS-managed IAM
 policies for every account it touches, which costs seconds per account and measures moto
 rather than deploy; they are off unless `--managed-policies`.
 
@@ -20,7 +21,7 @@ accounts with their own VPCs under an OU tree 5 deep) and deploys the full landi
 `--accounts 62,250,1000` deploys each size in a fresh embedded AWS (its own process) and
 prints the deploy time per account of each and the largest over the smallest (flat = 1.0x).
 
-Usage: python benchmarks/deploy.py [--full-plan] [--accounts N[,N...]] [--no-peer] [--managed-policies]
+Usage: python benchmarks/deploy.py [--sample-plan] [--accounts N[,N...]] [--no-peer] [--managed-policies]
                                    [--config examples/large/org.yaml]
 """
 
@@ -47,7 +48,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(REPO / "examples" / "large" / "org.yaml"))
-    parser.add_argument("--full-plan", action="store_true", help="deploy every registered builder's stacks")
+    parser.add_argument("--sample-plan", action="store_true",
+                        help="deploy only the organization and one sample StackSet (default: the whole landing zone)")
     parser.add_argument("--accounts", default="", help="grow the config to N accounts (a comma list: each size "
                         "in its own process) and deploy the full landing zone")
     parser.add_argument("--no-peer", action="store_true", help="skip the re-apply-everything peer")
@@ -66,7 +68,7 @@ def main() -> int:
     from charter.local import LocalAws
 
     cfg = load_config(args.config)
-    full = args.full_plan or bool(sizes)
+    full = not args.sample_plan
     if sizes:
         from charter.config.grow import grow
 
@@ -74,12 +76,12 @@ def main() -> int:
     out = Path(tempfile.mkdtemp(prefix="charter-deploy-bench-"))
     peer_s, peer_calls = None, 0
     try:
-        if sizes:  # the landing zone as `charter synth` makes it
+        if full:  # the landing zone as `charter synth` makes it and `charter deploy` deploys it
             from charter.landing_zone.synth import build_plan, synthesize, write_output
 
             write_output(stacks := synthesize(cfg), build_plan(cfg, stacks), out)
         else:
-            write_sample_plan(cfg, out, builders=None if full else ["organization"], management=False)
+            write_sample_plan(cfg, out, builders=["organization"], management=False)
         with LocalAws() as aws:
             sessions = aws.sessions()
             calls: list[str] = []
@@ -117,7 +119,8 @@ def main() -> int:
         print(json.dumps({"accounts": len(cfg.accounts), "first": t_first, "again": t_again,
                           "first_cpu": c_first, "again_cpu": c_again, "instances": len(before),
                           "failed_instances": failed, "failures": len(first.failures) + len(again.failures),
-                          "mutating": len(mutating)}))
+                          "mutating": len(mutating), "failure_lines": (first.failures + again.failures)[:5],
+                          "mutating_calls": sorted(set(mutating))}))
         return 0
     regions = len(cfg.organization.governed_regions)
     print(f"organization: {len(cfg.accounts)} accounts, {len(cfg.ous)} OUs (max depth "
@@ -192,7 +195,9 @@ def scale_table(args: argparse.Namespace, sizes: list[int]) -> int:
               f"{row['first'] / row['accounts']:.3f} s/account (CPU {row['first_cpu'] / row['accounts']:.3f})  "
               f"no-change {row['again']:6.1f} s  "
               f"{row['instances']} instances, {row['failed_instances']} not CURRENT, {row['failures']} failures, "
-              f"{row['mutating']} mutating calls on the re-deploy", flush=True)
+              f"{row['mutating']} mutating calls on the re-deploy {row.get('mutating_calls') or ''}", flush=True)
+        for line in row.get("failure_lines", []):
+            print("  failure:", line, flush=True)
     for label, key in (("wall", "first"), ("CPU", "first_cpu")):
         per = [r[key] / r["accounts"] for r in rows]
         print(f"per-account first deploy ({label}), largest / smallest size: {per[-1] / per[0]:.2f}x "

@@ -41,12 +41,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--config", type=Path, default=REPO / "examples" / "small" / "org.yaml")
     args = parser.parse_args()
+    from terms import terms
+
+    print(terms("each deploy alone in this process with its embedded AWS's threads",
+                f"{args.rounds} of each, medians", "alternating (plain moto first in even rounds)",
+                "both deploys finish with no failure"), flush=True)
     times: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(args.rounds):
-        for enforce in (False, True):
+    failed = 0
+    for i in range(args.rounds):
+        for enforce in ((False, True) if i % 2 == 0 else (True, False)):
             seconds, failures = one(args.config, enforce)
             times[enforce].append(seconds)
+            failed += failures
             print(f"enforcement {'on ' if enforce else 'off'}: {seconds:6.1f} s, {failures} failures", flush=True)
+    if failed:
+        raise SystemExit(f"DISAGREEMENT: {failed} failures; no ratio printed")
     off, on = statistics.median(times[False]), statistics.median(times[True])
     print(f"deploy with enforcement / plain moto: {on / off:.2f}x ({on:.1f} s vs {off:.1f} s, median of {args.rounds})")
 

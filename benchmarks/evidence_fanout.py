@@ -240,8 +240,16 @@ def main() -> None:
           f"{t_conc:7.1f} s  (CPU: collector {cpu_conc[0]:.1f} s, embedded AWS {cpu_conc[1]:.1f} s)")
     print(f"sequential (1 worker):     {t_seq:7.1f} s  (CPU: collector {cpu_seq[0]:.1f} s, "
           f"embedded AWS {cpu_seq[1]:.1f} s)")
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other processes slow the "
-          "CPU-bound concurrent run, not the latency-bound sequential one)")
+    from terms import terms
+
+    print(terms(f"concurrent: {args.workers} workers in {args.processes} process(es); sequential: 1 worker; the "
+                f"embedded AWS {'in this process' if args.in_process else 'in a child process'} for both", "one of each",
+                "concurrent first (it also pays for the credential reports' first generation)",
+                "both runs collect the same artifacts (collector, account, region, kind, population)"))
+    print("(other processes slow the CPU-bound concurrent run, not the latency-bound sequential one)")
+    if not same:
+        print("DISAGREEMENT: the concurrent and sequential runs collected different artifacts; no speed-up printed")
+        raise SystemExit(1)
     print(f"speed-up: {t_seq / t_conc:.1f}x  (latency {args.latency * 1000:.0f} ms per request; "
           f"same artifacts: {'yes' if same else 'NO'})")
 

@@ -47,6 +47,11 @@ def main() -> None:
     assets = list(md.assets)
     base = {"assets": assets, "objective": "mean_variance", "constraints": {"max_weight": 0.2},
             "backtest": {"lookback": 126, "rebalance_every": 21}}
+    from terms import terms
+
+    print(terms("one process, the computation on one worker (workers=1) for both",
+                "one of each (the peer is the same job without the search)", "the peer first",
+                "none: the two runs do different work by design (the difference is the search)"))
     peer_wall, _ = _run(base, md)
     wall, cpu = _run({**base, "search": {"enabled": True, "n_trials": args.trials, "lookback_min": 63,
                                           "lookback_max": 252, "halving": False}}, md)

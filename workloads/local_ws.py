@@ -9,10 +9,11 @@ changes. The local server does the same over HTTP on its own port:
 - `GET /ws?user=NAME` upgrades to a WebSocket; each frame is a `$default` event, the
   handshake `$connect` (the user is the local identity, as `X-Charter-User` is for the
   REST routes: there is no Cognito locally) and the close `$disconnect`;
-- `POST|GET|DELETE /local/@connections/{id}` is the management API. The server points
-  boto3's own per-service endpoint variable, `AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI`,
-  at itself, so the handlers in this process and the local job workers (child processes
-  that inherit the environment) post to it as they would post to AWS. A connection that
+- `POST|GET|DELETE /local/@connections/{id}` is the management API. The server names
+  itself in the handlers' `WEBSOCKET_ENDPOINT` setting (what a deployment sets when its
+  management API is not at the URL the events carry), so the handlers in this process and
+  the local job workers (child processes that inherit the environment) post to it as they
+  would post to AWS; the SDK's endpoint variables stay for the AWS services. A connection that
   is gone answers 410 `GoneException`, as AWS does, and the handlers drop it.
 """
 
@@ -31,7 +32,8 @@ from aiohttp import WSMsgType, web
 log = logging.getLogger("charter.workloads.local_ws")
 WS_PATH = "/ws"
 MANAGEMENT_PREFIX = "/local/@connections/"
-MANAGEMENT_ENV = "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"
+#: the handlers' setting (`Settings.websocket_endpoint`) naming where the management API is
+MANAGEMENT_ENV = "WEBSOCKET_ENDPOINT"
 #: API Gateway's frame limit (128 KB messages, 32 KB frames): larger messages are refused there too.
 MAX_MESSAGE_BYTES = 128 * 1024
 

@@ -20,9 +20,14 @@ def _guarded_app():
     from moto import backends
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    # moto's own dispatcher lists its package folder on every request (a listdir and ~150
+    # stats: 15% of the CPU of a local API request, measured with cProfile); the folder
+    # does not change while the server runs.
+    modules = frozenset(backends.list_of_moto_modules())
+
     class Dispatcher(DomainDispatcherApplication):
         def get_backend_for_host(self, host):  # moto's, minus a print() meant for moto's developers
-            if host is None or host == "moto_api" or host in backends.list_of_moto_modules():
+            if host is None or host == "moto_api" or host in modules:
                 return host
             return next((b for b, pattern in self.backend_url_patterns if pattern.match(f"http://{host}")), None)
 

@@ -100,6 +100,11 @@ class LocalAws:
         # AWS-managed policies (ReadOnlyAccess, SecurityAudit, ...) exist in every real account;
         # moto loads them only when asked
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        # moto copies ~1,200 public AMIs into every account-region EC2 touches, each with an
+        # EBS volume and snapshot of the account's own: a fresh AWS account has none, and it
+        # cost ~1.8 s of CPU per account-region (two thirds of the embedded AWS's CPU in an
+        # examples/large deploy, under cProfile). Charter reads no public AMI.
+        os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         # werkzeug logs every request to stderr; the CLI's own progress is the output
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # moto's CloudFormation says, per resource, which types it only records (Config

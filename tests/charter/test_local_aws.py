@@ -29,6 +29,15 @@ def test_unimplemented_service_fails_fast_without_retries(aws) -> None:
     assert info.value.response["ResponseMetadata"]["RetryAttempts"] == 0
 
 
+def test_a_new_account_region_has_no_volumes_or_snapshots_of_its_own(aws) -> None:
+    """As in a fresh AWS account: plain moto gives every account-region EC2 touches ~1,200
+    volumes and snapshots (one per public AMI it copies in), which EBS evidence would list."""
+    ec2 = aws.sessions().client("ec2", region="eu-west-1")
+    ec2.enable_ebs_encryption_by_default()
+    assert ec2.describe_volumes()["Volumes"] == []
+    assert ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"] == []
+
+
 def test_kms_key_with_tags_deploys_through_cloudformation(aws) -> None:
     template = {"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {
         "KeyPolicy": {"Version": "2012-10-17", "Statement": [

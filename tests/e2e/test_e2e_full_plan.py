@@ -1,6 +1,6 @@
 """End to end on the embedded AWS: the FULL landing-zone plan of examples/small deploys with
 no failure, a second deploy changes nothing, and what it built is there in the accounts.
-How long it takes is measured by `benchmarks/deploy.py --full-plan --config examples/small/org.yaml`."""
+How long it takes is measured by `benchmarks/deploy.py --config examples/small/org.yaml`."""
 
 from __future__ import annotations
 

@@ -381,6 +381,24 @@ def invoke_runs_the_functions_code(aws: Aws) -> bool:
     return "FunctionError" not in answer and json.loads(answer["Payload"].read()) == {"echo": 7, "fn": "runs"}
 
 
+@scenario("sagemaker_pipelines.run_pipeline_executions")
+def concurrent_starts_with_one_client_request_token_are_one_execution(aws: Aws) -> bool:
+    """A submit retried while its first try is still in flight (the API's handlers run on many
+    threads) starts one pipeline execution, as AWS's idempotency token promises."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = "scenario-token"
+    aws.client("sagemaker").create_pipeline(
+        PipelineName=name, RoleArn=f"arn:aws:iam::{MANAGEMENT}:role/pipeline",
+        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Parameters": [], "Steps": []}))
+    clients = [aws.client("sagemaker") for _ in range(8)]
+    with ThreadPoolExecutor(len(clients)) as pool:
+        arns = set(pool.map(lambda sm: sm.start_pipeline_execution(
+            PipelineName=name, ClientRequestToken="token-0123456789abcdef0123456789")["PipelineExecutionArn"], clients))
+    listed = clients[0].list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"]
+    return len(arns) == 1 and len(listed) == 1
+
+
 @scenario("custom_resources.patch_custom_resources")
 def a_custom_resource_is_what_its_function_answers_at_the_response_url(aws: Aws) -> bool:
     role = _role(aws, "custom-role")

@@ -14,10 +14,9 @@ PRODUCT = ("landing_zone", "controls", "evidence", "workloads", "optimizer", "ru
 CLI = ("charter/cli.py", "charter/commands/", "charter/options.py", "charter/demo.py", "charter/local/")
 #: The session factory may look at its own endpoint (it sends requests there).
 FACTORY = ("charter/aws.py",)
-#: Where requests go, never what answers: the SDK's own rule that AWS_ENDPOINT_URL overrides
-#: every service's endpoint, applied to the one client made with an explicit endpoint.
-ROUTING = {"workloads/handlers/websocket.py": "AWS_ENDPOINT_URL overrides the management API's URL, as for every SDK client",
-           "charter/options.py": "AWS_ENDPOINT_URL is the endpoint when no flag names one, as for every SDK client; "
+#: Where requests go, never what answers: the SDK's own rule that AWS_ENDPOINT_URL names the
+#: endpoint when nothing else does.
+ROUTING = {"charter/options.py": "AWS_ENDPOINT_URL is the endpoint when no flag names one, as for every SDK client; "
                                  "what answers there states its capabilities (charter.local.aws_sessions)"}
 
 

@@ -192,6 +192,39 @@ def test_websocket_connect_subscribe_push_disconnect(cloud) -> None:
     assert websocket.notify(job, SETTINGS) == 0
 
 
+def test_websocket_pushes_go_to_the_apis_own_url_whatever_the_sdk_endpoint(cloud, monkeypatch) -> None:
+    """A runtime that points the SDK elsewhere (the embedded AWS's Lambda runtime sets
+    AWS_ENDPOINT_URL; a proxy may set the per-service variable) does not move the management
+    API: API Gateway serves it only at the API's own URL, which the $connect event names."""
+    monkeypatch.setattr(websocket, "_mgmt", {})
+    dead = "http://127.0.0.1:9"  # nothing listens: a push sent there is lost
+    monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", dead)
+    store = JobStore(SETTINGS)
+    job = store.create("user-1", {"assets": ASSETS, "objective": "min_variance"})
+    assert websocket.connect(_ws_event("$connect", "conn-2"), None)["statusCode"] == 200
+    assert websocket.default(_ws_event("$default", "conn-2", json.dumps(
+        {"action": "subscribe", "job_id": job.job_id})))["statusCode"] == 200
+    assert websocket.notify(store.update(job, status="RUNNING"), SETTINGS) == 1
+    api_url = "https://abc123.execute-api.us-east-1.amazonaws.com/test"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", dead)
+    assert websocket._management(api_url).meta.endpoint_url == api_url
+
+
+def test_websocket_endpoint_setting_names_a_gateway_of_its_own(cloud, monkeypatch) -> None:
+    """A deployment (or the local server) whose management API is not at the URL the events
+    carry says where it is in WEBSOCKET_ENDPOINT; the connection keeps that URL for pushes."""
+    monkeypatch.setenv("WEBSOCKET_ENDPOINT", "https://ws.example.com/prod")
+    assert websocket.connect(_ws_event("$connect", "conn-3"), None)["statusCode"] == 200
+    item = boto3.client("dynamodb", region_name="us-east-1").get_item(
+        TableName=SETTINGS.connections_table, Key={"connection_id": {"S": "conn-3"}})["Item"]
+    assert item["endpoint"]["S"] == "https://ws.example.com/prod"
+    monkeypatch.delenv("WEBSOCKET_ENDPOINT")
+    assert websocket.connect(_ws_event("$connect", "conn-4"), None)["statusCode"] == 200
+    item = boto3.client("dynamodb", region_name="us-east-1").get_item(
+        TableName=SETTINGS.connections_table, Key={"connection_id": {"S": "conn-4"}})["Item"]
+    assert item["endpoint"]["S"] == "https://abc123.execute-api.us-east-1.amazonaws.com/test"
+
+
 def _agent_event(api_path: str, props: list[dict], group: str = "risk") -> dict:
     return {"messageVersion": "1.0", "agent": {"name": "risk-assessment", "id": "AGENT1", "alias": "ALIAS1",
                                                "version": "1"},

@@ -19,8 +19,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from typing import Any
+
+import boto3
 
 from . import aws
 from .jobs import Job, JobStore
@@ -46,6 +49,8 @@ def _user(ctx: dict[str, Any]) -> str:
 
 
 def _endpoint(ctx: dict[str, Any], settings: Settings) -> str:
+    """Where the connection's management API is: the WEBSOCKET_ENDPOINT setting when the
+    deployment names one, else the API's own URL from the event, as API Gateway sends it."""
     if settings.websocket_endpoint:
         return settings.websocket_endpoint
     return f"https://{ctx.get('domainName', '')}/{ctx.get('stage', '')}"
@@ -81,7 +86,7 @@ def disconnect(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 def post(endpoint: str, connection_id: str, message: dict[str, Any]) -> bool:
     """Send one message; False when the client is gone (410)."""
-    api = aws.client("apigatewaymanagementapi") if not endpoint else _management(endpoint)
+    api = _management(endpoint) if endpoint else aws.client("apigatewaymanagementapi")
     try:
         api.post_to_connection(ConnectionId=connection_id, Data=json.dumps(message, default=str).encode())
     except api.exceptions.GoneException:
@@ -90,25 +95,29 @@ def post(endpoint: str, connection_id: str, message: dict[str, Any]) -> bool:
 
 
 def _management(endpoint: str) -> Any:
-    import os
+    """The connection management API at the WebSocket API's own URL, where API Gateway serves it.
 
-    import boto3
-
-    # The management API lives at the WebSocket API's own URL. boto3's per-service endpoint
-    # variable names another (the local server's own management API, `workloads.local_ws`);
-    # with the embedded AWS (AWS_ENDPOINT_URL set) everything else goes to that endpoint.
-    url = os.environ.get("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI") or os.environ.get("AWS_ENDPOINT_URL") or endpoint
-    key = f"apigatewaymanagementapi@{url}"
-    cached = _mgmt.get(key)
+    The URL is the connection's (`_endpoint`), never the SDK's configured endpoint: the
+    AWS_ENDPOINT_URL a runtime sets for the handler's other clients names where those services
+    answer, not where this API's connections live. A gateway other than API Gateway (the local
+    server, `workloads.local_ws`) names its own URL through the WEBSOCKET_ENDPOINT setting."""
+    cached = _mgmt.get(endpoint)
     if cached is None:
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        cached = boto3.session.Session().client("apigatewaymanagementapi", endpoint_url=url, region_name=region,
-                                                config=aws.CONFIG)
-        _mgmt[key] = cached
+        with _mgmt_lock:
+            cached = _mgmt.get(endpoint)
+            if cached is None:
+                # the API's region: the function runs beside it (Lambda sets AWS_REGION)
+                region = boto3.session.Session().region_name or "us-east-1"
+                # A session per client: boto3's default session is not thread-safe to create clients from.
+                cached = boto3.session.Session().client("apigatewaymanagementapi", endpoint_url=endpoint,
+                                                        region_name=region, config=aws.CONFIG)
+                _mgmt[endpoint] = cached
     return cached
 
 
+#: endpoint URL -> its management API client (one per API and stage, reused across invocations)
 _mgmt: dict[str, Any] = {}
+_mgmt_lock = threading.Lock()
 
 
 def default(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -6,6 +6,8 @@ import queue
 import threading
 from typing import Any
 
+_start_lock = threading.Lock()
+
 
 def run_pipeline_executions() -> None:
     """moto 5.2.1 records StartPipelineExecution as already "Succeeded" and runs nothing,
@@ -27,13 +29,17 @@ def run_pipeline_executions() -> None:
     def start(self, pipeline_name, pipeline_execution_display_name, pipeline_parameters,
               pipeline_execution_description, parallelism_configuration, client_request_token):
         pipeline = get_pipeline_from_name(self.pipelines, pipeline_name)
-        if client_request_token:
-            for arn, execution in pipeline.pipeline_executions.items():
-                if execution.client_request_token == client_request_token:
-                    return {"PipelineExecutionArn": arn}
-        answer = original(self, pipeline_name, pipeline_execution_display_name, pipeline_parameters,
-                          pipeline_execution_description, parallelism_configuration, client_request_token)
-        execution = pipeline.pipeline_executions[answer["PipelineExecutionArn"]]
+        # One start at a time: requests arrive on many server threads, and the token lookup
+        # and the new execution must be one step (else two retries of one submit both start
+        # a run, or the lookup iterates the executions while another thread adds one).
+        with _start_lock:
+            if client_request_token:
+                for arn, execution in pipeline.pipeline_executions.items():
+                    if execution.client_request_token == client_request_token:
+                        return {"PipelineExecutionArn": arn}
+            answer = original(self, pipeline_name, pipeline_execution_display_name, pipeline_parameters,
+                              pipeline_execution_description, parallelism_configuration, client_request_token)
+            execution = pipeline.pipeline_executions[answer["PipelineExecutionArn"]]
         if _ENDPOINT:
             pipelines.start(execution, pipeline, self.account_id, self.region_name, _ENDPOINT[-1])
         return answer

@@ -305,6 +305,26 @@ def patch_stacksets() -> None:
     from moto.core.responses import ActionResult, EmptyResult
     from moto.moto_api._internal import mock_random
 
+    # -- lookups --------------------------------------------------------------------------
+    def describe_stack_set(self, name: str) -> Any:
+        """moto's, over a copy of the StackSets: the server answers on many threads, and
+        moto's loop over the live dict fails (HTTP 500, "OrderedDict mutated during
+        iteration") when another request creates a StackSet meanwhile."""
+        from moto.cloudformation.exceptions import StackSetNotFoundException
+
+        stacksets = dict(self.stacksets)  # one C-level copy: atomic under the GIL
+        found = stacksets.get(name)
+        if found is not None and found.status != "DELETED":
+            return found
+        for stackset in stacksets.values():
+            if stackset.name == name and stackset.status != "DELETED":
+                return stackset
+        raise StackSetNotFoundException(name)
+
+    if not hasattr(cfn.CloudFormationBackend.describe_stack_set, "moto_original"):
+        describe_stack_set.moto_original = cfn.CloudFormationBackend.describe_stack_set  # type: ignore[attr-defined]
+        cfn.CloudFormationBackend.describe_stack_set = describe_stack_set
+
     # -- instances ------------------------------------------------------------------------
     def instance_init(self, account_id, region_name, stackset_id, name, permission_model, parameters=None):
         self.account_id, self.region_name, self.stackset_id = account_id, region_name, stackset_id
