@@ -171,7 +171,8 @@ def format_minutes(minutes: int) -> str:
 
 
 #: A duration in minutes, written `5m`, `1h` or `2d` in org.yaml.
-Minutes = Annotated[int, BeforeValidator(_minutes)]
+Minutes = Annotated[int, BeforeValidator(_minutes, json_schema_input_type=Annotated[int, Field(ge=1)] | Annotated[
+    str, Field(pattern=_DURATION.pattern)])]
 
 
 class RecoveryTarget(StrictModel):

@@ -70,25 +70,32 @@ def deploy_evidence_stack(sessions: SessionFactory, cfg: OrgConfig, org_id: str)
     """The evidence-store stack of `cfg`, its code asset uploaded first (as deploy does)."""
     from charter.landing_zone.builders.evidence_store import build
 
-    spec = build(cfg)[0]
+    spec, *replicas = build(cfg)
+    for replica in replicas:  # S3 refuses a replication rule into a bucket that does not exist yet
+        _create(sessions.client("cloudformation", region=replica.deployment.regions[0]), f"{STACK}-replica",
+                replica.template.to_json(), [{"ParameterKey": "AuditAccountId",
+                                              "ParameterValue": LOCAL_MANAGEMENT_ACCOUNT}])
     asset = spec.facts["assets"][0]
     region = cfg.organization.home_region
     s3 = sessions.client("s3")
     assets = asset["bucket"].replace("${AWS::AccountId}", LOCAL_MANAGEMENT_ACCOUNT).replace("${AWS::Region}", region)
     s3.create_bucket(Bucket=assets)
     s3.put_object(Bucket=assets, Key=asset["default_key"], Body=package_zip(cfg, asset))
-    cfn = sessions.client("cloudformation")
-    cfn.create_stack(StackName=STACK, TemplateBody=spec.template.to_json(),
-                     Capabilities=["CAPABILITY_NAMED_IAM"],
-                     Parameters=[{"ParameterKey": "AuditAccountId", "ParameterValue": LOCAL_MANAGEMENT_ACCOUNT},
-                                 {"ParameterKey": "OrganizationId", "ParameterValue": org_id}])
+    return _create(sessions.client("cloudformation"), STACK, spec.template.to_json(),
+                   [{"ParameterKey": "AuditAccountId", "ParameterValue": LOCAL_MANAGEMENT_ACCOUNT},
+                    {"ParameterKey": "OrganizationId", "ParameterValue": org_id}])
+
+
+def _create(cfn: Any, name: str, body: str, parameters: list[dict[str, str]]) -> dict[str, str]:
+    """Create stack `name` and wait for it; its outputs."""
+    cfn.create_stack(StackName=name, TemplateBody=body, Capabilities=["CAPABILITY_NAMED_IAM"], Parameters=parameters)
     for _ in range(600):
-        stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
         if not stack["StackStatus"].endswith("IN_PROGRESS"):
             break
         time.sleep(0.5)
     if stack["StackStatus"] != "CREATE_COMPLETE":
-        events = cfn.describe_stack_events(StackName=STACK)["StackEvents"]
+        events = cfn.describe_stack_events(StackName=name)["StackEvents"]
         reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}" for e in events
                    if e.get("ResourceStatusReason")]
         raise AssertionError(f"{stack['StackStatus']}: {reasons[:5]}")

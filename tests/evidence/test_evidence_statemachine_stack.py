@@ -16,7 +16,7 @@ EXAMPLE = "examples/small/org.yaml"
 def _resources() -> dict[str, Any]:
     from charter.landing_zone.builders.evidence_store import build
 
-    [spec] = build(load_config(EXAMPLE))
+    spec = next(s for s in build(load_config(EXAMPLE)) if s.name == "evidence-store")
     return json.loads(spec.template.to_json())["Resources"]
 
 

@@ -100,7 +100,7 @@ def test_a_dead_worker_becomes_gaps_for_exactly_what_it_did_not_return(org):
     assert len(got) == len(set(got)) and set(got) == planned  # nothing missing, nothing twice
     gaps = [a for a in artifacts if a.kind == "gap"]
     other = sorted({a.error for a in gaps if "worker process" not in a.error or "--processes 1" not in a.error})
-    assert gaps and not other, other[:3]
+    assert gaps and not other, "\n".join(other[:3])
     assert any(a.collector == "kms" for a in gaps)
 
 
