@@ -107,24 +107,9 @@ def instance_count(cfg: OrgConfig, dep: Any) -> int:
     """Accounts x regions a StackSet reaches (service-managed to OUs: every account below them)."""
     if dep.target_accounts:
         return len(dep.target_accounts) * len(dep.regions)
-    below = _subtree(cfg, dep.target_ous)
+    below = cfg.subtree(dep.target_ous)
     return sum(1 for a in cfg.accounts if a.ou in below) * len(dep.regions)
 
-
-def _subtree(cfg: OrgConfig, names: list[str]) -> set[str]:
-    if "Root" in names:
-        return {"Root", *(ou.name for ou in cfg.ous)}
-    children: dict[str, list[str]] = {}
-    for ou in cfg.ous:
-        children.setdefault(ou.parent, []).append(ou.name)
-    out: set[str] = set()
-    stack = list(names)
-    while stack:
-        name = stack.pop()
-        if name not in out:
-            out.add(name)
-            stack.extend(children.get(name, []))
-    return out
 
 
 def check_stacks(cfg: OrgConfig, stacks: Iterable[Any]) -> list[Breach]:

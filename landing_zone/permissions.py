@@ -69,17 +69,6 @@ class Organization:
             out.append(ROOT)
         return list(reversed(out))
 
-    def subtree(self, ous: Iterable[str]) -> set[str]:
-        ous = set(ous)
-        if ROOT in ous:
-            return {ROOT, *(o.name for o in self.cfg.ous)}
-        grew = True
-        while grew:
-            below = {o.name for o in self.cfg.ous if o.parent in ous}
-            grew = not below <= ous
-            ous |= below
-        return ous
-
     def targets(self, accounts: Iterable[str], regions: Iterable[str]) -> tuple[Target, ...]:
         return tuple(Target(self.ids[a], a, r) for a in accounts for r in regions)
 
@@ -135,7 +124,7 @@ def stack_targets(org: Organization, dep: Deployment) -> dict[str, tuple[Target,
         account = dep.account or "management"
         return {deployer(org.cfg, dep, account): org.targets([account], dep.regions)}
     if dep.permission_model == "SERVICE_MANAGED":
-        ous = org.subtree(dep.target_ous)
+        ous = org.cfg.subtree(dep.target_ous)
         names = [a.name for a in org.cfg.accounts if a.ou in ous]
         if dep.target_accounts:
             names = [n for n in names if n in dep.target_accounts]

@@ -8,6 +8,7 @@ can point at the exact line of the offending value.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -400,6 +401,23 @@ class OrgConfig(StrictModel):
     @property
     def security_contact(self) -> str:
         return str(self.organization.security_contact or self.organization.management_email)
+
+    def subtree(self, ou_names: Iterable[str]) -> set[str]:
+        """The OUs named and every OU below them (`Root` means all)."""
+        names = set(ou_names)
+        if ROOT in names:
+            return {ROOT, *(ou.name for ou in self.ous)}
+        children: dict[str, list[str]] = {}
+        for ou in self.ous:
+            children.setdefault(ou.parent, []).append(ou.name)
+        out: set[str] = set()
+        stack = list(names)
+        while stack:
+            name = stack.pop()
+            if name not in out:
+                out.add(name)
+                stack.extend(children.get(name, []))
+        return out
 
     def ou_depths(self) -> dict[str, int]:
         """Depth of each OU below Root (Root's children are depth 1). Assumes no cycles."""

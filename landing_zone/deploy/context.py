@@ -73,19 +73,3 @@ class DeployContext:
             return {k: self.substitute(v, cfg) for k, v in value.items()}
         return value
 
-
-def subtree(cfg: OrgConfig, ou_names: list[str]) -> set[str]:
-    """The OUs named and every OU below them (`Root` means all)."""
-    if ROOT in ou_names:
-        return {ROOT, *(ou.name for ou in cfg.ous)}
-    children: dict[str, list[str]] = {}
-    for ou in cfg.ous:
-        children.setdefault(ou.parent, []).append(ou.name)
-    out: set[str] = set()
-    stack = list(ou_names)
-    while stack:
-        name = stack.pop()
-        if name not in out:
-            out.add(name)
-            stack.extend(children.get(name, []))
-    return out

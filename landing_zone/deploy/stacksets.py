@@ -28,7 +28,7 @@ import botocore.exceptions
 from charter.aws import error_code, paginate
 
 from .autodeploy import auto_deployment
-from .context import PENDING, subtree
+from .context import PENDING
 from .journal import StackRecord
 from .run import Change, Run, describe_error
 from .templates import Template, body_args
@@ -51,7 +51,7 @@ def target_accounts(run: Run, tpl: Template) -> dict[str, str]:
     """account id -> account name of every account that must get an instance."""
     dep = tpl.planned.deployment
     if dep.permission_model == "SERVICE_MANAGED" and not dep.target_accounts:
-        ous = subtree(run.cfg, dep.target_ous)
+        ous = run.cfg.subtree(dep.target_ous)
         names = [a.name for a in run.cfg.accounts if a.ou in ous]
     else:
         names = list(dep.target_accounts)

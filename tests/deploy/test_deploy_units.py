@@ -10,7 +10,7 @@ import pytest
 from charter.config.model import OrgConfig
 from charter.landing_zone.config import load_config
 from charter.landing_zone.deploy.api_steps import _Resolver, already_done
-from charter.landing_zone.deploy.context import DeployContext, subtree
+from charter.landing_zone.deploy.context import DeployContext
 from charter.landing_zone.deploy.journal import Journal, ScpRecord, StackRecord
 from charter.landing_zone.deploy.run import Run
 from charter.landing_zone.deploy.scps import sid_control, statement_diff, statement_hashes
@@ -46,10 +46,10 @@ def test_statement_diff_names_each_sid_and_its_control() -> None:
 
 
 def test_subtree_reaches_ous_nested_four_deep(large: OrgConfig) -> None:
-    retail = subtree(large, ["Retail"])
+    retail = large.subtree(["Retail"])
     assert retail == {"Retail", "RetailProd", "RetailNonProd", "RetailPCI"}
     assert max(large.ou_depths().values()) == 4
-    assert subtree(large, ["Root"]) >= {ou.name for ou in large.ous}
+    assert large.subtree(["Root"]) >= {ou.name for ou in large.ous}
 
 
 def test_operation_preferences_follow_the_config(large: OrgConfig, tmp_path: Path) -> None:

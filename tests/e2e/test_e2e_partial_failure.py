@@ -89,7 +89,7 @@ def test_one_failed_account_region_withholds_only_what_depends_on_it_and_only_th
                 assert status == "CURRENT/SUCCEEDED", (stackset, account, region, status)
         wanted = {(a.name, r) for a in cfg.accounts for r in planned.regions
                   if (a.name in planned.target_accounts if planned.target_accounts else
-                      a.ou in _subtree(cfg, planned.target_ous)) and a.name != "management"}
+                      a.ou in cfg.subtree(planned.target_ous)) and a.name != "management"}
         if stackset == "charter-network":
             wanted -= {(FAILED_ACCOUNT, r) for r in planned.regions}
             assert {("prod", "us-east-1"), ("staging", "us-east-1")} <= set(instances), "prod and staging get a VPC"
@@ -103,9 +103,3 @@ def test_one_failed_account_region_withholds_only_what_depends_on_it_and_only_th
     assert _instances(cfn, names)["charter-network"].get((FAILED_ACCOUNT, "us-east-1")) == "CURRENT/SUCCEEDED"
     third = deploy(cfg, tmp_path, aws)
     assert third.failures == [] and third.changes == []
-
-
-def _subtree(cfg, roots: list[str]) -> set[str]:
-    from charter.landing_zone.deploy.context import subtree
-
-    return subtree(cfg, roots)
