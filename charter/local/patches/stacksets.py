@@ -268,11 +268,7 @@ def join(timeout: float = 60.0) -> None:
     with _LOCK:
         runners = list(_RUNNERS)
     for thread in runners:
-        thread.join(timeout)
-    with _LOCK:
-        for thread in runners:
-            if not thread.is_alive():
-                _RUNNERS.pop(thread, None)
+        thread.join(timeout)  # a runner leaves `_RUNNERS` itself as it ends (`_drain`)
 
 
 def active(stackset: Any) -> list[Operation]:
