@@ -34,6 +34,9 @@ from charter.errors import CharterError
 #: checks: raising it is a deliberate change, with the templates re-linted).
 CHECKOV_VERSION = "3.3.30"
 
+#: checkov's command line, run by the environment's python (see its docstring)
+LAUNCHER = Path(__file__).with_name("toolenv_checkov_launch.py")
+
 
 class ToolError(CharterError):
     """A tool Charter runs in its own environment could not be installed or run."""
@@ -141,7 +144,7 @@ def run_checkov(paths: list[str], framework: str, say: Callable[[str], None] | N
     if not paths:
         return CheckovResult([], [])
     exe = ensure_checkov(say)
-    args = [str(exe), "--framework", framework, "--output", "json", "--soft-fail", "--compact",
+    args = [*checkov_command(exe), "--framework", framework, "--output", "json", "--soft-fail", "--compact",
             "--skip-download"]
     for path in paths:
         args += ["--file", path]
@@ -152,6 +155,17 @@ def run_checkov(paths: list[str], framework: str, say: Callable[[str], None] | N
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
         raise ToolError(f"checkov {CHECKOV_VERSION} failed (exit {proc.returncode}) on {len(paths)} file(s):\n{tail}")
     return parse_report(proc.stdout)
+
+
+def checkov_command(exe: Path) -> list[str]:
+    """How to start `exe`: the checkov Charter installed runs through `toolenv_checkov_launch.py`
+    in its environment's python (bc-jsonpath-ng's parser built once per grammar, until upstream
+    releases the fix in docs/upstream/); any other checkov (CHARTER_CHECKOV) runs as given."""
+    env = checkov_env()
+    if os.environ.get("CHARTER_CHECKOV") or exe != _bin(env, "checkov"):
+        return [str(exe)]
+    # -I: the environment's own packages only (no user site, no PYTHONPATH, no script folder)
+    return [str(_bin(env, "python")), "-I", str(LAUNCHER)]
 
 
 def parse_report(text: str) -> CheckovResult:
