@@ -108,3 +108,16 @@ def test_an_override_runs_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
     assert checkov_command(exe) == [str(exe)]
     monkeypatch.delenv("CHARTER_CHECKOV")
     assert checkov_command(exe)[1:] == ["-I", str(LAUNCHER)]
+
+
+def test_the_launcher_imports_only_what_checkovs_environment_has() -> None:
+    # it runs by path in checkov's environment, where there is no `charter` and no Charter dependency
+    import ast
+    import sys
+
+    tree = ast.parse(LAUNCHER.read_text())
+    roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    roots |= {node.module.split(".")[0] for node in ast.walk(tree)
+              if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+    assert roots - set(sys.stdlib_module_names) == {"bc_jsonpath_ng", "checkov"}
+    assert not any(isinstance(node, ast.ImportFrom) and node.level for node in ast.walk(tree))
