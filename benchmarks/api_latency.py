@@ -310,9 +310,16 @@ def main() -> int:
     ours_end, child_end = ctx.Pipe()
     proc = ctx.Process(target=serve, args=(child_end, args.peer), name="charter-api-server")
     proc.start()
+    child_end.close()  # so a server that dies reads as EOF here, not as a wait for ever
     verdict = "FAIL"
     try:
-        url, peer_url, pid = ours_end.recv()
+        try:
+            url, peer_url, pid = ours_end.recv()
+        except EOFError:
+            proc.join(30)
+            print(f"the server process ended before it was ready (exit {proc.exitcode}); its error is above",
+                  file=sys.stderr)
+            return 2
         bodies = request_bodies(256)
         print(f"server: LocalApiServer {url} (embedded AWS in its process, pid {pid}); "
               f"peer: {'werkzeug threaded WSGI server ' + peer_url if peer_url else 'not measured'}")
@@ -363,9 +370,13 @@ def main() -> int:
                   f"{'PASS' if half else 'FAIL'} ({', '.join(f'{op} {r:.2f}x' for op, r in ratios.items())})")
             verdict = verdict if half else "FAIL"
     finally:
-        ours_end.send("stop")
-        if ours_end.poll(30):
-            ours_end.recv()
+        if proc.is_alive():
+            ours_end.send("stop")
+            if ours_end.poll(30):
+                try:
+                    ours_end.recv()
+                except EOFError:
+                    pass
         proc.join(30)
         if proc.is_alive():
             proc.terminate()
