@@ -136,3 +136,44 @@ def test_refresh_writes_the_new_snapshot_names_what_is_missing_and_prices_with_i
     refreshed = {"us-east-1": 0.052, "us-west-2": 0.053}
     assert nat_hours and all(round(v, 6) == refreshed[r] for r, v in nat_hours.items()), nat_hours
 
+
+
+def test_the_table_names_unpriced_lines_and_the_gate_says_it_leaves_them_out(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import re
+
+    from charter.cost.prices import dump, load
+
+    snapshot = load().snapshot.model_copy(deep=True)
+    snapshot.prices = {k: snapshot.prices[k] for k in KEYS}  # most of the landing zone has no price here
+    prices = tmp_path / "prices.json"
+    prices.write_text(dump(snapshot), encoding="utf-8")
+    code, out, err = _charter(monkeypatch, capsys, "cost", "-c", str(SMALL), "--env", "dev", "--prices", str(prices),
+                              "--fail-over", "0.01")
+    shown, said = _flat(out), _flat(err)
+    assert code == 1, said
+    total = re.search(r"\(dev\): (\$[\d,.]+) a month over [\d,]+ lines", shown)
+    unknown = re.search(r"(\d+) line\(s\) have no price in the snapshot and are not in the total", shown)
+    assert total and unknown, shown
+    assert f"warning: {unknown.group(1)} line(s) have no price; the totals checked below leave them out" in said
+    assert f"over budget: monthly estimate {total.group(1)} exceeds --fail-over $0.01" in said
+
+
+def test_a_what_if_file_that_is_not_utf8_is_exit_2_naming_it(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    what = tmp_path / "lean.yaml"
+    what.write_bytes(b"# r\xe9duit\nbaseline: {}\n")
+    code, out, err = _charter(monkeypatch, capsys, "cost", "-c", str(SMALL), "--what-if", str(what))
+    said = _flat(err)
+    assert code == 2, out + err
+    assert f"{what}:1:1" in said and "not UTF-8 text" in said and "save it as UTF-8" in said
+
+
+def test_an_output_file_that_cannot_be_written_is_exit_2(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "no-such-dir" / "cost.csv"
+    code, out, err = _charter(monkeypatch, capsys, "cost", "-c", str(SMALL), "-f", "csv", "-o", str(target))
+    said = _flat(err)
+    assert code == 2, out + err
+    assert f"{target}: cannot write: No such file or directory" in said and "choose a writable path with -o" in said
+    assert "Traceback" not in err and not target.exists()
