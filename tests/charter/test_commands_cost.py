@@ -177,3 +177,25 @@ def test_an_output_file_that_cannot_be_written_is_exit_2(
     assert code == 2, out + err
     assert f"{target}: cannot write: No such file or directory" in said and "choose a writable path with -o" in said
     assert "Traceback" not in err and not target.exists()
+
+
+def test_plan_shows_the_cost_change_since_the_last_deploy(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from charter.commands.cost import record_deployed_cost
+    from charter.landing_zone.config import load_config
+
+    # deployed: prod with one NAT gateway (not three); planned now: the example as it is
+    lean = tmp_path / "lean.yaml"
+    lean.write_text(SMALL.read_text().replace("\nbaseline:\n", "\nbaseline:\n  network:\n    nat_gateways: {prod: single}\n",
+                                              1))
+    out = tmp_path / "out"
+    code, _, err = _charter(monkeypatch, capsys, "plan", "-c", str(lean), "-o", str(out), "--offline")
+    assert code == 0, err
+    record_deployed_cost(load_config(lean), out)  # what `charter deploy` records when it finishes
+
+    code, shown, err = _charter(monkeypatch, capsys, "plan", "-c", str(SMALL), "-o", str(out), "--offline")
+    assert code == 0, err
+    line = next((x for x in shown.splitlines() if x.startswith("cost: ")), "")
+    # two more NAT gateways, 730 h x ($0.045 gateway + $0.005 public IPv4 address) each: +$73.00;
+    # the NAT data is the same GB through more gateways
+    assert "a month for the landing zone" in line and "+$73.00 since the last deploy (network +$73.00)" in line, line
