@@ -89,3 +89,12 @@ def test_collect_with_an_unknown_account_is_exit_2_listing_the_accounts(charter,
     assert "--accounts prdo: no such account in the organization" in said
     assert "pass one of the accounts these credentials can read:" in said and f"({org})" in said
     assert "Traceback" not in err and not list(store.glob("manifests/*.json"))  # nothing sealed
+
+
+def test_assess_with_org_yaml_reads_its_governed_regions(charter, org: str, tmp_path: Path) -> None:
+    out = tmp_path / "assessment"
+    code, _, err = charter("assess", "-c", str(SMALL), "-o", str(out), "--collector", "ebs")
+    assert code == 3, err  # a new account's EBS encryption by default is off: a failing control
+    result = json.loads((out / "assessment.json").read_text())
+    failing = {(f["account_id"], f["region"]) for f in result["findings"] if f["result"] == "fail"}
+    assert failing == {(org, "us-east-1"), (org, "us-west-2")}  # org.yaml's governed regions, no other
