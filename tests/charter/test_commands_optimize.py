@@ -64,3 +64,12 @@ def test_search_refuses_a_checkpoint_that_is_a_directory(tmp_path: Path) -> None
     assert r.exit_code == 2, r.output
     _one_error(r.output, f"--checkpoint {tmp_path / 'trials'}: not a regular file")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_search_space_with_bounds_reversed_is_one_error_line(tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text(JOB.replace("lookback: [40, 100]", "lookback: [100, 40]"))
+    r = CliRunner().invoke(app, ["optimize", "search", "-c", str(job), "-o", str(tmp_path / "out"), "--no-report"])
+    assert r.exit_code == 2, r.output
+    _one_error(r.output, "search.space.lookback: lower bound 100 exceeds upper bound 40")
+    assert not (tmp_path / "out" / "search.json").exists()
