@@ -48,9 +48,10 @@ def test_console_serves_the_compliance_face_of_a_local_store_until_sigterm(tmp_p
     code, summary = _get(f"{url}/compliance/summary")
     assert code == 200 and summary["verification"]["ok"] is True and len(summary["criteria"]) == 61
 
-    path = manifest.artifacts[0].path
-    code, detail = _get(f"{url}/compliance/artifact?path={path}")
-    assert code == 200 and json.dumps(detail)  # an artifact the manifest lists is served
+    listed = manifest.artifacts[0]
+    code, detail = _get(f"{url}/compliance/artifact?path={listed.path}")
+    assert code == 200, detail  # an artifact the manifest lists is served, checked against its hash
+    assert (detail["path"], detail["sha256"], detail["intact"]) == (listed.path, listed.sha256, True)
     code, refused = _get(f"{url}/compliance/artifact?path=../../etc/passwd")
     assert code == 400 and "is not an artifact path" in refused["message"]  # never a file outside the runs
     code, missing = _get(f"{url}/compliance/artifact?path=runs/nope/artifacts/x.json")
