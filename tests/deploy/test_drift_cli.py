@@ -145,9 +145,11 @@ def _resource_drift(account: str, region: str, logical_id: str, status: str,
 
 
 def _drift(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], deployed: Deployed,
-           answers: DriftAnswers, *, stubbed_drift: bool = True) -> tuple[int, str]:
+           answers: DriftAnswers, *, stubbed_drift: bool = True, extra: tuple[str, ...] = (),
+           stdout: list[str] | None = None) -> tuple[int, str]:
     """Run `charter drift` as a user does; CloudFormation answers from `answers`. With
-    `stubbed_drift`, the endpoint states that it detects drift (the Stubber answers it)."""
+    `stubbed_drift`, the endpoint states that it detects drift (the Stubber answers it).
+    `extra`: more arguments; `stdout`: gets the command's stdout as printed."""
     import charter.local.server
     from charter.cli import main
 
@@ -170,13 +172,15 @@ def _drift(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], 
 
     monkeypatch.setattr(SessionFactory, "client", client)
     monkeypatch.setattr(sys, "argv", ["charter", "drift", "-c", str(SMALL), "-o", str(deployed.out),
-                                      "--endpoint-url", deployed.endpoint_url])
+                                      "--endpoint-url", deployed.endpoint_url, *extra])
     try:
         main()
         code = 0
     except SystemExit as exc:
         code = exc.code or 0
     out = capsys.readouterr()
+    if stdout is not None:
+        stdout.append(out.out)
     text = " ".join((out.out + out.err).split())  # as a person reads it, whatever the wrapping
     answers.all_asked(text)
     return code, text
@@ -202,6 +206,31 @@ def test_drift_is_reported_per_control_with_the_account_names(deployed: Deployed
     assert f"{MEMBER}/prod/us-west-2/SampleKey: MODIFIED: EnableKeyRotation, KeyPolicy" in text
     assert f"{MEMBER}/prod/us-west-2/SampleOrganizationId: DELETED" in text
     assert "1 of 2 StackSets drifted (2 resources)" in text and "Traceback" not in text
+
+
+def test_drift_json_lists_each_drifted_resource_with_its_controls(deployed: Deployed, monkeypatch, capsys) -> None:
+    """`--output json` for a pipeline: stdout is the document alone, exit 1 when anything drifted."""
+    import json
+
+    prod = deployed.accounts["prod"]
+    answers = (DriftAnswers()
+               .detection(MANAGEMENT, "op-management", [])
+               .detection(MEMBER, "op-member", [_instance(MEMBER, prod, "us-west-2")])
+               .respond("list_stack_instance_resource_drifts", {"Summaries": [_resource_drift(
+                   prod, "us-west-2", "SampleKey", "MODIFIED", [("/EnableKeyRotation", "true", "false")])]},
+                   {"StackSetName": MEMBER, "StackInstanceAccount": prod, "StackInstanceRegion": "us-west-2",
+                    "OperationId": "op-member", "StackInstanceResourceDriftStatuses": ["MODIFIED", "DELETED"]}))
+    printed: list[str] = []
+    code, text = _drift(monkeypatch, capsys, deployed, answers, extra=("--output", "json"), stdout=printed)
+    assert code == 1, text
+    doc = json.loads(printed[0])
+    assert doc["schema"] == "charter/drift/v1" and doc["ok"] is False and doc["errors"] == []
+    assert sorted(doc["checked"]) == sorted([MANAGEMENT, MEMBER]) and doc["not_deployed"] == []
+    [drift] = doc["drifts"]
+    assert (drift["stackset"], drift["region"], drift["logical_id"], drift["status"]) == (MEMBER, "us-west-2",
+                                                                                            "SampleKey", "MODIFIED")
+    assert drift["account"] in ("prod", prod) and drift["properties"] == ["EnableKeyRotation"]
+    assert "ENC-01" in drift["controls"]
 
 
 def test_no_drift_exits_zero_naming_how_many_stacksets_were_checked(deployed: Deployed, monkeypatch,
