@@ -59,6 +59,11 @@ def test_collected_evidence_is_verified_exported_and_shown_per_control(charter, 
 
     iam = boto3.client("iam")
     iam.create_user(UserName="alice")  # a user without MFA: IAM evidence has something to say
+    # An organization of the management account alone. Without one, plain moto lists a made-up
+    # management account while AWS (and the embedded AWS, once its patches are loaded in this
+    # process by an earlier test) answers AWSOrganizationsNotInUseException: the test's outcome
+    # depended on which tests ran before it on the same worker.
+    boto3.client("organizations").create_organization(FeatureSet="ALL")
     store = tmp_path / "evidence"
     code, out, err = charter("evidence", "collect", "-c", str(SMALL), "--store", str(store), "--collector", "iam",
                              "--regions", "us-east-1", "--processes", "1", "--operator-role", "")
