@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from childproc import Child, stop_process
+from cli_testkit import run_cli
 from hypothesis import HealthCheck, settings
 
 # Property tests are judged by what they find, never by how fast an example runs: on a loaded
@@ -156,6 +157,31 @@ def _signing_key_outside_home(tmp_path_factory: pytest.TempPathFactory):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture()
+def charter(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """`charter(*args)` -> (exit code, stdout, stderr), in this process (`cli_testkit.run_cli`)."""
+    return lambda *args: run_cli(capsys, *args)
+
+
+@pytest.fixture()
+def test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS credentials of the test's own: never the developer's profile, config or endpoint."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture()
+def moto_aws(test_credentials: None) -> Iterator[None]:
+    """Moto's in-process AWS (plain moto, not the embedded AWS), with the test's own credentials."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ writes or prints, its exit code, and the message of a mistake."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_testkit import flat
 from troposphere import Template
 from troposphere.s3 import Bucket
 
@@ -17,28 +17,6 @@ from charter.landing_zone.synth import dump_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = REPO / "examples" / "small" / "org.yaml"
-
-
-@pytest.fixture()
-def charter(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """`charter(*args)` -> (exit code, stdout, stderr)."""
-    from charter.cli import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["charter", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 # -- landing zone ----------------------------------------------------------------------------
@@ -80,7 +58,7 @@ def test_lint_reports_findings_and_listed_suppressions_in_text_and_json(charter,
     (tmp_path / "kept.yaml").write_text(dump_yaml(kept.to_dict()))
 
     code, out, err = charter("lint", str(tmp_path), "--regions", "us-east-1")
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 1, text
     assert "bad.yaml" in text and "Naked" in text and "CKV_AWS_18" in text
     assert "1 suppression(s), each with its reason" in text
@@ -162,7 +140,7 @@ def test_optimize_search_writes_results_and_its_report(charter, tmp_path: Path) 
 def test_optimize_search_mistakes_exit_2_with_the_fix(charter, tmp_path: Path, args: list[str], says: str) -> None:
     job = _job(tmp_path, search=None) if "--no-report" in args else _job(tmp_path)
     code, _, err = charter("optimize", "search", "-c", str(job), "-o", str(tmp_path / "s"), *args)
-    assert code == 2 and says in _flat(err) and "Traceback" not in err
+    assert code == 2 and says in flat(err) and "Traceback" not in err
 
 
 def test_optimize_local_cluster_mistakes_exit_2_before_any_host_starts(charter, tmp_path: Path) -> None:

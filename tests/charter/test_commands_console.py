@@ -14,6 +14,8 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cli_testkit import flat
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evidence"))
 
 
@@ -62,28 +64,13 @@ def test_console_serves_the_compliance_face_of_a_local_store_until_sigterm(tmp_p
     assert "Traceback" not in err, err
 
 
-def test_console_on_an_s3_store_that_does_not_exist_is_exit_2(monkeypatch, capsys, tmp_path: Path) -> None:
-    """Moto's in-process S3 (with its own credentials): the bucket is not there, and the console
-    says so before it serves anything."""
+def test_console_on_an_s3_store_that_does_not_exist_is_exit_2(charter, moto_aws) -> None:
+    """Moto's in-process S3: the bucket is not there, and the console says so before it serves anything."""
     import boto3
-    from moto import mock_aws
 
-    from charter.cli import main
-
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="acme-evidence")
-        monkeypatch.setattr(sys, "argv", ["charter", "console", "--store", "s3://acme-evidnce/ev", "--port", "0"])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code
-    out, err = capsys.readouterr()
-    said = " ".join(err.split())
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="acme-evidence")
+    code, out, err = charter("console", "--store", "s3://acme-evidnce/ev", "--port", "0")
+    said = flat(err)
     assert code == 2, out + err
     assert "s3://acme-evidnce/ev: bucket acme-evidnce does not exist" in said and "check the bucket name" in said
     assert "Traceback" not in err

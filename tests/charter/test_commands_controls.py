@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cli_testkit import flat
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = REPO / "examples" / "small" / "org.yaml"
@@ -33,28 +34,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def charter(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path):
-    """`charter(*args)` -> (exit code, stdout, stderr), run from an empty directory (no ./org.yaml,
-    no .charter/access-reviews)."""
-    from charter.cli import main
-
+def charter(charter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """`charter(*args)` run from an empty directory (no ./org.yaml, no .charter/access-reviews)."""
     monkeypatch.chdir(tmp_path)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["charter", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.split())
+    return charter
 
 
 def test_fail_on_failing_writes_the_matrix_then_exits_1_naming_the_failing_controls(charter, store: Path,
@@ -64,9 +47,9 @@ def test_fail_on_failing_writes_the_matrix_then_exits_1_naming_the_failing_contr
                              "--fail-on", "failing")
     assert code == 1, out + err
     assert "<html" in matrix.read_text(encoding="utf-8").lower()  # written before the gate fails
-    said = _flat(out)
+    said = flat(out)
     assert f"wrote {matrix}:" in said and "/61 criteria with controls" in said and "failing" in said
-    failed = _flat(err).split("--fail-on failing: ", 1)[1]
+    failed = flat(err).split("--fail-on failing: ", 1)[1]
     assert "LOG-01" in failed and "DAT-01" not in failed  # LOG-01's evidence fails, DAT-01's passes
 
 
@@ -88,7 +71,7 @@ def test_json_output_is_the_document_alone_and_gates_with_fail_on(charter, store
 
 def test_an_unknown_fail_on_word_is_exit_2_with_the_words_to_use(charter) -> None:
     code, out, err = charter("controls", "-c", str(SMALL), "--fail-on", "failing,broken")
-    said = _flat(err)
+    said = flat(err)
     assert code == 2, out + err
     assert "--fail-on failing,broken: unknown status broken" in said and "use failing, gap or failing,gap" in said
 
@@ -96,7 +79,7 @@ def test_an_unknown_fail_on_word_is_exit_2_with_the_words_to_use(charter) -> Non
 def test_show_prints_status_resources_and_latest_evidence(charter, store: Path) -> None:
     code, out, err = charter("controls", "show", "LOG-01", "-c", str(SMALL), "--store", str(store))
     assert code == 0, err
-    text = _flat(out)
+    text = flat(out)
     assert "status failing (latest evidence (run" in text
     assert "latest evidence failing" in text  # the evidence line names the run and its date
     resources = next(line for line in out.splitlines() if line.startswith("resources"))
@@ -106,7 +89,7 @@ def test_show_prints_status_resources_and_latest_evidence(charter, store: Path) 
 def test_show_without_a_config_reads_the_latest_evidence_from_the_store(charter, store: Path) -> None:
     code, out, err = charter("controls", "show", "DAT-01", "--store", str(store))
     assert code == 0, err
-    text = _flat(out)
+    text = flat(out)
     assert "latest evidence passing" in text
     assert "status" not in [line.split(None, 1)[0] for line in out.splitlines() if line.strip()]  # no org.yaml
 
@@ -115,4 +98,4 @@ def test_show_without_a_config_reads_the_latest_evidence_from_the_store(charter,
     assert code == 0 and (latest["passed"], latest["failed"]) == (0, 0), latest  # no artifact of the run covers it
     assert latest["reason"] == "no evidence collected for this control yet"
     code, out, _ = charter("controls", "show", "NET-01", "--store", str(store))
-    assert code == 0 and f"latest evidence {latest['status']} (no evidence collected for this control yet)" in _flat(out)
+    assert code == 0 and f"latest evidence {latest['status']} (no evidence collected for this control yet)" in flat(out)

@@ -6,12 +6,12 @@ List did not answer are named in a warning, and the estimate that follows uses t
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+from cli_testkit import flat
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = REPO / "examples" / "small" / "org.yaml"  # governs us-east-1 and us-west-2
@@ -55,15 +55,11 @@ def _answers(stub: Stubber) -> None:
 
 
 @pytest.fixture()
-def pricing(monkeypatch: pytest.MonkeyPatch):
+def pricing(monkeypatch: pytest.MonkeyPatch, test_credentials: None):
     """The session factory's `pricing` clients, each with a Stubber holding the Price List's
     answers; yields the stubbers (to check that every answer was asked for)."""
     from charter.aws import SessionFactory
 
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     stubs: list[Stubber] = []
     made = SessionFactory.client
 
@@ -82,25 +78,8 @@ def pricing(monkeypatch: pytest.MonkeyPatch):
         stub.deactivate()
 
 
-def _charter(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from charter.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["charter", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.split())
-
-
 def test_refresh_writes_the_new_snapshot_names_what_is_missing_and_prices_with_it(
-        pricing, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        pricing, charter, tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     from charter.cost.prices import PriceBook, dump, load, parse
@@ -112,12 +91,12 @@ def test_refresh_writes_the_new_snapshot_names_what_is_missing_and_prices_with_i
     prices = tmp_path / "prices.json"
     prices.write_text(dump(snapshot), encoding="utf-8")  # the snapshot refreshed in place
 
-    code, out, err = _charter(monkeypatch, capsys, "cost", "-c", str(SMALL), "--refresh", "--prices", str(prices),
+    code, out, err = charter("cost", "-c", str(SMALL), "--refresh", "--prices", str(prices),
                               "--output", "json")
     assert code == 0, err
     for stub in pricing:
         stub.assert_no_pending_responses()  # every service and region was asked
-    said = _flat(err)
+    said = flat(err)
     assert f"wrote {prices}: 6 price(s) refreshed for us-east-1, us-west-2 in 6 queries" in said, said
     assert "2 key-region pair(s) not found in the Price List kept their earlier figure and date:" in said
     assert "kms.key.month@us-east-1" in said and "kms.key.month@us-west-2" in said
@@ -139,7 +118,7 @@ def test_refresh_writes_the_new_snapshot_names_what_is_missing_and_prices_with_i
 
 
 def test_the_table_names_unpriced_lines_and_the_gate_says_it_leaves_them_out(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        charter, tmp_path: Path) -> None:
     import re
 
     from charter.cost.prices import dump, load
@@ -148,9 +127,9 @@ def test_the_table_names_unpriced_lines_and_the_gate_says_it_leaves_them_out(
     snapshot.prices = {k: snapshot.prices[k] for k in KEYS}  # most of the landing zone has no price here
     prices = tmp_path / "prices.json"
     prices.write_text(dump(snapshot), encoding="utf-8")
-    code, out, err = _charter(monkeypatch, capsys, "cost", "-c", str(SMALL), "--env", "dev", "--prices", str(prices),
+    code, out, err = charter("cost", "-c", str(SMALL), "--env", "dev", "--prices", str(prices),
                               "--fail-over", "0.01")
-    shown, said = _flat(out), _flat(err)
+    shown, said = flat(out), flat(err)
     assert code == 1, said
     total = re.search(r"\(dev\): (\$[\d,.]+) a month over [\d,]+ lines", shown)
     unknown = re.search(r"(\d+) line\(s\) have no price in the snapshot and are not in the total", shown)
@@ -160,27 +139,27 @@ def test_the_table_names_unpriced_lines_and_the_gate_says_it_leaves_them_out(
 
 
 def test_a_what_if_file_that_is_not_utf8_is_exit_2_naming_it(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        charter, tmp_path: Path) -> None:
     what = tmp_path / "lean.yaml"
     what.write_bytes(b"# r\xe9duit\nbaseline: {}\n")
-    code, out, err = _charter(monkeypatch, capsys, "cost", "-c", str(SMALL), "--what-if", str(what))
-    said = _flat(err)
+    code, out, err = charter("cost", "-c", str(SMALL), "--what-if", str(what))
+    said = flat(err)
     assert code == 2, out + err
     assert f"{what}:1:1" in said and "not UTF-8 text" in said and "save it as UTF-8" in said
 
 
 def test_an_output_file_that_cannot_be_written_is_exit_2(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        charter, tmp_path: Path) -> None:
     target = tmp_path / "no-such-dir" / "cost.csv"
-    code, out, err = _charter(monkeypatch, capsys, "cost", "-c", str(SMALL), "-f", "csv", "-o", str(target))
-    said = _flat(err)
+    code, out, err = charter("cost", "-c", str(SMALL), "-f", "csv", "-o", str(target))
+    said = flat(err)
     assert code == 2, out + err
     assert f"{target}: cannot write: No such file or directory" in said and "choose a writable path with -o" in said
     assert "Traceback" not in err and not target.exists()
 
 
 def test_plan_shows_the_cost_change_since_the_last_deploy(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        charter, tmp_path: Path) -> None:
     from charter.commands.cost import record_deployed_cost
     from charter.landing_zone.config import load_config
 
@@ -189,11 +168,11 @@ def test_plan_shows_the_cost_change_since_the_last_deploy(
     lean.write_text(SMALL.read_text().replace("\nbaseline:\n", "\nbaseline:\n  network:\n    nat_gateways: {prod: single}\n",
                                               1))
     out = tmp_path / "out"
-    code, _, err = _charter(monkeypatch, capsys, "plan", "-c", str(lean), "-o", str(out), "--offline")
+    code, _, err = charter("plan", "-c", str(lean), "-o", str(out), "--offline")
     assert code == 0, err
     record_deployed_cost(load_config(lean), out)  # what `charter deploy` records when it finishes
 
-    code, shown, err = _charter(monkeypatch, capsys, "plan", "-c", str(SMALL), "-o", str(out), "--offline")
+    code, shown, err = charter("plan", "-c", str(SMALL), "-o", str(out), "--offline")
     assert code == 0, err
     line = next((x for x in shown.splitlines() if x.startswith("cost: ")), "")
     # two more NAT gateways, 730 h x ($0.045 gateway + $0.005 public IPv4 address) each: +$73.00;

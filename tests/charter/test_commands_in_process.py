@@ -7,54 +7,16 @@ exit 2; every command's --help has an example."""
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_testkit import flat
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = REPO / "examples" / "small" / "org.yaml"
 
 
-def _invoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from charter.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["charter", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-@pytest.fixture()
-def charter(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """`charter(*args)` -> (exit code, stdout, stderr)."""
-    return lambda *args: _invoke(monkeypatch, capsys, *args)
-
-
-@pytest.fixture()
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Moto's in-process AWS with credentials of its own (never the developer's profile)."""
-    from moto import mock_aws
-
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        yield
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.split())
-
-
-def test_collected_evidence_is_verified_exported_and_shown_per_control(charter, aws, tmp_path: Path) -> None:
+def test_collected_evidence_is_verified_exported_and_shown_per_control(charter, moto_aws, tmp_path: Path) -> None:
     import boto3
 
     iam = boto3.client("iam")
@@ -67,7 +29,7 @@ def test_collected_evidence_is_verified_exported_and_shown_per_control(charter, 
     store = tmp_path / "evidence"
     code, out, err = charter("evidence", "collect", "-c", str(SMALL), "--store", str(store), "--collector", "iam",
                              "--regions", "us-east-1", "--processes", "1", "--operator-role", "")
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 0, text
     assert "only the management account" in text  # said, not silently a one-account run
     assert "sealed as manifest #1" in text
@@ -82,7 +44,7 @@ def test_collected_evidence_is_verified_exported_and_shown_per_control(charter, 
     code, out, err = charter("evidence", "export", "--from", "2000-01-01", "--to", "2999-12-31", "-o", str(package),
                              "--store", str(store), "-c", str(SMALL))
     assert code == 0 and package.is_file(), out + err
-    assert f"verify it offline: charter evidence verify --package {package}" in _flat(out)
+    assert f"verify it offline: charter evidence verify --package {package}" in flat(out)
     code, out, err = charter("evidence", "verify", "--package", str(package))
     assert code == 0 and "verified" in out, out + err
 
@@ -97,7 +59,7 @@ def test_collected_evidence_is_verified_exported_and_shown_per_control(charter, 
     artifact = next(p for p in store.rglob("*.json") if "manifest" not in str(p) and p.stat().st_size > 200)
     artifact.write_bytes(artifact.read_bytes().replace(b"alice", b"mallory", 1) + b" ")
     code, out, err = charter("evidence", "verify", str(store))
-    assert code == 1 and "verification FAILED" in _flat(err) and "FAIL " in out
+    assert code == 1 and "verification FAILED" in flat(err) and "FAIL " in out
     code, out, _ = charter("evidence", "verify", str(store), "--output", "json")
     report = json.loads(out)
     assert code == 1 and report["ok"] is False and report["problems"]
@@ -121,18 +83,18 @@ def test_a_profile_that_does_not_exist_is_a_message_with_exit_2(charter, monkeyp
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     code, out, err = charter("evidence", "collect", "-c", str(SMALL), "--store", str(tmp_path / "s"),
                              "--profile", "no-such-profile", "--processes", "1")
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 2, text
     assert "Traceback" not in text and "no-such-profile" in text and "fix:" in text
 
 
-def test_an_s3_store_export_without_its_signing_key_says_which_key_to_pass(charter, aws, tmp_path: Path) -> None:
+def test_an_s3_store_export_without_its_signing_key_says_which_key_to_pass(charter, moto_aws, tmp_path: Path) -> None:
     import boto3
 
     boto3.client("s3").create_bucket(Bucket="acme-evidence")
     code, out, err = charter("evidence", "export", "--from", "2026-01-01", "--to", "2026-03-31",
                              "-o", str(tmp_path / "q.zip"), "--store", "s3://acme-evidence/e")
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 2 and "Traceback" not in text, text
     assert "needs the KMS key" in text and "--kms-key" in text
     assert not (tmp_path / "q.zip").exists()
@@ -140,7 +102,7 @@ def test_an_s3_store_export_without_its_signing_key_says_which_key_to_pass(chart
 
 def test_controls_reads_only_a_local_store(charter) -> None:
     code, out, err = charter("controls", "show", "LOG-01", "--store", "s3://acme-evidence/e")
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 2 and "reads a local evidence store" in text and "charter console --store" in text
 
 
@@ -188,14 +150,14 @@ def test_a_bad_what_if_file_is_a_located_error_with_exit_2(charter, tmp_path: Pa
     if content is not None:
         what.write_text(content)
     code, out, err = charter("cost", "-c", str(SMALL), "--what-if", str(what))
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 2 and "Traceback" not in text, text
     assert f"{what}:{where}" in text and says in text
 
 
 def test_a_price_refresh_needs_the_file_to_write(charter) -> None:
     code, out, err = charter("cost", "-c", str(SMALL), "--refresh")
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 2 and "--refresh needs --prices FILE" in text and "--prices prices.json" in text
 
 
@@ -216,12 +178,12 @@ def test_the_console_reads_artifacts_of_the_store_only(tmp_path: Path) -> None:
 def test_console_build_check_says_the_committed_build_matches_its_sources(charter) -> None:
     code, out, err = charter("console", "build", "--check")
     assert code == 0, err  # a stale build is exit 2 naming the fix: rebuild and commit workloads/console/dist
-    assert "workloads/console/dist matches its sources" in _flat(out + err)
+    assert "workloads/console/dist matches its sources" in flat(out + err)
 
 
 def test_packaging_a_workload_that_does_not_exist_names_the_one_that_does(charter, tmp_path: Path) -> None:
     code, out, err = charter("workload", "package", "nope", "-o", str(tmp_path / "dist"))
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 2 and "unknown workload 'nope'" in text and "the only workload is 'optimizer'" in text
     assert not (tmp_path / "dist").exists()
 
@@ -238,18 +200,18 @@ def test_tools_install_uses_a_checkov_the_user_points_at_and_refuses_a_missing_o
     assert out.strip().endswith(f": {own}")  # nothing installed: the user's own checkov is the one used
     monkeypatch.setenv("CHARTER_CHECKOV", str(tmp_path / "none"))
     code, out, err = charter("tools", "install")
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 2 and f"CHARTER_CHECKOV={tmp_path / 'none'}: no such file" in text and "fix:" in text
 
 
 def test_assess_refuses_what_it_cannot_do_before_reading_aws(charter, tmp_path: Path) -> None:
     code, out, err = charter("assess", "--landing-zone", "-o", str(tmp_path / "a"))
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 2 and "--landing-zone judges the landing zone org.yaml describes" in text and "-c org.yaml" in text
     taken = tmp_path / "report.txt"
     taken.write_text("not a directory")
     code, out, err = charter("assess", "-o", str(taken), "--regions", "us-east-1")
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 2 and f"{taken}: exists and is not a directory" in text
     assert taken.read_text() == "not a directory"
 
@@ -262,6 +224,6 @@ def test_deploy_refuses_a_plan_file_charter_did_not_save(charter, tmp_path: Path
     saved = tmp_path / "plan.out"
     saved.write_text(content)
     code, out, err = charter("deploy", "-c", str(SMALL), "-o", str(tmp_path / "out"), "--plan-file", str(saved))
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 2 and f"--plan-file {saved}: {says}" in text and "charter plan -c org.yaml --save FILE" in text
     assert not (tmp_path / "out").exists()  # refused before synthesizing or calling AWS

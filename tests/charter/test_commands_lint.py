@@ -5,10 +5,10 @@ permission model is evaluated too and its report follows."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from cli_testkit import flat
 from troposphere import Template
 from troposphere.s3 import (
     Bucket,
@@ -24,24 +24,6 @@ from charter.landing_zone.synth import dump_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = REPO / "examples" / "small" / "org.yaml"
-
-
-@pytest.fixture()
-def charter(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """`charter(*args)` -> (exit code, stdout, stderr)."""
-    from charter.cli import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["charter", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
 
 
 @pytest.fixture()
@@ -64,15 +46,11 @@ def clean(tmp_path: Path) -> Path:
     return out
 
 
-def _flat(text: str) -> str:
-    return " ".join(text.split())
-
-
 @pytest.mark.slow  # cfn-lint's rules load and checkov's process: over 10 s on a loaded machine
 def test_clean_templates_exit_0_with_the_summary_and_a_sarif_file(charter, clean: Path, tmp_path: Path) -> None:
     sarif = tmp_path / "lint.sarif"
     code, out, err = charter("lint", str(clean), "--regions", "us-east-1", "--sarif-file", str(sarif))
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 0, text
     assert "1 suppression(s), each with its reason:" in text
     assert "kept.yaml: Kept: CKV_AWS_18: test fixture: the access-log bucket itself is not logged" in text
@@ -89,7 +67,7 @@ def test_clean_templates_exit_0_with_the_summary_and_a_sarif_file(charter, clean
 @pytest.mark.slow  # cfn-lint, checkov and the permission model over every call of the small org
 def test_lint_with_a_config_also_reports_the_permission_model(charter, clean: Path) -> None:
     code, out, err = charter("lint", str(clean), "--regions", "us-east-1", "-c", str(SMALL))
-    text = _flat(out + err)
+    text = flat(out + err)
     assert code == 0, text
     assert "1 templates: 0 cfn-lint findings" in text
     assert "preflight:" in text and "0 denials" in text

@@ -5,39 +5,22 @@ section, and two AWS targets at once."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from cli_testkit import flat
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = REPO / "examples" / "small" / "org.yaml"
 
 
 @pytest.fixture()
-def charter(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """`charter(*args)` -> (exit code, stdout, stderr), with no AWS credentials or endpoint in the
-    environment (so any AWS call would fail loudly)."""
-    from charter.cli import main
-
+def charter(charter, monkeypatch: pytest.MonkeyPatch):
+    """`charter(*args)` with no AWS credentials or endpoint in the environment (so any AWS call
+    would fail loudly)."""
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name, raising=False)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["charter", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.split())
+    return charter
 
 
 def test_serve_without_the_environments_section_names_it(charter, tmp_path: Path) -> None:
@@ -47,7 +30,7 @@ def test_serve_without_the_environments_section_names_it(charter, tmp_path: Path
     config = tmp_path / "org.yaml"
     config.write_text(text)
     code, out, err = charter("workload", "serve", "-c", str(config), "--env", "dev", "--port", "0", "--local")
-    said = _flat(err)
+    said = flat(err)
     assert code == 2, out + err
     assert f"{config}: no `workloads: optimizer: environments: dev:` section" in said
     assert "add the environment to org.yaml or pass --env with one that exists" in said
@@ -57,6 +40,6 @@ def test_serve_without_the_environments_section_names_it(charter, tmp_path: Path
 def test_serve_with_two_aws_targets_is_exit_2(charter) -> None:
     code, out, err = charter("workload", "serve", "-c", str(SMALL), "--env", "dev", "--port", "0", "--local",
                              "--profile", "prod")
-    said = _flat(err)
+    said = flat(err)
     assert code == 2, out + err
     assert "--local and --profile together: they name different AWS targets" in said and "pass one" in said

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -42,20 +41,3 @@ def small_with(cost: str = "", replace: tuple[str, str] | None = None):
         text = text.replace(*replace)
     head = text.split("\ncost:\n", 1)[0]
     return load_config_text(head + "\ncost:\n" + (cost or "  budget_headroom: 1.25\n"), "org.yaml")
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    """`charter ARGS` in this process, through the console entry point (errors become exit codes
-    and messages exactly as for a user); returns (exit code, stdout, stderr)."""
-    from unittest import mock
-
-    from charter.cli import main
-
-    with mock.patch.object(sys, "argv", ["charter", *args]):
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err

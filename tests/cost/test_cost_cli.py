@@ -7,7 +7,8 @@ import io
 import json
 
 import pytest
-from costkit import LARGE, SMALL, run_cli
+from cli_testkit import run_cli
+from costkit import LARGE, SMALL
 from typer.testing import CliRunner
 
 from charter.cli import app

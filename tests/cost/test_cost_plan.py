@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from costkit import SMALL, run_cli
+from cli_testkit import run_cli
+from costkit import SMALL
 
 from charter.commands.cost import record_deployed_cost
 from charter.landing_zone.config import load_config

@@ -8,7 +8,8 @@ import json
 import boto3
 import pytest
 from botocore.stub import Stubber
-from costkit import SMALL, run_cli
+from cli_testkit import run_cli
+from costkit import SMALL
 
 from charter.cost.prices import PriceBook, dump, load, parse
 from charter.cost.refresh import refresh
