@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from charter.config.model import ROOT, OrgConfig
+from charter.config.model import OrgConfig
 
 MANAGEMENT = "management"
 
@@ -46,23 +46,6 @@ def environment_of(cfg: OrgConfig, account: str) -> str:
     return "unknown"
 
 
-def subtree(cfg: OrgConfig, ou_names: list[str]) -> set[str]:
-    """The OUs named and every OU below them (`Root` means all). The same rule as deploy's."""
-    if ROOT in ou_names:
-        return {ROOT, *(ou.name for ou in cfg.ous)}
-    children: dict[str, list[str]] = {}
-    for ou in cfg.ous:
-        children.setdefault(ou.parent, []).append(ou.name)
-    out: set[str] = set()
-    todo = list(ou_names)
-    while todo:
-        name = todo.pop()
-        if name not in out:
-            out.add(name)
-            todo.extend(children.get(name, []))
-    return out
-
-
 def accounts_of(cfg: OrgConfig, deployment: Any) -> list[str]:
     """Account names a deployment reaches (`management` for the management account)."""
     kind = deployment.kind
@@ -74,7 +57,7 @@ def accounts_of(cfg: OrgConfig, deployment: Any) -> list[str]:
         if deployment.target_accounts:
             names = list(deployment.target_accounts)
         else:
-            ous = subtree(cfg, list(deployment.target_ous))
+            ous = cfg.subtree(deployment.target_ous)
             names = [a.name for a in cfg.accounts if a.ou in ous]
         return [n for n in names if n != MANAGEMENT]  # AWS never deploys service-managed instances there
     return list(deployment.target_accounts)
