@@ -5,7 +5,10 @@ no AWS credentials) overrides the fixture and asks for this one."""
 
 from __future__ import annotations
 
+import json
 import sys
+import urllib.error
+import urllib.request
 from typing import Any
 from unittest import mock
 
@@ -27,3 +30,15 @@ def run_cli(capsys: Any, *args: str) -> tuple[int, str, str]:
 def flat(text: str) -> str:
     """Rich wraps lines at the terminal's width: compare messages with their whitespace folded."""
     return " ".join(text.split())
+
+
+def call_json(method: str, url: str, body: dict | None = None,
+              headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    """What a server a command started answers: (HTTP status, JSON body), errors included."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
+                                     method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())

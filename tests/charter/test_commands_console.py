@@ -4,27 +4,16 @@ refused path) and stops on SIGTERM without a traceback."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import sys
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cli_testkit import flat
+from cli_testkit import call_json, flat
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evidence"))
-
-
-def _get(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=120) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def test_console_serves_the_compliance_face_of_a_local_store_until_sigterm(tmp_path: Path, spawn) -> None:
@@ -47,16 +36,16 @@ def test_console_serves_the_compliance_face_of_a_local_store_until_sigterm(tmp_p
     assert found.group(2) == str(store_dir)
     assert "#/compliance" in child.readline(timeout=60)  # where to point the browser
 
-    code, summary = _get(f"{url}/compliance/summary")
+    code, summary = call_json("GET", f"{url}/compliance/summary")
     assert code == 200 and summary["verification"]["ok"] is True and len(summary["criteria"]) == 61
 
     listed = manifest.artifacts[0]
-    code, detail = _get(f"{url}/compliance/artifact?path={listed.path}")
+    code, detail = call_json("GET", f"{url}/compliance/artifact?path={listed.path}")
     assert code == 200, detail  # an artifact the manifest lists is served, checked against its hash
     assert (detail["path"], detail["sha256"], detail["intact"]) == (listed.path, listed.sha256, True)
-    code, refused = _get(f"{url}/compliance/artifact?path=../../etc/passwd")
+    code, refused = call_json("GET", f"{url}/compliance/artifact?path=../../etc/passwd")
     assert code == 400 and "is not an artifact path" in refused["message"]  # never a file outside the runs
-    code, missing = _get(f"{url}/compliance/artifact?path=runs/nope/artifacts/x.json")
+    code, missing = call_json("GET", f"{url}/compliance/artifact?path=runs/nope/artifacts/x.json")
     assert code == 404 and "no sealed artifact" in missing["message"]
 
     child.proc.send_signal(signal.SIGTERM)

@@ -12,12 +12,11 @@ import re
 import signal
 import sys
 import textwrap
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cli_testkit import call_json
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = REPO / "examples" / "small" / "org.yaml"
@@ -27,13 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # an embedded AWS and the opti
 
 
 def _call(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None, method=method,
-                                     headers={"Content-Type": "application/json", "X-Charter-User": "demo"})
-    try:
-        with urllib.request.urlopen(request, timeout=120) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return call_json(method, url, body, {"Content-Type": "application/json", "X-Charter-User": "demo"})
 
 
 def test_demo_serve_offers_both_faces_with_the_demo_data(tmp_path: Path, spawn) -> None:
