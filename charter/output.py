@@ -20,10 +20,12 @@ def error(message: str, code: str | None = None) -> None:
     (_errors if err_console.quiet else err_console).print(head, Text(message), soft_wrap=True)
 
 
-def ok(message: str) -> None:
+def ok(message: str, *, stderr: bool = False) -> None:
+    """`✓ message`; `stderr` where stdout carries a document (`--output json`)."""
     from rich.text import Text
 
-    console.print(Text("✓", style="green"), Text(message), soft_wrap=True)  # paths stay whole, copyable
+    (err_console if stderr else console).print(Text("✓", style="green"), Text(message),
+                                               soft_wrap=True)  # paths stay whole, copyable
 
 
 def warn(message: str) -> None:

@@ -136,13 +136,11 @@ def _workloads(cfg: Any, lz: list[Any]) -> list[Any]:
 def _refresh(cfg: Any, prices: Path | None, profile: str | None) -> Any:
     from datetime import UTC, datetime
 
-    from rich.text import Text
-
     from charter.aws import SessionFactory
     from charter.cost.prices import PriceBook, dump, load
     from charter.cost.refresh import PRICING_REGION, refresh
     from charter.errors import CharterError
-    from charter.output import err_console, warn
+    from charter.output import err_console, ok, warn
 
     if prices is None:
         raise CharterError("--refresh needs --prices FILE: where to write the new snapshot",
@@ -158,9 +156,8 @@ def _refresh(cfg: Any, prices: Path | None, profile: str | None) -> Any:
     except OSError as exc:
         raise CharterError(f"{prices}: cannot write: {exc.strerror}", hint="choose a writable path with --prices") from None
     # on stderr, as the warning below: with --output json, stdout is the estimate's JSON document alone
-    err_console.print(Text("✓", style="green"), Text(f"wrote {prices}: {len(result.updated)} price(s) refreshed "
-                                                      f"for {', '.join(regions)} in {result.queries} queries"),
-                      soft_wrap=True)
+    ok(f"wrote {prices}: {len(result.updated)} price(s) refreshed for {', '.join(regions)} in {result.queries} queries",
+       stderr=True)
     if result.missing:
         warn(f"{len(result.missing)} key-region pair(s) not found in the Price List kept their earlier figure and date: "
              + ", ".join(f"{k}@{r}" for k, r in result.missing[:12]) + (" ..." if len(result.missing) > 12 else ""))
