@@ -219,6 +219,7 @@ class SessionFactory:
     _base: boto3.Session | None = field(default=None, init=False, repr=False)
     _assumed: dict[tuple[str, str], tuple[boto3.Session, float]] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _base_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     #: Services whose model this factory's loader has parsed (see `_create`), and a gate per service.
     _ready: set[str] = field(default_factory=set, init=False, repr=False)
     _gates: dict[str, threading.Lock] = field(default_factory=dict, init=False, repr=False)
@@ -238,23 +239,29 @@ class SessionFactory:
     @property
     def base(self) -> boto3.Session:
         if self._base is None:
-            try:
-                if self.endpoint_url:
-                    _probe(self.endpoint_url)
-                if self.credentials is not None:
-                    key, secret = self.credentials
-                    self._base = boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret,
-                                               region_name=self.region)
-                else:
-                    self._base = boto3.Session(profile_name=self.profile, region_name=self.region)
-            except botocore.exceptions.ProfileNotFound:
-                raise AwsError(f"AWS profile '{self.profile}' not found",
-                               hint="list profiles with `aws configure list-profiles`, or use --local") from None
-            # every session of this factory shares this loader (see `assumed`), and so models and classes
-            _SHARED.setdefault(botocore_session(self._base).get_component("data_loader"), {})
-            if self.via is not None:
-                self._base = self._assume_from(self._base, *self.via, self.region)
+            # Built under a lock and published once: with `via`, the profile's own session is
+            # only a step towards the role, and a thread that saw it in `_base` would act as
+            # the profile (the evidence workers' threads did, and were denied).
+            with self._base_lock:
+                if self._base is None:
+                    self._base = self._make_base()
         return self._base
+
+    def _make_base(self) -> boto3.Session:
+        try:
+            if self.endpoint_url:
+                _probe(self.endpoint_url)
+            if self.credentials is not None:
+                key, secret = self.credentials
+                base = boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=self.region)
+            else:
+                base = boto3.Session(profile_name=self.profile, region_name=self.region)
+        except botocore.exceptions.ProfileNotFound:
+            raise AwsError(f"AWS profile '{self.profile}' not found",
+                           hint="list profiles with `aws configure list-profiles`, or use --local") from None
+        # every session of this factory shares this loader (see `assumed`), and so models and classes
+        _SHARED.setdefault(botocore_session(base).get_component("data_loader"), {})
+        return base if self.via is None else self._assume_from(base, *self.via, self.region)
 
     def as_role(self, account_id: str, role_name: str) -> SessionFactory:
         """The same factory, acting as `role_name` in `account_id` (assumed once from this
