@@ -78,6 +78,32 @@ def test_offline_plan_before_any_deploy_lists_everything_to_create(small, planne
     assert sum(1 for c in changes if c.area == "account") == len(small.accounts)
 
 
+def test_offline_plan_after_a_deploy_lists_scp_statement_and_target_changes(small, planned: Path) -> None:
+    """What the last deploy recorded differs from org.yaml: a statement changed, an OU added
+    and one dropped, a policy removed from org.yaml; the offline plan names each."""
+    from charter.landing_zone.deploy.journal import Journal, ScpRecord
+    from charter.landing_zone.scp.packing import pack
+
+    policy = pack(small)[0]
+    kept, *_ = policy.targets
+    statements = {sid: "0" * 12 for sid in ("Changed", "Dropped")}
+    journal = Journal(organization=small.organization.name, organization_id="o-abc", scps={
+        policy.name: ScpRecord(statements=statements, targets=[kept, "ou-no-longer-wanted"]),
+        "charter-retired": ScpRecord(statements={"Old": "1" * 12}, targets=["r-root"]),
+    })
+    journal.save(planned)
+    changes, _ = offline_plan(small, planned)
+    scp: dict[tuple[str, str], list[str]] = {}
+    for c in changes:
+        if c.area == "scp":
+            scp.setdefault((c.target, c.action), []).extend(c.details)
+    assert any("Dropped" in line for line in scp[policy.name, "update"])
+    assert any("Changed" in line for line in scp[policy.name, "update"])
+    assert scp[policy.name, "detach"] == ["from ou-no-longer-wanted"]
+    assert scp.get((policy.name, "attach"), []) == [f"to {t}" for t in sorted(set(policy.targets) - {kept})]
+    assert scp["charter-retired", "delete"] == ["no longer in org.yaml (detached first)"]
+
+
 #: Starts `charter local` with SIGINT ignored, as a shell's background job (`cmd &`) inherits it.
 _IGNORING_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
                     "os.execv(sys.argv[1], sys.argv[1:])")
