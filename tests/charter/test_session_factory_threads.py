@@ -17,20 +17,21 @@ def test_a_thread_asking_while_the_role_is_assumed_waits_for_the_role():
     role_session = boto3.Session(aws_access_key_id="ASIAROLE", aws_secret_access_key="s", aws_session_token="t",
                                  region_name="us-east-1")
     second: list[boto3.Session] = []
+    others: list[threading.Thread] = []
     assumed_from: list[str] = []
 
     def slow_assume(source, account_id, role_name, region):
         assumed_from.append(source.get_credentials().access_key)
         # another thread wants the factory's session while this one is still assuming the role
         other = threading.Thread(target=lambda: second.append(factory.base))
+        others.append(other)
         other.start()
         other.join(timeout=0.2)  # it waits for this thread (not asserted: only what it gets is)
-        factory._pending = other  # type: ignore[attr-defined]
         return role_session
 
     factory._assume_from = slow_assume  # type: ignore[method-assign]
     first = factory.base
-    factory._pending.join(timeout=30)  # type: ignore[attr-defined]
+    others[0].join(timeout=30)
 
     assert first is role_session
     assert second == [role_session]
