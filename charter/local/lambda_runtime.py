@@ -22,7 +22,9 @@ What differs from AWS, and why:
   come from this machine's site-packages, after the artifact and layers (the capability
   `lambda_third_party == "host"`): first-party code never does;
 - memory is not limited; every invocation is a cold start (a fresh process forked from a
-  runtime that has boto3 loaded); architecture (arm64/x86_64) is the host's.
+  runtime that has boto3 loaded); architecture (arm64/x86_64) is the host's;
+- functions run at a lower CPU priority than the embedded AWS's services and their callers
+  (`charter.local.priority`): on AWS they do not share a machine with them.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from charter.local import priority
 
 log = logging.getLogger("charter.local.lambda")
 
@@ -125,6 +129,7 @@ class _Zygote:
         self.proc = subprocess.Popen([sys.executable, "-I", "-S", str(_ZYGOTE), str(_runtime_dir())],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      bufsize=0)
+        priority.lower(self.proc.pid)  # before its first fork: every invocation inherits it
         self.lock = threading.Lock()
         self.waiting: dict[str, dict[str, Any]] = {}
         self.reader = threading.Thread(target=self._read, name="charter-lambda-runtime", daemon=True)
@@ -221,6 +226,7 @@ def _once(request: dict[str, Any], timeout: float) -> int | None:
     proc = subprocess.Popen([sys.executable, "-I", "-S", str(_ZYGOTE), str(_runtime_dir()), "--once"],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
+    priority.lower(proc.pid)
     try:
         assert proc.stdin is not None
         proc.stdin.write((json.dumps(request) + "\n").encode())

@@ -7,7 +7,8 @@ pipeline's role (SageMaker's credentials, so a role without the read fails the s
 on AWS) under a temporary root's /opt/ml/processing/input/<name>, SageMaker's
 processingjobconfig.json and resourceconfig.json are written, and the container's
 ContainerEntrypoint + ContainerArguments run with its Environment, CHARTER_SM_ROOT set to
-that root, no AWS credentials (network isolation) and MaxRuntimeInSeconds as a timeout.
+that root, no AWS credentials (network isolation), MaxRuntimeInSeconds as a timeout and a
+lower CPU priority than the services and their callers (`charter.local.priority`).
 Exit 0 uploads the outputs to their S3Uri; otherwise the step fails with
 "AlgorithmError: <the first 1 KB of /opt/ml/output/message>", as SageMaker reports it.
 
@@ -28,7 +29,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -37,12 +40,31 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from charter.local import priority
+
+log = logging.getLogger("charter.local.pipelines")
+
 #: Executions still running (their processes are killed when the embedded AWS stops).
 _RUNNING: set[subprocess.Popen] = set()
 _LOCK = threading.Lock()
-#: Steps running at once on this machine (AWS bounds them by the account's instance quotas;
-#: here by the cores, so a burst of submits queues instead of starting a process each).
+#: Processing steps running at once on this machine (AWS bounds them by the account's
+#: instance quotas; here by the cores). A step waits for a slot before it does anything (as
+#: a processing job waits for its instances before downloading its inputs), so a burst of
+#: submits queues instead of a thread per job downloading its inputs at once.
 _SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1)))
+#: One botocore session for the steps' clients: its loader reads each service's model once
+#: (a client from a fresh session re-reads it: tens of ms of CPU per step). Creating
+#: clients from one session is not thread-safe, hence the lock.
+_SESSION: list[Any] = []
+_SESSION_LOCK = threading.Lock()
+#: Executions running at once, each on a runner thread; the others wait in order of their
+#: start, already "Executing" as on AWS. A thread per execution made a burst of submits a
+#: burst of threads, each started inside its StartPipelineExecution call (the caller waits
+#: for the new thread to get the interpreter lock) and each emitting its events and
+#: building its clients at once.
+RUNNERS = 2 * max(1, (os.cpu_count() or 1))
+_QUEUE: queue.SimpleQueue[Execution] = queue.SimpleQueue()
+_RUNNER_THREADS: list[threading.Thread] = []
 #: The longest SageMaker waits for a Lambda step's function.
 LAMBDA_STEP_SECONDS = 600
 
@@ -182,8 +204,12 @@ class Execution:
                 region_name=self.region, role_session_name="SageMaker", role_arn=role_arn, policy="", duration=3600,
                 external_id="")
             key, secret, token = role.access_key_id, role.secret_access_key, role.session_token
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=self.region, aws_access_key_id=key,
-                            aws_secret_access_key=secret, aws_session_token=token, config=config)
+        with _SESSION_LOCK:
+            if not _SESSION:
+                _SESSION.append(boto3.session.Session())
+            return _SESSION[0].client(service, endpoint_url=self.endpoint, region_name=self.region,
+                                      aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token,
+                                      config=config)
 
     def _s3(self, role_arn: str) -> Any:
         return self._client("s3", role_arn)
@@ -224,6 +250,10 @@ class Execution:
         return outputs
 
     def _processing(self, args: dict[str, Any]) -> None:
+        with _SLOTS:
+            self._run_processing(args)
+
+    def _run_processing(self, args: dict[str, Any]) -> None:
         from botocore.exceptions import ClientError
 
         s3 = self._s3(args["RoleArn"])
@@ -257,7 +287,7 @@ class Execution:
             config.mkdir(parents=True, exist_ok=True)
             (config / "processingjobconfig.json").write_text(json.dumps(args))
             (config / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
-            self._container(args, root)
+            self._run_container(args, root)
             for out in args.get("ProcessingOutputConfig", {}).get("Outputs", []):
                 bucket, prefix = _split(out["S3Output"]["S3Uri"])
                 local = root / out["S3Output"]["LocalPath"].lstrip("/")
@@ -269,10 +299,6 @@ class Execution:
                         raise StepFailed(f"ClientError: cannot upload {key} to {bucket}: {exc}") from None
         finally:
             shutil.rmtree(root, ignore_errors=True)
-
-    def _container(self, args: dict[str, Any], root: Path) -> None:
-        with _SLOTS:
-            self._run_container(args, root)
 
     def _run_container(self, args: dict[str, Any], root: Path) -> None:
         app = args["AppSpecification"]
@@ -287,6 +313,7 @@ class Execution:
         env["CHARTER_SM_ROOT"] = str(root)
         timeout = float((args.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds") or 86400)
         proc = subprocess.Popen(command, env=env, cwd=str(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        priority.lower(proc.pid)  # the container's machine is not the API's (see charter.local.priority)
         with _LOCK:
             _RUNNING.add(proc)
         try:
@@ -306,16 +333,36 @@ class Execution:
             raise StepFailed(f"AlgorithmError: {text}")
 
 
-def start(execution: Any, pipeline: Any, account: str, region: str, endpoint: str) -> threading.Thread:
+def start(execution: Any, pipeline: Any, account: str, region: str, endpoint: str) -> None:
+    """Queue the execution for the next free runner (see RUNNERS)."""
     runner = Execution(execution, pipeline, account, region, endpoint)
     execution.pipeline_execution_status = "Executing"
-    thread = threading.Thread(target=runner.run, name=f"pipeline-{runner.ids['PipelineExecutionId']}", daemon=True)
-    thread.start()
-    return thread
+    _QUEUE.put(runner)
+    with _LOCK:
+        _RUNNER_THREADS[:] = [t for t in _RUNNER_THREADS if t.is_alive()]
+        while len(_RUNNER_THREADS) < RUNNERS:
+            thread = threading.Thread(target=_run_queued, name=f"pipeline-runner-{len(_RUNNER_THREADS)}", daemon=True)
+            thread.start()
+            _RUNNER_THREADS.append(thread)
+
+
+def _run_queued() -> None:
+    while True:
+        runner = _QUEUE.get()
+        try:
+            runner.run()
+        except Exception:  # noqa: BLE001 - run() fails its steps itself; this keeps the runner alive
+            log.exception("pipeline execution %s failed in the embedded AWS", runner.ids["PipelineExecutionArn"])
 
 
 def stop_all() -> None:
-    """Kill the step processes still running (the embedded AWS is stopping)."""
+    """Drop the executions not started and kill the step processes still running (the
+    embedded AWS is stopping)."""
+    while True:
+        try:
+            _QUEUE.get_nowait()
+        except queue.Empty:
+            break
     with _LOCK:
         procs = list(_RUNNING)
     for proc in procs:
