@@ -17,21 +17,22 @@ How it serves (what the API latency benchmark measures, `benchmarks/api_latency.
   parser), not a thread per connection: with 50 clients, 50 threads fighting for the
   GIL wake in no useful order and each socket read or write waits out a GIL switch
   interval.
-- Handlers run on a FIFO thread pool. When the embedded AWS runs in this process (`serve
-  --local`) a request is pure CPU under the GIL, so the pool has one thread: requests
-  run one at a time, to the end, in arrival order, and a request's latency is the queue
-  ahead of it. With AWS across the network the pool is wide (handlers wait on I/O).
-  Long polls (`GET /jobs/{id}?wait=N`, mostly asleep) have their own pool.
-- The handlers' AWS clients are created here, once, and (with the embedded AWS in this
-  process) call moto's app directly instead of through a socket (`workloads.handlers.aws`).
+- With the embedded AWS in this process (`serve --local`) the handlers run in processes
+  of their own (`workloads.handler_pool`: Lambda's execution environments, one request
+  at a time each, fed from one FIFO queue), their AWS clients calling the embedded AWS
+  over HTTP as a function calls AWS. The handlers' work and the embedded AWS's then use
+  different cores; on this process's threads they would share one interpreter lock.
+  With AWS across the network the handlers run on a wide thread pool of this process
+  (they mostly wait). Long polls (`GET /jobs/{id}?wait=N`, mostly asleep) and the
+  WebSocket routes run on this process's threads.
 - Jobs take AWS's path, not one of this server's: submit starts the job pipeline, whose
   Processing step the embedded AWS runs as a local process and whose ResultsAggregation
   step invokes the results aggregator function; the job-status function it invokes with
   SageMaker's events moves the job and pushes to WebSocket subscribers
   (`workloads.local_jobflow` makes those resources; `charter.local.pipelines` runs them).
 - Start-up work is done before the server accepts requests: each handler runs once
-  (`_warm_up`), then one full garbage collection and `gc.freeze()` (`_QuietGc.settle`).
-- Full garbage collections stay off the request path (`_QuietGc`): the embedded AWS keeps
+  (`warm_up`), then one full garbage collection and `gc.freeze()` (`QuietGc.settle`).
+- Full garbage collections stay off the request path (`QuietGc`): the embedded AWS keeps
   its data as Python objects in this process, with every module imported, and a full
   collection walks all of them (150-200 ms right after start, ~300k objects; more with
   a few thousand jobs). Measured: that first full collection, landing on a request, was
@@ -46,6 +47,7 @@ import concurrent.futures
 import contextlib
 import functools
 import gc
+import importlib
 import json
 import logging
 import multiprocessing
@@ -61,6 +63,7 @@ from urllib.parse import parse_qs, unquote
 from aiohttp import web
 
 from charter.workloads.console_site import ConsoleSite
+from charter.workloads.handler_pool import HandlerPool, default_size
 from charter.workloads.handlers import api, aws, websocket
 from charter.workloads.handlers.openapi import openapi_document
 from charter.workloads.handlers.settings import Settings
@@ -70,14 +73,13 @@ log = logging.getLogger("charter.workloads.server")
 LOCAL_USER = "local-user"
 MAX_BODY_BYTES = 1_000_000
 STAGE = "local"
-#: Handlers running at once: one when the embedded AWS shares this process (all CPU, one
-#: GIL), many when AWS is across the network (mostly waiting).
-IN_PROCESS_SLOTS = 1
+#: Threads for the handlers this process runs: the WebSocket routes, and the REST routes
+#: when AWS is across the network (mostly waiting) or handler processes are turned off.
 NETWORK_SLOTS = 64
 #: Long polls waiting at once (each holds a thread, asleep, for up to STATUS_MAX_WAIT_SECONDS).
 LONG_POLL_SLOTS = 64
 MAX_HEADER_BYTES = 16_384
-#: Seconds without requests after which frozen garbage is collected (`_QuietGc`).
+#: Seconds without requests after which frozen garbage is collected (`QuietGc`).
 GC_IDLE_SECONDS = 5.0
 ACCOUNT = "123456789012"
 
@@ -203,7 +205,7 @@ def _json_body(value: Any) -> bytes:
     return json.dumps(value).encode()
 
 
-class _QuietGc:
+class QuietGc:
     """Full (generation 2) garbage collections that do not stall requests.
 
     With the embedded AWS in the process, its tables and buckets, and every module
@@ -288,8 +290,11 @@ class LocalApiServer:
     `workloads.handlers.aws`). State is the same whichever way a request arrives."""
 
     def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 0,
-                 console: ConsoleSite | None = None, aws_app: Any = None) -> None:
+                 console: ConsoleSite | None = None, aws_app: Any = None, handler_processes: int | None = None) -> None:
         self.settings, self.host, self.requested_port = settings, host, port
+        #: REST handlers' processes (`workloads.handler_pool`) when `aws_app` is given: None
+        #: for one per core plus one, 0 to run them on this process's threads.
+        self.handler_processes = handler_processes
         self.console = console
         self._aws_app = aws_app
         self._ws = LocalWebSocketGateway(self._invoke_ws, STAGE, LOCAL_USER)
@@ -300,9 +305,10 @@ class LocalApiServer:
         self._runner: web.ServerRunner | None = None
         self._handlers: concurrent.futures.ThreadPoolExecutor | None = None
         self._long_polls: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool: HandlerPool | None = None
         self._in_process: tuple[str, Any] | None = None
         self._busy = _Busy(None)
-        self._gc = _QuietGc()
+        self._gc = QuietGc()
         self._last_request = time.monotonic()
 
     @property
@@ -318,14 +324,13 @@ class LocalApiServer:
             self._in_process = (os.environ["AWS_ENDPOINT_URL"].rstrip("/"), self._aws_app)
             aws.use_in_process(*self._in_process)
         ensure_resources(self.settings)
-        # The clients the handlers use, made now rather than by the first requests (one costs ~50 ms).
-        for service in ("dynamodb", "s3"):
-            aws.client(service)
-        _warm_up()
+        warm_up()
+        if self._in_process is not None and self.handler_processes != 0:
+            # before the server accepts requests: none is served without its environments
+            self._pool = HandlerPool(self.handler_processes or default_size(), dict(os.environ), self._aws_app).start()
         # Last before accepting requests: the first full collection would otherwise land on one.
         self._gc.settle()
-        slots = IN_PROCESS_SLOTS if self._in_process is not None else NETWORK_SLOTS
-        self._handlers = concurrent.futures.ThreadPoolExecutor(slots, thread_name_prefix="charter-api")
+        self._handlers = concurrent.futures.ThreadPoolExecutor(NETWORK_SLOTS, thread_name_prefix="charter-api")
         self._long_polls = concurrent.futures.ThreadPoolExecutor(LONG_POLL_SLOTS, thread_name_prefix="charter-api-poll")
         if self.settings.local:
             self._busy = _Busy(multiprocessing.get_context("spawn").RawValue("i", 0))
@@ -378,7 +383,7 @@ class LocalApiServer:
             loop.close()
 
     async def _housekeeping(self) -> None:
-        """Reclaim frozen garbage (`_QuietGc.idle`) once requests have stopped for a while."""
+        """Reclaim frozen garbage (`QuietGc.idle`) once requests have stopped for a while."""
         collected_at = time.monotonic()
         while True:
             await asyncio.sleep(GC_IDLE_SECONDS / 2)
@@ -427,6 +432,9 @@ class LocalApiServer:
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
         self._handlers = self._long_polls = None
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool = None
         shutdown_local(wait=False)
         if self._in_process is not None:
             aws.use_in_process(self._in_process[0], None)
@@ -479,9 +487,12 @@ class LocalApiServer:
             assert self._long_polls is not None
             status, payload, headers = await asyncio.wrap_future(self._long_polls.submit(invoke, *call))
         else:
-            assert self._handlers is not None
             with self._busy:
-                status, payload, headers = await asyncio.wrap_future(self._handlers.submit(invoke, *call))
+                if self._pool is not None:
+                    status, payload, headers = await asyncio.wrap_future(self._pool.submit(call))
+                else:
+                    assert self._handlers is not None
+                    status, payload, headers = await asyncio.wrap_future(self._handlers.submit(invoke, *call))
         return self._response(status, payload, headers)
 
     def _invoke_ws(self, name: str, event: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
@@ -533,10 +544,25 @@ def invoke(method: str, resource: str, path: str, headers: dict[str, str], query
     return int(result["statusCode"]), payload, result.get("headers")
 
 
-def _warm_up() -> None:
-    """Run each route's handler once, on paths that change nothing (a body that fails
-    validation, a job that does not exist), so the first users do not pay the first
-    use of pydantic's validators, the AWS operations' models and moto's dispatch."""
+#: The services the REST routes' handlers call (submit starts the job pipeline).
+API_SERVICES = ("dynamodb", "s3", "sagemaker")
+#: What the routes import on first use (so that a Lambda serving only status calls never
+#: loads the optimizer): a submit's dataset check imports the optimizer (~375 modules,
+#: a third of a second of CPU), a status its reconcile and `datetime.strptime`'s module.
+ROUTE_IMPORTS = ("charter.workloads.handlers.datasets", "charter.workloads.handlers.quota",
+                 "charter.workloads.handlers.jobstatus", "_strptime")
+
+
+def warm_up() -> None:
+    """Make the handlers' clients and run each route's handler once, on paths that change
+    nothing (a body that fails validation, a job that does not exist), so the first users
+    do not pay for a client (its service model loaded: ~50 ms, seconds for SageMaker's on
+    a loaded machine), the routes' imports, the first use of pydantic's validators and
+    moto's dispatch."""
+    for service in API_SERVICES:
+        aws.client(service)
+    for module in ROUTE_IMPORTS:
+        importlib.import_module(module)
     fake_id = "0" * 32
     calls = (("POST", "/optimize", "/optimize", b'{"objective": 0}', None, "submit"),
              ("GET", "/jobs/{id}", f"/jobs/{fake_id}", b"", {"id": fake_id}, "status"),

@@ -20,11 +20,16 @@ def serve(
     endpoint_url: str | None = ENDPOINT,
     store: str | None = typer.Option(None, "--store", "-s",
                                      help="Evidence store (directory) for the console's compliance face."),
+    handler_processes: int | None = typer.Option(
+        None, "--handler-processes", min=0,
+        help="With --local: processes running the API's handlers beside the embedded AWS, as Lambda's execution "
+             "environments (default: one per core plus one; 0 runs them on the server's threads)."),
 ) -> None:
     """Serve the optimizer API and the web console locally: POST /optimize, GET /jobs, GET /jobs/{id},
     GET /jobs/{id}/results, the WebSocket API at /ws, /health, /openapi.json, and the console at /.
 
-    Jobs run in local worker processes, at a lower priority than requests. With --local the
+    With --local the handlers run in processes of their own (--handler-processes), and jobs run as
+    the embedded AWS's pipeline steps at a lower CPU priority than requests. With --local the
     tables and buckets are created in the embedded AWS; drop market data into `incoming/` of
     the market-data bucket and call the ingest handler, or use `charter demo`.
 
@@ -72,7 +77,8 @@ def serve(
             compliance = EvidenceCompliance(open_store(store))
         site = ConsoleSite(optimizer=True, compliance=compliance, title=f"{cfg.organization.name} {env}")
         server = LocalApiServer(settings, port=port, console=site,
-                                aws_app=embedded.wsgi_app() if embedded is not None else None).start()
+                                aws_app=embedded.wsgi_app() if embedded is not None else None,
+                                handler_processes=handler_processes).start()
         try:
             ok(f"optimizer API ({env}) on {server.url} — try {server.url}/health and {server.url}/openapi.json")
             ok(f"console on {server.url}/" + (f" (compliance of {store})" if store else ""))

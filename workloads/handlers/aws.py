@@ -139,31 +139,37 @@ class _WsgiTransport:
                 environ["CONTENT_TYPE"] = value
             elif key not in ("CONTENT_LENGTH", "HOST"):
                 environ[f"HTTP_{key}"] = value
-        started: dict[str, Any] = {}
-        written: list[bytes] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
-            started["status"], started["headers"] = status, headers
-            return written.append  # the legacy WSGI write()
-
         try:
-            chunks = self.app(environ, start_response)
+            status, raw_headers, payload = call_app(self.app, environ)
         except Exception:  # what werkzeug's server answers for an app that raises
             log.exception("the in-process AWS failed on %s %s", request.method, request.url)
             return AWSResponse(request.url, 500, {"Content-Type": "text/plain"}, _Body(b"Internal Server Error"))
-        try:
-            rest = b"".join(chunks)  # may call write() while iterating: join it first
-            payload = b"".join(written) + rest
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
         headers: dict[str, str] = {}
-        for name, value in started["headers"]:
+        for name, value in raw_headers:
             headers[name] = f"{headers[name]},{value}" if name in headers else str(value)
         if request.method != "HEAD" and not any(k.lower() == "content-length" for k in headers):
             headers["Content-Length"] = str(len(payload))  # as an HTTP server frames it
-        return AWSResponse(request.url, int(str(started["status"]).split(" ", 1)[0]), headers, _Body(payload))
+        return AWSResponse(request.url, int(status.split(" ", 1)[0]), headers, _Body(payload))
+
+
+def call_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """One WSGI call: (status line, headers, whole body), as a server would send them."""
+    started: dict[str, Any] = {}
+    written: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+        started["status"], started["headers"] = status, headers
+        return written.append  # the legacy WSGI write()
+
+    chunks = app(environ, start_response)
+    try:
+        rest = b"".join(chunks)  # may call write() while iterating: join it first
+        payload = b"".join(written) + rest
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return str(started["status"]), [(str(k), str(v)) for k, v in started["headers"]], payload
 
 
 def _unquote(path: str) -> str:

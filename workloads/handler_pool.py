@@ -1,0 +1,276 @@
+"""The local API's handlers in processes of their own: Lambda's execution environments on a laptop.
+
+On AWS each API request runs in a Lambda execution environment, a process (on a machine)
+of its own that imports the handler once and serves one request at a time; the API
+Gateway in front and the services behind (DynamoDB, S3, SageMaker) run elsewhere. With the
+embedded AWS in the API server's process (`charter workload serve --local`), running the
+handlers on that process's threads puts the handler's own work (the event, pydantic,
+botocore serializing and parsing every AWS call) and the embedded AWS's (moto answering
+those calls, and the job flow's) under one interpreter lock: one core for all of it,
+however many the machine has.
+
+`HandlerPool` runs `size` such environments as processes: each imports the handlers,
+runs each route once (`server.warm_up`), then serves `server.invoke` calls one at a time.
+Requests wait in one FIFO queue and go to the first free environment, so a request's
+latency is the queue ahead of it, never another request's luck in a lock.
+
+Their AWS calls: given the embedded AWS's WSGI app (it runs in the server's process), an
+environment's clients hand each signed request over its pipe to the server, which answers
+it with that app (`_ParentAws`): botocore still serializes, signs and parses in the
+environment, and the embedded AWS checks the signature's principal as for any caller.
+That is the server's HTTP front without HTTP: moto's development server opens a thread
+and a TCP connection per request (it turns keep-alive off), which cost the server's
+process more than moto's own answer. Without the app, they call `AWS_ENDPOINT_URL` over
+HTTP as a function calls AWS.
+
+An environment that dies (killed, out of memory) answers its request with a 502, as API
+Gateway answers for a crashed function, and is replaced: later requests are served.
+
+Why not `concurrent.futures.ProcessPoolExecutor`: it starts its processes on demand (the
+first requests would pay for a process start and the imports), has no hook to run the
+warm-up in each process before it takes requests, and a dead process breaks the whole
+pool (`BrokenProcessPool`) instead of the one request it was serving.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import io
+import logging
+import multiprocessing
+import os
+import queue
+import sys
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("charter.workloads.handler_pool")
+#: Seconds an environment may take to start (spawn, imports, warm-up) on a loaded machine.
+START_SECONDS = 120.0
+#: What a request gets when its environment ended under it (API Gateway's answer to a
+#: function that crashed).
+CRASHED = (502, b'{"message": "Internal server error", "error": "execution_environment_ended"}',
+           {"Content-Type": "application/json"})
+
+Call = tuple[Any, ...]
+Answer = tuple[int, bytes, "dict[str, str] | None"]
+
+
+def default_size() -> int:
+    """Environments for this machine: one per core plus one, so that a core is busy while
+    another environment waits for the embedded AWS's answer (at least 2)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(2, cores + 1)
+
+
+class _ParentAws:
+    """The embedded AWS as an environment reaches it: a WSGI app whose calls the server's
+    process answers with its own app, over the environment's pipe."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.lock = conn, threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read()
+        plain = {k: v for k, v in environ.items() if isinstance(v, (str, bool, int, tuple))}
+        with self.lock:  # one call at a time on the pipe, whichever thread of the handler asks
+            self.conn.send(("aws", plain, body))
+            status, headers, payload = self.conn.recv()
+        start_response(status, headers)
+        return [payload]
+
+
+def _environment(conn: Any, env: dict[str, str], through_parent: bool) -> None:
+    """One execution environment (the child process): warm up, then invoke until told to stop."""
+    os.environ.clear()
+    os.environ.update(env)
+    from charter.workloads.handlers import aws
+    from charter.workloads.server import QuietGc, invoke, warm_up
+
+    if through_parent:
+        aws.use_in_process(os.environ["AWS_ENDPOINT_URL"], _ParentAws(conn))
+
+    try:
+        warm_up()
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which names the failure
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    # the imports are ~200k long-lived objects: their first full collection would land on a
+    # request (a few hundred ms of CPU, measured as the first submit in each environment)
+    QuietGc.settle()
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            call = conn.recv()
+        except (EOFError, OSError):  # the server ended
+            return
+        if call is None:
+            return
+        try:
+            answer: Answer = invoke(*call)
+        except Exception:  # noqa: BLE001 - the handler's own wrapper answers errors; this is a last resort
+            log.exception("the handler raised")
+            answer = (500, b'{"message": "Internal server error"}', {"Content-Type": "application/json"})
+        conn.send(("done", answer))
+
+
+def _answer_aws(app: Any, environ: dict[str, Any], body: bytes) -> tuple[str, list[tuple[str, str]], bytes]:
+    """An environment's AWS call, answered by the embedded AWS's app in this process."""
+    from charter.workloads.handlers.aws import call_app
+
+    environ.update({"wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr})
+    try:
+        return call_app(app, environ)
+    except Exception:  # what an HTTP server answers for an app that raises
+        log.exception("the embedded AWS failed on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+        return "500 Internal Server Error", [("Content-Type", "text/plain")], b"Internal Server Error"
+
+
+class _Environment:
+    """A child process and the parent's end of its pipe."""
+
+    def __init__(self, context: Any, env: dict[str, str], name: str, aws_app: Any) -> None:
+        self.aws_app = aws_app
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_environment, args=(child, env, aws_app is not None), name=name,
+                                       daemon=True)
+        self.process.start()
+        child.close()  # so that the child's death reads as EOF here
+
+    def receive(self) -> tuple[str, Any]:
+        """The environment's next message that is not an AWS call (those are answered here)."""
+        while True:
+            message = self.conn.recv()
+            if message[0] != "aws":
+                return message[0], message[1]
+            self.conn.send(_answer_aws(self.aws_app, message[1], message[2]))
+
+    def wait_ready(self, timeout: float) -> None:
+        from charter.errors import CharterError
+
+        deadline = time.monotonic() + timeout
+        while True:  # its warm-up's AWS calls come first, answered as they arrive
+            if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+                raise CharterError(f"the API's handler process {self.process.name} did not start within "
+                                   f"{timeout:.0f} s", hint="the machine may be overloaded; try again")
+            try:
+                message = self.conn.recv()
+            except EOFError:
+                self.process.join(5)
+                raise CharterError(f"the API's handler process {self.process.name} ended while starting "
+                                   f"(exit {self.process.exitcode})", hint="its error is above") from None
+            if message[0] == "aws":
+                self.conn.send(_answer_aws(self.aws_app, message[1], message[2]))
+                continue
+            if message[0] != "ready":
+                raise CharterError(f"the API's handler process {self.process.name} could not start: {message[1]}",
+                                   hint="the same handlers fail in the server process too; fix the error named")
+            return
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        self.conn.close()
+
+
+class HandlerPool:
+    """`pool = HandlerPool(2, dict(os.environ)).start(); answer = pool.submit(call).result()`."""
+
+    def __init__(self, size: int, env: dict[str, str], aws_app: Any = None) -> None:
+        """`aws_app`: the embedded AWS's WSGI app when it runs in this process (see the module docstring)."""
+        self.size, self.env, self.aws_app = size, dict(env), aws_app
+        self._context = multiprocessing.get_context("spawn")  # no fork of a threaded server
+        self._queue: queue.SimpleQueue[tuple[Call, concurrent.futures.Future[Answer]] | None] = queue.SimpleQueue()
+        self._environments: list[_Environment] = []
+        self._feeders: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> HandlerPool:
+        try:
+            self._environments = [self._spawn(i) for i in range(self.size)]
+            for environment in self._environments:  # they start in parallel; wait for each
+                environment.wait_ready(START_SECONDS)
+        except BaseException:
+            self.stop()
+            raise
+        self._feeders = [threading.Thread(target=self._feed, args=(i,), name=f"charter-api-env-{i}", daemon=True)
+                         for i in range(self.size)]
+        for feeder in self._feeders:
+            feeder.start()
+        return self
+
+    def _spawn(self, i: int) -> _Environment:
+        return _Environment(self._context, self.env, f"charter-api-handler-{i}", self.aws_app)
+
+    def submit(self, call: Call) -> concurrent.futures.Future[Answer]:
+        future: concurrent.futures.Future[Answer] = concurrent.futures.Future()
+        if self._stopping.is_set():
+            future.cancel()
+        else:
+            self._queue.put((call, future))
+        return future
+
+    def _feed(self, i: int) -> None:
+        """Hand queued calls to environment `i`, one at a time, until the pool stops."""
+        while True:
+            item = self._queue.get()
+            if item is None or self._stopping.is_set():
+                if item is not None:
+                    item[1].cancel()
+                return
+            call, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            environment = self._environments[i]
+            try:
+                environment.conn.send(call)
+                _, answer = environment.receive()
+            except (EOFError, OSError):
+                if self._stopping.is_set():
+                    future.set_result(CRASHED)
+                    return
+                log.warning("the API's handler process %s ended (exit %s); starting another",
+                            environment.process.name, environment.process.exitcode)
+                future.set_result(CRASHED)
+                self._replace(i)
+                continue
+            future.set_result(answer)
+
+    def _replace(self, i: int) -> None:
+        with self._lock:
+            old = self._environments[i]
+            old.stop()
+            fresh = self._spawn(i)
+            try:
+                fresh.wait_ready(START_SECONDS)
+            except Exception:  # noqa: BLE001 - the others keep serving; this one is retried at its next crash
+                log.exception("the replacement handler process did not start")
+            self._environments[i] = fresh
+
+    def pids(self) -> list[int]:
+        return [e.process.pid for e in self._environments if e.process.pid is not None]
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for _ in self._feeders:
+            self._queue.put(None)
+        for environment in self._environments:
+            environment.stop()
+        for feeder in self._feeders:
+            feeder.join(5)
+        while True:  # what was still queued will not be served
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[1].cancel()
+        self._environments, self._feeders = [], []
