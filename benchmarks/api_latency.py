@@ -2,9 +2,11 @@
 
 The server runs in its own process, built as `charter workload serve --local` builds it:
 the embedded AWS (`charter.local.LocalAws`, moto) and `workloads.server.LocalApiServer`
-in one process, with the local job workers beside it. A small market-data set is
-ingested first (through the ingest handler), so the jobs the benchmark submits are real
-jobs that the workers run while it measures.
+in one process, the API's handlers in its handler processes (`workloads.handler_pool`),
+and the job flow (the embedded AWS's pipeline runner, its Processing steps and Lambda
+functions as niced processes) beside them. A small market-data set is ingested first
+(through the ingest handler), so the jobs the benchmark submits are real jobs that the
+job flow runs while it measures.
 
 The load is a closed loop of N client threads in this (separate) process, each with its
 own keep-alive HTTP/1.1 connection (`http.client`): POST /optimize with a request body
@@ -18,13 +20,17 @@ a closed loop of 50 can offer (a latency figure under saturation, not a light on
 Peer, measured in the same run on the same server process, handlers, data and embedded
 AWS: werkzeug's threaded WSGI server (the server of `flask run` and of moto itself) in
 front of the same route table and handler invocation (`workloads.server.route` and
-`invoke`), i.e. the conventional thread-per-connection design. The ratio is ours / peer
+`invoke`), i.e. the conventional thread-per-connection design, its handlers on its
+threads in the embedded AWS's process. The ratio is ours / peer
 p99 per operation; the spec's production target (p99 < 500 ms at API Gateway) is printed
 as the reference. Verdicts: the local bar, p99 < 200 ms for submit and status, and the
 issue's, ours / peer p99 <= 0.5 at the last client count.
 
-Equal terms: both servers live in the same process, on the same CPUs, behind the same
-handlers, data and embedded AWS, and take the same load from the same client process.
+Equal terms: both servers live in the same process, on the same CPUs (the same core
+budget: everything runs on the CPUs this process may use), behind the same handlers,
+data and embedded AWS, and take the same load from the same client process. Ours runs
+its handlers in processes of their own, the peer on its threads: how each uses the
+cores is the design being compared.
 Each client count runs `--repeat` rounds, the order alternating (ours, peer, then peer,
 ours, ...), so neither side always meets the jobs the other left behind; each side's
 percentiles pool its rounds. Before any ratio is printed the two sides must agree: every
@@ -135,7 +141,8 @@ def serve(conn: Any, with_peer: bool) -> None:
             if peer is not None:
                 peer.daemon_threads = True
                 threading.Thread(target=peer.serve_forever, daemon=True).start()
-            conn.send((server.url, f"http://127.0.0.1:{peer.server_port}" if peer else None, os.getpid()))
+            conn.send((server.url, f"http://127.0.0.1:{peer.server_port}" if peer else None, os.getpid(),
+                       server.handler_process_count))
             conn.recv()  # until the benchmark is done
             if peer is not None:
                 peer.shutdown()
@@ -314,7 +321,7 @@ def main() -> int:
     verdict = "FAIL"
     try:
         try:
-            url, peer_url, pid = ours_end.recv()
+            url, peer_url, pid, handlers = ours_end.recv()
         except EOFError:
             proc.join(30)
             print(f"the server process ended before it was ready (exit {proc.exitcode}); its error is above",
@@ -325,8 +332,9 @@ def main() -> int:
               f"peer: {'werkzeug threaded WSGI server ' + peer_url if peer_url else 'not measured'}")
         print(f"core budget: both servers in that one process, the clients in this one, all on CPUs "
               f"{sorted(os.sched_getaffinity(0))} (load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}); "
-              "ours: an asyncio loop and one handler thread; peer: a thread per connection; the job workers "
-              "(niced processes) serve both")
+              f"ours: an asyncio loop and {handlers} handler processes; peer: a thread per connection, handlers on "
+              "its threads; the job flow (pipeline runner in the server process, steps and functions as niced "
+              "processes) runs for both")
         print(f"load: closed loop, POST /optimize then GET /jobs/{{id}}, {args.requests} pairs per client, "
               f"think time {args.think_ms:.0f} ms, {len(bodies)} distinct request bodies")
         print(f"repetitions: {args.repeat} round(s) per side and client count, order alternating "

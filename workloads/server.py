@@ -315,6 +315,11 @@ class LocalApiServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def handler_process_count(self) -> int:
+        """Processes running the REST handlers (0: this process's threads run them)."""
+        return self._pool.size if self._pool is not None else 0
+
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> LocalApiServer:
