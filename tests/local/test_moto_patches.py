@@ -724,3 +724,150 @@ def test_a_kms_key_made_lazily_still_signs_and_verifies(embedded: Aws) -> None:
     assert kms.verify(KeyId=key, Message=b"evidence", Signature=signature,
                       SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256")["SignatureValid"]
     assert kms.get_public_key(KeyId=key)["PublicKey"]
+
+
+_REQUEST_COSTS = """
+import json, os, sys
+os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+                  MOTO_IAM_LOAD_MANAGED_POLICIES="false")
+if sys.argv[1] == "embedded":  # only the patches under test: any difference in answers is theirs
+    from charter.local.patches import performance
+    performance.find_actions_without_listing_the_class()
+    performance.account_backends_without_the_global_lock()
+    performance.assumed_role_sessions_by_key()
+import inspect
+import boto3
+from moto import mock_aws
+from moto.core import base_backend
+from moto.sts.models import sts_backends
+
+counts = {"listed": 0, "locked": 0, "scanned": 0}
+getmembers = inspect.getmembers
+def counting_getmembers(*args, **kwargs):
+    counts["listed"] += 1
+    return getmembers(*args, **kwargs)
+inspect.getmembers = counting_getmembers
+class CountingLock:  # moto's process-wide backend lock, counted
+    def __init__(self, lock):
+        self.lock = lock
+    def __enter__(self):
+        counts["locked"] += 1
+        return self.lock.__enter__()
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
+base_backend.backend_lock = CountingLock(base_backend.backend_lock)
+class CountingList(list):  # an account's role sessions; counts the sessions a scan looks at
+    def __iter__(self):
+        for item in list.__iter__(self):
+            counts["scanned"] += 1
+            yield item
+
+def plain(answer):
+    answer.pop("ResponseMetadata", None)
+    return json.loads(json.dumps(answer, default=str))
+
+answers = []
+with mock_aws():
+    ddb, s3, sts = boto3.client("dynamodb"), boto3.client("s3"), boto3.client("sts")
+    iam = boto3.client("iam")
+    ddb.create_table(TableName="jobs", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"},
+                                           {"AttributeName": "at", "AttributeType": "N"}])
+    s3.create_bucket(Bucket="prices")
+    role = iam.create_role(RoleName="worker", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    sessions = [sts.assume_role(RoleArn=role, RoleSessionName=f"s{i}")["Credentials"] for i in range(20)]
+    backend = sts_backends["123456789012"]["aws"]
+    backend.assumed_roles = CountingList(backend.assumed_roles)
+    for key in ("a", "b", "c"):  # warm: every account and region backend exists from here on
+        ddb.put_item(TableName="jobs", Item={"id": {"S": key}, "at": {"N": "1"}})
+    counts.update(listed=0, locked=0, scanned=0)
+    requests = 0
+    for i in range(10):
+        answers.append(plain(ddb.put_item(TableName="jobs", Item={"id": {"S": "job"}, "at": {"N": str(i)},
+                                                                  "spec": {"M": {"n": {"N": str(i)}}}},
+                                          ReturnValues="ALL_OLD")))
+        answers.append(plain(ddb.get_item(TableName="jobs", Key={"id": {"S": "job"}, "at": {"N": str(i)}})))
+        answers.append(plain(ddb.update_item(TableName="jobs", Key={"id": {"S": "job"}, "at": {"N": str(i)}},
+                                             UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "state"},
+                                             ExpressionAttributeValues={":s": {"S": "done"}}, ReturnValues="ALL_NEW")))
+        answers.append(plain(ddb.query(TableName="jobs", KeyConditionExpression="id = :id",
+                                       ExpressionAttributeValues={":id": {"S": "job"}})))
+        s3.put_object(Bucket="prices", Key=f"day/{i}.json", Body=json.dumps({"i": i}).encode())
+        got = s3.get_object(Bucket="prices", Key=f"day/{i}.json")
+        answers.append([got["Body"].read().decode(), got["ETag"], got["ContentLength"]])
+        requests += 6  # four through moto's call_action (DynamoDB), two through S3's own dispatch
+    try:
+        boto3.client("dynamodb").get_item(TableName="missing", Key={"id": {"S": "x"}})
+    except Exception as exc:
+        answers.append(str(exc))
+    # whose session each key is (an unknown key: none), as the permission check asks
+    for creds in sessions:
+        found = backend.get_assumed_role_from_access_key(creds["AccessKeyId"])
+        answers.append(found.session_name if found else None)
+    unknown = [backend.get_assumed_role_from_access_key("AKIAUNKNOWN000000000") for _ in range(10)]
+    answers.append(unknown)
+    later = sts.assume_role(RoleArn=role, RoleSessionName="later")["Credentials"]["AccessKeyId"]
+    answers.append(backend.get_assumed_role_from_access_key(later).session_name)
+    # a reset (moto-api/reset) empties the backends: the next request gets a fresh account
+    base_backend.BackendDict.reset()
+    answers.append(plain(boto3.client("dynamodb").list_tables()))
+print(json.dumps({"counts": counts, "requests": requests, "answers": answers}))
+"""
+
+
+def test_a_request_does_not_pay_for_what_moto_already_knows() -> None:
+    """performance.find_actions_without_listing_the_class, account_backends_without_the_global_lock
+    and assumed_role_sessions_by_key (costs, not wrong answers): for every request plain moto
+    lists its response class's methods, takes its process-wide lock to find an account it
+    already holds, and the permission check scans every role session the account ever
+    started; the embedded AWS does none of that, and every answer (DynamoDB, S3, the session
+    behind each key, an error, a reset) is the same."""
+    runs = {}
+    for kind in ("embedded", "plain"):
+        done = subprocess.run([sys.executable, "-c", _REQUEST_COSTS, kind], capture_output=True, text=True,
+                              timeout=PATIENCE_SECONDS, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[kind] = json.loads(done.stdout.splitlines()[-1])
+    plain, embedded = runs["plain"], runs["embedded"]
+    assert embedded["answers"] == plain["answers"]
+    assert embedded["answers"][-2] == "later" and embedded["answers"][-3] == [None] * 10
+    assert plain["counts"]["listed"] >= plain["requests"] * 4 // 6, \
+        "plain moto no longer lists the class per request: performance.find_actions_without_listing_the_class may go"
+    assert embedded["counts"]["listed"] == 0
+    assert plain["counts"]["locked"] >= plain["requests"], \
+        "plain moto no longer locks per lookup: performance.account_backends_without_the_global_lock may go"
+    assert embedded["counts"]["locked"] < plain["counts"]["locked"] / 10
+    assert plain["counts"]["scanned"] >= 10 * 20, \
+        "plain moto finds sessions without a scan: performance.assumed_role_sessions_by_key may go"
+    assert embedded["counts"]["scanned"] == 0
+
+
+def test_an_action_is_found_exactly_when_moto_would_list_it() -> None:
+    """The per-name answer of performance.find_actions_without_listing_the_class is moto's
+    list's membership, for every name of every response class (methods, attributes,
+    inherited, dunder) and for names no class has."""
+    import importlib
+    import inspect
+
+    from moto.core.responses import BaseResponse
+
+    from charter.local.patches.performance import _FunctionNames
+
+    for service in ("dynamodb", "s3", "sagemaker", "sts", "iam", "awslambda", "cloudformation", "organizations"):
+        importlib.import_module(f"moto.{service}.responses")
+    classes = _subclasses(BaseResponse)
+    assert len(classes) >= 8
+    for cls in classes:
+        listed = {name for name, _ in inspect.getmembers(cls, inspect.isfunction)}
+        names = _FunctionNames(cls)
+        for name in [*dir(cls), "not_an_action", "put_item_", "", "Meta"]:
+            assert (name in names) == (name in listed), (cls, name)
+        assert set(names) == listed
+
+
+def _subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found

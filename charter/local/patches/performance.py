@@ -1,5 +1,6 @@
-"""Costs of moto that grow with the organization, not wrong answers: each is a cache or a
-deferral with the same results (tests/local/test_moto_patches.py shows each cost on plain moto)."""
+"""Costs of moto that grow with the organization or are paid on every request, not wrong
+answers: each is a cache, an index or a deferral with the same results
+(tests/local/test_moto_patches.py shows each cost on plain moto)."""
 
 from __future__ import annotations
 
@@ -94,3 +95,125 @@ def regions_once_per_service() -> None:
 
     generate_regions.charter_cached = True  # type: ignore[attr-defined]
     AccountSpecificBackend._generate_regions = generate_regions
+
+
+class _FunctionNames:
+    """The names of a class's functions (what `inspect.getmembers(cls, inspect.isfunction)`
+    lists), answered per name instead of listed: `name in` it is True exactly when the list
+    would hold `name`. It looks the class up when asked, so a method added later is seen."""
+
+    __slots__ = ("_cls",)
+
+    def __init__(self, cls: type) -> None:
+        self._cls = cls
+
+    def __contains__(self, name: object) -> bool:
+        import inspect
+
+        if not isinstance(name, str):
+            return False
+        # dir(cls) for a class: the names in the __dict__ of the class and of its bases
+        owner = next((base for base in inspect.getmro(self._cls) if name in base.__dict__), None)
+        if owner is None:
+            return False
+        try:
+            value = getattr(self._cls, name)
+        except AttributeError:  # what getmembers falls back to: the first __dict__ that has it
+            value = owner.__dict__[name]
+        return inspect.isfunction(value)
+
+    def __iter__(self):
+        import inspect
+
+        return iter([name for name, _ in inspect.getmembers(self._cls, inspect.isfunction)])
+
+
+def find_actions_without_listing_the_class() -> None:
+    """moto's `call_action` asks whether the action is one of the response class's methods
+    by listing them all (`inspect.getmembers`: ~80-140 methods, dir(), a sort, a getattr of
+    each) on every request: about 0.3 ms per call, 5% of an embedded-AWS request. The
+    question is answered for the one name asked; the answer is the same (see
+    `_FunctionNames`)."""
+    from moto.core import responses
+
+    original = responses.method_names_from_class
+    if getattr(original, "charter_by_name", False):
+        return
+
+    def method_names_from_class(clazz):  # type: ignore[no-untyped-def]
+        return _FunctionNames(clazz)
+
+    method_names_from_class.charter_by_name = True  # type: ignore[attr-defined]
+    responses.method_names_from_class = method_names_from_class
+
+
+def account_backends_without_the_global_lock() -> None:
+    """moto's `BackendDict[account]` takes a process-wide lock and copies the list of the
+    service's accounts on every access (several times per request; with an organization's
+    thousands of accounts a list of thousands each time) only to find the account is there.
+    An account already present is returned by a plain lookup; a missing one is made as moto
+    makes it, under its lock. While moto resets (`BackendDict.reset`, which holds that lock
+    and then empties every BackendDict) lookups take moto's own path, so they wait for the
+    reset as before."""
+    from moto.core import base_backend
+
+    BackendDict = base_backend.BackendDict
+    original_get, original_reset = BackendDict.__getitem__, BackendDict.reset.__func__
+    if getattr(original_get, "charter_fast", False):
+        return
+    resetting = [0]
+
+    def __getitem__(self, account_id):  # type: ignore[no-untyped-def]
+        if not resetting[0]:
+            found = dict.get(self, account_id)
+            if found is not None:
+                return found
+        return original_get(self, account_id)
+
+    def reset(cls) -> None:  # type: ignore[no-untyped-def]
+        with base_backend.backend_lock:
+            resetting[0] += 1
+            try:
+                original_reset(cls)
+            finally:
+                resetting[0] -= 1
+
+    __getitem__.charter_fast = True  # type: ignore[attr-defined]
+    BackendDict.__getitem__ = __getitem__
+    BackendDict.reset = classmethod(reset)
+
+
+def assumed_role_sessions_by_key() -> None:
+    """moto finds the session of an access key (`get_assumed_role_from_access_key`, asked by
+    the embedded AWS's permission check for every request it cannot answer from its cache)
+    by scanning every role session the account ever started: a Lambda function run assumes
+    its role, so the scan grows with every job the local API has run (~0.3 ms per request
+    after a few hundred jobs). Sessions are indexed by key as moto appends them (moto only
+    appends to `assumed_roles`; a new backend after a reset has a new list, which is indexed
+    afresh); the answer is the scan's: the first session with that key, or None."""
+    from moto.sts.models import STSBackend
+
+    original = STSBackend.get_assumed_role_from_access_key
+    if getattr(original, "charter_indexed", False):
+        return
+    lock = threading.Lock()
+
+    def get_assumed_role_from_access_key(self, access_key_id: str):  # type: ignore[no-untyped-def]
+        roles = self.assumed_roles
+        with lock:
+            state = self.__dict__.get("_charter_session_index")
+            if state is None or state[0] is not roles or state[1] > len(roles):
+                state = self.__dict__["_charter_session_index"] = [roles, 0, {}]
+            _, seen, index = state
+            for role in roles[seen:]:
+                index.setdefault(role.access_key_id, role)
+            state[1] = len(roles)
+            found = index.get(access_key_id)
+        if found is not None and found.access_key_id == access_key_id:
+            return found
+        if found is None:
+            return None
+        return original(self, access_key_id)  # (moto never re-keys a session) the scan decides
+
+    get_assumed_role_from_access_key.charter_indexed = True  # type: ignore[attr-defined]
+    STSBackend.get_assumed_role_from_access_key = get_assumed_role_from_access_key
