@@ -735,13 +735,18 @@ if sys.argv[1] == "embedded":  # only the patches under test: any difference in 
     performance.find_actions_without_listing_the_class()
     performance.account_backends_without_the_global_lock()
     performance.assumed_role_sessions_by_key()
+    performance.pick_attributes_by_remembered_keys()
 import inspect
 import boto3
 from moto import mock_aws
-from moto.core import base_backend
+from moto.core import base_backend, serialize
 from moto.sts.models import sts_backends
 
-counts = {"listed": 0, "locked": 0, "scanned": 0}
+counts = {"listed": 0, "locked": 0, "scanned": 0, "aliased": 0}
+def counting_alias(self, context):  # moto's serializer makes one alias provider per name it may have
+    counts["aliased"] += 1
+    self.context = context
+serialize.AttributeAliasProvider.__init__ = counting_alias
 getmembers = inspect.getmembers
 def counting_getmembers(*args, **kwargs):
     counts["listed"] += 1
@@ -781,7 +786,7 @@ with mock_aws():
     backend.assumed_roles = CountingList(backend.assumed_roles)
     for key in ("a", "b", "c"):  # warm: every account and region backend exists from here on
         ddb.put_item(TableName="jobs", Item={"id": {"S": key}, "at": {"N": "1"}})
-    counts.update(listed=0, locked=0, scanned=0)
+    counts.update(listed=0, locked=0, scanned=0, aliased=0)
     requests = 0
     for i in range(10):
         answers.append(plain(ddb.put_item(TableName="jobs", Item={"id": {"S": "job"}, "at": {"N": str(i)},
@@ -817,12 +822,13 @@ print(json.dumps({"counts": counts, "requests": requests, "answers": answers}))
 
 
 def test_a_request_does_not_pay_for_what_moto_already_knows() -> None:
-    """performance.find_actions_without_listing_the_class, account_backends_without_the_global_lock
-    and assumed_role_sessions_by_key (costs, not wrong answers): for every request plain moto
-    lists its response class's methods, takes its process-wide lock to find an account it
-    already holds, and the permission check scans every role session the account ever
-    started; the embedded AWS does none of that, and every answer (DynamoDB, S3, the session
-    behind each key, an error, a reset) is the same."""
+    """performance.find_actions_without_listing_the_class, account_backends_without_the_global_lock,
+    assumed_role_sessions_by_key and pick_attributes_by_remembered_keys (costs, not wrong
+    answers): for every request plain moto lists its response class's methods, takes its
+    process-wide lock to find an account it already holds, makes six alias providers for
+    every member of its answer, and the permission check scans every role session the
+    account ever started; the embedded AWS does none of that, and every answer (DynamoDB,
+    S3, the session behind each key, an error, a reset) is the same."""
     runs = {}
     for kind in ("embedded", "plain"):
         done = subprocess.run([sys.executable, "-c", _REQUEST_COSTS, kind], capture_output=True, text=True,
@@ -841,6 +847,9 @@ def test_a_request_does_not_pay_for_what_moto_already_knows() -> None:
     assert plain["counts"]["scanned"] >= 10 * 20, \
         "plain moto finds sessions without a scan: performance.assumed_role_sessions_by_key may go"
     assert embedded["counts"]["scanned"] == 0
+    assert plain["counts"]["aliased"] >= 1000, \
+        "plain moto no longer asks aliases per member: performance.pick_attributes_by_remembered_keys may go"
+    assert embedded["counts"]["aliased"] < plain["counts"]["aliased"] / 10
 
 
 def test_an_action_is_found_exactly_when_moto_would_list_it() -> None:

@@ -24,7 +24,7 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `performance`: costs that grow with the organization paid once (templates parsed once, KMS
   key material made on first use, regions listed once per service), and per-request costs of
   moto's dispatch (an action found without listing the class, account backends without the
-  global lock, role sessions found by key).
+  global lock, role sessions found by key, an answer's member names worked out once per shape).
 - `lambda_invoke`: Lambda functions run from their artifacts.
 - `charter.local.stepfunctions` (not here: an executor): state machine executions run.
 - `sagemaker_pipelines`: pipeline executions run their Processing steps locally and emit
@@ -102,6 +102,7 @@ def apply() -> None:
     performance.find_actions_without_listing_the_class()
     performance.account_backends_without_the_global_lock()
     performance.assumed_role_sessions_by_key()
+    performance.pick_attributes_by_remembered_keys()
     kms.patch_kms_key()
     lambda_models.add_lambda_alias_model()
     stacksets.patch_stacksets()

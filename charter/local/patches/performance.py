@@ -217,3 +217,42 @@ def assumed_role_sessions_by_key() -> None:
 
     get_assumed_role_from_access_key.charter_indexed = True  # type: ignore[attr-defined]
     STSBackend.get_assumed_role_from_access_key = get_assumed_role_from_access_key
+
+
+def pick_attributes_by_remembered_keys() -> None:
+    """moto's serializer finds each member of an answer by asking six alias providers (new
+    objects each time) which names it might have, for every member of every structure: a
+    DynamoDB item's attribute values are structures of ten members each, so a GetItem
+    answer asks thousands of times (about a fifth of an embedded-AWS DynamoDB call). For a
+    plain dict value the names depend only on the member's shape, its parent shape and the
+    providers (a dict has no `Meta` and its class name is always `dict`): they are worked
+    out once per shape and reused, in the same order; the value picked is the same.
+    Anything else (model objects, other providers) is asked as moto asks."""
+    from moto.core import serialize
+
+    picker = serialize.XFormedAttributePicker
+    original = picker.get_possible_keys
+    if getattr(original, "charter_remembered", False):
+        return
+    no_parent = object()
+
+    def get_possible_keys(self, context):  # type: ignore[no-untyped-def]
+        shape = context.shape
+        if type(context.obj) is not dict or shape is None:
+            return original(self, context)
+        providers = tuple(self.alias_providers)
+        memo = shape.__dict__.get("_charter_possible_keys")
+        if memo is None:
+            memo = shape.__dict__.setdefault("_charter_possible_keys", {})
+        key = (context.key, shape.__dict__.get("parent", no_parent), providers)
+        found = memo.get(key)
+        if found is None:
+            try:
+                found = tuple(original(self, context))
+            except Exception:  # noqa: BLE001 - moto's lazy order may never reach a provider that raises
+                return original(self, context)
+            memo[key] = found
+        return iter(found)
+
+    get_possible_keys.charter_remembered = True  # type: ignore[attr-defined]
+    picker.get_possible_keys = get_possible_keys
