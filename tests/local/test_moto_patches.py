@@ -880,3 +880,36 @@ def _subclasses(cls: type) -> list[type]:
     for sub in cls.__subclasses__():
         found += [sub, *_subclasses(sub)]
     return found
+
+
+class _CountedPattern:
+    def __init__(self, pattern: Any, counter: list[int]) -> None:
+        self.pattern, self.counter = pattern, counter
+
+    def match(self, text: str) -> Any:
+        self.counter[0] += 1
+        return self.pattern.match(text)
+
+
+def test_the_dispatcher_matches_each_host_against_moto_s_patterns_once() -> None:
+    """app._guarded_app's dispatcher (a cost, not a wrong answer): plain moto matches a
+    request's host against its services' URL patterns one by one on every request; the
+    embedded AWS's dispatcher does it once per host and finds the same backend."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from charter.local.app import _guarded_app
+
+    ours, theirs = _guarded_app().dispatcher, DomainDispatcherApplication(create_backend_app)
+    counts = {"ours": [0], "theirs": [0]}
+    for name, dispatcher in (("ours", ours), ("theirs", theirs)):
+        dispatcher.backend_url_patterns = [(backend, _CountedPattern(pattern, counts[name]))
+                                           for backend, pattern in dispatcher.backend_url_patterns]
+    hosts = [f"{service}.us-east-1.amazonaws.com" for service in
+             ("s3", "dynamodb", "sagemaker", "sts", "iam", "lambda", "events", "states", "nothing")]
+    hosts += ["bucket.s3.amazonaws.com", "s3.amazonaws.com", "localhost:5000", "example.com", "moto_api", "s3"]
+    for _ in range(3):
+        for host in hosts:
+            assert ours.get_backend_for_host(host) == theirs.get_backend_for_host(host), host
+    assert ours.get_backend_for_host("s3.us-east-1.amazonaws.com") == "s3"
+    assert 0 < counts["ours"][0] <= counts["theirs"][0] / 3, \
+        "plain moto matches each host once: the dispatcher's host memory in app._guarded_app may go"
