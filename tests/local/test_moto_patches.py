@@ -736,13 +736,20 @@ if sys.argv[1] == "embedded":  # only the patches under test: any difference in 
     performance.account_backends_without_the_global_lock()
     performance.assumed_role_sessions_by_key()
     performance.pick_attributes_by_remembered_keys()
+    performance.request_ids_from_the_same_random_stream()
 import inspect
 import boto3
 from moto import mock_aws
 from moto.core import base_backend, serialize
 from moto.sts.models import sts_backends
 
-counts = {"listed": 0, "locked": 0, "scanned": 0, "aliased": 0}
+counts = {"listed": 0, "locked": 0, "scanned": 0, "aliased": 0, "chosen": 0}
+from moto.moto_api._internal.moto_random import MotoRandom
+choice = MotoRandom.choice
+def counting_choice(self, seq):
+    counts["chosen"] += 1
+    return choice(self, seq)
+MotoRandom.choice = counting_choice
 def counting_alias(self, context):  # moto's serializer makes one alias provider per name it may have
     counts["aliased"] += 1
     self.context = context
@@ -786,7 +793,7 @@ with mock_aws():
     backend.assumed_roles = CountingList(backend.assumed_roles)
     for key in ("a", "b", "c"):  # warm: every account and region backend exists from here on
         ddb.put_item(TableName="jobs", Item={"id": {"S": key}, "at": {"N": "1"}})
-    counts.update(listed=0, locked=0, scanned=0, aliased=0)
+    counts.update(listed=0, locked=0, scanned=0, aliased=0, chosen=0)
     requests = 0
     for i in range(10):
         answers.append(plain(ddb.put_item(TableName="jobs", Item={"id": {"S": "job"}, "at": {"N": str(i)},
@@ -823,12 +830,13 @@ print(json.dumps({"counts": counts, "requests": requests, "answers": answers}))
 
 def test_a_request_does_not_pay_for_what_moto_already_knows() -> None:
     """performance.find_actions_without_listing_the_class, account_backends_without_the_global_lock,
-    assumed_role_sessions_by_key and pick_attributes_by_remembered_keys (costs, not wrong
-    answers): for every request plain moto lists its response class's methods, takes its
-    process-wide lock to find an account it already holds, makes six alias providers for
-    every member of its answer, and the permission check scans every role session the
-    account ever started; the embedded AWS does none of that, and every answer (DynamoDB,
-    S3, the session behind each key, an error, a reset) is the same."""
+    assumed_role_sessions_by_key, pick_attributes_by_remembered_keys and
+    request_ids_from_the_same_random_stream (costs, not wrong answers): for every request
+    plain moto lists its response class's methods, takes its process-wide lock to find an
+    account it already holds, makes six alias providers for every member of its answer and
+    calls `choice` 52 times for its request id, and the permission check scans every role
+    session the account ever started; the embedded AWS does none of that, and every answer
+    (DynamoDB, S3, the session behind each key, an error, a reset) is the same."""
     runs = {}
     for kind in ("embedded", "plain"):
         done = subprocess.run([sys.executable, "-c", _REQUEST_COSTS, kind], capture_output=True, text=True,
@@ -850,6 +858,32 @@ def test_a_request_does_not_pay_for_what_moto_already_knows() -> None:
     assert plain["counts"]["aliased"] >= 1000, \
         "plain moto no longer asks aliases per member: performance.pick_attributes_by_remembered_keys may go"
     assert embedded["counts"]["aliased"] < plain["counts"]["aliased"] / 10
+    assert plain["counts"]["chosen"] >= 52 * plain["requests"], \
+        "plain moto no longer draws request ids by choice: performance.request_ids_from_the_same_random_stream may go"
+    assert embedded["counts"]["chosen"] < plain["counts"]["chosen"] / 10
+
+
+def test_a_seeded_embedded_aws_draws_the_ids_moto_draws() -> None:
+    """performance.random_string draws what moto's get_random_string draws from the same
+    seed (moto's definition, verbatim below), and leaves the stream where moto leaves it."""
+    import string
+
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    from charter.local.patches.performance import random_string
+
+    def motos(rng: MotoRandom, length: int, digits: bool, lower: bool) -> str:
+        pool = string.ascii_letters + (string.digits if digits else "")
+        text = "".join([rng.choice(pool) for _ in range(length)])
+        return text.lower() if lower else text
+
+    for seed in (0, 1, 42, 2**40):
+        theirs, ours = MotoRandom(seed), MotoRandom(seed)
+        for length in (0, 1, 8, 20, 52, 300):
+            for digits in (True, False):
+                for lower in (True, False):
+                    assert random_string(ours, length, digits, lower) == motos(theirs, length, digits, lower)
+        assert ours.uuid4() == theirs.uuid4() and ours.get_random_hex(12) == theirs.get_random_hex(12)
 
 
 def test_an_action_is_found_exactly_when_moto_would_list_it() -> None:

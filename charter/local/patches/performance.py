@@ -256,3 +256,44 @@ def pick_attributes_by_remembered_keys() -> None:
 
     get_possible_keys.charter_remembered = True  # type: ignore[attr-defined]
     picker.get_possible_keys = get_possible_keys
+
+
+def random_string(self, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+    """moto's `MotoRandom.get_random_string`, with `choice` inlined: the same `getrandbits`
+    calls in the same order (CPython's `Random.choice` through `_randbelow_with_getrandbits`)."""
+    import string
+
+    pool = string.ascii_letters + string.digits if include_digits else string.ascii_letters
+    size, getrandbits = len(pool), self.getrandbits
+    bits = size.bit_length()
+    chars = []
+    for _ in range(length):
+        r = getrandbits(bits)
+        while r >= size:
+            r = getrandbits(bits)
+        chars.append(pool[r])
+    text = "".join(chars)
+    return text.lower() if lower_case else text
+
+
+def request_ids_from_the_same_random_stream() -> None:
+    """moto names every answer with a 52-character request id drawn by 52 calls of
+    `Random.choice` (each through `_randbelow`): tens of microseconds per request. The
+    characters are drawn inline with the same `getrandbits` calls (`random_string`), so the
+    same seed (`/moto-api/seed`) still gives the same ids, and every id or name moto draws
+    after them."""
+    import random
+
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    if getattr(MotoRandom.get_random_string, "charter_inline", False):
+        return
+    if MotoRandom._randbelow is not random.Random._randbelow_with_getrandbits or \
+            MotoRandom.choice is not random.Random.choice:
+        return  # a Python whose Random draws otherwise: moto's own way
+
+    def get_random_string(self, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+        return random_string(self, length, include_digits, lower_case)
+
+    get_random_string.charter_inline = True  # type: ignore[attr-defined]
+    MotoRandom.get_random_string = get_random_string
