@@ -737,19 +737,26 @@ if sys.argv[1] == "embedded":  # only the patches under test: any difference in 
     performance.assumed_role_sessions_by_key()
     performance.pick_attributes_by_remembered_keys()
     performance.request_ids_from_the_same_random_stream()
+    performance.dynamodb_items_sized_once()
 import inspect
 import boto3
 from moto import mock_aws
 from moto.core import base_backend, serialize
 from moto.sts.models import sts_backends
 
-counts = {"listed": 0, "locked": 0, "scanned": 0, "aliased": 0, "chosen": 0}
+counts = {"listed": 0, "locked": 0, "scanned": 0, "aliased": 0, "chosen": 0, "sized": 0}
 from moto.moto_api._internal.moto_random import MotoRandom
 choice = MotoRandom.choice
 def counting_choice(self, seq):
     counts["chosen"] += 1
     return choice(self, seq)
 MotoRandom.choice = counting_choice
+from moto.dynamodb.models.dynamo_type import DynamoType
+size = DynamoType.size
+def counting_size(self):
+    counts["sized"] += 1
+    return size(self)
+DynamoType.size = counting_size
 def counting_alias(self, context):  # moto's serializer makes one alias provider per name it may have
     counts["aliased"] += 1
     self.context = context
@@ -793,7 +800,7 @@ with mock_aws():
     backend.assumed_roles = CountingList(backend.assumed_roles)
     for key in ("a", "b", "c"):  # warm: every account and region backend exists from here on
         ddb.put_item(TableName="jobs", Item={"id": {"S": key}, "at": {"N": "1"}})
-    counts.update(listed=0, locked=0, scanned=0, aliased=0, chosen=0)
+    counts.update(listed=0, locked=0, scanned=0, aliased=0, chosen=0, sized=0)
     requests = 0
     for i in range(10):
         answers.append(plain(ddb.put_item(TableName="jobs", Item={"id": {"S": "job"}, "at": {"N": str(i)},
@@ -813,6 +820,19 @@ with mock_aws():
         boto3.client("dynamodb").get_item(TableName="missing", Key={"id": {"S": "x"}})
     except Exception as exc:
         answers.append(str(exc))
+    wide = {f"a{n}": {"S": "v" * n} for n in range(40)}  # moto re-measures the item per attribute
+    sized = counts["sized"]
+    ddb.put_item(TableName="jobs", Item={"id": {"S": "wide"}, "at": {"N": "0"}, **wide})
+    counts["sized_wide"] = counts["sized"] - sized
+    answers.append(plain(ddb.get_item(TableName="jobs", Key={"id": {"S": "wide"}, "at": {"N": "0"}})))
+    for parts in (4, 5):  # 4 x 100 KB fits DynamoDB's 400 KB (as moto counts it); 5 do not
+        try:
+            ddb.put_item(TableName="jobs", Item={"id": {"S": f"big{parts}"}, "at": {"N": "0"},
+                                                 **{f"p{n}": {"S": "x" * 100_000} for n in range(parts)}})
+            answers.append(plain(ddb.get_item(TableName="jobs", Key={"id": {"S": f"big{parts}"}, "at": {"N": "0"}},
+                                              ProjectionExpression="id")))
+        except Exception as exc:
+            answers.append(f"big{parts}: {exc}")
     # whose session each key is (an unknown key: none), as the permission check asks
     for creds in sessions:
         found = backend.get_assumed_role_from_access_key(creds["AccessKeyId"])
@@ -861,6 +881,11 @@ def test_a_request_does_not_pay_for_what_moto_already_knows() -> None:
     assert plain["counts"]["chosen"] >= 52 * plain["requests"], \
         "plain moto no longer draws request ids by choice: performance.request_ids_from_the_same_random_stream may go"
     assert embedded["counts"]["chosen"] < plain["counts"]["chosen"] / 10
+    big = [a for a in embedded["answers"] if isinstance(a, str) and a.startswith("big")]
+    assert len(big) == 1 and big[0].startswith("big5") and "Item size has exceeded" in big[0]
+    assert plain["counts"]["sized_wide"] >= 40 * 41 / 2, \
+        "plain moto measures a new item once: performance.dynamodb_items_sized_once may go"
+    assert embedded["counts"]["sized_wide"] <= 42 + 2  # each attribute once (and the key's own checks)
 
 
 def test_a_seeded_embedded_aws_draws_the_ids_moto_draws() -> None:

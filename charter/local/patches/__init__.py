@@ -24,7 +24,7 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `performance`: costs that grow with the organization paid once (templates parsed once, KMS
   key material made on first use, regions listed once per service), and per-request costs of
   moto's dispatch (an action found without listing the class, account backends without the
-  global lock, role sessions found by key, an answer's member names worked out once per shape, request ids drawn without `choice`).
+  global lock, role sessions found by key, an answer's member names worked out once per shape, request ids drawn without `choice`, a new DynamoDB item measured once).
 - `lambda_invoke`: Lambda functions run from their artifacts.
 - `charter.local.stepfunctions` (not here: an executor): state machine executions run.
 - `sagemaker_pipelines`: pipeline executions run their Processing steps locally and emit
@@ -104,6 +104,7 @@ def apply() -> None:
     performance.assumed_role_sessions_by_key()
     performance.pick_attributes_by_remembered_keys()
     performance.request_ids_from_the_same_random_stream()
+    performance.dynamodb_items_sized_once()
     kms.patch_kms_key()
     lambda_models.add_lambda_alias_model()
     stacksets.patch_stacksets()

@@ -297,3 +297,41 @@ def request_ids_from_the_same_random_stream() -> None:
 
     get_random_string.charter_inline = True  # type: ignore[attr-defined]
     MotoRandom.get_random_string = get_random_string
+
+
+def dynamodb_items_sized_once() -> None:
+    """moto checks DynamoDB's 400 KB item limit as it builds an item, attribute by attribute,
+    by re-measuring every attribute already set (`LimitedSizeDict.__setitem__`): the work
+    grows with the square of the item's attributes (a job record: a tenth of a PutItem's
+    CPU). The new item's attributes are measured once each and summed as they are added:
+    each attribute is checked against the same total, and the first one that takes the item
+    over the limit raises the same `ItemSizeTooLarge` (moto's DynamoType copies what it is
+    given, so an attribute's size cannot change while the item is built). Later changes to
+    the item (UpdateItem) go through moto's own check."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models.utilities import bytesize
+
+    item_cls = dynamo_type.Item
+    original = item_cls.__init__
+    if getattr(original, "charter_sized_once", False):
+        return
+    DynamoType, LimitedSizeDict = dynamo_type.DynamoType, dynamo_type.LimitedSizeDict
+
+    def __init__(self, hash_key, range_key, attrs):  # type: ignore[no-untyped-def]
+        if not all(type(key) is str for key in attrs):
+            return original(self, hash_key, range_key, attrs)
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.attrs = LimitedSizeDict()
+        total = 0  # what moto's check sums each time: every key and value already in the item
+        for key, value in attrs.items():
+            value = DynamoType(value)
+            size = bytesize(key) + value.size()
+            if total + size > 405000:  # moto's limit (between AWS's measured 409 and 410 KB)
+                raise ItemSizeTooLarge
+            dict.__setitem__(self.attrs, key, value)
+            total += size
+
+    __init__.charter_sized_once = True  # type: ignore[attr-defined]
+    item_cls.__init__ = __init__
