@@ -736,6 +736,7 @@ if sys.argv[1] == "embedded":  # only the patches under test: any difference in 
     performance.account_backends_without_the_global_lock()
     performance.assumed_role_sessions_by_key()
     performance.pick_attributes_by_remembered_keys()
+    performance.pick_dict_members_directly()
     performance.request_ids_from_the_same_random_stream()
     performance.dynamodb_items_sized_once()
 import inspect
@@ -744,7 +745,12 @@ from moto import mock_aws
 from moto.core import base_backend, serialize
 from moto.sts.models import sts_backends
 
-counts = {"listed": 0, "locked": 0, "scanned": 0, "aliased": 0, "chosen": 0, "sized": 0}
+counts = {"listed": 0, "locked": 0, "scanned": 0, "aliased": 0, "chosen": 0, "sized": 0, "got": 0}
+getter = serialize.get_value
+def counting_getter(*args, **kwargs):  # moto's generic getter, asked for each name a member may have
+    counts["got"] += 1
+    return getter(*args, **kwargs)
+serialize.get_value = counting_getter
 from moto.moto_api._internal.moto_random import MotoRandom
 choice = MotoRandom.choice
 def counting_choice(self, seq):
@@ -785,6 +791,8 @@ def plain(answer):
     answer.pop("ResponseMetadata", None)
     return json.loads(json.dumps(answer, default=str))
 
+from moto.moto_api._internal import mock_random
+mock_random.seed(7)  # the same ids in both runs: a patched draw must draw what moto draws
 answers = []
 with mock_aws():
     ddb, s3, sts = boto3.client("dynamodb"), boto3.client("s3"), boto3.client("sts")
@@ -800,7 +808,7 @@ with mock_aws():
     backend.assumed_roles = CountingList(backend.assumed_roles)
     for key in ("a", "b", "c"):  # warm: every account and region backend exists from here on
         ddb.put_item(TableName="jobs", Item={"id": {"S": key}, "at": {"N": "1"}})
-    counts.update(listed=0, locked=0, scanned=0, aliased=0, chosen=0, sized=0)
+    counts.update(listed=0, locked=0, scanned=0, aliased=0, chosen=0, sized=0, got=0)
     requests = 0
     for i in range(10):
         answers.append(plain(ddb.put_item(TableName="jobs", Item={"id": {"S": "job"}, "at": {"N": str(i)},
@@ -841,6 +849,13 @@ with mock_aws():
     answers.append(unknown)
     later = sts.assume_role(RoleArn=role, RoleSessionName="later")["Credentials"]["AccessKeyId"]
     answers.append(backend.get_assumed_role_from_access_key(later).session_name)
+    # an answer with response transformers (CloudFormation's), of model objects and dicts
+    cfn = boto3.client("cloudformation")
+    cfn.create_stack(StackName="s", Parameters=[{"ParameterKey": "P", "ParameterValue": "v"}], Tags=[
+        {"Key": "k", "Value": "v"}], TemplateBody=json.dumps({"Parameters": {"P": {"Type": "String"}}, "Resources": {
+            "H": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}, "Outputs": {"O": {"Value": {"Ref": "P"}}}}))
+    stack = cfn.describe_stacks(StackName="s")["Stacks"][0]
+    answers.append({k: stack.get(k) for k in ("StackId", "Parameters", "Outputs", "Tags", "StackStatus")})
     # a reset (moto-api/reset) empties the backends: the next request gets a fresh account
     base_backend.BackendDict.reset()
     answers.append(plain(boto3.client("dynamodb").list_tables()))
@@ -850,13 +865,15 @@ print(json.dumps({"counts": counts, "requests": requests, "answers": answers}))
 
 def test_a_request_does_not_pay_for_what_moto_already_knows() -> None:
     """performance.find_actions_without_listing_the_class, account_backends_without_the_global_lock,
-    assumed_role_sessions_by_key, pick_attributes_by_remembered_keys and
-    request_ids_from_the_same_random_stream (costs, not wrong answers): for every request
-    plain moto lists its response class's methods, takes its process-wide lock to find an
-    account it already holds, makes six alias providers for every member of its answer and
-    calls `choice` 52 times for its request id, and the permission check scans every role
-    session the account ever started; the embedded AWS does none of that, and every answer
-    (DynamoDB, S3, the session behind each key, an error, a reset) is the same."""
+    assumed_role_sessions_by_key, pick_attributes_by_remembered_keys, pick_dict_members_directly,
+    request_ids_from_the_same_random_stream and dynamodb_items_sized_once (costs, not wrong
+    answers): for every request plain moto lists its response class's methods, takes its
+    process-wide lock to find an account it already holds, makes six alias providers and
+    calls a generic getter for every member of its answer, calls `choice` 52 times for its
+    request id and re-measures a new DynamoDB item per attribute, and the permission check
+    scans every role session the account ever started; the embedded AWS does none of that,
+    and every answer (DynamoDB, S3, CloudFormation with its response transformers and seeded
+    ids, the session behind each key, an error, a too-large item, a reset) is the same."""
     runs = {}
     for kind in ("embedded", "plain"):
         done = subprocess.run([sys.executable, "-c", _REQUEST_COSTS, kind], capture_output=True, text=True,
@@ -883,6 +900,9 @@ def test_a_request_does_not_pay_for_what_moto_already_knows() -> None:
     assert embedded["counts"]["chosen"] < plain["counts"]["chosen"] / 10
     big = [a for a in embedded["answers"] if isinstance(a, str) and a.startswith("big")]
     assert len(big) == 1 and big[0].startswith("big5") and "Item size has exceeded" in big[0]
+    assert plain["counts"]["got"] >= 1000, \
+        "plain moto no longer looks members up generically: performance.pick_dict_members_directly may go"
+    assert embedded["counts"]["got"] < plain["counts"]["got"] / 10
     assert plain["counts"]["sized_wide"] >= 40 * 41 / 2, \
         "plain moto measures a new item once: performance.dynamodb_items_sized_once may go"
     assert embedded["counts"]["sized_wide"] <= 42 + 2  # each attribute once (and the key's own checks)

@@ -227,7 +227,7 @@ def pick_attributes_by_remembered_keys() -> None:
     plain dict value the names depend only on the member's shape, its parent shape and the
     providers (a dict has no `Meta` and its class name is always `dict`): they are worked
     out once per shape and reused, in the same order; the value picked is the same.
-    Anything else (model objects, other providers) is asked as moto asks."""
+    Anything else (model objects, providers other than moto's own) is asked as moto asks."""
     from moto.core import serialize
 
     picker = serialize.XFormedAttributePicker
@@ -235,16 +235,20 @@ def pick_attributes_by_remembered_keys() -> None:
     if getattr(original, "charter_remembered", False):
         return
     no_parent = object()
+    # moto's own providers read only the object, the shape (and its parent) and the name
+    defaults = tuple(serialize.DEFAULT_ALIAS_PROVIDERS)
 
     def get_possible_keys(self, context):  # type: ignore[no-untyped-def]
         shape = context.shape
         if type(context.obj) is not dict or shape is None:
             return original(self, context)
         providers = tuple(self.alias_providers)
+        if providers != defaults:
+            return original(self, context)
         memo = shape.__dict__.get("_charter_possible_keys")
         if memo is None:
             memo = shape.__dict__.setdefault("_charter_possible_keys", {})
-        key = (context.key, shape.__dict__.get("parent", no_parent), providers)
+        key = (context.key, shape.__dict__.get("parent", no_parent))
         found = memo.get(key)
         if found is None:
             try:
@@ -335,3 +339,53 @@ def dynamodb_items_sized_once() -> None:
 
     __init__.charter_sized_once = True  # type: ignore[attr-defined]
     item_cls.__init__ = __init__
+
+
+def pick_dict_members_directly() -> None:
+    """For each member of an answer moto's serializer builds a context (joining the whole
+    path so far into a string), asks the picker, which asks for the names, then looks each
+    one up through a generic getter and matches the path against the response's
+    transformers. For a plain dict answered with moto's own picker the member is looked up
+    directly under the names `pick_attributes_by_remembered_keys` remembers, in order, and
+    the path is built only when the response has transformers to match: the same value,
+    transformed the same way. Anything else goes through moto's own path."""
+    from moto.core import serialize, utils
+
+    serializer = serialize.ResponseSerializer
+    original = serializer.get_value
+    if getattr(original, "charter_direct", False):
+        return
+    picker_cls, MISSING, get_value = serialize.XFormedAttributePicker, utils.MISSING, utils.get_value
+    picker_call, defaults = picker_cls.__call__, tuple(serialize.DEFAULT_ALIAS_PROVIDERS)
+
+    def direct(self, value, key, shape):  # type: ignore[no-untyped-def]
+        picker = self._value_picker
+        if type(value) is not dict or type(picker) is not picker_cls or shape is None or \
+                picker_cls.__call__ is not picker_call or tuple(picker.alias_providers) != defaults:
+            return original(self, value, key, shape)
+        # moto's own providers do not read the path (key_path): it is joined below when needed
+        context = serialize.AttributePickerContext(obj=value, key=key, shape=shape, operation_model=self.operation_model,
+                                                   service_model=self.service_model)
+        found = MISSING
+        for name in picker.get_possible_keys(context):
+            if "." in name:  # a path: moto's getter walks it
+                found = get_value(value, name, MISSING)
+            else:
+                try:
+                    found = value[name]
+                except (KeyError, IndexError, TypeError, AttributeError):
+                    found = MISSING
+            if found is not MISSING:
+                break
+        else:
+            found = None
+        if picker.response_transformers:
+            key_path = f"{'.'.join(self.path)}.{key}"
+            for transform_path, transform in picker.response_transformers.items():
+                if key_path.endswith(transform_path):
+                    found = transform(found)
+                    break
+        return found
+
+    direct.charter_direct = True  # type: ignore[attr-defined]
+    serializer.get_value = direct
