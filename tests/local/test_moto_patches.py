@@ -724,3 +724,271 @@ def test_a_kms_key_made_lazily_still_signs_and_verifies(embedded: Aws) -> None:
     assert kms.verify(KeyId=key, Message=b"evidence", Signature=signature,
                       SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256")["SignatureValid"]
     assert kms.get_public_key(KeyId=key)["PublicKey"]
+
+
+_REQUEST_COSTS = """
+import json, os, sys
+os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+                  MOTO_IAM_LOAD_MANAGED_POLICIES="false")
+if sys.argv[1] == "embedded":  # only the patches under test: any difference in answers is theirs
+    from charter.local.patches import performance
+    performance.find_actions_without_listing_the_class()
+    performance.account_backends_without_the_global_lock()
+    performance.assumed_role_sessions_by_key()
+    performance.pick_attributes_by_remembered_keys()
+    performance.pick_dict_members_directly()
+    performance.request_ids_from_the_same_random_stream()
+    performance.dynamodb_items_sized_once()
+import inspect
+import boto3
+from moto import mock_aws
+from moto.core import base_backend, serialize
+from moto.sts.models import sts_backends
+
+counts = {"listed": 0, "locked": 0, "scanned": 0, "aliased": 0, "chosen": 0, "sized": 0, "got": 0}
+getter = serialize.get_value
+def counting_getter(*args, **kwargs):  # moto's generic getter, asked for each name a member may have
+    counts["got"] += 1
+    return getter(*args, **kwargs)
+serialize.get_value = counting_getter
+from moto.moto_api._internal.moto_random import MotoRandom
+choice = MotoRandom.choice
+def counting_choice(self, seq):
+    counts["chosen"] += 1
+    return choice(self, seq)
+MotoRandom.choice = counting_choice
+from moto.dynamodb.models.dynamo_type import DynamoType
+size = DynamoType.size
+def counting_size(self):
+    counts["sized"] += 1
+    return size(self)
+DynamoType.size = counting_size
+def counting_alias(self, context):  # moto's serializer makes one alias provider per name it may have
+    counts["aliased"] += 1
+    self.context = context
+serialize.AttributeAliasProvider.__init__ = counting_alias
+getmembers = inspect.getmembers
+def counting_getmembers(*args, **kwargs):
+    counts["listed"] += 1
+    return getmembers(*args, **kwargs)
+inspect.getmembers = counting_getmembers
+class CountingLock:  # moto's process-wide backend lock, counted
+    def __init__(self, lock):
+        self.lock = lock
+    def __enter__(self):
+        counts["locked"] += 1
+        return self.lock.__enter__()
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
+base_backend.backend_lock = CountingLock(base_backend.backend_lock)
+class CountingList(list):  # an account's role sessions; counts the sessions a scan looks at
+    def __iter__(self):
+        for item in list.__iter__(self):
+            counts["scanned"] += 1
+            yield item
+
+def plain(answer):
+    answer.pop("ResponseMetadata", None)
+    return json.loads(json.dumps(answer, default=str))
+
+from moto.moto_api._internal import mock_random
+mock_random.seed(7)  # the same ids in both runs: a patched draw must draw what moto draws
+answers = []
+with mock_aws():
+    ddb, s3, sts = boto3.client("dynamodb"), boto3.client("s3"), boto3.client("sts")
+    iam = boto3.client("iam")
+    ddb.create_table(TableName="jobs", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"},
+                                           {"AttributeName": "at", "AttributeType": "N"}])
+    s3.create_bucket(Bucket="prices")
+    role = iam.create_role(RoleName="worker", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    sessions = [sts.assume_role(RoleArn=role, RoleSessionName=f"s{i}")["Credentials"] for i in range(20)]
+    backend = sts_backends["123456789012"]["aws"]
+    backend.assumed_roles = CountingList(backend.assumed_roles)
+    for key in ("a", "b", "c"):  # warm: every account and region backend exists from here on
+        ddb.put_item(TableName="jobs", Item={"id": {"S": key}, "at": {"N": "1"}})
+    counts.update(listed=0, locked=0, scanned=0, aliased=0, chosen=0, sized=0, got=0)
+    requests = 0
+    for i in range(10):
+        answers.append(plain(ddb.put_item(TableName="jobs", Item={"id": {"S": "job"}, "at": {"N": str(i)},
+                                                                  "spec": {"M": {"n": {"N": str(i)}}}},
+                                          ReturnValues="ALL_OLD")))
+        answers.append(plain(ddb.get_item(TableName="jobs", Key={"id": {"S": "job"}, "at": {"N": str(i)}})))
+        answers.append(plain(ddb.update_item(TableName="jobs", Key={"id": {"S": "job"}, "at": {"N": str(i)}},
+                                             UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "state"},
+                                             ExpressionAttributeValues={":s": {"S": "done"}}, ReturnValues="ALL_NEW")))
+        answers.append(plain(ddb.query(TableName="jobs", KeyConditionExpression="id = :id",
+                                       ExpressionAttributeValues={":id": {"S": "job"}})))
+        s3.put_object(Bucket="prices", Key=f"day/{i}.json", Body=json.dumps({"i": i}).encode())
+        got = s3.get_object(Bucket="prices", Key=f"day/{i}.json")
+        answers.append([got["Body"].read().decode(), got["ETag"], got["ContentLength"]])
+        requests += 6  # four through moto's call_action (DynamoDB), two through S3's own dispatch
+    try:
+        boto3.client("dynamodb").get_item(TableName="missing", Key={"id": {"S": "x"}})
+    except Exception as exc:
+        answers.append(str(exc))
+    wide = {f"a{n}": {"S": "v" * n} for n in range(40)}  # moto re-measures the item per attribute
+    sized = counts["sized"]
+    ddb.put_item(TableName="jobs", Item={"id": {"S": "wide"}, "at": {"N": "0"}, **wide})
+    counts["sized_wide"] = counts["sized"] - sized
+    answers.append(plain(ddb.get_item(TableName="jobs", Key={"id": {"S": "wide"}, "at": {"N": "0"}})))
+    for parts in (4, 5):  # 4 x 100 KB fits DynamoDB's 400 KB (as moto counts it); 5 do not
+        try:
+            ddb.put_item(TableName="jobs", Item={"id": {"S": f"big{parts}"}, "at": {"N": "0"},
+                                                 **{f"p{n}": {"S": "x" * 100_000} for n in range(parts)}})
+            answers.append(plain(ddb.get_item(TableName="jobs", Key={"id": {"S": f"big{parts}"}, "at": {"N": "0"}},
+                                              ProjectionExpression="id")))
+        except Exception as exc:
+            answers.append(f"big{parts}: {exc}")
+    # whose session each key is (an unknown key: none), as the permission check asks
+    for creds in sessions:
+        found = backend.get_assumed_role_from_access_key(creds["AccessKeyId"])
+        answers.append(found.session_name if found else None)
+    unknown = [backend.get_assumed_role_from_access_key("AKIAUNKNOWN000000000") for _ in range(10)]
+    answers.append(unknown)
+    later = sts.assume_role(RoleArn=role, RoleSessionName="later")["Credentials"]["AccessKeyId"]
+    answers.append(backend.get_assumed_role_from_access_key(later).session_name)
+    # an answer with response transformers (CloudFormation's), of model objects and dicts
+    cfn = boto3.client("cloudformation")
+    cfn.create_stack(StackName="s", Parameters=[{"ParameterKey": "P", "ParameterValue": "v"}], Tags=[
+        {"Key": "k", "Value": "v"}], TemplateBody=json.dumps({"Parameters": {"P": {"Type": "String"}}, "Resources": {
+            "H": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}, "Outputs": {"O": {"Value": {"Ref": "P"}}}}))
+    stack = cfn.describe_stacks(StackName="s")["Stacks"][0]
+    answers.append({k: stack.get(k) for k in ("StackId", "Parameters", "Outputs", "Tags", "StackStatus")})
+    # a reset (moto-api/reset) empties the backends: the next request gets a fresh account
+    base_backend.BackendDict.reset()
+    answers.append(plain(boto3.client("dynamodb").list_tables()))
+print(json.dumps({"counts": counts, "requests": requests, "answers": answers}))
+"""
+
+
+def test_a_request_does_not_pay_for_what_moto_already_knows() -> None:
+    """performance.find_actions_without_listing_the_class, account_backends_without_the_global_lock,
+    assumed_role_sessions_by_key, pick_attributes_by_remembered_keys, pick_dict_members_directly,
+    request_ids_from_the_same_random_stream and dynamodb_items_sized_once (costs, not wrong
+    answers): for every request plain moto lists its response class's methods, takes its
+    process-wide lock to find an account it already holds, makes six alias providers and
+    calls a generic getter for every member of its answer, calls `choice` 52 times for its
+    request id and re-measures a new DynamoDB item per attribute, and the permission check
+    scans every role session the account ever started; the embedded AWS does none of that,
+    and every answer (DynamoDB, S3, CloudFormation with its response transformers and seeded
+    ids, the session behind each key, an error, a too-large item, a reset) is the same."""
+    runs = {}
+    for kind in ("embedded", "plain"):
+        done = subprocess.run([sys.executable, "-c", _REQUEST_COSTS, kind], capture_output=True, text=True,
+                              timeout=PATIENCE_SECONDS, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[kind] = json.loads(done.stdout.splitlines()[-1])
+    plain, embedded = runs["plain"], runs["embedded"]
+    assert embedded["answers"] == plain["answers"]
+    assert embedded["answers"][-3] == "later" and embedded["answers"][-4] == [None] * 10
+    assert plain["counts"]["listed"] >= plain["requests"] * 4 // 6, \
+        "plain moto no longer lists the class per request: performance.find_actions_without_listing_the_class may go"
+    assert embedded["counts"]["listed"] == 0
+    assert plain["counts"]["locked"] >= plain["requests"], \
+        "plain moto no longer locks per lookup: performance.account_backends_without_the_global_lock may go"
+    assert embedded["counts"]["locked"] < plain["counts"]["locked"] / 10
+    assert plain["counts"]["scanned"] >= 10 * 20, \
+        "plain moto finds sessions without a scan: performance.assumed_role_sessions_by_key may go"
+    assert embedded["counts"]["scanned"] == 0
+    assert plain["counts"]["aliased"] >= 1000, \
+        "plain moto no longer asks aliases per member: performance.pick_attributes_by_remembered_keys may go"
+    assert embedded["counts"]["aliased"] < plain["counts"]["aliased"] / 10
+    assert plain["counts"]["chosen"] >= 52 * plain["requests"], \
+        "plain moto no longer draws request ids by choice: performance.request_ids_from_the_same_random_stream may go"
+    assert embedded["counts"]["chosen"] < plain["counts"]["chosen"] / 10
+    big = [a for a in embedded["answers"] if isinstance(a, str) and a.startswith("big")]
+    assert len(big) == 1 and big[0].startswith("big5") and "Item size has exceeded" in big[0]
+    assert plain["counts"]["got"] >= 1000, \
+        "plain moto no longer looks members up generically: performance.pick_dict_members_directly may go"
+    assert embedded["counts"]["got"] < plain["counts"]["got"] / 10
+    assert plain["counts"]["sized_wide"] >= 40 * 41 / 2, \
+        "plain moto measures a new item once: performance.dynamodb_items_sized_once may go"
+    assert embedded["counts"]["sized_wide"] <= 42 + 2  # each attribute once (and the key's own checks)
+
+
+def test_a_seeded_embedded_aws_draws_the_ids_moto_draws() -> None:
+    """performance.random_string draws what moto's get_random_string draws from the same
+    seed (moto's definition, verbatim below), and leaves the stream where moto leaves it."""
+    import string
+
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    from charter.local.patches.performance import random_string
+
+    def motos(rng: MotoRandom, length: int, digits: bool, lower: bool) -> str:
+        pool = string.ascii_letters + (string.digits if digits else "")
+        text = "".join([rng.choice(pool) for _ in range(length)])
+        return text.lower() if lower else text
+
+    for seed in (0, 1, 42, 2**40):
+        theirs, ours = MotoRandom(seed), MotoRandom(seed)
+        for length in (0, 1, 8, 20, 52, 300):
+            for digits in (True, False):
+                for lower in (True, False):
+                    assert random_string(ours, length, digits, lower) == motos(theirs, length, digits, lower)
+        assert ours.uuid4() == theirs.uuid4() and ours.get_random_hex(12) == theirs.get_random_hex(12)
+
+
+def test_an_action_is_found_exactly_when_moto_would_list_it() -> None:
+    """The per-name answer of performance.find_actions_without_listing_the_class is moto's
+    list's membership, for every name of every response class (methods, attributes,
+    inherited, dunder) and for names no class has."""
+    import importlib
+    import inspect
+
+    from moto.core.responses import BaseResponse
+
+    from charter.local.patches.performance import _FunctionNames
+
+    for service in ("dynamodb", "s3", "sagemaker", "sts", "iam", "awslambda", "cloudformation", "organizations"):
+        importlib.import_module(f"moto.{service}.responses")
+    classes = _subclasses(BaseResponse)
+    assert len(classes) >= 8
+    for cls in classes:
+        listed = {name for name, _ in inspect.getmembers(cls, inspect.isfunction)}
+        names = _FunctionNames(cls)
+        for name in [*dir(cls), "not_an_action", "put_item_", "", "Meta"]:
+            assert (name in names) == (name in listed), (cls, name)
+        assert set(names) == listed
+
+
+def _subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+class _CountedPattern:
+    def __init__(self, pattern: Any, counter: list[int]) -> None:
+        self.pattern, self.counter = pattern, counter
+
+    def match(self, text: str) -> Any:
+        self.counter[0] += 1
+        return self.pattern.match(text)
+
+
+def test_the_dispatcher_matches_each_host_against_moto_s_patterns_once() -> None:
+    """app._guarded_app's dispatcher (a cost, not a wrong answer): plain moto matches a
+    request's host against its services' URL patterns one by one on every request; the
+    embedded AWS's dispatcher does it once per host and finds the same backend."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from charter.local.app import _guarded_app
+
+    ours, theirs = _guarded_app().dispatcher, DomainDispatcherApplication(create_backend_app)
+    counts = {"ours": [0], "theirs": [0]}
+    for name, dispatcher in (("ours", ours), ("theirs", theirs)):
+        dispatcher.backend_url_patterns = [(backend, _CountedPattern(pattern, counts[name]))
+                                           for backend, pattern in dispatcher.backend_url_patterns]
+    hosts = [f"{service}.us-east-1.amazonaws.com" for service in
+             ("s3", "dynamodb", "sagemaker", "sts", "iam", "lambda", "events", "states", "nothing")]
+    hosts += ["bucket.s3.amazonaws.com", "s3.amazonaws.com", "localhost:5000", "example.com", "moto_api", "s3"]
+    for _ in range(3):
+        for host in hosts:
+            assert ours.get_backend_for_host(host) == theirs.get_backend_for_host(host), host
+    assert ours.get_backend_for_host("s3.us-east-1.amazonaws.com") == "s3"
+    assert 0 < counts["ours"][0] <= counts["theirs"][0] / 3, \
+        "plain moto matches each host once: the dispatcher's host memory in app._guarded_app may go"

@@ -22,7 +22,9 @@ generates. One module per area; `apply()` installs them all, once per process.
 - `sso`: AWS::SSO::PermissionSet through CloudFormation; job-function managed policies found
   under their path.
 - `performance`: costs that grow with the organization paid once (templates parsed once, KMS
-  key material made on first use, regions listed once per service).
+  key material made on first use, regions listed once per service), and per-request costs of
+  moto's dispatch (an action found without listing the class, account backends without the
+  global lock, role sessions found by key, an answer's member names worked out once per shape and looked up directly, request ids drawn without `choice`, a new DynamoDB item measured once).
 - `lambda_invoke`: Lambda functions run from their artifacts.
 - `charter.local.stepfunctions` (not here: an executor): state machine executions run.
 - `sagemaker_pipelines`: pipeline executions run their Processing steps locally and emit
@@ -97,6 +99,13 @@ def apply() -> None:
     performance.parse_each_template_once()
     performance.make_kms_key_material_when_used()
     performance.regions_once_per_service()
+    performance.find_actions_without_listing_the_class()
+    performance.account_backends_without_the_global_lock()
+    performance.assumed_role_sessions_by_key()
+    performance.pick_attributes_by_remembered_keys()
+    performance.pick_dict_members_directly()
+    performance.request_ids_from_the_same_random_stream()
+    performance.dynamodb_items_sized_once()
     kms.patch_kms_key()
     lambda_models.add_lambda_alias_model()
     stacksets.patch_stacksets()

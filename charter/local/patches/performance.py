@@ -1,5 +1,6 @@
-"""Costs of moto that grow with the organization, not wrong answers: each is a cache or a
-deferral with the same results (tests/local/test_moto_patches.py shows each cost on plain moto)."""
+"""Costs of moto that grow with the organization or are paid on every request, not wrong
+answers: each is a cache, an index or a deferral with the same results
+(tests/local/test_moto_patches.py shows each cost on plain moto)."""
 
 from __future__ import annotations
 
@@ -94,3 +95,297 @@ def regions_once_per_service() -> None:
 
     generate_regions.charter_cached = True  # type: ignore[attr-defined]
     AccountSpecificBackend._generate_regions = generate_regions
+
+
+class _FunctionNames:
+    """The names of a class's functions (what `inspect.getmembers(cls, inspect.isfunction)`
+    lists), answered per name instead of listed: `name in` it is True exactly when the list
+    would hold `name`. It looks the class up when asked, so a method added later is seen."""
+
+    __slots__ = ("_cls",)
+
+    def __init__(self, cls: type) -> None:
+        self._cls = cls
+
+    def __contains__(self, name: object) -> bool:
+        import inspect
+
+        if not isinstance(name, str):
+            return False
+        # dir(cls) for a class: the names in the __dict__ of the class and of its bases
+        owner = next((base for base in inspect.getmro(self._cls) if name in base.__dict__), None)
+        if owner is None:
+            return False
+        try:
+            value = getattr(self._cls, name)
+        except AttributeError:  # what getmembers falls back to: the first __dict__ that has it
+            value = owner.__dict__[name]
+        return inspect.isfunction(value)
+
+    def __iter__(self):
+        import inspect
+
+        return iter([name for name, _ in inspect.getmembers(self._cls, inspect.isfunction)])
+
+
+def find_actions_without_listing_the_class() -> None:
+    """moto's `call_action` asks whether the action is one of the response class's methods
+    by listing them all (`inspect.getmembers`: ~80-140 methods, dir(), a sort, a getattr of
+    each) on every request: about 0.3 ms per call, 5% of an embedded-AWS request. The
+    question is answered for the one name asked; the answer is the same (see
+    `_FunctionNames`)."""
+    from moto.core import responses
+
+    original = responses.method_names_from_class
+    if getattr(original, "charter_by_name", False):
+        return
+
+    def method_names_from_class(clazz):  # type: ignore[no-untyped-def]
+        return _FunctionNames(clazz)
+
+    method_names_from_class.charter_by_name = True  # type: ignore[attr-defined]
+    responses.method_names_from_class = method_names_from_class
+
+
+def account_backends_without_the_global_lock() -> None:
+    """moto's `BackendDict[account]` takes a process-wide lock and copies the list of the
+    service's accounts on every access (several times per request; with an organization's
+    thousands of accounts a list of thousands each time) only to find the account is there.
+    An account already present is returned by a plain lookup; a missing one is made as moto
+    makes it, under its lock. While moto resets (`BackendDict.reset`, which holds that lock
+    and then empties every BackendDict) lookups take moto's own path, so they wait for the
+    reset as before."""
+    from moto.core import base_backend
+
+    BackendDict = base_backend.BackendDict
+    original_get, original_reset = BackendDict.__getitem__, BackendDict.reset.__func__
+    if getattr(original_get, "charter_fast", False):
+        return
+    resetting = [0]
+
+    def __getitem__(self, account_id):  # type: ignore[no-untyped-def]
+        if not resetting[0]:
+            found = dict.get(self, account_id)
+            if found is not None:
+                return found
+        return original_get(self, account_id)
+
+    def reset(cls) -> None:  # type: ignore[no-untyped-def]
+        with base_backend.backend_lock:
+            resetting[0] += 1
+            try:
+                original_reset(cls)
+            finally:
+                resetting[0] -= 1
+
+    __getitem__.charter_fast = True  # type: ignore[attr-defined]
+    BackendDict.__getitem__ = __getitem__
+    BackendDict.reset = classmethod(reset)
+
+
+def assumed_role_sessions_by_key() -> None:
+    """moto finds the session of an access key (`get_assumed_role_from_access_key`, asked by
+    the embedded AWS's permission check for every request it cannot answer from its cache)
+    by scanning every role session the account ever started: a Lambda function run assumes
+    its role, so the scan grows with every job the local API has run (~0.3 ms per request
+    after a few hundred jobs). Sessions are indexed by key as moto appends them (moto only
+    appends to `assumed_roles`; a new backend after a reset has a new list, which is indexed
+    afresh); the answer is the scan's: the first session with that key, or None."""
+    from moto.sts.models import STSBackend
+
+    original = STSBackend.get_assumed_role_from_access_key
+    if getattr(original, "charter_indexed", False):
+        return
+    lock = threading.Lock()
+
+    def get_assumed_role_from_access_key(self, access_key_id: str):  # type: ignore[no-untyped-def]
+        roles = self.assumed_roles
+        with lock:
+            state = self.__dict__.get("_charter_session_index")
+            if state is None or state[0] is not roles or state[1] > len(roles):
+                state = self.__dict__["_charter_session_index"] = [roles, 0, {}]
+            _, seen, index = state
+            for role in roles[seen:]:
+                index.setdefault(role.access_key_id, role)
+            state[1] = len(roles)
+            found = index.get(access_key_id)
+        if found is not None and found.access_key_id == access_key_id:
+            return found
+        if found is None:
+            return None
+        return original(self, access_key_id)  # (moto never re-keys a session) the scan decides
+
+    get_assumed_role_from_access_key.charter_indexed = True  # type: ignore[attr-defined]
+    STSBackend.get_assumed_role_from_access_key = get_assumed_role_from_access_key
+
+
+def pick_attributes_by_remembered_keys() -> None:
+    """moto's serializer finds each member of an answer by asking six alias providers (new
+    objects each time) which names it might have, for every member of every structure: a
+    DynamoDB item's attribute values are structures of ten members each, so a GetItem
+    answer asks thousands of times (about a fifth of an embedded-AWS DynamoDB call). For a
+    plain dict value the names depend only on the member's shape, its parent shape and the
+    providers (a dict has no `Meta` and its class name is always `dict`): they are worked
+    out once per shape and reused, in the same order; the value picked is the same.
+    Anything else (model objects, providers other than moto's own) is asked as moto asks."""
+    from moto.core import serialize
+
+    picker = serialize.XFormedAttributePicker
+    original = picker.get_possible_keys
+    if getattr(original, "charter_remembered", False):
+        return
+    no_parent = object()
+    # moto's own providers read only the object, the shape (and its parent) and the name
+    defaults = tuple(serialize.DEFAULT_ALIAS_PROVIDERS)
+
+    def get_possible_keys(self, context):  # type: ignore[no-untyped-def]
+        shape = context.shape
+        if type(context.obj) is not dict or shape is None:
+            return original(self, context)
+        providers = tuple(self.alias_providers)
+        if providers != defaults:
+            return original(self, context)
+        memo = shape.__dict__.get("_charter_possible_keys")
+        if memo is None:
+            memo = shape.__dict__.setdefault("_charter_possible_keys", {})
+        key = (context.key, shape.__dict__.get("parent", no_parent))
+        found = memo.get(key)
+        if found is None:
+            try:
+                found = tuple(original(self, context))
+            except Exception:  # noqa: BLE001 - moto's lazy order may never reach a provider that raises
+                return original(self, context)
+            memo[key] = found
+        return iter(found)
+
+    get_possible_keys.charter_remembered = True  # type: ignore[attr-defined]
+    picker.get_possible_keys = get_possible_keys
+
+
+def random_string(self, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+    """moto's `MotoRandom.get_random_string`, with `choice` inlined: the same `getrandbits`
+    calls in the same order (CPython's `Random.choice` through `_randbelow_with_getrandbits`)."""
+    import string
+
+    pool = string.ascii_letters + string.digits if include_digits else string.ascii_letters
+    size, getrandbits = len(pool), self.getrandbits
+    bits = size.bit_length()
+    chars = []
+    for _ in range(length):
+        r = getrandbits(bits)
+        while r >= size:
+            r = getrandbits(bits)
+        chars.append(pool[r])
+    text = "".join(chars)
+    return text.lower() if lower_case else text
+
+
+def request_ids_from_the_same_random_stream() -> None:
+    """moto names every answer with a 52-character request id drawn by 52 calls of
+    `Random.choice` (each through `_randbelow`): tens of microseconds per request. The
+    characters are drawn inline with the same `getrandbits` calls (`random_string`), so the
+    same seed (`/moto-api/seed`) still gives the same ids, and every id or name moto draws
+    after them."""
+    import random
+
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    if getattr(MotoRandom.get_random_string, "charter_inline", False):
+        return
+    if MotoRandom._randbelow is not random.Random._randbelow_with_getrandbits or \
+            MotoRandom.choice is not random.Random.choice:
+        return  # a Python whose Random draws otherwise: moto's own way
+
+    def get_random_string(self, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+        return random_string(self, length, include_digits, lower_case)
+
+    get_random_string.charter_inline = True  # type: ignore[attr-defined]
+    MotoRandom.get_random_string = get_random_string
+
+
+def dynamodb_items_sized_once() -> None:
+    """moto checks DynamoDB's 400 KB item limit as it builds an item, attribute by attribute,
+    by re-measuring every attribute already set (`LimitedSizeDict.__setitem__`): the work
+    grows with the square of the item's attributes (a job record: a tenth of a PutItem's
+    CPU). The new item's attributes are measured once each and summed as they are added:
+    each attribute is checked against the same total, and the first one that takes the item
+    over the limit raises the same `ItemSizeTooLarge` (moto's DynamoType copies what it is
+    given, so an attribute's size cannot change while the item is built). Later changes to
+    the item (UpdateItem) go through moto's own check."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models.utilities import bytesize
+
+    item_cls = dynamo_type.Item
+    original = item_cls.__init__
+    if getattr(original, "charter_sized_once", False):
+        return
+    DynamoType, LimitedSizeDict = dynamo_type.DynamoType, dynamo_type.LimitedSizeDict
+
+    def __init__(self, hash_key, range_key, attrs):  # type: ignore[no-untyped-def]
+        if not all(type(key) is str for key in attrs):
+            return original(self, hash_key, range_key, attrs)
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.attrs = LimitedSizeDict()
+        total = 0  # what moto's check sums each time: every key and value already in the item
+        for key, value in attrs.items():
+            value = DynamoType(value)
+            size = bytesize(key) + value.size()
+            if total + size > 405000:  # moto's limit (between AWS's measured 409 and 410 KB)
+                raise ItemSizeTooLarge
+            dict.__setitem__(self.attrs, key, value)
+            total += size
+
+    __init__.charter_sized_once = True  # type: ignore[attr-defined]
+    item_cls.__init__ = __init__
+
+
+def pick_dict_members_directly() -> None:
+    """For each member of an answer moto's serializer builds a context (joining the whole
+    path so far into a string), asks the picker, which asks for the names, then looks each
+    one up through a generic getter and matches the path against the response's
+    transformers. For a plain dict answered with moto's own picker the member is looked up
+    directly under the names `pick_attributes_by_remembered_keys` remembers, in order, and
+    the path is built only when the response has transformers to match: the same value,
+    transformed the same way. Anything else goes through moto's own path."""
+    from moto.core import serialize, utils
+
+    serializer = serialize.ResponseSerializer
+    original = serializer.get_value
+    if getattr(original, "charter_direct", False):
+        return
+    picker_cls, MISSING, get_value = serialize.XFormedAttributePicker, utils.MISSING, utils.get_value
+    picker_call, defaults = picker_cls.__call__, tuple(serialize.DEFAULT_ALIAS_PROVIDERS)
+
+    def direct(self, value, key, shape):  # type: ignore[no-untyped-def]
+        picker = self._value_picker
+        if type(value) is not dict or type(picker) is not picker_cls or shape is None or \
+                picker_cls.__call__ is not picker_call or tuple(picker.alias_providers) != defaults:
+            return original(self, value, key, shape)
+        # moto's own providers do not read the path (key_path): it is joined below when needed
+        context = serialize.AttributePickerContext(obj=value, key=key, shape=shape, operation_model=self.operation_model,
+                                                   service_model=self.service_model)
+        found = MISSING
+        for name in picker.get_possible_keys(context):
+            if "." in name:  # a path: moto's getter walks it
+                found = get_value(value, name, MISSING)
+            else:
+                try:
+                    found = value[name]
+                except (KeyError, IndexError, TypeError, AttributeError):
+                    found = MISSING
+            if found is not MISSING:
+                break
+        else:
+            found = None
+        if picker.response_transformers:
+            key_path = f"{'.'.join(self.path)}.{key}"
+            for transform_path, transform in picker.response_transformers.items():
+                if key_path.endswith(transform_path):
+                    found = transform(found)
+                    break
+        return found
+
+    direct.charter_direct = True  # type: ignore[attr-defined]
+    serializer.get_value = direct
