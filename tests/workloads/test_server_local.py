@@ -30,7 +30,6 @@ from charter.workloads.handlers.jobs import JobStore  # noqa: E402
 from charter.workloads.handlers.settings import Settings  # noqa: E402
 from charter.workloads.server import LocalApiServer, _waits, route  # noqa: E402
 
-
 #: DynamoDB operations the embedded AWS answered through the app the server was given
 #: (its own clients' and its handler processes' calls; not the job flow's, which use HTTP).
 DYNAMODB_SEEN: list[str] = []
