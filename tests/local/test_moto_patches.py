@@ -732,13 +732,7 @@ os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", 
                   MOTO_IAM_LOAD_MANAGED_POLICIES="false")
 if sys.argv[1] == "embedded":  # only the patches under test: any difference in answers is theirs
     from charter.local.patches import performance
-    performance.find_actions_without_listing_the_class()
-    performance.account_backends_without_the_global_lock()
-    performance.assumed_role_sessions_by_key()
-    performance.pick_attributes_by_remembered_keys()
-    performance.pick_dict_members_directly()
-    performance.request_ids_from_the_same_random_stream()
-    performance.dynamodb_items_sized_once()
+    performance.per_request_costs()
 import inspect
 import boto3
 from moto import mock_aws

@@ -389,3 +389,16 @@ def pick_dict_members_directly() -> None:
 
     direct.charter_direct = True  # type: ignore[attr-defined]
     serializer.get_value = direct
+
+
+def per_request_costs() -> None:
+    """Every patch above that cuts what each request costs (not what the organization's
+    size costs): applied together by the embedded AWS, and together by the test that
+    compares their answers with plain moto's."""
+    find_actions_without_listing_the_class()
+    account_backends_without_the_global_lock()
+    assumed_role_sessions_by_key()
+    pick_attributes_by_remembered_keys()
+    pick_dict_members_directly()
+    request_ids_from_the_same_random_stream()
+    dynamodb_items_sized_once()
