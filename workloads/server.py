@@ -19,9 +19,10 @@ How it serves (what the API latency benchmark measures, `benchmarks/api_latency.
   interval.
 - With the embedded AWS in this process (`serve --local`) the handlers run in processes
   of their own (`workloads.handler_pool`: Lambda's execution environments, one request
-  at a time each, fed from one FIFO queue), their AWS clients calling the embedded AWS
-  over HTTP as a function calls AWS. The handlers' work and the embedded AWS's then use
-  different cores; on this process's threads they would share one interpreter lock.
+  at a time each, fed from one FIFO queue); their AWS calls cross each environment's pipe
+  and are answered by the embedded AWS's app here (moto's development server would cost
+  a thread and a connection per call). The handlers' work and the embedded AWS's then
+  use different cores; on this process's threads they would share one interpreter lock.
   With AWS across the network the handlers run on a wide thread pool of this process
   (they mostly wait). Long polls (`GET /jobs/{id}?wait=N`, mostly asleep) and the
   WebSocket routes run on this process's threads.
@@ -332,7 +333,12 @@ class LocalApiServer:
         warm_up()
         if self._in_process is not None and self.handler_processes != 0:
             # before the server accepts requests: none is served without its environments
-            self._pool = HandlerPool(self.handler_processes or default_size(), dict(os.environ), self._aws_app).start()
+            try:
+                self._pool = HandlerPool(self.handler_processes or default_size(), dict(os.environ),
+                                         self._aws_app).start()
+            except BaseException:
+                self.stop()
+                raise
         # Last before accepting requests: the first full collection would otherwise land on one.
         self._gc.settle()
         self._handlers = concurrent.futures.ThreadPoolExecutor(NETWORK_SLOTS, thread_name_prefix="charter-api")
