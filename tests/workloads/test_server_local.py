@@ -1,5 +1,7 @@
 """The local API server's machinery: in-process AWS transport, job keys, long polls beside
-the FIFO handler pool, the workers' yield to the API, start/stop hygiene."""
+the handler processes, the workers' yield to the API, start/stop hygiene, and the handler
+processes themselves: requests are answered there with the embedded AWS's state, and an
+environment that dies costs only the request it was serving."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import gc
 import json
 import multiprocessing
 import os
+import signal
 import socket
 import sys
 import threading
@@ -283,3 +286,57 @@ def test_start_warms_up_and_no_full_collection_of_the_process_is_left_for_a_requ
     finally:
         gc.callbacks[:] = others + [c for c in gc.callbacks if c not in others]
         aws.reset()
+
+
+# -- the handler processes (`workloads.handler_pool`) ------------------------------------------
+
+def _environments() -> list[multiprocessing.Process]:
+    return [p for p in multiprocessing.active_children() if p.name.startswith("charter-api-handler-")]
+
+
+def _submit(url: str, user: str) -> requests.Response:
+    return requests.post(f"{url}/optimize", json={"assets": ["A000", "A001"], "objective": "min_variance"},
+                         headers={"X-Charter-User": user}, timeout=120)
+
+
+@pytest.mark.e2e
+def test_requests_are_answered_by_the_handler_processes_with_the_embedded_aws_state(served, monkeypatch) -> None:
+    assert ingest_prices(n_assets=2, n_days=120)["validated"] == 1  # submit checks the tickers against it
+    size = served.handler_process_count
+    assert size >= 2 and len(_environments()) == size and all(p.pid != os.getpid() for p in _environments())
+
+    def not_here(*call):
+        raise AssertionError("a REST route ran in the server's process")
+
+    monkeypatch.setattr(server_module, "invoke", not_here)  # the server's own copy: unused for REST routes
+    created = _submit(served.url, "pool-user")
+    assert created.status_code == 202, created.text
+    job_id = created.json()["job_id"]
+    # written by a handler process into the embedded AWS of this one: the same state for everyone
+    assert JobStore(SETTINGS).get(job_id).user_id == "pool-user"
+    status = requests.get(f"{served.url}/jobs/{job_id}", headers={"X-Charter-User": "pool-user"}, timeout=60)
+    assert status.status_code == 200 and status.json()["job_id"] == job_id
+    # the handler still answers each user for their own jobs only
+    assert requests.get(f"{served.url}/jobs/{job_id}", headers={"X-Charter-User": "someone-else"},
+                        timeout=60).status_code == 404
+
+
+@pytest.mark.e2e
+def test_a_dead_handler_process_costs_only_its_request_and_is_replaced(served) -> None:
+    """Last in this module: it kills the served environments (their replacements serve on)."""
+    assert ingest_prices(n_assets=2, n_days=120)["validated"] == 1
+    size = served.handler_process_count
+    before = {p.pid for p in _environments()}
+    for process in _environments():
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(30)
+    answers = [requests.get(f"{served.url}/jobs/{'0' * 32}", headers={"X-Charter-User": "pool-user"}, timeout=300)
+               for _ in range(size + 4)]
+    codes = [a.status_code for a in answers]
+    # each dead environment answers the one request it was handed with API Gateway's 502,
+    # then a fresh one serves: the rest are the route's own answer (no such job)
+    assert codes.count(502) <= size and codes[-3:] == [404, 404, 404], codes
+    assert all(a.json().get("error") == "execution_environment_ended" for a in answers if a.status_code == 502)
+    after = {p.pid for p in _environments()}
+    assert len(after) == size and not after & before
+    assert _submit(served.url, "after-crash").status_code == 202
