@@ -625,6 +625,18 @@ def test_plain_moto_still_needs_the_patch(plain: Aws, name: str) -> None:
     assert not holds, f"{name}: plain moto now behaves as AWS; the patch {patch} may be deleted"
 
 
+def _run_embedded_and_plain(script: str) -> dict[str, str]:
+    """`script` run in a fresh interpreter with the argument "embedded" (the patches under
+    test applied) and "plain" (moto as released): each run's standard output."""
+    outputs = {}
+    for kind in ("embedded", "plain"):
+        done = subprocess.run([sys.executable, "-c", script, kind], capture_output=True, text=True,
+                              timeout=PATIENCE_SECONDS, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs[kind] = done.stdout
+    return outputs
+
+
 _COUNT_POLICIES = """
 import os, sys
 os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
@@ -654,11 +666,8 @@ def test_aws_managed_policies_are_built_when_an_account_asks_for_them() -> None:
     per account of a landing zone); the embedded AWS builds them when the account first asks
     about policies (test_local_aws checks they are then there)."""
     counts = {}
-    for kind in ("embedded", "plain"):
-        done = subprocess.run([sys.executable, "-c", _COUNT_POLICIES, kind], capture_output=True, text=True,
-                              timeout=PATIENCE_SECONDS, check=False)
-        assert done.returncode == 0, done.stderr[-2000:]
-        counts[kind] = int(done.stdout.split()[-1])
+    for kind, out in _run_embedded_and_plain(_COUNT_POLICIES).items():
+        counts[kind] = int(out.split()[-1])
     assert counts["embedded"] == 0
     assert counts["plain"] > 1000, "plain moto builds them lazily now: iam.lazy_aws_managed_policies may go"
 
@@ -703,11 +712,8 @@ def test_the_costs_that_grow_with_the_organization_are_paid_once() -> None:
     for a service's regions once per account; the embedded AWS parses each template text
     once, makes key material when a key first signs, and asks once per service."""
     counts = {}
-    for kind in ("embedded", "plain"):
-        done = subprocess.run([sys.executable, "-c", _COUNT_COSTS, kind], capture_output=True, text=True,
-                              timeout=PATIENCE_SECONDS, check=False)
-        assert done.returncode == 0, done.stderr[-2000:]
-        counts[kind] = json.loads(done.stdout.splitlines()[-1])
+    for kind, out in _run_embedded_and_plain(_COUNT_COSTS).items():
+        counts[kind] = json.loads(out.splitlines()[-1])
     plain, embedded = counts["plain"], counts["embedded"]
     assert plain["parse"] >= 3, "plain moto parses each template text once: performance.parse_each_template_once may go"
     assert embedded["parse"] < plain["parse"]
@@ -869,11 +875,8 @@ def test_a_request_does_not_pay_for_what_moto_already_knows() -> None:
     and every answer (DynamoDB, S3, CloudFormation with its response transformers and seeded
     ids, the session behind each key, an error, a too-large item, a reset) is the same."""
     runs = {}
-    for kind in ("embedded", "plain"):
-        done = subprocess.run([sys.executable, "-c", _REQUEST_COSTS, kind], capture_output=True, text=True,
-                              timeout=PATIENCE_SECONDS, check=False)
-        assert done.returncode == 0, done.stderr[-2000:]
-        runs[kind] = json.loads(done.stdout.splitlines()[-1])
+    for kind, out in _run_embedded_and_plain(_REQUEST_COSTS).items():
+        runs[kind] = json.loads(out.splitlines()[-1])
     plain, embedded = runs["plain"], runs["embedded"]
     assert embedded["answers"] == plain["answers"]
     assert embedded["answers"][-3] == "later" and embedded["answers"][-4] == [None] * 10
