@@ -306,9 +306,6 @@ class HandlerPool:
         self._environments[i] = self._spawn(i)
         starting.add(i)
 
-    def pids(self) -> list[int]:
-        return [e.process.pid for e in self._environments if e.process.pid is not None]
-
     def stop(self) -> None:
         self._stopping.set()
         try:
