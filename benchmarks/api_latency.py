@@ -243,18 +243,23 @@ def run(url: str, bodies: list[bytes], n_clients: int, n_requests: int, think_ms
             "cpu_ms": (cpu1 - cpu0) * 1000 / max(total, 1) if cpu0 is not None and cpu1 is not None else None}
 
 
+def get_job(url: str, job_id: str, user: str) -> tuple[int, dict[str, Any]]:
+    """GET /jobs/{id} as `user` on a fresh connection: (HTTP status, JSON body)."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        conn.request("GET", f"/jobs/{job_id}", headers={"X-Charter-User": user})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
 def wait_for_job(url: str, job_id: str, user: str, deadline_seconds: float = 600.0) -> float:
     """Seconds until job `job_id` ended (a hang guard, not a timing bar)."""
-    host, port = url.split("//", 1)[1].rsplit(":", 1)
     began = time.monotonic()
     while time.monotonic() - began < deadline_seconds:
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
-        try:
-            conn.request("GET", f"/jobs/{job_id}", headers={"X-Charter-User": user})
-            status = json.loads(conn.getresponse().read()).get("status")
-        finally:
-            conn.close()
-        if status in ("SUCCEEDED", "FAILED"):
+        if get_job(url, job_id, user)[1].get("status") in ("SUCCEEDED", "FAILED"):
             return time.monotonic() - began
         time.sleep(0.5)
     raise SystemExit(f"warm-up job {job_id} did not finish within {deadline_seconds:.0f} s")
@@ -280,15 +285,8 @@ def disagreement(url: str, peer_url: str, ours: dict[str, Any], peer: dict[str, 
     for job_id, user in ours["jobs"][:sample] + peer["jobs"][:sample]:
         seen = []
         for base in (url, peer_url):
-            host, port = base.split("//", 1)[1].rsplit(":", 1)
-            conn = http.client.HTTPConnection(host, int(port), timeout=60)
-            try:
-                conn.request("GET", f"/jobs/{job_id}", headers={"X-Charter-User": user})
-                resp = conn.getresponse()
-                body = json.loads(resp.read())
-            finally:
-                conn.close()
-            seen.append((resp.status, body.get("job_id"), body.get("created_at"), body.get("objective")))
+            code, body = get_job(base, job_id, user)
+            seen.append((code, body.get("job_id"), body.get("created_at"), body.get("objective")))
         if seen[0] != seen[1] or seen[0][0] != 200:
             return f"job {job_id}: ours {seen[0]}, peer {seen[1]}"
     return ""
