@@ -43,7 +43,8 @@ flow: the server warms its handlers itself, but the job flow starts cold (its fi
 clients, the Lambda runtime's first start, the functions' first unpacking), and the
 side that met that first paid for it.
 
-    python benchmarks/api_latency.py [--clients 1 50] [--requests 20] [--repeat 2] [--warmup 2] [--think-ms 0] [--no-peer]
+    python benchmarks/api_latency.py [--clients 1 50] [--requests 20] [--repeat 2] [--warmup 2] [--think-ms 0]
+                                      [--handler-processes N] [--no-peer]
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def _peer_app(server: Any) -> Any:
     return app
 
 
-def serve(conn: Any, with_peer: bool) -> None:
+def serve(conn: Any, with_peer: bool, handler_processes: int | None = None) -> None:
     """Child process: embedded AWS + local API server (+ the peer), until told to stop."""
     import logging
 
@@ -140,7 +141,7 @@ def serve(conn: Any, with_peer: bool) -> None:
     with LocalAws() as moto:
         os.environ.update(moto.env())
         aws.reset()
-        with LocalApiServer(SETTINGS, aws_app=moto.wsgi_app()) as server:
+        with LocalApiServer(SETTINGS, aws_app=moto.wsgi_app(), handler_processes=handler_processes) as server:
             report = ingest_prices(n_assets=N_ASSETS, n_days=N_DAYS)
             assert report["validated"] == 1, report
             peer = make_server("127.0.0.1", 0, _peer_app(server), threaded=True) if with_peer else None
@@ -332,13 +333,15 @@ def main() -> int:
                         help="unmeasured submit+status pairs per client and side before the rounds (default 2)")
     parser.add_argument("--think-ms", type=float, default=0.0,
                         help="mean think time between a client's requests (exponential); 0 = none")
+    parser.add_argument("--handler-processes", type=int, default=None,
+                        help="ours: handler processes (default: as `charter workload serve --local`, one per core plus one)")
     parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure the peer (werkzeug threaded server, same handlers)")
     args = parser.parse_args()
 
     ctx = mp.get_context("spawn")
     ours_end, child_end = ctx.Pipe()
-    proc = ctx.Process(target=serve, args=(child_end, args.peer), name="charter-api-server")
+    proc = ctx.Process(target=serve, args=(child_end, args.peer, args.handler_processes), name="charter-api-server")
     proc.start()
     child_end.close()  # so a server that dies reads as EOF here, not as a wait for ever
     verdict = "FAIL"

@@ -34,17 +34,16 @@ pool (`BrokenProcessPool`) instead of the one request it was serving.
 
 from __future__ import annotations
 
+import asyncio
 import collections
-import concurrent.futures
+import contextlib
 import io
 import logging
 import multiprocessing
 import os
-import socket
 import sys
 import threading
 import time
-from multiprocessing.connection import wait
 from typing import Any
 
 log = logging.getLogger("charter.workloads.handler_pool")
@@ -177,27 +176,33 @@ class _Environment:
 
 
 class HandlerPool:
-    """`pool = HandlerPool(2, dict(os.environ)).start(); answer = pool.submit(call).result()`.
+    """`pool = HandlerPool(3, dict(os.environ), aws_app).start()`, then on an event loop's
+    thread `pool.attach(loop)` and `status, body, headers = await pool.submit(call)`.
 
-    One dispatcher thread does all of this process's side: it hands queued calls to free
-    environments, answers their AWS calls and returns their answers. The embedded AWS's
-    work is serial under the interpreter lock anyway; a thread per environment only added
-    lock handoffs between them (measured: with three such threads the process spent about
-    a third of its CPU outside the lock, in handoffs and wake-ups)."""
+    All of this process's side runs on that loop (the server's own): handing queued calls
+    to free environments, answering their AWS calls, returning their answers, each as the
+    environment's pipe becomes readable. The embedded AWS's work is serial under the
+    interpreter lock anyway, and every other thread doing it only added lock handoffs:
+    measured, with a thread per environment the process spent about a third of its CPU
+    outside the lock, and with one dispatcher thread beside the loop each AWS call still
+    paid two handoffs between them (the loop's thread holding the lock while the
+    dispatcher waited to answer, and back)."""
 
     def __init__(self, size: int, env: dict[str, str], aws_app: Any = None) -> None:
         """`aws_app`: the embedded AWS's WSGI app when it runs in this process (see the module docstring)."""
         self.size, self.env, self.aws_app = size, dict(env), aws_app
         self._context = multiprocessing.get_context("spawn")  # no fork of a threaded server
-        self._queue: collections.deque[tuple[Call, concurrent.futures.Future[Answer]]] = collections.deque()
-        self._lock = threading.Lock()
-        self._wake_reader, self._wake_writer = socket.socketpair()  # submit() -> the dispatcher
-        self._wake_reader.setblocking(False)
+        self._queue: collections.deque[tuple[Call, asyncio.Future[Answer]]] = collections.deque()
         self._environments: list[_Environment] = []
-        self._dispatcher: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # the loop's thread alone reads and writes these
+        self._idle: list[int] = []
+        self._serving: dict[int, asyncio.Future[Answer]] = {}
+        self._starting: set[int] = set()
+        self._failed_starts = [0] * size
 
     def start(self) -> HandlerPool:
+        """Start the environments and wait until each has warmed up (blocking; before `attach`)."""
         try:
             self._environments = [self._spawn(i) for i in range(self.size)]
             for environment in self._environments:  # they start in parallel; wait for each
@@ -205,120 +210,108 @@ class HandlerPool:
         except BaseException:
             self.stop()
             raise
-        self._dispatcher = threading.Thread(target=self._dispatch, name="charter-api-dispatcher", daemon=True)
-        self._dispatcher.start()
         return self
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve on `loop` (called on its thread, before the first `submit`)."""
+        self._loop = loop
+        self._idle = list(range(self.size))
+        for i in range(self.size):
+            loop.add_reader(self._environments[i].conn.fileno(), self._on_message, i)
+
+    def detach(self) -> None:
+        """Stop watching the environments (on the loop's thread, before it closes); `stop` ends them."""
+        if self._loop is not None:
+            for environment in self._environments:
+                with contextlib.suppress(OSError, ValueError):
+                    self._loop.remove_reader(environment.conn.fileno())
+        self._loop = None
 
     def _spawn(self, i: int) -> _Environment:
         return _Environment(self._context, self.env, f"charter-api-handler-{i}", self.aws_app)
 
-    def submit(self, call: Call) -> concurrent.futures.Future[Answer]:
-        future: concurrent.futures.Future[Answer] = concurrent.futures.Future()
-        if self._stopping.is_set():
-            future.cancel()
-            return future
-        with self._lock:
-            self._queue.append((call, future))
-        try:
-            self._wake_writer.send(b"\0")
-        except OSError:  # stopping: the dispatcher is gone, and stop() cancels what is queued
-            pass
+    def submit(self, call: Call) -> asyncio.Future[Answer]:
+        """`call` (the arguments of `server.invoke`) for the next free environment, in order."""
+        assert self._loop is not None, "attach() the pool to the loop first"
+        future: asyncio.Future[Answer] = self._loop.create_future()
+        self._queue.append((call, future))
+        self._feed()
         return future
 
-    def _next(self) -> tuple[Call, concurrent.futures.Future[Answer]] | None:
-        with self._lock:
+    def _feed(self) -> None:
+        """Queued calls to free environments, oldest first."""
+        if not self._idle and not self._serving and not self._starting:  # every environment failed to start again
             while self._queue:
-                call, future = self._queue.popleft()
-                if future.set_running_or_notify_cancel():
-                    return call, future
-        return None
+                future = self._queue.popleft()[1]
+                if not future.done():
+                    future.set_result(CRASHED)
+            return
+        while self._idle and self._queue:
+            call, future = self._queue.popleft()
+            if future.done():  # cancelled: its client went away while it waited
+                continue
+            i = self._idle.pop(0)
+            try:
+                self._environments[i].conn.send(call)
+            except OSError:
+                future.set_result(CRASHED)
+                self._ended(i)
+                continue
+            self._serving[i] = future
 
-    def _dispatch(self) -> None:
-        """Until the pool stops: queued calls to free environments (in order), their AWS
-        calls answered, their answers returned; a dead environment's call answered 502
-        and the environment replaced (it warms up while the others serve)."""
-        idle = list(range(self.size))
-        serving: dict[int, concurrent.futures.Future[Answer]] = {}
-        starting: set[int] = set()
-        failed_starts = [0] * self.size
-        while not self._stopping.is_set():
-            if not idle and not serving and not starting:  # every environment failed to start again
-                while (item := self._next()) is not None:
-                    item[1].set_result(CRASHED)
-            while idle:
-                item = self._next()
-                if item is None:
-                    break
-                i = idle.pop(0)
-                try:
-                    self._environments[i].conn.send(item[0])
-                except OSError:
-                    item[1].set_result(CRASHED)
-                    self._restart(i, starting)
-                    continue
-                serving[i] = item[1]
-            by_conn = {self._environments[i].conn: i for i in (*serving, *starting)}
-            for ready in wait([self._wake_reader, *by_conn]):
-                if ready is self._wake_reader:
-                    try:
-                        self._wake_reader.recv(65536)
-                    except BlockingIOError:
-                        pass
-                    continue
-                i = by_conn[ready]
-                try:
-                    message = ready.recv()
-                    if message[0] == "aws":
-                        ready.send(_answer_aws(self.aws_app, message[1], message[2]))
-                    elif message[0] == "done":
-                        serving.pop(i).set_result(message[1])
-                        idle.append(i)
-                    elif message[0] == "ready":
-                        starting.discard(i)
-                        failed_starts[i] = 0
-                        idle.append(i)
-                    else:  # "failed": a replacement could not start; a few tries, then the slot stays empty
-                        log.error("a replacement handler process could not start: %s", message[1])
-                        starting.discard(i)
-                        failed_starts[i] += 1
-                        if failed_starts[i] < MAX_FAILED_STARTS:
-                            self._restart(i, starting)
-                except (EOFError, OSError):
-                    if self._stopping.is_set():
-                        break
-                    environment = self._environments[i]
-                    log.warning("the API's handler process %s ended (exit %s); starting another",
-                                environment.process.name, environment.process.exitcode)
-                    if i in serving:
-                        serving.pop(i).set_result(CRASHED)
-                    if i in starting:  # it died while starting: counts as a failed start
-                        starting.discard(i)
-                        failed_starts[i] += 1
-                    if failed_starts[i] < MAX_FAILED_STARTS:
-                        self._restart(i, starting)
-        for future in serving.values():
+    def _on_message(self, i: int) -> None:
+        """Environment `i` wrote: an AWS call to answer, its answer, or how its start went."""
+        environment = self._environments[i]
+        try:
+            message = environment.conn.recv()
+            if message[0] == "aws":
+                environment.conn.send(_answer_aws(self.aws_app, message[1], message[2]))
+            elif message[0] == "done":
+                future = self._serving.pop(i)
+                if not future.done():  # not cancelled meanwhile
+                    future.set_result(message[1])
+                self._idle.append(i)
+            elif message[0] == "ready":
+                self._starting.discard(i)
+                self._failed_starts[i] = 0
+                self._idle.append(i)
+            else:  # "failed": a replacement could not start; a few tries, then the slot stays empty
+                log.error("a replacement handler process could not start: %s", message[1])
+                self._starting.discard(i)
+                self._failed_starts[i] += 1
+                self._replace(i)
+        except (EOFError, OSError):
+            log.warning("the API's handler process %s ended (exit %s); starting another",
+                        environment.process.name, environment.process.exitcode)
+            self._ended(i)
+        self._feed()
+
+    def _ended(self, i: int) -> None:
+        """Environment `i` died: its request gets the 502, and another takes its place."""
+        future = self._serving.pop(i, None)
+        if future is not None and not future.done():
             future.set_result(CRASHED)
+        if i in self._starting:  # it died while starting: counts as a failed start
+            self._starting.discard(i)
+            self._failed_starts[i] += 1
+        self._replace(i)
 
-    def _restart(self, i: int, starting: set[int]) -> None:
-        """Replace environment `i`: it warms up (its AWS calls answered by the dispatcher) and
-        reports ready like the first ones did."""
+    def _replace(self, i: int) -> None:
+        """A fresh environment in slot `i` (unless it failed to start too often): it warms up
+        (its AWS calls answered here) and reports ready like the first ones did."""
+        assert self._loop is not None
+        with contextlib.suppress(OSError, ValueError):
+            self._loop.remove_reader(self._environments[i].conn.fileno())
         self._environments[i].stop()
+        if self._failed_starts[i] >= MAX_FAILED_STARTS:
+            return
         self._environments[i] = self._spawn(i)
-        starting.add(i)
+        self._starting.add(i)
+        self._loop.add_reader(self._environments[i].conn.fileno(), self._on_message, i)
 
     def stop(self) -> None:
-        self._stopping.set()
-        try:
-            self._wake_writer.send(b"\0")
-        except OSError:
-            pass
-        if self._dispatcher is not None:
-            self._dispatcher.join(10)
+        """End the environments (after `detach`, or when the loop has ended)."""
         for environment in self._environments:
             environment.stop()
-        with self._lock:  # what was still queued will not be served
-            while self._queue:
-                self._queue.popleft()[1].cancel()
-        self._environments, self._dispatcher = [], None
-        self._wake_reader.close()
-        self._wake_writer.close()
+        self._queue.clear()  # what was still queued will not be served (its loop has ended)
+        self._environments = []

@@ -375,11 +375,15 @@ class LocalApiServer:
         loop = self._loop
         assert loop is not None
         asyncio.set_event_loop(loop)
+        if self._pool is not None:
+            self._pool.attach(loop)  # before the first request can arrive
         try:
             self._runner = loop.run_until_complete(self._open())
             port = self._runner.addresses[0][1]
         except BaseException as exc:  # noqa: BLE001 - handed to start(), which raises it
             ready.set_exception(exc)
+            if self._pool is not None:
+                self._pool.detach()
             loop.close()
             return
         ready.set_result(port)
@@ -391,6 +395,8 @@ class LocalApiServer:
             housekeeping.cancel()
             self._gc.stop()
             loop.run_until_complete(self._runner.cleanup())
+            if self._pool is not None:
+                self._pool.detach()
             loop.close()
 
     async def _housekeeping(self) -> None:
@@ -500,7 +506,7 @@ class LocalApiServer:
         else:
             with self._busy:
                 if self._pool is not None:
-                    status, payload, headers = await asyncio.wrap_future(self._pool.submit(call))
+                    status, payload, headers = await self._pool.submit(call)
                 else:
                     assert self._handlers is not None
                     status, payload, headers = await asyncio.wrap_future(self._handlers.submit(invoke, *call))
