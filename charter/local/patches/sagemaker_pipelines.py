@@ -31,15 +31,17 @@ def run_pipeline_executions() -> None:
         pipeline = get_pipeline_from_name(self.pipelines, pipeline_name)
         # One start at a time: requests arrive on many server threads, and the token lookup
         # and the new execution must be one step (else two retries of one submit both start
-        # a run, or the lookup iterates the executions while another thread adds one).
+        # a run). Tokens are indexed per pipeline: a scan of its executions on every start
+        # grew with every job run (a few percent of the server's CPU after a few thousand).
+        tokens: dict[str, str] = pipeline.__dict__.setdefault("charter_tokens", {})
         with _start_lock:
-            if client_request_token:
-                for arn, execution in pipeline.pipeline_executions.items():
-                    if execution.client_request_token == client_request_token:
-                        return {"PipelineExecutionArn": arn}
+            if client_request_token and client_request_token in tokens:
+                return {"PipelineExecutionArn": tokens[client_request_token]}
             answer = original(self, pipeline_name, pipeline_execution_display_name, pipeline_parameters,
                               pipeline_execution_description, parallelism_configuration, client_request_token)
             execution = pipeline.pipeline_executions[answer["PipelineExecutionArn"]]
+            if client_request_token:
+                tokens[client_request_token] = answer["PipelineExecutionArn"]
         if _ENDPOINT:
             pipelines.start(execution, pipeline, self.account_id, self.region_name, _ENDPOINT[-1])
         return answer
