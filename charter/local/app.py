@@ -162,8 +162,8 @@ def _moto_view(backend, environ, start_response) -> list[bytes] | None:
     from werkzeug.local import LocalProxy
 
     if environ.get("HTTP_ORIGIN") or environ.get("REQUEST_METHOD") == "OPTIONS" \
-            or environ.get("HTTP_CONTENT_ENCODING"):
-        return None
+            or environ.get("HTTP_CONTENT_ENCODING") or getattr(backend, "service", None) == "moto_api":
+        return None  # (moto's own API renders Flask templates: it needs Flask's app context)
     try:
         endpoint, _ = backend.url_map.bind_to_environ(environ, subdomain=backend.url_map.default_subdomain or "").match()
     except HTTPException:  # no such route, a method it lacks, a trailing-slash redirect: Flask's answers

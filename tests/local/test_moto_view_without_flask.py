@@ -78,6 +78,10 @@ def _answers(monkeypatch, direct: bool) -> tuple[list[tuple[int, list[tuple[str,
 
         monkeypatch.setattr(sessions, "client", client)
         _calls(sessions)
+        import urllib.request
+
+        with urllib.request.urlopen(f"{aws.endpoint_url}/moto-api/", timeout=60) as page:  # moto's own pages (Flask's)
+            assert page.status == 200
     monkeypatch.setattr(app_module, "_moto_view", original)
     return seen, served[0]
 
