@@ -204,22 +204,24 @@ def _moto_view(backend, environ, start_response) -> list[bytes] | None:
 def _cors_resources(backend) -> list | None:
     """The CORS rules of moto's app, when its hooks are exactly moto's own (gzip before,
     flask_cors after, nothing else); None for any other app, which Flask answers."""
-    known = _HOOKS.get(id(backend))
-    if known is None or known[0] is not backend:
-        import inspect
+    try:
+        return _HOOKS[backend]
+    except KeyError:
+        pass
+    import inspect
 
-        from moto.moto_server.utilities import decompress_request_body
+    from moto.moto_server.utilities import decompress_request_body
 
-        before, after = dict(backend.before_request_funcs), dict(backend.after_request_funcs)
-        rules = None
-        if before == {None: [decompress_request_body]} and len(after.get(None, ())) == 1 and len(after) == 1 \
-                and not any(backend.teardown_request_funcs.values()) and not any(backend.url_value_preprocessors.values()):
-            hook = after[None][0]
-            if hook.__module__ == "flask_cors.extension":
-                rules = inspect.getclosurevars(hook).nonlocals.get("resources")
-        known = _HOOKS[id(backend)] = (backend, rules)
-    return known[1]
+    before, after = dict(backend.before_request_funcs), dict(backend.after_request_funcs)
+    rules = None
+    if before == {None: [decompress_request_body]} and len(after.get(None, ())) == 1 and len(after) == 1 \
+            and not any(backend.teardown_request_funcs.values()) and not any(backend.url_value_preprocessors.values()):
+        hook = after[None][0]
+        if hook.__module__ == "flask_cors.extension":
+            rules = inspect.getclosurevars(hook).nonlocals.get("resources")
+    _HOOKS[backend] = rules
+    return rules
 
 
-#: id(moto's app for a service) -> (the app, its CORS rules or None): apps live as long as the server
-_HOOKS: dict[int, tuple[object, list | None]] = {}
+#: moto's app for a service -> its CORS rules, or None (Flask answers): apps live as long as the server
+_HOOKS: dict[object, list | None] = {}
