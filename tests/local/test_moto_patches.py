@@ -745,7 +745,19 @@ from moto import mock_aws
 from moto.core import base_backend, serialize
 from moto.sts.models import sts_backends
 
-counts = {"listed": 0, "locked": 0, "scanned": 0, "aliased": 0, "chosen": 0, "sized": 0, "got": 0}
+counts = {"listed": 0, "locked": 0, "scanned": 0, "aliased": 0, "chosen": 0, "sized": 0, "got": 0, "members": 0,
+          "parsed": 0, "lexed": 0}
+from moto.core import parse
+from moto.dynamodb import comparisons
+def counting(cls, name, key):  # counts the calls of one of moto's methods
+    original = cls.__dict__[name]
+    def counted(*args, **kwargs):
+        counts[key] += 1
+        return original(*args, **kwargs)
+    setattr(cls, name, counted)
+counting(serialize.ResponseSerializer, "_serialize_structure_member", "members")  # one per member of an answer
+counting(parse.RequestParser, "_parse_shape", "parsed")  # one per value of a request
+counting(comparisons.ConditionExpressionParser, "_lex_condition_expression", "lexed")  # one per expression parsed
 getter = serialize.get_value
 def counting_getter(*args, **kwargs):  # moto's generic getter, asked for each name a member may have
     counts["got"] += 1
@@ -808,11 +820,19 @@ with mock_aws():
     backend.assumed_roles = CountingList(backend.assumed_roles)
     for key in ("a", "b", "c"):  # warm: every account and region backend exists from here on
         ddb.put_item(TableName="jobs", Item={"id": {"S": key}, "at": {"N": "1"}})
-    counts.update(listed=0, locked=0, scanned=0, aliased=0, chosen=0, sized=0, got=0)
+    counts.update(listed=0, locked=0, scanned=0, aliased=0, chosen=0, sized=0, got=0, members=0, parsed=0, lexed=0)
     requests = 0
     for i in range(10):
+        # every kind of attribute value (a binary one only in some: moto's parser and
+        # serializer convert it), under a condition that holds, as the job store writes
+        rich = {"tags": {"SS": ["a", f"t{i}"]}, "sizes": {"NS": ["1", str(i)]}, "ok": {"BOOL": i % 2 == 0},
+                "gone": {"NULL": True}, "steps": {"L": [{"S": "x"}, {"N": "2"}, {"M": {"deep": {"L": [{"BOOL": False}]}}}]},
+                **({"raw": {"B": bytes([i, 0, 255])}} if i % 3 == 0 else {})}
         answers.append(plain(ddb.put_item(TableName="jobs", Item={"id": {"S": "job"}, "at": {"N": str(i)},
-                                                                  "spec": {"M": {"n": {"N": str(i)}}}},
+                                                                  "spec": {"M": {"n": {"N": str(i)}}}, **rich},
+                                          ConditionExpression="attribute_not_exists(#s) OR #s <> :gone",
+                                          ExpressionAttributeNames={"#s": "state"},
+                                          ExpressionAttributeValues={":gone": {"S": "gone"}},
                                           ReturnValues="ALL_OLD")))
         answers.append(plain(ddb.get_item(TableName="jobs", Key={"id": {"S": "job"}, "at": {"N": str(i)}})))
         answers.append(plain(ddb.update_item(TableName="jobs", Key={"id": {"S": "job"}, "at": {"N": str(i)}},
@@ -828,6 +848,21 @@ with mock_aws():
         boto3.client("dynamodb").get_item(TableName="missing", Key={"id": {"S": "x"}})
     except Exception as exc:
         answers.append(str(exc))
+    for _ in range(2):  # a condition that fails, and one moto cannot parse: the same error each time
+        for condition in ("attribute_not_exists(id)", "attribute_not_exists(id"):
+            try:
+                ddb.put_item(TableName="jobs", Item={"id": {"S": "job"}, "at": {"N": "0"}}, ConditionExpression=condition)
+            except Exception as exc:
+                answers.append(str(exc))
+    logs = boto3.client("logs")  # JSON answers with integers (and moto's own model objects)
+    logs.create_log_group(logGroupName="g")
+    logs.create_log_stream(logGroupName="g", logStreamName="s")
+    logs.put_log_events(logGroupName="g", logStreamName="s", logEvents=[{"timestamp": 1000 + i, "message": f"m{i}"}
+                                                                         for i in range(3)])
+    groups = plain(logs.describe_log_groups())["logGroups"]
+    answers.append([{k: v for k, v in g.items() if k != "creationTime"} for g in groups])  # (the clock's)
+    events = plain(logs.get_log_events(logGroupName="g", logStreamName="s"))["events"]
+    answers.append([{k: v for k, v in e.items() if k != "ingestionTime"} for e in events])
     wide = {f"a{n}": {"S": "v" * n} for n in range(40)}  # moto re-measures the item per attribute
     sized = counts["sized"]
     ddb.put_item(TableName="jobs", Item={"id": {"S": "wide"}, "at": {"N": "0"}, **wide})
@@ -866,14 +901,19 @@ print(json.dumps({"counts": counts, "requests": requests, "answers": answers}))
 def test_a_request_does_not_pay_for_what_moto_already_knows() -> None:
     """performance.find_actions_without_listing_the_class, account_backends_without_the_global_lock,
     assumed_role_sessions_by_key, pick_attributes_by_remembered_keys, pick_dict_members_directly,
-    request_ids_from_the_same_random_stream and dynamodb_items_sized_once (costs, not wrong
-    answers): for every request plain moto lists its response class's methods, takes its
+    request_ids_from_the_same_random_stream, dynamodb_items_sized_once,
+    copy_json_answers_already_in_wire_form, parse_json_requests_already_in_model_form and
+    parse_each_condition_expression_once (costs, not wrong answers): for every request
+    plain moto lists its response class's methods, takes its
     process-wide lock to find an account it already holds, makes six alias providers and
     calls a generic getter for every member of its answer, calls `choice` 52 times for its
-    request id and re-measures a new DynamoDB item per attribute, and the permission check
-    scans every role session the account ever started; the embedded AWS does none of that,
-    and every answer (DynamoDB, S3, CloudFormation with its response transformers and seeded
-    ids, the session behind each key, an error, a too-large item, a reset) is the same."""
+    request id, re-measures a new DynamoDB item per attribute, rebuilds every JSON request and
+    answer value by value through the shape, and parses each condition expression again,
+    and the permission check scans every role session the account ever started; the
+    embedded AWS does none of that, and every answer (DynamoDB with every kind of attribute
+    value, binary ones included, S3, CloudWatch Logs, CloudFormation with its response
+    transformers and seeded ids, the session behind each key, an error, a failed and an
+    unparseable condition, a too-large item, a reset) is the same."""
     runs = {}
     for kind, out in _run_embedded_and_plain(_REQUEST_COSTS).items():
         runs[kind] = json.loads(out.splitlines()[-1])
@@ -903,6 +943,15 @@ def test_a_request_does_not_pay_for_what_moto_already_knows() -> None:
     assert plain["counts"]["sized_wide"] >= 40 * 41 / 2, \
         "plain moto measures a new item once: performance.dynamodb_items_sized_once may go"
     assert embedded["counts"]["sized_wide"] <= 42 + 2  # each attribute once (and the key's own checks)
+    assert plain["counts"]["members"] >= 1000, \
+        "plain moto no longer serializes member by member: performance.copy_json_answers_already_in_wire_form may go"
+    assert embedded["counts"]["members"] < plain["counts"]["members"] / 2
+    assert plain["counts"]["parsed"] >= 1000, \
+        "plain moto no longer parses value by value: performance.parse_json_requests_already_in_model_form may go"
+    assert embedded["counts"]["parsed"] < plain["counts"]["parsed"] / 2
+    assert plain["counts"]["lexed"] >= 10 + 4, \
+        "plain moto no longer parses every condition: performance.parse_each_condition_expression_once may go"
+    assert embedded["counts"]["lexed"] <= 2 + 2  # each distinct expression once, the unparseable one each time
 
 
 def test_a_seeded_embedded_aws_draws_the_ids_moto_draws() -> None:

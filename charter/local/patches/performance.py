@@ -8,6 +8,7 @@ import copy
 import hashlib
 import threading
 from collections import OrderedDict
+from typing import Any
 
 
 def parse_each_template_once() -> None:
@@ -391,6 +392,238 @@ def pick_dict_members_directly() -> None:
     serializer.get_value = direct
 
 
+#: What `_wire_form` answers for a value it cannot vouch for: moto's own path serializes it.
+_NOT_AS_IS = object()
+
+
+def _structure_plan(shape):  # type: ignore[no-untyped-def]
+    """(member name, output key, member shape) in moto's member order, or False for a shape
+    whose members moto may not take from a dict by name alone: a member bound to an HTTP
+    location, or two names one alias apart (moto's picker could take one for the other)."""
+    plan = shape.__dict__.get("_charter_wire_plan")
+    if plan is None:
+        members = shape.members
+        folded = {name.lower().replace("_", "") for name in members}
+        if len(folded) < len(members) or any("location" in m.serialization for m in members.values()):
+            plan = False
+        else:
+            plan = (tuple((name, m.serialization.get("name", name), m) for name, m in members.items()),
+                    frozenset(members))
+        shape.__dict__["_charter_wire_plan"] = plan
+    return plan
+
+
+def _wire_form(value, shape):  # type: ignore[no-untyped-def]
+    """`value` as moto's JSON serializer would write it, when it is already made of what
+    that serializer copies unchanged (dicts with the members' own names, lists, strings,
+    booleans, integers); `_NOT_AS_IS` for anything it would convert (blobs, timestamps,
+    floats, model objects, None)."""
+    kind = shape.type_name
+    if kind == "string":
+        return value if type(value) is str else _NOT_AS_IS
+    if kind == "structure":
+        if type(value) is not dict or shape.is_document_type:
+            return _NOT_AS_IS
+        plan = _structure_plan(shape)
+        if plan is False or not plan[1].issuperset(value):
+            return _NOT_AS_IS
+        out = {}
+        for name, key, member in plan[0]:
+            item = value.get(name)
+            if item is not None:  # moto leaves a None member out
+                item = _wire_form(item, member)
+                if item is _NOT_AS_IS:
+                    return _NOT_AS_IS
+                out[key] = item
+        return out
+    if kind == "list":
+        member = shape.member
+        if type(value) is not list or member.serialization.get("name", member.name) != member.name:
+            return _NOT_AS_IS  # moto would keep such items as they came, unserialized
+        out = []
+        for item in value:
+            item = _wire_form(item, member) if item is not None else _NOT_AS_IS
+            if item is _NOT_AS_IS:
+                return _NOT_AS_IS
+            out.append(item)
+        return out
+    if kind == "map":
+        values = shape.value
+        if type(value) is not dict or "name" in values.serialization:  # moto would write every entry under that name
+            return _NOT_AS_IS
+        out = {}
+        for key, item in value.items():
+            item = _wire_form(item, values) if type(key) is str and item is not None else _NOT_AS_IS
+            if item is _NOT_AS_IS:
+                return _NOT_AS_IS
+            out[key] = item
+        return out
+    if kind == "boolean":
+        return value if type(value) is bool else _NOT_AS_IS
+    if kind in ("integer", "long"):
+        return value if type(value) is int else _NOT_AS_IS
+    return _NOT_AS_IS
+
+
+def copy_json_answers_already_in_wire_form() -> None:
+    """moto's JSON serializer walks every member of an answer's shape for every value: a
+    DynamoDB item's attribute values are structures of ten members, so a GetItem of a job
+    record asks for some 120 members, each through a context and an alias picker, to copy
+    about a dozen strings (two fifths of what the embedded AWS spends on a GetItem, and the
+    most of any DynamoDB call the local API makes). Most answers of the JSON protocol
+    (DynamoDB, SageMaker, Lambda, STS's JSON) are plain dicts already written as the wire
+    wants them: those are copied in the shape's member order, with the members' serialized
+    names and moto's own rules (a None member left out), so the JSON is the same bytes.
+    A value with anything moto converts (a blob, a timestamp, a float, a model object), an
+    answer with response transformers and a shape with HTTP-bound members go moto's way."""
+    from moto.core import serialize
+
+    serializer = serialize.JSONSerializer
+    original = serializer._serialize_type_structure
+    if getattr(original, "charter_as_is", False):
+        return
+    picker_cls = serialize.XFormedAttributePicker
+
+    def _serialize_type_structure(self, serialized, value, shape, key):  # type: ignore[no-untyped-def]
+        if type(value) is dict:
+            picker = self._value_picker
+            if type(picker) is picker_cls and not picker.response_transformers:
+                out = _wire_form(value, shape)
+                if out is not _NOT_AS_IS:
+                    if key:
+                        serialized[self.get_serialized_name(shape, key)] = out
+                    else:
+                        serialized.update(out)
+                    return
+        original(self, serialized, value, shape, key)
+
+    _serialize_type_structure.charter_as_is = True  # type: ignore[attr-defined]
+    serializer._serialize_type_structure = _serialize_type_structure
+
+
+#: Parsed DynamoDB condition expressions kept (each a few hundred bytes of syntax tree).
+CONDITIONS_KEPT = 1024
+
+
+def parse_each_condition_expression_once() -> None:
+    """moto lexes and parses a ConditionExpression for every conditional write: about a
+    fifth of an embedded-AWS PutItem, and the local API's job store writes conditionally
+    every time, with a handful of distinct expressions. moto's parser reads only the
+    expression, the names and the values it is made with, and its tree (an `Op`) is only
+    evaluated, never changed: the tree and the names and values it found are kept under
+    those three and handed out again (the lists as copies, as callers extend them). An
+    expression moto rejects raises each time, as before; values that are not plain JSON
+    (a binary attribute value) are parsed every time."""
+    import json
+
+    from moto.dynamodb import comparisons
+
+    parser = comparisons.ConditionExpressionParser
+    original = parser.parse
+    if getattr(original, "charter_kept", False):
+        return
+    kept: dict[tuple[Any, ...], tuple[Any, list[str], list[str]]] = {}
+
+    def parse(self):  # type: ignore[no-untyped-def]
+        try:
+            key = (self.condition_expression, json.dumps(self.expression_attribute_names, sort_keys=True),
+                   json.dumps(self.expression_attribute_values, sort_keys=True))
+        except (TypeError, ValueError):
+            return original(self)
+        found = kept.get(key)
+        if found is None:
+            names, values = len(self.expr_attr_names_found), len(self.expr_attr_values_found)
+            op = original(self)
+            found = (op, self.expr_attr_names_found[names:], self.expr_attr_values_found[values:])
+            if len(kept) >= CONDITIONS_KEPT:
+                kept.clear()
+            kept[key] = found
+            return op
+        self.expr_attr_names_found.extend(found[1])
+        self.expr_attr_values_found.extend(found[2])
+        return found[0]
+
+    parse.charter_kept = True  # type: ignore[attr-defined]
+    parser.parse = parse
+
+
+def _parsed_as_is(value, shape):  # type: ignore[no-untyped-def]
+    """What moto's JSON parser makes of `value` for `shape`, when that is the value itself
+    (strings, booleans, integers, in dicts and lists): each structure's members in the
+    shape's order under their own names, members it does not model left out; `_NOT_AS_IS`
+    for anything the parser converts or might (blobs, timestamps, floats, None, documents)."""
+    kind = shape.type_name
+    if kind == "structure":
+        if type(value) is not dict or shape.is_document_type:
+            return _NOT_AS_IS
+        plan = shape.__dict__.get("_charter_parse_plan")
+        if plan is None:
+            plan = tuple((m.serialization.get("name", name), name, m) for name, m in shape.members.items())
+            shape.__dict__["_charter_parse_plan"] = plan
+        out = {}
+        for wire, name, member in plan:
+            item = value.get(wire)
+            if item is not None:  # moto leaves a missing or null member out
+                item = _parsed_as_is(item, member)
+                if item is _NOT_AS_IS:
+                    return _NOT_AS_IS
+                out[name] = item
+        return out
+    if kind == "string":
+        return value if type(value) is str else _NOT_AS_IS
+    if kind == "map":
+        if type(value) is not dict or shape.key.type_name != "string":
+            return _NOT_AS_IS
+        values, out = shape.value, {}
+        for key, item in value.items():
+            item = _parsed_as_is(item, values) if item is not None else _NOT_AS_IS
+            if item is _NOT_AS_IS:
+                return _NOT_AS_IS
+            out[key] = item
+        return out
+    if kind == "list":
+        if type(value) is not list:
+            return _NOT_AS_IS
+        member, out = shape.member, []
+        for item in value:
+            item = _parsed_as_is(item, member) if item is not None else _NOT_AS_IS
+            if item is _NOT_AS_IS:
+                return _NOT_AS_IS
+            out.append(item)
+        return out
+    if kind == "boolean":
+        return value if type(value) is bool else _NOT_AS_IS
+    if kind in ("integer", "long"):
+        return value if type(value) is int else _NOT_AS_IS
+    return _NOT_AS_IS
+
+
+def parse_json_requests_already_in_model_form() -> None:
+    """moto's JSON parser rebuilds every request member by member through a handler looked
+    up by name per value: for a DynamoDB PutItem, one structure per attribute value (a
+    seventh of an embedded-AWS PutItem). A request body made only of what the parser keeps
+    as it is (strings, booleans, integers, in dicts and lists) is rebuilt in one pass with
+    the same result: the same members, the same order, unmodelled keys dropped. Anything
+    the parser converts (blobs, timestamps, floats, nulls) goes moto's way."""
+    from moto.core import parse
+
+    parser = parse.JSONParser
+    original = parser._parse_structure
+    if getattr(original, "charter_as_is", False):
+        return
+    map_type = parser.MAP_TYPE
+
+    def _parse_structure(self, shape, value):  # type: ignore[no-untyped-def]
+        if self.MAP_TYPE is map_type is dict:
+            out = _parsed_as_is(value, shape)
+            if out is not _NOT_AS_IS:
+                return out
+        return original(self, shape, value)
+
+    _parse_structure.charter_as_is = True  # type: ignore[attr-defined]
+    parser._parse_structure = _parse_structure
+
+
 def per_request_costs() -> None:
     """Every patch above that cuts what each request costs (not what the organization's
     size costs): applied together by the embedded AWS, and together by the test that
@@ -402,3 +635,6 @@ def per_request_costs() -> None:
     pick_dict_members_directly()
     request_ids_from_the_same_random_stream()
     dynamodb_items_sized_once()
+    copy_json_answers_already_in_wire_form()
+    parse_each_condition_expression_once()
+    parse_json_requests_already_in_model_form()
