@@ -381,3 +381,24 @@ def test_openapi_documents_are_valid() -> None:
     Draft4Validator.check_schema(schema)
     Draft4Validator(schema).validate({"assets": ASSETS, "objective": "min_variance", "scenarios": None})
     assert list(Draft4Validator(schema).iter_errors({"assets": ASSETS, "objective": "x"}))
+
+
+def test_a_handler_client_sends_the_user_agent_botocore_builds(cloud, monkeypatch) -> None:
+    """handlers.aws remembers botocore's sanitizing of User-Agent components (rebuilt on
+    every call, a per-call cost): the header a handler's client sends is the one botocore
+    builds without that, characters outside the allowed set replaced as botocore does."""
+    from botocore import useragent
+
+    sent: list[str] = []
+    sts = aws.client("sts")
+    sts.meta.events.register("before-send", lambda request, **_: sent.append(request.headers["User-Agent"]))
+    sts.get_caller_identity()
+    sts.get_caller_identity()  # the second time from what the first remembered
+    remembered = useragent.sanitize_user_agent_string_component
+    monkeypatch.setattr(useragent, "sanitize_user_agent_string_component", remembered.__wrapped__)
+    sts.get_caller_identity()
+    sent = [s.decode() if isinstance(s, bytes) else s for s in sent]
+    assert sent[0] == sent[1] == sent[2] and "Botocore/" in sent[0]
+    for raw, allow_hash in (("linux 6.1 (x86)", True), ("a#b/c", False), ("a#b", True)):
+        assert remembered(raw, allow_hash) == remembered.__wrapped__(raw, allow_hash)
+    assert remembered("linux 6.1 (x86)", True) == "linux-6.1--x86-"
