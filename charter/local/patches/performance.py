@@ -392,8 +392,86 @@ def pick_dict_members_directly() -> None:
     serializer.get_value = direct
 
 
-#: What `_wire_form` answers for a value it cannot vouch for: moto's own path serializes it.
+#: What `_as_is` answers for a value it cannot vouch for: moto's own path handles it.
 _NOT_AS_IS = object()
+
+
+def _as_is(value, shape, structure):  # type: ignore[no-untyped-def]
+    """`value` as moto's JSON serializer writes it, or its JSON parser reads it, for `shape`,
+    when that is the value itself: strings, booleans and integers, in lists and maps, in
+    structures that `structure(value, shape)` rebuilds (the one place the two directions
+    differ: member names). `_NOT_AS_IS` for anything moto converts or might (blobs,
+    timestamps, floats, None, model objects, documents, names bound elsewhere)."""
+    kind = shape.type_name
+    if kind == "string":
+        return value if type(value) is str else _NOT_AS_IS
+    if kind == "structure":
+        return structure(value, shape)
+    if kind == "list":
+        member = shape.member
+        if type(value) is not list or member.serialization.get("name", member.name) != member.name:
+            return _NOT_AS_IS  # moto's serializer would keep such items as they came
+        out = []
+        for item in value:
+            item = _as_is(item, member, structure) if item is not None else _NOT_AS_IS
+            if item is _NOT_AS_IS:
+                return _NOT_AS_IS
+            out.append(item)
+        return out
+    if kind == "map":
+        values = shape.value
+        if type(value) is not dict or "name" in values.serialization or shape.key.type_name != "string":
+            return _NOT_AS_IS  # (moto's serializer would write every entry under that name)
+        out = {}
+        for key, item in value.items():
+            item = _as_is(item, values, structure) if type(key) is str and item is not None else _NOT_AS_IS
+            if item is _NOT_AS_IS:
+                return _NOT_AS_IS
+            out[key] = item
+        return out
+    if kind == "boolean":
+        return value if type(value) is bool else _NOT_AS_IS
+    if kind in ("integer", "long"):
+        return value if type(value) is int else _NOT_AS_IS
+    return _NOT_AS_IS
+
+
+def _members_as_is(value, plan, structure):  # type: ignore[no-untyped-def]
+    """A structure's members, each read under one name and written under the other
+    (`plan`: (read, write, member shape) in the shape's order), a None member left out."""
+    out = {}
+    for read, write, member in plan:
+        item = value.get(read)
+        if item is not None:
+            item = _as_is(item, member, structure)
+            if item is _NOT_AS_IS:
+                return _NOT_AS_IS
+            out[write] = item
+    return out
+
+
+def _wire_structure(value, shape):  # type: ignore[no-untyped-def]
+    """A structure as moto's JSON serializer writes it: its members in the shape's order
+    under their serialized names, a None member left out; a dict with a key that is not a
+    member is moto's to answer (its picker may read it under an alias)."""
+    if type(value) is not dict or shape.is_document_type:
+        return _NOT_AS_IS
+    plan = _structure_plan(shape)
+    if plan is False or not plan[1].issuperset(value):
+        return _NOT_AS_IS
+    return _members_as_is(value, plan[0], _wire_structure)
+
+
+def _parsed_structure(value, shape):  # type: ignore[no-untyped-def]
+    """A structure as moto's JSON parser reads it: each member read under its serialized
+    name, kept under its own, in the shape's order; missing, null and unmodelled keys left out."""
+    if type(value) is not dict or shape.is_document_type:
+        return _NOT_AS_IS
+    plan = shape.__dict__.get("_charter_parse_plan")
+    if plan is None:
+        plan = tuple((m.serialization.get("name", name), name, m) for name, m in shape.members.items())
+        shape.__dict__["_charter_parse_plan"] = plan
+    return _members_as_is(value, plan, _parsed_structure)
 
 
 def _structure_plan(shape):  # type: ignore[no-untyped-def]
@@ -411,58 +489,6 @@ def _structure_plan(shape):  # type: ignore[no-untyped-def]
                     frozenset(members))
         shape.__dict__["_charter_wire_plan"] = plan
     return plan
-
-
-def _wire_form(value, shape):  # type: ignore[no-untyped-def]
-    """`value` as moto's JSON serializer would write it, when it is already made of what
-    that serializer copies unchanged (dicts with the members' own names, lists, strings,
-    booleans, integers); `_NOT_AS_IS` for anything it would convert (blobs, timestamps,
-    floats, model objects, None)."""
-    kind = shape.type_name
-    if kind == "string":
-        return value if type(value) is str else _NOT_AS_IS
-    if kind == "structure":
-        if type(value) is not dict or shape.is_document_type:
-            return _NOT_AS_IS
-        plan = _structure_plan(shape)
-        if plan is False or not plan[1].issuperset(value):
-            return _NOT_AS_IS
-        out = {}
-        for name, key, member in plan[0]:
-            item = value.get(name)
-            if item is not None:  # moto leaves a None member out
-                item = _wire_form(item, member)
-                if item is _NOT_AS_IS:
-                    return _NOT_AS_IS
-                out[key] = item
-        return out
-    if kind == "list":
-        member = shape.member
-        if type(value) is not list or member.serialization.get("name", member.name) != member.name:
-            return _NOT_AS_IS  # moto would keep such items as they came, unserialized
-        out = []
-        for item in value:
-            item = _wire_form(item, member) if item is not None else _NOT_AS_IS
-            if item is _NOT_AS_IS:
-                return _NOT_AS_IS
-            out.append(item)
-        return out
-    if kind == "map":
-        values = shape.value
-        if type(value) is not dict or "name" in values.serialization:  # moto would write every entry under that name
-            return _NOT_AS_IS
-        out = {}
-        for key, item in value.items():
-            item = _wire_form(item, values) if type(key) is str and item is not None else _NOT_AS_IS
-            if item is _NOT_AS_IS:
-                return _NOT_AS_IS
-            out[key] = item
-        return out
-    if kind == "boolean":
-        return value if type(value) is bool else _NOT_AS_IS
-    if kind in ("integer", "long"):
-        return value if type(value) is int else _NOT_AS_IS
-    return _NOT_AS_IS
 
 
 def copy_json_answers_already_in_wire_form() -> None:
@@ -488,7 +514,7 @@ def copy_json_answers_already_in_wire_form() -> None:
         if type(value) is dict:
             picker = self._value_picker
             if type(picker) is picker_cls and not picker.response_transformers:
-                out = _wire_form(value, shape)
+                out = _wire_structure(value, shape)
                 if out is not _NOT_AS_IS:
                     if key:
                         serialized[self.get_serialized_name(shape, key)] = out
@@ -547,57 +573,6 @@ def parse_each_condition_expression_once() -> None:
     parser.parse = parse
 
 
-def _parsed_as_is(value, shape):  # type: ignore[no-untyped-def]
-    """What moto's JSON parser makes of `value` for `shape`, when that is the value itself
-    (strings, booleans, integers, in dicts and lists): each structure's members in the
-    shape's order under their own names, members it does not model left out; `_NOT_AS_IS`
-    for anything the parser converts or might (blobs, timestamps, floats, None, documents)."""
-    kind = shape.type_name
-    if kind == "structure":
-        if type(value) is not dict or shape.is_document_type:
-            return _NOT_AS_IS
-        plan = shape.__dict__.get("_charter_parse_plan")
-        if plan is None:
-            plan = tuple((m.serialization.get("name", name), name, m) for name, m in shape.members.items())
-            shape.__dict__["_charter_parse_plan"] = plan
-        out = {}
-        for wire, name, member in plan:
-            item = value.get(wire)
-            if item is not None:  # moto leaves a missing or null member out
-                item = _parsed_as_is(item, member)
-                if item is _NOT_AS_IS:
-                    return _NOT_AS_IS
-                out[name] = item
-        return out
-    if kind == "string":
-        return value if type(value) is str else _NOT_AS_IS
-    if kind == "map":
-        if type(value) is not dict or shape.key.type_name != "string":
-            return _NOT_AS_IS
-        values, out = shape.value, {}
-        for key, item in value.items():
-            item = _parsed_as_is(item, values) if item is not None else _NOT_AS_IS
-            if item is _NOT_AS_IS:
-                return _NOT_AS_IS
-            out[key] = item
-        return out
-    if kind == "list":
-        if type(value) is not list:
-            return _NOT_AS_IS
-        member, out = shape.member, []
-        for item in value:
-            item = _parsed_as_is(item, member) if item is not None else _NOT_AS_IS
-            if item is _NOT_AS_IS:
-                return _NOT_AS_IS
-            out.append(item)
-        return out
-    if kind == "boolean":
-        return value if type(value) is bool else _NOT_AS_IS
-    if kind in ("integer", "long"):
-        return value if type(value) is int else _NOT_AS_IS
-    return _NOT_AS_IS
-
-
 def parse_json_requests_already_in_model_form() -> None:
     """moto's JSON parser rebuilds every request member by member through a handler looked
     up by name per value: for a DynamoDB PutItem, one structure per attribute value (a
@@ -615,7 +590,7 @@ def parse_json_requests_already_in_model_form() -> None:
 
     def _parse_structure(self, shape, value):  # type: ignore[no-untyped-def]
         if self.MAP_TYPE is map_type is dict:
-            out = _parsed_as_is(value, shape)
+            out = _parsed_structure(value, shape)
             if out is not _NOT_AS_IS:
                 return out
         return original(self, shape, value)
