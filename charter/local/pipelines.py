@@ -67,6 +67,10 @@ _QUEUE: queue.SimpleQueue[Execution] = queue.SimpleQueue()
 _RUNNER_THREADS: list[threading.Thread] = []
 #: The longest SageMaker waits for a Lambda step's function.
 LAMBDA_STEP_SECONDS = 600
+#: A Processing step's local root (its /opt/ml) is a temporary directory named for the
+#: process that runs the step: `charter-processing-<pid>-<random>`.
+ROOT_PREFIX = "charter-processing-"
+_SWEPT: list[bool] = []
 
 
 class StepFailed(Exception):
@@ -257,7 +261,7 @@ class Execution:
         from botocore.exceptions import ClientError
 
         s3 = self._s3(args["RoleArn"])
-        root = Path(tempfile.mkdtemp(prefix="charter-processing-"))
+        root = Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-"))
         try:
             for inp in args.get("ProcessingInputs", []):
                 src = inp.get("S3Input") or {}
@@ -333,8 +337,42 @@ class Execution:
             raise StepFailed(f"AlgorithmError: {text}")
 
 
+def sweep_abandoned_roots() -> int:
+    """Remove the step roots of processes that no longer run; how many were removed.
+
+    A step removes its root when it ends, but a process that is killed mid-step (a
+    stopped `charter workload serve --local`, an interrupted benchmark or test run) never
+    gets there, and each root holds the step's inputs (market data, a few MB). Roots of a
+    process still running (another embedded AWS on the machine) are left alone, as are
+    roots not named by this scheme."""
+    removed = 0
+    for root in Path(tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*"):
+        pid = root.name[len(ROOT_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or not root.is_dir() or _running(int(pid)):
+            continue
+        shutil.rmtree(root, ignore_errors=True)
+        removed += not root.exists()
+    if removed:
+        log.info("removed %d Processing step root(s) left by processes that ended mid-step", removed)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # (PermissionError) it runs, as another user
+        return True
+    return True
+
+
 def start(execution: Any, pipeline: Any, account: str, region: str, endpoint: str) -> None:
-    """Queue the execution for the next free runner (see RUNNERS)."""
+    """Queue the execution for the next free runner (see RUNNERS); the first one of this
+    process also clears what killed processes left behind (`sweep_abandoned_roots`)."""
+    if not _SWEPT:
+        _SWEPT.append(True)
+        sweep_abandoned_roots()
     runner = Execution(execution, pipeline, account, region, endpoint)
     execution.pipeline_execution_status = "Executing"
     _QUEUE.put(runner)

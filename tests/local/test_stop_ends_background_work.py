@@ -103,3 +103,29 @@ def test_stop_ends_a_running_state_machine_execution_and_its_lambda_task() -> No
     finally:
         server.stop()
     assert not _executions(), "a state machine execution outlived the embedded AWS that ran it"
+
+
+def test_processing_step_roots_of_killed_processes_are_removed_and_live_ones_kept(tmp_path, monkeypatch) -> None:
+    """A process killed mid-step leaves its step's root (the step's inputs) in the temporary
+    directory; the next embedded AWS to run a pipeline removes it, and leaves alone the
+    roots of a process that still runs and directories named otherwise."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from charter.local import pipelines
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    dead = tmp_path / f"{pipelines.ROOT_PREFIX}{ended.pid}-abc123"
+    (dead / "opt" / "ml" / "processing" / "input").mkdir(parents=True)
+    (dead / "opt" / "ml" / "processing" / "input" / "prices.parquet").write_bytes(b"x" * 1000)
+    alive = tmp_path / f"{pipelines.ROOT_PREFIX}{os.getpid()}-def456"
+    alive.mkdir()
+    other = tmp_path / f"{pipelines.ROOT_PREFIX}notapid"
+    other.mkdir()
+    assert pipelines.sweep_abandoned_roots() == 1
+    assert not dead.exists() and alive.exists() and other.exists()
+    assert pipelines.sweep_abandoned_roots() == 0
