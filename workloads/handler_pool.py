@@ -288,6 +288,8 @@ class HandlerPool:
 
     def _ended(self, i: int) -> None:
         """Environment `i` died: its request gets the 502, and another takes its place."""
+        if i in self._idle:  # it died waiting for work: the replacement reports ready itself
+            self._idle.remove(i)
         future = self._serving.pop(i, None)
         if future is not None and not future.done():
             future.set_result(CRASHED)

@@ -340,3 +340,23 @@ def test_a_dead_handler_process_costs_only_its_request_and_is_replaced(served) -
     after = {p.pid for p in _environments()}
     assert len(after) == size and not after & before
     assert _submit(served.url, "after-crash").status_code == 202
+    # environments that die idle, then a burst while their replacements warm up: each
+    # replacement takes one request at a time, and every request is answered once
+    for process in _environments():
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(30)
+    burst: list[object] = [None] * (3 * size)
+
+    def one(k: int) -> None:
+        try:
+            burst[k] = requests.get(f"{served.url}/jobs/{'0' * 32}", headers={"X-Charter-User": "pool-user"},
+                                    timeout=120).status_code
+        except requests.RequestException as exc:
+            burst[k] = exc
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(len(burst))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(code in (404, 502) for code in burst) and burst.count(502) <= size, burst
