@@ -70,7 +70,7 @@ LAMBDA_STEP_SECONDS = 600
 #: A Processing step's local root (its /opt/ml) is a temporary directory named for the
 #: process that runs the step: `charter-processing-<pid>-<random>`.
 ROOT_PREFIX = "charter-processing-"
-_SWEPT: list[bool] = []
+_SWEEP: list[threading.Thread] = []  # once per process, beside the runners (see `start`)
 
 
 class StepFailed(Exception):
@@ -369,14 +369,15 @@ def _running(pid: int) -> bool:
 
 def start(execution: Any, pipeline: Any, account: str, region: str, endpoint: str) -> None:
     """Queue the execution for the next free runner (see RUNNERS); the first one of this
-    process also clears what killed processes left behind (`sweep_abandoned_roots`)."""
-    if not _SWEPT:
-        _SWEPT.append(True)
-        sweep_abandoned_roots()
+    process also clears, on a thread of its own, what killed processes left behind
+    (`sweep_abandoned_roots`: thousands of directories to remove are not the caller's wait)."""
     runner = Execution(execution, pipeline, account, region, endpoint)
     execution.pipeline_execution_status = "Executing"
     _QUEUE.put(runner)
     with _LOCK:
+        if not _SWEEP:
+            _SWEEP.append(threading.Thread(target=sweep_abandoned_roots, name="processing-root-sweep", daemon=True))
+            _SWEEP[0].start()
         _RUNNER_THREADS[:] = [t for t in _RUNNER_THREADS if t.is_alive()]
         while len(_RUNNER_THREADS) < RUNNERS:
             thread = threading.Thread(target=_run_queued, name=f"pipeline-runner-{len(_RUNNER_THREADS)}", daemon=True)
